@@ -179,15 +179,19 @@ func requestCanonical(req *http.Request) (canonical, error) {
 	if host == "" {
 		host = req.URL.Host
 	}
-	c.host = normalizeValue(removeZone(host))
-	if c.host == "" {
+	if host == "" {
 		return c, errors.New("hmac: request has no host (set req.Host or use an absolute URL); Aura rejects requests whose Host is not signed")
 	}
-	for i := 0; i < len(c.host); i++ {
-		if c.host[i] >= 0x80 {
+	for i := 0; i < len(host); i++ {
+		if host[i] >= 0x80 {
 			return c, errors.New("hmac: request host is not ASCII; use its punycode form, which is what net/http sends")
 		}
+		if !validHostByte(host[i]) {
+			// net/http would send an empty Host instead.
+			return c, fmt.Errorf("hmac: request host has byte %#02x, which net/http does not send", host[i])
+		}
 	}
+	c.host = removeZone(host)
 	p, err := canonicalPath(req.URL.EscapedPath())
 	if err != nil {
 		return c, fmt.Errorf("hmac: cannot canonicalize the request path: %w", err)
@@ -272,18 +276,24 @@ func upperASCII(m string) string {
 // removeZone removes an IPv6 zone ("[fe80::1%en0]:80" → "[fe80::1]:80"),
 // as net/http does before writing the Host header.
 func removeZone(host string) string {
-	if len(host) == 0 || host[0] != '[' {
+	if !strings.HasPrefix(host, "[") {
 		return host
 	}
-	i := strings.IndexByte(host, ']')
+	i := strings.LastIndex(host, "]")
 	if i < 0 {
 		return host
 	}
-	j := strings.IndexByte(host[:i], '%')
+	j := strings.LastIndex(host[:i], "%")
 	if j < 0 {
 		return host
 	}
 	return host[:j] + host[i:]
+}
+
+// validHostByte reports whether net/http sends c in a Host header
+// (httpguts.ValidHostHeader): letters, digits and !$%&'()*+,-.:;=[]_~.
+func validHostByte(c byte) bool {
+	return keepLiteral(c) || strings.IndexByte("$%&+,:;=[]", c) >= 0
 }
 
 // newNonce returns a random lower-case UUID v4, like crypto.randomUUID().
