@@ -112,17 +112,6 @@ func (s *Signer) Sign(req *http.Request) error {
 		c.contentType = normalizeValue(ctValues[0])
 	}
 
-	var nonce string
-	if s.Nonce != nil {
-		nonce = s.Nonce()
-		if !validNonce(nonce) {
-			return errors.New("hmac: Signer.Nonce returned a nonce that is not 1-128 characters of A-Z a-z 0-9 - . _ ~")
-		}
-	} else {
-		nonce = newNonce()
-	}
-	c.nonce = nonce
-
 	now := time.Now
 	if s.Now != nil {
 		now = s.Now
@@ -131,9 +120,21 @@ func (s *Signer) Sign(req *http.Request) error {
 	if ts < 0 {
 		return errors.New("hmac: signing time is before 1970")
 	}
-	var tsBuf [20]byte
-	tsBytes := strconv.AppendInt(tsBuf[:0], ts, 10)
-	c.timestamp = string(tsBytes)
+	// The timestamp and nonce share one allocation.
+	var tn [20 + 128]byte
+	t := strconv.AppendInt(tn[:0], ts, 10)
+	tsLen := len(t)
+	if s.Nonce != nil {
+		n := s.Nonce()
+		if !validNonce(n) {
+			return errors.New("hmac: Signer.Nonce returned a nonce that is not 1-128 characters of A-Z a-z 0-9 - . _ ~")
+		}
+		t = append(t, n...)
+	} else {
+		t = appendNonce(t)
+	}
+	tsNonce := string(t)
+	c.timestamp, c.nonce = tsNonce[:tsLen], tsNonce[tsLen:]
 
 	k, _ := s.key.Load().(*dayKey)
 	if !k.matches(s.Secret, ts) {
@@ -145,22 +146,24 @@ func (s *Signer) Sign(req *http.Request) error {
 		return err
 	}
 
-	var buf [512]byte
+	var buf [1024]byte // on the stack unless the URL is very long
 	b := c.appendRequest(buf[:0])
 	crh := sha256.Sum256(b)
-	b = appendStringToSign(b[:0], c.timestamp, s.AppID, k.date, &crh)
-	sig := k.sign(b)
+	b = appendStringToSign(k.appendInner(b[:0]), c.timestamp, s.AppID, k.date, &crh)
+	sig := k.finish(b)
 	authz := string(appendAuthorization(b[:0], s.AppID, c.signedHeaders(), &sig))
 
 	if req.Header == nil {
 		req.Header = make(http.Header, 4)
 	}
+	vals := make([]string, 4) // one allocation for the header values
+	vals[0], vals[1], vals[2], vals[3] = c.timestamp, c.nonce, authz, "application/json"
+	req.Header["X-Aura-Timestamp"] = vals[0:1:1]
+	req.Header["X-Aura-Nonce"] = vals[1:2:2]
+	req.Header["Authorization"] = vals[2:3:3]
 	if addContentType {
-		req.Header["Content-Type"] = []string{"application/json"}
+		req.Header["Content-Type"] = vals[3:4:4]
 	}
-	req.Header["X-Aura-Timestamp"] = []string{c.timestamp}
-	req.Header["X-Aura-Nonce"] = []string{nonce}
-	req.Header["Authorization"] = []string{authz}
 	return nil
 }
 
@@ -207,6 +210,10 @@ func requestCanonical(req *http.Request) (canonical, error) {
 	return c, nil
 }
 
+// smallBody is the largest known-length body hashOutgoingBody reads into
+// one buffer rather than streaming through a digest.
+const smallBody = 64 << 10
+
 // hashOutgoingBody returns SHA-256 of the bytes req will send, leaving
 // req.Body readable from its start (see Sign).
 func hashOutgoingBody(req *http.Request) ([sha256.Size]byte, error) {
@@ -219,10 +226,28 @@ func hashOutgoingBody(req *http.Request) ([sha256.Size]byte, error) {
 		if err != nil {
 			return sum, fmt.Errorf("hmac: request GetBody: %w", err)
 		}
+		defer rc.Close()
+		if n := req.ContentLength; n > 0 && n <= smallBody {
+			// One exact allocation instead of a digest plus copies.
+			b := make([]byte, n+1)
+			got, err := io.ReadFull(rc, b)
+			if err == io.ErrUnexpectedEOF {
+				return sha256.Sum256(b[:got]), nil
+			}
+			if err == nil {
+				// Longer than ContentLength: hash it all (net/http
+				// would fail to send it anyway).
+				h := sha256.New()
+				h.Write(b)
+				if _, err = io.Copy(h, rc); err == nil {
+					h.Sum(sum[:0])
+					return sum, nil
+				}
+			}
+			return sum, fmt.Errorf("hmac: reading the request body: %w", err)
+		}
 		h := sha256.New()
-		_, err = io.Copy(h, rc)
-		rc.Close()
-		if err != nil {
+		if _, err = io.Copy(h, rc); err != nil {
 			return sum, fmt.Errorf("hmac: reading the request body: %w", err)
 		}
 		h.Sum(sum[:0])
@@ -296,23 +321,22 @@ func validHostByte(c byte) bool {
 	return keepLiteral(c) || strings.IndexByte("$%&+,:;=[]", c) >= 0
 }
 
-// newNonce returns a random lower-case UUID v4, like crypto.randomUUID().
-func newNonce() string {
+// appendNonce appends a random lower-case UUID v4, like
+// crypto.randomUUID().
+func appendNonce(b []byte) []byte {
 	var u [16]byte
 	_, _ = rand.Read(u[:]) // never fails (crypto/rand crashes the program instead)
 	u[6] = u[6]&0x0f | 0x40
 	u[8] = u[8]&0x3f | 0x80
-	var s [36]byte
-	hex.Encode(s[0:8], u[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], u[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], u[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], u[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], u[10:])
-	return string(s[:])
+	b = hex.AppendEncode(b, u[0:4])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, u[4:6])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, u[6:8])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, u[8:10])
+	b = append(b, '-')
+	return hex.AppendEncode(b, u[10:])
 }
 
 // validNonce reports whether n is 1-128 characters of the RFC 3986

@@ -1,6 +1,7 @@
 package hmac
 
 import (
+	stdhmac "crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -226,9 +227,9 @@ func TestPrimitives(t *testing.T) {
 	if got := sha256.Sum256(nil); hexOf(got[:]) != emptyPayloadHash {
 		t.Errorf("emptyPayloadHash is wrong")
 	}
-	k := &dayKey{kSign: []byte("secret")}
-	k.mac = newMAC(k.kSign)
-	if got := k.sign([]byte("message")); hexOf(got[:]) != f.Primitives["hmac_sha256_hex(key='secret', data='message')"] {
+	m := stdhmac.New(sha256.New, []byte("secret"))
+	m.Write([]byte("message"))
+	if got := m.Sum(nil); hexOf(got) != f.Primitives["hmac_sha256_hex(key='secret', data='message')"] {
 		t.Errorf("hmac(secret, message) = %x", got)
 	}
 }
@@ -380,5 +381,24 @@ func TestDayKeyDates(t *testing.T) {
 	}
 	if got := hexOf(dateKey("test-secret-key", "20240124")); got != "98336a755ff272173e71f4bb345648953b7bc24ac7a463bbc436bed765b2dd32" {
 		t.Errorf("date key = %s", got)
+	}
+}
+
+// TestMACMatchesCryptoHMAC checks the Sum256-based HMAC of dayKey against
+// crypto/hmac for messages of every length around the block boundaries.
+func TestMACMatchesCryptoHMAC(t *testing.T) {
+	t.Parallel()
+	k := newDayKey("test-secret-key", 1706140800)
+	msg := make([]byte, 300)
+	for i := range msg {
+		msg[i] = byte(i*7 + 3)
+	}
+	for n := 0; n <= len(msg); n++ {
+		m := stdhmac.New(sha256.New, k.kSign)
+		m.Write(msg[:n])
+		want := m.Sum(nil)
+		if got := k.sign(msg[:n]); hexOf(got[:]) != hexOf(want) {
+			t.Fatalf("len %d: %x, want %x", n, got, want)
+		}
 	}
 }
