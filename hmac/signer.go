@@ -78,7 +78,9 @@ type Signer struct {
 // the wire path it is, not a URL authority.
 //
 // Sign returns an error, and leaves the headers unchanged, if AppID or
-// Secret is empty, the request has no host, URL.Opaque is set, the path has
+// Secret is empty, the host is missing, not ASCII, or holds bytes net/http
+// would not send (it would send an empty Host instead), URL.Opaque is set,
+// the path has
 // malformed escapes or invalid UTF-8, the query holds characters that cannot
 // be sent verbatim (space, '#', control or non-ASCII bytes), Content-Type
 // has more than one value, or the body cannot be read.
