@@ -1,0 +1,369 @@
+package hmac
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// vector is one entry of testdata/aura-hmac.json (a copy of
+// shared/spec/vectors/aura-hmac.json), reproduced with Aura's TypeScript,
+// C# and Python signers.
+type vector struct {
+	Label              string            `json:"label"`
+	AppID              string            `json:"app_id"`
+	AppSecret          string            `json:"app_secret"`
+	Method             string            `json:"method"`
+	CanonicalPath      string            `json:"canonical_path"`
+	CanonicalQuery     string            `json:"canonical_query"`
+	SignedHeaderValues map[string]string `json:"signed_header_values"`
+	Body               string            `json:"body"`
+	Timestamp          string            `json:"timestamp"`
+	Nonce              string            `json:"nonce"`
+	Date               string            `json:"date"`
+	PayloadHash        string            `json:"payload_hash"`
+	CanonicalHeaders   string            `json:"canonical_headers"`
+	SignedHeaders      string            `json:"signed_headers"`
+	CanonicalRequest   string            `json:"canonical_request"`
+	CanonicalReqHash   string            `json:"canonical_request_hash"`
+	CredentialScope    string            `json:"credential_scope"`
+	StringToSign       string            `json:"string_to_sign"`
+	DateKeyHex         string            `json:"date_key_hex"`
+	SigningKeyHex      string            `json:"signing_key_hex"`
+	Signature          string            `json:"signature"`
+	Authorization      string            `json:"authorization"`
+}
+
+type vectorFile struct {
+	Vectors       []vector          `json:"vectors"`
+	PayloadHashes map[string]string `json:"payload_hashes"`
+	Primitives    map[string]string `json:"primitives"`
+}
+
+func loadVectors(t testing.TB) vectorFile {
+	t.Helper()
+	b, err := os.ReadFile("testdata/aura-hmac.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f vectorFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Vectors) != 9 {
+		t.Fatalf("expected 9 vectors, got %d", len(f.Vectors))
+	}
+	return f
+}
+
+func hexOf(b []byte) string { return hex.EncodeToString(b) }
+
+func mustUnix(t testing.TB, ts string) time.Time {
+	t.Helper()
+	n, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return time.Unix(n, 0)
+}
+
+// TestVectorIntermediates checks every intermediate value of every vector:
+// date key, signing key, payload hash, canonical headers, canonical
+// request, its hash, scope, string to sign, signature, Authorization.
+func TestVectorIntermediates(t *testing.T) {
+	t.Parallel()
+	for _, v := range loadVectors(t).Vectors {
+		t.Run(v.Label, func(t *testing.T) {
+			t.Parallel()
+			kDate := dateKey(v.AppSecret, v.Date)
+			if got := hexOf(kDate); got != v.DateKeyHex {
+				t.Errorf("date key = %s, want %s", got, v.DateKeyHex)
+			}
+			kSign := signingKeyFrom(kDate)
+			if got := hexOf(kSign); got != v.SigningKeyHex {
+				t.Errorf("signing key = %s, want %s", got, v.SigningKeyHex)
+			}
+			dk := newDayKey(v.AppSecret, mustUnix(t, v.Timestamp).Unix())
+			if dk.date != v.Date || hexOf(dk.kSign) != v.SigningKeyHex {
+				t.Errorf("newDayKey = %s/%x, want %s/%s", dk.date, dk.kSign, v.Date, v.SigningKeyHex)
+			}
+			ph := sha256.Sum256([]byte(v.Body))
+			if got := hexOf(ph[:]); got != v.PayloadHash {
+				t.Errorf("payload hash = %s, want %s", got, v.PayloadHash)
+			}
+			path, err := canonicalPath(v.CanonicalPath)
+			if err != nil || path != v.CanonicalPath {
+				t.Errorf("canonicalPath(%q) = %q, %v; want it unchanged", v.CanonicalPath, path, err)
+			}
+			c := canonical{
+				method:      v.Method,
+				path:        path,
+				query:       canonicalQuery(v.CanonicalQuery),
+				contentType: normalizeValue(v.SignedHeaderValues["content-type"]),
+				host:        normalizeValue(v.SignedHeaderValues["host"]),
+				nonce:       v.SignedHeaderValues["x-aura-nonce"],
+				timestamp:   v.SignedHeaderValues["x-aura-timestamp"],
+				payloadHash: ph,
+			}
+			if got := c.signedHeaders(); got != v.SignedHeaders {
+				t.Errorf("signed headers = %q, want %q", got, v.SignedHeaders)
+			}
+			creq := string(c.appendRequest(nil))
+			if creq != v.CanonicalRequest {
+				t.Errorf("canonical request =\n%q\nwant\n%q", creq, v.CanonicalRequest)
+			}
+			if !strings.Contains(creq, "\n"+v.CanonicalHeaders+"\n") {
+				t.Errorf("canonical request does not hold the canonical headers %q", v.CanonicalHeaders)
+			}
+			crh := sha256.Sum256([]byte(creq))
+			if got := hexOf(crh[:]); got != v.CanonicalReqHash {
+				t.Errorf("canonical request hash = %s, want %s", got, v.CanonicalReqHash)
+			}
+			if got := string(appendScope(nil, v.AppID, v.Date)); got != v.CredentialScope {
+				t.Errorf("scope = %q, want %q", got, v.CredentialScope)
+			}
+			sts := appendStringToSign(nil, v.Timestamp, v.AppID, v.Date, &crh)
+			if string(sts) != v.StringToSign {
+				t.Errorf("string to sign = %q, want %q", sts, v.StringToSign)
+			}
+			sig := dk.sign(sts)
+			if got := hexOf(sig[:]); got != v.Signature {
+				t.Errorf("signature = %s, want %s", got, v.Signature)
+			}
+			if got := string(appendAuthorization(nil, v.AppID, c.signedHeaders(), &sig)); got != v.Authorization {
+				t.Errorf("authorization = %q, want %q", got, v.Authorization)
+			}
+		})
+	}
+}
+
+// vectorRequest builds the *http.Request a Go caller would send for v.
+func vectorRequest(t testing.TB, v vector, explicitContentType bool) *http.Request {
+	t.Helper()
+	u := "https://" + v.SignedHeaderValues["host"] + v.CanonicalPath
+	if v.CanonicalQuery != "" {
+		u += "?" + v.CanonicalQuery
+	}
+	var body io.Reader
+	if v.Body != "" {
+		body = strings.NewReader(v.Body)
+	}
+	req, err := http.NewRequest(v.Method, u, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct, ok := v.SignedHeaderValues["content-type"]; ok && (explicitContentType || v.Body == "") {
+		req.Header.Set("Content-Type", ct)
+	}
+	req.Header.Set("X-Api-Key", "aura_au_myservice_abc123") // sent, never signed
+	return req
+}
+
+func vectorSigner(t testing.TB, v vector) *Signer {
+	return &Signer{
+		AppID:  v.AppID,
+		Secret: v.AppSecret,
+		Now:    func() time.Time { return mustUnix(t, v.Timestamp) },
+		Nonce:  func() string { return v.Nonce },
+	}
+}
+
+// TestSignVectors signs each vector's request end to end through Sign, with
+// Content-Type set by the caller and auto-added, and checks the headers.
+func TestSignVectors(t *testing.T) {
+	t.Parallel()
+	for _, v := range loadVectors(t).Vectors {
+		for _, explicit := range []bool{true, false} {
+			name := v.Label + "/auto-content-type"
+			if explicit {
+				name = v.Label + "/explicit-content-type"
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				req := vectorRequest(t, v, explicit)
+				if err := vectorSigner(t, v).Sign(req); err != nil {
+					t.Fatal(err)
+				}
+				want := map[string]string{
+					"Authorization":    v.Authorization,
+					"X-Aura-Timestamp": v.Timestamp,
+					"X-Aura-Nonce":     v.Nonce,
+					"Content-Type":     v.SignedHeaderValues["content-type"],
+					"X-Api-Key":        "aura_au_myservice_abc123",
+				}
+				for k, w := range want {
+					if got := req.Header.Values(k); w == "" && len(got) != 0 || w != "" && (len(got) != 1 || got[0] != w) {
+						t.Errorf("%s = %q, want %q", k, got, w)
+					}
+				}
+				var b []byte
+				if req.Body != nil {
+					b, _ = io.ReadAll(req.Body)
+				}
+				if string(b) != v.Body {
+					t.Errorf("body after Sign = %q, want %q", b, v.Body)
+				}
+			})
+		}
+	}
+}
+
+func TestPrimitives(t *testing.T) {
+	t.Parallel()
+	f := loadVectors(t)
+	for body, want := range f.PayloadHashes {
+		if got := sha256.Sum256([]byte(body)); hexOf(got[:]) != want {
+			t.Errorf("sha256(%q) = %x, want %s", body, got, want)
+		}
+	}
+	if got := sha256.Sum256(nil); hexOf(got[:]) != emptyPayloadHash {
+		t.Errorf("emptyPayloadHash is wrong")
+	}
+	k := &dayKey{kSign: []byte("secret")}
+	k.mac = newMAC(k.kSign)
+	if got := k.sign([]byte("message")); hexOf(got[:]) != f.Primitives["hmac_sha256_hex(key='secret', data='message')"] {
+		t.Errorf("hmac(secret, message) = %x", got)
+	}
+}
+
+// TestEdgeVectors are spec §2.5: requests run through the real TypeScript
+// signer, all with app test-app-id, secret test-secret-key, nonce
+// 550e8400-e29b-41d4-a716-446655440000 and ts 1706140800 unless stated.
+func TestEdgeVectors(t *testing.T) {
+	t.Parallel()
+	const (
+		tv1Body = `{"ttl":3600,"scopes":["upload:init","upload:manage"]}`
+		nonce   = "550e8400-e29b-41d4-a716-446655440000"
+	)
+	tests := []struct {
+		name      string
+		method    string
+		url       string
+		host      string // req.Host; "" keeps the URL's host
+		ct        string // "" = not set
+		body      string
+		ts        int64
+		wantPath  string
+		wantQuery string
+		wantCRH   string
+		wantSig   string
+	}{
+		{
+			name: "X1 query merge", method: "GET",
+			// TS: url "/uploader/config?b=2&a=1", params {c:"a b", d:true, e:null};
+			// in Go the params are appended with EscapeComponent.
+			url:      "https://aura.example.com/api/uploader/config?b=2&a=1&c=" + EscapeComponent("a b") + "&d=true",
+			ts:       1706140800,
+			wantPath: "/api/uploader/config", wantQuery: "a=1&b=2&c=a%20b&d=true",
+			wantCRH: "3ac3e7536c2e63e8c8717e1accb4a03de26955eca098d694357c359f9d7dd9e5",
+			wantSig: "e75848ec70157e03ed83deff3e5099e88db78b943e7cd9d9c908b0133da18bba",
+		},
+		{
+			name: "X2 path encoding", method: "GET",
+			url:      "https://aura.example.com/api/./x/../files/a b/é/%41",
+			ts:       1706140800,
+			wantPath: "/api/files/a%20b/%C3%A9/A",
+			wantCRH:  "aa153fdf87b106771baa8817798a13cf66782074204cd2e98b32dd50ca301ee3",
+			wantSig:  "dda755fcc68c47571d0eb979648e1b963375fad32d2752ef4e36b94e7b9009c5",
+		},
+		{
+			name: "X3 one second before midnight", method: "POST",
+			url: "https://aura.example.com/api/auth/exchange", ct: "application/json", body: `{"ttl":3600}`,
+			ts:       1706140799,
+			wantPath: "/api/auth/exchange",
+			wantCRH:  "a93d0c236d6fdb61064c909390af9fd0d848e86d16ce5db4971a157f030c7429",
+			wantSig:  "9d499556970d5d737904dd24fd2a7c94d20593f1bb189c69550302e53c744798",
+		},
+		{
+			name: "X4 whitespace and port", method: "POST",
+			url: "https://aura.example.com:8443/api/auth/exchange", host: "  aura.example.com:8443 ",
+			ct: " application/json ;\t charset=utf-8 ", body: `{"ttl":3600}`,
+			ts:       1706140800,
+			wantPath: "/api/auth/exchange",
+			wantCRH:  "014f110856bec09e1c3770136221a1e680f070fc6d9b925066b2f3c5c02f637b",
+			wantSig:  "59e98a3af50c6d4cb2371e8c8a5f32c24739b556a8318daf6d0891a9d00a1ac0",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var body io.Reader
+			if tt.body != "" {
+				body = strings.NewReader(tt.body)
+			}
+			req, err := http.NewRequest(tt.method, tt.url, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.host != "" {
+				req.Host = tt.host
+			}
+			if tt.ct != "" {
+				req.Header.Set("Content-Type", tt.ct)
+			}
+			s := &Signer{AppID: "test-app-id", Secret: "test-secret-key",
+				Now: func() time.Time { return time.Unix(tt.ts, 0) }, Nonce: func() string { return nonce }}
+			if err := s.Sign(req); err != nil {
+				t.Fatal(err)
+			}
+			ex, err := Explain(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(ex.CanonicalRequest, tt.method+"\n"+tt.wantPath+"\n"+tt.wantQuery+"\n") {
+				t.Errorf("canonical request starts %q, want path %q query %q", ex.CanonicalRequest, tt.wantPath, tt.wantQuery)
+			}
+			crh := sha256.Sum256([]byte(ex.CanonicalRequest))
+			if got := hexOf(crh[:]); got != tt.wantCRH {
+				t.Errorf("canonical request hash = %s, want %s\n%s", got, tt.wantCRH, ex.CanonicalRequest)
+			}
+			if got := req.Header.Get("Authorization"); !strings.HasSuffix(got, ",Signature="+tt.wantSig) {
+				t.Errorf("Authorization = %q, want signature %s", got, tt.wantSig)
+			}
+		})
+	}
+
+	// X5: the README examples never set Host, so TypeScript signs only
+	// content-type;x-aura-nonce;x-aura-timestamp. Sign refuses that (spec
+	// §8 item 5), but the canonical form must still match.
+	t.Run("X5 no host", func(t *testing.T) {
+		t.Parallel()
+		c := canonical{method: "POST", path: "/api/auth/exchange", contentType: "application/json",
+			nonce: nonce, timestamp: "1706140800", payloadHash: sha256.Sum256([]byte(tv1Body))}
+		if got := c.signedHeaders(); got != "content-type;x-aura-nonce;x-aura-timestamp" {
+			t.Errorf("signed headers = %q", got)
+		}
+		crh := sha256.Sum256(c.appendRequest(nil))
+		if got := hexOf(crh[:]); got != "7dd7a987790b20df9518fd27d3e56c4ed8b60c5fb9be13508a36d183924884ff" {
+			t.Errorf("crh = %s", got)
+		}
+		sig := newDayKey("test-secret-key", 1706140800).sign(appendStringToSign(nil, "1706140800", "test-app-id", "20240125", &crh))
+		if got := hexOf(sig[:]); got != "b92ad1169fab30309a133164bd3c4e47e7d701ab047cedd6d3673de12efcf9a2" {
+			t.Errorf("signature = %s", got)
+		}
+		req, _ := http.NewRequest("POST", "/api/auth/exchange", strings.NewReader(tv1Body))
+		err := (&Signer{AppID: "test-app-id", Secret: "test-secret-key"}).Sign(req)
+		if err == nil || !strings.Contains(err.Error(), "no host") {
+			t.Errorf("Sign without host: err = %v, want a no-host error", err)
+		}
+	})
+}
+
+// TestDayKeyDates checks the third key pair of spec §2 (the day before).
+func TestDayKeyDates(t *testing.T) {
+	t.Parallel()
+	k := newDayKey("test-secret-key", 1706140799)
+	if k.date != "20240124" || hexOf(k.kSign) != "e554e389068b7651cc6cebe21ed203172396e72955cdf3b17206da025b86331e" {
+		t.Errorf("day key = %s %x", k.date, k.kSign)
+	}
+	if got := hexOf(dateKey("test-secret-key", "20240124")); got != "98336a755ff272173e71f4bb345648953b7bc24ac7a463bbc436bed765b2dd32" {
+		t.Errorf("date key = %s", got)
+	}
+}
