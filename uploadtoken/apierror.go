@@ -223,7 +223,6 @@ var tokenLike = regexp.MustCompile(`(aubt_|aura_sk_|aura_au_)[A-Za-z0-9_\-]+`)
 // cleanMessage makes a server message safe to print: secrets redacted,
 // control characters dropped, length bounded.
 func cleanMessage(s string) string {
-	s = tokenLike.ReplaceAllStringFunc(s, Redact)
 	s = strings.Map(func(r rune) rune {
 		if r == utf8.RuneError || (unicode.IsControl(r) && r != ' ') {
 			if r == '\n' || r == '\t' || r == '\r' {
@@ -233,7 +232,7 @@ func cleanMessage(s string) string {
 		}
 		return r
 	}, s)
-	s = strings.TrimSpace(s)
+	s = tokenLike.ReplaceAllStringFunc(strings.TrimSpace(s), Redact)
 	if len(s) > maxMessage {
 		cut := maxMessage
 		for cut > 0 && !utf8.RuneStart(s[cut]) {
