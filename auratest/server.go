@@ -15,8 +15,8 @@ import (
 
 	exslog "golang.org/x/exp/slog"
 
-	tusd "github.com/tus/tusd/v2/pkg/handler"
 	"github.com/tus/tusd/v2/pkg/filestore"
+	tusd "github.com/tus/tusd/v2/pkg/handler"
 	"github.com/tus/tusd/v2/pkg/memorylocker"
 
 	"github.com/dicombridge/dicombridge/hmac"

@@ -242,7 +242,6 @@ func newRequest(ctx context.Context, method, endpoint string, body *bytes.Reader
 	return http.NewRequestWithContext(ctx, method, endpoint, body)
 }
 
-
 func (a *API) log(ctx context.Context, op string, status int, start time.Time) {
 	if a.Logger == nil {
 		return

@@ -214,4 +214,3 @@ func ParseExchangeRequest(body []byte) (ExchangeRequest, []auraapi.Field) {
 }
 
 func present(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
-

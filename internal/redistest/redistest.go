@@ -1,5 +1,5 @@
 // Package redistest starts a throw-away redis-server for tests: on
-// 127.0.0.1 with a free port, no persistence (--save '' --appendonly no),
+// 127.0.0.1 with a free port, no persistence (--save ” --appendonly no),
 // its working directory in t.TempDir(), stopped by t.Cleanup. A missing
 // binary skips the test locally and fails it under CI (internal/testenv).
 package redistest
