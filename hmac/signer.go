@@ -19,11 +19,12 @@ import (
 // Aura's reference TypeScript signer for every request Aura serves.
 //
 // A Signer is safe for concurrent use once its fields are set. It caches the
-// signing key derived from Secret for the current UTC day (four HMAC key
-// schedules saved per request); the cache is an atomic pointer to an
-// immutable value, rebuilt when the day or Secret changes, and belongs to
-// this Signer alone (there is no package-level state). Because of that
-// cache, a Signer must not be copied after first use; share a *Signer.
+// signing key derived from Secret for the current UTC day, which saves four
+// HMAC key schedules per request. The cache is an atomic.Value holding an
+// immutable key that records the secret and day it was derived for; it is
+// rebuilt when either changes, so setting a new Secret takes effect at once.
+// The cache belongs to the Signer (there is no package-level state); a copy
+// of a Signer starts from the same immutable key, which is harmless.
 type Signer struct {
 	// AppID is the app id Aura issued (aura_pk_...). It is sent as
 	// Credential in the Authorization header. Required; it must be
@@ -41,7 +42,7 @@ type Signer struct {
 	// A-Z a-z 0-9 - . _ ~ and must never repeat.
 	Nonce func() string
 
-	key atomic.Pointer[dayKey] // cached derived key; see the type comment
+	key atomic.Value // *dayKey: the cached derived key; see the type comment
 }
 
 // Sign signs req in place. It sets X-Aura-Timestamp (Unix seconds),
@@ -134,7 +135,7 @@ func (s *Signer) Sign(req *http.Request) error {
 	tsBytes := strconv.AppendInt(tsBuf[:0], ts, 10)
 	c.timestamp = string(tsBytes)
 
-	k := s.key.Load()
+	k, _ := s.key.Load().(*dayKey)
 	if !k.matches(s.Secret, ts) {
 		k = newDayKey(s.Secret, ts)
 		s.key.Store(k)

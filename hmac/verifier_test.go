@@ -1,0 +1,575 @@
+package hmac
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const (
+	testApp    = "test-app-id"
+	testSecret = "test-secret-key"
+	otherApp   = "aura_pk_other"
+	tv1Body    = `{"ttl":3600,"scopes":["upload:init","upload:manage"]}`
+)
+
+var t0 = time.Unix(1706140800, 0) // TV1's timestamp
+
+func testSecrets(_ context.Context, id string) (string, error) {
+	switch id {
+	case testApp:
+		return testSecret, nil
+	case otherApp:
+		return "aura_sk_other", nil
+	}
+	return "", fmt.Errorf("lookup %q: %w", id, ErrUnknownApp)
+}
+
+func fixedClock(t time.Time) func() time.Time { return func() time.Time { return t } }
+
+func testSigner(app string) *Signer {
+	secret, _ := testSecrets(context.Background(), app)
+	return &Signer{AppID: app, Secret: secret, Now: fixedClock(t0)}
+}
+
+func testVerifier() *Verifier {
+	return &Verifier{Secret: testSecrets, Now: fixedClock(t0)}
+}
+
+// exchangeRequest is the token-exchange POST a partner backend sends.
+func exchangeRequest(t testing.TB) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest("POST", "https://aura.example.com/api/auth/exchange?x=1", strings.NewReader(tv1Body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Api-Key", "aura_au_myservice_abc123")
+	return req
+}
+
+// wire signs req with s and returns the bytes net/http puts on the wire.
+func wire(t testing.TB, s *Signer, req *http.Request) []byte {
+	t.Helper()
+	if err := s.Sign(req); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := req.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// received parses wire bytes as net/http's server does.
+func received(t testing.TB, w []byte) *http.Request {
+	t.Helper()
+	req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(w)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+func TestVerifyAcceptsAndLeavesBodyReadable(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		req  func(testing.TB) *http.Request
+		body string
+	}{
+		{"POST with JSON", exchangeRequest, tv1Body},
+		{"GET without body", func(t testing.TB) *http.Request {
+			r, _ := http.NewRequest("GET", "https://aura.example.com/api/uploader/config", nil)
+			return r
+		}, ""},
+		{"odd path and port", func(t testing.TB) *http.Request {
+			r, _ := http.NewRequest("PUT", "http://127.0.0.1:8080/api/./files//a b/é/%41/?b=2&a=1&c="+EscapeComponent("x y"), strings.NewReader("raw \x00\xff bytes"))
+			r.Header.Set("Content-Type", " text/plain ;\t charset=latin1 ")
+			return r
+		}, "raw \x00\xff bytes"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := received(t, wire(t, testSigner(testApp), tt.req(t)))
+			app, err := testVerifier().Verify(r)
+			if err != nil || app != testApp {
+				t.Fatalf("Verify = %q, %v; want %q", app, err, testApp)
+			}
+			got, _ := io.ReadAll(r.Body)
+			if string(got) != tt.body {
+				t.Errorf("handler reads body %q, want %q", got, tt.body)
+			}
+		})
+	}
+}
+
+// TestVerifyTamper changes one thing of a signed request at a time: every
+// signed part breaks the signature; unsigned or equivalent changes do not.
+func TestVerifyTamper(t *testing.T) {
+	t.Parallel()
+	w := wire(t, testSigner(testApp), exchangeRequest(t))
+	tests := []struct {
+		name   string
+		tamper func(r *http.Request)
+		want   error // nil = still accepted
+	}{
+		{"nothing", func(r *http.Request) {}, nil},
+		{"method", func(r *http.Request) { r.Method = "PUT" }, ErrBadSignature},
+		{"method case only", func(r *http.Request) { r.Method = "post" }, nil},
+		{"path", func(r *http.Request) { r.URL.Path = "/api/auth/exchangE" }, ErrBadSignature},
+		{"path prefix", func(r *http.Request) { r.URL.Path = "/auth/exchange" }, ErrBadSignature},
+		{"path equivalent", func(r *http.Request) { r.URL.Path = "/api//x/../auth/./exchange" }, nil},
+		{"query value", func(r *http.Request) { r.URL.RawQuery = "x=2" }, ErrBadSignature},
+		{"query added", func(r *http.Request) { r.URL.RawQuery = "x=1&admin=1" }, ErrBadSignature},
+		{"query removed", func(r *http.Request) { r.URL.RawQuery = "" }, ErrBadSignature},
+		{"host", func(r *http.Request) { r.Host = "evil.example.com" }, ErrBadSignature},
+		{"host port", func(r *http.Request) { r.Host = "aura.example.com:443" }, ErrBadSignature},
+		{"content-type", func(r *http.Request) { r.Header.Set("Content-Type", "text/plain") }, ErrBadSignature},
+		{"content-type dropped", func(r *http.Request) { r.Header.Del("Content-Type") }, ErrBadSignature},
+		{"content-type whitespace", func(r *http.Request) { r.Header.Set("Content-Type", " application/json\t") }, nil},
+		{"body byte", func(r *http.Request) {
+			r.Body = io.NopCloser(strings.NewReader(strings.Replace(tv1Body, "3600", "3601", 1)))
+		}, ErrBadSignature},
+		{"body appended", func(r *http.Request) {
+			r.Body, r.ContentLength = io.NopCloser(strings.NewReader(tv1Body+" ")), int64(len(tv1Body)+1)
+		}, ErrBadSignature},
+		{"body removed", func(r *http.Request) { r.Body, r.ContentLength = http.NoBody, 0 }, ErrBadSignature},
+		{"timestamp", func(r *http.Request) { r.Header.Set("X-Aura-Timestamp", strconv.FormatInt(t0.Unix()+1, 10)) }, ErrBadSignature},
+		{"nonce", func(r *http.Request) {
+			r.Header.Set("X-Aura-Nonce", "00000000-0000-4000-8000-000000000000")
+		}, ErrBadSignature},
+		{"credential to another app", func(r *http.Request) {
+			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "Credential="+testApp, "Credential="+otherApp, 1))
+		}, ErrBadSignature},
+		{"signature digit", func(r *http.Request) {
+			a := r.Header.Get("Authorization")
+			last := a[len(a)-1]
+			swap := byte('0')
+			if last == '0' {
+				swap = '1'
+			}
+			r.Header.Set("Authorization", a[:len(a)-1]+string(swap))
+		}, ErrBadSignature},
+		{"SignedHeaders without host", func(r *http.Request) {
+			r.Header.Set("Authorization", strings.Replace(r.Header.Get("Authorization"), "content-type;host;", "content-type;", 1))
+		}, ErrBadSignature},
+		{"unsigned X-Api-Key", func(r *http.Request) { r.Header.Set("X-Api-Key", "other") }, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := received(t, w)
+			tt.tamper(r)
+			app, err := testVerifier().Verify(r) // fresh nonce store: only the signature decides
+			if tt.want == nil {
+				if err != nil || app != testApp {
+					t.Fatalf("Verify = %q, %v; want accepted", app, err)
+				}
+				return
+			}
+			if !errors.Is(err, tt.want) || app != "" {
+				t.Fatalf("Verify = %q, %v; want %v", app, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestVerifyContentTypeAddedToGET: a GET signed without Content-Type must
+// not verify once a Content-Type is added.
+func TestVerifyContentTypeAddedToGET(t *testing.T) {
+	t.Parallel()
+	get, _ := http.NewRequest("GET", "https://aura.example.com/api/uploader/config", nil)
+	r := received(t, wire(t, testSigner(testApp), get))
+	r.Header.Set("Content-Type", "application/json")
+	if _, err := testVerifier().Verify(r); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("err = %v, want ErrBadSignature", err)
+	}
+}
+
+func TestVerifyReplay(t *testing.T) {
+	t.Parallel()
+	w := wire(t, testSigner(testApp), exchangeRequest(t))
+	v := testVerifier()
+	if _, err := v.Verify(received(t, w)); err != nil {
+		t.Fatal(err)
+	}
+	if app, err := v.Verify(received(t, w)); !errors.Is(err, ErrReplay) || app != "" {
+		t.Fatalf("replay: %q, %v; want ErrReplay", app, err)
+	}
+	// Re-signing gives a new nonce, so a retry is accepted.
+	if _, err := v.Verify(received(t, wire(t, testSigner(testApp), exchangeRequest(t)))); err != nil {
+		t.Fatalf("re-signed retry: %v", err)
+	}
+}
+
+// TestVerifyForgeryDoesNotBurnNonce: a request with a valid nonce but a bad
+// signature is rejected before its nonce is claimed.
+func TestVerifyForgeryDoesNotBurnNonce(t *testing.T) {
+	t.Parallel()
+	genuine := received(t, wire(t, testSigner(testApp), exchangeRequest(t)))
+	forged := received(t, wire(t, testSigner(testApp), exchangeRequest(t)))
+	forged.Header.Set("X-Aura-Nonce", genuine.Header.Get("X-Aura-Nonce"))
+	v := testVerifier()
+	if _, err := v.Verify(forged); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("forged: %v", err)
+	}
+	if _, err := v.Verify(genuine); err != nil {
+		t.Fatalf("genuine after forgery: %v", err)
+	}
+}
+
+// TestVerifyNonceScopedByApp: two apps may use the same nonce.
+func TestVerifyNonceScopedByApp(t *testing.T) {
+	t.Parallel()
+	v := testVerifier()
+	for _, app := range []string{testApp, otherApp} {
+		s := testSigner(app)
+		s.Nonce = func() string { return "550e8400-e29b-41d4-a716-446655440000" }
+		if got, err := v.Verify(received(t, wire(t, s, exchangeRequest(t)))); err != nil || got != app {
+			t.Fatalf("app %s: %q, %v", app, got, err)
+		}
+	}
+}
+
+func TestVerifySkew(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		maxSkew time.Duration
+		offset  time.Duration // verifier clock minus signing time
+		want    error
+	}{
+		{"exact", 0, 0, nil},
+		{"5 min late", 0, 5 * time.Minute, nil},
+		{"5 min early", 0, -5 * time.Minute, nil},
+		{"late by a second more", 0, 5*time.Minute + time.Second, ErrStale},
+		{"early by a second more", 0, -5*time.Minute - time.Second, ErrStale},
+		{"a day late", 0, 24 * time.Hour, ErrStale},
+		{"custom 30s late", 30 * time.Second, 31 * time.Second, ErrStale},
+		{"custom 30s early", 30 * time.Second, -31 * time.Second, ErrStale},
+		{"custom 30s inside", 30 * time.Second, 29 * time.Second, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			v := &Verifier{Secret: testSecrets, MaxSkew: tt.maxSkew, Now: fixedClock(t0.Add(tt.offset))}
+			_, err := v.Verify(received(t, wire(t, testSigner(testApp), exchangeRequest(t))))
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestVerifyConcurrentReplays: of 64 concurrent copies of one signed
+// request, exactly one is accepted and 63 are replays.
+func TestVerifyConcurrentReplays(t *testing.T) {
+	t.Parallel()
+	w := wire(t, testSigner(testApp), exchangeRequest(t))
+	v := testVerifier()
+	reqs := make([]*http.Request, 64)
+	for i := range reqs {
+		reqs[i] = received(t, w)
+	}
+	var accepted, replays atomic.Int32
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for _, r := range reqs {
+		wg.Go(func() {
+			<-start
+			_, err := v.Verify(r)
+			switch {
+			case err == nil:
+				accepted.Add(1)
+			case errors.Is(err, ErrReplay):
+				replays.Add(1)
+			default:
+				t.Errorf("unexpected error: %v", err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if accepted.Load() != 1 || replays.Load() != 63 {
+		t.Fatalf("accepted %d, replays %d; want 1 and 63", accepted.Load(), replays.Load())
+	}
+}
+
+type failingNonces struct{}
+
+func (failingNonces) Claim(context.Context, string, time.Duration) (bool, error) {
+	return false, errors.New("redis: connection refused")
+}
+
+func TestVerifyErrors(t *testing.T) {
+	t.Parallel()
+	signed := func(t testing.TB) *http.Request {
+		return received(t, wire(t, testSigner(testApp), exchangeRequest(t)))
+	}
+	tests := []struct {
+		name    string
+		v       *Verifier
+		req     func(testing.TB) *http.Request
+		want    error
+		notWant error
+	}{
+		{"no Authorization", testVerifier(), func(t testing.TB) *http.Request {
+			r := signed(t)
+			r.Header.Del("Authorization")
+			return r
+		}, ErrMissingSignature, nil},
+		{"Bearer token", testVerifier(), func(t testing.TB) *http.Request {
+			r := signed(t)
+			r.Header.Set("Authorization", "Bearer aubt_x")
+			return r
+		}, ErrMalformed, nil},
+		{"two Authorization headers", testVerifier(), func(t testing.TB) *http.Request {
+			r := signed(t)
+			r.Header.Add("Authorization", r.Header.Get("Authorization"))
+			return r
+		}, ErrMalformed, nil},
+		{"no nonce", testVerifier(), func(t testing.TB) *http.Request {
+			r := signed(t)
+			r.Header.Del("X-Aura-Nonce")
+			return r
+		}, ErrMalformed, nil},
+		{"bad nonce", testVerifier(), func(t testing.TB) *http.Request {
+			r := signed(t)
+			r.Header.Set("X-Aura-Nonce", "a/b")
+			return r
+		}, ErrMalformed, nil},
+		{"no timestamp", testVerifier(), func(t testing.TB) *http.Request {
+			r := signed(t)
+			r.Header.Del("X-Aura-Timestamp")
+			return r
+		}, ErrMalformed, nil},
+		{"timestamp in ms", testVerifier(), func(t testing.TB) *http.Request {
+			r := signed(t)
+			r.Header.Set("X-Aura-Timestamp", "1706140800000")
+			return r
+		}, ErrMalformed, nil},
+		{"negative timestamp", testVerifier(), func(t testing.TB) *http.Request {
+			r := signed(t)
+			r.Header.Set("X-Aura-Timestamp", "-1706140800")
+			return r
+		}, ErrMalformed, nil},
+		{"two timestamps", testVerifier(), func(t testing.TB) *http.Request {
+			r := signed(t)
+			r.Header.Add("X-Aura-Timestamp", "1706140800")
+			return r
+		}, ErrMalformed, nil},
+		{"two content types", testVerifier(), func(t testing.TB) *http.Request {
+			r := signed(t)
+			r.Header.Add("Content-Type", "text/plain")
+			return r
+		}, ErrMalformed, nil},
+		{"unknown app", testVerifier(), func(t testing.TB) *http.Request {
+			return received(t, wire(t, &Signer{AppID: "nobody", Secret: "x", Now: fixedClock(t0)}, exchangeRequest(t)))
+		}, ErrUnknownApp, ErrInternal},
+		{"empty secret is unknown", &Verifier{Secret: func(context.Context, string) (string, error) { return "", nil }, Now: fixedClock(t0)},
+			signed, ErrUnknownApp, ErrInternal},
+		{"secret lookup fails", &Verifier{Secret: func(context.Context, string) (string, error) {
+			return "", errors.New("database is down")
+		}, Now: fixedClock(t0)}, signed, ErrInternal, ErrUnknownApp},
+		{"nonce store fails", &Verifier{Secret: testSecrets, Now: fixedClock(t0), Nonces: failingNonces{}},
+			signed, ErrInternal, ErrReplay},
+		{"no Secret func", &Verifier{Now: fixedClock(t0)}, signed, ErrInternal, nil},
+		{"nil Verifier", nil, signed, ErrInternal, nil},
+		{"body over MaxBody", &Verifier{Secret: testSecrets, Now: fixedClock(t0), MaxBody: 10}, signed, ErrBodyTooLarge, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			app, err := tt.v.Verify(tt.req(t))
+			if !errors.Is(err, tt.want) || app != "" {
+				t.Fatalf("Verify = %q, %v; want %v", app, err, tt.want)
+			}
+			if tt.notWant != nil && errors.Is(err, tt.notWant) {
+				t.Fatalf("err %v must not be %v", err, tt.notWant)
+			}
+			if !strings.HasPrefix(err.Error(), "hmac: ") {
+				t.Errorf("error %q does not start with the package name", err)
+			}
+			for _, secret := range []string{testSecret, "aura_sk_other"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error %q contains a secret", err)
+				}
+			}
+		})
+	}
+}
+
+// TestVerifyBodyTooLargeLosesNothing: the whole body is still readable
+// after ErrBodyTooLarge, for known and unknown (chunked) lengths.
+func TestVerifyBodyTooLargeLosesNothing(t *testing.T) {
+	t.Parallel()
+	for _, chunked := range []bool{false, true} {
+		t.Run(fmt.Sprint("chunked=", chunked), func(t *testing.T) {
+			t.Parallel()
+			body := strings.Repeat("x", 5000)
+			req, _ := http.NewRequest("POST", "https://aura.example.com/api/auth/exchange", strings.NewReader(body))
+			if chunked {
+				req.GetBody = nil
+				req.Body = io.NopCloser(strings.NewReader(body))
+			}
+			s := testSigner(testApp)
+			if err := s.Sign(req); err != nil {
+				t.Fatal(err)
+			}
+			if chunked {
+				// Sign buffered it; send it chunked anyway.
+				req.ContentLength = -1
+				req.TransferEncoding = []string{"chunked"}
+			}
+			var b bytes.Buffer
+			if err := req.Write(&b); err != nil {
+				t.Fatal(err)
+			}
+			r := received(t, b.Bytes())
+			if chunked != (r.ContentLength == -1) {
+				t.Fatalf("ContentLength = %d", r.ContentLength)
+			}
+			v := &Verifier{Secret: testSecrets, Now: fixedClock(t0), MaxBody: 1000}
+			if _, err := v.Verify(r); !errors.Is(err, ErrBodyTooLarge) {
+				t.Fatalf("err = %v, want ErrBodyTooLarge", err)
+			}
+			got, err := io.ReadAll(r.Body)
+			if err != nil || string(got) != body {
+				t.Fatalf("body after rejection: %d bytes, %v; want all %d", len(got), err, len(body))
+			}
+			// The same request fits a larger limit.
+			v.MaxBody = 5000
+			if _, err := v.Verify(received(t, b.Bytes())); err != nil {
+				t.Fatalf("MaxBody 5000: %v", err)
+			}
+		})
+	}
+}
+
+// TestVerifyMidnight: a request signed one second before UTC midnight and
+// verified after it still derives the key from its own timestamp's date.
+func TestVerifyMidnight(t *testing.T) {
+	t.Parallel()
+	before := time.Unix(1706140799, 0) // 2024-01-24T23:59:59Z
+	s := &Signer{AppID: testApp, Secret: testSecret, Now: fixedClock(before)}
+	v := &Verifier{Secret: testSecrets, Now: fixedClock(before.Add(2 * time.Second))}
+	if _, err := v.Verify(received(t, wire(t, s, exchangeRequest(t)))); err != nil {
+		t.Fatal(err)
+	}
+	// And the key cache serves both days in turn.
+	s.Now = fixedClock(before.Add(2 * time.Second))
+	if _, err := v.Verify(received(t, wire(t, s, exchangeRequest(t)))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSignerKeyCacheFollowsSecret: changing Secret on a used Signer takes
+// effect at once.
+func TestSignerKeyCacheFollowsSecret(t *testing.T) {
+	t.Parallel()
+	s := testSigner(testApp)
+	v := testVerifier()
+	if _, err := v.Verify(received(t, wire(t, s, exchangeRequest(t)))); err != nil {
+		t.Fatal(err)
+	}
+	s.Secret = "rotated"
+	if _, err := v.Verify(received(t, wire(t, s, exchangeRequest(t)))); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("after rotation: %v, want ErrBadSignature", err)
+	}
+}
+
+// TestSignBodyWithoutGetBody: a body that cannot be re-read is buffered,
+// signed, and left readable with the same bytes.
+func TestSignBodyWithoutGetBody(t *testing.T) {
+	t.Parallel()
+	req := exchangeRequest(t)
+	req.GetBody = nil
+	req.ContentLength = 0
+	req.Body = io.NopCloser(strings.NewReader(tv1Body))
+	r := received(t, wire(t, testSigner(testApp), req))
+	if r.ContentLength != int64(len(tv1Body)) {
+		t.Errorf("ContentLength = %d", r.ContentLength)
+	}
+	if _, err := testVerifier().Verify(r); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSignTwiceReplacesHeaders(t *testing.T) {
+	t.Parallel()
+	req := exchangeRequest(t)
+	s := testSigner(testApp)
+	if err := s.Sign(req); err != nil {
+		t.Fatal(err)
+	}
+	first := req.Header.Get("X-Aura-Nonce")
+	r := received(t, wire(t, s, req))
+	if len(r.Header.Values("Authorization")) != 1 || r.Header.Get("X-Aura-Nonce") == first {
+		t.Fatalf("re-signing kept old headers: %v", r.Header)
+	}
+	if _, err := testVerifier().Verify(r); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDefaultNonceIsUUIDv4(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	for range 100 {
+		n := newNonce()
+		if len(n) != 36 || n[14] != '4' || !strings.ContainsRune("89ab", rune(n[19])) || strings.ToLower(n) != n {
+			t.Fatalf("nonce %q is not a lower-case UUID v4", n)
+		}
+		for i, c := range n {
+			if (i == 8 || i == 13 || i == 18 || i == 23) != (c == '-') {
+				t.Fatalf("nonce %q is not a UUID", n)
+			}
+		}
+		if seen[n] {
+			t.Fatalf("nonce %q repeated", n)
+		}
+		seen[n] = true
+	}
+}
+
+// TestExplainMatchesBothSides: Explain gives the same canonical request on
+// the client (after Sign) and on the server (as received).
+func TestExplainMatchesBothSides(t *testing.T) {
+	t.Parallel()
+	req := exchangeRequest(t)
+	w := wire(t, testSigner(testApp), req)
+	client, err := Explain(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := received(t, w)
+	server, err := Explain(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *client != *server {
+		t.Fatalf("client %+v\nserver %+v", client, server)
+	}
+	if _, err := testVerifier().Verify(r); err != nil {
+		t.Fatalf("Verify after Explain: %v", err)
+	}
+	for _, s := range []string{testSecret, req.Header.Get("Authorization")[len(req.Header.Get("Authorization"))-64:]} {
+		if strings.Contains(client.String(), s) {
+			t.Errorf("Explanation.String contains a secret or the signature")
+		}
+	}
+	if client.CredentialScope != "test-app-id/20240125/aura_request" || client.Date != "20240125" {
+		t.Errorf("scope %q date %q", client.CredentialScope, client.Date)
+	}
+}
