@@ -194,6 +194,7 @@ func NewServer(opts ...Option) *Server {
 		},
 		Nonces: cfg.nonces,
 		Now:    cfg.now,
+		Logger: cfg.logger,
 	}
 
 	s.dir = cfg.dir
