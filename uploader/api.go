@@ -25,7 +25,8 @@ import (
 // and ErrRateLimited.
 //
 // The zero value is not usable: set BaseURL, APIKey and Tokens. An API is
-// safe for concurrent use.
+// safe for concurrent use; it must not be copied after first use (it keeps
+// its default HTTP client), so share an *API.
 type API struct {
 	// BaseURL is the API root including /api, e.g.
 	// "https://aura.example.com/api".

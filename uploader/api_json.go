@@ -3,6 +3,7 @@ package uploader
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"unicode/utf8"
 )
@@ -124,37 +125,121 @@ func writeJSString(buf *bytes.Buffer, s string) {
 	buf.WriteByte('"')
 }
 
-// marshalJSValue encodes an arbitrary value (the init "context") with
-// encoding/json, then undoes the two places where Go differs from
-// JSON.stringify on strings: HTML characters (<, >, &) and U+2028/U+2029
-// stay raw. Object keys of Go maps come out sorted; pass a json.RawMessage
-// or a struct to control their order.
+// marshalJSValue encodes an arbitrary value (the init "context") as
+// JSON.stringify would encode the same value after JSON.parse: it is first
+// marshalled with encoding/json (a json.RawMessage is taken as is), then
+// re-encoded token by token so that strings follow writeJSString, numbers
+// follow JavaScript's Number-to-string rules (encoding/json's float64
+// formatting is that algorithm), and object keys come in JavaScript's
+// enumeration order (array-index keys first, then insertion order; a
+// repeated key keeps its first position and its last value). Go maps
+// marshal with sorted keys; pass a json.RawMessage or a struct to choose
+// the order.
 func marshalJSValue(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	raw, err := json.Marshal(v)
+	if err != nil {
 		return nil, err
 	}
-	b := bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
-	if !bytes.Contains(b, []byte(`\u202`)) {
-		return b, nil
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var buf bytes.Buffer
+	if err := reencode(dec, &buf, 0); err != nil {
+		return nil, err
 	}
-	out := make([]byte, 0, len(b))
-	for i := 0; i < len(b); i++ {
-		if b[i] != '\\' || i+1 >= len(b) {
-			out = append(out, b[i])
-			continue
-		}
-		if b[i+1] == 'u' && i+5 < len(b) && string(b[i+2:i+5]) == "202" && (b[i+5] == '8' || b[i+5] == '9') {
-			out = utf8.AppendRune(out, rune(0x2028+int(b[i+5]-'8')))
-			i += 5
-			continue
-		}
-		out = append(out, b[i], b[i+1]) // keep any other escape intact
-		i++
+	return buf.Bytes(), nil
+}
+
+// maxDepth bounds the nesting reencode accepts (JSON.parse has none, but a
+// library must not recurse without limit).
+const maxDepth = 200
+
+func reencode(dec *json.Decoder, buf *bytes.Buffer, depth int) error {
+	if depth > maxDepth {
+		return errors.New("nesting too deep")
 	}
-	return out, nil
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	return reencodeToken(dec, tok, buf, depth)
+}
+
+func reencodeToken(dec *json.Decoder, tok json.Token, buf *bytes.Buffer, depth int) error {
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '[':
+			buf.WriteByte('[')
+			for i := 0; dec.More(); i++ {
+				if i > 0 {
+					buf.WriteByte(',')
+				}
+				if err := reencode(dec, buf, depth+1); err != nil {
+					return err
+				}
+			}
+			if _, err := dec.Token(); err != nil { // ']'
+				return err
+			}
+			buf.WriteByte(']')
+			return nil
+		case '{':
+			var keys []string
+			vals := map[string][]byte{}
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return err
+				}
+				k, ok := kt.(string)
+				if !ok {
+					return errors.New("object key is not a string")
+				}
+				var vb bytes.Buffer
+				if err := reencode(dec, &vb, depth+1); err != nil {
+					return err
+				}
+				if _, seen := vals[k]; !seen {
+					keys = append(keys, k)
+				}
+				vals[k] = vb.Bytes()
+			}
+			if _, err := dec.Token(); err != nil { // '}'
+				return err
+			}
+			o := newJSObject()
+			for _, k := range jsKeyOrder(keys) {
+				o.raw(k, vals[k])
+			}
+			buf.Write(o.bytes())
+			return nil
+		}
+		return errors.New("unexpected delimiter")
+	case string:
+		writeJSString(buf, t)
+	case json.Number:
+		f, err := strconv.ParseFloat(string(t), 64)
+		if err != nil {
+			return err
+		}
+		if f == 0 {
+			f = 0 // JSON.stringify(-0) is "0"
+		}
+		b, err := json.Marshal(f)
+		if err != nil {
+			return err // ±Inf: JSON.stringify would write null, but JSON cannot hold it anyway
+		}
+		buf.Write(b)
+	case bool:
+		if t {
+			buf.WriteString("true")
+		} else {
+			buf.WriteString("false")
+		}
+	case nil:
+		buf.WriteString("null")
+	}
+	return nil
 }
 
 // jsKeyOrder returns keys in the order a JavaScript object enumerates them

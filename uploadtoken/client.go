@@ -23,7 +23,8 @@ const ExchangePath = "/auth/exchange"
 
 // Client exchanges HMAC credentials for upload tokens on a partner backend
 // (spec §4.1). The zero value is not usable: BaseURL, APIKey and Signer are
-// required. A Client is safe for concurrent use.
+// required. A Client is safe for concurrent use; it must not be copied
+// after first use (it keeps its default HTTP client), so share a *Client.
 type Client struct {
 	// BaseURL is the Aura API root including /api, e.g.
 	// "https://aura.example.com/api". The request goes to BaseURL +
