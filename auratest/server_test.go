@@ -638,3 +638,31 @@ func TestCORS(t *testing.T) {
 		t.Fatalf("Tus foreign origin: %d", fo.StatusCode)
 	}
 }
+
+func TestCloseEndsInjectedDelays(t *testing.T) {
+	t.Parallel()
+	s := auratest.NewServer()
+	s.Fail(auratest.EndpointConfig, auratest.Failure{Delay: time.Hour})
+	tok, _ := s.IssueToken(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", s.URL+"/uploader/config", nil)
+		req.Header.Set("Authorization", "Bearer "+tok.Value)
+		req.Header.Set("X-Api-Key", s.APIKey)
+		resp, err := s.Client().Do(req)
+		if err == nil {
+			resp.Body.Close()
+			err = fmt.Errorf("answered %d", resp.StatusCode)
+		}
+		done <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // let the request reach the delay
+	start := time.Now()
+	s.Close()
+	if err := <-done; err == nil {
+		t.Fatal("delayed request succeeded")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+}

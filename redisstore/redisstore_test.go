@@ -22,7 +22,7 @@ import (
 )
 
 // instance is one "process": its own Redis client and Store.
-func instance(t *testing.T, addr, prefix string) (*redisstore.Store, *redis.Client) {
+func instance(t testing.TB, addr, prefix string) (*redisstore.Store, *redis.Client) {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { rdb.Close() })
@@ -30,7 +30,7 @@ func instance(t *testing.T, addr, prefix string) (*redisstore.Store, *redis.Clie
 }
 
 // requireTTLs fails if any key under prefix has no TTL.
-func requireTTLs(t *testing.T, rdb *redis.Client, prefix string) int {
+func requireTTLs(t testing.TB, rdb *redis.Client, prefix string) int {
 	t.Helper()
 	ctx := context.Background()
 	keys, err := rdb.Keys(ctx, prefix+"*").Result()

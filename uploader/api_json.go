@@ -14,14 +14,15 @@ import (
 // Aura's client builds every request body this way (spec §4.3, §8 item 17),
 // and a server that hashes or diffs bodies sees the same bytes from us.
 type jsObject struct {
-	buf bytes.Buffer
+	buf *bytes.Buffer
 	n   int
 }
 
-func newJSObject() *jsObject {
-	o := &jsObject{}
-	o.buf.WriteByte('{')
-	return o
+// beginObject writes "{" to buf; nested objects share their parent's
+// buffer, so a body is written once, without copies.
+func beginObject(buf *bytes.Buffer) jsObject {
+	buf.WriteByte('{')
+	return jsObject{buf: buf}
 }
 
 func (o *jsObject) key(k string) {
@@ -29,14 +30,14 @@ func (o *jsObject) key(k string) {
 		o.buf.WriteByte(',')
 	}
 	o.n++
-	writeJSString(&o.buf, k)
+	writeJSString(o.buf, k)
 	o.buf.WriteByte(':')
 }
 
 // str adds a string member.
 func (o *jsObject) str(k, v string) {
 	o.key(k)
-	writeJSString(&o.buf, v)
+	writeJSString(o.buf, v)
 }
 
 // strOrNull adds v, or null when v is empty (series-level values, spec §4.3).
@@ -46,7 +47,7 @@ func (o *jsObject) strOrNull(k, v string) {
 		o.buf.WriteString("null")
 		return
 	}
-	writeJSString(&o.buf, v)
+	writeJSString(o.buf, v)
 }
 
 func (o *jsObject) int(k string, v int) {
@@ -61,7 +62,7 @@ func (o *jsObject) strings(k string, vs []string) {
 		if i > 0 {
 			o.buf.WriteByte(',')
 		}
-		writeJSString(&o.buf, v)
+		writeJSString(o.buf, v)
 	}
 	o.buf.WriteByte(']')
 }
@@ -72,10 +73,13 @@ func (o *jsObject) raw(k string, v []byte) {
 	o.buf.Write(v)
 }
 
-func (o *jsObject) bytes() []byte {
-	o.buf.WriteByte('}')
-	return o.buf.Bytes()
+// object adds a member whose value is a nested object and returns it.
+func (o *jsObject) object(k string) jsObject {
+	o.key(k)
+	return beginObject(o.buf)
 }
+
+func (o *jsObject) end() { o.buf.WriteByte('}') }
 
 const hexDigits = "0123456789abcdef"
 
@@ -86,42 +90,50 @@ const hexDigits = "0123456789abcdef"
 // invalid UTF-8 bytes become U+FFFD, as a JS string decoded from them would.
 func writeJSString(buf *bytes.Buffer, s string) {
 	buf.WriteByte('"')
+	start := 0 // s[start:i] is pending verbatim output
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			switch {
-			case c == '"':
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			buf.WriteString(s[start:i])
+			switch c {
+			case '"':
 				buf.WriteString(`\"`)
-			case c == '\\':
+			case '\\':
 				buf.WriteString(`\\`)
-			case c == '\b':
+			case '\b':
 				buf.WriteString(`\b`)
-			case c == '\f':
+			case '\f':
 				buf.WriteString(`\f`)
-			case c == '\n':
+			case '\n':
 				buf.WriteString(`\n`)
-			case c == '\r':
+			case '\r':
 				buf.WriteString(`\r`)
-			case c == '\t':
+			case '\t':
 				buf.WriteString(`\t`)
-			case c < 0x20:
+			default:
 				buf.WriteString(`\u00`)
 				buf.WriteByte(hexDigits[c>>4])
 				buf.WriteByte(hexDigits[c&0xf])
-			default:
-				buf.WriteByte(c)
 			}
 			i++
+			start = i
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
+			buf.WriteString(s[start:i])
 			buf.WriteString("\uFFFD")
-		} else {
-			buf.WriteString(s[i : i+size])
+			i++
+			start = i
+			continue
 		}
 		i += size
 	}
+	buf.WriteString(s[start:])
 	buf.WriteByte('"')
 }
 
@@ -207,11 +219,11 @@ func reencodeToken(dec *json.Decoder, tok json.Token, buf *bytes.Buffer, depth i
 			if _, err := dec.Token(); err != nil { // '}'
 				return err
 			}
-			o := newJSObject()
+			o := beginObject(buf)
 			for _, k := range jsKeyOrder(keys) {
 				o.raw(k, vals[k])
 			}
-			buf.Write(o.bytes())
+			o.end()
 			return nil
 		}
 		return errors.New("unexpected delimiter")

@@ -1,6 +1,7 @@
 package uploader
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -222,30 +223,42 @@ func (r InitRequest) Body() ([]byte, error) {
 	if r.UploadID == "" {
 		return nil, fmt.Errorf("%w: empty upload id", ErrInvalidInit)
 	}
-	studies := newJSObject()
-	keys := make([]string, 0, len(r.Studies))
-	byUID := make(map[string]*Study, len(r.Studies))
+	// Validate everything and fix the key orders before writing anything.
+	studyOrder, err := order(len(r.Studies), func(i int) string { return r.Studies[i].UID }, func(i int) error {
+		return fmt.Errorf("%w: study %d has no UID", ErrInvalidInit, i)
+	}, func(uid string) error { return fmt.Errorf("%w: study %s listed twice", ErrInvalidInit, uid) })
+	if err != nil {
+		return nil, err
+	}
+	seriesOrder := make([][]int, len(r.Studies))
+	size := 256
 	for i := range r.Studies {
 		st := &r.Studies[i]
-		if st.UID == "" {
-			return nil, fmt.Errorf("%w: study %d has no UID", ErrInvalidInit, i)
-		}
-		if _, dup := byUID[st.UID]; dup {
-			return nil, fmt.Errorf("%w: study %s listed twice", ErrInvalidInit, st.UID)
-		}
-		byUID[st.UID] = st
-		keys = append(keys, st.UID)
-	}
-	for _, uid := range jsKeyOrder(keys) {
-		b, err := byUID[uid].body()
+		seriesOrder[i], err = order(len(st.Series), func(j int) string { return st.Series[j].UID }, func(j int) error {
+			return fmt.Errorf("%w: study %s: series %d has no UID", ErrInvalidInit, st.UID, j)
+		}, func(uid string) error { return fmt.Errorf("%w: study %s: series %s listed twice", ErrInvalidInit, st.UID, uid) })
 		if err != nil {
 			return nil, err
 		}
-		studies.raw(uid, b)
+		size += 320 + 400*len(st.Series)
 	}
-	o := newJSObject()
+	var ctxJSON []byte
+	if r.Context != nil {
+		if ctxJSON, err = marshalJSValue(r.Context); err != nil {
+			return nil, fmt.Errorf("%w: context: %v", ErrInvalidInit, err)
+		}
+	}
+
+	var buf bytes.Buffer
+	buf.Grow(size + len(ctxJSON))
+	o := beginObject(&buf)
 	o.str("upload_id", r.UploadID)
-	o.raw("studies", studies.bytes())
+	studies := o.object("studies")
+	for _, i := range studyOrder {
+		so := studies.object(r.Studies[i].UID)
+		r.Studies[i].write(&so, seriesOrder[i])
+	}
+	studies.end()
 	o.str("mode", InitMode)
 	o.str("type", InitType)
 	src := r.Source
@@ -258,34 +271,50 @@ func (r InitRequest) Body() ([]byte, error) {
 	} else {
 		o.str("patient_id", r.PatientID)
 	}
-	if r.Context != nil {
-		b, err := marshalJSValue(r.Context)
-		if err != nil {
-			return nil, fmt.Errorf("%w: context: %v", ErrInvalidInit, err)
-		}
-		o.raw("context", b)
+	if ctxJSON != nil {
+		o.raw("context", ctxJSON)
 	}
-	return o.bytes(), nil
+	o.end()
+	return buf.Bytes(), nil
 }
 
-func (st *Study) body() ([]byte, error) {
-	series := newJSObject()
-	keys := make([]string, 0, len(st.Series))
-	byUID := make(map[string]*Series, len(st.Series))
-	for i := range st.Series {
-		se := &st.Series[i]
-		if se.UID == "" {
-			return nil, fmt.Errorf("%w: study %s: series %d has no UID", ErrInvalidInit, st.UID, i)
+// order checks n keyed items (no empty or repeated key) and returns their
+// indexes in JavaScript's enumeration order (see jsKeyOrder).
+func order(n int, key func(int) string, empty func(int) error, dup func(string) error) ([]int, error) {
+	keys := make([]string, n)
+	index := make(map[string]int, n)
+	for i := 0; i < n; i++ {
+		k := key(i)
+		if k == "" {
+			return nil, empty(i)
 		}
-		if _, dup := byUID[se.UID]; dup {
-			return nil, fmt.Errorf("%w: study %s: series %s listed twice", ErrInvalidInit, st.UID, se.UID)
+		if _, seen := index[k]; seen {
+			return nil, dup(k)
 		}
-		byUID[se.UID] = se
-		keys = append(keys, se.UID)
+		index[k] = i
+		keys[i] = k
 	}
-	for _, uid := range jsKeyOrder(keys) {
-		se := byUID[uid]
-		s := newJSObject()
+	out := make([]int, n)
+	for i, k := range jsKeyOrder(keys) {
+		out[i] = index[k]
+	}
+	return out, nil
+}
+
+// write writes the study's members into o, its series in the given order.
+func (st *Study) write(o *jsObject, seriesOrder []int) {
+	o.str("study_uid", st.UID)
+	o.str("study_description", st.Description)
+	o.str("institution_name", st.InstitutionName)
+	o.str("patient_id", st.PatientID)
+	o.str("patient_name", st.PatientName)
+	o.str("study_date", st.Date)
+	o.str("study_time", st.Time)
+	o.strings("modalities", st.Modalities)
+	series := o.object("series")
+	for _, j := range seriesOrder {
+		se := &st.Series[j]
+		s := series.object(se.UID)
 		s.str("study_instance_uid", st.UID)
 		s.str("series_instance_uid", se.UID)
 		s.strOrNull("modality", se.Modality)
@@ -295,21 +324,12 @@ func (st *Study) body() ([]byte, error) {
 		s.strOrNull("series_time", se.Time)
 		s.strOrNull("study_date", se.StudyDate)
 		s.strOrNull("series_number", se.Number)
-		series.raw(uid, s.bytes())
+		s.end()
 	}
-	o := newJSObject()
-	o.str("study_uid", st.UID)
-	o.str("study_description", st.Description)
-	o.str("institution_name", st.InstitutionName)
-	o.str("patient_id", st.PatientID)
-	o.str("patient_name", st.PatientName)
-	o.str("study_date", st.Date)
-	o.str("study_time", st.Time)
-	o.strings("modalities", st.Modalities)
-	o.raw("series", series.bytes())
+	series.end()
 	o.int("images", st.Images)
 	o.int("series_count", len(st.Series))
-	return o.bytes(), nil
+	o.end()
 }
 
 // InitResponse is the answer of init: {"studies":[{"id":"…"}]}. The
@@ -348,11 +368,13 @@ func ParseInitResponse(data []byte) *InitResponse {
 // lifecycleBody builds {"upload_id":…,<middle>,"mode":"uploader"} for
 // start/complete (assembly_id), error (message) and cancel (nothing).
 func lifecycleBody(uploadID, key, value string) []byte {
-	o := newJSObject()
+	var buf bytes.Buffer
+	o := beginObject(&buf)
 	o.str("upload_id", uploadID)
 	if key != "" {
 		o.str(key, value)
 	}
 	o.str("mode", LifecycleMode)
-	return o.bytes()
+	o.end()
+	return buf.Bytes()
 }
