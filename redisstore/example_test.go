@@ -25,7 +25,7 @@ func Example() {
 		Nonces: store.Nonces(), // a replay to another instance is refused
 	}
 	issuer := &uploadtoken.Issuer{Store: store.Tokens()} // max_uses exact across instances
-	limiter := store.Limiter()                            // 10 exchanges a minute for the deployment
+	limiter := store.Limiter()                           // 10 exchanges a minute for the deployment
 
 	exchange := &uploadtoken.ExchangeHandler{Issuer: issuer}
 	mux := http.NewServeMux()

@@ -236,7 +236,9 @@ func (r InitRequest) Body() ([]byte, error) {
 		st := &r.Studies[i]
 		seriesOrder[i], err = order(len(st.Series), func(j int) string { return st.Series[j].UID }, func(j int) error {
 			return fmt.Errorf("%w: study %s: series %d has no UID", ErrInvalidInit, st.UID, j)
-		}, func(uid string) error { return fmt.Errorf("%w: study %s: series %s listed twice", ErrInvalidInit, st.UID, uid) })
+		}, func(uid string) error {
+			return fmt.Errorf("%w: study %s: series %s listed twice", ErrInvalidInit, st.UID, uid)
+		})
 		if err != nil {
 			return nil, err
 		}
