@@ -78,7 +78,9 @@ type Signer struct {
 // the wire path it is, not a URL authority.
 //
 // Sign returns an error, and leaves the headers unchanged, if AppID or
-// Secret is empty, the request has no host, URL.Opaque is set, the path has
+// Secret is empty, the host is missing, not ASCII, or holds bytes net/http
+// would not send (it would send an empty Host instead), URL.Opaque is set,
+// the path has
 // malformed escapes or invalid UTF-8, the query holds characters that cannot
 // be sent verbatim (space, '#', control or non-ASCII bytes), Content-Type
 // has more than one value, or the body cannot be read.
@@ -112,17 +114,6 @@ func (s *Signer) Sign(req *http.Request) error {
 		c.contentType = normalizeValue(ctValues[0])
 	}
 
-	var nonce string
-	if s.Nonce != nil {
-		nonce = s.Nonce()
-		if !validNonce(nonce) {
-			return errors.New("hmac: Signer.Nonce returned a nonce that is not 1-128 characters of A-Z a-z 0-9 - . _ ~")
-		}
-	} else {
-		nonce = newNonce()
-	}
-	c.nonce = nonce
-
 	now := time.Now
 	if s.Now != nil {
 		now = s.Now
@@ -131,9 +122,21 @@ func (s *Signer) Sign(req *http.Request) error {
 	if ts < 0 {
 		return errors.New("hmac: signing time is before 1970")
 	}
-	var tsBuf [20]byte
-	tsBytes := strconv.AppendInt(tsBuf[:0], ts, 10)
-	c.timestamp = string(tsBytes)
+	// The timestamp and nonce share one allocation.
+	var tn [20 + 128]byte
+	t := strconv.AppendInt(tn[:0], ts, 10)
+	tsLen := len(t)
+	if s.Nonce != nil {
+		n := s.Nonce()
+		if !validNonce(n) {
+			return errors.New("hmac: Signer.Nonce returned a nonce that is not 1-128 characters of A-Z a-z 0-9 - . _ ~")
+		}
+		t = append(t, n...)
+	} else {
+		t = appendNonce(t)
+	}
+	tsNonce := string(t)
+	c.timestamp, c.nonce = tsNonce[:tsLen], tsNonce[tsLen:]
 
 	k, _ := s.key.Load().(*dayKey)
 	if !k.matches(s.Secret, ts) {
@@ -145,22 +148,24 @@ func (s *Signer) Sign(req *http.Request) error {
 		return err
 	}
 
-	var buf [512]byte
+	var buf [1024]byte // on the stack unless the URL is very long
 	b := c.appendRequest(buf[:0])
 	crh := sha256.Sum256(b)
-	b = appendStringToSign(b[:0], c.timestamp, s.AppID, k.date, &crh)
-	sig := k.sign(b)
+	b = appendStringToSign(k.appendInner(b[:0]), c.timestamp, s.AppID, k.date, &crh)
+	sig := k.finish(b)
 	authz := string(appendAuthorization(b[:0], s.AppID, c.signedHeaders(), &sig))
 
 	if req.Header == nil {
 		req.Header = make(http.Header, 4)
 	}
+	vals := make([]string, 4) // one allocation for the header values
+	vals[0], vals[1], vals[2], vals[3] = c.timestamp, c.nonce, authz, "application/json"
+	req.Header["X-Aura-Timestamp"] = vals[0:1:1]
+	req.Header["X-Aura-Nonce"] = vals[1:2:2]
+	req.Header["Authorization"] = vals[2:3:3]
 	if addContentType {
-		req.Header["Content-Type"] = []string{"application/json"}
+		req.Header["Content-Type"] = vals[3:4:4]
 	}
-	req.Header["X-Aura-Timestamp"] = []string{c.timestamp}
-	req.Header["X-Aura-Nonce"] = []string{nonce}
-	req.Header["Authorization"] = []string{authz}
 	return nil
 }
 
@@ -179,15 +184,19 @@ func requestCanonical(req *http.Request) (canonical, error) {
 	if host == "" {
 		host = req.URL.Host
 	}
-	c.host = normalizeValue(removeZone(host))
-	if c.host == "" {
+	if host == "" {
 		return c, errors.New("hmac: request has no host (set req.Host or use an absolute URL); Aura rejects requests whose Host is not signed")
 	}
-	for i := 0; i < len(c.host); i++ {
-		if c.host[i] >= 0x80 {
+	for i := 0; i < len(host); i++ {
+		if host[i] >= 0x80 {
 			return c, errors.New("hmac: request host is not ASCII; use its punycode form, which is what net/http sends")
 		}
+		if !validHostByte(host[i]) {
+			// net/http would send an empty Host instead.
+			return c, fmt.Errorf("hmac: request host has byte %#02x, which net/http does not send", host[i])
+		}
 	}
+	c.host = removeZone(host)
 	p, err := canonicalPath(req.URL.EscapedPath())
 	if err != nil {
 		return c, fmt.Errorf("hmac: cannot canonicalize the request path: %w", err)
@@ -203,6 +212,10 @@ func requestCanonical(req *http.Request) (canonical, error) {
 	return c, nil
 }
 
+// smallBody is the largest known-length body hashOutgoingBody reads into
+// one buffer rather than streaming through a digest.
+const smallBody = 64 << 10
+
 // hashOutgoingBody returns SHA-256 of the bytes req will send, leaving
 // req.Body readable from its start (see Sign).
 func hashOutgoingBody(req *http.Request) ([sha256.Size]byte, error) {
@@ -215,10 +228,28 @@ func hashOutgoingBody(req *http.Request) ([sha256.Size]byte, error) {
 		if err != nil {
 			return sum, fmt.Errorf("hmac: request GetBody: %w", err)
 		}
+		defer rc.Close()
+		if n := req.ContentLength; n > 0 && n <= smallBody {
+			// One exact allocation instead of a digest plus copies.
+			b := make([]byte, n+1)
+			got, err := io.ReadFull(rc, b)
+			if err == io.ErrUnexpectedEOF {
+				return sha256.Sum256(b[:got]), nil
+			}
+			if err == nil {
+				// Longer than ContentLength: hash it all (net/http
+				// would fail to send it anyway).
+				h := sha256.New()
+				h.Write(b)
+				if _, err = io.Copy(h, rc); err == nil {
+					h.Sum(sum[:0])
+					return sum, nil
+				}
+			}
+			return sum, fmt.Errorf("hmac: reading the request body: %w", err)
+		}
 		h := sha256.New()
-		_, err = io.Copy(h, rc)
-		rc.Close()
-		if err != nil {
+		if _, err = io.Copy(h, rc); err != nil {
 			return sum, fmt.Errorf("hmac: reading the request body: %w", err)
 		}
 		h.Sum(sum[:0])
@@ -272,37 +303,42 @@ func upperASCII(m string) string {
 // removeZone removes an IPv6 zone ("[fe80::1%en0]:80" → "[fe80::1]:80"),
 // as net/http does before writing the Host header.
 func removeZone(host string) string {
-	if len(host) == 0 || host[0] != '[' {
+	if !strings.HasPrefix(host, "[") {
 		return host
 	}
-	i := strings.IndexByte(host, ']')
+	i := strings.LastIndex(host, "]")
 	if i < 0 {
 		return host
 	}
-	j := strings.IndexByte(host[:i], '%')
+	j := strings.LastIndex(host[:i], "%")
 	if j < 0 {
 		return host
 	}
 	return host[:j] + host[i:]
 }
 
-// newNonce returns a random lower-case UUID v4, like crypto.randomUUID().
-func newNonce() string {
+// validHostByte reports whether net/http sends c in a Host header
+// (httpguts.ValidHostHeader): letters, digits and !$%&'()*+,-.:;=[]_~.
+func validHostByte(c byte) bool {
+	return keepLiteral(c) || strings.IndexByte("$%&+,:;=[]", c) >= 0
+}
+
+// appendNonce appends a random lower-case UUID v4, like
+// crypto.randomUUID().
+func appendNonce(b []byte) []byte {
 	var u [16]byte
 	_, _ = rand.Read(u[:]) // never fails (crypto/rand crashes the program instead)
 	u[6] = u[6]&0x0f | 0x40
 	u[8] = u[8]&0x3f | 0x80
-	var s [36]byte
-	hex.Encode(s[0:8], u[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], u[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], u[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], u[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], u[10:])
-	return string(s[:])
+	b = hex.AppendEncode(b, u[0:4])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, u[4:6])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, u[6:8])
+	b = append(b, '-')
+	b = hex.AppendEncode(b, u[8:10])
+	b = append(b, '-')
+	return hex.AppendEncode(b, u[10:])
 }
 
 // validNonce reports whether n is 1-128 characters of the RFC 3986

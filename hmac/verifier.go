@@ -185,10 +185,10 @@ func (v *Verifier) verify(req *http.Request) (appID, claimed string, err error) 
 	}
 
 	k := v.dayKey(a.credential, secret, ts)
-	var buf [512]byte
+	var buf [1024]byte
 	b := c.appendRequest(buf[:0])
 	crh := sha256.Sum256(b)
-	sig := k.sign(appendStringToSign(b[:0], c.timestamp, a.credential, k.date, &crh))
+	sig := k.finish(appendStringToSign(k.appendInner(b[:0]), c.timestamp, a.credential, k.date, &crh))
 	if !stdhmac.Equal(sig[:], a.signature[:]) {
 		return "", claimed, ErrBadSignature
 	}
