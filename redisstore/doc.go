@@ -1,0 +1,22 @@
+// Package redisstore keeps the shared state of a multi-instance Aura-style
+// server in Redis (github.com/redis/go-redis/v9), so that every instance
+// sees the same nonces, token uses, rate-limit windows and revocations.
+// It is the only package of the SDK that imports go-redis.
+//
+// One [Store] wraps a client and a key prefix and hands out:
+//
+//   - [Store.Nonces]: an hmac.NonceStore (SET NX PX), so a signed request
+//     replayed to another instance is refused;
+//   - [Store.Tokens]: an uploadtoken.Store (records keyed by the token's
+//     SHA-256, uses counted by a Lua script), so max_uses is exact across
+//     instances;
+//   - [Store.Limiter]: an uploadtoken.Limiter with Laravel's fixed windows
+//     (a Lua script), so the published rate limits hold for the whole
+//     deployment;
+//   - [Store.Revocations]: revoked JWT ids for package share.
+//
+// Every key is written with a TTL, so Redis never accumulates dead state;
+// every check-and-update is one atomic command or script.
+//
+// All types are safe for concurrent use.
+package redisstore

@@ -1,0 +1,260 @@
+package uploader
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dicombridge/dicombridge/internal/httpx"
+	"github.com/dicombridge/dicombridge/uploadtoken"
+)
+
+// API calls the Aura uploader endpoints (spec §4.2-4.7) with an upload
+// token: every request carries "Authorization: Bearer aubt_…", "X-Api-Key"
+// and "Accept: application/json"; POSTs add "Content-Type:
+// application/json" and a body built byte for byte as the reference client
+// builds it. Non-2xx answers are an [*uploadtoken.APIError] (errors.As),
+// classified by errors.Is with uploadtoken.ErrUnauthorized, ErrForbidden
+// and ErrRateLimited.
+//
+// The zero value is not usable: set BaseURL, APIKey and Tokens. An API is
+// safe for concurrent use; it must not be copied after first use (it keeps
+// its default HTTP client), so share an *API.
+type API struct {
+	// BaseURL is the API root including /api, e.g.
+	// "https://aura.example.com/api".
+	BaseURL string
+	// APIKey is the service API key (aura_au_…) sent as X-Api-Key.
+	APIKey string
+	// Tokens supplies the upload token for each call: an
+	// uploadtoken.CachingSource on a backend, uploadtoken.StaticSource for
+	// a token handed over by one. A 401 invalidates a cached token.
+	Tokens uploadtoken.Source
+	// HTTPClient sends the requests; nil means a client with a 30 s timeout.
+	HTTPClient *http.Client
+	// Logger receives one debug line per call (method, path, status,
+	// duration; never a token or key); nil means silence.
+	Logger *slog.Logger
+	// MaxBody bounds each response read; 0 means 1 MiB.
+	MaxBody int64
+	// ConfigRetries is how many times Config retries after a network error,
+	// a 429 or a 5xx (GET is safe to repeat; the reference client never
+	// retries, spec §8 item 11). 0 means 2; negative means none. Other calls
+	// are not retried: the engine decides.
+	ConfigRetries int
+
+	defaultOnce sync.Once    // guards defaultHTTP
+	defaultHTTP *http.Client // used when HTTPClient is nil
+}
+
+// Config fetches and validates the upload configuration (GET
+// /uploader/config, scope integration:read). Once is enough: the reference
+// client's second call adds nothing (spec §8 item 12).
+func (a *API) Config(ctx context.Context) (*ServerConfig, error) {
+	base, err := a.check()
+	if err != nil {
+		return nil, err
+	}
+	retries := a.ConfigRetries
+	if retries == 0 {
+		retries = 2
+	}
+	backoff := 500 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		data, err := a.do(ctx, http.MethodGet, PathConfig, nil)
+		if err == nil {
+			cfg, perr := ParseServerConfig(data, base)
+			if perr != nil {
+				return nil, perr
+			}
+			return cfg, nil
+		}
+		if attempt >= retries || !retryable(ctx, err) {
+			return nil, err
+		}
+		wait := backoff
+		var apiErr *uploadtoken.APIError
+		if errors.As(err, &apiErr) && apiErr.RetryAfter > wait {
+			wait = min(apiErr.RetryAfter, 30*time.Second)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+		backoff *= 2
+	}
+}
+
+// retryable reports whether a failed config fetch may succeed if repeated.
+func retryable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var apiErr *uploadtoken.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Temporary()
+	}
+	var cfgErr *ConfigError
+	var urlErr *url.Error
+	return !errors.As(err, &cfgErr) && errors.As(err, &urlErr)
+}
+
+// Init announces the upload and its studies (POST /uploader/upload/init,
+// scope upload:init).
+func (a *API) Init(ctx context.Context, req InitRequest) (*InitResponse, error) {
+	if _, err := a.check(); err != nil {
+		return nil, err
+	}
+	body, err := req.Body()
+	if err != nil {
+		return nil, err
+	}
+	data, err := a.do(ctx, http.MethodPost, PathInit, body)
+	if err != nil {
+		return nil, err
+	}
+	return ParseInitResponse(data), nil
+}
+
+// Start marks the upload as started (POST /uploader/upload/start, scope
+// upload:manage): {"upload_id","assembly_id","mode":"uploader"}. The
+// assembly id is any opaque id, the same for Start and Complete (spec
+// §4.4).
+func (a *API) Start(ctx context.Context, uploadID, assemblyID string) error {
+	return a.lifecycle(ctx, PathStart, uploadID, "assembly_id", assemblyID)
+}
+
+// Complete marks the upload as finished (POST /uploader/upload/complete,
+// scope upload:manage), with the same body as Start. Call it only after the
+// Tus upload really finished (spec §8 item 10).
+func (a *API) Complete(ctx context.Context, uploadID, assemblyID string) error {
+	return a.lifecycle(ctx, PathComplete, uploadID, "assembly_id", assemblyID)
+}
+
+// Error reports a failed upload (POST /uploader/upload/error, scope
+// upload:manage): {"upload_id","message","mode":"uploader"}. Send the real
+// cause, not the reference client's generic "Failed to upload …"; it must
+// not contain secrets.
+func (a *API) Error(ctx context.Context, uploadID, message string) error {
+	return a.lifecycle(ctx, PathError, uploadID, "message", message)
+}
+
+// Cancel reports a cancelled upload (POST /uploader/upload/cancel, scope
+// upload:manage): {"upload_id","mode":"uploader"}.
+func (a *API) Cancel(ctx context.Context, uploadID string) error {
+	return a.lifecycle(ctx, PathCancel, uploadID, "", "")
+}
+
+func (a *API) lifecycle(ctx context.Context, path, uploadID, key, value string) error {
+	if _, err := a.check(); err != nil {
+		return err
+	}
+	if uploadID == "" {
+		return errors.New("uploader: empty upload id")
+	}
+	_, err := a.do(ctx, http.MethodPost, path, lifecycleBody(uploadID, key, value))
+	return err
+}
+
+// check validates the API's own fields, with the reference client's
+// constructor messages (spec §4.9) in Go terms.
+func (a *API) check() (*url.URL, error) {
+	switch {
+	case a.APIKey == "":
+		return nil, errors.New("uploader: APIKey is required")
+	case a.BaseURL == "":
+		return nil, errors.New("uploader: BaseURL is required")
+	case a.Tokens == nil:
+		return nil, errors.New("uploader: Tokens is required")
+	}
+	u, err := uploadtoken.ParseBaseURL(a.BaseURL)
+	if err != nil {
+		return nil, errors.New("uploader: BaseURL must be a valid URL: " + strings.TrimPrefix(err.Error(), "uploadtoken: "))
+	}
+	return u, nil
+}
+
+// do sends one call and returns the 2xx body.
+func (a *API) do(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+	op := method + " " + path
+	endpoint, err := uploadtoken.JoinURL(a.BaseURL, path)
+	if err != nil {
+		return nil, fmt.Errorf("uploader: %s: %w", op, err)
+	}
+	tok, err := a.Tokens.Token(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("uploader: %s: upload token: %w", op, err)
+	}
+	if tok == nil || !strings.HasPrefix(tok.Value, uploadtoken.Prefix) {
+		return nil, fmt.Errorf("uploader: %s: upload token must start with '%s'", op, uploadtoken.Prefix)
+	}
+	var rd *bytes.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := newRequest(ctx, method, endpoint, rd)
+	if err != nil {
+		return nil, fmt.Errorf("uploader: %s: %w", op, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Authorization", "Bearer "+tok.Value)
+	req.Header.Set("X-Api-Key", a.APIKey)
+
+	start := time.Now()
+	resp, err := a.httpClient().Do(req)
+	if err != nil {
+		a.log(ctx, op, 0, start)
+		return nil, fmt.Errorf("uploader: %s: %w", op, err)
+	}
+	defer httpx.DrainAndClose(resp.Body)
+	data, rerr := httpx.ReadLimited(resp.Body, a.MaxBody)
+	a.log(ctx, op, resp.StatusCode, start)
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		if resp.StatusCode == http.StatusUnauthorized {
+			if inv, ok := a.Tokens.(interface{ Invalidate(*uploadtoken.Token) }); ok {
+				inv.Invalidate(tok)
+			}
+		}
+		return nil, fmt.Errorf("uploader: %w", uploadtoken.NewAPIError(resp, data))
+	}
+	if rerr != nil {
+		return nil, fmt.Errorf("uploader: %s: read response: %w", op, rerr)
+	}
+	return data, nil
+}
+
+func newRequest(ctx context.Context, method, endpoint string, body *bytes.Reader) (*http.Request, error) {
+	if body == nil {
+		return http.NewRequestWithContext(ctx, method, endpoint, nil)
+	}
+	return http.NewRequestWithContext(ctx, method, endpoint, body)
+}
+
+func (a *API) log(ctx context.Context, op string, status int, start time.Time) {
+	if a.Logger == nil {
+		return
+	}
+	a.Logger.LogAttrs(ctx, slog.LevelDebug, "uploader: api call",
+		slog.String("op", op), slog.Int("status", status), slog.Duration("elapsed", time.Since(start)))
+}
+
+func (a *API) httpClient() *http.Client {
+	if a.HTTPClient != nil {
+		return a.HTTPClient
+	}
+	a.defaultOnce.Do(func() { a.defaultHTTP = httpx.NewClient(0) })
+	return a.defaultHTTP
+}

@@ -1,0 +1,80 @@
+package uploader_test
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/dicombridge/dicombridge/uploader"
+)
+
+func TestInitBodiesGolden(t *testing.T) {
+	t.Parallel()
+	for _, c := range initCases(t) {
+		t.Run(c.Name, func(t *testing.T) {
+			b, err := c.request().Body()
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden(t, "init-"+c.Name, b)
+		})
+	}
+}
+
+// TestGoldenMatchesJSONStringify checks the golden bodies against the
+// reference construction run by Node (testdata/stringify.mjs mirrors
+// client.ts and studiesInfo). It is an optional cross-check: Node is not a
+// CI dependency, and the goldens it verified are committed.
+func TestGoldenMatchesJSONStringify(t *testing.T) {
+	t.Parallel()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node not installed: optional cross-check of the goldens against JSON.stringify")
+	}
+	out, err := exec.Command(node, "testdata/stringify.mjs").Output()
+	if err != nil {
+		t.Fatalf("node: %v", err)
+	}
+	n := 0
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		name, body, ok := strings.Cut(sc.Text(), "\t")
+		if !ok {
+			t.Fatalf("bad line %q", sc.Text())
+		}
+		golden(t, name, []byte(body))
+		n++
+	}
+	if n != len(initCases(t))+len(lifecycleCases(t)) {
+		t.Fatalf("node printed %d bodies", n)
+	}
+}
+
+func TestInitBodyErrors(t *testing.T) {
+	t.Parallel()
+	for name, req := range map[string]uploader.InitRequest{
+		"no upload id":     {Studies: []uploader.Study{{UID: "1"}}},
+		"study without id": {UploadID: "u", Studies: []uploader.Study{{}}},
+		"duplicate study":  {UploadID: "u", Studies: []uploader.Study{{UID: "1"}, {UID: "1"}}},
+		"series no id":     {UploadID: "u", Studies: []uploader.Study{{UID: "1", Series: []uploader.Series{{}}}}},
+		"duplicate series": {UploadID: "u", Studies: []uploader.Study{{UID: "1", Series: []uploader.Series{{UID: "2"}, {UID: "2"}}}}},
+		"bad context":      {UploadID: "u", Context: func() {}},
+	} {
+		if _, err := req.Body(); !errors.Is(err, uploader.ErrInvalidInit) {
+			t.Errorf("%s: err = %v", name, err)
+		}
+	}
+}
+
+func TestInitBodyMinimal(t *testing.T) {
+	t.Parallel()
+	b, err := uploader.InitRequest{UploadID: "u", Context: map[string]any{"b": -0.0, "a": 1e21, "c": []any{nil, true, 1.50}}}.Body()
+	want := `{"upload_id":"u","studies":{},"mode":"bulk","type":"uploader","source":"standalone-uploader","patient_id":null,"context":{"a":1e+21,"b":0,"c":[null,true,1.5]}}`
+	if err != nil || string(b) != want {
+		t.Fatalf("got %s, %v\nwant %s", b, err, want)
+	}
+}

@@ -1,0 +1,294 @@
+package uploadtoken
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dicombridge/dicombridge/hmac"
+)
+
+// captured is one request as the server saw it.
+type captured struct {
+	method, path, host string
+	header             http.Header
+	body               []byte
+}
+
+// fakeAura serves the exchange with a fixed answer and records requests.
+// The client reaches it as aura.example.com (port 80) through a dialer
+// override, so the signed Host is the one of the spec's vectors.
+func fakeAura(t *testing.T, status int, answer string, header http.Header) (*http.Client, *[]captured) {
+	t.Helper()
+	var mu sync.Mutex
+	var got []captured
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, captured{r.Method, r.URL.Path, r.Host, r.Header.Clone(), b})
+		mu.Unlock()
+		for k, v := range header {
+			w.Header()[k] = v
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		io.WriteString(w, answer)
+	}))
+	t.Cleanup(srv.Close)
+	addr := srv.Listener.Addr().String()
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}, &got
+}
+
+// The spec's reference request (§2.1): our default exchange body is the
+// reference body, so the whole request, signature included, is known.
+func TestExchangeReferenceRequest(t *testing.T) {
+	t.Parallel()
+	hc, got := fakeAura(t, 200, `{"token":"`+secretValue+`","expires_at":"2024-01-25T13:00:00Z","scopes":["upload:init","upload:manage","integration:read"],"max_uses":100}`, nil)
+	c := &Client{
+		BaseURL: "http://aura.example.com/api/",
+		APIKey:  "aura_au_myservice_abc123",
+		Signer: &hmac.Signer{AppID: "aura_pk_testapp123", Secret: "aura_sk_supersecretkey456",
+			Now:   func() time.Time { return time.Unix(1706184000, 0) },
+			Nonce: func() string { return "f47ac10b-58cc-4372-a567-0e02b2c3d479" }},
+		HTTPClient: hc,
+	}
+	tok, err := c.Exchange(context.Background(), ExchangeRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(*got) != 1 {
+		t.Fatalf("%d requests", len(*got))
+	}
+	r := (*got)[0]
+	wantBody := `{"ttl":3600,"scopes":["upload:init","upload:manage","integration:read"]}`
+	if string(r.body) != wantBody {
+		t.Errorf("body = %s, want %s", r.body, wantBody)
+	}
+	wantHeaders := map[string]string{
+		"Authorization":    "AURA-HMAC-SHA256 Credential=aura_pk_testapp123,SignedHeaders=content-type;host;x-aura-nonce;x-aura-timestamp,Signature=a1ce57d8b3c240fbfdfdd704cdba0ce38563f76f3d291cca6580089b8a7462c5",
+		"Content-Type":     "application/json",
+		"Accept":           "application/json",
+		"X-Api-Key":        "aura_au_myservice_abc123",
+		"X-Aura-Timestamp": "1706184000",
+		"X-Aura-Nonce":     "f47ac10b-58cc-4372-a567-0e02b2c3d479",
+	}
+	for k, v := range wantHeaders {
+		if got := r.header.Values(k); len(got) != 1 || got[0] != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	if r.method != "POST" || r.path != "/api/auth/exchange" || r.host != "aura.example.com" {
+		t.Errorf("request line = %s %s host %s", r.method, r.path, r.host)
+	}
+	want := &Token{Value: secretValue, ExpiresAt: time.Date(2024, 1, 25, 13, 0, 0, 0, time.UTC),
+		Scopes: []string{"upload:init", "upload:manage", "integration:read"}, MaxUses: 100}
+	if !reflect.DeepEqual(tok, want) {
+		t.Errorf("token = %v, want %v", tok, want)
+	}
+}
+
+func TestExchangeBodies(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		req  ExchangeRequest
+		want string
+		err  bool
+	}{
+		{"defaults", ExchangeRequest{}, `{"ttl":3600,"scopes":["upload:init","upload:manage","integration:read"]}`, false},
+		{"seed phase 1", ExchangeRequest{TTL: time.Hour, Scopes: []string{"upload:init", "upload:manage"}}, `{"ttl":3600,"scopes":["upload:init","upload:manage"]}`, false},
+		{"max uses", ExchangeRequest{TTL: 90 * time.Second, Scopes: []string{"upload:init"}, MaxUses: 100}, `{"ttl":90,"scopes":["upload:init"],"max_uses":100}`, false},
+		{"rounds up", ExchangeRequest{TTL: 1500 * time.Millisecond, Scopes: []string{"x"}}, `{"ttl":2,"scopes":["x"]}`, false},
+		{"24h", ExchangeRequest{TTL: 24 * time.Hour}, `{"ttl":86400,"scopes":["upload:init","upload:manage","integration:read"]}`, false},
+		{"too long", ExchangeRequest{TTL: 24*time.Hour + time.Second}, "", true},
+		{"negative", ExchangeRequest{TTL: -time.Second}, "", true},
+		{"negative uses", ExchangeRequest{MaxUses: -1}, "", true},
+		{"blank scope", ExchangeRequest{Scopes: []string{""}}, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b, err := tc.req.Body()
+			if tc.err {
+				if !errors.Is(err, ErrInvalidRequest) {
+					t.Fatalf("err = %v, want ErrInvalidRequest", err)
+				}
+				return
+			}
+			if err != nil || string(b) != tc.want {
+				t.Fatalf("Body() = %s, %v; want %s", b, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestExchangeErrors(t *testing.T) {
+	t.Parallel()
+	signer := &hmac.Signer{AppID: "aura_pk_x", Secret: "aura_sk_topsecretvalue"}
+	for _, tc := range []struct {
+		name   string
+		status int
+		body   string
+		header http.Header
+		is     error
+		msg    string
+	}{
+		{"bad signature", 403, `{"error":{"message":"Invalid signature"}}`, nil, ErrForbidden, "Invalid signature"},
+		{"bad key", 401, `{"error":{"message":"Invalid API key."}}`, nil, ErrUnauthorized, "Invalid API key."},
+		{"throttled", 429, `{"message":"Too Many Attempts."}`, http.Header{"Retry-After": {"42"}}, ErrRateLimited, "Too Many Attempts."},
+		{"validation", 422, `{"message":"x","errors":{"ttl":["The ttl field must be between 1 and 86400."]}}`, nil, nil, "The ttl field must be between 1 and 86400."},
+		{"ok but no token", 200, `{"expires_in":3600}`, nil, ErrBadResponse, ""},
+		{"ok but garbage", 200, `<html>`, nil, ErrBadResponse, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			hc, _ := fakeAura(t, tc.status, tc.body, tc.header)
+			c := &Client{BaseURL: "http://aura.example.com/api", APIKey: "aura_au_key", Signer: signer, HTTPClient: hc}
+			_, err := c.Exchange(context.Background(), ExchangeRequest{})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.HasPrefix(err.Error(), "uploadtoken: ") {
+				t.Errorf("error %q does not start with the package name", err)
+			}
+			if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Errorf("errors.Is(%v) false for %v", tc.is, err)
+			}
+			if tc.msg != "" {
+				var apiErr *APIError
+				if !errors.As(err, &apiErr) || apiErr.Message != tc.msg || apiErr.StatusCode != tc.status {
+					t.Fatalf("APIError = %+v", apiErr)
+				}
+				if tc.status == 429 && apiErr.RetryAfter != 42*time.Second {
+					t.Errorf("RetryAfter = %v", apiErr.RetryAfter)
+				}
+			}
+			for _, secret := range []string{"aura_sk_topsecretvalue", "topsecret", "aura_au_key"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error leaks %q: %v", secret, err)
+				}
+			}
+		})
+	}
+}
+
+func TestExchangeRefusesBadConfig(t *testing.T) {
+	t.Parallel()
+	signer := &hmac.Signer{AppID: "a", Secret: "s"}
+	for name, c := range map[string]*Client{
+		"no signer":     {BaseURL: "https://h/api", APIKey: "k"},
+		"no key":        {BaseURL: "https://h/api", Signer: signer},
+		"no base":       {APIKey: "k", Signer: signer},
+		"relative base": {BaseURL: "/api", APIKey: "k", Signer: signer},
+		"query":         {BaseURL: "https://h/api?x=1", APIKey: "k", Signer: signer},
+		"ftp":           {BaseURL: "ftp://h/api", APIKey: "k", Signer: signer},
+	} {
+		if _, err := c.Exchange(context.Background(), ExchangeRequest{}); err == nil || !strings.HasPrefix(err.Error(), "uploadtoken: ") {
+			t.Errorf("%s: err = %v", name, err)
+		}
+	}
+}
+
+func TestJoinURL(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ base, want string }{
+		{"https://aura.example.com/api", "https://aura.example.com/api/auth/exchange"},
+		{"https://aura.example.com/api/", "https://aura.example.com/api/auth/exchange"},
+		{"https://aura.example.com", "https://aura.example.com/auth/exchange"},
+		{"http://127.0.0.1:8080/x/api", "http://127.0.0.1:8080/x/api/auth/exchange"},
+	} {
+		got, err := JoinURL(tc.base, ExchangePath)
+		if err != nil || got != tc.want {
+			t.Errorf("JoinURL(%q) = %q, %v", tc.base, got, err)
+		}
+	}
+}
+
+func TestParseExchangeResponse(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		body string
+		want *Token
+		err  bool
+	}{
+		{"readme shape", `{"token":"aubt_x","expires_at":"2025-01-24T12:00:00Z","scopes":["upload:init","upload:manage"],"max_uses":100}`,
+			&Token{Value: "aubt_x", ExpiresAt: time.Date(2025, 1, 24, 12, 0, 0, 0, time.UTC), Scopes: []string{"upload:init", "upload:manage"}, MaxUses: 100}, false},
+		{"c# fixture shape", `{"access_token":"test-token-123","token_type":"Bearer","expires_in":3600,"scopes":["upload:init","upload:manage"]}`,
+			&Token{Value: "test-token-123", ExpiresAt: now.Add(time.Hour), Scopes: []string{"upload:init", "upload:manage"}}, false},
+		{"fractional expires_at with offset", `{"token":"t","expires_at":"2025-01-24T14:00:00.5+02:00"}`,
+			&Token{Value: "t", ExpiresAt: time.Date(2025, 1, 24, 12, 0, 0, 5e8, time.UTC)}, false},
+		{"expires_in as string", `{"token":"t","expires_in":"60"}`, &Token{Value: "t", ExpiresAt: now.Add(time.Minute)}, false},
+		{"no expiry uses fallback", `{"token":"t"}`, &Token{Value: "t", ExpiresAt: now.Add(DefaultTTL)}, false},
+		{"space separated scopes", `{"token":"t","expires_in":1,"scopes":"upload:init upload:manage"}`,
+			&Token{Value: "t", ExpiresAt: now.Add(time.Second), Scopes: []string{"upload:init", "upload:manage"}}, false},
+		{"token wins over access_token", `{"token":"a","access_token":"b","expires_in":1}`, &Token{Value: "a", ExpiresAt: now.Add(time.Second)}, false},
+		{"empty token", `{"token":"","expires_in":1}`, nil, true},
+		{"no token", `{"expires_in":1}`, nil, true},
+		{"bad expires_at", `{"token":"t","expires_at":"tomorrow"}`, nil, true},
+		{"negative expires_in", `{"token":"t","expires_in":-1}`, nil, true},
+		{"fraction expires_in", `{"token":"t","expires_in":1.5}`, nil, true},
+		{"wrong token type", `{"access_token":"t","token_type":"mac","expires_in":1}`, nil, true},
+		{"header injection", `{"token":"t\r\nX: y","expires_in":1}`, nil, true},
+		{"scopes object", `{"token":"t","expires_in":1,"scopes":{}}`, nil, true},
+		{"max_uses negative", `{"token":"t","expires_in":1,"max_uses":-3}`, nil, true},
+		{"array", `[]`, nil, true},
+		{"null", `null`, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tok, err := ParseExchangeResponse([]byte(tc.body), now, DefaultTTL)
+			if tc.err {
+				if !errors.Is(err, ErrBadResponse) {
+					t.Fatalf("err = %v, want ErrBadResponse", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tok.Value != tc.want.Value || !tok.ExpiresAt.Equal(tc.want.ExpiresAt) || !reflect.DeepEqual(tok.Scopes, tc.want.Scopes) || tok.MaxUses != tc.want.MaxUses {
+				t.Fatalf("got %+v (%s), want %+v", *tok, tok.ExpiresAt, *tc.want)
+			}
+		})
+	}
+}
+
+func FuzzParseExchangeResponse(f *testing.F) {
+	for _, s := range []string{
+		`{"token":"aubt_x","expires_at":"2025-01-24T12:00:00Z","scopes":["upload:init"],"max_uses":100}`,
+		`{"access_token":"t","token_type":"Bearer","expires_in":3600,"scopes":["a"]}`,
+		`{"token":"t","expires_in":"60","scopes":"a b"}`, `{}`, `null`, `{"token":1}`,
+	} {
+		f.Add([]byte(s))
+	}
+	now := time.Unix(1700000000, 0)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		tok, err := ParseExchangeResponse(body, now, time.Hour)
+		if err != nil {
+			if !errors.Is(err, ErrBadResponse) {
+				t.Fatalf("error %v does not wrap ErrBadResponse", err)
+			}
+			return
+		}
+		if tok.Value == "" || !isPrintableASCII(tok.Value) {
+			t.Fatalf("unusable token accepted: %q", tok.Value)
+		}
+		if tok.MaxUses < 0 {
+			t.Fatal("negative max uses")
+		}
+		_ = tok.String()
+	})
+}

@@ -1,0 +1,198 @@
+package uploadtoken
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var tokenRE = regexp.MustCompile(`^aubt_[A-Za-z0-9]{64}$`)
+
+func TestIssuerMintsWellFormedUniqueTokens(t *testing.T) {
+	t.Parallel()
+	iss := &Issuer{}
+	seen := map[string]bool{}
+	counts := map[byte]int{}
+	for i := 0; i < 200; i++ {
+		tok, err := iss.Issue(context.Background(), "app", ExchangeRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !tokenRE.MatchString(tok.Value) || !WellFormed(tok.Value) {
+			t.Fatalf("malformed token %q", tok.Value)
+		}
+		if seen[tok.Value] {
+			t.Fatal("duplicate token")
+		}
+		seen[tok.Value] = true
+		for j := 5; j < len(tok.Value); j++ {
+			counts[tok.Value[j]]++
+		}
+	}
+	// 12,800 characters over 62 symbols: every symbol appears (expected ~206).
+	if len(counts) != 62 {
+		t.Fatalf("only %d distinct characters", len(counts))
+	}
+}
+
+func TestIssuerTTLAndScopes(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	iss := &Issuer{Now: clk.Now}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		req     ExchangeRequest
+		ttl     time.Duration
+		scopes  []string
+		invalid bool
+	}{
+		{"default", ExchangeRequest{}, time.Hour, DefaultScopes, false},
+		{"24h", ExchangeRequest{TTL: 24 * time.Hour, Scopes: []string{ScopeUploadInit}}, 24 * time.Hour, []string{ScopeUploadInit}, false},
+		{"dedup", ExchangeRequest{TTL: time.Minute, Scopes: []string{ScopeUploadInit, ScopeUploadInit}}, time.Minute, []string{ScopeUploadInit}, false},
+		{"over 24h", ExchangeRequest{TTL: 24*time.Hour + time.Second}, 0, nil, true},
+		{"negative", ExchangeRequest{TTL: -time.Minute}, 0, nil, true},
+		{"unknown scope", ExchangeRequest{Scopes: []string{"upload:delete"}}, 0, nil, true},
+		{"negative uses", ExchangeRequest{MaxUses: -1}, 0, nil, true},
+	} {
+		tok, err := iss.Issue(ctx, "app", tc.req)
+		if tc.invalid {
+			if !errors.Is(err, ErrInvalidRequest) {
+				t.Errorf("%s: err = %v", tc.name, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if !tok.ExpiresAt.Equal(clk.Now().Add(tc.ttl)) || strings.Join(tok.Scopes, " ") != strings.Join(tc.scopes, " ") {
+			t.Errorf("%s: got %v", tc.name, tok)
+		}
+	}
+}
+
+func TestIssuerAuthorize(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	iss := &Issuer{Now: clk.Now}
+	ctx := context.Background()
+	tok, _ := iss.Issue(ctx, "aura_pk_app", ExchangeRequest{TTL: time.Minute, Scopes: []string{ScopeUploadInit}, MaxUses: 2})
+	if _, err := iss.Authorize(ctx, tok.Value, ScopeUploadManage); !errors.Is(err, ErrScope) {
+		t.Fatalf("wrong scope: %v", err)
+	}
+	g, err := iss.Authorize(ctx, tok.Value, ScopeUploadInit)
+	if err != nil || g.Uses != 1 || g.AppID != "aura_pk_app" || g.MaxUses != 2 || g.ID != HashToken(tok.Value)[:16] {
+		t.Fatalf("first use: %+v %v (the wrong-scope call must not count)", g, err)
+	}
+	if g, err := iss.Authorize(ctx, tok.Value, ""); err != nil || g.Uses != 2 {
+		t.Fatalf("second use: %+v %v", g, err)
+	}
+	if _, err := iss.Authorize(ctx, tok.Value, ScopeUploadInit); !errors.Is(err, ErrExhausted) {
+		t.Fatalf("third use: %v", err)
+	}
+	for _, bad := range []string{"", "aubt_", "Bearer x", tok.Value[:68], tok.Value + "x", "aubt_" + strings.Repeat("!", 64),
+		"aubt_" + strings.Repeat("A", 64)} {
+		if _, err := iss.Authorize(ctx, bad, ""); !errors.Is(err, ErrUnknownToken) {
+			t.Errorf("Authorize(%q) = %v", bad, err)
+		}
+	}
+	tok2, _ := iss.Issue(ctx, "a", ExchangeRequest{TTL: time.Minute})
+	clk.Add(time.Minute)
+	if _, err := iss.Authorize(ctx, tok2.Value, ""); !errors.Is(err, ErrExpired) {
+		t.Fatalf("at expiry: %v", err)
+	}
+	clk.Add(ExpiredGrace + time.Second)
+	if _, err := iss.Authorize(ctx, tok2.Value, ""); !errors.Is(err, ErrUnknownToken) {
+		t.Fatalf("long expired: %v", err)
+	}
+}
+
+func TestIssuerMaxUsesExactUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	iss := &Issuer{}
+	ctx := context.Background()
+	tok, _ := iss.Issue(ctx, "a", ExchangeRequest{MaxUses: 10})
+	var granted, exhausted atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := iss.Authorize(ctx, tok.Value, ScopeUploadInit)
+			switch {
+			case err == nil:
+				granted.Add(1)
+			case errors.Is(err, ErrExhausted):
+				exhausted.Add(1)
+			default:
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if granted.Load() != 10 || exhausted.Load() != 90 {
+		t.Fatalf("granted %d, exhausted %d; want 10 and 90", granted.Load(), exhausted.Load())
+	}
+}
+
+func TestIssuerStoresOnlyHashes(t *testing.T) {
+	t.Parallel()
+	store := &MemoryStore{}
+	iss := &Issuer{Store: store}
+	tok, _ := iss.Issue(context.Background(), "app", ExchangeRequest{})
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	for id, e := range store.entries {
+		b, _ := json.Marshal(e.rec)
+		if strings.Contains(id, tok.Value[5:]) || strings.Contains(string(b), tok.Value[5:20]) {
+			t.Fatal("store holds the token in clear")
+		}
+		if id != HashToken(tok.Value) {
+			t.Fatalf("key %s is not the SHA-256 of the token", id)
+		}
+	}
+}
+
+// failingReader makes crypto randomness fail.
+type failingReader struct{}
+
+func (failingReader) Read([]byte) (int, error) { return 0, errors.New("no entropy") }
+
+func TestIssuerRandomFailure(t *testing.T) {
+	t.Parallel()
+	if _, err := (&Issuer{Rand: failingReader{}}).Issue(context.Background(), "a", ExchangeRequest{}); err == nil {
+		t.Fatal("no error when randomness fails")
+	}
+}
+
+func TestMemoryLimiterFixedWindow(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	l := &MemoryLimiter{Now: clk.Now}
+	ctx := context.Background()
+	rate := Rate{Limit: 3, Window: time.Minute}
+	for i := 0; i < 3; i++ {
+		d, _ := l.Allow(ctx, "k", rate)
+		if !d.Allowed || d.Remaining != 2-i {
+			t.Fatalf("request %d: %+v", i, d)
+		}
+	}
+	clk.Add(20 * time.Second)
+	d, _ := l.Allow(ctx, "k", rate)
+	if d.Allowed || d.RetryAfter != 40*time.Second {
+		t.Fatalf("4th request: %+v", d)
+	}
+	if d, _ := l.Allow(ctx, "other", rate); !d.Allowed {
+		t.Fatal("keys are not independent")
+	}
+	clk.Add(40 * time.Second)
+	if d, _ := l.Allow(ctx, "k", rate); !d.Allowed || d.Remaining != 2 {
+		t.Fatalf("new window: %+v", d)
+	}
+}
