@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dicombridge/dicombridge/internal/testenv"
 	"github.com/dicombridge/dicombridge/uploader"
 )
 
@@ -26,14 +27,11 @@ func TestInitBodiesGolden(t *testing.T) {
 
 // TestGoldenMatchesJSONStringify checks the golden bodies against the
 // reference construction run by Node (testdata/stringify.mjs mirrors
-// client.ts and studiesInfo). It is an optional cross-check: Node is not a
-// CI dependency, and the goldens it verified are committed.
+// client.ts and studiesInfo). Locally it skips without Node; .ci/run
+// installs nodejs so it always runs in CI.
 func TestGoldenMatchesJSONStringify(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node not installed: optional cross-check of the goldens against JSON.stringify")
-	}
+	node := testenv.LookPath(t, "node", "apt-get install nodejs")
 	out, err := exec.Command(node, "testdata/stringify.mjs").Output()
 	if err != nil {
 		t.Fatalf("node: %v", err)
