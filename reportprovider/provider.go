@@ -208,18 +208,12 @@ func (p *Provider) Complete(ctx context.Context, l *Launch) (*Session, error) {
 		return nil, err
 	}
 	tok := l.AccessToken
-	key := launchKey("token", is.URL, tok)
 	if l.Flow == ResponseTypeCode {
-		key = launchKey("code", is.URL, l.Code)
-	}
-	fresh, err := p.codes.Claim(ctx, key, codeTTL)
-	if err != nil {
-		return nil, fmt.Errorf("reportprovider: code store: %w", err)
-	}
-	if !fresh {
-		return nil, ErrReplayedLaunch
-	}
-	if l.Flow == ResponseTypeCode {
+		// Claim the code before it leaves: it is never sent twice, even
+		// if this exchange fails half-way.
+		if err := p.claim(ctx, launchKey("code", is.URL, l.Code), codeTTL); err != nil {
+			return nil, err
+		}
 		if tok, _, err = p.exchange(ctx, conf, l); err != nil {
 			return nil, err
 		}
@@ -231,6 +225,13 @@ func (p *Provider) Complete(ctx context.Context, l *Launch) (*Session, error) {
 	expiry, scope, err := p.checkIntrospection(in, is, l)
 	if err != nil {
 		return nil, err
+	}
+	if l.Flow == ResponseTypeToken {
+		// Claimed only once the token proved genuine for this launch, so a
+		// forged fragment cannot burn a real one.
+		if err := p.claim(ctx, launchKey("token", is.URL, tok), expiry.Sub(p.now())+time.Minute); err != nil {
+			return nil, err
+		}
 	}
 	ui, err := p.userinfo(ctx, conf, tok)
 	if err != nil {
@@ -252,6 +253,17 @@ func (p *Provider) Complete(ctx context.Context, l *Launch) (*Session, error) {
 		DICOMwebEndpoint: conf.DICOMwebEndpoint,
 		ReturnURI:        safeReturnURI(is, in.AlbumID, l.ReturnURI),
 	}, nil
+}
+
+func (p *Provider) claim(ctx context.Context, key string, ttl time.Duration) error {
+	fresh, err := p.codes.Claim(ctx, key, ttl)
+	if err != nil {
+		return fmt.Errorf("reportprovider: code store: %w", err)
+	}
+	if !fresh {
+		return ErrReplayedLaunch
+	}
+	return nil
 }
 
 func (p *Provider) instanceConfiguration(ctx context.Context, is *issuer) (*InstanceConfiguration, error) {
