@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -174,13 +175,18 @@ func newEnv(t testing.TB, o envOptions) *env {
 			http.NotFound(w, r)
 		}
 	})
-	e.rp = httptest.NewTLSServer(mux)
+	quiet := log.New(io.Discard, "", 0) // closing servers mid-handshake is normal here
+	e.rp = httptest.NewUnstartedServer(mux)
+	e.rp.Config.ErrorLog = quiet
+	e.rp.StartTLS()
 	e.rpPlain = httptest.NewServer(mux)
 	evil := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		e.evilHits.Add(1)
 		_, _ = io.WriteString(w, `{"issuer":"https://evil.example.com"}`)
 	})
-	e.evil = httptest.NewTLSServer(evil)
+	e.evil = httptest.NewUnstartedServer(evil)
+	e.evil.Config.ErrorLog = quiet
+	e.evil.StartTLS()
 	t.Cleanup(func() { e.rp.Close(); e.rpPlain.Close(); e.evil.Close() })
 
 	e.dial = map[string]string{

@@ -2,6 +2,7 @@ package reportprovider
 
 import (
 	"fmt"
+	"log/slog"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -31,6 +32,16 @@ type Launch struct {
 	ClientID    string // this provider's client ID on that KHEOPS album
 	ReturnURI   string // where to send the user back; validated later
 	StudyUIDs   []string
+}
+
+// LogValue logs the launch without its code or token.
+func (l *Launch) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("flow", l.Flow),
+		slog.String("conf_uri", l.ConfURI),
+		slog.String("client_id", l.ClientID),
+		slog.Int("studies", len(l.StudyUIDs)),
+	)
 }
 
 var (

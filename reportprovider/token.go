@@ -10,6 +10,8 @@ import (
 // client assertion. It formats as "[redacted]" with every fmt verb and in
 // slog, so a Session or Launch can be printed or logged without leaking it.
 // Convert explicitly, string(t), where the raw value is needed.
+// encoding/json marshals the raw value, so that a Session can be stored;
+// log the Session itself (it implements slog.LogValuer), not its JSON.
 type Token string
 
 const redacted = "[redacted]"

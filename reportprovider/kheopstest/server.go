@@ -201,6 +201,7 @@ type Failure struct {
 	Delay  time.Duration // wait this long (or until the request is cancelled) first
 	Status int           // answer with this status and Body; 0: handle normally after Delay
 	Body   string
+	Header http.Header // extra response headers, e.g. Location for a redirect
 	// ContentType of Body; "" means application/json.
 	ContentType string
 }
@@ -285,6 +286,13 @@ func (s *Server) handler() http.Handler {
 		}()
 		if f := s.takeFailure(r.Method, rel); f != nil {
 			if f.Delay > 0 {
+				// Read a small body first: the server only notices that the
+				// client went away once the body is consumed.
+				if b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20)); err == nil && len(b) < 1<<20 {
+					r.Body = io.NopCloser(bytes.NewReader(b))
+				} else {
+					r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(b), r.Body))
+				}
 				t := time.NewTimer(f.Delay)
 				select {
 				case <-t.C:
@@ -299,6 +307,9 @@ func (s *Server) handler() http.Handler {
 					ct = "application/json"
 				}
 				rec.Header().Set("Content-Type", ct)
+				for k, v := range f.Header {
+					rec.Header()[k] = v
+				}
 				rec.WriteHeader(f.Status)
 				_, _ = io.WriteString(rec, f.Body)
 				return
