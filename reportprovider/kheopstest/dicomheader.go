@@ -83,6 +83,11 @@ func readHeader(data []byte) (*header, error) {
 		}
 		rest = inflated
 	}
+	// Some writers use implicit VR under an explicit transfer syntax;
+	// like pydicom, look at the first element to tell.
+	if explicit && len(rest) >= 6 && !upperPair(rest[4], rest[5]) {
+		explicit = false
+	}
 	if _, err := walk(rest, explicit, 0, h); err != nil {
 		return nil, err
 	}
@@ -141,7 +146,7 @@ func walkOne(buf []byte, explicit bool, depth int, h *header) (int, error) {
 	var hdr int
 	if explicit && group != 0xFFFE {
 		vr = string(buf[4:6])
-		if vr[0] < 'A' || vr[0] > 'Z' || vr[1] < 'A' || vr[1] > 'Z' {
+		if !upperPair(vr[0], vr[1]) {
 			return 0, fmt.Errorf("kheopstest: bad VR at tag %08X", tag)
 		}
 		switch vr {
@@ -171,6 +176,9 @@ func walkOne(buf []byte, explicit bool, depth int, h *header) (int, error) {
 	}
 	if uint64(vl) > uint64(len(buf)-hdr) {
 		return 0, fmt.Errorf("kheopstest: length of tag %08X exceeds the data", tag)
+	}
+	if vr == "UN" {
+		vr = implicitVR[tag] // an explicit UN of a known attribute (PS3.5 §6.2.2)
 	}
 	if h != nil && vr != "" && int(vl) <= maxKeptValue && keptVR(vr) {
 		h.elems[tag] = element{vr: vr, value: buf[hdr : hdr+int(vl)]}
@@ -213,6 +221,8 @@ func skipItems(buf []byte, explicit bool, depth int) (int, error) {
 		}
 	}
 }
+
+func upperPair(a, b byte) bool { return a >= 'A' && a <= 'Z' && b >= 'A' && b <= 'Z' }
 
 func keptVR(vr string) bool {
 	switch vr {

@@ -302,6 +302,7 @@ func (s *Server) handler() http.Handler {
 				}
 			}
 			if f.Status != 0 {
+				_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 64<<10)) // so that Call.Body is recorded
 				ct := f.ContentType
 				if ct == "" {
 					ct = "application/json"
