@@ -122,6 +122,12 @@ func sameOriginText(field, raw, scheme, authority string) error {
 // URL exactly as they are written (no case folding, no default-port
 // removal), which is how KHEOPS compares them.
 func originText(raw string) (scheme, authority string, err error) {
+	// Characters java.net.URI refuses anywhere: KHEOPS could not parse the URL.
+	if i := strings.IndexFunc(raw, func(r rune) bool {
+		return r < 0x21 || r == 0x7f || strings.ContainsRune("\"<>\\^`{|}", r)
+	}); i >= 0 {
+		return "", "", fmt.Errorf("character %q is not allowed in a URI", raw[i])
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", "", fmt.Errorf("not a URL")
