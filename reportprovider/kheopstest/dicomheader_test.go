@@ -118,3 +118,15 @@ func TestHeaderReaderRefusesHostileInput(t *testing.T) {
 		t.Error("empty input is not errNotPart10")
 	}
 }
+
+func TestValidOID(t *testing.T) {
+	t.Parallel()
+	for s, want := range map[string]bool{
+		"1.2.3": true, "2.25.329800735698586629295641978511506172918": true, "0.39": true, "1.39.5": true, "2.999.1": true,
+		"abc": false, "1": false, "3.1": false, "1.40": false, "0.40.1": false, "1..2": false, "1.2.": false, ".1.2": false, "1.2a": false, "": false,
+	} {
+		if got := validOID(s); got != want {
+			t.Errorf("%q: %v, want %v", s, got, want)
+		}
+	}
+}

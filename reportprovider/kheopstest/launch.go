@@ -9,7 +9,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 )
 
@@ -22,7 +21,7 @@ func validOID(s string) bool {
 		return false
 	}
 	for _, a := range arcs {
-		if a == "" || len(a) > 18 {
+		if a == "" {
 			return false
 		}
 		for i := 0; i < len(a); i++ {
@@ -31,9 +30,15 @@ func validOID(s string) bool {
 			}
 		}
 	}
-	first, _ := strconv.Atoi(arcs[0])
-	second, _ := strconv.Atoi(arcs[1])
-	return first <= 2 && (first == 2 || second < 40)
+	first := strings.TrimLeft(arcs[0], "0")
+	if len(first) > 1 || first > "2" {
+		return false
+	}
+	if first == "2" {
+		return true
+	}
+	second := strings.TrimLeft(arcs[1], "0")
+	return len(second) < 2 || (len(second) == 2 && second < "40")
 }
 
 // errorPage writes the small HTML error KHEOPS renders on /report.
