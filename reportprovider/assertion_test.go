@@ -297,3 +297,13 @@ print(json.dumps(c, sort_keys=True))`
 		t.Errorf("PyJWT accepts a tampered signature: %s", out)
 	}
 }
+
+func BenchmarkClientAssertion(b *testing.B) {
+	p := kaProvider(b, testKey(b, "k1.pem", "k1"))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.clientAssertion(kaClient, kaAud); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -86,6 +86,11 @@ func (p *Provider) LaunchHandler(onSession func(http.ResponseWriter, *http.Reque
 			switch {
 			case hasTok:
 				err = fmt.Errorf("%w: access_token must not be sent in the query", ErrInvalidLaunch)
+			case hasCode && r.Method == http.MethodHead:
+				// A HEAD (link checkers, previews) must not spend the code.
+				h.Set("Allow", "GET, POST")
+				w.WriteHeader(http.StatusMethodNotAllowed)
+				return
 			case hasCode:
 				l, err = ParseLaunch(q)
 			case p.cfg.ResponseType == ResponseTypeToken:
@@ -157,6 +162,8 @@ func (p *Provider) parsePostedFragment(w http.ResponseWriter, r *http.Request) (
 // instance or a rejected token, 502 when KHEOPS failed or misbehaved.
 func ErrorStatus(err error) int {
 	switch {
+	case err == nil:
+		return http.StatusOK
 	case errors.Is(err, ErrInvalidLaunch), errors.Is(err, ErrReplayedLaunch):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrUntrustedIssuer), errors.Is(err, ErrTokenRejected), errors.Is(err, ErrForbiddenDestination):

@@ -162,7 +162,12 @@ func New(o Options) (*Provider, error) {
 }
 
 // Configuration returns the provider configuration document.
-func (p *Provider) Configuration() Configuration { return p.cfg }
+func (p *Provider) Configuration() Configuration {
+	c := p.cfg
+	c.Contacts = append([]string(nil), c.Contacts...)
+	c.SupportedModalities = append([]string(nil), c.SupportedModalities...)
+	return c
+}
 
 // ConfigurationHandler serves the configuration document as JSON; mount it
 // at the registered configuration URL.

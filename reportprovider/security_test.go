@@ -334,6 +334,18 @@ func TestLaunchHandlerRefusals(t *testing.T) {
 		}, 400},
 		{"code flow without code", func() int { return get(code, redirect) }, 400},
 		{"repeated code", func() int { return get(code, code.launch(code.alice, code.clientID, study1)+"&code=x") }, 400},
+		{"HEAD does not spend a code", func() int {
+			launch := code.launch(code.alice, code.clientID, study1)
+			resp, err := code.browser().Head(launch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if _, err := code.follow(launch); err != nil {
+				t.Errorf("the code was spent by HEAD: %v", err)
+			}
+			return resp.StatusCode
+		}, 405},
 		{"PUT", func() int {
 			req, _ := http.NewRequest(http.MethodPut, redirect, nil)
 			resp, err := code.browser().Do(req)
