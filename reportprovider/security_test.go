@@ -47,6 +47,23 @@ func TestConfURIRedirectIsNotFollowedOffOrigin(t *testing.T) {
 			}
 		})
 	}
+	t.Run("redirect to another allowlisted instance", func(t *testing.T) {
+		t.Parallel()
+		other := kheopstest.NewServer(nil)
+		defer other.Close()
+		e := newEnv(t, envOptions{mutate: func(o *reportprovider.Options) {
+			o.Issuers = append(o.Issuers, reportprovider.Issuer{URL: other.URL, AllowHTTP: true, AllowPrivateNetwork: true})
+		}})
+		launch := e.launch(e.alice, e.clientID, study1)
+		e.kheops.InjectFailure(kheopstest.Failure{Path: "/api/.well-known/report-provider-configuration", Status: http.StatusFound,
+			Header: http.Header{"Location": {other.ConfigurationURL()}}})
+		if _, err := e.follow(launch); !errors.Is(err, reportprovider.ErrForbiddenDestination) {
+			t.Fatalf("%v, want ErrForbiddenDestination", err)
+		}
+		if n := len(other.Calls()); n != 0 {
+			t.Errorf("the other instance saw %d requests", n)
+		}
+	})
 	t.Run("same-origin redirect is followed", func(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, envOptions{})

@@ -70,9 +70,10 @@ func (s *Session) Transport(base http.RoundTripper) *Transport {
 	return &Transport{Token: s.AccessToken, Origin: origin, Base: base}
 }
 
-// Client returns a copy of base (nil: a client with timeouts) whose requests
-// carry the bearer token, go only to the KHEOPS origin, and follow redirects
-// only within it.
+// Client returns a copy of base whose requests carry the bearer token, go
+// only to the KHEOPS origin, and follow redirects only within it. A nil base
+// gets a new client with timeouts (and its own connection pool): pass a
+// shared client to reuse connections across sessions.
 func (s *Session) Client(base *http.Client) *http.Client {
 	var c http.Client
 	if base != nil {

@@ -42,28 +42,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	keyPEM, err := os.ReadFile("../../reportprovider/testdata/k1.pem")
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := reportprovider.ParseKeyPEM("rp-1", keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	publicURL := "http://" + ln.Addr().String()
-	_, h, err := newApp(config{PublicURL: publicURL, Issuer: fake.URL, Key: key, AllowHTTP: true, AllowPrivate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(h)
-	srv.Listener.Close()
-	srv.Listener = ln
-	srv.Start()
-	defer srv.Close()
+	publicURL := startApp(t, fake)
 
 	reg, err := fake.Register(ctx, alice, album, "Example", publicURL+configPath)
 	if err != nil {
@@ -180,14 +159,18 @@ print(ds.SOPClassUID, ds.Modality, ds.PatientID, ds.PatientName, ds.MIMETypeOfEn
 	}
 }
 
-func TestDemoLaunch(t *testing.T) {
-	fake := kheopstest.NewServer(nil)
-	defer fake.Close()
+// startApp serves the example on 127.0.0.1 for the fake KHEOPS and returns
+// its public URL.
+func startApp(t *testing.T, fake *kheopstest.Server) string {
+	t.Helper()
 	keyPEM, err := os.ReadFile("../../reportprovider/testdata/k1.pem")
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, _ := reportprovider.ParseKeyPEM("rp-1", keyPEM)
+	key, err := reportprovider.ParseKeyPEM("rp-1", keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -197,9 +180,18 @@ func TestDemoLaunch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: h}
-	go srv.Serve(ln)
-	defer srv.Close()
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return publicURL
+}
+
+func TestDemoLaunch(t *testing.T) {
+	fake := kheopstest.NewServer(nil)
+	defer fake.Close()
+	publicURL := startApp(t, fake)
 	launch, err := demoLaunch(context.Background(), fake, publicURL+configPath)
 	if err != nil {
 		t.Fatal(err)

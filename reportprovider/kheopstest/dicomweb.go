@@ -293,32 +293,35 @@ func (s *Server) serveSearchStudies(w http.ResponseWriter, r *http.Request) {
 
 // serveSearchSeries is QIDO-RS GET ROOT/api/studies/{study}/series.
 func (s *Server) serveSearchSeries(w http.ResponseWriter, r *http.Request) {
-	ac, status := s.dicomwebAccess(r)
-	if status != 0 {
-		w.WriteHeader(status)
-		return
-	}
-	s.mu.Lock()
-	visible, status := s.readableSeriesLocked(ac, r.PathValue("study"))
-	out := []map[string]attribute{}
-	for _, se := range visible {
+	s.serveStudy(w, r, func(se *series) []map[string]attribute {
 		ds := map[string]attribute{}
 		copyAttrs(ds, firstInstance([]*series{se}).hdr, "00080060", "0008103E", "00200011", "00080021")
 		ds["0020000D"] = attribute{VR: "UI", Value: []any{r.PathValue("study")}}
 		ds["0020000E"] = attribute{VR: "UI", Value: []any{se.uid}}
 		ds["00201209"] = attribute{VR: "IS", Value: []any{len(se.instances)}}
-		out = append(out, ds)
-	}
-	s.mu.Unlock()
-	if status != 0 {
-		w.WriteHeader(status)
-		return
-	}
-	writeDICOMJSON(w, http.StatusOK, out)
+		return []map[string]attribute{ds}
+	})
 }
 
 // serveMetadata is WADO-RS GET ROOT/api/studies/{study}/metadata.
 func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
+	s.serveStudy(w, r, func(se *series) []map[string]attribute {
+		keys := make([]string, 0, len(se.instances))
+		for k := range se.instances {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		out := make([]map[string]attribute, 0, len(keys))
+		for _, k := range keys {
+			out = append(out, se.instances[k].hdr.dicomJSON())
+		}
+		return out
+	})
+}
+
+// serveStudy answers a read of one study with the datasets perSeries
+// returns for each series the caller may read.
+func (s *Server) serveStudy(w http.ResponseWriter, r *http.Request, perSeries func(*series) []map[string]attribute) {
 	ac, status := s.dicomwebAccess(r)
 	if status != 0 {
 		w.WriteHeader(status)
@@ -328,14 +331,7 @@ func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
 	visible, status := s.readableSeriesLocked(ac, r.PathValue("study"))
 	out := []map[string]attribute{}
 	for _, se := range visible {
-		keys := make([]string, 0, len(se.instances))
-		for k := range se.instances {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			out = append(out, se.instances[k].hdr.dicomJSON())
-		}
+		out = append(out, perSeries(se)...)
 	}
 	s.mu.Unlock()
 	if status != 0 {
