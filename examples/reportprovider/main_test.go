@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dicombridge/dicombridge/internal/testenv"
+	"github.com/dicombridge/dicombridge/reportprovider"
+	"github.com/dicombridge/dicombridge/reportprovider/kheopstest"
+)
+
+// TestEndToEnd runs the example against the fake KHEOPS: register, launch
+// from a real pydicom CT, see the user and the series, store a PDF report
+// with STOW-RS, and find it in the fake, readable by pydicom.
+func TestEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	fake := kheopstest.NewServer(&kheopstest.Config{BasePath: "/kheops"})
+	defer fake.Close()
+	alice := fake.AddUser(kheopstest.User{Sub: "alice", Name: "Alice Radiologist", Email: "alice@example.org"})
+	album := fake.AddAlbum("")
+	if err := fake.AddMember(album, "alice", kheopstest.Permissions{AddSeries: true, ManageReportProviders: true}); err != nil {
+		t.Fatal(err)
+	}
+	ct, err := os.ReadFile(filepath.Join(testenv.PydicomTestFiles(t), "CT_small.dcm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := fake.AddInstance(album, ct)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	publicURL := startApp(t, fake)
+
+	reg, err := fake.Register(ctx, alice, album, "Example", publicURL+configPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	launch, err := fake.Launch(ctx, alice, reg.ClientID, in.StudyUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	get := func(u string) (int, string, string) {
+		resp, err := browser.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Request.URL.Path, string(b)
+	}
+	status, path, body := get(launch)
+	if status != 200 || path != "/report" {
+		t.Fatalf("launch: HTTP %d at %s: %s", status, path, body)
+	}
+	for _, want := range []string{"Alice Radiologist", "alice@example.org", "Study " + in.StudyUID, in.SeriesUID, "<td>CT</td>",
+		"CompressedSamples^CT1", `href="` + fake.URL + "/albums/" + album + `"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("report page lacks %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(launch, "code=") && strings.Contains(body, "code=") {
+		t.Error("the code is still in the page")
+	}
+
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(body)
+	if csrf == nil {
+		t.Fatal("no anti-CSRF token in the page")
+	}
+	post := func(form url.Values, h http.Header) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, publicURL+"/report/store", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for k, v := range h {
+			req.Header[k] = v
+		}
+		resp, err := browser.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if status, _ := post(url.Values{"csrf": {"wrong"}}, nil); status != http.StatusForbidden {
+		t.Errorf("wrong anti-CSRF token: HTTP %d", status)
+	}
+	if status, _ := post(url.Values{"csrf": {csrf[1]}}, http.Header{"Origin": {"https://evil.example"}}); status != http.StatusForbidden {
+		t.Errorf("cross-origin store: HTTP %d", status)
+	}
+	if got := len(fake.Instances(in.StudyUID)); got != 1 {
+		t.Fatalf("refused requests stored %d instances", got-1)
+	}
+	status, page := post(url.Values{"csrf": {csrf[1]}}, http.Header{"Origin": {publicURL}})
+	stored := regexp.MustCompile(`Stored report (2\.25\.[0-9]+)`).FindStringSubmatch(page)
+	if status != 200 || stored == nil {
+		t.Fatalf("store: HTTP %d\n%s", status, page)
+	}
+
+	// The report is in the fake, in a new DOC series of the launched study.
+	var report *kheopstest.Instance
+	for _, x := range fake.Instances(in.StudyUID) {
+		if x.SOPInstanceUID == stored[1] {
+			report = &x
+		}
+	}
+	if report == nil || report.SOPClassUID != "1.2.840.10008.5.1.4.1.1.104.1" || report.SeriesUID == in.SeriesUID {
+		t.Fatalf("stored instance %+v", report)
+	}
+	status, _, body = get(publicURL + "/report")
+	if status != 200 || !strings.Contains(body, "<td>DOC</td>") || !strings.Contains(body, report.SeriesUID) {
+		t.Errorf("the new series is not listed through QIDO-RS:\n%s", body)
+	}
+
+	// pydicom reads what suyashkumar/dicom wrote: an Encapsulated PDF with
+	// the patient of the study.
+	py := testenv.DebianPython(t, "pydicom")
+	file := filepath.Join(t.TempDir(), "report.dcm")
+	if err := os.WriteFile(file, report.Data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(py, "-c", `import sys, pydicom
+ds = pydicom.dcmread(sys.argv[1])
+doc = bytes(ds.EncapsulatedDocument)
+print(ds.SOPClassUID, ds.Modality, ds.PatientID, ds.PatientName, ds.MIMETypeOfEncapsulatedDocument, doc[:8].decode(), doc.rstrip(b"\0").endswith(b"%%EOF\n"), ds.StudyInstanceUID == sys.argv[2])`, file, in.StudyUID).CombinedOutput()
+	if err != nil {
+		t.Fatalf("pydicom: %v\n%s", err, out)
+	}
+	if got := strings.TrimSpace(string(out)); got != "1.2.840.10008.5.1.4.1.1.104.1 DOC 1CT1 CompressedSamples^CT1 application/pdf %PDF-1.4 True True" {
+		t.Errorf("pydicom sees %s", got)
+	}
+
+	// Replaying the launch URL does not create a session.
+	status, _, _ = get(launch)
+	if status != http.StatusBadRequest {
+		t.Errorf("replayed launch: HTTP %d", status)
+	}
+	// Without the cookie there is nothing to see.
+	resp, err := http.Get(publicURL + "/report")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("no cookie: HTTP %d", resp.StatusCode)
+	}
+}
+
+// startApp serves the example on 127.0.0.1 for the fake KHEOPS and returns
+// its public URL.
+func startApp(t *testing.T, fake *kheopstest.Server) string {
+	t.Helper()
+	keyPEM, err := os.ReadFile("../../reportprovider/testdata/k1.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := reportprovider.ParseKeyPEM("rp-1", keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	publicURL := "http://" + ln.Addr().String()
+	_, h, err := newApp(config{PublicURL: publicURL, Issuer: fake.URL, Key: key, AllowHTTP: true, AllowPrivate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return publicURL
+}
+
+func TestDemoLaunch(t *testing.T) {
+	fake := kheopstest.NewServer(nil)
+	defer fake.Close()
+	publicURL := startApp(t, fake)
+	launch, err := demoLaunch(context.Background(), fake, publicURL+configPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jar, _ := cookiejar.New(nil)
+	resp, err := (&http.Client{Jar: jar}).Get(launch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "Demo User") || strings.Count(string(body), `class="series"`) != 2 {
+		t.Errorf("HTTP %d\n%s", resp.StatusCode, body)
+	}
+}
+
+func TestOnePagePDF(t *testing.T) {
+	pdf := string(onePagePDF([]string{"a (b) \\ c", "é"}))
+	if !strings.HasPrefix(pdf, "%PDF-1.4\n") || !strings.HasSuffix(pdf, "%%EOF\n") || !strings.Contains(pdf, `(a \(b\) \\ c) Tj`) || !strings.Contains(pdf, "(?) Tj") {
+		t.Errorf("%s", pdf)
+	}
+	// xref offsets point at the objects.
+	for i, m := range regexp.MustCompile(`(\d{10}) 00000 n`).FindAllStringSubmatch(pdf, -1) {
+		var off int
+		for _, c := range m[1] {
+			off = off*10 + int(c-'0')
+		}
+		if !strings.HasPrefix(pdf[off:], strings.TrimSpace(string(rune('1'+i)))+" 0 obj") {
+			t.Errorf("xref entry %d points at %q", i+1, pdf[off:off+10])
+		}
+	}
+}

@@ -1,0 +1,109 @@
+package reportprovider
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"sync"
+	"time"
+)
+
+// CodeStore remembers which authorization codes (and implicit-flow tokens)
+// have been used. Claim reports fresh == true for the first claim of a key
+// within ttl and false for every later one; of N concurrent claims of one
+// key exactly one is fresh. A Redis-backed nonce store with the same method
+// works for providers running on several machines.
+type CodeStore interface {
+	Claim(ctx context.Context, key string, ttl time.Duration) (fresh bool, err error)
+}
+
+// codeTTL covers a KHEOPS code's lifetime (600 s) plus its 60 s leeway.
+const codeTTL = 11 * time.Minute
+
+// launchKey is the store key for a code or token: a hash, so that the store
+// never holds a usable secret.
+func launchKey(kind, issuerURL string, secret Token) string {
+	h := sha256.New()
+	h.Write([]byte(issuerURL))
+	h.Write([]byte{0})
+	h.Write([]byte(secret))
+	return "reportprovider:" + kind + ":" + hex.EncodeToString(h.Sum(nil))
+}
+
+// MemoryCodeStore is an in-process [CodeStore] with a fixed capacity. When
+// full of unexpired keys it refuses new claims with [ErrCodeStoreFull]
+// rather than forget a key and allow a replay. Safe for concurrent use.
+type MemoryCodeStore struct {
+	max int
+	now func() time.Time
+
+	mu    sync.Mutex // guards keys, queue and head
+	keys  map[string]time.Time
+	queue []queued // insertion order, for expiry; live part is queue[head:]
+	head  int
+}
+
+type queued struct {
+	key string
+	exp time.Time
+}
+
+// DefaultCodeStoreSize is the capacity of the store [New] creates: at 11
+// minutes per code it absorbs about 400 launches a second.
+const DefaultCodeStoreSize = 1 << 18
+
+// NewMemoryCodeStore returns a store holding at most max keys (0 means
+// [DefaultCodeStoreSize]). now may be nil (time.Now).
+func NewMemoryCodeStore(max int, now func() time.Time) *MemoryCodeStore {
+	if max <= 0 {
+		max = DefaultCodeStoreSize
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &MemoryCodeStore{max: max, now: now, keys: make(map[string]time.Time)}
+}
+
+// Claim implements [CodeStore].
+func (s *MemoryCodeStore) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if exp, ok := s.keys[key]; ok && now.Before(exp) {
+		return false, nil
+	}
+	s.expire(now)
+	if len(s.keys) >= s.max {
+		return false, ErrCodeStoreFull
+	}
+	exp := now.Add(ttl)
+	s.keys[key] = exp
+	s.queue = append(s.queue, queued{key, exp})
+	return true, nil
+}
+
+// expire drops keys from the front of the queue while they are expired.
+func (s *MemoryCodeStore) expire(now time.Time) {
+	for s.head < len(s.queue) && !now.Before(s.queue[s.head].exp) {
+		q := s.queue[s.head]
+		if exp, ok := s.keys[q.key]; ok && !now.Before(exp) {
+			delete(s.keys, q.key)
+		}
+		s.queue[s.head] = queued{}
+		s.head++
+	}
+	if s.head > 64 && s.head*2 > len(s.queue) {
+		s.queue = append(s.queue[:0], s.queue[s.head:]...)
+		s.head = 0
+	}
+}
+
+// Len returns the number of keys held, expired ones included until swept.
+func (s *MemoryCodeStore) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.keys)
+}

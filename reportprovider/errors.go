@@ -1,0 +1,96 @@
+package reportprovider
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+)
+
+// Sentinel errors. Every error this package returns for one of these
+// categories wraps the sentinel, so callers test with errors.Is. Messages name
+// the offending parameter or field but never echo a token, code or assertion.
+var (
+	// ErrInvalidConfiguration: a provider configuration document (ours or one
+	// being checked) breaks the rules KHEOPS applies at registration.
+	ErrInvalidConfiguration = errors.New("reportprovider: invalid provider configuration")
+
+	// ErrInvalidLaunch: the launch parameters are missing, repeated,
+	// malformed, or belong to a flow this provider is not configured for.
+	ErrInvalidLaunch = errors.New("reportprovider: invalid launch")
+
+	// ErrUntrustedIssuer: conf_uri does not name an allowlisted KHEOPS
+	// instance (checked before any network I/O), or the client_id is not one
+	// the allowlist entry accepts.
+	ErrUntrustedIssuer = errors.New("reportprovider: untrusted KHEOPS instance")
+
+	// ErrInvalidInstanceConfiguration: the KHEOPS configuration document
+	// behind conf_uri is malformed, names another issuer, or points an
+	// endpoint at another origin.
+	ErrInvalidInstanceConfiguration = errors.New("reportprovider: invalid KHEOPS configuration document")
+
+	// ErrReplayedLaunch: the authorization code (or implicit-flow token) of
+	// this launch was already used. KHEOPS accepts a code many times; this
+	// package never sends one twice.
+	ErrReplayedLaunch = errors.New("reportprovider: launch already used")
+
+	// ErrTokenRejected: introspection says the token is inactive, or that it
+	// was issued for another client, redirect_uri, issuer, user or set of
+	// studies than the launch claims (token substitution).
+	ErrTokenRejected = errors.New("reportprovider: access token rejected")
+
+	// ErrForbiddenDestination: a request would go to an origin that is not
+	// the allowlisted KHEOPS instance (including through a redirect), or to
+	// a private, loopback or link-local address the allowlist entry does not
+	// permit.
+	ErrForbiddenDestination = errors.New("reportprovider: destination not allowed")
+
+	// ErrCodeStoreFull: the in-memory single-use code store is at capacity
+	// with unexpired entries. It fails closed rather than forget a code.
+	ErrCodeStoreFull = errors.New("reportprovider: code store full")
+)
+
+// OAuthError is an OAuth 2.0 error response from the KHEOPS token endpoint
+// (RFC 6749 §5.2). KHEOPS answers every token error with HTTP 400 and one of
+// invalid_request, invalid_client, invalid_grant, unauthorized_client,
+// unsupported_grant_type or invalid_scope. Test with errors.As.
+type OAuthError struct {
+	StatusCode  int    // HTTP status, 400 for KHEOPS
+	Code        string // the "error" member
+	Description string // the "error_description" member, possibly empty
+}
+
+func (e *OAuthError) Error() string {
+	msg := fmt.Sprintf("reportprovider: token endpoint: %s", e.Code)
+	if e.Description != "" {
+		msg += ": " + e.Description
+	}
+	return fmt.Sprintf("%s (HTTP %d)", msg, e.StatusCode)
+}
+
+// HTTPError is an unexpected HTTP status from KHEOPS (configuration
+// document, introspection, userinfo, DICOMweb). Body holds the start of the
+// response body for diagnosis; it is not part of Error().
+type HTTPError struct {
+	Op         string // what was being done: "userinfo", "qido-rs", ...
+	StatusCode int
+	Body       string // at most 512 bytes, control characters removed
+}
+
+func (e *HTTPError) Error() string {
+	return fmt.Sprintf("reportprovider: %s: unexpected HTTP status %d", e.Op, e.StatusCode)
+}
+
+// printable trims s to max bytes and drops control characters, so that
+// remote text can go into an error without forging log lines.
+func printable(s string, max int) string {
+	if len(s) > max {
+		s = s[:max]
+	}
+	return strings.Map(func(r rune) rune {
+		if r == unicode.ReplacementChar || unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,49 @@
+package kheopstest_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net/http"
+	"strings"
+
+	"github.com/dicombridge/dicombridge/reportprovider/kheopstest"
+)
+
+func ExampleNewServer() {
+	s := kheopstest.NewServer(&kheopstest.Config{BasePath: "/kheops"})
+	defer s.Close()
+	alice := s.AddUser(kheopstest.User{Sub: "alice", Name: "Alice"})
+	album := s.AddAlbum("AlbumOne01")
+	if err := s.AddMember(album, "alice", kheopstest.Permissions{AddSeries: true}); err != nil {
+		log.Fatal(err)
+	}
+	if _, err := s.AddInstance(album, kheopstest.NewInstance(kheopstest.InstanceSpec{
+		StudyUID: "1.2.3", SeriesUID: "1.2.3.1", SOPInstanceUID: "1.2.3.1.1"})); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(strings.TrimPrefix(s.ConfigurationURL(), s.URL))
+
+	// QIDO-RS as the user.
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, s.URL+"/api/studies", nil)
+	req.Header.Set("Authorization", "Bearer "+alice)
+	resp, err := s.Client().Do(req)
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode, resp.Header.Get("Content-Type"), len(s.Instances("1.2.3")))
+	// Output:
+	// /api/.well-known/report-provider-configuration
+	// 200 application/dicom+json 1
+}
+
+func ExampleParseLaunchPage() {
+	page := []byte(`<html><head><title>RP</title><meta http-equiv="refresh" content="0;URL='https://rp.example/cb?code=x&client_id=y'"></head></html>`)
+	u, err := kheopstest.ParseLaunchPage(page)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(u)
+	// Output: https://rp.example/cb?code=x&client_id=y
+}

@@ -1,0 +1,70 @@
+package kheopstest
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"unsafe"
+
+	"github.com/dicombridge/dicombridge/reportprovider"
+)
+
+func FuzzReadHeader(f *testing.F) {
+	f.Add(NewInstance(InstanceSpec{StudyUID: "1.2.3", SeriesUID: "1.2.3.1", SOPInstanceUID: "1.2.3.1.1", PatientName: "A^B"}))
+	seq := NewInstance(InstanceSpec{StudyUID: "1.2.3", SeriesUID: "1.2.3.1", SOPInstanceUID: "1.2.3.1.1"})
+	seq = append(seq, 0x08, 0x00, 0x40, 0x11, 'S', 'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+		0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0, 0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0)
+	f.Add(seq)
+	f.Add(make([]byte, 132))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		h, err := readHeader(data)
+		if err != nil {
+			return
+		}
+		for tag, e := range h.elems {
+			if len(e.value) > maxKeptValue {
+				t.Fatalf("tag %08X kept %d bytes", tag, len(e.value))
+			}
+			// Values are views into the input, never copies of lengths read
+			// from it.
+			if len(e.value) > 0 {
+				start := uintptr(unsafe.Pointer(&e.value[0]))
+				lo := uintptr(unsafe.Pointer(&data[0]))
+				if start < lo || start+uintptr(len(e.value)) > lo+uintptr(len(data)) {
+					if h.str(0x00020010) != tsDeflated {
+						t.Fatalf("tag %08X points outside the input", tag)
+					}
+				}
+			}
+			_, _ = jsonAttribute(e)
+		}
+		if _, err := json.Marshal(h.dicomJSON()); err != nil {
+			t.Fatalf("unmarshalable DICOM JSON: %v", err)
+		}
+	})
+}
+
+// FuzzConfigurationAgreement checks the promise of
+// reportprovider.Configuration.Validate: a document it accepts is one
+// KHEOPS (as this fake models it) accepts too.
+func FuzzConfigurationAgreement(f *testing.F) {
+	f.Add([]byte(`{"redirect_uri":"https://rp.example/r","response_type":"code","token_endpoint_auth_method":"private_key_jwt","token_endpoint_auth_signing_alg":"RS256","jwks_uri":"https://rp.example/k"}`), "https://rp.example/c")
+	f.Add([]byte(`{"redirect_uri":"https://rp.example/r|x","response_type":"token"}`), "https://rp.example/c")
+	f.Add([]byte(`{"redirect_uri":"https://rp.example/r","response_type":"token","Redirect_URI":"x"}`), "https://rp.example/c")
+	f.Fuzz(func(t *testing.T, data []byte, confURL string) {
+		_, ours := reportprovider.ParseConfiguration(data, confURL)
+		if ours != nil {
+			if !errors.Is(ours, reportprovider.ErrInvalidConfiguration) {
+				t.Fatalf("unexpected error type %v", ours)
+			}
+			return
+		}
+		var c providerConfig
+		if err := json.Unmarshal(data, &c); err != nil {
+			t.Fatalf("accepted by reportprovider, not JSON for KHEOPS: %v", err)
+		}
+		if err := c.validate(confURL, false); err != nil {
+			t.Fatalf("accepted by reportprovider, refused by KHEOPS: %v", err)
+		}
+	})
+}

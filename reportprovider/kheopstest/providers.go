@@ -1,0 +1,409 @@
+package kheopstest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+type provider struct {
+	clientID string
+	url      string
+	name     string
+	album    string
+	created  time.Time
+	removed  bool
+}
+
+// providerConfig is what KHEOPS reads from a provider configuration
+// document (ReportProviderClientMetadata).
+type providerConfig struct {
+	RedirectURI                 *string  `json:"redirect_uri"`
+	ResponseType                *string  `json:"response_type"`
+	TokenEndpointAuthMethod     *string  `json:"token_endpoint_auth_method"`
+	TokenEndpointAuthSigningAlg *string  `json:"token_endpoint_auth_signing_alg"`
+	JWKSURI                     *string  `json:"jwks_uri"`
+	ClientName                  string   `json:"client_name,omitempty"`
+	ClientURI                   string   `json:"client_uri,omitempty"`
+	LogoURI                     string   `json:"logo_uri,omitempty"`
+	TOSURI                      string   `json:"tos_uri,omitempty"`
+	PolicyURI                   string   `json:"policy_uri,omitempty"`
+	Contacts                    []string `json:"contacts,omitempty"`
+	SoftwareVersion             string   `json:"software_version,omitempty"`
+	SupportedModalities         []string `json:"supported_modalities,omitempty"`
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+var javaScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.-]*$`)
+
+// javaURI splits raw like java.net.URI: the scheme and the raw authority,
+// as written. It fails for strings java.net.URI refuses to parse.
+func javaURI(raw string) (scheme, authority string, err error) {
+	if raw == "" || strings.ContainsAny(raw, " \"<>\\^`{|}") {
+		return "", "", errors.New("illegal character")
+	}
+	for _, r := range raw {
+		if r < 0x20 || r == 0x7f {
+			return "", "", errors.New("illegal character")
+		}
+	}
+	if _, err := url.Parse(raw); err != nil {
+		return "", "", err
+	}
+	i := strings.IndexByte(raw, ':')
+	if i <= 0 || !javaScheme.MatchString(raw[:i]) {
+		return "", "", nil // relative: no scheme, no authority
+	}
+	scheme = raw[:i]
+	rest, ok := strings.CutPrefix(raw[i+1:], "//")
+	if !ok {
+		return scheme, "", nil
+	}
+	if j := strings.IndexAny(rest, "/?#"); j >= 0 {
+		rest = rest[:j]
+	}
+	return scheme, rest, nil
+}
+
+// validate applies validateForConfigUri: the first failure wins.
+func (c *providerConfig) validate(configURL string, standardPorts bool) error {
+	cs, ca, err := javaURI(configURL)
+	if err != nil {
+		return fmt.Errorf("bad configuration URL: %w", err)
+	}
+	if standardPorts {
+		if _, port := hostPort(ca); (cs != "http" && cs != "https") || (port != "" && port != "80" && port != "443") {
+			return errors.New("configuration URL is not http(s) on a standard port")
+		}
+	}
+	if c.RedirectURI == nil {
+		return errors.New("redirect_uri missing")
+	}
+	rs, ra, err := javaURI(*c.RedirectURI)
+	if err != nil {
+		return errors.New("redirect_uri unparseable")
+	}
+	if rs != cs || ra != ca {
+		return errors.New("configuration URL root does not match redirect_uri root")
+	}
+	if c.ResponseType == nil {
+		return errors.New("response_type missing")
+	}
+	switch *c.ResponseType {
+	case "code":
+		if c.TokenEndpointAuthMethod == nil {
+			return errors.New("token_endpoint_auth_method missing")
+		}
+		if *c.TokenEndpointAuthMethod != "private_key_jwt" {
+			return errors.New("unknown token_endpoint_auth_method")
+		}
+		if c.JWKSURI == nil {
+			return errors.New("jwks_uri missing")
+		}
+		js, ja, err := javaURI(*c.JWKSURI)
+		if err != nil {
+			return errors.New("jwks_uri unparseable")
+		}
+		if js != cs || ja != ca {
+			return errors.New("configuration URL root does not match jwks_uri root")
+		}
+		if c.TokenEndpointAuthSigningAlg == nil {
+			return errors.New("token_endpoint_auth_signing_alg missing")
+		}
+		if *c.TokenEndpointAuthSigningAlg != "RS256" {
+			return errors.New("unknown token_endpoint_auth_signing_alg")
+		}
+	case "token":
+	default:
+		return errors.New("unknown response_type")
+	}
+	return nil
+}
+
+// providerConfiguration fetches and validates a configuration document, as
+// KHEOPS does each time it needs one.
+func (s *Server) providerConfiguration(ctx context.Context, configURL string) (*providerConfig, error) {
+	body, err := s.fetchURL(ctx, configURL, "")
+	if err != nil {
+		return nil, err
+	}
+	var c providerConfig
+	if err := json.Unmarshal(body, &c); err != nil {
+		return nil, fmt.Errorf("kheopstest: configuration is not JSON: %w", err)
+	}
+	if err := c.validate(configURL, s.cfg.StandardPortsOnly); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// lookupProvider returns a non-removed provider.
+func (s *Server) lookupProvider(clientID string) (provider, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.providers[clientID]
+	if !ok || p.removed {
+		return provider{}, false
+	}
+	return *p, true
+}
+
+// Registration is the JSON KHEOPS answers a registration with.
+type Registration struct {
+	Name        string `json:"name"`
+	URL         string `json:"url"`
+	ClientID    string `json:"client_id"`
+	CreatedTime string `json:"created_time"`
+}
+
+func (p provider) registration() Registration {
+	return Registration{Name: p.name, URL: p.url, ClientID: p.clientID, CreatedTime: p.created.UTC().Format("2006-01-02T15:04:05.000")}
+}
+
+// bearerUser authenticates the Authorization: Bearer user token of an
+// album-management call and returns the user's subject.
+func (s *Server) bearerUser(r *http.Request) (string, int) {
+	raw, ok := bearer(r)
+	if !ok {
+		return "", http.StatusUnauthorized
+	}
+	c, err := s.parseToken(raw)
+	if err != nil || claimString(c, "type") != typeUser {
+		return "", http.StatusUnauthorized
+	}
+	return claimString(c, "sub"), 0
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Values("Authorization")
+	if len(h) != 1 {
+		return "", false
+	}
+	if len(h[0]) > 7 && strings.EqualFold(h[0][:7], "bearer ") {
+		return strings.TrimSpace(h[0][7:]), true
+	}
+	return "", false
+}
+
+// albumAdmin authenticates a caller who may manage the album's providers.
+func (s *Server) albumAdmin(w http.ResponseWriter, r *http.Request) (string, bool) {
+	sub, status := s.bearerUser(r)
+	if status != 0 {
+		writeJSON(w, status, map[string]string{"message": "Unauthorized"})
+		return "", false
+	}
+	albumID := r.PathValue("album")
+	s.mu.Lock()
+	a, ok := s.albums[albumID]
+	var perm Permissions
+	var member bool
+	if ok {
+		perm, member = a.members[sub]
+	}
+	s.mu.Unlock()
+	switch {
+	case !ok:
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found", "detail": "Album not found"})
+		return "", false
+	case !member || !perm.ManageReportProviders:
+		writeJSON(w, http.StatusForbidden, map[string]string{"message": "Forbidden"})
+		return "", false
+	}
+	return albumID, true
+}
+
+var badURLForm = map[string]string{"message": "Bad Form Parameter", "detail": "'url' formparam is not valid"}
+
+func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
+	albumID, ok := s.albumAdmin(w, r)
+	if !ok {
+		return
+	}
+	if err := parseForm(w, r); err != nil {
+		writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"message": "Unsupported Media Type"})
+		return
+	}
+	name, configURL := r.PostForm.Get("name"), r.PostForm.Get("url")
+	if name == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"message": "Bad Form Parameter", "detail": "'name' formparam is not valid"})
+		return
+	}
+	if _, err := s.providerConfiguration(r.Context(), configURL); err != nil {
+		writeJSON(w, http.StatusBadRequest, badURLForm)
+		return
+	}
+	p := &provider{clientID: randomID(22), url: configURL, name: name, album: albumID, created: s.now()}
+	s.mu.Lock()
+	s.providers[p.clientID] = p
+	s.mu.Unlock()
+	writeJSON(w, http.StatusCreated, p.registration())
+}
+
+func (s *Server) serveListProviders(w http.ResponseWriter, r *http.Request) {
+	albumID, ok := s.albumAdmin(w, r)
+	if !ok {
+		return
+	}
+	out := []Registration{}
+	s.mu.Lock()
+	for _, p := range s.providers {
+		if p.album == albumID && !p.removed {
+			out = append(out, p.registration())
+		}
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) albumProvider(w http.ResponseWriter, r *http.Request) (provider, bool) {
+	albumID, ok := s.albumAdmin(w, r)
+	if !ok {
+		return provider{}, false
+	}
+	p, ok := s.lookupProvider(r.PathValue("client"))
+	if !ok || p.album != albumID {
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found", "detail": "Client ID not found"})
+		return provider{}, false
+	}
+	return p, true
+}
+
+func (s *Server) serveGetProvider(w http.ResponseWriter, r *http.Request) {
+	if p, ok := s.albumProvider(w, r); ok {
+		writeJSON(w, http.StatusOK, p.registration())
+	}
+}
+
+func (s *Server) servePatchProvider(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.albumProvider(w, r)
+	if !ok {
+		return
+	}
+	if err := parseForm(w, r); err != nil {
+		writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"message": "Unsupported Media Type"})
+		return
+	}
+	if u := r.PostForm.Get("url"); u != "" {
+		if _, err := s.providerConfiguration(r.Context(), u); err != nil {
+			writeJSON(w, http.StatusBadRequest, badURLForm)
+			return
+		}
+		p.url = u
+	}
+	if n := r.PostForm.Get("name"); n != "" {
+		p.name = n
+	}
+	s.mu.Lock()
+	*s.providers[p.clientID] = p
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, p.registration())
+}
+
+func (s *Server) serveDeleteProvider(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.albumProvider(w, r)
+	if !ok {
+		return
+	}
+	s.RemoveProvider(p.clientID)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// RemoveProvider deletes a registration. Its codes stop redeeming
+// (invalid_client), its tokens introspect as inactive, and its DICOMweb
+// access ends, at once.
+func (s *Server) RemoveProvider(clientID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.providers[clientID]; ok {
+		p.removed = true
+	}
+}
+
+// serveTestURL is the UI's "test URL" call: always 200.
+func (s *Server) serveTestURL(w http.ResponseWriter, r *http.Request) {
+	if _, status := s.bearerUser(r); status != 0 {
+		writeJSON(w, status, map[string]string{"message": "Unauthorized"})
+		return
+	}
+	if err := parseForm(w, r); err != nil {
+		writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"message": "Unsupported Media Type"})
+		return
+	}
+	c, err := s.providerConfiguration(r.Context(), r.PostForm.Get("url"))
+	if err != nil {
+		writeJSON(w, http.StatusOK, map[string]bool{"valid": false})
+		return
+	}
+	out := map[string]any{
+		"valid":         true,
+		"redirect_uri":  deref(c.RedirectURI),
+		"response_type": deref(c.ResponseType),
+	}
+	for k, v := range map[string]string{
+		"token_endpoint_auth_method": deref(c.TokenEndpointAuthMethod), "token_endpoint_auth_signing_alg": deref(c.TokenEndpointAuthSigningAlg),
+		"jwks_uri": deref(c.JWKSURI), "client_name": c.ClientName, "client_uri": c.ClientURI, "logo_uri": c.LogoURI,
+		"tos_uri": c.TOSURI, "policy_uri": c.PolicyURI, "software_version": c.SoftwareVersion,
+	} {
+		if v != "" {
+			out[k] = v
+		}
+	}
+	if len(c.Contacts) > 0 {
+		out["contacts"] = c.Contacts
+	}
+	if len(c.SupportedModalities) > 0 {
+		out["supported_modalities"] = c.SupportedModalities
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// Register registers a provider in an album through the HTTP API, as an
+// album admin holding userToken would, and returns the registration.
+func (s *Server) Register(ctx context.Context, userToken, albumID, name, configURL string) (Registration, error) {
+	form := url.Values{"url": {configURL}, "name": {name}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/api/albums/"+url.PathEscape(albumID)+"/reportproviders", strings.NewReader(form.Encode()))
+	if err != nil {
+		return Registration{}, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "Bearer "+userToken)
+	resp, err := s.Client().Do(req)
+	if err != nil {
+		return Registration{}, err
+	}
+	defer resp.Body.Close()
+	var reg Registration
+	body, err := readAll(resp)
+	if err != nil {
+		return Registration{}, err
+	}
+	if resp.StatusCode != http.StatusCreated {
+		return Registration{}, &APIError{StatusCode: resp.StatusCode, Body: string(body)}
+	}
+	if err := json.Unmarshal(body, &reg); err != nil {
+		return Registration{}, err
+	}
+	return reg, nil
+}
+
+// APIError is a non-success answer to one of the Server's helper calls.
+type APIError struct {
+	StatusCode int
+	Body       string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("kheopstest: HTTP %d: %.200s", e.StatusCode, e.Body)
+}

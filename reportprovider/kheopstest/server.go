@@ -1,0 +1,438 @@
+package kheopstest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config configures a fake KHEOPS. The zero value (or a nil *Config) is a
+// faithful KHEOPS at the root of a 127.0.0.1 server.
+type Config struct {
+	// BasePath serves KHEOPS below a path, e.g. "/kheops", so that ROOT
+	// (Server.URL) has a path: clients that join URLs wrongly then fail.
+	BasePath string
+
+	// Now is the clock. nil: time.Now.
+	Now func() time.Time
+
+	// HTTPClient fetches provider configuration documents and JWKS (and
+	// must trust the provider's TLS certificate in TLS tests). nil: a
+	// client with 10 s timeouts.
+	HTTPClient *http.Client
+
+	// Strict turns on StrictSingleUseCodes and RejectJTIReplay.
+	Strict bool
+
+	// StrictSingleUseCodes makes a redeemed code invalid (invalid_grant).
+	// Real KHEOPS accepts a code any number of times until it expires.
+	StrictSingleUseCodes bool
+
+	// RejectJTIReplay refuses a client assertion whose jti was seen before
+	// (invalid_request). Real KHEOPS only checks that jti is present.
+	RejectJTIReplay bool
+
+	// StandardPortsOnly refuses configuration URLs that are not http or
+	// https on their default port, as the KHEOPS wiki (not its code) says.
+	StandardPortsOnly bool
+
+	// LaunchAsRedirect answers a launch with a 302 instead of the
+	// meta-refresh page KHEOPS sends.
+	LaunchAsRedirect bool
+
+	// InternalClientID and InternalClientSecret are the HTTP Basic
+	// credentials of the internal client (KHEOPS's DICOMweb proxy) that may
+	// request pep tokens. Empty: no internal client.
+	InternalClientID, InternalClientSecret string
+}
+
+// Server is a fake KHEOPS: authorization server (report providers, token,
+// introspection, userinfo) and a DICOMweb store, on a real 127.0.0.1
+// listener. Its methods are safe for concurrent use.
+type Server struct {
+	// URL is ROOT: the KHEOPS root URL (scheme, host, port and BasePath,
+	// no trailing slash). Every API is under URL + "/api".
+	URL string
+
+	cfg    Config
+	srv    *httptest.Server
+	base   string // BasePath, cleaned
+	secret []byte // HS256 key of codes and tokens
+	fetch  *http.Client
+
+	mu        sync.Mutex // guards everything below
+	users     map[string]*User
+	albums    map[string]*album
+	providers map[string]*provider
+	studies   map[string]*study
+	viewers   map[string]viewerToken
+	usedCodes map[string]bool
+	usedJTIs  map[string]bool
+	calls     []Call
+	fetches   []Fetch
+	failures  []*Failure
+}
+
+// NewServer starts a fake KHEOPS. Call Close when done.
+func NewServer(cfg *Config) *Server {
+	s := &Server{
+		users:     make(map[string]*User),
+		albums:    make(map[string]*album),
+		providers: make(map[string]*provider),
+		studies:   make(map[string]*study),
+		viewers:   make(map[string]viewerToken),
+		usedCodes: make(map[string]bool),
+		usedJTIs:  make(map[string]bool),
+	}
+	if cfg != nil {
+		s.cfg = *cfg
+	}
+	if s.cfg.Strict {
+		s.cfg.StrictSingleUseCodes = true
+		s.cfg.RejectJTIReplay = true
+	}
+	s.base = strings.TrimRight(s.cfg.BasePath, "/")
+	if s.base != "" && !strings.HasPrefix(s.base, "/") {
+		s.base = "/" + s.base
+	}
+	s.secret = make([]byte, 32)
+	if _, err := rand.Read(s.secret); err != nil {
+		panic("kheopstest: no randomness: " + err.Error())
+	}
+	s.fetch = s.cfg.HTTPClient
+	if s.fetch == nil {
+		s.fetch = &http.Client{Timeout: 10 * time.Second}
+	}
+	s.srv = httptest.NewServer(s.handler())
+	s.URL = s.srv.URL + s.base
+	return s
+}
+
+// Close shuts the server down.
+func (s *Server) Close() { s.srv.Close() }
+
+// Client returns an *http.Client for talking to the server.
+func (s *Server) Client() *http.Client { return s.srv.Client() }
+
+// ConfigurationURL returns the conf_uri this instance sends with launches:
+// ROOT/api/.well-known/report-provider-configuration.
+func (s *Server) ConfigurationURL() string {
+	return s.URL + "/api/.well-known/report-provider-configuration"
+}
+
+func (s *Server) now() time.Time {
+	if s.cfg.Now != nil {
+		return s.cfg.Now()
+	}
+	return time.Now()
+}
+
+// Call is one request the server received.
+type Call struct {
+	Method string
+	Path   string // relative to URL, e.g. "/api/token"
+	Query  url.Values
+	Header http.Header
+	Body   []byte // the first 64 KiB of the request body
+	Status int
+	Time   time.Time
+}
+
+// Calls returns the requests received so far, oldest first.
+func (s *Server) Calls() []Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Call(nil), s.calls...)
+}
+
+// CallsTo returns the received requests whose path (relative to URL) is p.
+func (s *Server) CallsTo(p string) []Call {
+	var out []Call
+	for _, c := range s.Calls() {
+		if c.Path == p {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// ResetCalls forgets the recorded calls and fetches.
+func (s *Server) ResetCalls() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = nil
+	s.fetches = nil
+}
+
+// Fetch is one outbound request the server made: a provider configuration
+// or JWKS fetch.
+type Fetch struct {
+	URL    string
+	Status int    // 0 when the request failed
+	Err    string // the transport error, if any
+	Time   time.Time
+}
+
+// Fetches returns the outbound fetches made so far, oldest first. KHEOPS
+// fetches a provider's configuration on every launch (twice), every code
+// redemption and every introspection, and its JWKS on every assertion.
+func (s *Server) Fetches() []Fetch {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Fetch(nil), s.fetches...)
+}
+
+// Failure makes the server misbehave on matching requests, for testing a
+// client's error handling.
+type Failure struct {
+	Method string        // "" matches any method
+	Path   string        // relative to URL, e.g. "/api/token"
+	Times  int           // how many requests to affect; 0 means 1
+	Delay  time.Duration // wait this long (or until the request is cancelled) first
+	Status int           // answer with this status and Body; 0: handle normally after Delay
+	Body   string
+	Header http.Header // extra response headers, e.g. Location for a redirect
+	// ContentType of Body; "" means application/json.
+	ContentType string
+}
+
+// InjectFailure adds a failure; failures are matched in the order added.
+func (s *Server) InjectFailure(f Failure) {
+	if f.Times <= 0 {
+		f.Times = 1
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures = append(s.failures, &f)
+}
+
+func (s *Server) takeFailure(method, path string) *Failure {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, f := range s.failures {
+		if (f.Method == "" || f.Method == method) && f.Path == path {
+			f.Times--
+			if f.Times <= 0 {
+				s.failures = append(s.failures[:i], s.failures[i+1:]...)
+			}
+			return f
+		}
+	}
+	return nil
+}
+
+// recorder captures the status of a response.
+type recorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+// teeBody copies the first 64 KiB read from a request body.
+type teeBody struct {
+	io.ReadCloser
+	buf bytes.Buffer
+}
+
+func (t *teeBody) Read(p []byte) (int, error) {
+	n, err := t.ReadCloser.Read(p)
+	if room := 64<<10 - t.buf.Len(); room > 0 && n > 0 {
+		t.buf.Write(p[:min(n, room)])
+	}
+	return n, err
+}
+
+func (s *Server) handler() http.Handler {
+	mux := http.NewServeMux()
+	s.routes(mux)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rel, ok := strings.CutPrefix(r.URL.Path, s.base)
+		if !ok || (rel != "" && !strings.HasPrefix(rel, "/")) {
+			http.NotFound(w, r)
+			return
+		}
+		tee := &teeBody{ReadCloser: r.Body}
+		r.Body = tee
+		rec := &recorder{ResponseWriter: w}
+		defer func() {
+			c := Call{Method: r.Method, Path: rel, Query: r.URL.Query(), Header: r.Header.Clone(),
+				Body: bytes.Clone(tee.buf.Bytes()), Status: rec.status, Time: s.now()}
+			s.mu.Lock()
+			s.calls = append(s.calls, c)
+			s.mu.Unlock()
+		}()
+		if f := s.takeFailure(r.Method, rel); f != nil {
+			if f.Delay > 0 {
+				// Read a small body first: the server only notices that the
+				// client went away once the body is consumed.
+				if b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20)); err == nil && len(b) < 1<<20 {
+					r.Body = io.NopCloser(bytes.NewReader(b))
+				} else {
+					r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(b), r.Body))
+				}
+				t := time.NewTimer(f.Delay)
+				select {
+				case <-t.C:
+				case <-r.Context().Done():
+					t.Stop()
+					return
+				}
+			}
+			if f.Status != 0 {
+				_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 64<<10)) // so that Call.Body is recorded
+				ct := f.ContentType
+				if ct == "" {
+					ct = "application/json"
+				}
+				rec.Header().Set("Content-Type", ct)
+				for k, v := range f.Header {
+					rec.Header()[k] = v
+				}
+				rec.WriteHeader(f.Status)
+				_, _ = io.WriteString(rec, f.Body)
+				return
+			}
+		}
+		mux.ServeHTTP(rec, r)
+	})
+}
+
+func (s *Server) routes(mux *http.ServeMux) {
+	b := s.base + "/api"
+	mux.HandleFunc("GET "+b+"/.well-known/report-provider-configuration", s.serveConfiguration)
+	mux.HandleFunc("POST "+b+"/albums/{album}/reportproviders", s.serveRegister)
+	mux.HandleFunc("GET "+b+"/albums/{album}/reportproviders", s.serveListProviders)
+	mux.HandleFunc("GET "+b+"/albums/{album}/reportproviders/{client}", s.serveGetProvider)
+	mux.HandleFunc("PATCH "+b+"/albums/{album}/reportproviders/{client}", s.servePatchProvider)
+	mux.HandleFunc("DELETE "+b+"/albums/{album}/reportproviders/{client}", s.serveDeleteProvider)
+	mux.HandleFunc("POST "+b+"/reportproviders/metadata", s.serveTestURL)
+	mux.HandleFunc("POST "+b+"/report", s.serveLaunch)
+	mux.HandleFunc("POST "+b+"/token", s.serveToken)
+	mux.HandleFunc("POST "+b+"/token/introspect", s.serveIntrospect)
+	mux.HandleFunc(b+"/userinfo", s.serveUserinfo)
+	mux.HandleFunc("GET "+b+"/studies", s.serveSearchStudies)
+	mux.HandleFunc("GET "+b+"/studies/{study}/series", s.serveSearchSeries)
+	mux.HandleFunc("GET "+b+"/studies/{study}/metadata", s.serveMetadata)
+	mux.HandleFunc("POST "+b+"/studies", s.serveStore)
+	mux.HandleFunc("POST "+b+"/studies/{study}", s.serveStore)
+}
+
+// configurationDocument is the KHEOPS configuration behind conf_uri.
+func (s *Server) configurationDocument() map[string]any {
+	return map[string]any{
+		"issuer":                                s.URL,
+		"dicomweb_endpoint":                     s.URL + "/api",
+		"dicomweb_uri_endpoint":                 s.URL + "/api/wado",
+		"token_endpoint":                        s.URL + "/api/token",
+		"introspection_endpoint":                s.URL + "/api/token/introspect",
+		"userinfo_endpoint":                     s.URL + "/api/userinfo",
+		"grant_types_supported":                 []string{"authorization_code", "implicit"},
+		"token_endpoint_auth_methods_supported": []string{"private_key_jwt"},
+		"token_endpoint_auth_signing_alg_values_supported":         []string{"RS256"},
+		"introspection_endpoint_auth_methods_supported":            []string{"private_key_jwt", "none"},
+		"introspection_endpoint_auth_signing_alg_values_supported": []string{"RS256"},
+		"response_types_supported":                                 []string{"code", "token"},
+		"response_modes_supported":                                 []string{"query", "fragment"},
+	}
+}
+
+func (s *Server) serveConfiguration(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, s.configurationDocument())
+}
+
+// randomID returns n characters from [A-Za-z0-9], like KHEOPS client and
+// album IDs.
+func randomID(n int) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+	out := make([]byte, n)
+	var b [1]byte
+	for i := 0; i < n; {
+		if _, err := rand.Read(b[:]); err != nil {
+			panic("kheopstest: no randomness: " + err.Error())
+		}
+		if int(b[0]) < 256-256%len(alphabet) {
+			out[i] = alphabet[int(b[0])%len(alphabet)]
+			i++
+		}
+	}
+	return string(out)
+}
+
+func randomB64(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic("kheopstest: no randomness: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// fetchURL GETs u with the fetch client, records it, and returns the body
+// (at most 1 MiB) of a 2xx answer.
+func (s *Server) fetchURL(ctx context.Context, u string, accept string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	f := Fetch{URL: u, Time: s.now()}
+	defer func() {
+		s.mu.Lock()
+		s.fetches = append(s.fetches, f)
+		s.mu.Unlock()
+	}()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		f.Err = err.Error()
+		return nil, err
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := s.fetch.Do(req)
+	if err != nil {
+		f.Err = err.Error()
+		return nil, err
+	}
+	defer resp.Body.Close()
+	f.Status = resp.StatusCode
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, fmt.Errorf("kheopstest: GET %s: HTTP %d", u, resp.StatusCode)
+	}
+	return body, nil
+}
+
+// hostPort splits an authority for the StandardPortsOnly rule.
+func hostPort(authority string) (string, string) {
+	if i := strings.LastIndexByte(authority, '@'); i >= 0 {
+		authority = authority[i+1:]
+	}
+	h, p, err := net.SplitHostPort(authority)
+	if err != nil {
+		return authority, ""
+	}
+	return h, p
+}

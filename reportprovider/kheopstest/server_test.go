@@ -1,0 +1,377 @@
+package kheopstest_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"net/textproto"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/dicombridge/dicombridge/reportprovider/kheopstest"
+)
+
+// world is a fake KHEOPS under /kheops with one album, one admin and a
+// code-flow provider served over plain HTTP on 127.0.0.1.
+type world struct {
+	t        *testing.T
+	k        *kheopstest.Server
+	rp       *httptest.Server
+	key      *rsa.PrivateKey
+	admin    string
+	clientID string
+	confURL  string
+}
+
+const album = "AlbumOne01"
+
+func newWorld(t *testing.T, cfg kheopstest.Config) *world {
+	t.Helper()
+	data, err := os.ReadFile("../testdata/k1.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(data)
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{t: t, key: k.(*rsa.PrivateKey)}
+	mux := http.NewServeMux()
+	w.rp = httptest.NewServer(mux)
+	t.Cleanup(w.rp.Close)
+	w.confURL = w.rp.URL + "/cfg"
+	mux.HandleFunc("/cfg", func(rw http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(rw, `{"redirect_uri":%q,"response_type":"code","token_endpoint_auth_method":"private_key_jwt","token_endpoint_auth_signing_alg":"RS256","jwks_uri":%q}`,
+			w.rp.URL+"/cb", w.rp.URL+"/jwks")
+	})
+	mux.HandleFunc("/jwks", func(rw http.ResponseWriter, _ *http.Request) {
+		pub := w.key.PublicKey
+		fmt.Fprintf(rw, `{"keys":[{"kty":"RSA","kid":"k1","n":%q,"e":%q}]}`,
+			base64.RawURLEncoding.EncodeToString(pub.N.Bytes()), base64.RawURLEncoding.EncodeToString(big.NewInt(int64(pub.E)).Bytes()))
+	})
+	cfg.BasePath = "/kheops"
+	w.k = kheopstest.NewServer(&cfg)
+	t.Cleanup(w.k.Close)
+	w.admin = w.k.AddUser(kheopstest.User{Sub: "admin", Name: "Ada Admin", Email: "ada@example.com"})
+	w.k.AddAlbum(album)
+	if err := w.k.AddMember(album, "admin", kheopstest.Permissions{AddSeries: true, ManageReportProviders: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.k.AddInstance(album, kheopstest.NewInstance(kheopstest.InstanceSpec{StudyUID: "1.2.3", SeriesUID: "1.2.3.1", SOPInstanceUID: "1.2.3.1.1"})); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := w.k.Register(context.Background(), w.admin, album, "RP", w.confURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.clientID = reg.ClientID
+	return w
+}
+
+func (w *world) assertion(aud string) string {
+	now := time.Now()
+	t := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"iss": w.clientID, "sub": w.clientID, "aud": aud, "jti": "0", "exp": now.Add(time.Minute).Unix()})
+	t.Header["kid"] = "k1"
+	s, err := t.SignedString(w.key)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return s
+}
+
+func (w *world) post(path string, form url.Values, h http.Header) (int, []byte) {
+	w.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, w.k.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	resp, err := w.k.Client().Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// redeem launches and redeems a code; it returns the access token.
+func (w *world) redeem() string {
+	w.t.Helper()
+	u, err := w.k.Launch(context.Background(), w.admin, w.clientID, "1.2.3")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	pu, _ := url.Parse(u)
+	status, body := w.post("/api/token", url.Values{"grant_type": {"authorization_code"}, "code": {pu.Query().Get("code")},
+		"client_id": {w.clientID}, "redirect_uri": {w.rp.URL + "/cb"},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {w.assertion(w.k.URL + "/api/token")}}, nil)
+	if status != 200 {
+		w.t.Fatalf("redeem: %d %s", status, body)
+	}
+	var tr struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.Unmarshal(body, &tr)
+	return tr.AccessToken
+}
+
+func TestConfigurationFetchedAsOftenAsKHEOPSDoes(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, kheopstest.Config{})
+	w.k.ResetCalls()
+	if _, err := w.k.Launch(context.Background(), w.admin, w.clientID, "1.2.3"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(w.k.Fetches()); n != 2 {
+		t.Errorf("launch: %d fetches, want 2", n)
+	}
+	w.k.ResetCalls()
+	tok := w.redeem()
+	var urls []string
+	for _, f := range w.k.Fetches() {
+		urls = append(urls, strings.TrimPrefix(f.URL, w.rp.URL))
+	}
+	if strings.Join(urls, " ") != "/cfg /cfg /cfg /jwks /cfg" { // launch (2), authentication (config, JWKS), grant (config)
+		t.Errorf("fetches %v", urls)
+	}
+	w.k.ResetCalls()
+	w.post("/api/token/introspect", url.Values{"token": {tok}}, nil)
+	if n := len(w.k.Fetches()); n != 1 {
+		t.Errorf("introspection: %d fetches, want 1", n)
+	}
+}
+
+func TestFailureInjectionAndRecordedCalls(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, kheopstest.Config{})
+	w.k.ResetCalls()
+	w.k.InjectFailure(kheopstest.Failure{Path: "/api/token", Times: 2, Status: 503, Body: "busy", ContentType: "text/plain"})
+	var got []int
+	for i := 0; i < 3; i++ {
+		status, _ := w.post("/api/token", url.Values{"grant_type": {"foo"}}, nil)
+		got = append(got, status)
+	}
+	if fmt.Sprint(got) != "[503 503 400]" {
+		t.Errorf("statuses %v", got)
+	}
+	calls := w.k.CallsTo("/api/token")
+	if len(calls) != 3 || string(calls[0].Body) != "grant_type=foo" || calls[0].Method != "POST" || calls[2].Status != 400 {
+		t.Errorf("calls %+v", calls)
+	}
+	// Only the matching method is affected.
+	w.k.InjectFailure(kheopstest.Failure{Method: http.MethodGet, Path: "/api/token", Status: 500})
+	if status, _ := w.post("/api/token", url.Values{"grant_type": {"foo"}}, nil); status != 400 {
+		t.Errorf("POST hit a GET failure: %d", status)
+	}
+}
+
+func TestBasePath(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, kheopstest.Config{})
+	root := strings.TrimSuffix(w.k.URL, "/kheops")
+	for _, p := range []string{"/api/.well-known/report-provider-configuration", "/kheopsapi/token", "/"} {
+		resp, err := w.k.Client().Get(root + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 404 && resp.StatusCode != 405 {
+			t.Errorf("%s outside the base path: HTTP %d", p, resp.StatusCode)
+		}
+	}
+	resp, err := w.k.Client().Get(w.k.ConfigurationURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"issuer": w.k.URL, "dicomweb_endpoint": w.k.URL + "/api", "dicomweb_uri_endpoint": w.k.URL + "/api/wado",
+		"token_endpoint": w.k.URL + "/api/token", "introspection_endpoint": w.k.URL + "/api/token/introspect", "userinfo_endpoint": w.k.URL + "/api/userinfo"}
+	for k, v := range want {
+		if doc[k] != v {
+			t.Errorf("%s = %v, want %s", k, doc[k], v)
+		}
+	}
+	if _, ok := doc["jwks_uri"]; ok {
+		t.Error("KHEOPS publishes no jwks_uri")
+	}
+	if len(doc) != 13 {
+		t.Errorf("%d members, want 13", len(doc))
+	}
+}
+
+func TestLaunchAsRedirectAndPageParsing(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, kheopstest.Config{LaunchAsRedirect: true})
+	u, err := w.k.Launch(context.Background(), w.admin, w.clientID, "1.2.3")
+	if err != nil || !strings.HasPrefix(u, w.rp.URL+"/cb?code=") {
+		t.Fatalf("%s %v", u, err)
+	}
+	got, err := kheopstest.ParseLaunchPage([]byte(`<meta http-equiv="refresh" content="0;URL='https://rp/cb?a=1&amp;b=2'">`))
+	if err != nil || got != "https://rp/cb?a=1&b=2" {
+		t.Errorf("%q %v", got, err)
+	}
+	for _, bad := range []string{"", "<html></html>", `content="0;URL='x`} {
+		if _, err := kheopstest.ParseLaunchPage([]byte(bad)); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
+
+func TestRegistrationAPI(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, kheopstest.Config{})
+	reader := w.k.AddUser(kheopstest.User{Sub: "reader"})
+	if err := w.k.AddMember(album, "reader", kheopstest.Permissions{}); err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"url": {w.confURL}, "name": {"RP2"}}
+	for _, c := range []struct {
+		path string
+		h    http.Header
+		want int
+	}{
+		{"/api/albums/" + album + "/reportproviders", nil, 401},
+		{"/api/albums/" + album + "/reportproviders", http.Header{"Authorization": {"Bearer " + reader}}, 403},
+		{"/api/albums/NoSuchAlbum/reportproviders", http.Header{"Authorization": {"Bearer " + w.admin}}, 404},
+	} {
+		if status, body := w.post(c.path, form, c.h); status != c.want {
+			t.Errorf("%s: %d %s, want %d", c.path, status, body, c.want)
+		}
+	}
+	do := func(method, path string, form url.Values) (int, []byte) {
+		req, _ := http.NewRequest(method, w.k.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+w.admin)
+		resp, err := w.k.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	base := "/api/albums/" + album + "/reportproviders/" + w.clientID
+	if status, body := do(http.MethodGet, base, nil); status != 200 || !strings.Contains(string(body), w.clientID) {
+		t.Errorf("GET %d %s", status, body)
+	}
+	if status, body := do(http.MethodPatch, base, url.Values{"name": {"Renamed"}}); status != 200 || !strings.Contains(string(body), "Renamed") {
+		t.Errorf("PATCH %d %s", status, body)
+	}
+	if status, _ := do(http.MethodPatch, base, url.Values{"url": {w.rp.URL + "/nothing"}}); status != 400 {
+		t.Errorf("PATCH to a bad URL: %d", status)
+	}
+	if status, body := do(http.MethodGet, "/api/albums/"+album+"/reportproviders", nil); status != 200 || !strings.Contains(string(body), "Renamed") {
+		t.Errorf("list %d %s", status, body)
+	}
+	if status, _ := do(http.MethodDelete, base, nil); status != 204 {
+		t.Errorf("DELETE %d", status)
+	}
+	if status, _ := do(http.MethodGet, base, nil); status != 404 {
+		t.Errorf("GET after DELETE %d", status)
+	}
+	if _, err := w.k.Launch(context.Background(), w.admin, w.clientID, "1.2.3"); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("launch of a deleted provider: %v", err)
+	}
+}
+
+func TestPEPTokenNeedsTheInternalClient(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, kheopstest.Config{InternalClientID: "proxy", InternalClientSecret: "s3cret"})
+	form := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "scope": {"pep"}, "seriesUID": {"1.2.3.1"},
+		"subject_token": {w.admin}, "subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}, "studyUID": {"1.2.3"}}
+	basic := func(user, pass string) http.Header {
+		return http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))}}
+	}
+	if status, body := w.post("/api/token", form, basic("proxy", "s3cret")); status != 200 || !strings.Contains(string(body), `"expires_in":3600`) {
+		t.Errorf("internal client: %d %s", status, body)
+	}
+	if status, body := w.post("/api/token", form, basic("proxy", "wrong")); status != 400 || !strings.Contains(string(body), "invalid_client") {
+		t.Errorf("wrong secret: %d %s", status, body)
+	}
+	status, body := w.post("/api/token/introspect", url.Values{"token": {w.admin}}, basic("proxy", "s3cret"))
+	if status != 200 || !strings.Contains(string(body), `"active":true`) {
+		t.Errorf("internal introspection of a user token: %d %s", status, body)
+	}
+}
+
+func multipartBody(t *testing.T, typ string, parts ...[]byte) (string, *bytes.Buffer) {
+	t.Helper()
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	for _, p := range parts {
+		pw, err := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {"application/dicom"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pw.Write(p)
+	}
+	mw.Close()
+	return fmt.Sprintf(`multipart/related; type=%q; boundary=%s`, typ, mw.Boundary()), &b
+}
+
+func TestStoreRules(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, kheopstest.Config{})
+	tok := w.redeem()
+	inst := kheopstest.NewInstance(kheopstest.InstanceSpec{StudyUID: "1.2.3", SeriesUID: "2.25.77", SOPInstanceUID: "2.25.77.1", Modality: "SR"})
+	stow := func(token, ct string, body io.Reader) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, w.k.URL+"/api/studies", body)
+		req.Header.Set("Content-Type", ct)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := w.k.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	ct, body := multipartBody(t, "application/dicom+json", inst)
+	if status, _ := stow(tok, ct, body); status != 415 {
+		t.Errorf("dicom+json: %d", status)
+	}
+	if status, _ := stow(w.admin, "application/dicom", bytes.NewReader(inst)); status != 403 {
+		t.Errorf("user token: %d", status)
+	}
+	if status, resp := stow(tok, "application/dicom", bytes.NewReader(inst)); status != 200 || !strings.Contains(resp, `"00081199"`) {
+		t.Errorf("single part: %d %s", status, resp)
+	}
+	// The new series is now in the album and visible to the token.
+	req, _ := http.NewRequest(http.MethodGet, w.k.URL+"/api/studies/1.2.3/series", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := w.k.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), "2.25.77") || !strings.Contains(string(b), `"00080060":{"vr":"CS","Value":["SR"]}`) {
+		t.Errorf("series after STOW: %s", b)
+	}
+	w.k.RemoveProvider(w.clientID)
+	ct, body = multipartBody(t, "application/dicom", inst)
+	if status, _ := stow(tok, ct, body); status != 401 {
+		t.Errorf("token of a deleted provider: %d", status)
+	}
+}
