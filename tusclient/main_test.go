@@ -1,7 +1,7 @@
 package tusclient_test
 
 import (
-	"bytes"
+	"fmt"
 	"crypto/sha256"
 	"encoding/hex"
 	"math/rand/v2"
@@ -115,4 +115,9 @@ func firstDiff(a, b []byte) int {
 	return -1
 }
 
-var _ = bytes.NewReader
+
+func parseInt(s string) (int64, error) {
+	var n int64
+	_, err := fmt.Sscan(s, &n)
+	return n, err
+}

@@ -55,7 +55,7 @@ func (s *readerAtSource) chunk(off, max int64) (chunk, error) {
 	}, nil
 }
 
-func (s *readerAtSource) length() int64   { return s.size }
+func (s *readerAtSource) length() int64    { return s.size }
 func (s *readerAtSource) canRestart() bool { return true }
 
 // streamSource reads a one-way io.Reader through one buffer of chunk+1

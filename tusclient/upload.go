@@ -98,7 +98,9 @@ type part struct {
 	scratch        []byte
 }
 
-func (p *part) complete() bool { return p.url != "" && p.size >= 0 && p.offset == p.size && !p.needSync }
+func (p *part) complete() bool {
+	return p.url != "" && p.size >= 0 && p.offset == p.size && !p.needSync
+}
 
 // NewUpload prepares an upload of size bytes read from r with ReadAt. r
 // must keep returning the same bytes for the whole upload (and, to resume

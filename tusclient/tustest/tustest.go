@@ -70,6 +70,7 @@ type Server struct {
 
 	mu       sync.Mutex // guards srv, store, stopped, fails, corrupt, requests, clients, opts.PatchDelay
 	srv      *http.Server
+	stop     chan struct{} // closed by Stop
 	store    filestore.FileStore
 	stopped  bool
 	fails    []failRule
@@ -158,7 +159,7 @@ func (s *Server) serve(ln net.Listener) error {
 	mux.Handle(s.opts.BasePath, s.wrap(http.StripPrefix(strings.TrimSuffix(s.opts.BasePath, "/"), tus)))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	s.mu.Lock()
-	s.srv, s.store, s.stopped = srv, store, false
+	s.srv, s.store, s.stopped, s.stop = srv, store, false, make(chan struct{})
 	s.mu.Unlock()
 	go func() { _ = srv.Serve(ln) }()
 	return nil
@@ -190,11 +191,16 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 			fmt.Fprintf(rec, "tustest: injected failure %d", status)
 			return
 		}
-		if d := s.patchDelay(); method == http.MethodPatch && d > 0 {
+		if d, stop := s.patchDelay(); method == http.MethodPatch && d > 0 {
+			// The server reads no body meanwhile, so it cannot notice a
+			// client that gives up; Stop ends the wait.
 			t := time.NewTimer(d)
 			select {
 			case <-t.C:
 			case <-r.Context().Done():
+				t.Stop()
+				return
+			case <-stop:
 				t.Stop()
 				return
 			}
@@ -216,10 +222,10 @@ func (s *Server) takeFailure(method string) int {
 	return 0
 }
 
-func (s *Server) patchDelay() time.Duration {
+func (s *Server) patchDelay() (time.Duration, <-chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.opts.PatchDelay
+	return s.opts.PatchDelay, s.stop
 }
 
 // SetPatchDelay changes [Options.PatchDelay] for requests that arrive from
@@ -247,6 +253,14 @@ func (s *Server) FailNext(method string, n, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fails = append(s.fails, failRule{method: method, status: status, n: n})
+}
+
+// ClearFailures drops the failures FailNext injected that have not
+// happened yet.
+func (s *Server) ClearFailures() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fails = nil
 }
 
 // CorruptNext flips one bit in each of the next n request bodies that carry
@@ -289,7 +303,10 @@ func (s *Server) HTTPClient() *http.Client {
 func (s *Server) Stop() {
 	s.mu.Lock()
 	srv, stopped := s.srv, s.stopped
-	s.stopped = true
+	if !stopped {
+		s.stopped = true
+		close(s.stop)
+	}
 	s.mu.Unlock()
 	if stopped {
 		return
