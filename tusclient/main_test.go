@@ -1,9 +1,9 @@
 package tusclient_test
 
 import (
-	"fmt"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -114,7 +114,6 @@ func firstDiff(a, b []byte) int {
 	}
 	return -1
 }
-
 
 func parseInt(s string) (int64, error) {
 	var n int64

@@ -179,6 +179,10 @@ func decodeRecord(b []byte) (Record, error) {
 	if len(r.Parts) > 0 && next != r.Size {
 		return Record{}, fmt.Errorf("corrupt record: parts cover %d of %d bytes", next, r.Size)
 	}
+	if len(r.Parts) == 0 {
+		r.Parts = nil
+	}
+	r.Created = r.Created.UTC()
 	return r, nil
 }
 
