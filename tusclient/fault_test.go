@@ -103,7 +103,9 @@ func TestServerRestart(t *testing.T) {
 						defer close(restarted)
 						srv.Stop()
 						time.Sleep(150 * time.Millisecond)
-						srv.Start()
+						if err := srv.Start(); err != nil {
+							t.Error(err)
+						}
 					}()
 				})
 			}

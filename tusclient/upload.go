@@ -74,8 +74,10 @@ type Upload struct {
 	finalURL string  // parallel: the concatenated upload
 	done     bool
 
-	progMu sync.Mutex // serializes OnProgress calls
-	saveMu sync.Mutex // serializes Store.Put so the newest state wins
+	progMu     sync.Mutex // serializes OnProgress calls; guards reported, lastReport
+	reported   bool
+	lastReport Progress
+	saveMu     sync.Mutex // serializes Store.Put so the newest state wins
 }
 
 // part is one Tus upload: the whole data, or one partial upload.
@@ -204,7 +206,8 @@ func (u *Upload) progressLocked() Progress {
 	return pr
 }
 
-// report calls OnProgress with the current progress.
+// report calls OnProgress with the current progress, unless it equals the
+// previous report.
 func (u *Upload) report() {
 	if u.opts.OnProgress == nil {
 		return
@@ -214,6 +217,10 @@ func (u *Upload) report() {
 	u.mu.Lock()
 	pr := u.progressLocked()
 	u.mu.Unlock()
+	if u.reported && pr == u.lastReport {
+		return
+	}
+	u.reported, u.lastReport = true, pr
 	u.opts.OnProgress(pr)
 }
 

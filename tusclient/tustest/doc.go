@@ -2,7 +2,8 @@
 // net/http/httptest: tusd v2 in-process on 127.0.0.1 with its filestore on
 // disk, under a non-root base path.
 //
-// [NewServer] starts it; [Server.URL] is the creation endpoint. The server
+// [NewServer] starts it for a test ([New] without one); [Server.URL] is
+// the creation endpoint. The server
 // records every request ([Server.Requests]), injects failures
 // ([Server.FailNext] for bursts of 5xx, [Server.CorruptNext] for damaged
 // chunks), can be stopped and started again over the same directory like a

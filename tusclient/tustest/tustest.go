@@ -64,9 +64,9 @@ type Server struct {
 	// metadata in Dir/<id>.info.
 	Dir string
 
-	t    testing.TB
-	opts Options
-	addr string
+	opts   Options
+	addr   string
+	ownDir bool // Dir was made by New; Close removes it
 
 	mu       sync.Mutex // guards srv, store, stopped, fails, corrupt, requests, clients, opts.PatchDelay
 	srv      *http.Server
@@ -102,31 +102,53 @@ type Request struct {
 	Status int
 }
 
-// NewServer starts a Server and stops it when the test ends.
-func NewServer(t testing.TB, opts Options) *Server {
-	t.Helper()
+// New starts a Server. The caller must Close it. If Options.Dir is empty,
+// New makes a temporary directory and Close removes it.
+func New(opts Options) (*Server, error) {
 	if opts.BasePath == "" {
 		opts.BasePath = DefaultBasePath
 	}
 	if !strings.HasSuffix(opts.BasePath, "/") {
 		opts.BasePath += "/"
 	}
-	if opts.Dir == "" {
-		opts.Dir = t.TempDir()
+	s := &Server{opts: opts, Dir: opts.Dir}
+	if s.Dir == "" {
+		d, err := os.MkdirTemp("", "tustest-")
+		if err != nil {
+			return nil, fmt.Errorf("tustest: %w", err)
+		}
+		s.Dir, s.ownDir = d, true
 	}
-	s := &Server{t: t, opts: opts, Dir: opts.Dir}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("tustest: listen: %v", err)
+		s.removeDir()
+		return nil, fmt.Errorf("tustest: listen: %w", err)
 	}
 	s.addr = ln.Addr().String()
 	s.URL = "http://" + s.addr + opts.BasePath
 	if err := s.serve(ln); err != nil {
 		ln.Close()
-		t.Fatalf("tustest: %v", err)
+		s.removeDir()
+		return nil, fmt.Errorf("tustest: %w", err)
+	}
+	return s, nil
+}
+
+// NewServer starts a Server and closes it when the test ends.
+func NewServer(t testing.TB, opts Options) *Server {
+	t.Helper()
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
 	return s
+}
+
+func (s *Server) removeDir() {
+	if s.ownDir {
+		_ = os.RemoveAll(s.Dir)
+	}
 }
 
 // Addr returns the host:port the server listens on.
@@ -317,13 +339,12 @@ func (s *Server) Stop() {
 
 // Start starts a stopped server again on the same address, as a new tusd
 // process over the same directory (new handler, new locks).
-func (s *Server) Start() {
-	s.t.Helper()
+func (s *Server) Start() error {
 	s.mu.Lock()
 	stopped := s.stopped
 	s.mu.Unlock()
 	if !stopped {
-		return
+		return nil
 	}
 	var ln net.Listener
 	var err error
@@ -334,23 +355,23 @@ func (s *Server) Start() {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if err != nil {
-		s.t.Errorf("tustest: restart: %v", err)
-		return
+		return fmt.Errorf("tustest: restart: %w", err)
 	}
 	if err := s.serve(ln); err != nil {
 		ln.Close()
-		s.t.Errorf("tustest: restart: %v", err)
+		return fmt.Errorf("tustest: restart: %w", err)
 	}
+	return nil
 }
 
 // Restart is Stop then Start.
-func (s *Server) Restart() {
+func (s *Server) Restart() error {
 	s.Stop()
-	s.Start()
+	return s.Start()
 }
 
-// Close stops the server for good and closes idle connections of the
-// clients from HTTPClient.
+// Close stops the server for good, closes idle connections of the
+// clients from HTTPClient, and removes Dir if New made it.
 func (s *Server) Close() {
 	s.Stop()
 	s.mu.Lock()
@@ -360,6 +381,7 @@ func (s *Server) Close() {
 	for _, c := range clients {
 		c.CloseIdleConnections()
 	}
+	s.removeDir()
 }
 
 // ID returns the upload id in an upload URL of this server.

@@ -158,7 +158,9 @@ func TestRestartKeepsData(t *testing.T) {
 	url := create(t, s, c, "10")
 	h := map[string]string{"Tus-Resumable": "1.0.0", "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
 	do(t, c, "PATCH", url, h, []byte("01234"))
-	s.Restart()
+	if err := s.Restart(); err != nil {
+		t.Fatal(err)
+	}
 	c.CloseIdleConnections()
 	if got := offset(t, c, url); got != "5" {
 		t.Fatalf("offset after restart %q", got)
