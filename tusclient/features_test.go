@@ -606,3 +606,37 @@ func TestProgress(t *testing.T) {
 		t.Fatalf("last report %+v", l)
 	}
 }
+
+// TestAccessorsDuringRun reads URL, Offset and Progress from another
+// goroutine while a stream uploads (run with -race).
+func TestAccessorsDuringRun(t *testing.T) {
+	t.Parallel()
+	srv := tustest.NewServer(t, tustest.Options{})
+	c := newClient(t, srv, tusclient.Config{ChunkSize: 10_000})
+	data := randomData(200_000, 53)
+	up, _ := c.NewStreamUpload(onlyReader{bytes.NewReader(data)}, -1, tusclient.UploadOptions{OnProgress: func(tusclient.Progress) {}})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				_, _, _ = up.URL(), up.Offset(), up.Progress()
+			}
+		}
+	}()
+	err := up.Run(context.Background())
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := up.Progress(); p.Size != int64(len(data)) || p.Offset != p.Size {
+		t.Fatalf("final progress %+v", p)
+	}
+	assertStored(t, srv, up.URL(), data)
+}

@@ -68,7 +68,8 @@ type Upload struct {
 
 	runMu sync.Mutex // held by Run and Terminate
 
-	mu       sync.Mutex // guards url, parts, single, done, finalURL and the url/offset/sent fields of each part
+	mu       sync.Mutex // guards size, parts, single, done, finalURL and the url/offset/sent fields of each part
+	size     int64      // the data length, -1 while a stream's end is unknown
 	single   *part
 	parts    []*part // parallel uploads
 	finalURL string  // parallel: the concatenated upload
@@ -157,7 +158,7 @@ func (c *Client) newUpload(opts UploadOptions, size int64) (*Upload, error) {
 		}
 	}
 	opts.Metadata = append(Metadata(nil), opts.Metadata...)
-	return &Upload{c: c, opts: opts, meta: meta, declared: size}, nil
+	return &Upload{c: c, opts: opts, meta: meta, declared: size, size: size}, nil
 }
 
 // URL returns the upload URL, or "" before it is known. With parallel
@@ -186,7 +187,7 @@ func (u *Upload) Progress() Progress {
 }
 
 func (u *Upload) progressLocked() Progress {
-	pr := Progress{Size: u.src.length()}
+	pr := Progress{Size: u.size}
 	if u.parts != nil {
 		for _, p := range u.parts {
 			pr.Sent += p.sent
@@ -199,9 +200,6 @@ func (u *Upload) progressLocked() Progress {
 	}
 	if u.single != nil {
 		pr.Sent, pr.Offset = u.single.sent, u.single.offset
-		if u.single.size >= 0 {
-			pr.Size = u.single.size
-		}
 	}
 	return pr
 }
@@ -222,6 +220,16 @@ func (u *Upload) report() {
 	}
 	u.reported, u.lastReport = true, pr
 	u.opts.OnProgress(pr)
+}
+
+// learnSize records the length of a stream once it is known.
+func (u *Upload) learnSize(p *part, n int64) {
+	p.size = n
+	if !p.partial {
+		u.mu.Lock()
+		u.size = n
+		u.mu.Unlock()
+	}
 }
 
 // setPart updates a part's shared fields under the lock.
@@ -390,7 +398,7 @@ func (u *Upload) create(ctx context.Context, p *part, caps Capabilities, algo st
 			return err
 		}
 		if c.final {
-			p.size = c.total
+			u.learnSize(p, c.total)
 		}
 	}
 	if p.size >= 0 {
@@ -443,7 +451,7 @@ func (u *Upload) create(ctx context.Context, p *part, caps Capabilities, algo st
 			return permanentf(ErrProtocol, "POST: Upload-Offset %d beyond the %d bytes sent", off, c.n)
 		}
 		if c.final && off == c.n && p.size < 0 {
-			p.size = c.total
+			u.learnSize(p, c.total)
 		}
 	}
 	u.setPart(p, loc, off, off)
@@ -507,7 +515,7 @@ func (u *Upload) sync(ctx context.Context, p *part, announce bool) error {
 		if l := p.src.length(); p.size < 0 && l >= 0 && l != n {
 			return permanentf(ErrProtocol, "HEAD: server says Upload-Length %d, the stream has %d bytes", n, l)
 		}
-		p.size = n
+		u.learnSize(p, n)
 		p.lengthDeclared = true
 	} else if resp.header.Get(hUploadDeferLength) != "" {
 		p.lengthDeclared = false
@@ -566,7 +574,7 @@ func (u *Upload) patch(ctx context.Context, p *part, algo string) error {
 	}
 	if declares {
 		p.lengthDeclared = true
-		p.size = c.total
+		u.learnSize(p, c.total)
 	}
 	u.setPart(p, p.url, off, off)
 	u.report()
