@@ -7,10 +7,15 @@
 //
 //	cd bench && go test -run '^$' -bench BenchmarkUpload -benchtime 3x ./tusclient/
 //
+// The same, interleaved and rotated round by round, as a Markdown table of
+// medians and ratios to the floor (steadier on a shared machine):
+//
+//	cd bench && TUSBENCH_ROUNDS=15 go test -count=1 -run TestThroughputTable -v ./tusclient/
+//
 // Peak RSS (VmHWM of a child process that only runs the client; the
 // server stays in the parent), at 64 MiB and 1 GiB:
 //
-//	cd bench && go test -run TestPeakRSS -v ./tusclient/
+//	cd bench && go test -count=1 -run TestPeakRSS -v ./tusclient/
 //
 // Set TUSBENCH_DIR to put the files elsewhere than the system temp
 // directory (for example /dev/shm to take the disk out of the numbers).
@@ -18,6 +23,6 @@
 // go-tus defects, reproduced against tusd (each test passes when the defect
 // is present; run the race one with -race to see the reports):
 //
-//	cd bench && go test -run TestGoTus -v ./tusclient/
-//	cd bench && go test -race -run TestGoTusRace -v ./tusclient/
+//	cd bench && go test -count=1 -run TestGoTus -v ./tusclient/
+//	cd bench && go test -count=1 -race -run TestGoTusRace -v ./tusclient/
 package tusbench
