@@ -113,9 +113,6 @@ func (b *breader) skip(n int64) error {
 	if rem := b.remaining(); rem >= 0 && n > rem {
 		return errTrunc
 	}
-	if b.size < 0 && b.pos()+n > b.limit {
-		return fmt.Errorf("%w: header larger than %d bytes", ErrMalformed, b.limit)
-	}
 	n -= int64(b.w - b.r)
 	b.base += int64(b.w)
 	b.r, b.w = 0, 0
@@ -132,6 +129,9 @@ func (b *breader) skip(n int64) error {
 		}
 		if b.err != nil {
 			return b.err
+		}
+		if b.size < 0 && b.base >= b.limit {
+			return fmt.Errorf("%w: header larger than %d bytes", ErrMalformed, b.limit)
 		}
 		m, err := b.src.Read(b.buf[:min(int64(len(b.buf)), n)])
 		n -= int64(m)
