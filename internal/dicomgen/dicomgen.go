@@ -78,6 +78,7 @@ type File struct {
 	Modality          string
 	PatientName       string // as decoded text (UTF-8)
 	PatientID         string
+	InstitutionName   string // as decoded text (UTF-8)
 	CharacterSet      string // Specific Character Set written, "" for none
 	Size              int64
 }
@@ -85,16 +86,16 @@ type File struct {
 // patient is one synthetic patient: a name in a script, and the character
 // set that encodes it.
 type patient struct {
-	name, id, charset, sex, birth string
+	name, id, charset, sex, birth, institution string
 }
 
 var patients = []patient{
-	{"Müller^Jürgen", "PAT-0001", "ISO_IR 100", "M", "19570312"},
-	{"Doe^Jane", "PAT-0002", "", "F", "19800101"},
-	{"Иванов^Пётр", "PAT-0003", "ISO_IR 144", "M", "19641224"},
-	{"山田^太郎=やまだ^たろう", "PAT-0004", "ISO_IR 192", "M", "19711007"},
-	{"Παπαδοπούλου^Ελένη", "PAT-0005", "ISO_IR 126", "F", "19890517"},
-	{"Dubois^Élodie", "PAT-0006", "ISO_IR 100", "F", "19930228"},
+	{"Müller^Jürgen", "PAT-0001", "ISO_IR 100", "M", "19570312", "Universitätsklinikum Köln"},
+	{"Doe^Jane", "PAT-0002", "", "F", "19800101", "General Hospital"},
+	{"Иванов^Пётр", "PAT-0003", "ISO_IR 144", "M", "19641224", "Городская больница № 1"},
+	{"山田^太郎=やまだ^たろう", "PAT-0004", "ISO_IR 192", "M", "19711007", "東京総合病院"},
+	{"Παπαδοπούλου^Ελένη", "PAT-0005", "ISO_IR 126", "F", "19890517", "Γενικό Νοσοκομείο Αθηνών"},
+	{"Dubois^Élodie", "PAT-0006", "ISO_IR 100", "F", "19930228", "Hôpital Général"},
 }
 
 var (
@@ -204,6 +205,7 @@ func newInstance(o Options, st, se, in int) *instance {
 			Modality:          modality,
 			PatientName:       p.name,
 			PatientID:         p.id,
+			InstitutionName:   p.institution,
 			CharacterSet:      p.charset,
 		},
 	}
@@ -251,7 +253,8 @@ func (in *instance) write(dir string, o Options) error {
 	return nil
 }
 
-// encode returns s in the bytes of character set cs.
+// encode returns s in the bytes of character set cs (every name above is
+// encodable in its patient's set).
 func encode(s, cs string) string {
 	var cm *charmap.Charmap
 	switch cs {
@@ -313,7 +316,7 @@ func (in *instance) dataset(o Options) (dicom.Dataset, error) {
 	add(tag.AccessionNumber, s(fmt.Sprintf("ACC%05d", in.study+1+int(o.Seed%1000)*100)))
 	add(tag.Modality, s(mod))
 	add(tag.Manufacturer, s("DICOMBRIDGE"))
-	add(tag.InstitutionName, s(encode("Hôpital Général", p.charset)))
+	add(tag.InstitutionName, s(encode(p.institution, p.charset)))
 	add(tag.ReferringPhysicianName, s("Welby^Marcus"))
 	add(tag.StudyDescription, s(pick(studyDescriptions[mod], in.study)))
 	add(tag.SeriesDescription, s(pick(seriesDescriptions[mod], in.series)))
