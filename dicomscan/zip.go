@@ -56,6 +56,8 @@ type Zip struct {
 	// OnProgress, if set, is called after each entry is written. Calls
 	// are serialized and come from the goroutine that called Write.
 	OnProgress func(ZipProgress)
+
+	aheadLimit int64 // tests: the largest entry compressed ahead; 0 means maxBuffered
 }
 
 // ZipProgress is reported to [Zip.OnProgress].
@@ -208,6 +210,10 @@ func (z *Zip) Write(ctx context.Context, w io.Writer, studies []*Study) (int64, 
 		workers = runtime.GOMAXPROCS(0)
 	}
 	entries := z.Entries(studies)
+	limit := z.aheadLimit
+	if limit == 0 {
+		limit = maxBuffered
+	}
 	zw := &zipWriter{z: z, level: level, cw: &countWriter{w: w}, src: newSources()}
 	defer zw.src.close()
 	zw.zw = zip.NewWriter(zw.cw)
@@ -228,7 +234,7 @@ func (z *Zip) Write(ctx context.Context, w io.Writer, studies []*Study) (int64, 
 	}
 	ahead := make([]chan result, len(entries))
 	for i, e := range entries {
-		if e.Method == zip.Deflate && e.Instance.Size <= maxBuffered {
+		if e.Method == zip.Deflate && e.Instance.Size <= limit {
 			ahead[i] = make(chan result, 1)
 		}
 	}
