@@ -204,8 +204,8 @@ func (a *Attributes) field(i int) *string {
 	return nil
 }
 
-// attributes decodes the raw values of h.
-func (h *header) attributes() Attributes {
+// attributes decodes the raw values of h, interning strings in c.
+func (h *header) attributes(c *strCache) Attributes {
 	var a Attributes
 	var dec *textDecoder
 	for i := 0; i < numAttrs; i++ {
@@ -217,15 +217,17 @@ func (h *header) attributes() Attributes {
 			v = v[:j]
 		}
 		var s string
-		if charsetText(i) && !isPlainASCII(v) {
+		switch {
+		case isPlainASCII(v): // every character set reads ASCII as ASCII
+			s = c.bytes(trimASCII(v))
+		case charsetText(i):
 			if dec == nil {
 				dec = newTextDecoder(h.charsetValue())
 			}
-			s = dec.decode(v, i == aPatientName || i == aReferringPhysicianName)
-		} else {
-			s = defaultText(v)
+			s = c.str(trim(dec.decode(v, i == aPatientName || i == aReferringPhysicianName)))
+		default:
+			s = c.str(trim(defaultText(v)))
 		}
-		s = trim(s)
 		if i == aOtherPatientIDs {
 			if s != "" {
 				a.OtherPatientIDs = strings.Split(s, `\`)
@@ -238,6 +240,60 @@ func (h *header) attributes() Attributes {
 		*a.field(i) = s
 	}
 	return a
+}
+
+// strCache interns the strings of one worker: patient, study and series
+// values repeat from file to file, so a scan allocates each once per
+// worker instead of once per file. It holds at most cacheEntries short
+// strings.
+type strCache struct{ m map[string]string }
+
+const (
+	cacheEntries = 4096
+	cacheMaxLen  = 128
+)
+
+func (c *strCache) bytes(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > cacheMaxLen {
+		return string(b)
+	}
+	if s, ok := c.m[string(b)]; ok {
+		return s
+	}
+	return c.add(string(b))
+}
+
+func (c *strCache) str(s string) string {
+	if s == "" || len(s) > cacheMaxLen {
+		return s
+	}
+	if x, ok := c.m[s]; ok {
+		return x
+	}
+	return c.add(s)
+}
+
+func (c *strCache) add(s string) string {
+	if c.m == nil || len(c.m) >= cacheEntries {
+		c.m = make(map[string]string, 256)
+	}
+	c.m[s] = s
+	return s
+}
+
+// trimASCII trims the ASCII white space of JavaScript's trim.
+func trimASCII(b []byte) []byte {
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r' }
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
 }
 
 // trim removes leading and trailing white space as JavaScript's

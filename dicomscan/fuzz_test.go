@@ -51,7 +51,7 @@ func FuzzParse(f *testing.F) {
 				}
 				continue
 			}
-			a := p.h.attributes()
+			a := p.h.attributes(&p.cache)
 			for i := 0; i < numAttrs; i++ {
 				if f := a.field(i); f != nil && !utf8.ValidString(*f) {
 					t.Fatalf("attribute %d is not UTF-8: %q", i, *f)

@@ -90,6 +90,7 @@ type parser struct {
 	rd        breader
 	inflated  breader // the dataset of a deflated file
 	fl        io.ReadCloser
+	cache     strCache
 	explicit  bool
 	bigEndian bool
 	h         header
@@ -266,7 +267,7 @@ func (p *parser) parseMeta() error {
 			if err != nil {
 				return err
 			}
-			s := uidString(v)
+			s := p.cache.str(uidString(v))
 			if tag == tagTransferSyntaxUID {
 				p.h.transferSyntax = s
 			} else {

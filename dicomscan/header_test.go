@@ -27,7 +27,7 @@ func parseAll(t *testing.T, b []byte, noPreamble bool) (Attributes, string, erro
 		if err != nil {
 			return result{err: err}
 		}
-		return result{p.h.attributes(), p.h.transferSyntax, nil}
+		return result{p.h.attributes(&p.cache), p.h.transferSyntax, nil}
 	}
 	r := bytes.NewReader(b)
 	seek := run(r, r, int64(len(b)))
@@ -267,7 +267,7 @@ func TestParseAllocations(t *testing.T) {
 		runtime.ReadMemStats(&before)
 		for range 10 {
 			p.parse(struct{ io.Reader }{bytes.NewReader(b)}, nil, -1, false)
-			p.h.attributes()
+			p.h.attributes(&p.cache)
 		}
 		runtime.ReadMemStats(&after)
 		if per := (after.TotalAlloc - before.TotalAlloc) / 10; per > 64<<10 {

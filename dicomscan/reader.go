@@ -10,6 +10,9 @@ import (
 // (with the last tag the scan needs) well inside the first 8 KiB.
 const bufSize = 8 << 10
 
+// readSize is the size of the first read of a file.
+const readSize = 4 << 10
+
 // breader is a small buffered reader for the header parser. It never
 // allocates after construction, skips by seeking when the source can seek,
 // refuses to skip or read past the known size of the source, and stops at a
@@ -61,8 +64,14 @@ func (b *breader) fill(n int) error {
 		b.base += int64(b.r)
 		b.r = 0
 	}
+	// Read in steps of readSize: a header usually ends within the first
+	// one, and a page-sized read is the cheapest.
+	end := min(len(b.buf), max(n, readSize))
 	for b.w < n && !b.eof && b.err == nil {
-		m, err := b.src.Read(b.buf[b.w:])
+		if b.w >= end {
+			end = len(b.buf)
+		}
+		m, err := b.src.Read(b.buf[b.w:end])
 		b.w += m
 		if err == io.EOF {
 			b.eof = true

@@ -263,8 +263,8 @@ func (s *Scanner) Scan(ctx context.Context, paths ...string) (*Result, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	jobs := make(chan job, 4*workers)
-	outs := make(chan outcome, 4*workers)
+	jobs := make(chan []job, 2*workers)
+	outs := make(chan []outcome, 2*workers)
 	var found atomic.Int64
 	var archives []*zip.ReadCloser // closed when the scan ends; owned by the walker until it returns
 	walkDone := make(chan struct{})
@@ -277,6 +277,7 @@ func (s *Scanner) Scan(ctx context.Context, paths ...string) (*Result, error) {
 				break
 			}
 		}
+		w.flush()
 		archives = w.archives
 	}()
 	var wg sync.WaitGroup
@@ -285,11 +286,15 @@ func (s *Scanner) Scan(ctx context.Context, paths ...string) (*Result, error) {
 		go func() {
 			defer wg.Done()
 			p := newParser()
-			for j := range jobs {
+			for batch := range jobs {
 				if ctx.Err() != nil {
 					continue // drain
 				}
-				outs <- s.examine(p, j)
+				res := make([]outcome, len(batch))
+				for i, j := range batch {
+					res[i] = s.examine(p, j)
+				}
+				outs <- res
 			}
 		}()
 	}
@@ -299,10 +304,12 @@ func (s *Scanner) Scan(ctx context.Context, paths ...string) (*Result, error) {
 	}()
 
 	var results []outcome
-	for o := range outs {
-		results = append(results, o)
-		if s.OnProgress != nil && ctx.Err() == nil {
-			s.OnProgress(Progress{Found: int(found.Load()), Done: len(results), Path: o.path})
+	for batch := range outs {
+		for _, o := range batch {
+			results = append(results, o)
+			if s.OnProgress != nil && ctx.Err() == nil {
+				s.OnProgress(Progress{Found: int(found.Load()), Done: len(results), Path: o.path})
+			}
 		}
 	}
 	<-walkDone
@@ -315,12 +322,18 @@ func (s *Scanner) Scan(ctx context.Context, paths ...string) (*Result, error) {
 	return s.aggregate(results), nil
 }
 
+// batchSize is the number of files handed to a worker at once: enough to
+// make channel hand-offs cheap next to the reads, few enough to keep all
+// workers busy on small inputs.
+const batchSize = 16
+
 // walker lists files in a deterministic order and sends them as jobs.
 type walker struct {
 	ctx      context.Context
-	jobs     chan<- job
+	jobs     chan<- []job
 	found    *atomic.Int64
 	archives []*zip.ReadCloser
+	batch    []job
 	n        int
 }
 
@@ -328,8 +341,21 @@ func (w *walker) send(j job) bool {
 	j.idx = w.n
 	w.n++
 	w.found.Add(1)
+	w.batch = append(w.batch, j)
+	if len(w.batch) < batchSize {
+		return true
+	}
+	return w.flush()
+}
+
+// flush hands the pending jobs to the workers; false if the scan ended.
+func (w *walker) flush() bool {
+	if len(w.batch) == 0 {
+		return true
+	}
 	select {
-	case w.jobs <- j:
+	case w.jobs <- w.batch:
+		w.batch = make([]job, 0, batchSize)
 		return true
 	case <-w.ctx.Done():
 		return false
@@ -351,6 +377,12 @@ func (w *walker) walkRoot(root string) bool {
 			prefix = filepath.ToSlash(b) + "/"
 		}
 	}
+	// WalkDir joins names to the cleaned root: cut that prefix for the
+	// relative name instead of calling filepath.Rel for every file.
+	clean := filepath.Clean(root)
+	if !strings.HasSuffix(clean, string(filepath.Separator)) {
+		clean += string(filepath.Separator)
+	}
 	ok := true
 	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if !ok || w.ctx.Err() != nil {
@@ -367,9 +399,12 @@ func (w *walker) walkRoot(root string) bool {
 		if d.IsDir() {
 			return nil
 		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			rel = d.Name()
+		rel, found := strings.CutPrefix(p, clean)
+		if !found {
+			var err error
+			if rel, err = filepath.Rel(root, p); err != nil {
+				rel = d.Name()
+			}
 		}
 		ok = w.file(p, prefix+filepath.ToSlash(rel), d.Type())
 		return nil
@@ -436,26 +471,32 @@ func (s *Scanner) examine(p *parser, j job) outcome {
 		return o
 	}
 	in.TransferSyntaxUID = p.h.transferSyntax
-	in.Attributes = p.h.attributes()
+	in.Attributes = p.h.attributes(&p.cache)
 	o.inst = in
 	return o
 }
 
+// file is an open source file: a descriptor on Unix, an os.File elsewhere.
+type file interface {
+	io.ReadSeekCloser
+	stat() (size int64, mtime time.Time, regular bool, err error)
+}
+
 func (s *Scanner) examineFile(p *parser, j job, in *Instance) error {
-	f, err := os.Open(j.path)
+	f, err := openFile(j.path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
+	size, mtime, regular, err := f.stat()
 	if err != nil {
 		return err
 	}
-	if !fi.Mode().IsRegular() {
+	if !regular {
 		return ErrNotRegular
 	}
-	in.Size, in.ModTime = fi.Size(), fi.ModTime()
-	return p.parse(f, f, fi.Size(), s.AllowNoPreamble)
+	in.Size, in.ModTime = size, mtime
+	return p.parse(f, f, size, s.AllowNoPreamble)
 }
 
 func (s *Scanner) examineMember(p *parser, j job, in *Instance) error {
@@ -505,7 +546,6 @@ func (s *Scanner) aggregate(outs []outcome) *Result {
 	studies := make(map[string]*Study)
 	series := make(map[seriesKey]*Series)
 	sops := make(map[string]string) // SOP Instance UID -> first path
-	in := interner{m: make(map[string]string)}
 	for _, o := range ordered {
 		if o.err == nil && o.inst != nil {
 			o.err = classify(o.inst)
@@ -533,8 +573,6 @@ func (s *Scanner) aggregate(outs []outcome) *Result {
 			}
 			sops[uid] = o.path
 		}
-		in.attributes(&i.Attributes)
-		i.TransferSyntaxUID = in.s(i.TransferSyntaxUID)
 		st := studies[i.StudyInstanceUID]
 		if st == nil {
 			st = &Study{
@@ -605,29 +643,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// interner shares the memory of strings that repeat across instances
-// (patient, study and series fields), so a large scan holds each once.
-type interner struct{ m map[string]string }
-
-func (in interner) s(v string) string {
-	if v == "" {
-		return ""
-	}
-	if x, ok := in.m[v]; ok {
-		return x
-	}
-	in.m[v] = v
-	return v
-}
-
-func (in interner) attributes(a *Attributes) {
-	for i := 0; i < numAttrs; i++ {
-		if i == aSOPInstanceUID || i == aOtherPatientIDs {
-			continue
-		}
-		f := a.field(i)
-		*f = in.s(*f)
-	}
 }
