@@ -40,9 +40,9 @@ type MemoryRevocations struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
-	mu      sync.RWMutex         // guards entries and revokes
+	mu      sync.RWMutex         // guards entries and sweepAt
 	entries map[string]time.Time // revocation id -> token expiry
-	revokes int                  // Revoke calls since the last sweep
+	sweepAt int                  // sweep expired entries when len(entries) reaches this
 }
 
 func (m *MemoryRevocations) now() time.Time {
@@ -73,12 +73,12 @@ func (m *MemoryRevocations) Revoke(ctx context.Context, jti string, expiresAt ti
 		}
 		return nil
 	}
-	m.revokes++
-	// Sweep when full, and now and then so that a store that never fills
-	// up does not keep expired entries forever (amortised O(1)).
-	if len(m.entries) >= max || m.revokes >= len(m.entries) {
+	// Sweep when full, and whenever the map has doubled since the last
+	// sweep, so that a store that never fills up does not keep expired
+	// entries forever (amortised O(1) per Revoke).
+	if len(m.entries) >= max || len(m.entries) >= m.sweepAt {
 		m.sweepLocked(now)
-		m.revokes = 0
+		m.sweepAt = 2*len(m.entries) + 64
 	}
 	if len(m.entries) >= max {
 		return fmt.Errorf("%w (%d entries)", ErrStoreFull, max)
