@@ -175,6 +175,10 @@ func checkMint(cl *Claims) error {
 	if v == V0 && cl.Anonymized {
 		return fmt.Errorf("%w: layout v0 has no anonymized claim", ErrInvalidShare)
 	}
+	if e := cl.ExpiresAt; !e.IsZero() && (e.Year() < 1970 || e.Year() > 9999) {
+		// Outside what both Python's isoformat and exp can carry.
+		return fmt.Errorf("%w: expiration date %d is outside 1970-9999", ErrInvalidShare, e.Year())
+	}
 	if cl.ValidityDuration < 0 || cl.ValidityDuration > maxValidityDuration {
 		return fmt.Errorf("%w: validity duration %d s out of range", ErrInvalidShare, cl.ValidityDuration)
 	}
@@ -518,7 +522,7 @@ func parsePayload(b []byte) (Claims, error) {
 // fractional).
 func numericDate(n json.Number) (time.Time, error) {
 	f, err := n.Float64()
-	if err != nil || math.IsNaN(f) || f < 0 || f > 1e11 {
+	if err != nil || math.IsNaN(f) || f < -1e12 || f > 1e12 {
 		return time.Time{}, malformed("registered time claim out of range")
 	}
 	sec, frac := math.Modf(f)

@@ -196,6 +196,9 @@ func TestMintRefusesInvalidShares(t *testing.T) {
 		{"huge duration", Claims{Type: StoneViewerPublication, Resources: study, ValidityDuration: 1 << 30}},
 		{"bad UTF-8", Claims{Type: StoneViewerPublication, Resources: study, ID: "\xff"}},
 		{"unknown version", Claims{Version: 9, Type: StoneViewerPublication, Resources: study}},
+		// Found by FuzzMintRequest: a negative exp our decoder refused.
+		{"expiry before 1970", Claims{Type: StoneViewerPublication, Resources: study, ExpiresAt: time.Date(10, 1, 1, 0, 0, 0, 0, time.UTC)}},
+		{"expiry after 9999", Claims{Type: StoneViewerPublication, Resources: study, ExpiresAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
