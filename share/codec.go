@@ -358,12 +358,12 @@ func (c *Codec) keyFunc(*jwt.Token) (any, error) { return c.keys, nil }
 
 // wireResource is a study (V2) or resource (V3) as found in payloads.
 type wireResource struct {
-	DicomUID       *string `json:"dicom_uid"`
-	DicomUIDAlt    *string `json:"dicom-uid"`
-	OrthancID      *string `json:"orthanc_id"`
-	OrthancIDAlt   *string `json:"orthanc-id"`
-	URL            *string `json:"url"`
-	Level          *string `json:"level"`
+	DicomUID     *string `json:"dicom_uid"`
+	DicomUIDAlt  *string `json:"dicom-uid"`
+	OrthancID    *string `json:"orthanc_id"`
+	OrthancIDAlt *string `json:"orthanc-id"`
+	URL          *string `json:"url"`
+	Level        *string `json:"level"`
 }
 
 type wirePayload struct {

@@ -59,10 +59,10 @@ func TestMintKnownAnswers(t *testing.T) {
 		wantExpires time.Time
 	}{
 		{
-			name:       "v0",
-			claims:     Claims{Version: V0, ID: "kat", Type: OsimisViewerPublication, Resources: []Resource{{DicomUID: "1.2.3", OrthancID: "o-1"}}, ExpiresAt: feb},
-			payload:    `{"id":"kat","dicom_uid":"1.2.3","orthanc_id":"o-1","type":"osimis-viewer-publication","expiration_date":"2026-02-01T00:00:00+00:00","iat":1767323045,"exp":1769904000,"jti":"AAAAAAAAAAAAAAAAAAAAAA"}`,
-			pyjwtToken: "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpZCI6ImthdCIsImRpY29tX3VpZCI6IjEuMi4zIiwib3J0aGFuY19pZCI6Im8tMSIsInR5cGUiOiJvc2ltaXMtdmlld2VyLXB1YmxpY2F0aW9uIiwiZXhwaXJhdGlvbl9kYXRlIjoiMjAyNi0wMi0wMVQwMDowMDowMCswMDowMCIsImlhdCI6MTc2NzMyMzA0NSwiZXhwIjoxNzY5OTA0MDAwLCJqdGkiOiJBQUFBQUFBQUFBQUFBQUFBQUFBQUFBIn0.3j_RjhwSWJA4VvgnvQxBbsxITPyYTRETfeJFCivwNi0",
+			name:        "v0",
+			claims:      Claims{Version: V0, ID: "kat", Type: OsimisViewerPublication, Resources: []Resource{{DicomUID: "1.2.3", OrthancID: "o-1"}}, ExpiresAt: feb},
+			payload:     `{"id":"kat","dicom_uid":"1.2.3","orthanc_id":"o-1","type":"osimis-viewer-publication","expiration_date":"2026-02-01T00:00:00+00:00","iat":1767323045,"exp":1769904000,"jti":"AAAAAAAAAAAAAAAAAAAAAA"}`,
+			pyjwtToken:  "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpZCI6ImthdCIsImRpY29tX3VpZCI6IjEuMi4zIiwib3J0aGFuY19pZCI6Im8tMSIsInR5cGUiOiJvc2ltaXMtdmlld2VyLXB1YmxpY2F0aW9uIiwiZXhwaXJhdGlvbl9kYXRlIjoiMjAyNi0wMi0wMVQwMDowMDowMCswMDowMCIsImlhdCI6MTc2NzMyMzA0NSwiZXhwIjoxNzY5OTA0MDAwLCJqdGkiOiJBQUFBQUFBQUFBQUFBQUFBQUFBQUFBIn0.3j_RjhwSWJA4VvgnvQxBbsxITPyYTRETfeJFCivwNi0",
 			wantExpires: feb,
 		},
 		{
@@ -72,17 +72,17 @@ func TestMintKnownAnswers(t *testing.T) {
 			pyjwtToken: "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpZCI6ImthdCIsImRpY29tX3VpZCI6IjEuMi4zIiwib3J0aGFuY19pZCI6Im8tMSIsImFub255bWl6ZWQiOnRydWUsInR5cGUiOiJvc2ltaXMtdmlld2VyLXB1YmxpY2F0aW9uIiwiZXhwaXJhdGlvbl9kYXRlIjpudWxsLCJzZXJ2ZXJfaWQiOiJhbm9uIiwiaWF0IjoxNzY3MzIzMDQ1LCJqdGkiOiJBQUFBQUFBQUFBQUFBQUFBQUFBQUFBIn0.4tU7L467G2yGCqRRmLI8WXc1v4GUYR3kkqbaUF1eBKg",
 		},
 		{
-			name:       "v2 fraction rounds exp up",
-			claims:     Claims{Version: V2, Type: StoneViewerPublication, ServerID: "srv", Resources: []Resource{{DicomUID: "1.2.3", OrthancID: "o-1"}, {DicomUID: "4.5"}}, ExpiresAt: feb.Add(250 * time.Millisecond)},
-			payload:    `{"id":null,"studies":[{"dicom_uid":"1.2.3","orthanc_id":"o-1"},{"dicom_uid":"4.5","orthanc_id":null}],"anonymized":false,"type":"stone-viewer-publication","expiration_date":"2026-02-01T00:00:00.250000+00:00","server_id":"srv","iat":1767323045,"exp":1769904001,"jti":"AAAAAAAAAAAAAAAAAAAAAA"}`,
-			pyjwtToken: "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpZCI6bnVsbCwic3R1ZGllcyI6W3siZGljb21fdWlkIjoiMS4yLjMiLCJvcnRoYW5jX2lkIjoiby0xIn0seyJkaWNvbV91aWQiOiI0LjUiLCJvcnRoYW5jX2lkIjpudWxsfV0sImFub255bWl6ZWQiOmZhbHNlLCJ0eXBlIjoic3RvbmUtdmlld2VyLXB1YmxpY2F0aW9uIiwiZXhwaXJhdGlvbl9kYXRlIjoiMjAyNi0wMi0wMVQwMDowMDowMC4yNTAwMDArMDA6MDAiLCJzZXJ2ZXJfaWQiOiJzcnYiLCJpYXQiOjE3NjczMjMwNDUsImV4cCI6MTc2OTkwNDAwMSwianRpIjoiQUFBQUFBQUFBQUFBQUFBQUFBQUFBQSJ9.RzeUTPvrOrnrzGwtbkQDRcGyQuccE5CDVuM7hedHTxA",
+			name:        "v2 fraction rounds exp up",
+			claims:      Claims{Version: V2, Type: StoneViewerPublication, ServerID: "srv", Resources: []Resource{{DicomUID: "1.2.3", OrthancID: "o-1"}, {DicomUID: "4.5"}}, ExpiresAt: feb.Add(250 * time.Millisecond)},
+			payload:     `{"id":null,"studies":[{"dicom_uid":"1.2.3","orthanc_id":"o-1"},{"dicom_uid":"4.5","orthanc_id":null}],"anonymized":false,"type":"stone-viewer-publication","expiration_date":"2026-02-01T00:00:00.250000+00:00","server_id":"srv","iat":1767323045,"exp":1769904001,"jti":"AAAAAAAAAAAAAAAAAAAAAA"}`,
+			pyjwtToken:  "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpZCI6bnVsbCwic3R1ZGllcyI6W3siZGljb21fdWlkIjoiMS4yLjMiLCJvcnRoYW5jX2lkIjoiby0xIn0seyJkaWNvbV91aWQiOiI0LjUiLCJvcnRoYW5jX2lkIjpudWxsfV0sImFub255bWl6ZWQiOmZhbHNlLCJ0eXBlIjoic3RvbmUtdmlld2VyLXB1YmxpY2F0aW9uIiwiZXhwaXJhdGlvbl9kYXRlIjoiMjAyNi0wMi0wMVQwMDowMDowMC4yNTAwMDArMDA6MDAiLCJzZXJ2ZXJfaWQiOiJzcnYiLCJpYXQiOjE3NjczMjMwNDUsImV4cCI6MTc2OTkwNDAwMSwianRpIjoiQUFBQUFBQUFBQUFBQUFBQUFBQUFBQSJ9.RzeUTPvrOrnrzGwtbkQDRcGyQuccE5CDVuM7hedHTxA",
 			wantExpires: feb.Add(250 * time.Millisecond),
 		},
 		{
-			name:       "v3 (Latest) validity duration and ensure_ascii",
-			claims:     Claims{ID: "Étude 😀 <&>\n", Type: ViewerInstantLink, Resources: []Resource{{DicomUID: "1.2.3", OrthancID: "o-1"}}, ValidityDuration: 3600},
-			payload:    `{"id":"\u00c9tude \ud83d\ude00 <&>\n","resources":[{"dicom_uid":"1.2.3","orthanc_id":"o-1","url":null,"level":"study"}],"type":"viewer-instant-link","expiration_date":"2026-01-02T04:04:05+00:00","validity_duration":3600,"iat":1767323045,"exp":1767326645,"jti":"AAAAAAAAAAAAAAAAAAAAAA"}`,
-			pyjwtToken: "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpZCI6Ilx1MDBjOXR1ZGUgXHVkODNkXHVkZTAwIDwmPlxuIiwicmVzb3VyY2VzIjpbeyJkaWNvbV91aWQiOiIxLjIuMyIsIm9ydGhhbmNfaWQiOiJvLTEiLCJ1cmwiOm51bGwsImxldmVsIjoic3R1ZHkifV0sInR5cGUiOiJ2aWV3ZXItaW5zdGFudC1saW5rIiwiZXhwaXJhdGlvbl9kYXRlIjoiMjAyNi0wMS0wMlQwNDowNDowNSswMDowMCIsInZhbGlkaXR5X2R1cmF0aW9uIjozNjAwLCJpYXQiOjE3NjczMjMwNDUsImV4cCI6MTc2NzMyNjY0NSwianRpIjoiQUFBQUFBQUFBQUFBQUFBQUFBQUFBQSJ9.4A8iN8UeNJTpD8T0VQujmDvgUXyPzQfQlzJojSwlyz4",
+			name:        "v3 (Latest) validity duration and ensure_ascii",
+			claims:      Claims{ID: "Étude 😀 <&>\n", Type: ViewerInstantLink, Resources: []Resource{{DicomUID: "1.2.3", OrthancID: "o-1"}}, ValidityDuration: 3600},
+			payload:     `{"id":"\u00c9tude \ud83d\ude00 <&>\n","resources":[{"dicom_uid":"1.2.3","orthanc_id":"o-1","url":null,"level":"study"}],"type":"viewer-instant-link","expiration_date":"2026-01-02T04:04:05+00:00","validity_duration":3600,"iat":1767323045,"exp":1767326645,"jti":"AAAAAAAAAAAAAAAAAAAAAA"}`,
+			pyjwtToken:  "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpZCI6Ilx1MDBjOXR1ZGUgXHVkODNkXHVkZTAwIDwmPlxuIiwicmVzb3VyY2VzIjpbeyJkaWNvbV91aWQiOiIxLjIuMyIsIm9ydGhhbmNfaWQiOiJvLTEiLCJ1cmwiOm51bGwsImxldmVsIjoic3R1ZHkifV0sInR5cGUiOiJ2aWV3ZXItaW5zdGFudC1saW5rIiwiZXhwaXJhdGlvbl9kYXRlIjoiMjAyNi0wMS0wMlQwNDowNDowNSswMDowMCIsInZhbGlkaXR5X2R1cmF0aW9uIjozNjAwLCJpYXQiOjE3NjczMjMwNDUsImV4cCI6MTc2NzMyNjY0NSwianRpIjoiQUFBQUFBQUFBQUFBQUFBQUFBQUFBQSJ9.4A8iN8UeNJTpD8T0VQujmDvgUXyPzQfQlzJojSwlyz4",
 			wantExpires: katNow.Add(time.Hour),
 		},
 	}
@@ -333,7 +333,9 @@ func TestSeedTokensDecodeWithToto(t *testing.T) {
 
 func TestPyTime(t *testing.T) {
 	t.Parallel()
-	utc := func(y int, mo time.Month, d, h, mi, s, ns int) time.Time { return time.Date(y, mo, d, h, mi, s, ns, time.UTC) }
+	utc := func(y int, mo time.Month, d, h, mi, s, ns int) time.Time {
+		return time.Date(y, mo, d, h, mi, s, ns, time.UTC)
+	}
 	parse := []struct {
 		in   string
 		want time.Time // zero: error
@@ -372,10 +374,10 @@ func TestPyTime(t *testing.T) {
 		}
 	}
 	format := map[time.Time]string{
-		utc(2022, 7, 7, 11, 0, 0, 0):         "2022-07-07T11:00:00+00:00",
-		utc(2022, 7, 7, 11, 0, 0, 1000):      "2022-07-07T11:00:00.000001+00:00",
-		utc(2022, 7, 7, 11, 0, 0, 120000000): "2022-07-07T11:00:00.120000+00:00",
-		utc(2022, 7, 7, 11, 0, 0, 999):       "2022-07-07T11:00:00+00:00",
+		utc(2022, 7, 7, 11, 0, 0, 0):                                     "2022-07-07T11:00:00+00:00",
+		utc(2022, 7, 7, 11, 0, 0, 1000):                                  "2022-07-07T11:00:00.000001+00:00",
+		utc(2022, 7, 7, 11, 0, 0, 120000000):                             "2022-07-07T11:00:00.120000+00:00",
+		utc(2022, 7, 7, 11, 0, 0, 999):                                   "2022-07-07T11:00:00+00:00",
 		time.Date(2022, 7, 7, 13, 0, 0, 0, time.FixedZone("CEST", 7200)): "2022-07-07T11:00:00+00:00",
 	}
 	for in, want := range format {
