@@ -12,6 +12,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -331,27 +332,73 @@ func (c *Codec) decode(token string) (Claims, error) {
 	if len(token) > MaxTokenLen {
 		return Claims{}, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, MaxTokenLen)
 	}
-	var raw rawPayload
-	tok, err := c.parser.ParseWithClaims(token, &raw, c.keyFunc)
+	payload, sig, err := c.verify(token)
 	if err != nil {
-		switch {
-		case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
-			return Claims{}, ErrSignature
-		default:
-			return Claims{}, fmt.Errorf("%w: not a compact JWS", ErrMalformed)
-		}
+		return Claims{}, err
 	}
-	cl, err := parsePayload(raw.b)
+	cl, err := parsePayload(payload)
 	if err != nil {
 		return Claims{}, err
 	}
 	if cl.TokenID != "" {
 		cl.revocationID = cl.TokenID
 	} else {
-		sum := sha256.Sum256(tok.Signature)
+		sum := sha256.Sum256(sig)
 		cl.revocationID = "sig:" + base64.RawURLEncoding.EncodeToString(sum[:18])
 	}
 	return cl, nil
+}
+
+// knownHeaders are the two header segments HS256 share tokens carry:
+// PyJWT 2 and Mint ({"alg":"HS256","typ":"JWT"}) and the 2022 samples
+// ({"typ":"JWT","alg":"HS256"}).
+var knownHeaders = [...]string{headerSegment, "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9"}
+
+// verify checks the signature of token and returns its payload and
+// signature bytes. Tokens with one of the known HS256 headers skip the
+// parsing of the header JSON (they can only mean HS256) and are verified
+// by golang-jwt's HS256 method directly; every other token goes through
+// golang-jwt's parser, restricted to HS256.
+func (c *Codec) verify(token string) (payload, sig []byte, err error) {
+	dot1 := strings.IndexByte(token, '.')
+	dot2 := strings.LastIndexByte(token, '.')
+	if dot1 < 0 || dot1 == dot2 || strings.IndexByte(token[dot1+1:dot2], '.') >= 0 {
+		return nil, nil, fmt.Errorf("%w: not a compact JWS", ErrMalformed)
+	}
+	if h := token[:dot1]; h != knownHeaders[0] && h != knownHeaders[1] {
+		var raw rawPayload
+		tok, err := c.parser.ParseWithClaims(token, &raw, c.keyFunc)
+		if err != nil {
+			switch {
+			case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+				return nil, nil, ErrSignature
+			default:
+				return nil, nil, fmt.Errorf("%w: not a compact JWS", ErrMalformed)
+			}
+		}
+		return raw.b, tok.Signature, nil
+	}
+	enc := base64.RawURLEncoding.Strict()
+	sig, err = enc.DecodeString(token[dot2+1:])
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: signature is not base64url", ErrMalformed)
+	}
+	payload, err = enc.DecodeString(token[dot1+1 : dot2])
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: payload is not base64url", ErrMalformed)
+	}
+	signed := token[:dot2]
+	verified := false
+	for _, k := range c.keys.Keys {
+		if jwt.SigningMethodHS256.Verify(signed, sig, k) == nil { // hmac.Equal: constant time
+			verified = true
+			break
+		}
+	}
+	if !verified {
+		return nil, nil, ErrSignature
+	}
+	return payload, sig, nil
 }
 
 func (c *Codec) keyFunc(*jwt.Token) (any, error) { return c.keys, nil }

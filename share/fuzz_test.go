@@ -195,3 +195,29 @@ func FuzzParsePyTime(f *testing.F) {
 		}
 	})
 }
+
+// FuzzVerifyFastPath compares the fast path of Codec.verify (known HS256
+// headers) with golang-jwt's full parser on the same token: both accept or
+// both refuse, with the same payload.
+func FuzzVerifyFastPath(f *testing.F) {
+	c := newTestCodec(f, nil)
+	tok, _, _ := c.Mint(Claims{Type: StoneViewerPublication, Resources: []Resource{{DicomUID: "1.2"}}})
+	f.Add(tok)
+	f.Add(knownHeaders[1] + tok[len(headerSegment):])
+	f.Add(tok[:len(tok)-1] + "B")
+	f.Add(tok + "=")
+	f.Fuzz(func(t *testing.T, token string) {
+		if h, _, _ := strings.Cut(token, "."); h != knownHeaders[0] && h != knownHeaders[1] {
+			return
+		}
+		fastPayload, _, fastErr := c.verify(token)
+		var raw rawPayload
+		_, slowErr := c.parser.ParseWithClaims(token, &raw, c.keyFunc)
+		if (fastErr == nil) != (slowErr == nil) {
+			t.Fatalf("fast path err %v, golang-jwt err %v", fastErr, slowErr)
+		}
+		if fastErr == nil && !bytes.Equal(fastPayload, raw.b) {
+			t.Fatalf("payloads differ")
+		}
+	})
+}
