@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -57,7 +59,22 @@ type CodecConfig struct {
 	Now func() time.Time
 	// Rand is the source of token ids; nil means crypto/rand.Reader.
 	Rand io.Reader
+	// CacheSize bounds the cache of verified tokens: a token seen again
+	// (the plugin validates one token for many requests) skips the
+	// signature check and payload parsing; expiry and revocation are still
+	// checked every time. The key is the exact token string, so a hit
+	// proves what a verification would. 0 means DefaultCacheSize; a
+	// negative value disables the cache.
+	CacheSize int
 }
+
+// DefaultCacheSize is the number of verified tokens a [Codec] remembers
+// when [CodecConfig.CacheSize] is 0.
+const DefaultCacheSize = 4096
+
+// maxCachedTokenLen keeps unusually long tokens out of the cache, so that
+// it stays within a few megabytes.
+const maxCachedTokenLen = 2048
 
 // Codec mints and decodes share tokens: HS256 JWTs in the payload layouts
 // of orthanc-share and orthanc-auth-service. It accepts only HS256,
@@ -69,6 +86,10 @@ type Codec struct {
 	parser *jwt.Parser
 	now    func() time.Time
 	rand   io.Reader
+
+	cacheMax int
+	cache    sync.Map     // token string -> *Claims (never modified once stored)
+	cacheLen atomic.Int64 // approximate number of entries in cache
 }
 
 // NewCodec checks cfg and returns a Codec. It fails with [ErrWeakSecret]
@@ -98,6 +119,10 @@ func NewCodec(cfg CodecConfig) (*Codec, error) {
 	}
 	if c.rand == nil {
 		c.rand = rand.Reader
+	}
+	c.cacheMax = cfg.CacheSize
+	if c.cacheMax == 0 {
+		c.cacheMax = DefaultCacheSize
 	}
 	return c, nil
 }
@@ -314,9 +339,38 @@ func (*rawPayload) GetAudience() (jwt.ClaimStrings, error)       { return nil, n
 // returned as well (a landing page shows the type of an expired token).
 // A bearer prefix is not accepted here; see [StripBearer].
 func (c *Codec) Decode(token string) (Claims, error) {
-	cl, err := c.decode(token)
-	if err != nil {
+	p, err := c.decodeShared(token)
+	if p == nil {
 		return Claims{}, err
+	}
+	cl := *p
+	cl.Resources = slices.Clone(p.Resources)
+	return cl, err
+}
+
+// decodeShared is Decode returning claims that may be shared with other
+// callers through the cache: they must not be modified.
+func (c *Codec) decodeShared(token string) (*Claims, error) {
+	var cl *Claims
+	if v, ok := c.cache.Load(token); ok {
+		cl = v.(*Claims)
+	} else {
+		decoded, err := c.decode(token)
+		if err != nil {
+			return nil, err
+		}
+		cl = &decoded
+		if c.cacheMax > 0 && len(token) <= maxCachedTokenLen {
+			// Full: start over (cheap, and the bound holds up to the
+			// number of concurrent callers).
+			if c.cacheLen.Load() >= int64(c.cacheMax) {
+				c.cache.Clear()
+				c.cacheLen.Store(0)
+			}
+			if _, loaded := c.cache.LoadOrStore(token, cl); !loaded {
+				c.cacheLen.Add(1)
+			}
+		}
 	}
 	now := c.now()
 	if e := cl.Expiry(); !e.IsZero() && !now.Before(e) {

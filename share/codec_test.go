@@ -398,3 +398,51 @@ func TestStripBearer(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeCache(t *testing.T) {
+	t.Parallel()
+	clk := &clock{t: katNow}
+	c, err := NewCodec(CodecConfig{Secret: []byte(testSecret), Now: clk.Now, CacheSize: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, _ := c.Mint(Claims{Type: StoneViewerPublication, Resources: []Resource{{DicomUID: "1.2"}}, ExpiresAt: katNow.Add(time.Minute)})
+	first, err := c.Decode(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.cache.Load(tok); !ok {
+		t.Fatal("verified token not cached")
+	}
+	first.Resources[0].DicomUID = "changed by the caller"
+	if again, _ := c.Decode(tok); again.Resources[0].DicomUID != "1.2" {
+		t.Fatal("a caller's change reached the cache")
+	}
+	// Expiry is checked on every call, cached or not.
+	clk.Advance(time.Minute)
+	if _, err := c.Decode(tok); !errors.Is(err, ErrExpired) {
+		t.Fatalf("cached token after expiry: %v", err)
+	}
+	// Bounded.
+	for range 100 {
+		tk, _, _ := c.Mint(Claims{Type: StoneViewerPublication, Resources: []Resource{{DicomUID: "1.2"}}})
+		if _, err := c.Decode(tk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := 0
+	c.cache.Range(func(any, any) bool { n++; return true })
+	if n > 8 {
+		t.Errorf("%d cached tokens, bound 8", n)
+	}
+	// Failures are never cached; the cache can be disabled.
+	if _, err := c.Decode(tok[:len(tok)-43] + strings.Repeat("A", 43)); !errors.Is(err, ErrSignature) {
+		t.Fatal(err)
+	}
+	off, _ := NewCodec(CodecConfig{Secret: []byte(testSecret), CacheSize: -1})
+	tok2, _, _ := off.Mint(Claims{Type: StoneViewerPublication, Resources: []Resource{{DicomUID: "1.2"}}})
+	off.Decode(tok2)
+	if _, ok := off.cache.Load(tok2); ok {
+		t.Error("cache used although disabled")
+	}
+}

@@ -291,20 +291,24 @@ func (s *Service) Check(ctx context.Context, a Access) Decision {
 	if a.Level == LevelSystem || (a.OrthancID == "" && a.DicomUID == "") {
 		return deny(ErrSystemLevel, maxValid)
 	}
-	cl, err := s.codec.Decode(tok)
+	cl, err := s.codec.decodeShared(tok)
 	if err != nil {
 		v := maxValid
 		if errors.Is(err, ErrNotYetValid) {
 			v = 0
 		}
-		return Decision{Validity: v, Reason: err, TokenID: cl.revocationID}
+		d := Decision{Validity: v, Reason: err}
+		if cl != nil {
+			d.TokenID = cl.revocationID
+		}
+		return d
 	}
 	d := Decision{Validity: maxValid, TokenID: cl.revocationID}
 	if !slices.Contains(s.allowed, cl.Type) {
 		d.Reason = fmt.Errorf("%w: %s", ErrTokenType, cl.Type)
 		return d
 	}
-	if err := s.checkServer(&cl, a.ServerID); err != nil {
+	if err := s.checkServer(cl, a.ServerID); err != nil {
 		d.Reason = err
 		return d
 	}
