@@ -32,6 +32,14 @@ var errNotObject = errors.New("share: body is not a JSON object")
 // parseAccess reads a validation request body (compact or pretty-printed
 // JSON, any key order).
 func parseAccess(body []byte) (Access, error) {
+	if a, ok := parseAccessFast(body); ok {
+		return a, nil
+	}
+	return parseAccessJSON(body)
+}
+
+// parseAccessJSON is parseAccess with encoding/json only.
+func parseAccessJSON(body []byte) (Access, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || body[0] != '{' {
 		return Access{}, errNotObject

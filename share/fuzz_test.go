@@ -221,3 +221,38 @@ func FuzzVerifyFastPath(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseAccessFast checks that the fast reader of validation bodies,
+// whenever it answers, gives exactly what encoding/json gives.
+func FuzzParseAccessFast(f *testing.F) {
+	tok := strings.Repeat("eyJhbGciOiJIUzI1NiJ9", 5)
+	for _, a := range []access{
+		studyGet(tok, dA, oA), {method: "delete", level: "study", dicomUID: dA, orthancID: oA, tokenValue: tok},
+		{method: "get", level: "system", uri: "/patients"},
+	} {
+		a.server = str("srv")
+		f.Add(a.body(plugin0114))
+		f.Add(a.body(plugin041))
+		a.server = nil
+		f.Add(a.body(plugin0114))
+	}
+	for _, s := range []string{
+		`{"labels":["a","b"],"method":"get","server-id":"","identifier":"x"}`, `{"Method":"get"}`, `{"method":"get","method":"post"}`,
+		`{"method":null,"level":"study"}`, `{"method":"g\u0065t"}`, `{"method":"get"} x`, `{}`, ` { } `, `{"uri":true,"x":false}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, ok := parseAccessFast(body)
+		if !ok {
+			return
+		}
+		slow, err := parseAccessJSON(body)
+		if err != nil {
+			t.Fatalf("fast path accepted what encoding/json refuses (%v): %q", err, body)
+		}
+		if fast != slow {
+			t.Fatalf("fast %+v, encoding/json %+v for %q", fast, slow, body)
+		}
+	})
+}

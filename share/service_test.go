@@ -604,3 +604,18 @@ func TestNoSecretsInLogs(t *testing.T) {
 		}
 	}
 }
+
+// The fast body reader must actually serve what the plugin sends.
+func TestParseAccessFastTakesPluginBodies(t *testing.T) {
+	t.Parallel()
+	for _, g := range []generation{plugin0114, plugin041} {
+		for _, a := range []access{studyGet("tok", dA, oA), {method: "get", level: "system", uri: "/patients", tokenKey: "token", tokenValue: "t", server: str("s")}} {
+			body := a.body(g)
+			got, ok := parseAccessFast(body)
+			want, err := parseAccessJSON(body)
+			if !ok || err != nil || got != want {
+				t.Errorf("%v: fast=%v %+v, json %+v %v\n%s", g, ok, got, want, err, body)
+			}
+		}
+	}
+}
