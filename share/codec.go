@@ -235,45 +235,35 @@ func appendPayload(b []byte, cl *Claims) []byte {
 	b = appendPyNullString(b, cl.ID)
 	switch cl.Version {
 	case V0, V1:
-		r := cl.Resources[0]
-		b = append(b, `,"dicom_uid":`...)
-		b = appendPyNullString(b, r.DicomUID)
-		b = append(b, `,"orthanc_id":`...)
-		b = appendPyNullString(b, r.OrthancID)
+		b = append(b, ',')
+		b = appendIDs(b, cl.Resources[0])
 		if cl.Version == V1 {
 			b = appendAnonymized(b, cl.Anonymized)
 		}
-	case V2:
-		b = append(b, `,"studies":[`...)
+	case V2, V3:
+		if cl.Version == V2 {
+			b = append(b, `,"studies":[`...)
+		} else {
+			b = append(b, `,"resources":[`...)
+		}
 		for i, r := range cl.Resources {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, `{"dicom_uid":`...)
-			b = appendPyNullString(b, r.DicomUID)
-			b = append(b, `,"orthanc_id":`...)
-			b = appendPyNullString(b, r.OrthancID)
-			b = append(b, '}')
-		}
-		b = append(b, ']')
-		b = appendAnonymized(b, cl.Anonymized)
-	case V3:
-		b = append(b, `,"resources":[`...)
-		for i, r := range cl.Resources {
-			if i > 0 {
-				b = append(b, ',')
+			b = append(b, '{')
+			b = appendIDs(b, r)
+			if cl.Version == V3 {
+				b = append(b, `,"url":`...)
+				b = appendPyNullString(b, r.URL)
+				b = append(b, `,"level":`...)
+				b = appendPyString(b, string(r.level()))
 			}
-			b = append(b, `{"dicom_uid":`...)
-			b = appendPyNullString(b, r.DicomUID)
-			b = append(b, `,"orthanc_id":`...)
-			b = appendPyNullString(b, r.OrthancID)
-			b = append(b, `,"url":`...)
-			b = appendPyNullString(b, r.URL)
-			b = append(b, `,"level":`...)
-			b = appendPyString(b, string(r.level()))
 			b = append(b, '}')
 		}
 		b = append(b, ']')
+		if cl.Version == V2 {
+			b = appendAnonymized(b, cl.Anonymized)
+		}
 	}
 	b = append(b, `,"type":`...)
 	b = appendPyString(b, string(cl.Type))
@@ -307,6 +297,14 @@ func appendPayload(b []byte, cl *Claims) []byte {
 	b = append(b, `,"jti":`...)
 	b = appendPyString(b, cl.TokenID)
 	return append(b, '}')
+}
+
+// appendIDs writes "dicom_uid":...,"orthanc_id":... of r.
+func appendIDs(b []byte, r Resource) []byte {
+	b = append(b, `"dicom_uid":`...)
+	b = appendPyNullString(b, r.DicomUID)
+	b = append(b, `,"orthanc_id":`...)
+	return appendPyNullString(b, r.OrthancID)
 }
 
 func appendAnonymized(b []byte, a bool) []byte {

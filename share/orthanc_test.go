@@ -26,24 +26,6 @@ type orthanc struct {
 	Stop func() // stops Orthanc (also done at the end of the test)
 }
 
-// syncBuffer collects a child's output.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startOrthanc starts Orthanc on 127.0.0.1 with free HTTP and DICOM ports,
 // storage in storage (a new temporary directory if empty) and the extra
 // configuration keys given, waits until /system answers, and stops it when

@@ -43,13 +43,13 @@ type fixture struct {
 	codec *Codec
 	svc   *Service
 	srv   *httptest.Server
-	logs  *bytes.Buffer
+	logs  *syncBuffer
 }
 
 // newFixture starts a Service on a real loopback socket.
 func newFixture(t *testing.T, mutate func(*Config)) *fixture {
 	t.Helper()
-	f := &fixture{clock: &clock{t: katNow}, logs: &bytes.Buffer{}}
+	f := &fixture{clock: &clock{t: katNow}, logs: &syncBuffer{}}
 	codec, err := NewCodec(CodecConfig{Secret: []byte(testSecret), Now: f.clock.Now, Rand: &seqRand{}})
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +59,7 @@ func newFixture(t *testing.T, mutate func(*Config)) *fixture {
 		Codec:  f.codec,
 		Users:  map[string]string{testUser: testPass, "oe2": "another-password"},
 		Links:  Links{OrthancRoot: "https://pacs.example/orthanc/", OHIFRoot: "https://pacs.example/ohif/"},
-		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: f.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger: slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if mutate != nil {
 		mutate(&cfg)
@@ -93,15 +93,23 @@ func (r *seqRand) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-type lockedWriter struct {
-	mu sync.Mutex // guards w
-	w  io.Writer
+// syncBuffer is a bytes.Buffer safe for concurrent writers (logs, a
+// child's output).
+type syncBuffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
 }
 
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func (f *fixture) mint(t *testing.T, cl Claims) string {
