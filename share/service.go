@@ -335,6 +335,11 @@ func (s *Service) Check(ctx context.Context, a Access) Decision {
 }
 
 func (s *Service) checkServer(cl *Claims, reqServer string) error {
+	// Like orthanc-auth-service with SERVER_ID: only the configured
+	// servers are served at all, whatever the token says.
+	if s.serverID != "" && reqServer != s.serverID && (s.anonServer == "" || reqServer != s.anonServer) {
+		return fmt.Errorf("%w: server id does not match", ErrServerID)
+	}
 	switch {
 	case cl.ServerID != "":
 		if reqServer != cl.ServerID {

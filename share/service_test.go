@@ -627,3 +627,22 @@ func TestParseAccessFastTakesPluginBodies(t *testing.T) {
 		}
 	}
 }
+
+// A token bound to another server is refused even when that server asks,
+// if this service is configured for a different one (as the Python service
+// with SERVER_ID refuses every other server id).
+func TestConfiguredServerIDWinsOverTokenBinding(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, func(c *Config) { c.ServerID = "orthanc-a" })
+	res := []Resource{{DicomUID: dA, OrthancID: oA}}
+	for _, tt := range []struct {
+		bound, asking string
+		granted       bool
+	}{{"orthanc-b", "orthanc-b", false}, {"orthanc-a", "orthanc-a", true}, {"", "orthanc-a", true}, {"", "orthanc-b", false}} {
+		d := decide(t, f, Claims{Type: StoneViewerPublication, Resources: res, ServerID: tt.bound},
+			Access{Method: "get", Level: LevelStudy, DicomUID: dA, OrthancID: oA, ServerID: tt.asking})
+		if d.Granted != tt.granted {
+			t.Errorf("bound %q, asked by %q: %+v", tt.bound, tt.asking, d)
+		}
+	}
+}
