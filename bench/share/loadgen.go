@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -117,7 +118,7 @@ func runOpenLoop(addr string, request, want []byte, rate float64, conns int, war
 				}
 				at := slot(start, i)
 				if d := time.Until(at); d > 0 {
-					time.Sleep(d)
+					sleepPrecise(d)
 				}
 				written := time.Now()
 				if written.After(deadline) {
@@ -204,4 +205,20 @@ func readResponse(br *bufio.Reader) ([]byte, error) {
 		return body, fmt.Errorf("%w: %q", errResponse, bytes.TrimSpace(line))
 	}
 	return body, nil
+}
+
+// sleepPrecise sleeps for d with the precision of nanosleep(2) (tens of
+// microseconds) rather than the runtime timer's, which can oversleep by
+// about a millisecond when the runtime is idle (golang/go#44343) and
+// would then be counted as latency. The goroutine's thread blocks in the
+// system call; the runtime runs other goroutines on other threads.
+func sleepPrecise(d time.Duration) {
+	ts := syscall.NsecToTimespec(int64(d))
+	for {
+		var rem syscall.Timespec
+		if err := syscall.Nanosleep(&ts, &rem); err != syscall.EINTR {
+			return
+		}
+		ts = rem
+	}
 }
