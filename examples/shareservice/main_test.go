@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dicombridge/dicombridge/share"
+)
+
+const key = "0123456789abcdef0123456789abcdef0123"
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func noFiles(string) ([]byte, error) { return nil, fs.ErrNotExist }
+
+var quiet = slog.New(slog.DiscardHandler)
+
+func TestConfigure(t *testing.T) {
+	t.Parallel()
+	cfg, st, err := configure(env(map[string]string{
+		"SECRET_KEY": key, "USERS": `{"orthanc":"pw"}`, "SERVER_IDENTIFIER": "std",
+		"ANONYMIZED_SERVER_IDENTIFIER": "anon", "PUBLIC_ORTHANC_ROOT": "https://h/orthanc/",
+		"PUBLIC_LANDING_ROOT": "https://h/welcome/", "MEDDREAM_TOKEN_SERVICE_URL": "http://md:8088/v3/generate",
+		"PUBLIC_MEDDREAM_ROOT": "https://h/meddream/", "SHARES_TOKEN_VERSION": "v2", "MAX_VALIDITY": "10",
+		"TITLE_EXPIRED_TOKEN": "Expiré",
+	}), noFiles, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.listen != "127.0.0.1:8000" || cfg.ServerID != "std" || cfg.AnonymizedServerID != "anon" || cfg.Users["orthanc"] != "pw" ||
+		cfg.Links.LandingRoot != "https://h/welcome/" || cfg.MedDream == nil || cfg.SharesVersion != share.V2 ||
+		cfg.MaxValidity != 10*time.Second || cfg.Pages.ExpiredTitle != "Expiré" || cfg.AllowAnonymous {
+		t.Errorf("config %+v, settings %+v", cfg, st)
+	}
+	// The Docker secret file is read when the variable is absent.
+	cfg, _, err = configure(env(map[string]string{"USERS": `{"a":"b"}`, "SERVER_ID": "new"}), func(p string) ([]byte, error) {
+		if p == "/run/secrets/SECRET_KEY" {
+			return []byte(key + "\n"), nil
+		}
+		return nil, fs.ErrNotExist
+	}, quiet)
+	if err != nil || cfg.ServerID != "new" {
+		t.Fatalf("secret file: %v %+v", err, cfg)
+	}
+}
+
+func TestConfigureRefuses(t *testing.T) {
+	t.Parallel()
+	for name, m := range map[string]map[string]string{
+		"no secret":        {"USERS": `{"a":"b"}`},
+		"short secret":     {"SECRET_KEY": "change-me-I-am-a-secret-key", "USERS": `{"a":"b"}`},
+		"no users":         {"SECRET_KEY": key},
+		"bad users":        {"SECRET_KEY": key, "USERS": `["a"]`},
+		"server ids":       {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "SERVER_ID": "x", "SERVER_IDENTIFIER": "y"},
+		"bad version":      {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "SHARES_TOKEN_VERSION": "v1"},
+		"bad max validity": {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "MAX_VALIDITY": "1m"},
+	} {
+		if _, _, err := configure(env(m), noFiles, quiet); err == nil {
+			t.Errorf("%s: accepted", name)
+		} else if strings.Contains(err.Error(), "change-me") {
+			t.Errorf("%s: error reveals the secret: %v", name, err)
+		}
+	}
+	// A short key of a Python deployment can be kept for verification.
+	if _, _, err := configure(env(map[string]string{"SECRET_KEY": key, "PREVIOUS_SECRET_KEY": "toto", "ALLOW_ANONYMOUS": "true"}), noFiles, quiet); err != nil {
+		t.Errorf("PREVIOUS_SECRET_KEY: %v", err)
+	}
+}
+
+// TestRun starts the program on a free port and talks to it as a client
+// and as the authorization plugin would.
+func TestRun(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, env(map[string]string{
+			"SECRET_KEY": key, "USERS": `{"orthanc":"pw"}`, "LISTEN": "127.0.0.1:0",
+			"PUBLIC_ORTHANC_ROOT": "https://h/orthanc/", "SERVER_ID": "std",
+		}), noFiles, func(a string) { addrc <- a })
+	}()
+	var base string
+	select {
+	case a := <-addrc:
+		base = "http://" + a
+	case err := <-done:
+		t.Fatal(err)
+	}
+	call := func(method, path, body string, hdr ...string) (int, string) {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.SetBasicAuth("orthanc", "pw")
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	status, body := call("PUT", "/shares", `{"studies":[{"dicom-uid":"1.2","orthanc-id":"o"}],"type":"stone-viewer-publication","expiration-date":"2099-01-01T00:00:00Z"}`)
+	if status != 200 {
+		t.Fatalf("mint: %d %s", status, body)
+	}
+	tok := body[strings.Index(body, `"token":"`)+9:]
+	tok = tok[:strings.IndexByte(tok, '"')]
+	_, body = call("POST", "/shares/validate", `{"dicom-uid":"1.2","orthanc-id":"o","identifier":"std","level":"study","method":"get"}`, "token", tok)
+	if body != `{"granted":true,"validity":60}` {
+		t.Errorf("validate: %s", body)
+	}
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Get(base + "/share-landing/?token=" + tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 307 || !strings.HasPrefix(resp.Header.Get("Location"), "https://h/orthanc/stone-webviewer/") {
+		t.Errorf("landing: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Errorf("run: %v", err)
+	}
+}

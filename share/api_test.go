@@ -1,0 +1,322 @@
+package share
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeMedDream is a MedDream token service: it records the request and
+// answers with a token, or with an error page when fail is set.
+type fakeMedDream struct {
+	srv   *httptest.Server
+	fail  atomic.Bool
+	calls atomic.Int32
+	last  atomic.Value // string: last request body
+}
+
+func newFakeMedDream(t *testing.T) *fakeMedDream {
+	m := &fakeMedDream{}
+	m.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		m.last.Store(string(b))
+		m.calls.Add(1)
+		if m.fail.Load() {
+			http.Error(w, "<html>Internal Server Error</html>", http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, "md-token-42\n")
+	}))
+	t.Cleanup(m.srv.Close)
+	return m
+}
+
+func TestMintOldAPI(t *testing.T) {
+	t.Parallel()
+	md := newFakeMedDream(t)
+	f := newFixture(t, func(c *Config) {
+		c.ServerID, c.AnonymizedServerID = "std", "anon"
+		c.Links.AnonymizedOrthancRoot = "https://pacs.example/anon/"
+		c.Links.MedDreamRoot = "https://pacs.example/meddream/"
+		c.MedDream = &MedDreamClient{TokenServiceURL: md.srv.URL + "/v3/generate"}
+	})
+	t.Run("stone", func(t *testing.T) {
+		status, body := f.do(t, "PUT", "/shares", `{"id":"toto","studies":[{"dicom-uid":"`+dA+`","orthanc-id":"`+oA+`"}],"type":"stone-viewer-publication","expiration-date":"2026-12-31T11:00:00Z"}`, nil)
+		if status != 200 {
+			t.Fatalf("%d %s", status, body)
+		}
+		var resp struct {
+			Request json.RawMessage
+			Token   string
+			URL     string
+		}
+		if err := json.Unmarshal([]byte(body), &resp); err != nil {
+			t.Fatal(err)
+		}
+		wantReq := `{"id":"toto","studies":[{"dicom-uid":"` + dA + `","orthanc-id":"` + oA + `"}],"anonymized":false,"type":"stone-viewer-publication","expiration-date":"2026-12-31T11:00:00+00:00"}`
+		if string(resp.Request) != wantReq {
+			t.Errorf("request echo\n got %s\nwant %s", resp.Request, wantReq)
+		}
+		if want := "https://pacs.example/orthanc/stone-webviewer/index.html?study=" + dA + "&selectedStudies=" + dA + "&token=" + resp.Token; resp.URL != want {
+			t.Errorf("url %s", resp.URL)
+		}
+		cl, err := f.codec.Decode(resp.Token)
+		if err != nil || cl.Version != V3 || cl.ServerID != "std" || cl.TokenID == "" {
+			t.Errorf("token %+v %v", cl, err)
+		}
+	})
+	t.Run("v2 layout on request, snake_case names, historic single study", func(t *testing.T) {
+		g := newFixture(t, func(c *Config) { c.SharesVersion = V2 })
+		status, body := g.do(t, "PUT", "/shares", `{"dicom_uid":"`+dA+`","orthanc_id":"`+oA+`","type":"osimis-viewer-publication","expiration_date":null}`, nil)
+		if status != 200 {
+			t.Fatalf("%d %s", status, body)
+		}
+		var resp struct{ Token string }
+		json.Unmarshal([]byte(body), &resp)
+		if p := payloadOf(t, resp.Token); !strings.HasPrefix(p, `{"id":null,"studies":[{"dicom_uid":"`+dA+`","orthanc_id":"`+oA+`"}],"anonymized":false,"type":"osimis-viewer-publication","expiration_date":null,"iat":`) {
+			t.Errorf("payload %s", p)
+		}
+	})
+	t.Run("anonymized osimis uses the anonymized root and server", func(t *testing.T) {
+		_, body := f.do(t, "PUT", "/shares", `{"studies":[{"orthanc-id":"`+oA+`"}],"anonymized":true,"type":"osimis-viewer-publication"}`, nil)
+		if !strings.Contains(body, `"url":"https://pacs.example/anon/osimis-viewer/`) {
+			t.Fatalf("%s", body)
+		}
+		var resp struct{ Token string }
+		json.Unmarshal([]byte(body), &resp)
+		if cl, _ := f.codec.Decode(resp.Token); cl.ServerID != "anon" || !cl.Anonymized {
+			t.Errorf("claims %+v", cl)
+		}
+	})
+	t.Run("meddream instant link", func(t *testing.T) {
+		status, body := f.do(t, "PUT", "/shares", `{"studies":[{"dicom-uid":"`+dA+`"}],"type":"meddream-instant-link"}`, nil)
+		if status != 200 || !strings.Contains(body, `"token":"md-token-42","url":"https://pacs.example/meddream/?token=md-token-42"`) {
+			t.Fatalf("%d %s", status, body)
+		}
+		if got := md.last.Load(); got != `{"items":[{"studies":{"study":"`+dA+`","storage":"Orthanc"}}]}` {
+			t.Errorf("MedDream request %s", got)
+		}
+	})
+	errs := []struct {
+		name, body string
+		want       int
+	}{
+		{"unknown type", `{"studies":[{"dicom-uid":"1"}],"type":"admin"}`, 400},
+		{"new-API type", `{"studies":[{"dicom-uid":"1"}],"type":"ohif-viewer-publication"}`, 400},
+		{"missing type", `{"studies":[{"dicom-uid":"1"}]}`, 400},
+		{"no studies", `{"studies":[],"type":"stone-viewer-publication"}`, 400},
+		{"osimis without orthanc id", `{"studies":[{"dicom-uid":"1"}],"type":"osimis-viewer-publication"}`, 400},
+		{"anonymized stone", `{"studies":[{"dicom-uid":"1"}],"anonymized":true,"type":"stone-viewer-publication"}`, 400},
+		{"meddream publication without landing (500 in Python)", `{"studies":[{"dicom-uid":"1"}],"type":"meddream-viewer-publication"}`, 400},
+		{"bad date", `{"studies":[{"dicom-uid":"1"}],"type":"stone-viewer-publication","expiration-date":"31/12/2026"}`, 400},
+		{"not JSON", `studies`, 400},
+		{"wrong field type", `{"studies":"1","type":"stone-viewer-publication"}`, 400},
+	}
+	for _, tt := range errs {
+		t.Run(tt.name, func(t *testing.T) {
+			if status, body := f.do(t, "PUT", "/shares", tt.body, nil); status != tt.want || !strings.HasPrefix(body, `{"detail":"share: `) {
+				t.Fatalf("%d %s", status, body)
+			}
+		})
+	}
+	t.Run("MedDream error page never becomes a token", func(t *testing.T) {
+		md.fail.Store(true)
+		defer md.fail.Store(false)
+		status, body := f.do(t, "PUT", "/shares", `{"studies":[{"dicom-uid":"`+dA+`"}],"type":"meddream-instant-link"}`, nil)
+		if status != http.StatusBadGateway || strings.Contains(body, `"token"`) {
+			t.Fatalf("%d %s", status, body)
+		}
+	})
+}
+
+func TestMintNewAPI(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, func(c *Config) { c.ServerID = "std" })
+	put := func(t *testing.T, typ, body string) (int, map[string]any, string) {
+		status, raw := f.do(t, "PUT", "/tokens/"+typ, body, nil)
+		var m map[string]any
+		json.Unmarshal([]byte(raw), &m)
+		return status, m, raw
+	}
+	t.Run("ohif publication, exact answer", func(t *testing.T) {
+		status, m, raw := put(t, "ohif-viewer-publication", `{"id":"x","resources":[{"dicom-uid":"`+dA+`","orthanc-id":"`+oA+`","level":"study"}],"type":"ohif-viewer-publication","expiration-date":"2026-02-01T00:00:00.5+01:00","server-id":"std"}`)
+		if status != 200 {
+			t.Fatalf("%d %s", status, raw)
+		}
+		tok := m["token"].(string)
+		want := `{"request":{"id":"x","resources":[{"dicom-uid":"` + dA + `","orthanc-id":"` + oA + `","url":null,"level":"study"}],"type":"ohif-viewer-publication","expiration-date":"2026-01-31T23:00:00.500000+00:00","validity-duration":null},"token":"` + tok + `","url":"https://pacs.example/ohif/viewer?StudyInstanceUIDs=` + dA + `&token=` + tok + `"}`
+		if raw != want {
+			t.Errorf("answer\n got %s\nwant %s", raw, want)
+		}
+	})
+	t.Run("instant link has null url", func(t *testing.T) {
+		_, m, raw := put(t, "viewer-instant-link", `{"resources":[{"dicom-uid":"`+dA+`","level":"study"}],"validity-duration":600}`)
+		if m["url"] != nil || m["token"] == nil {
+			t.Fatalf("%s", raw)
+		}
+		cl, _ := f.codec.Decode(m["token"].(string))
+		if !cl.ExpiresAt.Equal(katNow.Add(10*time.Minute)) || cl.ValidityDuration != 600 {
+			t.Errorf("claims %+v", cl)
+		}
+	})
+	t.Run("expiration date wins over a garbage duration", func(t *testing.T) {
+		_, m, raw := put(t, "viewer-instant-link", `{"resources":[{"dicom-uid":"1","level":"study"}],"expiration-date":"2026-01-03T00:00:00Z","validity-duration":-123456789}`)
+		cl, err := f.codec.Decode(m["token"].(string))
+		if err != nil || !cl.ExpiresAt.Equal(time.Date(2026, 1, 3, 0, 0, 0, 0, time.UTC)) || cl.ValidityDuration != 0 {
+			t.Fatalf("%s: %+v %v", raw, cl, err)
+		}
+	})
+	t.Run("missing ids give null url like Python", func(t *testing.T) {
+		_, m, raw := put(t, "osimis-viewer-publication", `{"resources":[{"dicom-uid":"1","level":"study"}]}`)
+		if m["url"] != nil || m["token"] == nil {
+			t.Fatalf("%s", raw)
+		}
+	})
+	for _, tt := range []struct{ name, typ, body string }{
+		{"type differs from path", "stone-viewer-publication", `{"resources":[{"dicom-uid":"1"}],"type":"ohif-viewer-publication"}`},
+		{"unknown type", "admin", `{"resources":[{"dicom-uid":"1"}]}`},
+		{"invalid type", "invalid", `{"resources":[{"dicom-uid":"1"}]}`},
+		{"no resources", "stone-viewer-publication", `{"id":"x"}`},
+		{"bad level", "stone-viewer-publication", `{"resources":[{"dicom-uid":"1","level":"system"}]}`},
+		{"garbage duration alone", "viewer-instant-link", `{"resources":[{"dicom-uid":"1"}],"validity-duration":99999999999}`},
+		{"volview disabled", "volview-viewer-publication", `{"resources":[{"orthanc-id":"1"}]}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := newFixture(t, func(c *Config) { c.Links.OrthancRoot = "" })
+			if status, raw := g.do(t, "PUT", "/tokens/"+tt.typ, tt.body, nil); status != 400 {
+				t.Fatalf("%d %s", status, raw)
+			}
+		})
+	}
+}
+
+func TestDecodeRoute(t *testing.T) {
+	t.Parallel()
+	md := newFakeMedDream(t)
+	f := newFixture(t, func(c *Config) {
+		c.Links.LandingRoot = "https://pacs.example/welcome/"
+		c.Links.MedDreamRoot = "https://pacs.example/meddream/"
+		c.MedDream = &MedDreamClient{TokenServiceURL: md.srv.URL}
+	})
+	res := []Resource{{DicomUID: dA, OrthancID: oA}}
+	stone := f.mint(t, Claims{Type: StoneViewerPublication, Resources: res, ExpiresAt: katNow.Add(time.Hour)})
+	expired := f.mint(t, Claims{Type: StoneViewerPublication, Resources: res, ExpiresAt: katNow})
+	instant := f.mint(t, Claims{Type: ViewerInstantLink, Resources: res})
+	meddream := f.mint(t, Claims{Type: MedDreamViewerPublication, Resources: res})
+	tests := []struct{ name, body, want string }{
+		{"valid", `{"token-key":"token","token-value":"` + stone + `"}`,
+			`{"token-type":"stone-viewer-publication","error-code":null,"redirect-url":"https://pacs.example/orthanc/stone-webviewer/index.html?study=` + dA + `&selectedStudies=` + dA + `&token=` + stone + `","resources":[{"dicom-uid":"` + dA + `","orthanc-id":"` + oA + `","url":null,"level":"study"}]}`},
+		{"expired", `{"token-value":"Bearer ` + expired + `"}`, `{"token-type":"stone-viewer-publication","error-code":"expired","redirect-url":null,"resources":[]}`},
+		{"invalid", `{"token-value":"` + stone[:len(stone)-2] + `"}`, `{"token-type":null,"error-code":"invalid","redirect-url":null,"resources":[]}`},
+		{"missing", `{}`, `{"token-type":null,"error-code":"invalid","redirect-url":null,"resources":[]}`},
+		{"instant link", `{"token-value":"` + instant + `"}`, `{"token-type":"viewer-instant-link","error-code":"unknown","redirect-url":null,"resources":[]}`},
+		{"meddream publication", `{"token-value":"` + meddream + `"}`,
+			`{"token-type":"meddream-viewer-publication","error-code":null,"redirect-url":"https://pacs.example/meddream/?study=` + dA + `&token=md-token-42","resources":[{"dicom-uid":"` + dA + `","orthanc-id":"` + oA + `","url":null,"level":"study"}]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if status, body := f.post(t, "/tokens/decode", tt.body, nil); status != 200 || body != tt.want {
+				t.Fatalf("%d\n got %s\nwant %s", status, body, tt.want)
+			}
+		})
+	}
+}
+
+func TestLanding(t *testing.T) {
+	t.Parallel()
+	md := newFakeMedDream(t)
+	f := newFixture(t, func(c *Config) {
+		c.Links.MedDreamRoot = "https://pacs.example/meddream/"
+		c.MedDream = &MedDreamClient{TokenServiceURL: md.srv.URL}
+		c.Pages = LandingPages{ExpiredTitle: "Lien expiré <b>"}
+	})
+	res := []Resource{{DicomUID: dA, OrthancID: oA}}
+	stone := f.mint(t, Claims{Type: StoneViewerPublication, Resources: res})
+	osimis := f.mint(t, Claims{Type: OsimisViewerPublication, Resources: res})
+	expired := f.mint(t, Claims{Type: StoneViewerPublication, Resources: res, ExpiresAt: katNow})
+	meddream := f.mint(t, Claims{Version: V2, Type: MedDreamViewerPublication, Resources: res})
+	revoked := f.mint(t, Claims{Type: StoneViewerPublication, Resources: res})
+	if _, err := f.svc.Revoke(t.Context(), revoked); err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	tests := []struct {
+		name, token string
+		status      int
+		location    string
+		page        string
+	}{
+		{"stone", stone, 307, "https://pacs.example/orthanc/stone-webviewer/index.html?study=" + dA + "&selectedStudies=" + dA + "&token=" + stone, ""},
+		{"osimis", osimis, 307, "https://pacs.example/orthanc/osimis-viewer/app/index.html?pickableStudyIds=" + oA + "&selectedStudyIds=" + oA + "&token=" + osimis, ""},
+		{"meddream publication (v2: legacy link)", meddream, 307, "https://pacs.example/meddream/?token=md-token-42", ""},
+		{"expired", expired, 410, "", "<h1>Lien expiré &lt;b&gt;</h1><p>Your token has expired.<br/>You should ask for a new one.</p>"},
+		{"bad signature", stone[:len(stone)-3] + "abc", 403, "", "<h1>Invalid token</h1>"},
+		{"revoked", revoked, 403, "", "<h1>Invalid token</h1>"},
+		{"malformed", "hello", 400, "", "<h1>Invalid token</h1>"},
+		{"missing", "", 400, "", "<h1>Invalid token</h1>"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := client.Get(f.srv.URL + "/share-landing/?token=" + tt.token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status || resp.Header.Get("Location") != tt.location {
+				t.Fatalf("%d %q, want %d %q", resp.StatusCode, resp.Header.Get("Location"), tt.status, tt.location)
+			}
+			if !strings.Contains(string(body), tt.page) {
+				t.Errorf("page %s", body)
+			}
+			if resp.Header.Get("Referrer-Policy") != "no-referrer" || resp.Header.Get("Cache-Control") != "no-store" {
+				t.Errorf("headers %v", resp.Header)
+			}
+		})
+	}
+	t.Run("MedDream down", func(t *testing.T) {
+		md.fail.Store(true)
+		defer md.fail.Store(false)
+		resp, err := client.Get(f.srv.URL + "/share-landing/?token=" + meddream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadGateway || strings.Contains(string(body), "Internal Server Error") {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+	})
+}
+
+func TestMedDreamClientRefusesNonTokens(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		status int
+		body   string
+	}{
+		{"error status", 503, "busy"}, {"html", 200, "<html>oops</html>"}, {"empty", 200, "  \n"},
+		{"spaces", 200, "two words"}, {"huge", 200, strings.Repeat("a", 5000)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tt.status)
+				io.WriteString(w, tt.body)
+			}))
+			defer srv.Close()
+			_, err := (&MedDreamClient{TokenServiceURL: srv.URL}).Token(t.Context(), []string{"1.2"})
+			var re *RemoteError
+			if !errors.As(err, &re) && !strings.Contains(err.Error(), "exceeds") {
+				t.Fatalf("err = %v", err)
+			}
+		})
+	}
+}

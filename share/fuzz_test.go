@@ -1,0 +1,258 @@
+package share
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+var sentinels = []error{ErrMalformed, ErrSignature, ErrExpired, ErrNotYetValid}
+
+func isSentinel(err error) bool {
+	return slices.ContainsFunc(sentinels, func(s error) bool { return errors.Is(err, s) })
+}
+
+// FuzzDecode feeds arbitrary strings to the token decoder: no panic, every
+// error is one of the documented sentinels and never quotes the token.
+func FuzzDecode(f *testing.F) {
+	c := newTestCodec(f, fixedClock(katNow))
+	tok, _, _ := c.Mint(Claims{Type: StoneViewerPublication, Resources: []Resource{{DicomUID: "1.2", OrthancID: "o"}}, ExpiresAt: katNow.Add(time.Hour)})
+	for _, s := range []string{tok, "", "a.b.c", "eyJhbGciOiJub25lIn0.e30.", tok + "x", strings.ToUpper(tok)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, token string) {
+		_, err := c.Decode(token)
+		if err == nil {
+			return
+		}
+		if !isSentinel(err) {
+			t.Fatalf("error %v wraps no sentinel", err)
+		}
+		if len(token) > 12 && strings.Contains(err.Error(), token) {
+			t.Fatalf("error quotes the token")
+		}
+	})
+}
+
+// FuzzDecodePayload signs arbitrary payloads, so that the payload parser
+// runs (random tokens rarely pass the signature): no panic, and any payload
+// it accepts survives a mint/decode round trip in the same layout.
+func FuzzDecodePayload(f *testing.F) {
+	for _, p := range []string{
+		`{"id":"toto","dicom_uid":"1.2","orthanc_id":"x","type":"osimis-viewer-publication","expiration_date":"2099-07-07T11:00:00+00:00"}`,
+		`{"id":null,"studies":[{"dicom_uid":"1","orthanc_id":null}],"anonymized":true,"type":"stone-viewer-publication","expiration_date":null}`,
+		`{"id":"x","resources":[{"dicom-uid":"1","orthanc-id":"o","url":null,"level":"series"}],"type":"viewer-instant-link","expiration-date":"2099-01-01T10:00:00.123456","validity_duration":3600,"jti":"j","iat":1,"exp":4102444800.5,"nbf":0,"server_id":"s"}`,
+		`{"resources":[],"type":"invalid"}`, `{}`, `[]`, `null`, `{"aud":null,"type":"stone-viewer-publication"}`,
+	} {
+		f.Add([]byte(p))
+	}
+	c := newTestCodec(f, fixedClock(katNow))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		cl, err := c.Decode(c.signPayload(payload))
+		if err != nil {
+			if !isSentinel(err) {
+				t.Fatalf("error %v wraps no sentinel", err)
+			}
+			return
+		}
+		if cl.Type == TypeInvalid || len(cl.Resources) == 0 || slices.ContainsFunc(cl.Resources, func(r Resource) bool { return r.DicomUID == "" && r.OrthancID == "" || r.Level == LevelSystem }) {
+			return // decodable but not something we would mint
+		}
+		if cl.Version == V0 && cl.Anonymized {
+			return
+		}
+		cl.ValidityDuration = min(cl.ValidityDuration, maxValidityDuration)
+		tok, minted, err := c.Mint(cl)
+		if err != nil {
+			if errors.Is(err, ErrInvalidShare) {
+				return // e.g. text that is not valid UTF-8
+			}
+			t.Fatalf("re-mint: %v", err)
+		}
+		back, err := c.Decode(tok)
+		if err != nil {
+			t.Fatalf("decoding our own token: %v (payload %s)", err, payloadOf(t, tok))
+		}
+		if back.Version != minted.Version || back.ID != minted.ID || back.Type != minted.Type || back.Anonymized != minted.Anonymized ||
+			!back.ExpiresAt.Equal(minted.ExpiresAt) || !slices.Equal(back.Resources, minted.Resources) || back.ServerID != minted.ServerID {
+			t.Fatalf("round trip\n got %+v\nwant %+v", back, minted)
+		}
+	})
+}
+
+// FuzzValidateRequest sends arbitrary validation bodies and token headers
+// to the service: never 5xx, always a decision body, and a grant only for a
+// read (or study-level POST) of the shared study with the right server id.
+func FuzzValidateRequest(f *testing.F) {
+	clk := &clock{t: katNow}
+	codec, _ := NewCodec(CodecConfig{Secret: []byte(testSecret), Now: clk.Now, Rand: &seqRand{}})
+	svc, err := NewService(Config{Codec: codec, AllowAnonymous: true, ServerID: "srv"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	tok, _, _ := codec.Mint(Claims{Type: StoneViewerPublication, Resources: []Resource{{DicomUID: dA, OrthancID: oA}}, ServerID: "srv", ExpiresAt: katNow.Add(time.Minute)})
+	for _, a := range []access{
+		studyGet(tok, dA, oA), {method: "delete", level: "study", dicomUID: dA, orthancID: oA, tokenValue: tok},
+		{method: "get", level: "system", uri: "/patients", tokenValue: tok},
+	} {
+		a.server = str("srv")
+		f.Add(a.body(plugin0114), "")
+		f.Add(a.body(plugin041), tok)
+	}
+	f.Add([]byte(`{"method":"get","level":"study","dicom-uid":"`+dA+`","orthanc-id":"`+oA+`","identifier":"srv"}`), "Bearer "+tok)
+	f.Add([]byte(`{`), tok)
+	f.Fuzz(func(t *testing.T, body []byte, header string) {
+		req := httptest.NewRequest("POST", "/tokens/validate", bytes.NewReader(body))
+		if header != "" {
+			req.Header["Token"] = []string{header}
+		}
+		rec := httptest.NewRecorder()
+		svc.ServeHTTP(rec, req)
+		out := rec.Body.String()
+		if rec.Code >= 500 || !strings.HasPrefix(out, `{"granted":`) {
+			t.Fatalf("status %d body %s", rec.Code, out)
+		}
+		if rec.Code != 200 && rec.Code != 400 && rec.Code != 413 {
+			t.Fatalf("status %d", rec.Code)
+		}
+		var d struct {
+			Granted  bool
+			Validity int
+		}
+		if err := json.Unmarshal([]byte(out), &d); err != nil || d.Validity < 0 || d.Validity > 60 {
+			t.Fatalf("answer %s (%v)", out, err)
+		}
+		if !d.Granted {
+			return
+		}
+		a, err := parseAccess(body)
+		if err != nil {
+			t.Fatalf("granted an unparsable request")
+		}
+		m := strings.ToLower(a.Method)
+		if !(m == "get" || m == "post") || a.Level != LevelStudy || a.DicomUID != dA || a.OrthancID != oA || a.ServerID != "srv" {
+			t.Fatalf("granted %+v", a)
+		}
+	})
+}
+
+// FuzzMintRequest sends arbitrary bodies to both mint routes: never 5xx,
+// and every token handed out decodes to the ids it claims.
+func FuzzMintRequest(f *testing.F) {
+	codec, _ := NewCodec(CodecConfig{Secret: []byte(testSecret), Now: fixedClock(katNow), Rand: &seqRand{}})
+	svc, err := NewService(Config{Codec: codec, AllowAnonymous: true, ServerID: "srv", AnonymizedServerID: "anon",
+		Links: Links{OrthancRoot: "https://h/o/", AnonymizedOrthancRoot: "https://h/a/", OHIFRoot: "https://h/ohif/", LandingRoot: "https://h/l/"}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add("/shares", []byte(`{"id":"toto","studies":[{"dicom-uid":"1.2","orthanc-id":"o"}],"anonymized":false,"type":"stone-viewer-publication","expiration-date":"2026-12-31T11:00:00Z"}`))
+	f.Add("/shares", []byte(`{"dicom_uid":"1.2","orthanc_id":"o","anonymized":true,"type":"osimis-viewer-publication"}`))
+	f.Add("/tokens/ohif-viewer-publication", []byte(`{"resources":[{"dicom-uid":"1.2","level":"study"}],"validity-duration":60,"server-id":"x"}`))
+	f.Add("/tokens/viewer-instant-link", []byte(`{"resources":[{"orthanc-id":"o","level":"instance","url":"u"}],"expiration-date":"2030-01-01T00:00:00+05:30","validity-duration":-1}`))
+	f.Fuzz(func(t *testing.T, path string, body []byte) {
+		req := httptest.NewRequest(http.MethodPut, "/", bytes.NewReader(body))
+		req.URL.Path = path // any string, as the router sees it
+		rec := httptest.NewRecorder()
+		svc.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+		if rec.Code != 200 {
+			return
+		}
+		var resp struct {
+			Token string
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
+			t.Fatalf("answer %s: %v", rec.Body, err)
+		}
+		if _, err := codec.Decode(resp.Token); err != nil && !errors.Is(err, ErrExpired) {
+			t.Fatalf("minted token does not decode: %v", err)
+		}
+	})
+}
+
+// FuzzParsePyTime: no panic, and every accepted date formats and parses
+// back to itself.
+func FuzzParsePyTime(f *testing.F) {
+	for _, s := range []string{"2022-07-07T11:00:00+00:00", "2023-03-01 10:00:00.5", "2023-03-01T10:00:00.123456789-0130", "2024-02-29T00:00Z", "9999-12-31T23:59:59+23:59", "0001-01-01T00:00:00-23:59"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tm, err := parsePyTime(s)
+		if err != nil {
+			return
+		}
+		back, err := parsePyTime(formatPyTime(tm))
+		if err != nil || !back.Equal(tm) {
+			t.Fatalf("%q -> %v -> %q -> %v, %v", s, tm, formatPyTime(tm), back, err)
+		}
+	})
+}
+
+// FuzzVerifyFastPath compares the fast path of Codec.verify (known HS256
+// headers) with golang-jwt's full parser on the same token: both accept or
+// both refuse, with the same payload.
+func FuzzVerifyFastPath(f *testing.F) {
+	c := newTestCodec(f, nil)
+	tok, _, _ := c.Mint(Claims{Type: StoneViewerPublication, Resources: []Resource{{DicomUID: "1.2"}}})
+	f.Add(tok)
+	f.Add(knownHeaders[1] + tok[len(headerSegment):])
+	f.Add(tok[:len(tok)-1] + "B")
+	f.Add(tok + "=")
+	f.Fuzz(func(t *testing.T, token string) {
+		if h, _, _ := strings.Cut(token, "."); h != knownHeaders[0] && h != knownHeaders[1] {
+			return
+		}
+		fastPayload, _, fastErr := c.verify(token)
+		var raw rawPayload
+		_, slowErr := c.parser.ParseWithClaims(token, &raw, c.keyFunc)
+		if (fastErr == nil) != (slowErr == nil) {
+			t.Fatalf("fast path err %v, golang-jwt err %v", fastErr, slowErr)
+		}
+		if fastErr == nil && !bytes.Equal(fastPayload, raw.b) {
+			t.Fatalf("payloads differ")
+		}
+	})
+}
+
+// FuzzParseAccessFast checks that the fast reader of validation bodies,
+// whenever it answers, gives exactly what encoding/json gives.
+func FuzzParseAccessFast(f *testing.F) {
+	tok := strings.Repeat("eyJhbGciOiJIUzI1NiJ9", 5)
+	for _, a := range []access{
+		studyGet(tok, dA, oA), {method: "delete", level: "study", dicomUID: dA, orthancID: oA, tokenValue: tok},
+		{method: "get", level: "system", uri: "/patients"},
+	} {
+		a.server = str("srv")
+		f.Add(a.body(plugin0114))
+		f.Add(a.body(plugin041))
+		a.server = nil
+		f.Add(a.body(plugin0114))
+	}
+	for _, s := range []string{
+		`{"labels":["a","b"],"method":"get","server-id":"","identifier":"x"}`, `{"Method":"get"}`, `{"method":"get","method":"post"}`,
+		`{"method":null,"level":"study"}`, `{"method":"g\u0065t"}`, `{"method":"get"} x`, `{}`, ` { } `, `{"uri":true,"x":false}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fast, ok := parseAccessFast(body)
+		if !ok {
+			return
+		}
+		slow, err := parseAccessJSON(body)
+		if err != nil {
+			t.Fatalf("fast path accepted what encoding/json refuses (%v): %q", err, body)
+		}
+		if fast != slow {
+			t.Fatalf("fast %+v, encoding/json %+v for %q", fast, slow, body)
+		}
+	})
+}
