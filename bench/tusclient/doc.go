@@ -21,8 +21,7 @@
 // directory (for example /dev/shm to take the disk out of the numbers).
 //
 // go-tus defects, reproduced against tusd (each test passes when the defect
-// is present; run the race one with -race to see the reports):
+// is present; TestGoTusRace builds a -race child to observe the races):
 //
 //	cd bench && go test -count=1 -run TestGoTus -v ./tusclient/
-//	cd bench && go test -count=1 -race -run TestGoTusRace -v ./tusclient/
 package tusbench
