@@ -12,7 +12,9 @@
 //     ([Issuer]): conf_uri must equal its configuration URL exactly, checked
 //     before any network I/O, and every request the provider makes goes
 //     through a transport that refuses other origins, cross-origin
-//     redirects and (unless allowed) private addresses;
+//     redirects and (unless allowed) private addresses, checked both when
+//     the name is looked up and on the address actually dialled, so DNS
+//     rebinding cannot reach an internal host;
 //   - the KHEOPS configuration document must name that issuer and keep every
 //     endpoint on its origin, so a forged document cannot route the token
 //     elsewhere;

@@ -44,7 +44,9 @@ type Issuer struct {
 	// AllowPrivateNetwork permits the instance's host to resolve to a
 	// loopback, private, link-local or otherwise non-public address. Off by
 	// default so that a DNS change cannot turn the provider into a probe of
-	// its own network; turn it on for an on-premises KHEOPS.
+	// its own network; turn it on for an on-premises KHEOPS. The address
+	// is checked when the name is resolved and again on the connection
+	// itself when Options.HTTPClient is nil or uses an *http.Transport.
 	AllowPrivateNetwork bool
 }
 
@@ -242,6 +244,51 @@ func (g *guard) check(req *http.Request) error {
 		}
 	}
 	return nil
+}
+
+// dialGuard wraps a transport's dial function. The guard checks the
+// addresses a KHEOPS host name resolves to before each request, but the
+// dial resolves the name again, and a DNS answer that changes in between
+// (DNS rebinding) could point the connection at an internal address. So for
+// every issuer that does not allow private networks, the address actually
+// connected to is checked too, and the connection is closed before anything
+// is written to it if that address is not public. Connections to other
+// addresses (an HTTP proxy, which resolves names itself) are left alone; the
+// guard has already refused requests to any origin that is not an issuer.
+func dialGuard(dial func(ctx context.Context, network, addr string) (net.Conn, error), issuers []*issuer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	}
+	checked := make(map[string]bool) // host:port -> must be public
+	for _, is := range issuers {
+		u, err := url.Parse(is.origin)
+		if err != nil {
+			continue
+		}
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+		}
+		hp := net.JoinHostPort(u.Hostname(), port)
+		if !is.AllowPrivateNetwork {
+			checked[hp] = true
+		} else if _, seen := checked[hp]; !seen {
+			checked[hp] = false
+		}
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if err != nil || !checked[strings.ToLower(addr)] {
+			return conn, err
+		}
+		ap, perr := netip.ParseAddrPort(conn.RemoteAddr().String())
+		if perr != nil || !publicAddr(ap.Addr()) {
+			_ = conn.Close()
+			host, _, _ := net.SplitHostPort(addr)
+			return nil, fmt.Errorf("%w: %s connected to a non-public address (set Issuer.AllowPrivateNetwork)", ErrForbiddenDestination, host)
+		}
+		return conn, nil
+	}
 }
 
 var nonPublic = []netip.Prefix{

@@ -150,6 +150,11 @@ func New(o Options) (*Provider, error) {
 	if o.Resolver != nil {
 		resolver = o.Resolver
 	}
+	if t, ok := base.(*http.Transport); ok {
+		t = t.Clone()
+		t.DialContext = dialGuard(t.DialContext, p.issuers)
+		base = t
+	}
 	hc.Transport = &guard{base: base, issuers: byOrigin, resolver: resolver}
 	hc.CheckRedirect = sameOriginRedirect
 	p.hc = &hc

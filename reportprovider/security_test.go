@@ -11,10 +11,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -513,5 +515,50 @@ func TestConfigurationIsCachedAndFetchesCollapse(t *testing.T) {
 	}
 	if n := len(e.kheops.CallsTo("/api/.well-known/report-provider-configuration")); n != 2 {
 		t.Errorf("%d configuration fetches after the TTL, want 2", n)
+	}
+}
+
+// TestDNSRebindingRefusedAtDial: the guard's lookup sees a public address,
+// but the name then resolves to loopback when the transport dials (as a
+// rebinding DNS server would arrange). The connection is refused before a
+// request is written, so the internal server never sees one.
+func TestDNSRebindingRefusedAtDial(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int32
+	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+	}))
+	defer internal.Close()
+	_, port, _ := net.SplitHostPort(internal.Listener.Addr().String())
+	issuerURL := "http://localhost:" + port // dials 127.0.0.1
+
+	for _, allow := range []bool{false, true} {
+		p, err := reportprovider.New(reportprovider.Options{
+			ConfigurationURL: "https://rp.example.com/cfg",
+			Configuration:    reportprovider.Configuration{RedirectURI: redirect, ResponseType: "token"},
+			Issuers:          []reportprovider.Issuer{{URL: issuerURL, AllowPrivateNetwork: allow, AllowHTTP: true}},
+			Resolver:         &fakeResolver{addrs: []string{"93.184.216.34"}}, // first answer: public
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := &reportprovider.Launch{Flow: "token", AccessToken: "tok", TokenType: "bearer", ClientID: "c",
+			ConfURI: issuerURL + reportprovider.ConfigurationPath, StudyUIDs: []string{study1}}
+		before := hits.Load()
+		_, err = p.Complete(context.Background(), l)
+		if allow {
+			// Allowed private network: the request reaches the server (which
+			// answers nonsense, so Complete still fails, but not at the dial).
+			if errors.Is(err, reportprovider.ErrForbiddenDestination) || hits.Load() == before {
+				t.Fatalf("AllowPrivateNetwork: err=%v, server hits %d", err, hits.Load()-before)
+			}
+			continue
+		}
+		if !errors.Is(err, reportprovider.ErrForbiddenDestination) {
+			t.Fatalf("rebinding to loopback: %v, want ErrForbiddenDestination", err)
+		}
+		if n := hits.Load() - before; n != 0 {
+			t.Fatalf("the internal server received %d requests", n)
+		}
 	}
 }
