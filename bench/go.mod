@@ -7,6 +7,12 @@ replace github.com/dicombridge/dicombridge => ../
 require (
 	github.com/aws/aws-sdk-go-v2 v1.47.7
 	github.com/dicombridge/dicombridge v0.0.0-00010101000000-000000000000
+	github.com/suyashkumar/dicom v1.1.0
 )
 
-require github.com/aws/smithy-go v1.28.8 // indirect
+require (
+	github.com/aws/smithy-go v1.28.8 // indirect
+	github.com/klauspost/compress v1.20.3 // indirect
+	golang.org/x/exp v0.0.0-20250106191152-7588d65b2ba8 // indirect
+	golang.org/x/text v0.37.0 // indirect
+)

@@ -1,0 +1,270 @@
+package dicomscan
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/dicombridge/dicombridge/internal/testenv"
+)
+
+// reference is testdata/pydicom_reference.json: what pydicom 2.3.1 reads
+// from every file of its own sample corpus, classified by the scanner's
+// rules (see testdata/pydicom_reference.py, which TestPydicomReference
+// reruns).
+type reference struct {
+	Pydicom string                `json:"pydicom"`
+	Corpora map[string][]refEntry `json:"corpora"`
+}
+
+type refEntry struct {
+	Path       string      `json:"path"`
+	Status     string      `json:"status"`
+	TS         string      `json:"ts"`
+	Attributes *Attributes `json:"attributes"`
+	Forced     *Attributes `json:"forced"` // dcmread(force=True) of a file without preamble
+}
+
+func loadReference(t *testing.T) reference {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "pydicom_reference.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref reference
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+// outcomeOf maps every file of a Result, by path relative to root, to its
+// status and (for instances) its Instance.
+func outcomeOf(t *testing.T, root string, res *Result) (map[string]string, map[string]*Instance) {
+	t.Helper()
+	status := make(map[string]string)
+	insts := make(map[string]*Instance)
+	rel := func(p string) string {
+		r, err := filepath.Rel(root, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return filepath.ToSlash(r)
+	}
+	for _, st := range res.Studies {
+		for _, se := range st.Series {
+			for _, in := range se.Instances {
+				status[rel(in.Path)] = "instance"
+				insts[rel(in.Path)] = in
+			}
+		}
+	}
+	for _, fe := range res.Skipped {
+		switch {
+		case errors.Is(fe, ErrNotDICOM):
+			status[rel(fe.Path)] = "not_dicom"
+		case errors.Is(fe, ErrDICOMDIR):
+			status[rel(fe.Path)] = "dicomdir"
+		case errors.Is(fe, ErrDuplicate):
+			status[rel(fe.Path)] = "duplicate"
+		default:
+			status[rel(fe.Path)] = "skipped: " + fe.Reason()
+		}
+	}
+	for _, fe := range res.Rejected {
+		status[rel(fe.Path)] = "rejected"
+	}
+	for _, fe := range res.Errors {
+		status[rel(fe.Path)] = "error: " + fe.Reason()
+	}
+	return status, insts
+}
+
+// TestPydicomCorpus scans pydicom's sample corpus (the files CI fetches
+// from Debian's python3-pydicom) and checks every file against what
+// pydicom reads from it, plus the exact counts.
+func TestPydicomCorpus(t *testing.T) {
+	t.Parallel()
+	root := testenv.PydicomTestFiles(t)
+	ref := loadReference(t)
+
+	res, err := (&Scanner{}).Scan(context.Background(), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(target error, list []*FileError) int {
+		n := 0
+		for _, fe := range list {
+			if errors.Is(fe, target) {
+				n++
+			}
+		}
+		return n
+	}
+	counts := map[string]int{
+		"files":      res.Files,
+		"studies":    len(res.Studies),
+		"series":     res.Series(),
+		"instances":  res.Instances(),
+		"skipped":    len(res.Skipped),
+		"not DICOM":  count(ErrNotDICOM, res.Skipped),
+		"DICOMDIR":   count(ErrDICOMDIR, res.Skipped),
+		"duplicates": count(ErrDuplicate, res.Skipped),
+		"rejected":   len(res.Rejected),
+		"errors":     len(res.Errors),
+	}
+	want := map[string]int{
+		"files": 165, "studies": 25, "series": 32, "instances": 111,
+		"skipped": 48, "not DICOM": 12, "DICOMDIR": 8, "duplicates": 28,
+		"rejected": 6, "errors": 0,
+	}
+	if !reflect.DeepEqual(counts, want) {
+		t.Errorf("counts:\n got %v\nwant %v", counts, want)
+	}
+	var size int64
+	for _, r := range ref.Corpora["test_files"] {
+		if r.Status == "instance" {
+			fi, err := os.Stat(filepath.Join(root, r.Path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			size += fi.Size()
+		}
+	}
+	if got := res.Size(); got != size || size != 782_575 {
+		t.Errorf("Size() = %d, want %d (782575)", got, size)
+	}
+	compareWithReference(t, root, res, ref.Corpora["test_files"], false)
+
+	t.Run("dicomdirtests", func(t *testing.T) {
+		t.Parallel()
+		// The issue's numbers: 81 instances in 7 studies and 14 series.
+		res, err := Scan(context.Background(), filepath.Join(root, "dicomdirtests"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := [4]int{len(res.Studies), res.Series(), res.Instances(), len(res.Skipped)}
+		if want := [4]int{7, 14, 81, 10}; got != want {
+			t.Errorf("studies, series, instances, skipped = %v, want %v", got, want)
+		}
+		patients := map[string]bool{}
+		for _, st := range res.Studies {
+			patients[st.PatientID] = true
+		}
+		// The inventory in spec/dependencies.md says 4 patients; the files
+		// hold 3 Patient IDs (the directory names 98892001 and 98892003
+		// are one patient, Doe^Peter).
+		if len(patients) != 3 {
+			t.Errorf("%d patients, want 3", len(patients))
+		}
+	})
+
+	t.Run("AllowNoPreamble", func(t *testing.T) {
+		t.Parallel()
+		res, err := (&Scanner{AllowNoPreamble: true}).Scan(context.Background(), root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// rtstruct.dcm and ExplVR_LitEndNoMeta.dcm join;
+		// ExplVR_BigEndNoMeta.dcm is a copy of the latter.
+		if got := res.Instances(); got != 113 {
+			t.Errorf("Instances() = %d, want 113", got)
+		}
+		compareWithReference(t, root, res, ref.Corpora["test_files"], true)
+	})
+}
+
+// TestCharsetCorpus checks text decoding by Specific Character Set against
+// pydicom on its charset samples (Latin, Greek, Cyrillic, Arabic, Hebrew,
+// UTF-8, GB18030, ISO 2022 Japanese and Korean).
+func TestCharsetCorpus(t *testing.T) {
+	t.Parallel()
+	root := filepath.Join(filepath.Dir(testenv.PydicomTestFiles(t)), "charset_files")
+	ref := loadReference(t)
+	res, err := Scan(context.Background(), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := res.Instances(), 13; got != want {
+		t.Errorf("Instances() = %d, want %d", got, want)
+	}
+	compareWithReference(t, root, res, ref.Corpora["charset_files"], false)
+}
+
+func compareWithReference(t *testing.T, root string, res *Result, ref []refEntry, noPreamble bool) {
+	t.Helper()
+	status, insts := outcomeOf(t, root, res)
+	if len(status) != len(ref) {
+		t.Errorf("%d files in the result, %d in the reference", len(status), len(ref))
+	}
+	sops := map[string]bool{}
+	for _, r := range ref {
+		want, attrs := r.Status, r.Attributes
+		if noPreamble && r.Forced != nil {
+			attrs = r.Forced
+			switch {
+			case attrs.StudyInstanceUID == "" || attrs.SeriesInstanceUID == "":
+				want = "rejected"
+			case sops[attrs.SOPInstanceUID]:
+				want = "duplicate"
+			default:
+				want = "instance"
+			}
+		} else if noPreamble && want == "duplicate" && !sops[attrs.SOPInstanceUID] {
+			want = "instance"
+		}
+		if want == "instance" {
+			sops[attrs.SOPInstanceUID] = true
+		}
+		if got := status[r.Path]; got != want {
+			t.Errorf("%s: %s, pydicom says %s", r.Path, got, want)
+			continue
+		}
+		if want != "instance" {
+			continue
+		}
+		in := insts[r.Path]
+		if !reflect.DeepEqual(in.Attributes, *attrs) {
+			g, _ := json.Marshal(in.Attributes)
+			w, _ := json.Marshal(attrs)
+			t.Errorf("%s: attributes\n got %s\nwant %s", r.Path, g, w)
+		}
+		if r.Forced == nil && in.TransferSyntaxUID != r.TS {
+			t.Errorf("%s: transfer syntax %q, want %q", r.Path, in.TransferSyntaxUID, r.TS)
+		}
+	}
+}
+
+// TestPydicomReference reruns testdata/pydicom_reference.py with Debian's
+// pydicom (installed, or the package CI unpacks for the corpus) and checks
+// that it still produces the committed reference, so the expected values
+// above are pydicom's, not ours.
+func TestPydicomReference(t *testing.T) {
+	t.Parallel()
+	files := testenv.PydicomTestFiles(t)
+	data := filepath.Dir(files)                      // .../pydicom/data
+	sitePackages := filepath.Dir(filepath.Dir(data)) // .../dist-packages
+	py := testenv.DebianPython(t)
+	cmd := exec.Command(py, filepath.Join("testdata", "pydicom_reference.py"), data)
+	cmd.Env = append(os.Environ(), "PYTHONPATH="+sitePackages, "PYTHONWARNINGS=ignore")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v: %s", err, stderr.Bytes())
+	}
+	want, err := os.ReadFile(filepath.Join("testdata", "pydicom_reference.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out, want) {
+		t.Errorf("pydicom_reference.py output differs from testdata/pydicom_reference.json; regenerate it:\n" +
+			"  /usr/bin/python3 testdata/pydicom_reference.py /usr/lib/python3/dist-packages/pydicom/data > testdata/pydicom_reference.json")
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package dicomscan
+
+const raceEnabled = false

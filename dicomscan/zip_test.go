@@ -1,0 +1,424 @@
+package dicomscan
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dicombridge/dicombridge/internal/dicomgen"
+)
+
+// mixedStudies scans three studies: one native (deflated in the zip), one
+// JPEG (stored), and one of larger native slices (streamed, not compressed
+// ahead, when Zip.aheadLimit is smallAhead).
+func mixedStudies(t *testing.T) (*Result, string) {
+	t.Helper()
+	root := filepath.Join(t.TempDir(), "in")
+	mt := time.Date(2024, 2, 3, 4, 5, 6, 0, time.UTC)
+	generate(t, filepath.Join(root, "native"), dicomgen.Options{SeriesPerStudy: 2, InstancesPerSeries: 4, Seed: 1, ModTime: mt})
+	generate(t, filepath.Join(root, "jpeg"), dicomgen.Options{SeriesPerStudy: 1, InstancesPerSeries: 3, Seed: 2, ModTime: mt,
+		TransferSyntax: dicomgen.JPEGBaseline})
+	generate(t, filepath.Join(root, "large"), dicomgen.Options{InstancesPerSeries: 2, Seed: 3, ModTime: mt, Rows: 128, Columns: 128})
+	res, err := Scan(context.Background(), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Studies) != 3 || res.Instances() != 13 {
+		t.Fatalf("%d studies, %d instances", len(res.Studies), res.Instances())
+	}
+	return res, root
+}
+
+// smallAhead makes the 32 KiB slices of mixedStudies "large": streamed
+// rather than compressed ahead (the real limit is 4 MiB, too slow to
+// reach under the race detector).
+const smallAhead = 16 << 10
+
+func sha(b []byte) string { return fmt.Sprintf("%x", sha256.Sum256(b)) }
+
+// TestZipRoundTrip unzips the archive and compares every entry with its
+// source: name, method, time and SHA-256.
+func TestZipRoundTrip(t *testing.T) {
+	t.Parallel()
+	res, _ := mixedStudies(t)
+	var buf bytes.Buffer
+	var progress []ZipProgress
+	z := Zip{aheadLimit: smallAhead, OnProgress: func(p ZipProgress) { progress = append(progress, p) }}
+	n, err := z.Write(context.Background(), &buf, res.Studies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != int64(buf.Len()) {
+		t.Errorf("Write returned %d, wrote %d", n, buf.Len())
+	}
+	zr, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := z.Entries(res.Studies)
+	if len(zr.File) != len(entries) || len(entries) != res.Instances() {
+		t.Fatalf("%d entries in the zip, %d planned, %d instances", len(zr.File), len(entries), res.Instances())
+	}
+	for i, f := range zr.File {
+		e := entries[i]
+		in := e.Instance
+		wantName := in.StudyInstanceUID + "/" + strings.ReplaceAll(in.Name, "/", "-")
+		if f.Name != wantName || e.Name != wantName {
+			t.Errorf("entry %d: %q (planned %q), want %q", i, f.Name, e.Name, wantName)
+		}
+		wantMethod := zip.Deflate
+		if strings.Contains(in.Name, "jpeg/") {
+			wantMethod = zip.Store
+		}
+		if f.Method != wantMethod || f.Flags&0x8 == 0 {
+			t.Errorf("%s: method %d flags %#x, want method %d with a data descriptor", f.Name, f.Method, f.Flags, wantMethod)
+		}
+		if !f.Modified.Equal(in.ModTime) {
+			t.Errorf("%s: modified %v, want %v", f.Name, f.Modified, in.ModTime)
+		}
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc) // also checks the CRC-32
+		rc.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", f.Name, err)
+		}
+		src, err := os.ReadFile(in.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sha(got) != sha(src) {
+			t.Errorf("%s: SHA-256 differs from %s", f.Name, in.Path)
+		}
+	}
+	last := progress[len(progress)-1]
+	if len(progress) != len(entries) || last.Entries != last.TotalEntries || last.BytesRead != res.Size() ||
+		last.TotalBytes != res.Size() || last.BytesWritten > n {
+		t.Errorf("%d progress calls, last %+v", len(progress), last)
+	}
+}
+
+// TestZipDeterministic: the same files and settings give the same bytes,
+// whatever the number of workers; Store gives an archive whose size Size
+// predicts exactly.
+func TestZipDeterministic(t *testing.T) {
+	t.Parallel()
+	res, _ := mixedStudies(t)
+	write := func(z Zip) []byte {
+		var buf bytes.Buffer
+		if _, err := z.Write(context.Background(), &buf, res.Studies); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}
+	tests := []struct {
+		name string
+		a, b Zip
+		same bool
+	}{
+		{"workers 1 and 8", Zip{Workers: 1}, Zip{Workers: 8}, true},
+		{"compressed ahead or streamed", Zip{}, Zip{aheadLimit: smallAhead}, true},
+		{"level 6, workers 2 and 3", Zip{Level: 6, Workers: 2}, Zip{Level: 6, Workers: 3}, true},
+		{"store, twice", Zip{Store: true}, Zip{Store: true}, true},
+		{"fixed time, twice", Zip{Modified: time.Unix(1e9, 0)}, Zip{Modified: time.Unix(1e9, 0), Workers: 1}, true},
+		{"levels 1 and 9 differ", Zip{Level: 1}, Zip{Level: 9}, false},
+		{"times differ", Zip{Modified: time.Unix(1e9, 0)}, Zip{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b := write(tt.a), write(tt.b)
+			if bytes.Equal(a, b) != tt.same {
+				t.Errorf("equal = %v, want %v (%d and %d bytes)", !tt.same, tt.same, len(a), len(b))
+			}
+		})
+	}
+	t.Run("Size", func(t *testing.T) {
+		z := Zip{Store: true}
+		size, err := z.Size(res.Studies)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := int64(len(write(z))); got != size {
+			t.Errorf("Size() = %d, archive is %d bytes", size, got)
+		}
+		if _, err := (&Zip{}).Size(res.Studies); !errors.Is(err, ErrSizeUnknown) {
+			t.Errorf("deflating Size() err = %v, want ErrSizeUnknown", err)
+		}
+		jpeg := []*Study{res.Studies[0]} // "in/jpeg" comes first in walk order
+		if res.Studies[0].Series[0].Instances[0].TransferSyntaxUID != dicomgen.JPEGBaseline {
+			t.Fatal("study order changed")
+		}
+		size, err = (&Zip{}).Size(jpeg)
+		var buf bytes.Buffer
+		n, werr := (&Zip{}).Write(context.Background(), &buf, jpeg)
+		if err != nil || werr != nil || n != size {
+			t.Errorf("encapsulated only: Size() = %d, %v; Write = %d, %v", size, err, n, werr)
+		}
+	})
+}
+
+func TestZipChanged(t *testing.T) {
+	t.Parallel()
+	for _, change := range []string{"grown", "shrunk", "removed"} {
+		t.Run(change, func(t *testing.T) {
+			t.Parallel()
+			root := t.TempDir()
+			generate(t, root, dicomgen.Options{InstancesPerSeries: 5})
+			res, err := Scan(context.Background(), root)
+			if err != nil {
+				t.Fatal(err)
+			}
+			victim := res.Studies[0].Series[0].Instances[3].Path
+			switch change {
+			case "grown":
+				f, _ := os.OpenFile(victim, os.O_APPEND|os.O_WRONLY, 0)
+				f.Write([]byte("xx"))
+				f.Close()
+			case "shrunk":
+				os.Truncate(victim, 100)
+			case "removed":
+				os.Remove(victim)
+			}
+			_, err = (&Zip{}).Write(context.Background(), io.Discard, res.Studies)
+			var fe *FileError
+			if !errors.As(err, &fe) || fe.Path != victim {
+				t.Fatalf("err = %v, want a *FileError for %s", err, victim)
+			}
+			if change != "removed" && !errors.Is(err, ErrChanged) {
+				t.Errorf("err = %v, want ErrChanged", err)
+			}
+			if change == "removed" && !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("err = %v, want os.ErrNotExist", err)
+			}
+		})
+	}
+}
+
+func TestZipCancel(t *testing.T) {
+	t.Parallel()
+	res, _ := mixedStudies(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	z := Zip{OnProgress: func(p ZipProgress) {
+		if p.Entries == 2 {
+			cancel()
+		}
+	}}
+	if _, err := z.Write(ctx, io.Discard, res.Studies); !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+	if _, err := (&Zip{Level: 10}).Write(context.Background(), io.Discard, res.Studies); err == nil {
+		t.Error("level 10 accepted")
+	}
+}
+
+// TestZipFromArchive zips instances found inside a .zip input.
+func TestZipFromArchive(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	files := generate(t, filepath.Join(dir, "src"), dicomgen.Options{InstancesPerSeries: 4, Seed: 8})
+	zpath := filepath.Join(dir, "in.zip")
+	out, _ := os.Create(zpath)
+	zw := zip.NewWriter(out)
+	for i, f := range files {
+		w, _ := zw.CreateHeader(&zip.FileHeader{Name: "dir/" + filepath.Base(f.Path), Method: []uint16{zip.Store, zip.Deflate}[i%2]})
+		b, _ := os.ReadFile(f.Path)
+		w.Write(b)
+	}
+	zw.Close()
+	out.Close()
+	res, err := Scan(context.Background(), zpath)
+	if err != nil || res.Instances() != 4 {
+		t.Fatalf("%v, %d instances", err, res.Instances())
+	}
+	var buf bytes.Buffer
+	if _, err := (&Zip{}).Write(context.Background(), &buf, res.Studies); err != nil {
+		t.Fatal(err)
+	}
+	zr, _ := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	for i, f := range zr.File {
+		rc, _ := f.Open()
+		got, _ := io.ReadAll(rc)
+		rc.Close()
+		src, _ := os.ReadFile(files[i].Path)
+		if want := files[i].StudyInstanceUID + "/dir-" + filepath.Base(files[i].Path); f.Name != want || sha(got) != sha(src) {
+			t.Errorf("entry %q (want %q), SHA-256 equal %v", f.Name, want, sha(got) == sha(src))
+		}
+	}
+}
+
+func TestEntries(t *testing.T) {
+	t.Parallel()
+	in := func(name, sop string) *Instance {
+		return &Instance{Name: name, Attributes: Attributes{SOPInstanceUID: sop}}
+	}
+	study := func(uid string, ins ...*Instance) *Study {
+		return &Study{StudyInstanceUID: uid, Series: []*Series{{Instances: ins}}}
+	}
+	studies := []*Study{
+		study("1.2.3",
+			in("folder/sub/file.dcm", "1.1"),
+			in("folder-sub/file.dcm", "1.2"),  // same name once '/' becomes '-'
+			in("folder/sub-file.dcm", "1.3"),  // and again
+			in("folder/sub/file.dcm", ""),     // no SOP UID: a counter
+			in("IM0001", "1.5"),               //
+			in("IM0001", "1.6"),               // no extension
+			in("1.2.3.4", "1.7"),              // a UID-like name has no extension
+			in("1.2.3.4", "1.8"),              //
+			in("", "1.9"),                     // empty: the SOP Instance UID
+			in("..", "1.10"),                  //
+			in(`win\path\x.DCM`, "1.11"),      // backslashes too
+			in(`win\path\x.DCM`, "a/b"),       // a hostile SOP UID stays one component
+			in("folder/sub/file.dcm", "1.13"), //
+		),
+		study("1.2.4", in("folder/sub/file.dcm", "2.1")), // another study: no collision
+		study("../../etc", in("passwd", "3.1")),
+		study("", in("x", "4.1")),
+	}
+	want := []string{
+		"1.2.3/folder-sub-file.dcm",
+		"1.2.3/folder-sub-file_1.2.dcm",
+		"1.2.3/folder-sub-file_1.3.dcm",
+		"1.2.3/folder-sub-file_2.dcm",
+		"1.2.3/IM0001",
+		"1.2.3/IM0001_1.6",
+		"1.2.3/1.2.3.4",
+		"1.2.3/1.2.3.4_1.8",
+		"1.2.3/1.9",
+		"1.2.3/1.10",
+		"1.2.3/win-path-x.DCM",
+		"1.2.3/win-path-x_a-b.DCM",
+		"1.2.3/folder-sub-file_1.13.dcm",
+		"1.2.4/folder-sub-file.dcm",
+		"..-..-etc/passwd",
+		"_/x",
+	}
+	got := (&Zip{}).Entries(studies)
+	if len(got) != len(want) {
+		t.Fatalf("%d entries, want %d", len(got), len(want))
+	}
+	for i, e := range got {
+		if e.Name != want[i] {
+			t.Errorf("entry %d: %q, want %q", i, e.Name, want[i])
+		}
+	}
+}
+
+// TestZip64 writes an entry over 4 GiB (a sparse file, read at memory
+// speed) to a sparse archive, and reads it back. Skipped with -short and
+// under the race detector (which checks every byte a read syscall fills).
+func TestZip64(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("moves 4 GiB through the zip writer: too slow with -short or -race; run go test ./dicomscan -run TestZip64")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "big.dcm")
+	head := part10(tsExplicitLE, (&ds{}).instance("5.5", "5.5.1", "5.5.1.1").header(0x7FE00010, "OW", 0xFFFFFFF0).bytes())
+	f, err := os.Create(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(head)
+	size := int64(len(head)) + 0xFFFFFFF0
+	if err := f.Truncate(size); err != nil {
+		t.Skip("no sparse files:", err)
+	}
+	f.Close()
+	small := filepath.Join(dir, "small.dcm")
+	os.WriteFile(small, part10(tsExplicitLE, (&ds{}).instance("5.5", "5.5.1", "5.5.1.2").bytes()), 0o644)
+	res, err := Scan(context.Background(), src, small)
+	if err != nil || res.Instances() != 2 {
+		t.Fatalf("%v, %d instances, errors %v", err, res.Instances(), res.Errors)
+	}
+	z := Zip{Store: true}
+	want, err := z.Size(res.Studies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.Create(filepath.Join(dir, "out.zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := &sparseWriter{f: out}
+	n, err := z.Write(context.Background(), sw, res.Studies)
+	if err == nil {
+		err = sw.finish()
+	}
+	out.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != want {
+		t.Errorf("wrote %d bytes, Size() = %d", n, want)
+	}
+	zr, err := zip.OpenReader(out.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	if len(zr.File) != 2 || zr.File[0].UncompressedSize64 != uint64(size) || zr.File[1].Name != "5.5/small.dcm" {
+		t.Fatalf("entries %v", zr.File)
+	}
+	// The big entry's CRC-32, computed without reading it back: the
+	// header, then zeros.
+	crc := crc32.Update(0, crc32.IEEETable, head)
+	zeros := make([]byte, 1<<20)
+	for left := size - int64(len(head)); left > 0; left -= int64(len(zeros)) {
+		crc = crc32.Update(crc, crc32.IEEETable, zeros[:min(left, int64(len(zeros)))])
+	}
+	if zr.File[0].CRC32 != crc {
+		t.Errorf("big entry CRC-32 %08x, want %08x", zr.File[0].CRC32, crc)
+	}
+	// The small entry sits after 4 GiB: its offset is in a zip64 record.
+	rc, err := zr.File[1].Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(rc) // checks the CRC-32
+	rc.Close()
+	if want, _ := os.ReadFile(small); err != nil || !bytes.Equal(got, want) {
+		t.Errorf("small entry: %v, equal %v", err, bytes.Equal(got, want))
+	}
+}
+
+// sparseWriter leaves holes for runs of zeros, so a 4 GiB archive of a
+// sparse file takes no disk space.
+type sparseWriter struct {
+	f   *os.File
+	off int64
+}
+
+func (w *sparseWriter) Write(p []byte) (int, error) {
+	zero := true
+	for rest := p; len(rest) > 0 && zero; rest = rest[min(len(rest), len(zeroChunk)):] {
+		zero = bytes.Equal(rest[:min(len(rest), len(zeroChunk))], zeroChunk[:min(len(rest), len(zeroChunk))])
+	}
+	var err error
+	if zero {
+		_, err = w.f.Seek(int64(len(p)), io.SeekCurrent)
+	} else {
+		_, err = w.f.Write(p)
+	}
+	if err != nil {
+		return 0, err
+	}
+	w.off += int64(len(p))
+	return len(p), nil
+}
+
+var zeroChunk = make([]byte, 64<<10)
+
+func (w *sparseWriter) finish() error { return w.f.Truncate(w.off) }
