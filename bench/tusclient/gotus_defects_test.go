@@ -1,0 +1,183 @@
+package tusbench
+
+// These tests reproduce, against tusd, the defects that rule out
+// github.com/eventials/go-tus (pinned at its last commit, 2022-06-10). Each
+// one passes while the defect is present. Run TestGoTusRace with -race to
+// see the data race reports.
+
+import (
+	"bytes"
+	"net/http"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	gotus "github.com/eventials/go-tus"
+
+	"github.com/dicombridge/dicombridge/tusclient/tustest"
+)
+
+func gotusClient(t *testing.T, endpoint string, chunk int64) *gotus.Client {
+	t.Helper()
+	cfg := gotus.DefaultConfig()
+	cfg.ChunkSize = chunk
+	hc := newHTTPClient()
+	t.Cleanup(hc.CloseIdleConnections)
+	cfg.HttpClient = hc
+	c, err := gotus.NewClient(endpoint, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestGoTusProgressChannelBlocks: a progress subscriber that is not read
+// stalls the upload forever (the notification is a blocking send).
+func TestGoTusProgressChannelBlocks(t *testing.T) {
+	srv := tustest.NewServer(t, tustest.Options{})
+	c := gotusClient(t, srv.URL, 128<<10)
+	up, err := c.CreateUpload(gotus.NewUploadFromBytes(make([]byte, 1<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan gotus.Upload) // nobody reads it
+	up.NotifyUploadProgress(ch)
+	done := make(chan error, 1)
+	go func() { done <- up.Upload() }()
+	time.Sleep(2 * time.Second)
+	info, _ := srv.Info(up.Url())
+	select {
+	case <-done:
+		t.Fatal("upload finished: defect not reproduced")
+	default:
+	}
+	t.Logf("DEFECT: after 2 s the upload is stuck at %d of %d bytes", info.Offset, 1<<20)
+	go func() {
+		for range ch {
+		}
+	}()
+	<-done
+}
+
+// TestGoTusGoroutineLeak: every Uploader leaves a goroutine blocked in
+// broadcastProgress forever (its channel is never closed).
+func TestGoTusGoroutineLeak(t *testing.T) {
+	srv := tustest.NewServer(t, tustest.Options{})
+	c := gotusClient(t, srv.URL, 1<<20)
+	before := countStacks("broadcastProgress")
+	for i := 0; i < 50; i++ {
+		up, err := c.CreateUpload(gotus.NewUploadFromBytes([]byte("hello")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := up.Upload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	leaked := countStacks("broadcastProgress") - before
+	if leaked < 50 {
+		t.Fatalf("%d goroutines leaked, defect not reproduced", leaked)
+	}
+	t.Logf("DEFECT: 50 finished uploads left %d goroutines in (*Uploader).broadcastProgress", leaked)
+}
+
+func countStacks(fn string) int {
+	buf := make([]byte, 8<<20)
+	n := runtime.Stack(buf, true)
+	return strings.Count(string(buf[:n]), "go-tus.(*Uploader)."+fn)
+}
+
+// TestGoTusAbortDoesNotStopRequest: Abort does not interrupt the PATCH in
+// flight (there is no context); against a stalled server Upload hangs.
+func TestGoTusAbortDoesNotStopRequest(t *testing.T) {
+	srv := tustest.NewServer(t, tustest.Options{PatchDelay: time.Hour})
+	c := gotusClient(t, srv.URL, 1<<20)
+	up, err := c.CreateUpload(gotus.NewUploadFromBytes(make([]byte, 1000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- up.Upload() }()
+	time.Sleep(200 * time.Millisecond)
+	up.Abort()
+	select {
+	case err := <-done:
+		t.Fatalf("Upload returned after Abort (%v): defect not reproduced", err)
+	case <-time.After(time.Second):
+		t.Log("DEFECT: 1 s after Abort, Upload is still blocked in the PATCH")
+	}
+	srv.Stop() // closes the connection, which finally ends Upload
+	<-done
+}
+
+// TestGoTusNoRetry: one 503 fails the whole upload; there is no retry.
+func TestGoTusNoRetry(t *testing.T) {
+	srv := tustest.NewServer(t, tustest.Options{})
+	srv.FailNext(http.MethodPatch, 1, http.StatusServiceUnavailable)
+	c := gotusClient(t, srv.URL, 1<<20)
+	up, err := c.CreateUpload(gotus.NewUploadFromBytes([]byte("hello")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = up.Upload()
+	if err == nil {
+		t.Fatal("upload survived a 503: defect not reproduced")
+	}
+	t.Logf("DEFECT: a single 503 ends the upload: %v", err)
+}
+
+// TestGoTusMetadataOrder: metadata is a map, so Upload-Metadata comes out
+// in random order; the Aura uploader's fixed key order cannot be sent.
+func TestGoTusMetadataOrder(t *testing.T) {
+	u := gotus.NewUpload(bytes.NewReader(nil), 0, gotus.Metadata{
+		"upload_id": "1", "bucket": "b", "mode": "m", "name": "n", "type": "t", "filetype": "t", "filename": "n",
+	}, "")
+	orders := map[string]bool{}
+	for i := 0; i < 50; i++ {
+		var keys []string
+		for _, kv := range strings.Split(u.EncodedMetadata(), ",") {
+			keys = append(keys, strings.Fields(kv)[0])
+		}
+		orders[strings.Join(keys, ",")] = true
+	}
+	if len(orders) < 2 {
+		t.Fatal("metadata order was stable: defect not reproduced")
+	}
+	t.Logf("DEFECT: 50 encodings of the same metadata gave %d different key orders", len(orders))
+}
+
+// TestGoTusZeroSizePanics: Progress divides by the size.
+func TestGoTusZeroSizePanics(t *testing.T) {
+	defer func() {
+		if r := recover(); r == nil {
+			t.Fatal("no panic: defect not reproduced")
+		} else {
+			t.Logf("DEFECT: Upload.Progress on an empty upload panics: %v", r)
+		}
+	}()
+	gotus.NewUploadFromBytes(nil).Progress()
+}
+
+// TestGoTusRace: under -race this test fails with the two data races of
+// go-tus (Abort against Upload, progress update against broadcast).
+func TestGoTusRace(t *testing.T) {
+	srv := tustest.NewServer(t, tustest.Options{})
+	c := gotusClient(t, srv.URL, 64<<10)
+	up, err := c.CreateUpload(gotus.NewUploadFromBytes(make([]byte, 1<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan gotus.Upload, 100)
+	up.NotifyUploadProgress(ch)
+	go func() {
+		for range ch {
+		}
+	}()
+	done := make(chan error, 1)
+	go func() { done <- up.Upload() }()
+	time.Sleep(20 * time.Millisecond)
+	up.Abort()
+	<-done
+}

@@ -1,0 +1,642 @@
+package tusclient_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dicombridge/dicombridge/tusclient"
+	"github.com/dicombridge/dicombridge/tusclient/tustest"
+)
+
+// TestChecksumMismatch: chunks damaged in transit are refused by the server
+// with 460 and sent again; when every attempt is damaged, Run fails with
+// ErrChecksumMismatch and the server holds nothing of the damaged chunk.
+func TestChecksumMismatch(t *testing.T) {
+	t.Parallel()
+	t.Run("transient", func(t *testing.T) {
+		t.Parallel()
+		srv := tustest.NewServer(t, tustest.Options{Checksum: true})
+		srv.CorruptNext(2)
+		c := newClient(t, srv, tusclient.Config{ChunkSize: 50_000})
+		data := randomData(120_000, 31)
+		up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
+		if err := up.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		assertStored(t, srv, up.URL(), data)
+		n460 := 0
+		for _, r := range srv.Requests() {
+			if r.Status == tusclient.StatusChecksumMismatch {
+				n460++
+			}
+		}
+		if n460 != 2 {
+			t.Fatalf("%d responses 460, want 2", n460)
+		}
+	})
+	t.Run("persistent", func(t *testing.T) {
+		t.Parallel()
+		srv := tustest.NewServer(t, tustest.Options{Checksum: true})
+		c := newClient(t, srv, tusclient.Config{ChunkSize: 50_000, Retry: tusclient.RetryPolicy{Delays: []time.Duration{0, 0}}})
+		data := randomData(120_000, 32)
+		var once sync.Once
+		up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{
+			OnProgress: func(p tusclient.Progress) {
+				if p.Offset == 50_000 {
+					once.Do(func() { srv.CorruptNext(100) })
+				}
+			},
+		})
+		err := up.Run(context.Background())
+		var he *tusclient.HTTPError
+		if !errors.Is(err, tusclient.ErrChecksumMismatch) || !errors.As(err, &he) || he.StatusCode != 460 ||
+			!strings.Contains(err.Error(), "460 Checksum Mismatch") {
+			t.Fatalf("Run error %v, want ErrChecksumMismatch / HTTPError 460", err)
+		}
+		info, err := srv.Info(up.URL())
+		if err != nil || info.Offset != 50_000 {
+			t.Fatalf("server offset %d (%v), want 50000: a damaged chunk was stored", info.Offset, err)
+		}
+	})
+	t.Run("required but not offered", func(t *testing.T) {
+		t.Parallel()
+		srv := tustest.NewServer(t, tustest.Options{})
+		c := newClient(t, srv, tusclient.Config{Checksum: "sha256"})
+		up, _ := c.NewUpload(bytes.NewReader([]byte("x")), 1, tusclient.UploadOptions{})
+		if err := up.Run(context.Background()); !errors.Is(err, tusclient.ErrUnsupported) {
+			t.Fatalf("Run error %v, want ErrUnsupported", err)
+		}
+	})
+}
+
+// TestStreamLengths uploads streams of unknown length around chunk
+// boundaries: the length is declared at creation when the stream ends in
+// the first chunk, otherwise deferred and declared by the last PATCH.
+func TestStreamLengths(t *testing.T) {
+	t.Parallel()
+	const chunk = 1000
+	for _, n := range []int{0, 1, chunk - 1, chunk, chunk + 1, 2 * chunk, 3*chunk + 7} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			t.Parallel()
+			srv := tustest.NewServer(t, tustest.Options{})
+			c := newClient(t, srv, tusclient.Config{ChunkSize: chunk})
+			data := randomData(n, uint64(n))
+			var last tusclient.Progress
+			up, err := c.NewStreamUpload(onlyReader{bytes.NewReader(data)}, -1, tusclient.UploadOptions{
+				OnProgress: func(p tusclient.Progress) { last = p },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := up.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			assertStored(t, srv, up.URL(), data)
+			if last.Offset != int64(n) || last.Size != int64(n) {
+				t.Fatalf("last progress %+v", last)
+			}
+			var post tustest.Request
+			var lengths []string
+			for _, r := range srv.Requests() {
+				switch r.Method {
+				case http.MethodPost:
+					post = r
+				case http.MethodPatch:
+					lengths = append(lengths, r.Header.Get("Upload-Length"))
+				}
+			}
+			if n <= chunk {
+				if post.Header.Get("Upload-Length") != fmt.Sprint(n) || post.Header.Get("Upload-Defer-Length") != "" {
+					t.Fatalf("POST headers %v, want Upload-Length %d", post.Header, n)
+				}
+				return
+			}
+			if post.Header.Get("Upload-Defer-Length") != "1" || post.Header.Get("Upload-Length") != "" {
+				t.Fatalf("POST headers %v, want Upload-Defer-Length: 1", post.Header)
+			}
+			for i, l := range lengths {
+				if want := map[bool]string{true: fmt.Sprint(n), false: ""}[i == len(lengths)-1]; l != want {
+					t.Fatalf("PATCH %d Upload-Length %q, want %q (all: %q)", i, l, want, lengths)
+				}
+			}
+		})
+	}
+}
+
+// TestStreamKnownSize: a stream with a declared size that turns out
+// shorter fails with ErrSourceChanged instead of uploading garbage.
+func TestStreamKnownSize(t *testing.T) {
+	t.Parallel()
+	srv := tustest.NewServer(t, tustest.Options{})
+	c := newClient(t, srv, tusclient.Config{ChunkSize: 1000})
+	data := randomData(2500, 41)
+	up, _ := c.NewStreamUpload(onlyReader{bytes.NewReader(data)}, 2500, tusclient.UploadOptions{})
+	if err := up.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	assertStored(t, srv, up.URL(), data)
+	short, _ := c.NewStreamUpload(onlyReader{bytes.NewReader(data[:2400])}, 2500, tusclient.UploadOptions{})
+	if err := short.Run(context.Background()); !errors.Is(err, tusclient.ErrSourceChanged) {
+		t.Fatalf("short stream: %v, want ErrSourceChanged", err)
+	}
+	shortAt, _ := c.NewUpload(bytes.NewReader(data[:2400]), 2500, tusclient.UploadOptions{})
+	if err := shortAt.Run(context.Background()); !errors.Is(err, tusclient.ErrSourceChanged) {
+		t.Fatalf("short ReaderAt: %v, want ErrSourceChanged", err)
+	}
+}
+
+// TestStreamResumeFromStore: a stream regenerated after a restart resumes:
+// the bytes the server holds are read and skipped, not sent.
+func TestStreamResumeFromStore(t *testing.T) {
+	t.Parallel()
+	srv := tustest.NewServer(t, tustest.Options{})
+	store := &tusclient.MemoryStore{}
+	c := newClient(t, srv, tusclient.Config{ChunkSize: 10_000})
+	data := randomData(55_555, 42)
+	ctx, cancel := context.WithCancel(context.Background())
+	opts := tusclient.UploadOptions{Fingerprint: "zip-1", Store: store, OnProgress: func(p tusclient.Progress) {
+		if p.Offset >= 20_000 {
+			cancel()
+		}
+	}}
+	up, _ := c.NewStreamUpload(onlyReader{bytes.NewReader(data)}, -1, opts)
+	if err := up.Run(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("first Run: %v", err)
+	}
+	held := up.Offset()
+	srv.ResetRequests()
+	opts.OnProgress = nil
+	again, _ := c.NewStreamUpload(onlyReader{bytes.NewReader(data)}, -1, opts)
+	if err := again.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if again.URL() != up.URL() {
+		t.Fatalf("resumed %s, want %s", again.URL(), up.URL())
+	}
+	var sent int64
+	for _, r := range srv.Requests() {
+		if r.Method == http.MethodPost {
+			t.Fatal("resume created a new upload")
+		}
+		sent += max(r.ContentLength, 0)
+	}
+	if sent != int64(len(data))-held {
+		t.Fatalf("resume sent %d bytes, want %d", sent, int64(len(data))-held)
+	}
+	assertStored(t, srv, up.URL(), data)
+}
+
+// TestCreationWithUpload sends the first chunk in the POST.
+func TestCreationWithUpload(t *testing.T) {
+	t.Parallel()
+	for _, checksum := range []bool{false, true} {
+		t.Run(fmt.Sprint("checksum=", checksum), func(t *testing.T) {
+			t.Parallel()
+			srv := tustest.NewServer(t, tustest.Options{Checksum: checksum})
+			c := newClient(t, srv, tusclient.Config{ChunkSize: 40_000, UploadDataDuringCreation: true})
+			data := randomData(100_000, 43)
+			up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
+			if err := up.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			assertStored(t, srv, up.URL(), data)
+			var got []string
+			for _, r := range srv.Requests() {
+				got = append(got, fmt.Sprintf("%s %d %v", r.Method, r.ContentLength, r.Header.Get("Upload-Checksum") != ""))
+			}
+			want := fmt.Sprintf("OPTIONS 0 false|POST 40000 %[1]v|PATCH 40000 %[1]v|PATCH 20000 %[1]v", checksum)
+			if strings.Join(got, "|") != want {
+				t.Fatalf("requests %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+// TestParallel uploads in 3 partial uploads and concatenates them; the
+// metadata goes on the final upload.
+func TestParallel(t *testing.T) {
+	t.Parallel()
+	srv := tustest.NewServer(t, tustest.Options{})
+	c := newClient(t, srv, tusclient.Config{ChunkSize: 256 << 10, ParallelUploads: 3})
+	data := randomData(3<<20+1, 44)
+	var created []string
+	var last tusclient.Progress
+	var mu sync.Mutex
+	up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{
+		Metadata:   tusclient.Metadata{{Key: "filename", Value: "p.bin"}},
+		OnCreated:  func(u string) { created = append(created, u) },
+		OnProgress: func(p tusclient.Progress) { mu.Lock(); last = p; mu.Unlock() },
+	})
+	if err := up.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(created) != 1 || created[0] != up.URL() {
+		t.Fatalf("OnCreated %v, URL %s", created, up.URL())
+	}
+	assertStored(t, srv, up.URL(), data)
+	info, _ := srv.Info(up.URL())
+	if !info.IsFinal || len(info.PartialUploads) != 3 || info.MetaData["filename"] != "p.bin" {
+		t.Fatalf("final upload %+v", info)
+	}
+	for _, id := range info.PartialUploads {
+		pi, _ := srv.Info(srv.URL + id)
+		if !pi.IsPartial || len(pi.MetaData) != 0 {
+			t.Fatalf("partial upload %+v", pi)
+		}
+	}
+	if last.Offset != int64(len(data)) || last.Size != int64(len(data)) {
+		t.Fatalf("last progress %+v", last)
+	}
+}
+
+// TestParallelResume: a cancelled parallel upload resumes its parts from
+// the store in a new Upload, and terminates cleanly.
+func TestParallelResume(t *testing.T) {
+	t.Parallel()
+	srv := tustest.NewServer(t, tustest.Options{})
+	store := &tusclient.MemoryStore{}
+	c := newClient(t, srv, tusclient.Config{ChunkSize: 128 << 10, ParallelUploads: 2})
+	data := randomData(4<<20, 45)
+	ctx, cancel := context.WithCancel(context.Background())
+	up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{
+		Fingerprint: "p", Store: store,
+		OnProgress: func(p tusclient.Progress) {
+			if p.Offset >= 1<<20 {
+				cancel()
+			}
+		},
+	})
+	if err := up.Run(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("first Run: %v", err)
+	}
+	rec, ok, _ := store.Get(context.Background(), "p")
+	if !ok || len(rec.Parts) != 2 || rec.URL != "" {
+		t.Fatalf("record %+v", rec)
+	}
+	srv.ResetRequests()
+	again, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{Fingerprint: "p", Store: store, KeepRecord: true})
+	if err := again.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	posts := 0
+	for _, r := range srv.Requests() {
+		if r.Method == http.MethodPost {
+			posts++
+			if !strings.HasPrefix(r.Header.Get("Upload-Concat"), "final;") {
+				t.Fatalf("resume created a partial upload again: %v", r.Header)
+			}
+		}
+	}
+	if posts != 1 {
+		t.Fatalf("%d POSTs, want 1 (the final)", posts)
+	}
+	assertStored(t, srv, again.URL(), data)
+	// Terminate from a third Upload, as after a restart.
+	third, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{Fingerprint: "p", Store: store})
+	if err := third.Terminate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Info(again.URL()); err == nil {
+		t.Fatal("final upload survived Terminate")
+	}
+	for _, pr := range rec.Parts {
+		if _, err := srv.Info(pr.URL); err == nil {
+			t.Fatal("partial upload survived Terminate")
+		}
+	}
+	if _, ok, _ := store.Get(context.Background(), "p"); ok {
+		t.Fatal("record survived Terminate")
+	}
+}
+
+// TestParallelFallback: without concatenation on the server, a parallel
+// upload quietly becomes a single one.
+func TestParallelFallback(t *testing.T) {
+	t.Parallel()
+	srv := tustest.NewServer(t, tustest.Options{DisableConcatenation: true})
+	c := newClient(t, srv, tusclient.Config{ParallelUploads: 4})
+	data := randomData(3<<20, 46)
+	up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
+	if err := up.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	assertStored(t, srv, up.URL(), data)
+}
+
+// TestTerminate cancels an upload, terminates it, and checks the server
+// forgot it; Run afterwards starts a new upload.
+func TestTerminate(t *testing.T) {
+	t.Parallel()
+	srv := tustest.NewServer(t, tustest.Options{})
+	store := &tusclient.MemoryStore{}
+	c := newClient(t, srv, tusclient.Config{ChunkSize: 10_000})
+	data := randomData(50_000, 47)
+	ctx, cancel := context.WithCancel(context.Background())
+	up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{
+		Fingerprint: "t", Store: store,
+		OnProgress: func(p tusclient.Progress) {
+			if p.Offset >= 20_000 {
+				cancel()
+			}
+		},
+	})
+	if err := up.Run(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v", err)
+	}
+	old := up.URL()
+	if err := up.Terminate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Info(old); err == nil {
+		t.Fatal("upload survived Terminate")
+	}
+	if _, ok, _ := store.Get(context.Background(), "t"); ok {
+		t.Fatal("record survived Terminate")
+	}
+	// Terminating an upload that is already gone is not an error.
+	if err := c.Terminate(context.Background(), old); err != nil {
+		t.Fatalf("second Terminate: %v", err)
+	}
+	if err := up.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if up.URL() == old {
+		t.Fatal("Run after Terminate reused the terminated upload")
+	}
+	assertStored(t, srv, up.URL(), data)
+}
+
+// TestStoredUploadGone: a stored upload the server lost (404 on HEAD) is
+// replaced by a new upload.
+func TestStoredUploadGone(t *testing.T) {
+	t.Parallel()
+	srv := tustest.NewServer(t, tustest.Options{})
+	store := &tusclient.MemoryStore{}
+	_ = store.Put(context.Background(), "g", tusclient.Record{Endpoint: srv.URL, URL: srv.URL + "0123456789abcdef", Size: 1000})
+	c := newClient(t, srv, tusclient.Config{})
+	data := randomData(1000, 48)
+	up, _ := c.NewUpload(bytes.NewReader(data), 1000, tusclient.UploadOptions{Fingerprint: "g", Store: store})
+	if err := up.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if strings.HasSuffix(up.URL(), "0123456789abcdef") {
+		t.Fatal("kept the lost upload")
+	}
+	assertStored(t, srv, up.URL(), data)
+}
+
+// TestRecordOtherEndpointIgnored: a record made for another endpoint or
+// another size does not resume.
+func TestRecordMismatchIgnored(t *testing.T) {
+	t.Parallel()
+	srv := tustest.NewServer(t, tustest.Options{})
+	c := newClient(t, srv, tusclient.Config{})
+	for name, rec := range map[string]tusclient.Record{
+		"endpoint": {Endpoint: "http://elsewhere.example/files/", URL: "http://elsewhere.example/files/x", Size: 10},
+		"size":     {Endpoint: srv.URL, URL: srv.URL + "x", Size: 11},
+	} {
+		store := &tusclient.MemoryStore{}
+		_ = store.Put(context.Background(), "f", rec)
+		up, _ := c.NewUpload(bytes.NewReader(make([]byte, 10)), 10, tusclient.UploadOptions{Fingerprint: "f", Store: store})
+		if err := up.Run(context.Background()); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if strings.HasSuffix(up.URL(), "/x") {
+			t.Fatalf("%s: resumed a mismatching record", name)
+		}
+	}
+}
+
+// TestLocation: relative Location headers are resolved; a Location on
+// another origin is refused unless CheckUploadURL allows it.
+func TestLocation(t *testing.T) {
+	t.Parallel()
+	srv := tustest.NewServer(t, tustest.Options{})
+	target, _ := url.Parse("http://" + srv.Addr())
+	newProxy := func(rewrite func(string) string) *httptest.Server {
+		rp := httputil.NewSingleHostReverseProxy(target)
+		rp.ModifyResponse = func(r *http.Response) error {
+			if l := r.Header.Get("Location"); l != "" {
+				r.Header.Set("Location", rewrite(l))
+			}
+			return nil
+		}
+		p := httptest.NewServer(rp)
+		t.Cleanup(p.Close)
+		return p
+	}
+	data := randomData(5000, 49)
+
+	rel := newProxy(func(l string) string { u, _ := url.Parse(l); return u.Path })
+	c := newClient(t, srv, tusclient.Config{Endpoint: rel.URL + tustest.DefaultBasePath, HTTPClient: rel.Client()})
+	up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
+	if err := up.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(up.URL(), rel.URL+tustest.DefaultBasePath) {
+		t.Fatalf("relative Location resolved to %s", up.URL())
+	}
+	assertStored(t, srv, srv.URL+lastPathElem(up.URL()), data)
+
+	other := newProxy(func(l string) string { u, _ := url.Parse(l); u.Host = "attacker.example"; return u.String() })
+	c2 := newClient(t, srv, tusclient.Config{Endpoint: other.URL + tustest.DefaultBasePath, HTTPClient: other.Client()})
+	up2, _ := c2.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
+	if err := up2.Run(context.Background()); !errors.Is(err, tusclient.ErrProtocol) || !strings.Contains(err.Error(), "origin") {
+		t.Fatalf("cross-origin Location: %v, want ErrProtocol", err)
+	}
+}
+
+// TestOverridePatchMethod sends PATCH and DELETE as POST with
+// X-HTTP-Method-Override.
+func TestOverridePatchMethod(t *testing.T) {
+	t.Parallel()
+	srv := tustest.NewServer(t, tustest.Options{})
+	c := newClient(t, srv, tusclient.Config{OverridePatchMethod: true, Checksum: tusclient.ChecksumOff})
+	data := randomData(3000, 50)
+	up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
+	if err := up.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	assertStored(t, srv, up.URL(), data)
+	if err := c.Terminate(context.Background(), up.URL()); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range srv.Requests() {
+		got = append(got, r.Method+"/"+r.Header.Get("X-HTTP-Method-Override"))
+	}
+	if strings.Join(got, " ") != "POST/ PATCH/PATCH DELETE/DELETE" {
+		t.Fatalf("requests %v", got)
+	}
+}
+
+// TestEmptyUpload: a zero-length upload is complete at creation.
+func TestEmptyUpload(t *testing.T) {
+	t.Parallel()
+	srv := tustest.NewServer(t, tustest.Options{})
+	c := newClient(t, srv, tusclient.Config{Checksum: tusclient.ChecksumOff})
+	var last tusclient.Progress
+	up, _ := c.NewUpload(bytes.NewReader(nil), 0, tusclient.UploadOptions{OnProgress: func(p tusclient.Progress) { last = p }})
+	if err := up.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	assertStored(t, srv, up.URL(), nil)
+	if reqs := srv.Requests(); len(reqs) != 1 || reqs[0].Method != http.MethodPost {
+		t.Fatalf("requests %+v, want one POST", reqs)
+	}
+	if last != (tusclient.Progress{Size: 0}) {
+		t.Fatalf("progress %+v", last)
+	}
+}
+
+// TestRunBusy: Run and Terminate refuse to overlap with a running Run.
+func TestRunBusy(t *testing.T) {
+	t.Parallel()
+	srv := tustest.NewServer(t, tustest.Options{PatchDelay: time.Minute})
+	c := newClient(t, srv, tusclient.Config{})
+	up, _ := c.NewUpload(bytes.NewReader(make([]byte, 100)), 100, tusclient.UploadOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan struct{})
+	var once sync.Once
+	up2 := up
+	done := make(chan error)
+	go func() {
+		done <- up2.Run(ctx)
+	}()
+	go func() {
+		for up.URL() == "" {
+			time.Sleep(time.Millisecond)
+		}
+		once.Do(func() { close(started) })
+	}()
+	<-started
+	if err := up.Run(context.Background()); !errors.Is(err, tusclient.ErrBusy) {
+		t.Fatalf("second Run: %v, want ErrBusy", err)
+	}
+	if err := up.Terminate(context.Background()); !errors.Is(err, tusclient.ErrBusy) {
+		t.Fatalf("Terminate during Run: %v, want ErrBusy", err)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+// failingReaderAt fails at offset at.
+type failingReaderAt struct {
+	data []byte
+	at   int64
+}
+
+var errDisk = errors.New("disk on fire")
+
+func (f failingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > f.at {
+		n := copy(p, f.data[off:max(off, f.at)])
+		return n, errDisk
+	}
+	return copy(p, f.data[off:]), nil
+}
+
+// TestSourceError: a read error from the caller's data is returned, not
+// retried.
+func TestSourceError(t *testing.T) {
+	t.Parallel()
+	srv := tustest.NewServer(t, tustest.Options{})
+	c := newClient(t, srv, tusclient.Config{ChunkSize: 10_000, Checksum: tusclient.ChecksumOff})
+	data := randomData(50_000, 51)
+	up, _ := c.NewUpload(failingReaderAt{data, 25_000}, int64(len(data)), tusclient.UploadOptions{})
+	err := up.Run(context.Background())
+	if !errors.Is(err, errDisk) {
+		t.Fatalf("Run: %v, want the source error", err)
+	}
+	for _, r := range srv.Requests() {
+		if off, _ := parseInt(r.Header.Get("Upload-Offset")); r.Method == http.MethodPatch && off > 20_000 {
+			t.Fatalf("PATCH at %s: the failing chunk was retried or skipped", r.Header.Get("Upload-Offset"))
+		}
+	}
+	if n := up.Offset(); n > 25_000 {
+		t.Fatalf("offset %d beyond the readable data", n)
+	}
+	sr, _ := c.NewStreamUpload(io.MultiReader(bytes.NewReader(data[:15_000]), iotestErrReader{}), -1, tusclient.UploadOptions{})
+	if err := sr.Run(context.Background()); !errors.Is(err, errDisk) {
+		t.Fatalf("stream Run: %v, want the source error", err)
+	}
+}
+
+type iotestErrReader struct{}
+
+func (iotestErrReader) Read([]byte) (int, error) { return 0, errDisk }
+
+// TestProgress: Offset never decreases, Sent never trails Offset, and the
+// last report is complete.
+func TestProgress(t *testing.T) {
+	t.Parallel()
+	srv := tustest.NewServer(t, tustest.Options{})
+	srv.FailNext(http.MethodPatch, 1, 500)
+	c := newClient(t, srv, tusclient.Config{ChunkSize: 64 << 10})
+	data := randomData(1<<20, 52)
+	var reports []tusclient.Progress
+	up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{
+		OnProgress: func(p tusclient.Progress) { reports = append(reports, p) },
+	})
+	if err := up.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(reports) < 16 {
+		t.Fatalf("%d reports", len(reports))
+	}
+	for i, p := range reports {
+		if p.Sent < p.Offset || p.Size != int64(len(data)) || (i > 0 && p.Offset < reports[i-1].Offset) {
+			t.Fatalf("report %d: %+v after %+v", i, p, reports[max(i-1, 0)])
+		}
+	}
+	if l := reports[len(reports)-1]; l.Offset != l.Size || l.Sent != l.Size {
+		t.Fatalf("last report %+v", l)
+	}
+}
+
+// TestAccessorsDuringRun reads URL, Offset and Progress from another
+// goroutine while a stream uploads (run with -race).
+func TestAccessorsDuringRun(t *testing.T) {
+	t.Parallel()
+	srv := tustest.NewServer(t, tustest.Options{})
+	c := newClient(t, srv, tusclient.Config{ChunkSize: 10_000})
+	data := randomData(200_000, 53)
+	up, _ := c.NewStreamUpload(onlyReader{bytes.NewReader(data)}, -1, tusclient.UploadOptions{OnProgress: func(tusclient.Progress) {}})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				_, _, _ = up.URL(), up.Offset(), up.Progress()
+			}
+		}
+	}()
+	err := up.Run(context.Background())
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := up.Progress(); p.Size != int64(len(data)) || p.Offset != p.Size {
+		t.Fatalf("final progress %+v", p)
+	}
+	assertStored(t, srv, up.URL(), data)
+}

@@ -1,0 +1,122 @@
+package tusclient_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/dicombridge/dicombridge/tusclient"
+	"github.com/dicombridge/dicombridge/tusclient/tustest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// fastRetry is a retry policy with short waits, so tests that inject
+// faults finish quickly.
+var fastRetry = tusclient.RetryPolicy{Delays: []time.Duration{0, 5 * time.Millisecond, 20 * time.Millisecond,
+	50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}}
+
+// randomData returns n deterministic pseudo-random bytes.
+func randomData(n int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, seed+1))
+	b := make([]byte, n)
+	for i := 0; i+8 <= n; i += 8 {
+		v := r.Uint64()
+		for j := 0; j < 8; j++ {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	for i := n &^ 7; i < n; i++ {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// writeFile writes data to a file in a temp dir and opens it.
+func writeFile(t *testing.T, data []byte) *os.File {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "data.bin")
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// newClient returns a client for srv (or for endpoint, if set) with fast
+// retries; cfg fields set by the caller win.
+func newClient(t *testing.T, srv *tustest.Server, cfg tusclient.Config) *tusclient.Client {
+	t.Helper()
+	if cfg.Endpoint == "" {
+		cfg.Endpoint = srv.URL
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = srv.HTTPClient()
+	}
+	if cfg.Retry.Delays == nil {
+		cfg.Retry = fastRetry
+	}
+	c, err := tusclient.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// assertStored checks the server holds exactly data at url.
+func assertStored(t *testing.T, srv *tustest.Server, url string, data []byte) {
+	t.Helper()
+	got, err := srv.StoredSHA256(url)
+	if err != nil {
+		t.Fatalf("stored file: %v", err)
+	}
+	if want := sha(data); got != want {
+		p, _ := srv.StoredFile(url)
+		b, _ := os.ReadFile(p)
+		t.Fatalf("stored SHA-256 %s, want %s (stored %d bytes, sent %d; first difference at %d)",
+			got, want, len(b), len(data), firstDiff(b, data))
+	}
+	info, err := srv.Info(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Offset != int64(len(data)) || info.Size != int64(len(data)) || info.SizeIsDeferred {
+		t.Fatalf("server info %+v, want offset = size = %d", info, len(data))
+	}
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	if len(a) != len(b) {
+		return min(len(a), len(b))
+	}
+	return -1
+}
+
+func parseInt(s string) (int64, error) {
+	var n int64
+	_, err := fmt.Sscan(s, &n)
+	return n, err
+}

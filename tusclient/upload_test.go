@@ -1,0 +1,30 @@
+package tusclient_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/dicombridge/dicombridge/tusclient"
+	"github.com/dicombridge/dicombridge/tusclient/tustest"
+)
+
+func TestUploadBasic(t *testing.T) {
+	t.Parallel()
+	srv := tustest.NewServer(t, tustest.Options{})
+	c := newClient(t, srv, tusclient.Config{ChunkSize: 64 << 10})
+	data := randomData(300_001, 1)
+	up, err := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{
+		Metadata: tusclient.Metadata{{Key: "filename", Value: "a.bin"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := up.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	assertStored(t, srv, up.URL(), data)
+	for _, r := range srv.Requests() {
+		t.Logf("%s %s %d %d off=%s", r.Method, r.Path, r.ContentLength, r.Status, r.Header.Get("Upload-Offset"))
+	}
+}
