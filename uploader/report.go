@@ -62,6 +62,31 @@ func reportMessage(err error, secrets ...string) string {
 	return truncate(scrub(msg, secrets...), maxReport)
 }
 
+// scrubbedError hides credentials in the text of an error it wraps.
+type scrubbedError struct {
+	err     error
+	secrets []string
+}
+
+func (e *scrubbedError) Error() string { return scrub(e.err.Error(), e.secrets...) }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// scrubError makes err safe to return, log and print: the server texts
+// it carries (a Tus answer's body, an API message) are cleaned in place,
+// and its text is scrubbed, so a server echoing the lift token or the API
+// key cannot leak them through the SDK.
+func scrubError(err error, secrets ...string) error {
+	var he *tusclient.HTTPError
+	if errors.As(err, &he) {
+		he.Body = []byte(scrub(string(he.Body), secrets...))
+	}
+	var ae *uploadtoken.APIError
+	if errors.As(err, &ae) {
+		ae.Message = scrub(ae.Message, secrets...)
+	}
+	return &scrubbedError{err: err, secrets: secrets}
+}
+
 // credentialLike matches Aura's credential formats.
 var credentialLike = regexp.MustCompile(`(aubt_|aura_sk_|aura_au_|aura_pk_)[A-Za-z0-9_\-]+`)
 

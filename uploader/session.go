@@ -566,6 +566,7 @@ func (s *Session) terminate(ctx context.Context, size int64) error {
 func (s *Session) fail(ctx context.Context, err error) error {
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	err = scrubError(err, s.secrets()...)
 	dir := s.u.StateDir
 	if ctx.Err() != nil {
 		cause := context.Cause(ctx)
@@ -577,11 +578,11 @@ func (s *Session) fail(ctx context.Context, err error) error {
 		var problems []string
 		if s.known {
 			if cerr := s.call(bg, "cancel", true, func(ctx context.Context) error { return s.u.API.Cancel(ctx, s.id) }); cerr != nil {
-				problems = append(problems, "telling Aura failed: "+cerr.Error())
+				problems = append(problems, "telling Aura failed: "+scrub(cerr.Error(), s.secrets()...))
 			}
 			if !s.before(stepStarted) || s.tusUp != nil {
 				if terr := s.terminate(bg, s.sizeOrZero()); terr != nil {
-					problems = append(problems, terr.Error())
+					problems = append(problems, scrub(terr.Error(), s.secrets()...))
 				}
 			}
 		}
@@ -604,9 +605,9 @@ func (s *Session) fail(ctx context.Context, err error) error {
 		switch {
 		case rerr != nil && dir != "" && s.saved != nil && !errors.Is(err, ErrSourcesChanged):
 			// Aura still thinks the upload runs: keep it resumable.
-			err = &resumableError{fmt.Errorf("%w; reporting it to Aura failed too (%v): resume the upload with Uploader.Resume(%q)", err, rerr, s.id)}
+			err = &resumableError{fmt.Errorf("%w; reporting it to Aura failed too (%v): resume the upload with Uploader.Resume(%q)", err, scrubError(rerr, s.secrets()...), s.id)}
 		case rerr != nil:
-			err = fmt.Errorf("%w; reporting it to Aura failed too: %v", err, rerr)
+			err = fmt.Errorf("%w; reporting it to Aura failed too: %v", err, scrubError(rerr, s.secrets()...))
 			s.cleanup(bg)
 		default:
 			if !s.before(stepStarted) || s.tusUp != nil {
