@@ -51,6 +51,7 @@ func reportMessage(err error, secrets ...string) string {
 		msg = err.Error()
 	}
 	switch {
+	case sc != nil:
 	case strings.Contains(err.Error(), "uploader: tus"):
 		if !strings.HasPrefix(msg, "tus ") {
 			msg = "tus upload failed: " + strings.TrimPrefix(msg, "uploader: tus upload: ")
