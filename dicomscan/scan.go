@@ -371,6 +371,12 @@ func (w *walker) walkRoot(root string) bool {
 	if !fi.IsDir() {
 		return w.file(root, filepath.Base(root), fi.Mode())
 	}
+	walkFrom := root
+	if lfi, err := os.Lstat(root); err == nil && lfi.Mode()&fs.ModeSymlink != 0 {
+		// An argument that links to a directory is followed (links met
+		// during the walk are not): WalkDir follows "link/".
+		walkFrom = filepath.Clean(root) + string(filepath.Separator)
+	}
 	prefix := ""
 	if abs, err := filepath.Abs(root); err == nil {
 		if b := filepath.Base(abs); b != "/" && b != "." && b != string(filepath.Separator) {
@@ -384,7 +390,7 @@ func (w *walker) walkRoot(root string) bool {
 		clean += string(filepath.Separator)
 	}
 	ok := true
-	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	filepath.WalkDir(walkFrom, func(p string, d fs.DirEntry, err error) error {
 		if !ok || w.ctx.Err() != nil {
 			ok = false
 			return filepath.SkipAll

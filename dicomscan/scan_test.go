@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -289,6 +290,31 @@ func TestScanArchive(t *testing.T) {
 		in.Path != zpath+"/"+files[0].Name || in.Size != files[0].Size || in.SOPInstanceUID != files[0].SOPInstanceUID ||
 		!in.ModTime.Equal(time.Unix(1700000000, 0)) {
 		t.Errorf("instance %+v", in)
+	}
+}
+
+// TestScanLinkedRoot: an argument that is a link to a directory is
+// walked (links inside are not followed), with names under the link's name.
+func TestScanLinkedRoot(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	generate(t, filepath.Join(dir, "real"), dicomgen.Options{InstancesPerSeries: 2})
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(filepath.Join(dir, "real"), link); err != nil {
+		t.Skip("no symbolic links:", err)
+	}
+	var logs strings.Builder
+	s := Scanner{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	res, err := s.Scan(context.Background(), link, filepath.Join(dir, "nothing-here"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := res.Studies[0].Series[0].Instances[0]
+	if res.Instances() != 2 || in.Name != "link/study01/series01/IM00001.dcm" || in.Path != filepath.Join(link, "study01/series01/IM00001.dcm") {
+		t.Errorf("%d instances, first %q at %q", res.Instances(), in.Name, in.Path)
+	}
+	if !strings.Contains(logs.String(), "nothing-here") || !strings.Contains(logs.String(), "level=DEBUG") {
+		t.Errorf("log: %q", logs.String())
 	}
 }
 
