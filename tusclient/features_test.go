@@ -272,7 +272,9 @@ func TestParallelResume(t *testing.T) {
 	up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{
 		Fingerprint: "p", Store: store,
 		OnProgress: func(p tusclient.Progress) {
-			if p.Offset >= 1<<20 {
+			// Cancel once both parts exist and some data went out.
+			rec, _, _ := store.Get(context.Background(), "p")
+			if p.Offset >= 1<<20 && len(rec.Parts) == 2 && rec.Parts[0].URL != "" && rec.Parts[1].URL != "" {
 				cancel()
 			}
 		},

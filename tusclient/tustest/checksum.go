@@ -129,16 +129,16 @@ func ParseUploadChecksum(v string) (algo string, digest []byte, err error) {
 	return algo, digest, nil
 }
 
+// hashes maps algorithm names to hashes. It is deliberately independent
+// of tusclient's own mapping, so the server checks the client rather than
+// repeating it.
+var hashes = map[string]func() hash.Hash{
+	"sha1": sha1.New, "sha256": sha256.New, "sha512": sha512.New, "md5": md5.New,
+}
+
 func newHash(algo string) hash.Hash {
-	switch algo {
-	case "sha1":
-		return sha1.New()
-	case "sha256":
-		return sha256.New()
-	case "sha512":
-		return sha512.New()
-	case "md5":
-		return md5.New()
+	if f, ok := hashes[algo]; ok {
+		return f()
 	}
 	return nil
 }
