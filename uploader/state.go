@@ -186,6 +186,9 @@ func removeState(dir, id string) error {
 
 func listStates(dir string) ([]Pending, error) {
 	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("uploader: %w", err)
 	}
