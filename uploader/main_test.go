@@ -21,6 +21,8 @@ var (
 	// bigDir holds one study whose stored archive spans two 5 MiB chunks.
 	bigDir   string
 	bigFiles []dicomgen.File
+	// testRoot holds the samples; removed after the tests.
+	testRoot string
 )
 
 func TestMain(m *testing.M) {
@@ -48,6 +50,7 @@ func setupAndRun(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	testRoot = root
 	defer os.RemoveAll(root)
 	mtime := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
 	sampleDir = filepath.Join(root, "sample")
