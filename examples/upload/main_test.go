@@ -136,10 +136,10 @@ func waitRecord(stateDir string) bool {
 	return false
 }
 
-// TestPauseResume: an interrupted upload (as by Ctrl-C) exits 130; running
-// the command again asks for -resume or -cancel; -resume finishes it.
-func TestPauseResume(t *testing.T) {
-	t.Parallel()
+// interrupted runs an upload and interrupts it as Ctrl-C does once its
+// transfer began; it returns the fake and the environment of the run.
+func interrupted(t *testing.T) (*auratest.Server, env) {
+	t.Helper()
 	aura := newAura(t)
 	stateDir := t.TempDir()
 	e := hmacEnv(aura, stateDir)
@@ -154,8 +154,15 @@ func TestPauseResume(t *testing.T) {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
 	aura.ClearFailures()
+	return aura, e
+}
 
-	r = runCLI(context.Background(), e, sample)
+// TestPauseResume: an interrupted upload (as by Ctrl-C) exits 130; running
+// the command again asks for -resume or -cancel; -resume finishes it.
+func TestPauseResume(t *testing.T) {
+	t.Parallel()
+	aura, e := interrupted(t)
+	r := runCLI(context.Background(), e, sample)
 	if r.code != exitUsage || !strings.Contains(r.stderr, "run again with -resume to continue it, or with -cancel to abandon it") {
 		t.Fatalf("without -resume: exit %d\n%s", r.code, r.stderr)
 	}
@@ -176,19 +183,7 @@ func TestPauseResume(t *testing.T) {
 // TestCancelPending abandons a paused upload with -cancel.
 func TestCancelPending(t *testing.T) {
 	t.Parallel()
-	aura := newAura(t)
-	stateDir := t.TempDir()
-	e := hmacEnv(aura, stateDir)
-	aura.Fail(auratest.EndpointTus, auratest.Failure{Method: "PATCH", Delay: time.Minute})
-	ctx, cancel := context.WithCancelCause(context.Background())
-	go func() {
-		waitRecord(stateDir)
-		cancel(uploader.ErrPaused)
-	}()
-	if r := runCLI(ctx, e, "-quiet", sample); r.code != exitInterrupted {
-		t.Fatalf("exit %d\n%s", r.code, r.stderr)
-	}
-	aura.ClearFailures()
+	aura, e := interrupted(t)
 	r := runCLI(context.Background(), e, "-cancel", sample)
 	if r.code != exitOK || !strings.Contains(r.stderr, "abandoned upload") {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
