@@ -145,8 +145,8 @@ type Callbacks struct {
 	OnProgress func(Progress)
 	// OnComplete is called once complete was acknowledged.
 	OnComplete func(*Result)
-	// OnError receives the error that ended an upload (not a pause or a
-	// cancellation).
+	// OnError receives the error that ended an upload, or a Prepare or
+	// Resume that failed before it began (not a pause or a cancellation).
 	OnError func(error)
 	// OnCancel is called when an upload was cancelled.
 	OnCancel func()

@@ -279,8 +279,8 @@ func TestRefusals(t *testing.T) {
 		if !errors.Is(err, uploader.ErrServerConfig) || !strings.Contains(err.Error(), "Server config missing or invalid lift.bucket") {
 			t.Fatalf("error %v", err)
 		}
-		if !slices.Equal(rec.states, []uploader.State{uploader.StateConnecting}) {
-			t.Errorf("states %v", rec.states)
+		if !slices.Equal(rec.states, []uploader.State{uploader.StateConnecting, uploader.StateFailed}) || len(rec.errs) != 1 {
+			t.Errorf("states %v, OnError %v", rec.states, rec.errs)
 		}
 	})
 	t.Run("no DICOM", func(t *testing.T) {

@@ -112,7 +112,20 @@ func (s *Session) halt(cause error) {
 }
 
 // prepare fetches the config and scans; saved is the state being resumed.
+// A failure is reported like an upload's (StateFailed, OnError).
 func (s *Session) prepare(ctx context.Context, paths []string, opts archiveOptions, saved *savedState) error {
+	err := s.prepareInner(ctx, paths, opts, saved)
+	if err != nil {
+		err = scrubError(err, s.secrets()...)
+		s.state(StateFailed)
+		if cb := s.u.Callbacks.OnError; cb != nil {
+			s.emit(func() { cb(err) })
+		}
+	}
+	return err
+}
+
+func (s *Session) prepareInner(ctx context.Context, paths []string, opts archiveOptions, saved *savedState) error {
 	s.paths, s.opts, s.saved = paths, opts, saved
 	s.state(StateConnecting)
 	cfg, err := s.u.API.Config(ctx)
