@@ -4,11 +4,89 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"os"
+	"path/filepath"
 
 	"github.com/dicombridge/dicombridge/auratest"
+	"github.com/dicombridge/dicombridge/internal/dicomgen"
 	"github.com/dicombridge/dicombridge/uploader"
 	"github.com/dicombridge/dicombridge/uploadtoken"
 )
+
+// The whole upload in one call: config, scan, init, start, the zip over
+// Tus, complete. Here against the fake Aura API, with a generated sample;
+// with a real Aura, BaseURL is https://<instance>/api and the token comes
+// from your backend's exchange.
+func ExampleUploader_Upload() {
+	aura := auratest.NewServer()
+	defer aura.Close()
+	dir, _ := os.MkdirTemp("", "example-")
+	defer os.RemoveAll(dir)
+	sample := filepath.Join(dir, "incoming")
+	if _, err := dicomgen.Write(sample, dicomgen.Options{Studies: 2, SeriesPerStudy: 2, InstancesPerSeries: 3}); err != nil {
+		log.Fatal(err)
+	}
+
+	u := &uploader.Uploader{
+		API: &uploader.API{
+			BaseURL: aura.URL,
+			APIKey:  aura.APIKey,
+			Tokens:  aura.Exchanger().Source(uploadtoken.ExchangeRequest{}),
+		},
+		StateDir: filepath.Join(dir, "state"), // resumable after a crash (Uploader.Resume)
+		Callbacks: uploader.Callbacks{
+			OnStudies: func(studies []uploader.Study) { fmt.Println("studies found:", len(studies)) },
+		},
+	}
+	res, err := u.Upload(context.Background(), sample)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("uploaded %d studies, %d series, %d instances\n", res.Studies, res.Series, res.Instances)
+	ss, _ := aura.Session(res.UploadID)
+	fmt.Println("server:", ss.States)
+	up, _ := aura.Upload(res.UploadID)
+	entries, _ := up.ZipEntries()
+	fmt.Println("zip entries:", len(entries), "complete:", up.Complete)
+	// Output:
+	// studies found: 2
+	// uploaded 2 studies, 4 series, 12 instances
+	// server: [initialized started completed]
+	// zip entries: 12 complete: true
+}
+
+// Prepare, look, remove a study, upload.
+func ExampleSession_Remove() {
+	aura := auratest.NewServer()
+	defer aura.Close()
+	dir, _ := os.MkdirTemp("", "example-")
+	defer os.RemoveAll(dir)
+	if _, err := dicomgen.Write(dir, dicomgen.Options{Studies: 3}); err != nil {
+		log.Fatal(err)
+	}
+	u := &uploader.Uploader{API: &uploader.API{BaseURL: aura.URL, APIKey: aura.APIKey,
+		Tokens: aura.Exchanger().Source(uploadtoken.ExchangeRequest{})}}
+	ctx := context.Background()
+	s, err := u.Prepare(ctx, dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, st := range s.Studies() {
+		if st.PatientID == s.Studies()[0].PatientID {
+			continue
+		}
+		if err := s.Remove(st.UID); err != nil { // "Skip these"
+			log.Fatal(err)
+		}
+	}
+	res, err := s.Upload(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("scanned:", len(s.Scan().Studies), "uploaded:", res.Studies)
+	// Output:
+	// scanned: 3 uploaded: 1
+}
 
 // The lifecycle calls of one upload, against the fake Aura API. Between
 // Start and Complete the uploader sends the zip to cfg.Lift.Endpoint over

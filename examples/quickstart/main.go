@@ -1,168 +1,314 @@
-// Command quickstart signs a token-exchange request with AURA-HMAC-SHA256
-// and sends it to an in-process server that verifies it, then shows that a
-// replayed and a tampered copy are rejected. It needs no network and no
-// credentials:
+// Command quickstart shows the whole Aura upload working, with no network
+// and no credentials:
 //
 //	go run ./examples/quickstart
 //
-// It exits 0 when all three outcomes are as expected.
+// It starts a fake Aura API (package auratest: the real HMAC verifier,
+// token issuer and an in-process tusd), writes a realistic sample (2
+// studies, 6 series, 300 CT and MR instances with synthetic pixel data) to
+// a temporary directory, exchanges an HMAC-signed request for an upload
+// token, uploads the sample with a progress bar, and prints what happened:
+// the studies, the bytes and the throughput, every call the server saw,
+// and a check that the zip the server stored holds every source file byte
+// for byte. It exits 0 when everything matches.
+//
+// With flags it uploads a real directory to a real Aura instance:
+//
+//	AURA_APP_ID=aura_pk_… AURA_APP_SECRET=aura_sk_… AURA_API_KEY=aura_au_… \
+//	  go run ./examples/quickstart -api https://aura.example.com/api -dir /path/to/studies
+//
+// Exit status: 0 on success, 1 when the upload or the check failed, 2 for
+// bad usage or missing credentials, 130 when interrupted.
 package main
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
+	"os/signal"
+	"path/filepath"
+	"slices"
 	"strings"
-	"sync"
+	"syscall"
 	"time"
 
+	"github.com/dicombridge/dicombridge/auratest"
 	"github.com/dicombridge/dicombridge/hmac"
-)
-
-// Demo credentials. Real ones come from Aura and live in your secret store.
-const (
-	appID  = "aura_pk_quickstart"
-	secret = "aura_sk_quickstart-demo-secret"
+	"github.com/dicombridge/dicombridge/internal/dicomgen"
+	"github.com/dicombridge/dicombridge/internal/uploadbar"
+	"github.com/dicombridge/dicombridge/uploader"
+	"github.com/dicombridge/dicombridge/uploadtoken"
 )
 
 func main() {
-	if err := run(os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "quickstart:", err)
-		os.Exit(1)
-	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-func run(out io.Writer) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+const (
+	exitOK          = 0
+	exitFailed      = 1
+	exitUsage       = 2
+	exitInterrupted = 130
+)
 
-	// The server: POST /api/auth/exchange behind hmac.Middleware, as Aura does.
-	verifier := &hmac.Verifier{Secret: func(_ context.Context, id string) (string, error) {
-		if id == appID {
-			return secret, nil
+// The sample: 2 studies × 3 series × 50 instances of 256 × 256.
+var sample = dicomgen.Options{Studies: 2, SeriesPerStudy: 3, InstancesPerSeries: 50, Rows: 256, Columns: 256, Seed: 2026}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	api := fs.String("api", "", "Aura API `URL`, ending in /api (with -dir: upload to a real Aura)")
+	dir := fs.String("dir", "", "`directory` of DICOM files to upload (with -api)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: quickstart                     (demo against an in-process fake Aura)")
+		fmt.Fprintln(stderr, "       quickstart -api URL -dir DIR   (credentials in AURA_APP_ID, AURA_APP_SECRET, AURA_API_KEY)")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	fail := func(code int, err error) int {
+		fmt.Fprintln(stderr, "quickstart:", err)
+		if errors.Is(err, context.Canceled) || errors.Is(err, uploader.ErrCancelled) {
+			return exitInterrupted
 		}
-		return "", hmac.ErrUnknownApp
-	}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/auth/exchange", func(w http.ResponseWriter, r *http.Request) {
-		app, _ := hmac.AppIDFromContext(r.Context())
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"token":"aubt_demo","app_id":%q}`, app)
-	})
-	srv := httptest.NewServer(hmac.Middleware(verifier, mux)) // listens on 127.0.0.1
-	defer srv.Close()
+		return code
+	}
+	switch {
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "quickstart: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return exitUsage
+	case *api == "" && *dir == "":
+		if err := demo(ctx, stdout, stderr); err != nil {
+			return fail(exitFailed, err)
+		}
+		return exitOK
+	case *api == "" || *dir == "":
+		fmt.Fprintln(stderr, "quickstart: -api and -dir go together")
+		fs.Usage()
+		return exitUsage
+	}
+	var missing []string
+	creds := map[string]string{}
+	for _, k := range []string{"AURA_APP_ID", "AURA_APP_SECRET", "AURA_API_KEY"} {
+		if creds[k] = getenv(k); creds[k] == "" {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(stderr, "quickstart: set %s in the environment (credentials are never taken from flags)\n", strings.Join(missing, ", "))
+		return exitUsage
+	}
+	if err := real(ctx, *api, *dir, creds, stdout, stderr); err != nil {
+		return fail(exitFailed, err)
+	}
+	return exitOK
+}
 
-	// The client: every request through hmac.Transport is signed afresh.
-	sent := &lastRequest{base: srv.Client().Transport}
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &hmac.Transport{
-		Signer: &hmac.Signer{AppID: appID, Secret: secret},
-		Base:   sent,
-	}}
-	body := `{"ttl":3600,"scopes":["upload:init","upload:manage","integration:read"]}`
-	req, err := http.NewRequestWithContext(ctx, "POST", srv.URL+"/api/auth/exchange", strings.NewReader(body))
+// real uploads dir to a real Aura instance.
+func real(ctx context.Context, api, dir string, creds map[string]string, stdout, stderr io.Writer) error {
+	exchanger := &uploadtoken.Client{
+		BaseURL: api,
+		APIKey:  creds["AURA_API_KEY"],
+		Signer:  &hmac.Signer{AppID: creds["AURA_APP_ID"], Secret: creds["AURA_APP_SECRET"]},
+	}
+	bar := uploadbar.New(stderr)
+	u := &uploader.Uploader{
+		API:       &uploader.API{BaseURL: api, APIKey: creds["AURA_API_KEY"], Tokens: exchanger.Source(uploadtoken.ExchangeRequest{})},
+		Callbacks: bar.Callbacks(uploader.Callbacks{OnStudies: printStudies(stdout)}),
+	}
+	res, err := u.Upload(ctx, dir)
+	bar.Finish()
 	if err != nil {
 		return err
 	}
-	req.Header.Set("X-Api-Key", "aura_au_quickstart") // sent, not signed
-
-	fmt.Fprintf(out, "1. POST %s/api/auth/exchange, signed by hmac.Transport\n", srv.URL)
-	status, reply, err := send(client, req)
-	if err != nil {
-		return err
-	}
-	signed, signedBody := sent.get()
-	ex, err := hmac.Explain(signed) // the debugging aid: no secret, no signature
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "%s   server: %d %s\n", indent(ex.String()), status, reply)
-	if status != http.StatusOK || !strings.Contains(reply, `"app_id":"`+appID+`"`) {
-		return errors.New("the signed request was not accepted")
-	}
-
-	fmt.Fprintln(out, "\n2. The same bytes sent again (a replay)")
-	status, reply, err = send(srv.Client(), copyOf(ctx, signed, signedBody))
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "   server: %d %s   (hmac.ErrReplay)\n", status, reply)
-	if status != http.StatusForbidden || !strings.Contains(reply, "nonce already used") {
-		return errors.New("the replay was not rejected")
-	}
-
-	// The signature is checked before the nonce, so this is a mismatch,
-	// not a replay.
-	fmt.Fprintln(out, "\n3. The same request with its body changed in transit (\"ttl\":3600 -> 86400)")
-	tampered := copyOf(ctx, signed, bytes.Replace(signedBody, []byte("3600"), []byte("86400"), 1))
-	status, reply, err = send(srv.Client(), tampered)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "   server: %d %s   (hmac.ErrBadSignature)\n", status, reply)
-	if status != http.StatusForbidden || !strings.Contains(reply, "signature mismatch") {
-		return errors.New("the tampered request was not rejected")
-	}
-	fmt.Fprintln(out, "\nAll three outcomes as expected.")
+	summary(stdout, res)
 	return nil
 }
 
-// send does req and returns the status and the trimmed body.
-func send(c *http.Client, req *http.Request) (int, string, error) {
-	resp, err := c.Do(req)
+// demo runs the whole upload against an in-process fake Aura.
+func demo(ctx context.Context, stdout, stderr io.Writer) error {
+	aura := auratest.NewServer()
+	defer aura.Close()
+	tmp, err := os.MkdirTemp("", "dicombridge-quickstart-")
 	if err != nil {
-		return 0, "", err
+		return err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	return resp.StatusCode, strings.TrimSpace(string(b)), err
-}
+	defer os.RemoveAll(tmp)
 
-// copyOf returns a copy of a signed request with the given body, as an
-// attacker who captured it would send it.
-func copyOf(ctx context.Context, signed *http.Request, body []byte) *http.Request {
-	r := signed.Clone(ctx)
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.ContentLength = int64(len(body))
-	r.GetBody = nil
-	return r
-}
-
-// lastRequest is a RoundTripper that remembers the last request it sent
-// (after signing) and its body.
-type lastRequest struct {
-	base http.RoundTripper
-	mu   sync.Mutex
-	req  *http.Request
-	body []byte
-}
-
-func (l *lastRequest) RoundTrip(req *http.Request) (*http.Response, error) {
-	body, err := io.ReadAll(req.Body)
-	req.Body.Close()
+	fmt.Fprintf(stdout, "Fake Aura API on %s, its Tus server on %s\n", aura.URL, aura.TusURL)
+	src := filepath.Join(tmp, "incoming")
+	t0 := time.Now()
+	files, err := dicomgen.Write(src, sample)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	req.Body = io.NopCloser(bytes.NewReader(body))
-	l.mu.Lock()
-	l.req, l.body = req.Clone(context.Background()), body
-	l.mu.Unlock()
-	return l.base.RoundTrip(req)
+	fmt.Fprintf(stdout, "Wrote %d synthetic DICOM files (%s) to %s in %s\n\n",
+		len(files), size(total(files)), src, time.Since(t0).Round(time.Millisecond))
+
+	// Phase 1, on the partner backend: HMAC credentials → upload token.
+	exchanger := aura.Exchanger() // uploadtoken.Client with an hmac.Signer
+	tok, err := exchanger.Exchange(ctx, uploadtoken.ExchangeRequest{TTL: time.Hour})
+	if err != nil {
+		return err
+	}
+	ex := aura.CallsTo(auratest.EndpointExchange)
+	fmt.Fprintf(stdout, "1. Token exchange: POST /api/auth/exchange, signed with AURA-HMAC-SHA256\n   Authorization: %s\n   → upload token %s, scopes %v, valid until %s\n\n",
+		ex[len(ex)-1].Header.Get("Authorization"), tok.Redacted(), tok.Scopes, tok.ExpiresAt.Format(time.RFC3339))
+
+	// Phase 2: the upload, with the token.
+	fmt.Fprintln(stdout, "2. Upload")
+	bar := uploadbar.New(stderr)
+	u := &uploader.Uploader{
+		API:       &uploader.API{BaseURL: aura.URL, APIKey: aura.APIKey, Tokens: uploadtoken.StaticSource(tok), HTTPClient: aura.Client()},
+		StateDir:  filepath.Join(tmp, "state"),
+		Callbacks: bar.Callbacks(uploader.Callbacks{OnStudies: printStudies(stdout)}),
+	}
+	res, err := u.Upload(ctx, src)
+	bar.Finish()
+	if err != nil {
+		return err
+	}
+	summary(stdout, res)
+	fmt.Fprintln(stdout, "\n3. What the server saw")
+	printCalls(stdout, aura)
+	ss, _ := aura.Session(res.UploadID)
+	fmt.Fprintf(stdout, "   session %s: %s\n", res.UploadID, strings.Join(ss.States, " → "))
+
+	fmt.Fprintln(stdout, "\n4. Check")
+	n, err := check(aura, res.UploadID, src, files)
+	if err != nil {
+		return fmt.Errorf("check failed: %w", err)
+	}
+	fmt.Fprintf(stdout, "   all %d entries of the stored zip are byte-identical to the source files ✓\n", n)
+	return nil
 }
 
-func (l *lastRequest) get() (*http.Request, []byte) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	r := l.req.Clone(context.Background())
-	r.Body = io.NopCloser(bytes.NewReader(l.body))
-	r.GetBody = nil
-	return r, l.body
+func printStudies(w io.Writer) func([]uploader.Study) {
+	return func(studies []uploader.Study) {
+		for _, s := range studies {
+			fmt.Fprintf(w, "   study %s  %s  %s  %s: %d series, %d images\n",
+				s.UID, s.PatientName, s.Date, strings.Join(s.Modalities, ","), len(s.Series), s.Images)
+		}
+	}
 }
 
-func indent(s string) string {
-	return "   " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n   ") + "\n"
+func summary(w io.Writer, res *uploader.Result) {
+	secs := res.Elapsed.Seconds()
+	fmt.Fprintf(w, "   uploaded %d studies, %d series, %d instances: %s of DICOM as a %s zip\n",
+		res.Studies, res.Series, res.Instances, size(res.SourceBytes), size(res.ArchiveBytes))
+	fmt.Fprintf(w, "   in %s: %.1f MB/s of DICOM, %.0f files/s (upload_id %s)\n",
+		res.Elapsed.Round(time.Millisecond), float64(res.SourceBytes)/1e6/secs, float64(res.Instances)/secs, res.UploadID)
 }
+
+// printCalls lists the calls the fake recorded, consecutive PATCHes folded.
+func printCalls(w io.Writer, aura *auratest.Server) {
+	calls := slices.DeleteFunc(aura.Calls(), func(c auratest.Call) bool { return c.Method == "OPTIONS" })
+	for i := 0; i < len(calls); i++ {
+		c := calls[i]
+		line := fmt.Sprintf("%-6s %s", c.Method, c.Path)
+		note := ""
+		switch {
+		case c.Endpoint == auratest.EndpointTus && c.Method == "POST":
+			line = fmt.Sprintf("%-6s %s", c.Method, c.Path)
+			note = "Tus creation, Upload-Length " + c.Header.Get("Upload-Length") + ", Authorization: " + c.Header.Get("Authorization") + " (the lift token; no X-Api-Key)"
+		case c.Endpoint == auratest.EndpointTus && c.Method == "PATCH":
+			j, bytes := i, int64(0)
+			for ; j < len(calls) && calls[j].Method == "PATCH"; j++ {
+				bytes += calls[j].BodySize
+			}
+			line = fmt.Sprintf("%-6s %s ×%d", c.Method, shorten(c.Path), j-i)
+			note = fmt.Sprintf("%d bytes in chunks of at most 5 MiB", bytes)
+			i = j - 1
+		case c.Endpoint != auratest.EndpointTus && len(c.Body) > 0 && len(c.Body) < 120:
+			note = string(c.Body)
+		case c.Endpoint == auratest.EndpointConfig:
+			note = "→ lift (Tus endpoint, token, bucket) and mode"
+		case c.Endpoint == auratest.EndpointInit:
+			note = fmt.Sprintf("%d bytes of study metadata", len(c.Body))
+		}
+		fmt.Fprintf(w, "   %-58s %d  %s\n", line, c.Status, note)
+	}
+}
+
+func shorten(p string) string {
+	if len(p) > 20 {
+		return p[:20] + "…"
+	}
+	return p
+}
+
+// check compares every entry of the zip the fake stored with its source
+// file, by the reference client's naming rule: "<StudyInstanceUID>/<path
+// relative to the parent of the scanned directory, '/' replaced by '-'>".
+func check(aura *auratest.Server, id, src string, files []dicomgen.File) (int, error) {
+	up, ok := aura.Upload(id)
+	if !ok {
+		return 0, errors.New("the server has no Tus upload for " + id)
+	}
+	zr, err := up.OpenZip()
+	if err != nil {
+		return 0, err
+	}
+	defer zr.Close()
+	want := map[string]string{}
+	for _, f := range files {
+		rel, err := filepath.Rel(filepath.Dir(src), f.Path)
+		if err != nil {
+			return 0, err
+		}
+		want[f.StudyInstanceUID+"/"+strings.ReplaceAll(filepath.ToSlash(rel), "/", "-")] = f.Path
+	}
+	if len(zr.File) != len(want) {
+		return 0, fmt.Errorf("%d entries in the zip, %d source files", len(zr.File), len(want))
+	}
+	for _, f := range zr.File {
+		path, ok := want[f.Name]
+		if !ok {
+			return 0, fmt.Errorf("unexpected entry %q", f.Name)
+		}
+		if err := sameBytes(f, path); err != nil {
+			return 0, err
+		}
+	}
+	return len(zr.File), nil
+}
+
+func sameBytes(f *zip.File, path string) error {
+	rc, err := f.Open()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc) // checks the CRC-32 too
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.Name, err)
+	}
+	exp, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got, exp) {
+		return fmt.Errorf("%s differs from %s", f.Name, path)
+	}
+	return nil
+}
+
+func total(files []dicomgen.File) int64 {
+	var n int64
+	for _, f := range files {
+		n += f.Size
+	}
+	return n
+}
+
+func size(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }

@@ -1,0 +1,204 @@
+// Command tokenbackend is the partner backend endpoint of Aura's Phase 1
+// (the seed's "Your Backend Implementation"): POST /api/upload-token checks
+// the caller's session, exchanges the app's HMAC credentials for an
+// ephemeral upload token through the SDK, rate-limits per user, and
+// answers {"token","expires_at","scopes"} for the browser widget or an
+// upload client.
+//
+//	AURA_API_URL=https://aura.example.com/api AURA_APP_ID=aura_pk_… \
+//	AURA_APP_SECRET=aura_sk_… AURA_API_KEY=aura_au_… go run ./examples/tokenbackend
+//	curl -X POST -b session=alice http://127.0.0.1:8080/api/upload-token
+//
+// Secrets come from the environment only (AURA_API_KEY may also be given
+// as SERVICE_API_KEY, the seed's name) and never appear in answers or
+// logs. With -demo it runs against an in-process fake Aura instead.
+//
+// Exit status: 0 after a clean shutdown (SIGINT, SIGTERM), 1 when the
+// server fails, 2 for bad usage or missing configuration.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/dicombridge/dicombridge/auratest"
+	"github.com/dicombridge/dicombridge/hmac"
+	"github.com/dicombridge/dicombridge/uploadtoken"
+)
+
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// config is what the endpoint needs.
+type config struct {
+	// Exchanger trades the app's HMAC credentials for upload tokens.
+	Exchanger *uploadtoken.Client
+	// TTL and Scopes of the tokens handed out.
+	TTL    time.Duration
+	Scopes []string
+	// PerUser limits token requests per user.
+	PerUser uploadtoken.Rate
+	// User returns the logged-in user of a request, "" for none.
+	User   func(*http.Request) string
+	Logger *slog.Logger
+}
+
+// sessionUser is a PLACEHOLDER session check: it treats the value of the
+// "session" cookie as the user. Replace it with your real session lookup
+// (and its CSRF protection): only authenticated users may get tokens.
+func sessionUser(r *http.Request) string {
+	c, err := r.Cookie("session")
+	if err != nil || c.Value == "" || len(c.Value) > 128 {
+		return ""
+	}
+	return c.Value
+}
+
+// newHandler serves POST /api/upload-token.
+func newHandler(cfg config) http.Handler {
+	issue := func(w http.ResponseWriter, r *http.Request) {
+		user := cfg.User(r)
+		tok, err := cfg.Exchanger.Exchange(r.Context(), uploadtoken.ExchangeRequest{TTL: cfg.TTL, Scopes: cfg.Scopes})
+		if err != nil {
+			// The error never holds the secret, the signature or a token.
+			cfg.Logger.LogAttrs(r.Context(), slog.LevelError, "upload token exchange failed",
+				slog.String("user", user), slog.String("error", err.Error()))
+			var ae *uploadtoken.APIError
+			if errors.Is(err, uploadtoken.ErrRateLimited) && errors.As(err, &ae) {
+				if ae.RetryAfter > 0 {
+					w.Header().Set("Retry-After", strconv.Itoa(int((ae.RetryAfter+time.Second-1)/time.Second)))
+				}
+				writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "Too many token requests to Aura; try again later."})
+				return
+			}
+			writeJSON(w, http.StatusBadGateway, map[string]string{"error": "Upload token unavailable."})
+			return
+		}
+		cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "upload token issued",
+			slog.String("user", user), slog.Any("token", tok)) // logs the redacted form
+		writeJSON(w, http.StatusOK, struct {
+			Token     string    `json:"token"`
+			ExpiresAt time.Time `json:"expires_at"`
+			Scopes    []string  `json:"scopes"`
+		}{tok.Value, tok.ExpiresAt.UTC(), tok.Scopes})
+	}
+	limited := uploadtoken.RateLimit(&uploadtoken.MemoryLimiter{}, cfg.PerUser, func(r *http.Request) string {
+		return "user:" + cfg.User(r)
+	}, http.HandlerFunc(issue))
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/upload-token", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if cfg.User(r) == "" {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "Unauthorized"})
+			return
+		}
+		limited.ServeHTTP(w, r)
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("tokenbackend", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "`address` to listen on")
+	demo := fs.Bool("demo", false, "exchange against an in-process fake Aura instead of AURA_API_URL")
+	ttl := fs.Duration("ttl", time.Hour, "lifetime of the tokens handed out (at most 24h)")
+	perUser := fs.Int("per-user", 5, "token requests allowed per user and minute")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 || *perUser < 1 || *ttl <= 0 || *ttl > 24*time.Hour {
+		fmt.Fprintln(stderr, "tokenbackend: bad arguments (see -h)")
+		return exitUsage
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+
+	base, appID, secret, key := getenv("AURA_API_URL"), getenv("AURA_APP_ID"), getenv("AURA_APP_SECRET"), getenv("AURA_API_KEY")
+	if key == "" {
+		key = getenv("SERVICE_API_KEY")
+	}
+	if *demo {
+		aura := auratest.NewServer()
+		defer aura.Close()
+		base, appID, secret, key = aura.URL, aura.AppID, aura.Secret, aura.APIKey
+		fmt.Fprintf(stdout, "demo: exchanging against a fake Aura at %s\n", aura.URL)
+	}
+	var missing []string
+	for name, v := range map[string]string{"AURA_API_URL": base, "AURA_APP_ID": appID, "AURA_APP_SECRET": secret, "AURA_API_KEY": key} {
+		if v == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		fmt.Fprintf(stderr, "tokenbackend: set %s in the environment (or use -demo)\n", strings.Join(missing, ", "))
+		return exitUsage
+	}
+	if _, err := uploadtoken.ParseBaseURL(base); err != nil {
+		fmt.Fprintf(stderr, "tokenbackend: AURA_API_URL: %v\n", err)
+		return exitUsage
+	}
+
+	h := newHandler(config{
+		Exchanger: &uploadtoken.Client{BaseURL: base, APIKey: key, Signer: &hmac.Signer{AppID: appID, Secret: secret}, Logger: logger},
+		TTL:       *ttl,
+		Scopes:    []string{uploadtoken.ScopeUploadInit, uploadtoken.ScopeUploadManage, uploadtoken.ScopeIntegrationRead},
+		PerUser:   uploadtoken.Rate{Limit: *perUser, Window: time.Minute},
+		User:      sessionUser,
+		Logger:    logger,
+	})
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintln(stderr, "tokenbackend:", err)
+		return exitFailed
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	fmt.Fprintf(stdout, "listening on http://%s/api/upload-token\n", ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		fmt.Fprintln(stderr, "tokenbackend:", err)
+		return exitFailed
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		fmt.Fprintln(stderr, "tokenbackend: shutdown:", err)
+		return exitFailed
+	}
+	<-errc
+	return exitOK
+}

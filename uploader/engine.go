@@ -1,0 +1,451 @@
+package uploader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/dicombridge/dicombridge/dicomscan"
+	"github.com/dicombridge/dicombridge/tusclient"
+)
+
+// ChunkSize is the Tus PATCH body size of the reference client (spec §5),
+// the default of [Uploader.ChunkSize].
+const ChunkSize = 5 << 20
+
+// Uploader uploads folders of DICOM studies to Aura: the Go counterpart of
+// the standalone uploader's engine (spec §4-5), with the fixes of spec §8.
+//
+// [Uploader.Upload] does everything in one call; [Uploader.Prepare] then
+// [Session.Upload] leaves room to look at the studies and remove some in
+// between; [Uploader.Resume] finishes an upload that a stopped process left
+// behind (with StateDir set).
+//
+// One upload, on the wire:
+//
+//  1. GET /uploader/config, once, validated (Tus endpoint, lift token,
+//     bucket, mode);
+//  2. the paths are scanned (package dicomscan) and the studies announced
+//     with POST /uploader/upload/init, built exactly as the browser client
+//     builds it, under a new UUID v4 upload_id used in every later call, in
+//     the Tus metadata and in the archive name "<upload_id>.zip";
+//  3. POST /uploader/upload/start, and its 2xx awaited;
+//  4. the zip of every accepted file ("<StudyInstanceUID>/<name>" entries)
+//     is streamed over Tus to lift.endpoint in 5 MiB PATCHes, with
+//     Upload-Length, the metadata keys upload_id, bucket, mode, name, type,
+//     filetype, filename in that order, and "Authorization: Bearer
+//     <lift.token>" (never the API key);
+//  5. POST /uploader/upload/complete, only once Tus holds every byte.
+//
+// A failure after init sends POST /uploader/upload/error with the real
+// cause (the status and message, never a credential or a local path) and
+// never complete; a cancellation sends POST /uploader/upload/cancel and
+// deletes the partial Tus upload. Lifecycle calls are retried on network
+// errors, 429 and 5xx.
+//
+// # The archive: streamed with a known length, never stored
+//
+// The zip is produced on the fly from the source files and streamed to Tus
+// with its exact Upload-Length (the reference client always sends one, and
+// whether Aura accepts deferred lengths is unknown). It is never held in
+// memory (one 5 MiB chunk is) nor written to disk, so no copy of the
+// patient data is left in a temporary directory if the process dies, and a
+// study of any size needs no free disk space. The price is CPU: when
+// entries are deflated (the default, as the reference), the archive's
+// length is only known after compressing it, so the files are read and
+// compressed twice, once to measure and once to send (StatePacking, then
+// StateUploading). With Store set, entries are stored, the length is
+// computed from the file sizes and everything happens in one pass.
+//
+// Because the archive is deterministic, an interrupted upload resumes by
+// producing it again and skipping the bytes the server already holds,
+// without sending them. Before it does, the plan (every file's path, size
+// and modification time, in archive order, and the archive options and
+// format version) is compared with the one saved when the upload began,
+// and a SHA-256 of every 4 MiB of the archive is compared as the bytes are
+// produced: if anything changed, the upload fails with
+// [*SourcesChangedError] rather than complete a corrupt archive.
+//
+// An Uploader is safe for concurrent use once configured: each upload is a
+// separate [Session].
+type Uploader struct {
+	// API calls the Aura endpoints (required). Its Tokens should be an
+	// uploadtoken.CachingSource, or a static token valid for the whole
+	// upload.
+	API *API
+
+	// StateDir, when set, makes uploads resumable after a process restart:
+	// each upload keeps there, until it ends, a small JSON state file, its
+	// plan and its block checksums (no credential, but file paths and
+	// study identifiers: the directory is created with mode 0700), and the
+	// Tus resume records (tusclient.FileStore) under StateDir/tus.
+	// Empty means uploads cannot be resumed by another process.
+	StateDir string
+
+	// Source is the init "source"; empty means DefaultSource.
+	Source string
+	// PatientID is the Aurabox patient id sent in init, if known.
+	PatientID string
+	// Context is the init "context" (see [InitRequest.Context]); nil omits
+	// it.
+	Context any
+
+	// Scanner finds the studies; nil means a zero dicomscan.Scanner.
+	Scanner *dicomscan.Scanner
+	// Store stores the zip entries instead of deflating them: one pass over
+	// the files instead of two, more bytes on the wire. Encapsulated
+	// (already compressed) images are always stored.
+	Store bool
+	// Level is the Deflate level, 1 (the default) to 9.
+	Level int
+	// Workers is the number of files compressed in parallel; 0 means
+	// GOMAXPROCS.
+	Workers int
+
+	// ChunkSize is the Tus PATCH size; 0 means [ChunkSize] (5 MiB, as the
+	// reference client). It is also the memory the upload buffers.
+	ChunkSize int64
+	// TusHTTPClient sends the Tus requests; nil means tusclient's default
+	// (bounded dials and header waits, no overall timeout).
+	TusHTTPClient *http.Client
+	// TusRetry says when failed Tus requests are retried; the zero value
+	// retries after 0, 1, 3 and 5 s like the reference client, starting
+	// over whenever the upload made progress.
+	TusRetry tusclient.RetryPolicy
+	// LifecycleRetries is how many times init, start, complete, error and
+	// cancel are retried after a network error, a 429 or a 5xx; 0 means 3,
+	// negative means none.
+	LifecycleRetries int
+
+	// Logger receives debug and info lines (steps, retries; never a
+	// credential); nil means silence.
+	Logger *slog.Logger
+
+	// Callbacks are called as the upload goes; see [Callbacks].
+	Callbacks Callbacks
+}
+
+// Callbacks report an upload's course, like the reference client's
+// callbacks (onStudiesFound, onStateChange, onUploadComplete, ...). Each
+// may be nil. Calls never overlap, come from the goroutine that called
+// Prepare, Upload or Resume or from one the upload runs, and must return
+// quickly; they may call [Session.Pause] or [Session.Cancel].
+type Callbacks struct {
+	// OnStudies receives the studies found by the scan, as init will
+	// announce them.
+	OnStudies func([]Study)
+	// OnState receives every state change.
+	OnState func(State)
+	// OnProgress receives the progress of packing and of the transfer.
+	OnProgress func(Progress)
+	// OnComplete is called once complete was acknowledged.
+	OnComplete func(*Result)
+	// OnError receives the error that ended an upload, or a Prepare or
+	// Resume that failed before it began (not a pause or a cancellation).
+	OnError func(error)
+	// OnCancel is called when an upload was cancelled.
+	OnCancel func()
+}
+
+// State is a step of an upload, reported to [Callbacks.OnState].
+type State string
+
+// The states an upload goes through. A successful upload goes from
+// StateConnecting to StateCompleted; it ends in StateFailed, StateCancelled
+// or StatePaused otherwise.
+const (
+	StateConnecting   State = "connecting"   // GET /uploader/config
+	StateScanning     State = "scanning"     // reading the files' headers
+	StateReady        State = "ready"        // studies found; Prepare returned
+	StatePacking      State = "packing"      // compressing once to learn the archive's length
+	StateInitializing State = "initializing" // POST init
+	StateStarting     State = "starting"     // POST start
+	StateUploading    State = "uploading"    // Tus
+	StateCompleting   State = "completing"   // POST complete
+	StateCompleted    State = "completed"
+	StateFailed       State = "failed"
+	StateCancelled    State = "cancelled"
+	StatePaused       State = "paused" // stopped, resumable with Uploader.Resume
+)
+
+// Progress reports how far packing or the transfer went.
+type Progress struct {
+	// State is StatePacking or StateUploading.
+	State State
+	// Bytes is, while uploading, the archive bytes the server confirmed;
+	// while packing, the source bytes read.
+	Bytes int64
+	// Sent is, while uploading, the archive bytes handed to the network
+	// (at least Bytes; it falls back to Bytes when a request fails).
+	// While packing it equals Bytes.
+	Sent int64
+	// TotalBytes is the archive size while uploading, the source size while
+	// packing.
+	TotalBytes int64
+	// Files counts the files whose whole entry the server confirmed (while
+	// packing: the files compressed); TotalFiles is the number in the
+	// archive.
+	Files, TotalFiles int
+	// ResumedAt is the archive offset the server already held when this
+	// run of the transfer began (0 for a fresh upload).
+	ResumedAt int64
+}
+
+// Result describes a finished upload.
+type Result struct {
+	UploadID   string
+	AssemblyID string
+	// StudyIDs are the ids Aura's init answered (possibly none).
+	StudyIDs []string
+	// Studies, Series and Instances count what was uploaded.
+	Studies, Series, Instances int
+	// SourceBytes is the size of the DICOM files; ArchiveBytes the size of
+	// the zip sent.
+	SourceBytes, ArchiveBytes int64
+	// ResumedAt is the archive offset the server already held when this run
+	// began; this run sent ArchiveBytes-ResumedAt bytes (plus any resent
+	// after a failed request).
+	ResumedAt int64
+	// Resumed is true when this run continued an earlier one.
+	Resumed bool
+	// Elapsed is the time Upload or Resume took (without Prepare).
+	Elapsed time.Duration
+}
+
+// Errors returned by the engine, for errors.Is.
+var (
+	// ErrNoStudies: the paths hold no DICOM study to upload (or all were
+	// removed). Nothing is sent to Aura.
+	ErrNoStudies = errors.New("uploader: no DICOM studies to upload")
+	// ErrCancelled: the upload was cancelled (its context was cancelled, or
+	// Session.Cancel). Aura was told (cancel) and the Tus upload deleted.
+	// The error also wraps the context's cause.
+	ErrCancelled = errors.New("uploader: upload cancelled")
+	// ErrPaused: the upload was stopped with Session.Pause, or its context
+	// was cancelled with ErrPaused as the cause
+	// (context.WithCancelCause). Nothing is reported to Aura; the state
+	// stays in StateDir and Uploader.Resume continues. Without a StateDir a
+	// pause is a cancellation.
+	ErrPaused = errors.New("uploader: upload paused")
+	// ErrResumable is matched by every error after which Uploader.Resume can
+	// continue the upload: a pause, or a failure that could not be reported
+	// to Aura (the network is down), when StateDir is set.
+	ErrResumable = errors.New("uploader: upload can be resumed")
+	// ErrUnknownUpload: Resume found no saved state for the upload id.
+	ErrUnknownUpload = errors.New("uploader: no unfinished upload with this id")
+	// ErrUnknownStudy: Remove was given a Study Instance UID the session
+	// does not hold.
+	ErrUnknownStudy = errors.New("uploader: unknown study")
+	// ErrStarted: Remove or Upload was called after Upload began.
+	ErrStarted = errors.New("uploader: upload already started")
+	// ErrSourcesChanged is matched by [*SourcesChangedError].
+	ErrSourcesChanged = errors.New("uploader: source files changed since the upload began")
+)
+
+// SourcesChangedError reports that a resumed upload's files are no longer
+// those it began with, so the archive cannot be completed. The upload is
+// reported to Aura as failed; start a new one.
+type SourcesChangedError struct {
+	UploadID string
+	// Detail says what changed, e.g. "/data/a.dcm: size 1000, was 998".
+	Detail string
+}
+
+func (e *SourcesChangedError) Error() string {
+	return "uploader: upload " + e.UploadID + ": source files changed since the upload began: " + e.Detail
+}
+
+// Is makes errors.Is(err, ErrSourcesChanged) true.
+func (e *SourcesChangedError) Is(target error) bool { return target == ErrSourcesChanged }
+
+// resumableError marks an error after which the upload can be resumed.
+type resumableError struct{ err error }
+
+func (e *resumableError) Error() string { return e.err.Error() }
+func (e *resumableError) Unwrap() error { return e.err }
+func (e *resumableError) Is(target error) bool {
+	return target == ErrResumable
+}
+
+// Upload prepares and uploads the studies under paths (files, directories,
+// .zip archives) in one call: [Uploader.Prepare] then [Session.Upload].
+func (u *Uploader) Upload(ctx context.Context, paths ...string) (*Result, error) {
+	s, err := u.Prepare(ctx, paths...)
+	if err != nil {
+		return nil, err
+	}
+	return s.Upload(ctx)
+}
+
+// Prepare fetches and validates the server config, scans paths and
+// returns the [Session] that will upload what it found, under a new
+// upload_id. Nothing is announced to Aura yet: look at [Session.Studies],
+// [Session.Scan], remove studies with [Session.Remove], then call
+// [Session.Upload].
+func (u *Uploader) Prepare(ctx context.Context, paths ...string) (*Session, error) {
+	if err := u.check(); err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		return nil, errors.New("uploader: no paths to upload")
+	}
+	abs := make([]string, len(paths))
+	for i, p := range paths {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			return nil, fmt.Errorf("uploader: %w", err)
+		}
+		abs[i] = a
+	}
+	id, err := newUUID()
+	if err != nil {
+		return nil, err
+	}
+	assembly, err := newAssemblyID()
+	if err != nil {
+		return nil, err
+	}
+	s := newSession(u, id, assembly)
+	if err := s.prepare(ctx, abs, archiveOptions{Store: u.Store, Level: u.level()}, nil); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Resume continues an upload that an earlier process (or a paused
+// Session) left in StateDir: it fetches a fresh config, scans the same
+// paths again, checks that the files did not change, and goes on from the
+// last step Aura acknowledged, sending only the archive bytes the Tus
+// server does not hold yet. The callbacks are called as for a new upload.
+func (u *Uploader) Resume(ctx context.Context, uploadID string) (*Result, error) {
+	if err := u.check(); err != nil {
+		return nil, err
+	}
+	if u.StateDir == "" {
+		return nil, errors.New("uploader: Resume needs StateDir")
+	}
+	st, err := loadState(u.StateDir, uploadID)
+	if err != nil {
+		return nil, err
+	}
+	if st.API != u.API.BaseURL {
+		return nil, fmt.Errorf("uploader: upload %s was made with API %s, not %s", uploadID, st.API, u.API.BaseURL)
+	}
+	s := newSession(u, st.UploadID, st.AssemblyID)
+	if err := s.prepare(ctx, st.Paths, st.Archive, st); err != nil {
+		return nil, err
+	}
+	return s.Upload(ctx)
+}
+
+// Pending lists the unfinished uploads in StateDir, oldest first.
+func (u *Uploader) Pending() ([]Pending, error) {
+	if u.StateDir == "" {
+		return nil, nil
+	}
+	return listStates(u.StateDir)
+}
+
+// Pending describes an unfinished upload saved in StateDir.
+type Pending struct {
+	UploadID string
+	// API is the base URL it was made with.
+	API string
+	// Paths are the (absolute) paths it uploads.
+	Paths []string
+	// Removed are the studies removed before it began.
+	Removed []string
+	// Step is the last step saved: "init-sent", "initialized",
+	// "start-sent", "started", "uploaded" or "complete-sent".
+	Step string
+	// ArchiveBytes is the size of its archive.
+	ArchiveBytes int64
+	// Created is when it began.
+	Created time.Time
+}
+
+// Discard abandons an unfinished upload saved in StateDir: it tells Aura
+// (cancel), deletes the partial Tus upload and removes the saved state.
+// Failures to reach Aura are returned after the local state is removed.
+func (u *Uploader) Discard(ctx context.Context, uploadID string) error {
+	if err := u.check(); err != nil {
+		return err
+	}
+	if u.StateDir == "" {
+		return errors.New("uploader: Discard needs StateDir")
+	}
+	st, err := loadState(u.StateDir, uploadID)
+	if err != nil {
+		return err
+	}
+	s := newSession(u, st.UploadID, st.AssemblyID)
+	s.saved = st
+	var errs []error
+	if st.Step != stepNone {
+		if err := s.call(ctx, "cancel", true, func(ctx context.Context) error { return u.API.Cancel(ctx, s.id) }); err != nil {
+			errs = append(errs, err)
+		}
+		if cfg, err := u.API.Config(ctx); err != nil {
+			errs = append(errs, err)
+		} else {
+			s.cfg = cfg
+			if err := s.terminate(ctx, st.Size); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := removeState(u.StateDir, uploadID); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (u *Uploader) check() error {
+	if u.API == nil {
+		return errors.New("uploader: Uploader.API is required")
+	}
+	if _, err := u.API.check(); err != nil {
+		return err
+	}
+	if u.Level != 0 && (u.Level < 1 || u.Level > 9) {
+		return fmt.Errorf("uploader: Level %d out of range 1-9", u.Level)
+	}
+	if u.ChunkSize < 0 {
+		return fmt.Errorf("uploader: negative ChunkSize %d", u.ChunkSize)
+	}
+	if u.StateDir != "" {
+		if err := os.MkdirAll(u.StateDir, 0o700); err != nil {
+			return fmt.Errorf("uploader: state directory: %w", err)
+		}
+	}
+	return nil
+}
+
+func (u *Uploader) level() int {
+	if u.Level == 0 {
+		return 1
+	}
+	return u.Level
+}
+
+func (u *Uploader) chunkSize() int64 {
+	if u.ChunkSize == 0 {
+		return ChunkSize
+	}
+	return u.ChunkSize
+}
+
+func (u *Uploader) lifecycleRetries() int {
+	switch {
+	case u.LifecycleRetries == 0:
+		return 3
+	case u.LifecycleRetries < 0:
+		return 0
+	}
+	return u.LifecycleRetries
+}

@@ -1,0 +1,361 @@
+package uploader_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dicombridge/dicombridge/auratest"
+	"github.com/dicombridge/dicombridge/tusclient"
+	"github.com/dicombridge/dicombridge/uploader"
+	"github.com/dicombridge/dicombridge/uploadtoken"
+)
+
+// TestTusFailure: when Tus fails, Aura hears error with the real cause
+// (method, status, server text) and never complete; the partial upload is
+// deleted and nothing is left in the state directory.
+func TestTusFailure(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		failure auratest.Failure
+		message string // prefix of the /error message
+		status  int    // the *tusclient.HTTPError status, 0 for a network error
+		posts   int    // creation attempts
+	}{
+		{"PATCH 500 until the retries run out", auratest.Failure{Method: "PATCH", Status: 500},
+			"tus PATCH failed: 500 Internal Server Error: ERR_INJECTED", 500, 1},
+		{"creation refused", auratest.Failure{Method: "POST", Status: 403, Body: "lift token not accepted here"},
+			"tus POST failed: 403 Forbidden: lift token not accepted here", 403, 1},
+		{"upload too large", auratest.Failure{Method: "POST", Status: 413, Body: "ERR_MAX_SIZE_EXCEEDED"},
+			"tus POST failed: 413 Request Entity Too Large: ERR_MAX_SIZE_EXCEEDED", 413, 1},
+		{"connection dropped on every PATCH", auratest.Failure{Method: "PATCH", Abort: true},
+			"tus upload failed: ", 0, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			aura := auratest.NewServer()
+			t.Cleanup(aura.Close)
+			stateDir := t.TempDir()
+			u, rec := newUploader(t, aura, stateDir)
+			aura.Fail(auratest.EndpointTus, c.failure)
+			res, err := u.Upload(context.Background(), sampleDir)
+			if err == nil {
+				t.Fatalf("upload succeeded: %+v", res)
+			}
+			var he *tusclient.HTTPError
+			if got := errors.As(err, &he); got != (c.status != 0) || (got && he.StatusCode != c.status) {
+				t.Errorf("error %v: want an HTTPError with status %d", err, c.status)
+			}
+			if errors.Is(err, uploader.ErrResumable) {
+				t.Errorf("a failure Aura was told about is not resumable: %v", err)
+			}
+			calls := lifecycle(aura)
+			if count(calls, "complete") != 0 || count(calls, "error") != 1 || count(calls, "tus POST") != c.posts {
+				t.Errorf("calls %q: want one error, no complete, %d tus POST", compact(calls), c.posts)
+			}
+			sessions := aura.Sessions()
+			if len(sessions) != 1 || !slices.Equal(sessions[0].States, []string{"initialized", "started", "failed"}) {
+				t.Fatalf("sessions %+v", sessions)
+			}
+			msg := sessions[0].Message
+			if !strings.HasPrefix(msg, c.message) || strings.Contains(msg, "uploader:") || strings.Contains(msg, sampleDir) {
+				t.Errorf("error message %q, want it to start with %q and name no local path", msg, c.message)
+			}
+			if want := `{"upload_id":"` + sessions[0].UploadID + `","message":`; !strings.HasPrefix(body(t, aura, auratest.EndpointError), want) {
+				t.Errorf("error body %s", body(t, aura, auratest.EndpointError))
+			}
+			if up, ok := aura.Upload(sessions[0].UploadID); ok && !up.Terminated && c.status != 403 && c.status != 413 {
+				t.Errorf("the failed tus upload was not deleted: %+v", up)
+			}
+			if len(rec.errs) != 1 || rec.states[len(rec.states)-1] != uploader.StateFailed || len(rec.completes) != 0 {
+				t.Errorf("callbacks: errors %v, states %v, completes %d", rec.errs, rec.states, len(rec.completes))
+			}
+			if left := stateFiles(t, stateDir); len(left) != 0 {
+				t.Errorf("state left behind: %v", left)
+			}
+		})
+	}
+}
+
+// TestCancel: cancelling the context in the middle of the transfer sends
+// cancel (and neither error nor complete) and deletes the Tus upload.
+func TestCancel(t *testing.T) {
+	t.Parallel()
+	aura := auratest.NewServer()
+	t.Cleanup(aura.Close)
+	stateDir := t.TempDir()
+	u, rec := newUploader(t, aura, stateDir)
+	aura.Fail(auratest.EndpointTus, auratest.Failure{Method: "PATCH", Delay: time.Minute}) // hold the transfer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		waitFor(t, "the tus upload", func() bool { return len(aura.Uploads()) == 1 && count(lifecycle(aura), "tus PATCH") == 0 })
+		time.Sleep(20 * time.Millisecond) // the PATCH is on its way
+		cancel()
+	}()
+	_, err := u.Upload(ctx, sampleDir)
+	if !errors.Is(err, uploader.ErrCancelled) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want ErrCancelled and context.Canceled", err)
+	}
+	calls := lifecycle(aura)
+	if count(calls, "cancel") != 1 || count(calls, "error") != 0 || count(calls, "complete") != 0 || count(calls, "tus DELETE") != 1 {
+		t.Errorf("calls %q: want cancel and tus DELETE, no error or complete", compact(calls))
+	}
+	ss := aura.Sessions()[0]
+	if want := `{"upload_id":"` + ss.UploadID + `","mode":"uploader"}`; body(t, aura, auratest.EndpointCancel) != want {
+		t.Errorf("cancel body %s, want %s", body(t, aura, auratest.EndpointCancel), want)
+	}
+	if !slices.Equal(ss.States, []string{"initialized", "started", "cancelled"}) {
+		t.Errorf("server states %v", ss.States)
+	}
+	if up := aura.Uploads()[0]; !up.Terminated {
+		t.Errorf("tus upload not terminated: %+v", up)
+	}
+	if rec.cancels != 1 || len(rec.errs) != 0 || rec.states[len(rec.states)-1] != uploader.StateCancelled {
+		t.Errorf("callbacks: %d cancels, errors %v, states %v", rec.cancels, rec.errs, rec.states)
+	}
+	if left := stateFiles(t, stateDir); len(left) != 0 {
+		t.Errorf("state left behind: %v", left)
+	}
+}
+
+// TestCancelBeforeInit: a cancellation before anything was announced sends
+// nothing at all.
+func TestCancelBeforeInit(t *testing.T) {
+	t.Parallel()
+	aura := auratest.NewServer()
+	t.Cleanup(aura.Close)
+	u, rec := newUploader(t, aura, t.TempDir())
+	s, err := u.Prepare(context.Background(), sampleDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.onState = func(st uploader.State) {
+		if st == uploader.StatePacking {
+			s.Pause() // nothing saved yet: a pause is a cancellation
+		}
+	}
+	if _, err := s.Upload(context.Background()); !errors.Is(err, uploader.ErrCancelled) || !errors.Is(err, uploader.ErrPaused) {
+		t.Fatalf("error %v, want ErrCancelled with the ErrPaused cause", err)
+	}
+	if calls := lifecycle(aura); !slices.Equal(calls, []string{"config"}) {
+		t.Errorf("calls %q, want only config", calls)
+	}
+	if rec.cancels != 1 {
+		t.Errorf("%d cancel callbacks", rec.cancels)
+	}
+}
+
+// TestLifecycleRetries: init, start and complete survive a 503 or a dropped
+// connection; a repeated call whose first attempt was applied but whose
+// answer was lost (Aura then says "already started") counts as done.
+func TestLifecycleRetries(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		ep     auratest.Endpoint
+		fail   auratest.Failure
+		lose   string // path whose first answer is lost after the server applied it
+		states []string
+	}{
+		{"init 503", auratest.EndpointInit, auratest.Failure{Status: 503, Times: 1, Header: http.Header{"Retry-After": {"0"}}}, "", nil},
+		{"start dropped", auratest.EndpointStart, auratest.Failure{Abort: true, Times: 1}, "", nil},
+		{"complete 502", auratest.EndpointComplete, auratest.Failure{Status: 502, Times: 1}, "", nil},
+		{"init answer lost", "", auratest.Failure{}, "/uploader/upload/init", nil},
+		{"start answer lost", "", auratest.Failure{}, "/uploader/upload/start", nil},
+		{"complete answer lost", "", auratest.Failure{}, "/uploader/upload/complete", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			aura := auratest.NewServer()
+			t.Cleanup(aura.Close)
+			u, _ := newUploader(t, aura, "")
+			if c.ep != "" {
+				aura.Fail(c.ep, c.fail)
+			}
+			if c.lose != "" {
+				u.API.HTTPClient = &http.Client{Transport: &loseAnswer{base: aura.Client().Transport, path: c.lose}}
+			}
+			res, err := u.Upload(context.Background(), sampleDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ss, _ := aura.Session(res.UploadID)
+			if !slices.Equal(ss.States, []string{"initialized", "started", "completed"}) {
+				t.Errorf("server states %v", ss.States)
+			}
+			calls := lifecycle(aura)
+			for _, name := range []string{"init", "start", "complete"} {
+				want := 1
+				if strings.HasSuffix(string(c.ep), name) || strings.HasSuffix(c.lose, name) {
+					want = 2
+				}
+				if got := count(calls, name); got != want {
+					t.Errorf("%s sent %d times, want %d: %q", name, got, want, compact(calls))
+				}
+			}
+			checkZip(t, aura, res.UploadID, expectedEntries(t, sampleDir, sampleFiles))
+		})
+	}
+}
+
+// loseAnswer forwards the first request to path, then drops its answer, as
+// when the network fails after the server acted.
+type loseAnswer struct {
+	base http.RoundTripper
+	path string
+	done atomic.Bool
+}
+
+func (l *loseAnswer) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := l.base.RoundTrip(req)
+	if err == nil && strings.HasSuffix(req.URL.Path, l.path) && l.done.CompareAndSwap(false, true) {
+		resp.Body.Close()
+		return nil, errors.New("connection reset by peer (simulated)")
+	}
+	return resp, err
+}
+
+// TestRefusals: answers that end the upload before any byte moves.
+func TestRefusals(t *testing.T) {
+	t.Parallel()
+	t.Run("init refused: Aura holds no upload to report on", func(t *testing.T) {
+		t.Parallel()
+		aura := auratest.NewServer()
+		t.Cleanup(aura.Close)
+		u, rec := newUploader(t, aura, t.TempDir())
+		aura.Fail(auratest.EndpointInit, auratest.Failure{Status: 422, Body: `{"message":"The studies field is required.","errors":{"studies":["The studies field is required."]}}`})
+		_, err := u.Upload(context.Background(), sampleDir)
+		var ae *uploadtoken.APIError
+		if !errors.As(err, &ae) || ae.StatusCode != 422 || ae.Message != "The studies field is required." {
+			t.Fatalf("error %v", err)
+		}
+		if calls := lifecycle(aura); !slices.Equal(calls, []string{"config", "init"}) {
+			t.Errorf("calls %q", calls)
+		}
+		if len(rec.errs) != 1 {
+			t.Errorf("OnError called %d times", len(rec.errs))
+		}
+	})
+	t.Run("start refused: reported as error", func(t *testing.T) {
+		t.Parallel()
+		aura := auratest.NewServer()
+		t.Cleanup(aura.Close)
+		u, _ := newUploader(t, aura, "")
+		aura.Fail(auratest.EndpointStart, auratest.Failure{Status: 403, Body: `{"message":"This action is unauthorized."}`})
+		_, err := u.Upload(context.Background(), sampleDir)
+		if !errors.Is(err, uploadtoken.ErrForbidden) {
+			t.Fatalf("error %v", err)
+		}
+		if calls := lifecycle(aura); !slices.Equal(calls, []string{"config", "init", "start", "error"}) {
+			t.Errorf("calls %q", calls)
+		}
+		ss := aura.Sessions()[0]
+		if want := "aura api POST /api/uploader/upload/start failed: 403 This action is unauthorized."; ss.Message != want {
+			t.Errorf("message %q, want %q", ss.Message, want)
+		}
+	})
+	t.Run("bad config", func(t *testing.T) {
+		t.Parallel()
+		aura := auratest.NewServer()
+		t.Cleanup(aura.Close)
+		u, rec := newUploader(t, aura, "")
+		aura.Fail(auratest.EndpointConfig, auratest.Failure{Status: 200, Body: `{"lift":{"endpoint":"https://tus.example.com/files/","token":"x"},"mode":"bulk"}`})
+		_, err := u.Upload(context.Background(), sampleDir)
+		if !errors.Is(err, uploader.ErrServerConfig) || !strings.Contains(err.Error(), "Server config missing or invalid lift.bucket") {
+			t.Fatalf("error %v", err)
+		}
+		if !slices.Equal(rec.states, []uploader.State{uploader.StateConnecting, uploader.StateFailed}) || len(rec.errs) != 1 {
+			t.Errorf("states %v, OnError %v", rec.states, rec.errs)
+		}
+	})
+	t.Run("no DICOM", func(t *testing.T) {
+		t.Parallel()
+		aura := auratest.NewServer()
+		t.Cleanup(aura.Close)
+		u, _ := newUploader(t, aura, "")
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not an image"), 0o600)
+		_, err := u.Upload(context.Background(), dir)
+		if !errors.Is(err, uploader.ErrNoStudies) || !strings.Contains(err.Error(), "among 1 files (1 skipped") {
+			t.Fatalf("error %v", err)
+		}
+		if calls := lifecycle(aura); !slices.Equal(calls, []string{"config"}) {
+			t.Errorf("calls %q", calls)
+		}
+	})
+}
+
+// TestNoSecretInFailures: the error returned, the message sent to Aura
+// and every log line of a failed upload are free of the lift token, the
+// upload token and the API key, even when the Tus server echoes them.
+func TestNoSecretInFailures(t *testing.T) {
+	t.Parallel()
+	aura := auratest.NewServer()
+	t.Cleanup(aura.Close)
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	u, _ := newUploader(t, aura, "")
+	u.Logger = logger
+	lift := &liftCapture{base: aura.Client().Transport}
+	u.API.HTTPClient = &http.Client{Transport: lift}
+	tok, err := u.API.Tokens.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The Tus server answers with the credentials in its body; the lift
+	// token is only known once config was fetched, so it is echoed by a
+	// transport.
+	u.TusHTTPClient = &http.Client{Transport: echoAuth{base: aura.Client().Transport}}
+	aura.Fail(auratest.EndpointTus, auratest.Failure{Method: "PATCH", Status: 400, Body: "bad key " + aura.APIKey + " for token " + tok.Value})
+	_, uerr := u.Upload(context.Background(), sampleDir)
+	if uerr == nil {
+		t.Fatal("upload succeeded")
+	}
+	ss := aura.Sessions()[0]
+	mu.Lock()
+	text := fmt.Sprintf("%v\n%+v\n%s\n%s", uerr, uerr, ss.Message, logs.String())
+	mu.Unlock()
+	if !strings.Contains(text, "uploader: upload failed") || ss.Message == "" {
+		t.Fatalf("the scenario did not run as intended:\n%s", text)
+	}
+	for name, secret := range map[string]string{"lift token": lift.get(), "API key": aura.APIKey, "upload token": tok.Value} {
+		if secret == "" {
+			t.Fatalf("%s unknown", name)
+		}
+		if strings.Contains(text, secret) || strings.Contains(text, secret[len(secret)-16:]) {
+			t.Errorf("%s leaked:\n%s", name, text)
+		}
+	}
+}
+
+// echoAuth makes the Tus server's error bodies repeat the Authorization
+// header, as a careless server might.
+type echoAuth struct{ base http.RoundTripper }
+
+func (e echoAuth) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := e.base.RoundTrip(req)
+	if err != nil || resp.StatusCode < 400 {
+		return resp, err
+	}
+	resp.Body.Close()
+	msg := "denied for " + req.Header.Get("Authorization")
+	resp.Body = ioNopCloser(strings.NewReader(msg))
+	resp.ContentLength = int64(len(msg))
+	return resp, nil
+}
