@@ -73,7 +73,8 @@ type Server struct {
 
 	opts   Options
 	addr   string
-	ownDir bool // Dir was made by New; Close removes it
+	port   *portKeeper // holds the port across Stop and Start
+	ownDir bool        // Dir was made by New; Close removes it
 
 	mu       sync.Mutex // guards srv, store, stopped, fails, corrupt, requests, clients, opts.PatchDelay
 	srv      *http.Server
@@ -133,8 +134,9 @@ func New(opts Options) (*Server, error) {
 	}
 	s.addr = ln.Addr().String()
 	s.URL = "http://" + s.addr + opts.BasePath
-	if err := s.serve(ln); err != nil {
-		ln.Close()
+	s.port = newPortKeeper(ln)
+	if err := s.serve(s.port.open()); err != nil {
+		s.port.Close()
 		s.removeDir()
 		return nil, fmt.Errorf("tustest: %w", err)
 	}
@@ -201,7 +203,15 @@ func (s *Server) serve(ln net.Listener) error {
 // wrap records requests, injects failures and delays.
 func (s *Server) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Register under mu, which Stop holds to set stopped before it
+		// waits: an Add racing a Wait that has begun is a WaitGroup misuse.
+		s.mu.Lock()
+		if s.stopped {
+			s.mu.Unlock()
+			panic(http.ErrAbortHandler) // accepted just before Stop: drop it
+		}
 		s.inflight.Add(1)
+		s.mu.Unlock()
 		defer s.inflight.Done()
 		method := r.Method
 		if o := r.Header.Get("X-HTTP-Method-Override"); method == http.MethodPost && o != "" {
@@ -234,8 +244,11 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 				t.Stop()
 				return
 			case <-stop:
+				// A stopped server is a crashed process: drop the connection.
+				// Returning normally would let net/http answer an implicit
+				// 200 OK before Stop closes the connection.
 				t.Stop()
-				return
+				panic(http.ErrAbortHandler)
 			}
 		}
 		next.ServeHTTP(rec, r)
@@ -329,10 +342,11 @@ func (s *Server) HTTPClient() *http.Client {
 	return c
 }
 
-// Stop shuts the server down like a killed process: the listener and every
-// connection close at once, and Stop returns when the handlers have
-// finished, so no stale write reaches the files afterwards. URL stays
-// valid for [Server.Start].
+// Stop shuts the server down like a killed process: every connection
+// closes at once and new ones are dropped as soon as they are accepted
+// (the port stays reserved, so no other server can take it while this one
+// is down), and Stop returns when the handlers have finished, so no stale
+// write reaches the files afterwards. URL stays valid for [Server.Start].
 func (s *Server) Stop() {
 	s.mu.Lock()
 	srv, stopped := s.srv, s.stopped
@@ -344,6 +358,7 @@ func (s *Server) Stop() {
 	if stopped {
 		return
 	}
+	s.port.pause() // new connections are dropped from now on
 	_ = srv.Close()
 	s.inflight.Wait()
 }
@@ -357,18 +372,9 @@ func (s *Server) Start() error {
 	if !stopped {
 		return nil
 	}
-	var ln net.Listener
-	var err error
-	for i := 0; i < 50; i++ { // the port may linger briefly
-		if ln, err = net.Listen("tcp", s.addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		return fmt.Errorf("tustest: restart: %w", err)
-	}
+	ln := s.port.open()
 	if err := s.serve(ln); err != nil {
+		s.port.pause()
 		ln.Close()
 		return fmt.Errorf("tustest: restart: %w", err)
 	}
@@ -385,6 +391,7 @@ func (s *Server) Restart() error {
 // clients from HTTPClient, and removes Dir if New made it.
 func (s *Server) Close() {
 	s.Stop()
+	_ = s.port.Close()
 	s.mu.Lock()
 	clients := s.clients
 	s.clients = nil
