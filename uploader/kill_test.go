@@ -73,7 +73,25 @@ func TestKillResume(t *testing.T) {
 		t.Logf("child stderr: %s", stderr.String())
 	}
 	aura.ClearFailures()
-	seq := lastSeq(aura)
+	// A PATCH of the child may still be in the server when it dies (under
+	// load its chunks need not end on the 3 MiB mark), and the server keeps
+	// what it received of it. Wait until the server's offset and call log
+	// have settled, then take what it holds and where the resume's calls
+	// begin. (The held PATCH never reaches the store.)
+	var seq int
+	held = -1
+	for stable := 0; stable < 3; {
+		time.Sleep(50 * time.Millisecond)
+		off, s := aura.Uploads()[0].Offset, lastSeq(aura)
+		if off == held && s == seq {
+			stable++
+		} else {
+			held, seq, stable = off, s, 0
+		}
+	}
+	if held < 3<<20 {
+		t.Fatalf("the server holds %d bytes after the kill, want at least 3 MiB", held)
+	}
 
 	u, rec := newUploader(t, aura, stateDir)
 	pending, err := u.Pending()
