@@ -17,9 +17,9 @@ import (
 
 	"github.com/tus/tusd/v2/pkg/filestore"
 	tusd "github.com/tus/tusd/v2/pkg/handler"
-	"github.com/tus/tusd/v2/pkg/memorylocker"
 
 	"github.com/dicombridge/dicombridge/hmac"
+	"github.com/dicombridge/dicombridge/internal/tusdlock"
 	"github.com/dicombridge/dicombridge/uploadtoken"
 )
 
@@ -208,7 +208,7 @@ func NewServer(opts ...Option) *Server {
 	s.store = filestore.New(s.dir)
 	composer := tusd.NewStoreComposer()
 	s.store.UseIn(composer)
-	memorylocker.New().UseIn(composer)
+	composer.UseLocker(tusdlock.New()) // see internal/tusdlock: tusd's interrupting locks race
 	th, err := tusd.NewHandler(tusd.Config{
 		BasePath:      "/files/",
 		StoreComposer: composer,

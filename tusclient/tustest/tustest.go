@@ -19,6 +19,8 @@ import (
 	"github.com/tus/tusd/v2/pkg/filestore"
 	"github.com/tus/tusd/v2/pkg/handler"
 	"github.com/tus/tusd/v2/pkg/memorylocker"
+
+	"github.com/dicombridge/dicombridge/internal/tusdlock"
 	xslog "golang.org/x/exp/slog"
 
 	"github.com/dicombridge/dicombridge/internal/httpx"
@@ -170,7 +172,7 @@ func (s *Server) serve(ln net.Listener) error {
 	if s.opts.InterruptLocks {
 		memorylocker.New().UseIn(composer)
 	} else {
-		composer.UseLocker(waitLocker{memorylocker.New()})
+		composer.UseLocker(tusdlock.New())
 	}
 	h, err := handler.NewHandler(handler.Config{
 		BasePath:                         s.opts.BasePath,
@@ -508,18 +510,3 @@ func (r *recorder) Write(b []byte) (int, error) {
 }
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-// waitLocker is tusd's memorylocker without release requests: a request
-// for a held upload waits (up to tusd's AcquireLockTimeout) until the
-// holder finishes, which it does as soon as its connection is gone.
-type waitLocker struct{ inner *memorylocker.MemoryLocker }
-
-func (l waitLocker) NewLock(id string) (handler.Lock, error) {
-	lk, err := l.inner.NewLock(id)
-	return waitLock{inner: lk}, err
-}
-
-type waitLock struct{ inner handler.Lock }
-
-func (w waitLock) Lock(ctx context.Context, _ func()) error { return w.inner.Lock(ctx, func() {}) }
-func (w waitLock) Unlock() error                            { return w.inner.Unlock() }
