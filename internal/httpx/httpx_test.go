@@ -2,6 +2,8 @@ package httpx
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -41,5 +43,30 @@ func TestNewClientHasTimeouts(t *testing.T) {
 	}
 	if NewClient(0).Transport == c.Transport {
 		t.Fatal("clients share a transport: global state")
+	}
+}
+
+func TestStatusRecorder(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		write func(w http.ResponseWriter)
+		want  int
+	}{
+		{"nothing", func(http.ResponseWriter) {}, 0},
+		{"body only", func(w http.ResponseWriter) { w.Write([]byte("x")) }, http.StatusOK},
+		{"explicit", func(w http.ResponseWriter) { w.WriteHeader(http.StatusTeapot); w.WriteHeader(http.StatusOK) }, http.StatusTeapot},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inner := httptest.NewRecorder()
+			rec := &StatusRecorder{ResponseWriter: inner}
+			tc.write(rec)
+			if rec.Status != tc.want {
+				t.Fatalf("Status = %d, want %d", rec.Status, tc.want)
+			}
+			if rec.Unwrap() != inner {
+				t.Fatal("Unwrap does not return the wrapped writer")
+			}
+		})
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dicombridge/dicombridge/internal/httpx"
 )
 
 // Config configures a fake KHEOPS. The zero value (or a nil *Config) is a
@@ -231,26 +233,6 @@ func (s *Server) takeFailure(method, path string) *Failure {
 	return nil
 }
 
-// recorder captures the status of a response.
-type recorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *recorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	return r.ResponseWriter.Write(b)
-}
-
 // teeBody copies the first 64 KiB read from a request body.
 type teeBody struct {
 	io.ReadCloser
@@ -276,10 +258,10 @@ func (s *Server) handler() http.Handler {
 		}
 		tee := &teeBody{ReadCloser: r.Body}
 		r.Body = tee
-		rec := &recorder{ResponseWriter: w}
+		rec := &httpx.StatusRecorder{ResponseWriter: w}
 		defer func() {
 			c := Call{Method: r.Method, Path: rel, Query: r.URL.Query(), Header: r.Header.Clone(),
-				Body: bytes.Clone(tee.buf.Bytes()), Status: rec.status, Time: s.now()}
+				Body: bytes.Clone(tee.buf.Bytes()), Status: rec.Status, Time: s.now()}
 			s.mu.Lock()
 			s.calls = append(s.calls, c)
 			s.mu.Unlock()

@@ -219,12 +219,12 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 		if o := r.Header.Get("X-HTTP-Method-Override"); method == http.MethodPost && o != "" {
 			method = o
 		}
-		rec := &recorder{ResponseWriter: w}
+		rec := &httpx.StatusRecorder{ResponseWriter: w}
 		defer func() {
 			s.mu.Lock()
 			s.requests = append(s.requests, Request{
 				Method: method, Path: r.URL.Path, Header: r.Header.Clone(),
-				ContentLength: r.ContentLength, Status: rec.status,
+				ContentLength: r.ContentLength, Status: rec.Status,
 			})
 			s.mu.Unlock()
 		}()
@@ -487,26 +487,3 @@ func FileSHA256(path string) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
-
-// recorder captures the status and keeps http.ResponseController working
-// (tusd sets read deadlines through it).
-type recorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *recorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	return r.ResponseWriter.Write(b)
-}
-
-func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
