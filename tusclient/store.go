@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/dicombridge/dicombridge/internal/atomicfile"
 )
 
 // Record is what a [Store] keeps about an unfinished upload, so that a
@@ -203,22 +205,7 @@ func (s *FileStore) Put(ctx context.Context, fp string, r Record) error {
 		return fmt.Errorf("%w: %w", ErrStore, err)
 	}
 	p := s.Path(fp)
-	tmp, err := os.CreateTemp(s.dir, ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrStore, err)
-	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), p)
-	}
-	if err != nil {
-		_ = os.Remove(tmp.Name())
+	if err := atomicfile.Write(p, b); err != nil {
 		return fmt.Errorf("%w: %w", ErrStore, err)
 	}
 	return nil

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/dicombridge/dicombridge/dicomscan"
+
+	"github.com/dicombridge/dicombridge/internal/atomicfile"
 )
 
 // Steps saved in the state file. A "-sent" step means the call went out
@@ -148,22 +150,7 @@ func saveState(dir string, st *savedState) error {
 }
 
 func writeAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("uploader: state: %w", err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
+	if err := atomicfile.Write(path, data); err != nil {
 		return fmt.Errorf("uploader: state: %w", err)
 	}
 	return nil
