@@ -27,6 +27,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -51,9 +52,22 @@ func main() {
 		warmup   = flag.Duration("warmup", 500*time.Millisecond, "warm-up before each window")
 		conns    = flag.Int("conns", 32, "connections of the load generator")
 		p99Limit = flag.Duration("sustain-p99", 10*time.Millisecond, "a sweep rate counts as sustained if p99 stays below this")
-		cpuProf  = flag.String("cpuprofile", "", "write a CPU profile of the whole run (servers and generator) to this file")
+		cpuProf  = flag.String("cpuprofile", "", "write a CPU profile of the load generator (this process; the servers run in a child) to this file")
 	)
 	flag.Parse()
+	if os.Getenv(serveEnv) == "1" {
+		if err := serveChild(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench/share: server process:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	// The generator's connections sleep in nanosleep(2), each holding a P
+	// while it does (see spawnServers); with only NumCPU Ps, a connection
+	// whose answer has arrived would wait for sysmon to free one, and that
+	// wait would be counted as server latency. Give every connection a P
+	// of its own, plus some: the OS, not the Go scheduler, shares the CPUs.
+	runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), 2*(*conns)+2))
 	if *cpuProf != "" {
 		f, err := os.Create(*cpuProf)
 		if err != nil {
@@ -77,15 +91,17 @@ type target struct {
 }
 
 func run(p99Rate float64, reps, tries int, satRate float64, sweep bool, ratesArg string, window, warmup time.Duration, conns int, p99Limit time.Duration) error {
-	svcAddr, trivialAddr, request, err := startServers()
+	svcAddr, trivialAddr, request, stop, err := spawnServers()
 	if err != nil {
 		return err
 	}
+	defer stop()
 	targets := []target{{"trivial net/http", trivialAddr, request}, {"share.Service", svcAddr, request}}
 	load, _ := os.ReadFile("/proc/loadavg")
-	fmt.Printf("# share validate vs trivial handler, %s, GOMAXPROCS=%d, NumCPU=%d, load average at start: %s\n",
-		runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU(), strings.Join(strings.Fields(string(load))[:3], " "))
-	fmt.Printf("# open loop, %d connections, window %v after %v warm-up, latency from scheduled send time\n\n", conns, window, warmup)
+	fmt.Printf("# share validate vs trivial handler, %s, NumCPU=%d, load average at start: %s\n",
+		runtime.Version(), runtime.NumCPU(), strings.Join(strings.Fields(string(load))[:3], " "))
+	fmt.Printf("# open loop, %d connections, window %v after %v warm-up, latency from scheduled send time\n", conns, window, warmup)
+	fmt.Printf("# both servers in one child process (GOMAXPROCS=%d), the generator in this one (GOMAXPROCS=%d)\n\n", runtime.NumCPU(), runtime.GOMAXPROCS(0))
 
 	// 1. Latency at the reference rate, alternating to share the noise.
 	fmt.Printf("## p99 at %.0f req/s (%d alternating runs each, median)\n\n", p99Rate, reps)
@@ -114,7 +130,11 @@ func run(p99Rate float64, reps, tries int, satRate float64, sweep bool, ratesArg
 	fmt.Printf("all p99s in run order: trivial %v; share %v\n\n", usAll(p99s["trivial net/http"]), usAll(p99s["share.Service"]))
 
 	// 2. Saturation: offer more than either can do; count completions.
+	// Connections never sleep here (every slot is already due), so the
+	// extra Ps the latency runs need would only add generator threads
+	// competing with the servers for the CPUs: use NumCPU of them.
 	if satRate > 0 {
+		procs := runtime.GOMAXPROCS(runtime.NumCPU())
 		fmt.Printf("## saturation: %.0f req/s offered (%d alternating runs each, median)\n\n| handler | completed/s | all runs |\n|---|---|---|\n", satRate, reps)
 		done := map[string][]float64{}
 		for range reps {
@@ -134,6 +154,7 @@ func run(p99Rate float64, reps, tries int, satRate float64, sweep bool, ratesArg
 			fmt.Printf("| %s | **%.0f** | %s |\n", tg.name, medianF(done[tg.name]), strings.Join(runs, ", "))
 		}
 		fmt.Printf("\nsaturation ratio share/trivial: %.2f; target for share >= 60000/s\n\n", medianF(done["share.Service"])/medianF(done["trivial net/http"]))
+		runtime.GOMAXPROCS(procs)
 	}
 
 	// 3. Sweep: the highest rate each handler sustains (all answered, p99
@@ -178,6 +199,64 @@ func run(p99Rate float64, reps, tries int, satRate float64, sweep bool, ratesArg
 		}
 		fmt.Printf("\nhighest sustained rate: trivial %.0f req/s, share %.0f req/s (target >= 60000)\n", best["trivial net/http"], best["share.Service"])
 	}
+	return nil
+}
+
+// serveEnv marks the child process that runs the two servers.
+const serveEnv = "SHAREBENCH_SERVE"
+
+// spawnServers runs share.Service and the trivial handler in a child
+// process (this binary again), and returns their addresses and the raw
+// validation request. The servers must not share a Go runtime with the
+// generator: its connections sleep in nanosleep(2) between sends, and a
+// goroutine in a system call keeps its P until sysmon takes it back (up to
+// ~10 ms on an idle runtime), so in one process the servers would wait for
+// a P and that wait would be counted as their latency. The child exits
+// when stop closes its stdin.
+func spawnServers() (svcAddr, trivialAddr string, request []byte, stop func(), err error) {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), serveEnv+"=1")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return "", "", nil, nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", "", nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", "", nil, nil, err
+	}
+	stop = func() {
+		_ = stdin.Close()
+		_ = cmd.Wait()
+	}
+	var hello childHello
+	if err := json.NewDecoder(stdout).Decode(&hello); err != nil {
+		stop()
+		return "", "", nil, nil, fmt.Errorf("server process: %w", err)
+	}
+	return hello.Service, hello.Trivial, hello.Request, stop, nil
+}
+
+// childHello is what the server process prints when it is ready.
+type childHello struct {
+	Service, Trivial string
+	Request          []byte
+}
+
+// serveChild is the server process: it starts the servers, prints their
+// addresses, and serves until its stdin is closed.
+func serveChild() error {
+	svc, trivial, request, err := startServers()
+	if err != nil {
+		return err
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(childHello{svc, trivial, request}); err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, os.Stdin)
 	return nil
 }
 
