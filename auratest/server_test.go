@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -664,5 +665,47 @@ func TestCloseEndsInjectedDelays(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("Close took %v", d)
+	}
+}
+
+// TestConcurrentInitsOfOneUploadID: of concurrent inits of one upload_id,
+// exactly one creates the session; the others are told it is taken, as a
+// unique rule does in Laravel.
+func TestConcurrentInitsOfOneUploadID(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, auratest.WithoutRateLimits())
+	tok, _ := s.IssueToken(context.Background())
+	const n = 32
+	statuses := make(chan int, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			<-start
+			req, _ := http.NewRequest("POST", s.URL+"/uploader/upload/init", strings.NewReader(initBody))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+tok.Value)
+			req.Header.Set("X-Api-Key", s.APIKey)
+			resp, err := s.Client().Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for st := range statuses {
+		count[st]++
+	}
+	if count[200] != 1 || count[422] != n-1 {
+		t.Fatalf("statuses %v, want one 200 and %d 422", count, n-1)
+	}
+	if ss := s.Sessions(); len(ss) != 1 || len(ss[0].StudyIDs) != 2 {
+		t.Fatalf("sessions %+v, want one with two study ids", ss)
 	}
 }
