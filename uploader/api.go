@@ -54,6 +54,14 @@ type API struct {
 	defaultHTTP *http.Client // used when HTTPClient is nil
 }
 
+// Format prints the API for every fmt verb without its credentials:
+// uploader.API{BaseURL:<url> APIKey:aura_au_…#<fingerprint>}, so an API
+// logged with a configuration, or wrapped into an error, does not leak the
+// key.
+func (a *API) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "uploader.API{BaseURL:%s APIKey:%s}", a.BaseURL, uploadtoken.Redact(a.APIKey))
+}
+
 // Config fetches and validates the upload configuration (GET
 // /uploader/config, scope integration:read). Once is enough: the reference
 // client's second call adds nothing (spec §8 item 12).

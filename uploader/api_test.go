@@ -322,3 +322,23 @@ func TestLiftNeverPrinted(t *testing.T) {
 		}
 	}
 }
+
+func TestAPINeverPrintsCredentials(t *testing.T) {
+	t.Parallel()
+	tok := &uploadtoken.Token{Value: "aubt_" + strings.Repeat("S", 64)}
+	api := &uploader.API{BaseURL: "https://aura.example.com/api", APIKey: "aura_au_myservice_abc123", Tokens: uploadtoken.StaticSource(tok)}
+	type config struct{ Aura *uploader.API }
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
+		for name, v := range map[string]any{"pointer": api, "nested": config{api}} {
+			out := sprintf(verb, v)
+			for _, secret := range []string{"myservice_abc123", "6d7973657276696365", "SSSSSSSS"} {
+				if strings.Contains(out, secret) {
+					t.Errorf("Sprintf(%s, %s) leaks %q: %s", verb, name, secret, out)
+				}
+			}
+		}
+	}
+	if got, want := sprintf("%v", api), "uploader.API{BaseURL:https://aura.example.com/api APIKey:"+uploadtoken.Redact(api.APIKey)+"}"; got != want {
+		t.Errorf("Sprint = %q, want %q", got, want)
+	}
+}
