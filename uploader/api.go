@@ -85,7 +85,7 @@ func (a *API) Config(ctx context.Context) (*ServerConfig, error) {
 			return cfg, nil
 		}
 		if attempt >= retries || !retryable(ctx, err) {
-			return nil, err
+			return nil, withContextErr(ctx, err)
 		}
 		wait := backoff
 		var apiErr *uploadtoken.APIError
@@ -96,11 +96,23 @@ func (a *API) Config(ctx context.Context) (*ServerConfig, error) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, err
+			return nil, withContextErr(ctx, err)
 		case <-t.C:
 		}
 		backoff *= 2
 	}
+}
+
+// withContextErr returns err, the last failure of a call that gave up, also
+// wrapping ctx.Err() when ctx has ended: a caller that cancelled sees
+// errors.Is(err, context.Canceled) even when the last answer was an API
+// error.
+func withContextErr(ctx context.Context, err error) error {
+	cerr := ctx.Err()
+	if cerr == nil || errors.Is(err, cerr) {
+		return err
+	}
+	return fmt.Errorf("%w (gave up: %w)", err, cerr)
 }
 
 // retryable reports whether a failed config fetch may succeed if repeated.
