@@ -479,6 +479,27 @@ func TestTusRequiresLiftToken(t *testing.T) {
 	if len(s.Uploads()) != 0 {
 		t.Fatal("upload created without a lift token")
 	}
+	// Every other Tus request on an existing upload needs the lift token too.
+	lift, _ := liftFor(t, s)
+	loc := tus{t, s, lift}.do("POST", s.TusURL, nil, map[string]string{"Upload-Length": "10", "Upload-Metadata": metadata("upload_id", uploadID)}).Header.Get("Location")
+	if loc == "" {
+		t.Fatal("create with the lift token failed")
+	}
+	patch := map[string]string{"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
+	for name, bearer := range map[string]string{"none": "", "upload token": tok.Value, "made up": "lift_nope"} {
+		for _, m := range []string{"HEAD", "PATCH", "DELETE", "GET"} {
+			var body []byte
+			if m == "PATCH" {
+				body = []byte("0123456789")
+			}
+			if resp := (tus{t, s, bearer}).do(m, loc, body, patch); resp.StatusCode != 401 {
+				t.Errorf("%s with %s: %d", m, name, resp.StatusCode)
+			}
+		}
+	}
+	if up, _ := s.Upload(uploadID); up.Offset != 0 || up.Terminated {
+		t.Fatalf("upload changed without a lift token: %+v", up)
+	}
 }
 
 func TestTusFailuresAndResume(t *testing.T) {
