@@ -301,19 +301,19 @@ func (s *Server) serveInit(w http.ResponseWriter, r *http.Request) {
 			errs.add("context", "The context field must be an array.")
 		}
 	}
-	if len(errs) == 0 {
-		s.mu.Lock()
-		_, taken := s.sessions[id]
-		s.mu.Unlock()
-		if taken {
-			errs.add("upload_id", "The upload id has already been taken.")
-		}
-	}
 	if len(errs) > 0 {
 		auraapi.Validation(w, errs)
 		return
 	}
+	// Check and create under one lock: of concurrent inits of one id,
+	// exactly one creates the session.
 	s.mu.Lock()
+	if _, taken := s.sessions[id]; taken {
+		s.mu.Unlock()
+		errs.add("upload_id", "The upload id has already been taken.")
+		auraapi.Validation(w, errs)
+		return
+	}
 	ss := &Session{UploadID: id, Init: slices.Clone(bodyFrom(r.Context()))}
 	for range studyKeys {
 		s.studySeq++

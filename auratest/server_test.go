@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -478,6 +479,27 @@ func TestTusRequiresLiftToken(t *testing.T) {
 	if len(s.Uploads()) != 0 {
 		t.Fatal("upload created without a lift token")
 	}
+	// Every other Tus request on an existing upload needs the lift token too.
+	lift, _ := liftFor(t, s)
+	loc := tus{t, s, lift}.do("POST", s.TusURL, nil, map[string]string{"Upload-Length": "10", "Upload-Metadata": metadata("upload_id", uploadID)}).Header.Get("Location")
+	if loc == "" {
+		t.Fatal("create with the lift token failed")
+	}
+	patch := map[string]string{"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
+	for name, bearer := range map[string]string{"none": "", "upload token": tok.Value, "made up": "lift_nope"} {
+		for _, m := range []string{"HEAD", "PATCH", "DELETE", "GET"} {
+			var body []byte
+			if m == "PATCH" {
+				body = []byte("0123456789")
+			}
+			if resp := (tus{t, s, bearer}).do(m, loc, body, patch); resp.StatusCode != 401 {
+				t.Errorf("%s with %s: %d", m, name, resp.StatusCode)
+			}
+		}
+	}
+	if up, _ := s.Upload(uploadID); up.Offset != 0 || up.Terminated {
+		t.Fatalf("upload changed without a lift token: %+v", up)
+	}
 }
 
 func TestTusFailuresAndResume(t *testing.T) {
@@ -664,5 +686,47 @@ func TestCloseEndsInjectedDelays(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("Close took %v", d)
+	}
+}
+
+// TestConcurrentInitsOfOneUploadID: of concurrent inits of one upload_id,
+// exactly one creates the session; the others are told it is taken, as a
+// unique rule does in Laravel.
+func TestConcurrentInitsOfOneUploadID(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, auratest.WithoutRateLimits())
+	tok, _ := s.IssueToken(context.Background())
+	const n = 32
+	statuses := make(chan int, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			<-start
+			req, _ := http.NewRequest("POST", s.URL+"/uploader/upload/init", strings.NewReader(initBody))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+tok.Value)
+			req.Header.Set("X-Api-Key", s.APIKey)
+			resp, err := s.Client().Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for st := range statuses {
+		count[st]++
+	}
+	if count[200] != 1 || count[422] != n-1 {
+		t.Fatalf("statuses %v, want one 200 and %d 422", count, n-1)
+	}
+	if ss := s.Sessions(); len(ss) != 1 || len(ss[0].StudyIDs) != 2 {
+		t.Fatalf("sessions %+v, want one with two study ids", ss)
 	}
 }

@@ -45,6 +45,18 @@ type Signer struct {
 	key atomic.Value // *dayKey: the cached derived key; see the type comment
 }
 
+// Format prints the Signer for every fmt verb (%v, %+v, %#v, %s, %x, ...)
+// as hmac.Signer{AppID:<id> Secret:[redacted]}: a Signer logged with a
+// configuration, or wrapped into an error, never shows its Secret or the
+// derived key it caches.
+func (s Signer) Format(f fmt.State, _ rune) {
+	secret := ""
+	if s.Secret != "" {
+		secret = "[redacted]"
+	}
+	fmt.Fprintf(f, "hmac.Signer{AppID:%s Secret:%s}", s.AppID, secret)
+}
+
 // Sign signs req in place. It sets X-Aura-Timestamp (Unix seconds),
 // X-Aura-Nonce and Authorization, and Content-Type: application/json when
 // req has a body but no Content-Type; any earlier values of those headers

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -572,4 +573,39 @@ func TestExplainMatchesBothSides(t *testing.T) {
 	if client.CredentialScope != "test-app-id/20240125/aura_request" || client.Date != "20240125" {
 		t.Errorf("scope %q date %q", client.CredentialScope, client.Date)
 	}
+}
+
+// TestSignerNeverPrintsSecret: a Signer printed with any verb, directly,
+// through a pointer or inside a struct (a config logged at start-up, an
+// error wrapping it), shows its app id but never its secret.
+func TestSignerNeverPrintsSecret(t *testing.T) {
+	t.Parallel()
+	s := &Signer{AppID: "aura_pk_app", Secret: "aura_sk_supersecretkey456"}
+	if err := s.Sign(exchangeRequest(t)); err != nil { // fills the key cache too
+		t.Fatal(err)
+	}
+	type config struct {
+		Signer  *Signer
+		Value   Signer
+		Signers []*Signer
+	}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d"} {
+		for name, v := range map[string]any{"pointer": s, "value": s.clone(), "nested": config{s, s.clone(), []*Signer{s}}} {
+			out := fmt.Sprintf(verb, v)
+			if strings.Contains(out, "supersecret") || strings.Contains(out, hex.EncodeToString([]byte("supersecret"))) {
+				t.Errorf("Sprintf(%s, %s) leaks the secret: %s", verb, name, out)
+			}
+		}
+	}
+	if got, want := fmt.Sprint(s), "hmac.Signer{AppID:aura_pk_app Secret:[redacted]}"; got != want {
+		t.Errorf("Sprint = %q, want %q", got, want)
+	}
+	if got, want := fmt.Sprint(&Signer{AppID: "a"}), "hmac.Signer{AppID:a Secret:}"; got != want {
+		t.Errorf("Sprint without a secret = %q, want %q", got, want)
+	}
+}
+
+// clone copies the exported fields (a test must not copy the key cache).
+func (s *Signer) clone() Signer {
+	return Signer{AppID: s.AppID, Secret: s.Secret, Now: s.Now, Nonce: s.Nonce}
 }

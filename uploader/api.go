@@ -54,6 +54,14 @@ type API struct {
 	defaultHTTP *http.Client // used when HTTPClient is nil
 }
 
+// Format prints the API for every fmt verb without its credentials:
+// uploader.API{BaseURL:<url> APIKey:aura_au_…#<fingerprint>}, so an API
+// logged with a configuration, or wrapped into an error, does not leak the
+// key.
+func (a *API) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "uploader.API{BaseURL:%s APIKey:%s}", a.BaseURL, uploadtoken.Redact(a.APIKey))
+}
+
 // Config fetches and validates the upload configuration (GET
 // /uploader/config, scope integration:read). Once is enough: the reference
 // client's second call adds nothing (spec §8 item 12).
@@ -77,7 +85,7 @@ func (a *API) Config(ctx context.Context) (*ServerConfig, error) {
 			return cfg, nil
 		}
 		if attempt >= retries || !retryable(ctx, err) {
-			return nil, err
+			return nil, withContextErr(ctx, err)
 		}
 		wait := backoff
 		var apiErr *uploadtoken.APIError
@@ -88,11 +96,23 @@ func (a *API) Config(ctx context.Context) (*ServerConfig, error) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, err
+			return nil, withContextErr(ctx, err)
 		case <-t.C:
 		}
 		backoff *= 2
 	}
+}
+
+// withContextErr returns err, the last failure of a call that gave up, also
+// wrapping ctx.Err() when ctx has ended: a caller that cancelled sees
+// errors.Is(err, context.Canceled) even when the last answer was an API
+// error.
+func withContextErr(ctx context.Context, err error) error {
+	cerr := ctx.Err()
+	if cerr == nil || errors.Is(err, cerr) {
+		return err
+	}
+	return fmt.Errorf("%w (gave up: %w)", err, cerr)
 }
 
 // retryable reports whether a failed config fetch may succeed if repeated.

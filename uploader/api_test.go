@@ -3,6 +3,7 @@ package uploader_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -322,3 +323,77 @@ func TestLiftNeverPrinted(t *testing.T) {
 		}
 	}
 }
+
+func TestAPINeverPrintsCredentials(t *testing.T) {
+	t.Parallel()
+	tok := &uploadtoken.Token{Value: "aubt_" + strings.Repeat("S", 64)}
+	api := &uploader.API{BaseURL: "https://aura.example.com/api", APIKey: "aura_au_myservice_abc123", Tokens: uploadtoken.StaticSource(tok)}
+	type config struct{ Aura *uploader.API }
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
+		for name, v := range map[string]any{"pointer": api, "nested": config{api}} {
+			out := sprintf(verb, v)
+			for _, secret := range []string{"myservice_abc123", "6d7973657276696365", "SSSSSSSS"} {
+				if strings.Contains(out, secret) {
+					t.Errorf("Sprintf(%s, %s) leaks %q: %s", verb, name, secret, out)
+				}
+			}
+		}
+	}
+	if got, want := sprintf("%v", api), "uploader.API{BaseURL:https://aura.example.com/api APIKey:"+uploadtoken.Redact(api.APIKey)+"}"; got != want {
+		t.Errorf("Sprint = %q, want %q", got, want)
+	}
+}
+
+// TestConfigRetryWaitHonoursContext: a context that ends once Config has a
+// retryable answer (before or during the wait for the next attempt) ends
+// Config at once, and the error says so (errors.Is context.Canceled)
+// besides carrying the last answer.
+func TestConfigRetryWaitHonoursContext(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		delay time.Duration // from reading the answer to cancelling
+	}{{"before the wait", 0}, {"during the wait", 20 * time.Millisecond}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newServer(t)
+			api, _ := newAPI(s, uploadtoken.ExchangeRequest{})
+			s.Fail(auratest.EndpointConfig, auratest.Failure{Status: 429, Header: http.Header{"Retry-After": {"30"}}})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			// The API logs each answer once it has read it: cancel from
+			// there, so the context ends after the first answer.
+			api.Logger = slog.New(cancelOnLog{cancel, tc.delay})
+			start := time.Now()
+			_, err := api.Config(ctx)
+			if !errors.Is(err, context.Canceled) || !errors.Is(err, uploadtoken.ErrRateLimited) {
+				t.Fatalf("err = %v; want it to match context.Canceled and ErrRateLimited", err)
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Fatalf("Config took %v after its context ended", d)
+			}
+			if n := len(s.CallsTo(auratest.EndpointConfig)); n != 1 {
+				t.Fatalf("%d config calls, want 1", n)
+			}
+		})
+	}
+}
+
+// cancelOnLog is a slog.Handler that calls cancel (after delay) for every
+// record.
+type cancelOnLog struct {
+	cancel context.CancelFunc
+	delay  time.Duration
+}
+
+func (h cancelOnLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h cancelOnLog) Handle(context.Context, slog.Record) error {
+	if h.delay == 0 {
+		h.cancel()
+	} else {
+		time.AfterFunc(h.delay, h.cancel)
+	}
+	return nil
+}
+func (h cancelOnLog) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h cancelOnLog) WithGroup(string) slog.Handler      { return h }

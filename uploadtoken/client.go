@@ -49,6 +49,14 @@ type Client struct {
 	defaultHTTP *http.Client // used when HTTPClient is nil
 }
 
+// Format prints the Client for every fmt verb without its credentials:
+// uploadtoken.Client{BaseURL:<url> APIKey:aura_au_…#<fingerprint>
+// Signer:hmac.Signer{AppID:<id> Secret:[redacted]}}, so a Client logged
+// with a configuration, or wrapped into an error, does not leak them.
+func (c *Client) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "uploadtoken.Client{BaseURL:%s APIKey:%s Signer:%v}", c.BaseURL, Redact(c.APIKey), c.Signer)
+}
+
 // ExchangeRequest is the body of POST /auth/exchange.
 type ExchangeRequest struct {
 	// TTL is the token lifetime, sent in whole seconds (rounded up). Zero

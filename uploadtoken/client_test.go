@@ -3,6 +3,7 @@ package uploadtoken
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -291,4 +292,28 @@ func FuzzParseExchangeResponse(f *testing.F) {
 		}
 		_ = tok.String()
 	})
+}
+
+// TestClientNeverPrintsCredentials: a Client printed with any verb (a
+// configuration logged at start-up, an error wrapping it) shows neither the
+// API key nor the signer's secret.
+func TestClientNeverPrintsCredentials(t *testing.T) {
+	t.Parallel()
+	c := &Client{BaseURL: "https://aura.example.com/api", APIKey: "aura_au_myservice_abc123",
+		Signer: &hmac.Signer{AppID: "aura_pk_app", Secret: "aura_sk_supersecretkey456"}}
+	type config struct{ Aura *Client }
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x"} {
+		for name, v := range map[string]any{"pointer": c, "nested": config{c}} {
+			out := fmt.Sprintf(verb, v)
+			for _, secret := range []string{"myservice_abc123", "supersecretkey456", "6d7973657276696365"} {
+				if strings.Contains(out, secret) {
+					t.Errorf("Sprintf(%s, %s) leaks %q: %s", verb, name, secret, out)
+				}
+			}
+		}
+	}
+	want := "uploadtoken.Client{BaseURL:https://aura.example.com/api APIKey:" + Redact(c.APIKey) + " Signer:hmac.Signer{AppID:aura_pk_app Secret:[redacted]}}"
+	if got := fmt.Sprint(c); got != want {
+		t.Errorf("Sprint = %q, want %q", got, want)
+	}
 }

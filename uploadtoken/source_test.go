@@ -41,7 +41,11 @@ type countingSource struct {
 func (s *countingSource) Token(ctx context.Context) (*Token, error) {
 	n := s.calls.Add(1)
 	if s.gate != nil {
-		<-s.gate
+		select { // an exchange gives up with its context, as a real one does
+		case <-s.gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	if s.fail.Load() {
 		return nil, errors.New("exchange failed")
@@ -153,6 +157,9 @@ func TestCachingSourceInvalidateAndCancel(t *testing.T) {
 		t.Fatal("Invalidate did not drop the token")
 	}
 
+	// The first caller starts the exchange and gives up; a second caller
+	// waiting meanwhile must still get the token from that one exchange
+	// (the exchange must not run on the first caller's cancellation).
 	src2 := &countingSource{clk: clk, ttl: time.Hour, gate: make(chan struct{})}
 	cs2 := &CachingSource{Source: src2, Now: clk.Now}
 	cctx, cancel := context.WithCancel(ctx)
@@ -161,11 +168,20 @@ func TestCachingSourceInvalidateAndCancel(t *testing.T) {
 	for src2.calls.Load() == 0 {
 		time.Sleep(time.Millisecond)
 	}
+	type result struct {
+		tok *Token
+		err error
+	}
+	other := make(chan result, 1)
+	go func() { tok, err := cs2.Token(ctx); other <- result{tok, err} }()
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled waiter got %v", err)
 	}
-	close(src2.gate) // the shared call still completes for the next caller
+	close(src2.gate) // the shared call completes for the other caller
+	if r := <-other; r.err != nil || r.tok == nil || src2.calls.Load() != 1 {
+		t.Fatalf("other caller after the first cancelled: %v %v calls %d", r.tok, r.err, src2.calls.Load())
+	}
 	if tok, err := cs2.Token(ctx); err != nil || tok == nil || src2.calls.Load() != 1 {
 		t.Fatalf("after cancel: %v %v calls %d", tok, err, src2.calls.Load())
 	}
