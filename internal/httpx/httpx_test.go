@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -68,5 +69,56 @@ func TestStatusRecorder(t *testing.T) {
 				t.Fatal("Unwrap does not return the wrapped writer")
 			}
 		})
+	}
+}
+
+// TestNewClientKeepsCredentialsOnOrigin: a redirect to another origin is
+// refused, so a credential header such as X-Api-Key never reaches it;
+// redirects within the origin are followed.
+func TestNewClientKeepsCredentialsOnOrigin(t *testing.T) {
+	t.Parallel()
+	var leaked atomic.Bool
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Api-Key") != "" {
+			leaked.Store(true)
+		}
+	}))
+	defer other.Close()
+	var origin *httptest.Server
+	origin = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/away":
+			http.Redirect(w, r, other.URL+"/steal", http.StatusFound)
+		case "/here":
+			http.Redirect(w, r, origin.URL+"/ok", http.StatusTemporaryRedirect)
+		case "/ok":
+			w.Write([]byte(r.Header.Get("X-Api-Key")))
+		}
+	}))
+	defer origin.Close()
+	c := NewClient(0)
+
+	req, _ := http.NewRequest(http.MethodGet, origin.URL+"/away", nil)
+	req.Header.Set("X-Api-Key", "aura_au_secret")
+	resp, err := c.Do(req)
+	if err == nil {
+		resp.Body.Close()
+	}
+	if !errors.Is(err, ErrCrossOriginRedirect) {
+		t.Fatalf("cross-origin redirect: err = %v, want ErrCrossOriginRedirect", err)
+	}
+	if leaked.Load() {
+		t.Fatal("X-Api-Key reached the other origin")
+	}
+
+	req, _ = http.NewRequest(http.MethodGet, origin.URL+"/here", nil)
+	req.Header.Set("X-Api-Key", "k")
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatalf("same-origin redirect: %v", err)
+	}
+	defer resp.Body.Close()
+	if b, _ := ReadLimited(resp.Body, 0); string(b) != "k" {
+		t.Fatalf("same-origin redirect lost the header: %q", b)
 	}
 }
