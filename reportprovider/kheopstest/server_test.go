@@ -375,3 +375,47 @@ func TestStoreRules(t *testing.T) {
 		t.Errorf("token of a deleted provider: %d", status)
 	}
 }
+
+// TestStoreRefusesASeriesOfAnotherStudy: a series UID belongs to one study.
+// A provider allowed to write study 1.2.3 must not be able to claim, by
+// reusing its SeriesInstanceUID, a series of a study in another album:
+// that would put the foreign series into the provider's album and show it
+// to every member there.
+func TestStoreRefusesASeriesOfAnotherStudy(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, kheopstest.Config{})
+	other := w.k.AddAlbum("AlbumTwo02")
+	if _, err := w.k.AddInstance(other, kheopstest.NewInstance(kheopstest.InstanceSpec{StudyUID: "1.2.9", SeriesUID: "1.2.9.1", SOPInstanceUID: "1.2.9.1.1"})); err != nil {
+		t.Fatal(err)
+	}
+	tok := w.redeem()
+	// A study of the token, but the series UID of the other album's study.
+	inst := kheopstest.NewInstance(kheopstest.InstanceSpec{StudyUID: "1.2.3", SeriesUID: "1.2.9.1", SOPInstanceUID: "2.25.99.1", Modality: "SR"})
+	req, _ := http.NewRequest(http.MethodPost, w.k.URL+"/api/studies", bytes.NewReader(inst))
+	req.Header.Set("Content-Type", "application/dicom")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := w.k.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(string(b), `"00081197":{"vr":"US","Value":[292]}`) {
+		t.Errorf("STOW into a series of another study: HTTP %d %s, want 409 with FailureReason 0x0124", resp.StatusCode, b)
+	}
+	// The admin of the provider's album still cannot see the other study.
+	req, _ = http.NewRequest(http.MethodGet, w.k.URL+"/api/studies/1.2.9/series", nil)
+	req.Header.Set("Authorization", "Bearer "+w.admin)
+	resp, err = w.k.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("other album's study after the STOW: HTTP %d %s, want 404", resp.StatusCode, b)
+	}
+	if got := w.k.Instances("1.2.3"); len(got) != 1 {
+		t.Errorf("study 1.2.3 holds %d instances, want the 1 it started with", len(got))
+	}
+}
