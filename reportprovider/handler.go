@@ -54,7 +54,9 @@ const maxFragmentForm = maxFragmentLen + 1024
 // URL; the POST must be same-origin. Both paths then call
 // [Provider.Complete] and pass the session to onSession, which should start
 // a fresh application session (never join an existing one) and redirect to
-// a URL without launch parameters. Failures go to onError; nil onError
+// a URL without launch parameters. Any site can send a browser to the
+// redirect_uri with launch parameters it obtained itself (KHEOPS has no
+// state parameter), so show the user and study before any write. Failures go to onError; nil onError
 // answers with a short status text and no details. Responses carry
 // Cache-Control: no-store and Referrer-Policy: no-referrer, so the code
 // does not leak through caches or Referer.
@@ -126,8 +128,12 @@ func (p *Provider) LaunchHandler(onSession func(http.ResponseWriter, *http.Reque
 
 // parsePostedFragment reads the form the fragment page posts. A browser
 // marks a cross-site POST with Sec-Fetch-Site or Origin; either one naming
-// another site is refused, so another site cannot push a token into the
-// provider (login CSRF).
+// another site is refused, so another site cannot post a fragment here
+// directly. That does not stop a forced launch: another site can still
+// send the browser to the redirect_uri with its own fragment (or code), and
+// the page posts that same-origin. KHEOPS sends no state to tell such a
+// launch apart, which is why onSession must start a fresh session and show
+// whose it is.
 func (p *Provider) parsePostedFragment(w http.ResponseWriter, r *http.Request) (*Launch, error) {
 	if p.cfg.ResponseType != ResponseTypeToken {
 		return nil, fmt.Errorf("%w: POST is only used by the implicit flow", ErrInvalidLaunch)

@@ -336,39 +336,49 @@ type confCache struct {
 }
 
 type confEntry struct {
-	done    chan struct{} // closed when conf and err are set
+	done    chan struct{} // closed when conf, err and abandoned are set
 	conf    *InstanceConfiguration
 	err     error
 	fetched time.Time
+	// abandoned: the fetch failed because the context of the caller that
+	// started it ended; the callers waiting for it fetch again under their
+	// own contexts rather than fail with someone else's cancellation.
+	abandoned bool
 }
 
 func (c *confCache) get(ctx context.Context, key string, fetch func(context.Context) (*InstanceConfiguration, error)) (*InstanceConfiguration, error) {
-	c.mu.Lock()
-	e := c.entries[key]
-	if e != nil {
+	for {
+		c.mu.Lock()
+		e := c.entries[key]
+		if e != nil {
+			select {
+			case <-e.done:
+				if e.err != nil || c.now().Sub(e.fetched) >= c.ttl {
+					e = nil
+				}
+			default: // in flight: wait for it
+			}
+		}
+		if e == nil {
+			e = &confEntry{done: make(chan struct{})}
+			c.entries[key] = e
+			c.mu.Unlock()
+			e.conf, e.err = fetch(ctx)
+			e.fetched = c.now()
+			e.abandoned = e.err != nil && ctx.Err() != nil
+			close(e.done)
+			return e.conf, e.err
+		}
+		c.mu.Unlock()
 		select {
 		case <-e.done:
-			if e.err != nil || c.now().Sub(e.fetched) >= c.ttl {
-				e = nil
+			if e.abandoned && ctx.Err() == nil {
+				continue
 			}
-		default: // in flight: wait for it
+			return e.conf, e.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
-	}
-	if e == nil {
-		e = &confEntry{done: make(chan struct{})}
-		c.entries[key] = e
-		c.mu.Unlock()
-		e.conf, e.err = fetch(ctx)
-		e.fetched = c.now()
-		close(e.done)
-		return e.conf, e.err
-	}
-	c.mu.Unlock()
-	select {
-	case <-e.done:
-		return e.conf, e.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
 }
 

@@ -359,6 +359,9 @@ func TestPyTime(t *testing.T) {
 		{"2023-01-01T10:00:00Zjunk", time.Time{}},
 		{"2023-01-01T10:00:00.Z", time.Time{}},
 		{"1672567200", time.Time{}},
+		{"0001-01-01T00:00:00+01:00", time.Time{}}, // year 0 in UTC
+		{"9999-12-31T23:59:59-00:01", time.Time{}}, // year 10000 in UTC
+		{"9999-12-31T23:59:59+23:59", utc(9999, 12, 31, 0, 0, 59, 0)},
 		{"", time.Time{}},
 	}
 	for _, tt := range parse {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -253,6 +254,69 @@ func FuzzParseAccessFast(f *testing.F) {
 		}
 		if fast != slow {
 			t.Fatalf("fast %+v, encoding/json %+v for %q", fast, slow, body)
+		}
+	})
+}
+
+// FuzzLandingAndDecode sends arbitrary tokens to the public landing page
+// (query) and to the decode and revoke routes (body and token header):
+// never 5xx; the landing page either redirects to the configured viewer or
+// shows one of its fixed pages, so nothing of the input is reflected.
+func FuzzLandingAndDecode(f *testing.F) {
+	codec, _ := NewCodec(CodecConfig{Secret: []byte(testSecret), Now: fixedClock(katNow), Rand: &seqRand{}})
+	svc, err := NewService(Config{Codec: codec, AllowAnonymous: true, Links: Links{OrthancRoot: "https://h/o/", OHIFRoot: "https://h/ohif/"}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	res := []Resource{{DicomUID: dA, OrthancID: oA}}
+	valid, _, _ := codec.Mint(Claims{Type: StoneViewerPublication, Resources: res})
+	expired, _, _ := codec.Mint(Claims{Type: StoneViewerPublication, Resources: res, ExpiresAt: katNow})
+	instant, _, _ := codec.Mint(Claims{Type: ViewerInstantLink, Resources: res})
+	for _, s := range []string{valid, expired, instant, "Bearer " + valid, valid[:len(valid)-2], "<script>alert(1)</script>", "", "a.b.c"} {
+		f.Add(s)
+	}
+	page := func(token string) (int, string) {
+		req := httptest.NewRequest(http.MethodGet, "/share-landing/?token="+url.QueryEscape(token), nil)
+		rec := httptest.NewRecorder()
+		svc.Landing().ServeHTTP(rec, req)
+		return rec.Code, rec.Body.String()
+	}
+	_, invalidPage := page("x")
+	_, expiredPage := page(expired)
+	f.Fuzz(func(t *testing.T, token string) {
+		req := httptest.NewRequest(http.MethodGet, "/share-landing/", nil)
+		req.URL.RawQuery = "token=" + url.QueryEscape(token)
+		rec := httptest.NewRecorder()
+		svc.Landing().ServeHTTP(rec, req)
+		switch body := rec.Body.String(); rec.Code {
+		case http.StatusTemporaryRedirect:
+			if loc := rec.Header().Get("Location"); !strings.HasPrefix(loc, "https://h/o/") && !strings.HasPrefix(loc, "https://h/ohif/") {
+				t.Fatalf("redirect to %q", loc)
+			}
+		case http.StatusGone:
+			if body != expiredPage {
+				t.Fatalf("expired page %q", body)
+			}
+		case http.StatusBadRequest, http.StatusForbidden:
+			if body != invalidPage {
+				t.Fatalf("invalid page %q", body)
+			}
+		default:
+			t.Fatalf("landing status %d: %s", rec.Code, body)
+		}
+		reqBody, _ := json.Marshal(map[string]string{"token-value": token})
+		for _, path := range []string{"/tokens/decode", "/tokens/revoke"} {
+			for _, header := range []bool{false, true} {
+				req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(reqBody))
+				if header && token != "" && !strings.ContainsAny(token, "\r\n\x00") {
+					req.Header.Set("token", token)
+				}
+				rec := httptest.NewRecorder()
+				svc.ServeHTTP(rec, req)
+				if rec.Code >= 500 {
+					t.Fatalf("%s: status %d: %s", path, rec.Code, rec.Body)
+				}
+			}
 		}
 	})
 }

@@ -65,20 +65,26 @@ func (c *OrthancClient) LookupStudy(ctx context.Context, studyInstanceUID string
 // StudyInstanceUID returns the StudyInstanceUID of the study with this
 // Orthanc id (GET /studies/{id}).
 func (c *OrthancClient) StudyInstanceUID(ctx context.Context, orthancID string) (string, error) {
-	r, err := c.study(ctx, "studies/"+url.PathEscape(orthancID))
+	r, err := c.ParentStudy(ctx, LevelStudy, orthancID)
 	return r.DicomUID, err
 }
 
 // ParentStudy returns the study, with both ids, that holds the resource
 // with this Orthanc id at the given level (study, series or instance).
 func (c *OrthancClient) ParentStudy(ctx context.Context, level Level, orthancID string) (Resource, error) {
+	// url.PathEscape keeps "." and "..", which would resolve to another
+	// route ("studies/.." is Orthanc's root); no Orthanc id looks like that.
+	if orthancID == "" || orthancID == "." || orthancID == ".." {
+		return Resource{}, fmt.Errorf("%w: %q is not an Orthanc id", ErrNotFound, orthancID)
+	}
+	id := url.PathEscape(orthancID)
 	switch level {
 	case LevelStudy:
-		return c.study(ctx, "studies/"+url.PathEscape(orthancID))
+		return c.study(ctx, "studies/"+id)
 	case LevelSeries:
-		return c.study(ctx, "series/"+url.PathEscape(orthancID)+"/study")
+		return c.study(ctx, "series/"+id+"/study")
 	case LevelInstance:
-		return c.study(ctx, "instances/"+url.PathEscape(orthancID)+"/study")
+		return c.study(ctx, "instances/"+id+"/study")
 	}
 	return Resource{}, fmt.Errorf("share: no parent study for level %q", level)
 }

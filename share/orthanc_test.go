@@ -185,6 +185,18 @@ func TestRealOrthanc(t *testing.T) {
 		if _, err := oc.StudyInstanceUID(ctx, "no-such-study"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("unknown id: %v", err)
 		}
+		// Ids that are dot segments (or empty) would resolve to another
+		// route of Orthanc (its root, the list of studies, ...).
+		for _, id := range []string{"..", ".", ""} {
+			if _, err := oc.StudyInstanceUID(ctx, id); !errors.Is(err, ErrNotFound) {
+				t.Errorf("StudyInstanceUID(%q): %v, want ErrNotFound", id, err)
+			}
+			for _, level := range []Level{LevelStudy, LevelSeries, LevelInstance} {
+				if _, err := oc.ParentStudy(ctx, level, id); !errors.Is(err, ErrNotFound) {
+					t.Errorf("ParentStudy(%s, %q): %v, want ErrNotFound", level, id, err)
+				}
+			}
+		}
 	})
 
 	// Mint from the StudyInstanceUID alone, through the new API.
@@ -221,6 +233,9 @@ func TestRealOrthanc(t *testing.T) {
 	}
 	if status, body := f.do(t, "PUT", "/tokens/stone-viewer-publication", `{"resources":[{"dicom-uid":"9.9.9.9"}]}`, nil); status != 404 {
 		t.Fatalf("unknown study: %d %s", status, body)
+	}
+	if status, body := f.do(t, "PUT", "/shares", `{"studies":[{"orthanc-id":".."}],"type":"osimis-viewer-publication"}`, nil); status != 404 {
+		t.Fatalf("orthanc-id \"..\": %d %s, want 404", status, body)
 	}
 
 	// A token to revoke and a spare one.

@@ -173,6 +173,11 @@ func parsePyTime(s string) (time.Time, error) {
 		return time.Time{}, errTime
 	}
 	t = t.Add(-time.Duration(offset) * time.Second)
+	if y := t.Year(); y < 1 || y > 9999 {
+		// In UTC the date leaves Python's datetime range (and the
+		// four-digit years written here): 0001-01-01T00:00+01:00.
+		return time.Time{}, errTime
+	}
 	return t.Truncate(time.Microsecond), nil
 }
 

@@ -1,8 +1,11 @@
 package share
 
-import "fmt"
+import (
+	"fmt"
+	"log/slog"
+)
 
-// The types below hold secrets (HMAC keys, passwords). fmt would print
+// The types below hold secrets (HMAC keys, passwords, tokens). fmt would print
 // their fields, unexported ones included, so they format themselves with
 // the secrets redacted.
 
@@ -56,3 +59,18 @@ func (c *OrthancClient) String() string {
 
 // GoString implements fmt.GoStringer without the password.
 func (c *OrthancClient) GoString() string { return c.String() }
+
+// String implements fmt.Stringer without the token.
+func (a Access) String() string {
+	return fmt.Sprintf("share.Access{Method: %q, Level: %q, OrthancID: %q, DicomUID: %q, ServerID: %q, Token: [redacted]}",
+		a.Method, a.Level, a.OrthancID, a.DicomUID, a.ServerID)
+}
+
+// GoString implements fmt.GoStringer without the token.
+func (a Access) GoString() string { return a.String() }
+
+// LogValue implements slog.LogValuer without the token.
+func (a Access) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("method", a.Method), slog.String("level", string(a.Level)),
+		slog.String("orthanc_id", a.OrthancID), slog.String("dicom_uid", a.DicomUID), slog.String("server_id", a.ServerID))
+}

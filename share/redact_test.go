@@ -1,7 +1,9 @@
 package share
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -19,15 +21,30 @@ func TestFormattingRedactsSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	values := []any{codecCfg, &codecCfg, codec, cfg, &cfg, svc, cfg.Orthanc}
+	const token = "eyJhbGciOiJIUzI1NiJ9.the-token-payload.sig"
+	access := Access{Method: "get", Level: LevelStudy, OrthancID: "o", DicomUID: "1.2", Token: token}
+	values := []any{codecCfg, &codecCfg, codec, cfg, &cfg, svc, cfg.Orthanc, access, &access}
 	for _, v := range values {
 		for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
 			out := fmt.Sprintf(verb, v)
-			for _, secret := range []string{testSecret, "previous-secret", pass, fmt.Sprint([]byte(testSecret)[:4])[1:8]} {
+			for _, secret := range []string{testSecret, "previous-secret", pass, fmt.Sprint([]byte(testSecret)[:4])[1:8], "the-token-payload"} {
 				if strings.Contains(out, secret) {
 					t.Errorf("%s of %T reveals a secret: %s", verb, v, out)
 				}
 			}
 		}
+	}
+}
+
+// TestAccessLogsWithoutToken: an Access handed to slog shows the access but
+// not its token.
+func TestAccessLogsWithoutToken(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	log.Info("check", "access", Access{Method: "get", Level: LevelStudy, OrthancID: "o-id", Token: "Bearer secret-token-value"})
+	out := buf.String()
+	if strings.Contains(out, "secret-token-value") || !strings.Contains(out, "o-id") {
+		t.Errorf("log record %s", out)
 	}
 }

@@ -126,7 +126,13 @@ func randomToken() string {
 // one the browser already has), then a redirect to a URL without the code.
 func (a *app) started(w http.ResponseWriter, r *http.Request, s *reportprovider.Session) {
 	id := randomToken()
+	now := time.Now()
 	a.mu.Lock()
+	for k, old := range a.sessions { // forget abandoned sessions
+		if old.rp.Expired(now) {
+			delete(a.sessions, k)
+		}
+	}
 	a.sessions[id] = &session{rp: s, csrf: randomToken()}
 	a.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: id, Path: "/", HttpOnly: true, Secure: a.secure,

@@ -224,3 +224,18 @@ func TestOnePagePDF(t *testing.T) {
 		}
 	}
 }
+
+// TestExpiredSessionsAreForgotten: sessions whose token expired are dropped
+// when a new launch starts one, not only when their own cookie comes back
+// (an abandoned session would otherwise stay in memory for good).
+func TestExpiredSessionsAreForgotten(t *testing.T) {
+	a := &app{sessions: map[string]*session{
+		"old":  {rp: &reportprovider.Session{Expiry: time.Now().Add(-time.Minute)}},
+		"live": {rp: &reportprovider.Session{Expiry: time.Now().Add(time.Hour)}},
+	}}
+	rec := httptest.NewRecorder()
+	a.started(rec, httptest.NewRequest(http.MethodGet, "/launch", nil), &reportprovider.Session{Expiry: time.Now().Add(time.Hour)})
+	if _, ok := a.sessions["old"]; ok || len(a.sessions) != 2 {
+		t.Errorf("%d sessions after a launch (old one kept: %v), want the live one and the new one", len(a.sessions), ok)
+	}
+}

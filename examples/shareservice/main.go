@@ -141,9 +141,11 @@ func configure(getenv func(string) string, readFile func(string) ([]byte, error)
 	}
 	cfg.DenyPost = isTrue(getenv("DENY_POST"))
 	if v := getenv("MAX_VALIDITY"); v != "" {
+		// share.Config takes 0 for its default (60 s): refuse it here
+		// rather than cache grants for a minute when none was asked for.
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return cfg, st, fmt.Errorf("MAX_VALIDITY %q is not a number of seconds", v)
+		if err != nil || n < 1 {
+			return cfg, st, fmt.Errorf("MAX_VALIDITY %q is not a number of seconds of at least 1", v)
 		}
 		cfg.MaxValidity = time.Duration(n) * time.Second
 	}

@@ -54,13 +54,14 @@ func TestConfigure(t *testing.T) {
 func TestConfigureRefuses(t *testing.T) {
 	t.Parallel()
 	for name, m := range map[string]map[string]string{
-		"no secret":        {"USERS": `{"a":"b"}`},
-		"short secret":     {"SECRET_KEY": "change-me-I-am-a-secret-key", "USERS": `{"a":"b"}`},
-		"no users":         {"SECRET_KEY": key},
-		"bad users":        {"SECRET_KEY": key, "USERS": `["a"]`},
-		"server ids":       {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "SERVER_ID": "x", "SERVER_IDENTIFIER": "y"},
-		"bad version":      {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "SHARES_TOKEN_VERSION": "v1"},
-		"bad max validity": {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "MAX_VALIDITY": "1m"},
+		"no secret":         {"USERS": `{"a":"b"}`},
+		"short secret":      {"SECRET_KEY": "change-me-I-am-a-secret-key", "USERS": `{"a":"b"}`},
+		"no users":          {"SECRET_KEY": key},
+		"bad users":         {"SECRET_KEY": key, "USERS": `["a"]`},
+		"server ids":        {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "SERVER_ID": "x", "SERVER_IDENTIFIER": "y"},
+		"bad version":       {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "SHARES_TOKEN_VERSION": "v1"},
+		"bad max validity":  {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "MAX_VALIDITY": "1m"},
+		"zero max validity": {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "MAX_VALIDITY": "0"}, // would silently mean 60
 	} {
 		if _, _, err := configure(env(m), noFiles, quiet); err == nil {
 			t.Errorf("%s: accepted", name)

@@ -135,6 +135,17 @@ func (s *Server) studyInAlbumLocked(studyUID string, a *album) bool {
 	return false
 }
 
+// seriesStudyLocked returns the UID of the study holding the series, or ""
+// if no study has it.
+func (s *Server) seriesStudyLocked(seriesUID string) string {
+	for uid, st := range s.studies {
+		if _, ok := st.series[seriesUID]; ok {
+			return uid
+		}
+	}
+	return ""
+}
+
 // access is what a DICOMweb caller may see.
 type access struct {
 	studies map[string]bool // nil: every study of the albums
@@ -437,16 +448,14 @@ func (s *Server) serveStore(w http.ResponseWriter, r *http.Request) {
 			failed = append(failed, failedItem("", "", reasonCannotProcess))
 			continue
 		}
-		se := ""
-		if st, ok := s.studies[in.StudyUID]; ok {
-			if _, exists := st.series[in.SeriesUID]; exists {
-				se = in.SeriesUID
-			}
-		}
+		// A series UID names one series of one study: an existing series
+		// must be in this study and already in the album.
+		owner := s.seriesStudyLocked(in.SeriesUID)
 		switch {
 		case target != "" && in.StudyUID != target:
 			failed = append(failed, failedItem(in.SOPClassUID, in.SOPInstanceUID, reasonCannotProcess))
-		case !ac.studies[in.StudyUID] || !s.studyInAlbumLocked(in.StudyUID, a) || (se != "" && !a.series[se]):
+		case !ac.studies[in.StudyUID] || !s.studyInAlbumLocked(in.StudyUID, a) ||
+			(owner != "" && (owner != in.StudyUID || !a.series[in.SeriesUID])):
 			failed = append(failed, failedItem(in.SOPClassUID, in.SOPInstanceUID, reasonNotAuthorized))
 		default:
 			s.storeLocked(in)

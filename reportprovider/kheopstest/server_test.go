@@ -111,6 +111,23 @@ func (w *world) post(path string, form url.Values, h http.Header) (int, []byte) 
 	return resp.StatusCode, b
 }
 
+// bearer sends a request with a bearer token and returns status and body.
+func (w *world) bearer(method, path, token, contentType string, body io.Reader) (int, string) {
+	w.t.Helper()
+	req, _ := http.NewRequest(method, w.k.URL+path, body)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := w.k.Client().Do(req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 // redeem launches and redeems a code; it returns the access token.
 func (w *world) redeem() string {
 	w.t.Helper()
@@ -336,16 +353,7 @@ func TestStoreRules(t *testing.T) {
 	tok := w.redeem()
 	inst := kheopstest.NewInstance(kheopstest.InstanceSpec{StudyUID: "1.2.3", SeriesUID: "2.25.77", SOPInstanceUID: "2.25.77.1", Modality: "SR"})
 	stow := func(token, ct string, body io.Reader) (int, string) {
-		req, _ := http.NewRequest(http.MethodPost, w.k.URL+"/api/studies", body)
-		req.Header.Set("Content-Type", ct)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := w.k.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return w.bearer(http.MethodPost, "/api/studies", token, ct, body)
 	}
 	ct, body := multipartBody(t, "application/dicom+json", inst)
 	if status, _ := stow(tok, ct, body); status != 415 {
@@ -373,5 +381,33 @@ func TestStoreRules(t *testing.T) {
 	ct, body = multipartBody(t, "application/dicom", inst)
 	if status, _ := stow(tok, ct, body); status != 401 {
 		t.Errorf("token of a deleted provider: %d", status)
+	}
+}
+
+// TestStoreRefusesASeriesOfAnotherStudy: a series UID belongs to one study.
+// A provider allowed to write study 1.2.3 must not be able to claim, by
+// reusing its SeriesInstanceUID, a series of a study in another album:
+// that would put the foreign series into the provider's album and show it
+// to every member there.
+func TestStoreRefusesASeriesOfAnotherStudy(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, kheopstest.Config{})
+	other := w.k.AddAlbum("AlbumTwo02")
+	if _, err := w.k.AddInstance(other, kheopstest.NewInstance(kheopstest.InstanceSpec{StudyUID: "1.2.9", SeriesUID: "1.2.9.1", SOPInstanceUID: "1.2.9.1.1"})); err != nil {
+		t.Fatal(err)
+	}
+	tok := w.redeem()
+	// A study of the token, but the series UID of the other album's study.
+	inst := kheopstest.NewInstance(kheopstest.InstanceSpec{StudyUID: "1.2.3", SeriesUID: "1.2.9.1", SOPInstanceUID: "2.25.99.1", Modality: "SR"})
+	status, body := w.bearer(http.MethodPost, "/api/studies", tok, "application/dicom", bytes.NewReader(inst))
+	if status != http.StatusConflict || !strings.Contains(body, `"00081197":{"vr":"US","Value":[292]}`) {
+		t.Errorf("STOW into a series of another study: HTTP %d %s, want 409 with FailureReason 0x0124", status, body)
+	}
+	// The admin of the provider's album still cannot see the other study.
+	if status, body := w.bearer(http.MethodGet, "/api/studies/1.2.9/series", w.admin, "", nil); status != http.StatusNotFound {
+		t.Errorf("other album's study after the STOW: HTTP %d %s, want 404", status, body)
+	}
+	if got := w.k.Instances("1.2.3"); len(got) != 1 {
+		t.Errorf("study 1.2.3 holds %d instances, want the 1 it started with", len(got))
 	}
 }
