@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -56,6 +57,10 @@ func (s Signer) Format(f fmt.State, _ rune) {
 	}
 	fmt.Fprintf(f, "hmac.Signer{AppID:%s Secret:%s}", s.AppID, secret)
 }
+
+// LogValue makes slog print the Signer as Format does, with any handler
+// (the JSON handler would otherwise marshal the Secret).
+func (s *Signer) LogValue() slog.Value { return slog.StringValue(fmt.Sprint(s)) }
 
 // Sign signs req in place. It sets X-Aura-Timestamp (Unix seconds),
 // X-Aura-Nonce and Authorization, and Content-Type: application/json when

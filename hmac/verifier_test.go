@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -608,4 +609,16 @@ func TestSignerNeverPrintsSecret(t *testing.T) {
 // clone copies the exported fields (a test must not copy the key cache).
 func (s *Signer) clone() Signer {
 	return Signer{AppID: s.AppID, Secret: s.Secret, Now: s.Now, Nonce: s.Nonce}
+}
+
+// TestSignerNeverLogsSecret: slog's JSON handler would marshal the fields;
+// LogValue keeps the Secret out with any handler.
+func TestSignerNeverLogsSecret(t *testing.T) {
+	t.Parallel()
+	s := &Signer{AppID: "aura_pk_app", Secret: "aura_sk_supersecretkey456"}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("configured", "signer", s)
+	if strings.Contains(buf.String(), "supersecret") || !strings.Contains(buf.String(), "aura_pk_app") {
+		t.Fatalf("JSON log line: %s", buf.String())
+	}
 }

@@ -62,6 +62,10 @@ func (a *API) Format(f fmt.State, _ rune) {
 	fmt.Fprintf(f, "uploader.API{BaseURL:%s APIKey:%s}", a.BaseURL, uploadtoken.Redact(a.APIKey))
 }
 
+// LogValue makes slog print the API as Format does, with any handler (the
+// JSON handler would otherwise marshal APIKey).
+func (a *API) LogValue() slog.Value { return slog.StringValue(fmt.Sprint(a)) }
+
 // Config fetches and validates the upload configuration (GET
 // /uploader/config, scope integration:read). Once is enough: the reference
 // client's second call adds nothing (spec §8 item 12).

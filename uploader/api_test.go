@@ -1,6 +1,7 @@
 package uploader_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -397,3 +398,14 @@ func (h cancelOnLog) Handle(context.Context, slog.Record) error {
 }
 func (h cancelOnLog) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h cancelOnLog) WithGroup(string) slog.Handler      { return h }
+
+// TestAPINeverLogsCredentials: the same with slog's JSON handler.
+func TestAPINeverLogsCredentials(t *testing.T) {
+	t.Parallel()
+	a := &uploader.API{BaseURL: "https://aura.example/api", APIKey: "aura_au_svc_topsecretkey"}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("configured", "api", a)
+	if out := buf.String(); strings.Contains(out, "topsecret") || !strings.Contains(out, "aura.example") {
+		t.Fatalf("JSON log line: %s", out)
+	}
+}

@@ -57,6 +57,10 @@ func (c *Client) Format(f fmt.State, _ rune) {
 	fmt.Fprintf(f, "uploadtoken.Client{BaseURL:%s APIKey:%s Signer:%v}", c.BaseURL, Redact(c.APIKey), c.Signer)
 }
 
+// LogValue makes slog print the Client as Format does, with any handler
+// (the JSON handler would otherwise marshal APIKey and the Signer's Secret).
+func (c *Client) LogValue() slog.Value { return slog.StringValue(fmt.Sprint(c)) }
+
 // ExchangeRequest is the body of POST /auth/exchange.
 type ExchangeRequest struct {
 	// TTL is the token lifetime, sent in whole seconds (rounded up). Zero

@@ -1,10 +1,12 @@
 package uploadtoken
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -315,5 +317,18 @@ func TestClientNeverPrintsCredentials(t *testing.T) {
 	want := "uploadtoken.Client{BaseURL:https://aura.example.com/api APIKey:" + Redact(c.APIKey) + " Signer:hmac.Signer{AppID:aura_pk_app Secret:[redacted]}}"
 	if got := fmt.Sprint(c); got != want {
 		t.Errorf("Sprint = %q, want %q", got, want)
+	}
+}
+
+// TestClientNeverLogsCredentials: the same with slog's JSON handler, which
+// would otherwise marshal APIKey and the Signer's Secret.
+func TestClientNeverLogsCredentials(t *testing.T) {
+	t.Parallel()
+	c := &Client{BaseURL: "https://aura.example/api", APIKey: "aura_au_svc_topsecretkey",
+		Signer: &hmac.Signer{AppID: "aura_pk_app", Secret: "aura_sk_supersecretkey456"}}
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("configured", "client", c)
+	if out := buf.String(); strings.Contains(out, "topsecret") || strings.Contains(out, "supersecret") || !strings.Contains(out, "aura.example") {
+		t.Fatalf("JSON log line: %s", out)
 	}
 }
