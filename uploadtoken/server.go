@@ -2,6 +2,8 @@ package uploadtoken
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -69,9 +71,14 @@ func RequireScope(iss *Issuer, scope string, next http.Handler) http.Handler {
 // Attempts."}, as Laravel's throttle middleware does; allowed requests get
 // X-RateLimit-Limit and X-RateLimit-Remaining. A limiter failure answers
 // 503 rather than letting requests through unmetered.
+//
+// key(r) is often a credential (an API key, a token); RateLimit passes the
+// Limiter only a SHA-256 digest of it, so no limiter store (a Redis key
+// name, say) ever holds the credential itself.
 func RateLimit(l Limiter, rate Rate, key func(*http.Request) string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d, err := l.Allow(r.Context(), key(r), rate)
+		sum := sha256.Sum256([]byte(key(r)))
+		d, err := l.Allow(r.Context(), hex.EncodeToString(sum[:16]), rate)
 		if err != nil {
 			auraapi.Message(w, http.StatusServiceUnavailable, "Service Unavailable")
 			return

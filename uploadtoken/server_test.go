@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -126,4 +127,40 @@ func FuzzParseExchangeRequest(f *testing.F) {
 			t.Fatalf("accepted body %q fails validation: %v", body, err)
 		}
 	})
+}
+
+// keyRecorder is a Limiter that records the keys it is asked about.
+type keyRecorder struct {
+	mu   sync.Mutex
+	keys []string
+}
+
+func (k *keyRecorder) Allow(_ context.Context, key string, rate Rate) (Decision, error) {
+	k.mu.Lock()
+	k.keys = append(k.keys, key)
+	k.mu.Unlock()
+	return Decision{Allowed: true, Remaining: rate.Limit - 1}, nil
+}
+
+// TestRateLimitNeverStoresTheKey: the limiter sees a digest of the key
+// (often a credential), the same for the same key and different for
+// different keys, never the key itself.
+func TestRateLimitNeverStoresTheKey(t *testing.T) {
+	t.Parallel()
+	rec := &keyRecorder{}
+	h := RateLimit(rec, Rate{Limit: 5, Window: time.Minute}, func(r *http.Request) string { return r.Header.Get("X-Api-Key") },
+		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for _, key := range []string{"aura_au_svc_topsecretkey", "aura_au_svc_topsecretkey", "aura_au_other_key"} {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("X-Api-Key", key)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	if len(rec.keys) != 3 || rec.keys[0] != rec.keys[1] || rec.keys[0] == rec.keys[2] {
+		t.Fatalf("keys %q: want one stable digest per credential", rec.keys)
+	}
+	for _, k := range rec.keys {
+		if strings.Contains(k, "secret") || strings.Contains(k, "aura_au") {
+			t.Fatalf("the limiter was given the credential: %q", k)
+		}
+	}
 }
