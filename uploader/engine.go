@@ -223,8 +223,9 @@ var (
 	// removed). Nothing is sent to Aura.
 	ErrNoStudies = errors.New("uploader: no DICOM studies to upload")
 	// ErrCancelled: the upload was cancelled (its context was cancelled, or
-	// Session.Cancel). Aura was told (cancel) and the Tus upload deleted.
-	// The error also wraps the context's cause.
+	// Session.Cancel). Aura was told (cancel) and the Tus upload deleted,
+	// if the upload had been announced (a cancellation during Prepare or
+	// before init sends nothing). The error also wraps the context's cause.
 	ErrCancelled = errors.New("uploader: upload cancelled")
 	// ErrPaused: the upload was stopped with Session.Pause, or its context
 	// was cancelled with ErrPaused as the cause

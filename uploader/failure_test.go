@@ -359,3 +359,31 @@ func (e echoAuth) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp.ContentLength = int64(len(msg))
 	return resp, nil
 }
+
+// TestCancelWhilePreparing: a context cancelled before the upload was
+// announced (here while the config is fetched, as by Ctrl-C during a long
+// scan) is a cancellation like any other: ErrCancelled, OnCancel and
+// StateCancelled, not a failure, and nothing is sent to Aura.
+func TestCancelWhilePreparing(t *testing.T) {
+	t.Parallel()
+	aura := auratest.NewServer()
+	t.Cleanup(aura.Close)
+	u, rec := newUploader(t, aura, t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rec.onState = func(st uploader.State) {
+		if st == uploader.StateConnecting {
+			cancel()
+		}
+	}
+	_, err := u.Upload(ctx, sampleDir)
+	if !errors.Is(err, uploader.ErrCancelled) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want ErrCancelled and context.Canceled", err)
+	}
+	if rec.cancels != 1 || len(rec.errs) != 0 || rec.states[len(rec.states)-1] != uploader.StateCancelled {
+		t.Errorf("callbacks: %d cancels, errors %v, states %v", rec.cancels, rec.errs, rec.states)
+	}
+	if calls := lifecycle(aura); len(calls) != 0 {
+		t.Errorf("calls %q, want none", calls)
+	}
+}

@@ -112,11 +112,20 @@ func (s *Session) halt(cause error) {
 }
 
 // prepare fetches the config and scans; saved is the state being resumed.
-// A failure is reported like an upload's (StateFailed, OnError).
+// A failure is reported like an upload's (StateFailed, OnError); a new
+// upload whose context ends here is cancelled, as before init (nothing was
+// announced or saved).
 func (s *Session) prepare(ctx context.Context, paths []string, opts archiveOptions, saved *savedState) error {
 	err := s.prepareInner(ctx, paths, opts, saved)
 	if err != nil {
 		err = scrubError(err, s.secrets()...)
+		if saved == nil && ctx.Err() != nil {
+			s.state(StateCancelled)
+			if cb := s.u.Callbacks.OnCancel; cb != nil {
+				s.emit(cb)
+			}
+			return fmt.Errorf("%w: upload %s: %w", ErrCancelled, s.id, context.Cause(ctx))
+		}
 		s.state(StateFailed)
 		if cb := s.u.Callbacks.OnError; cb != nil {
 			s.emit(func() { cb(err) })
