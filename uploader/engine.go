@@ -323,6 +323,9 @@ func (u *Uploader) Prepare(ctx context.Context, paths ...string) (*Session, erro
 // paths again, checks that the files did not change, and goes on from the
 // last step Aura acknowledged, sending only the archive bytes the Tus
 // server does not hold yet. The callbacks are called as for a new upload.
+// If Aura cannot be reached (or ctx is paused) before the upload resumed,
+// nothing is reported and the state is kept: the error matches
+// [ErrResumable].
 func (u *Uploader) Resume(ctx context.Context, uploadID string) (*Result, error) {
 	if err := u.check(); err != nil {
 		return nil, err

@@ -297,3 +297,53 @@ func TestDiscard(t *testing.T) {
 		}
 	}
 }
+
+// TestResumeBeforeItBegins: a Resume that cannot reach Aura (network down
+// while the config is fetched) or is paused while it scans has told Aura
+// nothing and left its state untouched: the error matches ErrResumable
+// (and ErrPaused for a pause), and a later Resume completes.
+func TestResumeBeforeItBegins(t *testing.T) {
+	t.Parallel()
+	aura := auratest.NewServer()
+	t.Cleanup(aura.Close)
+	stateDir := t.TempDir()
+	u, _ := newUploader(t, aura, stateDir)
+	id := pauseDuringTransfer(t, aura, u, sampleDir)
+
+	u2, rec := newUploader(t, aura, stateDir)
+	u2.API.ConfigRetries = -1
+	aura.Fail(auratest.EndpointConfig, auratest.Failure{Abort: true})
+	_, err := u2.Resume(context.Background(), id)
+	if !errors.Is(err, uploader.ErrResumable) || errors.Is(err, uploader.ErrPaused) {
+		t.Errorf("network down: error %v, want ErrResumable", err)
+	}
+	aura.ClearFailures()
+
+	ctx, pause := context.WithCancelCause(context.Background())
+	rec.onState = func(st uploader.State) {
+		if st == uploader.StateScanning {
+			pause(uploader.ErrPaused)
+		}
+	}
+	_, err = u2.Resume(ctx, id)
+	if !errors.Is(err, uploader.ErrResumable) || !errors.Is(err, uploader.ErrPaused) {
+		t.Errorf("paused: error %v, want ErrPaused and ErrResumable", err)
+	}
+	if rec.states[len(rec.states)-1] != uploader.StatePaused || len(rec.errs) != 1 {
+		t.Errorf("callbacks: states %v, errors %v; want the pause reported as such", rec.states, rec.errs)
+	}
+	rec.onState = nil
+
+	calls := lifecycle(aura)
+	if count(calls, "error")+count(calls, "cancel")+count(calls, "tus DELETE") != 0 {
+		t.Errorf("Aura was told: %q", compact(calls))
+	}
+	if p, err := u2.Pending(); err != nil || len(p) != 1 || p[0].UploadID != id {
+		t.Fatalf("Pending() = %+v, %v", p, err)
+	}
+	res, err := u2.Resume(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkZip(t, aura, res.UploadID, expectedEntries(t, sampleDir, sampleFiles))
+}

@@ -114,7 +114,8 @@ func (s *Session) halt(cause error) {
 // prepare fetches the config and scans; saved is the state being resumed.
 // A failure is reported like an upload's (StateFailed, OnError); a new
 // upload whose context ends here is cancelled, as before init (nothing was
-// announced or saved).
+// announced or saved); a Resume that could not reach Aura, or was paused,
+// stays resumable.
 func (s *Session) prepare(ctx context.Context, paths []string, opts archiveOptions, saved *savedState) error {
 	err := s.prepareInner(ctx, paths, opts, saved)
 	if err != nil {
@@ -125,6 +126,17 @@ func (s *Session) prepare(ctx context.Context, paths []string, opts archiveOptio
 				s.emit(cb)
 			}
 			return fmt.Errorf("%w: upload %s: %w", ErrCancelled, s.id, context.Cause(ctx))
+		}
+		if saved != nil {
+			// A Resume that has not begun told Aura nothing and left the
+			// saved state as it was.
+			if ctx.Err() != nil && errors.Is(context.Cause(ctx), ErrPaused) {
+				s.state(StatePaused)
+				return &resumableError{fmt.Errorf("%w: upload %s at step %s: %w", ErrPaused, s.id, saved.Step, err)}
+			}
+			if retryable(ctx, err) {
+				err = &resumableError{err}
+			}
 		}
 		s.state(StateFailed)
 		if cb := s.u.Callbacks.OnError; cb != nil {
