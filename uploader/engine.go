@@ -53,7 +53,7 @@ const ChunkSize = 5 << 20
 // The zip is produced on the fly from the source files and streamed to Tus
 // with its exact Upload-Length (the reference client always sends one, and
 // whether Aura accepts deferred lengths is unknown). It is never held in
-// memory (one 5 MiB chunk is) nor written to disk, so no copy of the
+// memory (one 5 MiB chunk and one 4 MiB block are) nor written to disk, so no copy of the
 // patient data is left in a temporary directory if the process dies, and a
 // study of any size needs no free disk space. The price is CPU: when
 // entries are deflated (the default, as the reference), the archive's
@@ -68,7 +68,8 @@ const ChunkSize = 5 << 20
 // and modification time, in archive order, and the archive options and
 // format version) is compared with the one saved when the upload began,
 // and a SHA-256 of every 4 MiB of the archive is compared as the bytes are
-// produced: if anything changed, the upload fails with
+// produced (no byte is sent before the checksum of its block was compared,
+// or saved by the first run): if anything changed, the upload fails with
 // [*SourcesChangedError] rather than complete a corrupt archive.
 //
 // An Uploader is safe for concurrent use once configured: each upload is a
@@ -108,7 +109,8 @@ type Uploader struct {
 	Workers int
 
 	// ChunkSize is the Tus PATCH size; 0 means [ChunkSize] (5 MiB, as the
-	// reference client). It is also the memory the upload buffers.
+	// reference client). The upload buffers this much, plus one 4 MiB
+	// block of the archive.
 	ChunkSize int64
 	// TusHTTPClient sends the Tus requests; nil means tusclient's default
 	// (bounded dials and header waits, no overall timeout).
