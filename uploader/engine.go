@@ -391,6 +391,7 @@ func (u *Uploader) Discard(ctx context.Context, uploadID string) error {
 	}
 	s := newSession(u, st.UploadID, st.AssemblyID)
 	s.saved = st
+	defer s.closeTus()
 	var errs []error
 	if st.Step != stepNone {
 		if err := s.call(ctx, "cancel", true, func(ctx context.Context) error { return u.API.Cancel(ctx, s.id) }); err != nil {

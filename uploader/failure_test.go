@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/dicombridge/dicombridge/auratest"
 	"github.com/dicombridge/dicombridge/tusclient"
 	"github.com/dicombridge/dicombridge/uploader"
@@ -385,5 +387,44 @@ func TestCancelWhilePreparing(t *testing.T) {
 	}
 	if calls := lifecycle(aura); len(calls) != 0 {
 		t.Errorf("calls %q, want none", calls)
+	}
+}
+
+// TestNoConnectionLeftOpen: with TusHTTPClient nil each upload (and each
+// Discard) has its own Tus transport; once it returns, no keep-alive
+// connection of that transport is left open, with its goroutines, for the
+// transport's idle timeout (90 s). Not parallel: it counts goroutines.
+func TestNoConnectionLeftOpen(t *testing.T) {
+	aura := auratest.NewServer()
+	t.Cleanup(aura.Close)
+	tok, err := aura.IssueToken(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{}
+	stateDir := t.TempDir()
+	newU := func() *uploader.Uploader {
+		return &uploader.Uploader{StateDir: stateDir, API: &uploader.API{BaseURL: aura.URL, APIKey: aura.APIKey,
+			HTTPClient: &http.Client{Transport: tr}, Tokens: uploadtoken.StaticSource(tok)}}
+	}
+	ignore := []goleak.Option{goleak.IgnoreCurrent(),
+		goleak.IgnoreTopFunction("github.com/tus/tusd/v2/pkg/handler.newDelayedContext.func1")}
+
+	if _, err := newU().Upload(context.Background(), sampleDir); err != nil {
+		t.Fatal(err)
+	}
+	tr.CloseIdleConnections() // the API client's, which the test owns
+	if err := goleak.Find(ignore...); err != nil {
+		t.Errorf("after Upload: %v", err)
+	}
+
+	u := newU()
+	id := pauseDuringTransfer(t, aura, u, sampleDir)
+	if err := u.Discard(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	tr.CloseIdleConnections()
+	if err := goleak.Find(ignore...); err != nil {
+		t.Errorf("after a pause and Discard: %v", err)
 	}
 }

@@ -198,6 +198,7 @@ func (s *Session) Upload(ctx context.Context) (*Result, error) {
 	studies := slices.Clone(s.studies)
 	s.mu.Unlock()
 	defer stop(nil)
+	defer s.closeTus()
 
 	begin := time.Now()
 	res, err := s.run(ctx, studies)
@@ -449,6 +450,14 @@ func (s *Session) tusClient() (*tusclient.Client, error) {
 	}
 	s.tus = c
 	return c, nil
+}
+
+// closeTus closes the idle connections of the Tus transport this session
+// made (with TusHTTPClient nil), which nothing else can reuse.
+func (s *Session) closeTus() {
+	if s.tus != nil && s.u.TusHTTPClient == nil {
+		s.tus.CloseIdleConnections()
+	}
 }
 
 func (s *Session) tusStore() (tusclient.Store, error) {
