@@ -144,7 +144,11 @@ func (b *blockSums) endBlock() error {
 		var rec [sumRecordSize]byte
 		copy(rec[:], s[:])
 		putCRC(rec[:])
+		// On disk before the block's bytes can reach the server (see stream).
 		if _, err := b.f.Write(rec[:]); err != nil {
+			return fmt.Errorf("uploader: saving archive checksums: %w", err)
+		}
+		if err := b.f.Sync(); err != nil {
 			return fmt.Errorf("uploader: saving archive checksums: %w", err)
 		}
 	}
@@ -207,11 +211,20 @@ func measure(ctx context.Context, z dicomscan.Zip, studies []*dicomscan.Study, s
 
 // stream produces the archive into a pipe from its own goroutine. Close
 // stops it and waits for it.
+//
+// It hands the archive out one 4 MiB block at a time, and only once the
+// block's checksum was compared with the known one or saved: whatever the
+// Tus server holds when the process stops, a resume can check all of it,
+// so a source that changed without changing its size and time cannot
+// leave a mixed archive.
 type stream struct {
 	pr     *io.PipeReader
 	sums   *blockSums
 	cancel context.CancelFunc
 	done   chan error
+	block  []byte // the block being handed out, checked
+	next   int    // its first byte not handed out yet
+	err    error  // returned once block is handed out: io.EOF or a failure
 }
 
 // errStreamClosed ends the producer when the reader stops early.
@@ -229,20 +242,45 @@ func newStream(ctx context.Context, z dicomscan.Zip, studies []*dicomscan.Study,
 	return s
 }
 
-// Read reads the archive, checksumming it.
+// Read reads the archive, checksummed block by block.
 func (s *stream) Read(p []byte) (int, error) {
-	n, err := s.pr.Read(p)
-	if n > 0 && s.sums != nil {
-		if _, serr := s.sums.Write(p[:n]); serr != nil {
-			return n, serr
+	if s.sums == nil {
+		return s.pr.Read(p)
+	}
+	for s.next == len(s.block) {
+		if s.err != nil {
+			return 0, s.err
+		}
+		s.fill()
+	}
+	n := copy(p, s.block[s.next:])
+	s.next += n
+	return n, nil
+}
+
+// fill reads the next block (the last may be shorter) and checks it.
+func (s *stream) fill() {
+	if s.block == nil {
+		s.block = make([]byte, blockSize)
+	}
+	n, err := io.ReadFull(s.pr, s.block[:blockSize])
+	s.block, s.next = s.block[:n], 0
+	if n > 0 {
+		if _, serr := s.sums.Write(s.block); serr != nil {
+			s.block, s.err = s.block[:0], serr
+			return
 		}
 	}
-	if err == io.EOF && s.sums != nil {
+	switch err {
+	case nil:
+	case io.EOF, io.ErrUnexpectedEOF:
+		s.err = io.EOF
 		if serr := s.sums.finish(); serr != nil {
-			return n, serr
+			s.block, s.err = s.block[:0], serr
 		}
+	default:
+		s.block, s.err = s.block[:0], err
 	}
-	return n, err
 }
 
 // Close stops the producer and returns its error, if it failed for a

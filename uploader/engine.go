@@ -53,7 +53,7 @@ const ChunkSize = 5 << 20
 // The zip is produced on the fly from the source files and streamed to Tus
 // with its exact Upload-Length (the reference client always sends one, and
 // whether Aura accepts deferred lengths is unknown). It is never held in
-// memory (one 5 MiB chunk is) nor written to disk, so no copy of the
+// memory (one 5 MiB chunk and one 4 MiB block are) nor written to disk, so no copy of the
 // patient data is left in a temporary directory if the process dies, and a
 // study of any size needs no free disk space. The price is CPU: when
 // entries are deflated (the default, as the reference), the archive's
@@ -68,7 +68,8 @@ const ChunkSize = 5 << 20
 // and modification time, in archive order, and the archive options and
 // format version) is compared with the one saved when the upload began,
 // and a SHA-256 of every 4 MiB of the archive is compared as the bytes are
-// produced: if anything changed, the upload fails with
+// produced (no byte is sent before the checksum of its block was compared,
+// or saved by the first run): if anything changed, the upload fails with
 // [*SourcesChangedError] rather than complete a corrupt archive.
 //
 // An Uploader is safe for concurrent use once configured: each upload is a
@@ -108,7 +109,8 @@ type Uploader struct {
 	Workers int
 
 	// ChunkSize is the Tus PATCH size; 0 means [ChunkSize] (5 MiB, as the
-	// reference client). It is also the memory the upload buffers.
+	// reference client). The upload buffers this much, plus one 4 MiB
+	// block of the archive.
 	ChunkSize int64
 	// TusHTTPClient sends the Tus requests; nil means tusclient's default
 	// (bounded dials and header waits, no overall timeout).
@@ -223,8 +225,9 @@ var (
 	// removed). Nothing is sent to Aura.
 	ErrNoStudies = errors.New("uploader: no DICOM studies to upload")
 	// ErrCancelled: the upload was cancelled (its context was cancelled, or
-	// Session.Cancel). Aura was told (cancel) and the Tus upload deleted.
-	// The error also wraps the context's cause.
+	// Session.Cancel). Aura was told (cancel) and the Tus upload deleted,
+	// if the upload had been announced (a cancellation during Prepare or
+	// before init sends nothing). The error also wraps the context's cause.
 	ErrCancelled = errors.New("uploader: upload cancelled")
 	// ErrPaused: the upload was stopped with Session.Pause, or its context
 	// was cancelled with ErrPaused as the cause
@@ -322,6 +325,9 @@ func (u *Uploader) Prepare(ctx context.Context, paths ...string) (*Session, erro
 // paths again, checks that the files did not change, and goes on from the
 // last step Aura acknowledged, sending only the archive bytes the Tus
 // server does not hold yet. The callbacks are called as for a new upload.
+// If Aura cannot be reached (or ctx is paused) before the upload resumed,
+// nothing is reported and the state is kept: the error matches
+// [ErrResumable].
 func (u *Uploader) Resume(ctx context.Context, uploadID string) (*Result, error) {
 	if err := u.check(); err != nil {
 		return nil, err
@@ -385,6 +391,7 @@ func (u *Uploader) Discard(ctx context.Context, uploadID string) error {
 	}
 	s := newSession(u, st.UploadID, st.AssemblyID)
 	s.saved = st
+	defer s.closeTus()
 	var errs []error
 	if st.Step != stepNone {
 		if err := s.call(ctx, "cancel", true, func(ctx context.Context) error { return u.API.Cancel(ctx, s.id) }); err != nil {

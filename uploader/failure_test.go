@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/dicombridge/dicombridge/auratest"
 	"github.com/dicombridge/dicombridge/tusclient"
 	"github.com/dicombridge/dicombridge/uploader"
@@ -358,4 +360,71 @@ func (e echoAuth) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp.Body = ioNopCloser(strings.NewReader(msg))
 	resp.ContentLength = int64(len(msg))
 	return resp, nil
+}
+
+// TestCancelWhilePreparing: a context cancelled before the upload was
+// announced (here while the config is fetched, as by Ctrl-C during a long
+// scan) is a cancellation like any other: ErrCancelled, OnCancel and
+// StateCancelled, not a failure, and nothing is sent to Aura.
+func TestCancelWhilePreparing(t *testing.T) {
+	t.Parallel()
+	aura := auratest.NewServer()
+	t.Cleanup(aura.Close)
+	u, rec := newUploader(t, aura, t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rec.onState = func(st uploader.State) {
+		if st == uploader.StateConnecting {
+			cancel()
+		}
+	}
+	_, err := u.Upload(ctx, sampleDir)
+	if !errors.Is(err, uploader.ErrCancelled) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v, want ErrCancelled and context.Canceled", err)
+	}
+	if rec.cancels != 1 || len(rec.errs) != 0 || rec.states[len(rec.states)-1] != uploader.StateCancelled {
+		t.Errorf("callbacks: %d cancels, errors %v, states %v", rec.cancels, rec.errs, rec.states)
+	}
+	if calls := lifecycle(aura); len(calls) != 0 {
+		t.Errorf("calls %q, want none", calls)
+	}
+}
+
+// TestNoConnectionLeftOpen: with TusHTTPClient nil each upload (and each
+// Discard) has its own Tus transport; once it returns, no keep-alive
+// connection of that transport is left open, with its goroutines, for the
+// transport's idle timeout (90 s). Not parallel: it counts goroutines.
+func TestNoConnectionLeftOpen(t *testing.T) {
+	aura := auratest.NewServer()
+	t.Cleanup(aura.Close)
+	tok, err := aura.IssueToken(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{}
+	stateDir := t.TempDir()
+	newU := func() *uploader.Uploader {
+		return &uploader.Uploader{StateDir: stateDir, API: &uploader.API{BaseURL: aura.URL, APIKey: aura.APIKey,
+			HTTPClient: &http.Client{Transport: tr}, Tokens: uploadtoken.StaticSource(tok)}}
+	}
+	ignore := []goleak.Option{goleak.IgnoreCurrent(),
+		goleak.IgnoreTopFunction("github.com/tus/tusd/v2/pkg/handler.newDelayedContext.func1")}
+
+	if _, err := newU().Upload(context.Background(), sampleDir); err != nil {
+		t.Fatal(err)
+	}
+	tr.CloseIdleConnections() // the API client's, which the test owns
+	if err := goleak.Find(ignore...); err != nil {
+		t.Errorf("after Upload: %v", err)
+	}
+
+	u := newU()
+	id := pauseDuringTransfer(t, aura, u, sampleDir)
+	if err := u.Discard(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	tr.CloseIdleConnections()
+	if err := goleak.Find(ignore...); err != nil {
+		t.Errorf("after a pause and Discard: %v", err)
+	}
 }

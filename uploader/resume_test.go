@@ -297,3 +297,100 @@ func TestDiscard(t *testing.T) {
 		}
 	}
 }
+
+// TestResumeBeforeItBegins: a Resume that cannot reach Aura (network down
+// while the config is fetched) or is paused while it scans has told Aura
+// nothing and left its state untouched: the error matches ErrResumable
+// (and ErrPaused for a pause), and a later Resume completes.
+func TestResumeBeforeItBegins(t *testing.T) {
+	t.Parallel()
+	aura := auratest.NewServer()
+	t.Cleanup(aura.Close)
+	stateDir := t.TempDir()
+	u, _ := newUploader(t, aura, stateDir)
+	id := pauseDuringTransfer(t, aura, u, sampleDir)
+
+	u2, rec := newUploader(t, aura, stateDir)
+	u2.API.ConfigRetries = -1
+	aura.Fail(auratest.EndpointConfig, auratest.Failure{Abort: true})
+	_, err := u2.Resume(context.Background(), id)
+	if !errors.Is(err, uploader.ErrResumable) || errors.Is(err, uploader.ErrPaused) {
+		t.Errorf("network down: error %v, want ErrResumable", err)
+	}
+	aura.ClearFailures()
+
+	ctx, pause := context.WithCancelCause(context.Background())
+	rec.onState = func(st uploader.State) {
+		if st == uploader.StateScanning {
+			pause(uploader.ErrPaused)
+		}
+	}
+	_, err = u2.Resume(ctx, id)
+	if !errors.Is(err, uploader.ErrResumable) || !errors.Is(err, uploader.ErrPaused) {
+		t.Errorf("paused: error %v, want ErrPaused and ErrResumable", err)
+	}
+	if rec.states[len(rec.states)-1] != uploader.StatePaused || len(rec.errs) != 1 {
+		t.Errorf("callbacks: states %v, errors %v; want the pause reported as such", rec.states, rec.errs)
+	}
+	rec.onState = nil
+
+	calls := lifecycle(aura)
+	if count(calls, "error")+count(calls, "cancel")+count(calls, "tus DELETE") != 0 {
+		t.Errorf("Aura was told: %q", compact(calls))
+	}
+	if p, err := u2.Pending(); err != nil || len(p) != 1 || p[0].UploadID != id {
+		t.Fatalf("Pending() = %+v, %v", p, err)
+	}
+	res, err := u2.Resume(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkZip(t, aura, res.UploadID, expectedEntries(t, sampleDir, sampleFiles))
+}
+
+// TestResumeStoredRewrittenInPlace: with stored entries there is no packing
+// pass, so the block checksums are those of the first run's bytes. A file
+// rewritten in place (same size and time) among the bytes the server holds
+// is still caught, wherever the interruption fell: no byte reaches Tus
+// before the checksum of its 4 MiB block is saved.
+func TestResumeStoredRewrittenInPlace(t *testing.T) {
+	t.Parallel()
+	aura := auratest.NewServer()
+	t.Cleanup(aura.Close)
+	dir, files := copyTree(t, bigDir, bigFiles)
+	stateDir := t.TempDir()
+	u, _ := newUploader(t, aura, stateDir)
+	u.Store, u.ChunkSize = true, 1<<20
+	aura.Fail(auratest.EndpointTus, auratest.Failure{Method: "PATCH", Skip: 2, Delay: time.Minute})
+	ctx := context.Background()
+	s, err := u.Prepare(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Callbacks.OnProgress = func(p uploader.Progress) {
+		if p.State == uploader.StateUploading && p.Bytes == 2<<20 {
+			s.Pause()
+		}
+	}
+	if _, err := s.Upload(ctx); !errors.Is(err, uploader.ErrPaused) {
+		t.Fatalf("error %v, want ErrPaused", err)
+	}
+	aura.ClearFailures()
+	// The first file lies in the first MiB of the archive, which the
+	// server holds.
+	p := files[0].Path
+	st, _ := os.Stat(p)
+	b, _ := os.ReadFile(p)
+	b[len(b)-1] ^= 0xff
+	os.WriteFile(p, b, 0o644)
+	os.Chtimes(p, st.ModTime(), st.ModTime())
+
+	u2, _ := newUploader(t, aura, stateDir)
+	_, err = u2.Resume(ctx, s.UploadID())
+	if !errors.Is(err, uploader.ErrSourcesChanged) {
+		t.Fatalf("Resume: error %v, want ErrSourcesChanged", err)
+	}
+	if count(lifecycle(aura), "complete") != 0 {
+		t.Error("complete was sent for a mixed archive")
+	}
+}

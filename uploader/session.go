@@ -112,11 +112,32 @@ func (s *Session) halt(cause error) {
 }
 
 // prepare fetches the config and scans; saved is the state being resumed.
-// A failure is reported like an upload's (StateFailed, OnError).
+// A failure is reported like an upload's (StateFailed, OnError); a new
+// upload whose context ends here is cancelled, as before init (nothing was
+// announced or saved); a Resume that could not reach Aura, or was paused,
+// stays resumable.
 func (s *Session) prepare(ctx context.Context, paths []string, opts archiveOptions, saved *savedState) error {
 	err := s.prepareInner(ctx, paths, opts, saved)
 	if err != nil {
 		err = scrubError(err, s.secrets()...)
+		if saved == nil && ctx.Err() != nil {
+			s.state(StateCancelled)
+			if cb := s.u.Callbacks.OnCancel; cb != nil {
+				s.emit(cb)
+			}
+			return fmt.Errorf("%w: upload %s: %w", ErrCancelled, s.id, context.Cause(ctx))
+		}
+		if saved != nil {
+			// A Resume that has not begun told Aura nothing and left the
+			// saved state as it was.
+			if ctx.Err() != nil && errors.Is(context.Cause(ctx), ErrPaused) {
+				s.state(StatePaused)
+				return &resumableError{fmt.Errorf("%w: upload %s at step %s: %w", ErrPaused, s.id, saved.Step, err)}
+			}
+			if retryable(ctx, err) {
+				err = &resumableError{err}
+			}
+		}
 		s.state(StateFailed)
 		if cb := s.u.Callbacks.OnError; cb != nil {
 			s.emit(func() { cb(err) })
@@ -177,6 +198,7 @@ func (s *Session) Upload(ctx context.Context) (*Result, error) {
 	studies := slices.Clone(s.studies)
 	s.mu.Unlock()
 	defer stop(nil)
+	defer s.closeTus()
 
 	begin := time.Now()
 	res, err := s.run(ctx, studies)
@@ -428,6 +450,14 @@ func (s *Session) tusClient() (*tusclient.Client, error) {
 	}
 	s.tus = c
 	return c, nil
+}
+
+// closeTus closes the idle connections of the Tus transport this session
+// made (with TusHTTPClient nil), which nothing else can reuse.
+func (s *Session) closeTus() {
+	if s.tus != nil && s.u.TusHTTPClient == nil {
+		s.tus.CloseIdleConnections()
+	}
 }
 
 func (s *Session) tusStore() (tusclient.Store, error) {

@@ -300,3 +300,43 @@ func TestSignal(t *testing.T) {
 		t.Fatalf("-resume: exit %d\n%s", r.code, r.stderr)
 	}
 }
+
+// TestInterruptedBeforeUpload: Ctrl-C before anything was announced (while
+// connecting or scanning) exits 130 like any interruption, and -resume with
+// the network down exits 75 and keeps the upload for a later -resume.
+func TestInterruptedBeforeUpload(t *testing.T) {
+	t.Parallel()
+	t.Run("new upload", func(t *testing.T) {
+		t.Parallel()
+		aura := newAura(t)
+		ctx, cancel := context.WithCancelCause(context.Background())
+		cancel(uploader.ErrPaused) // what main does on SIGINT
+		r := runCLI(ctx, hmacEnv(aura, t.TempDir()), "-quiet", sample)
+		if r.code != exitInterrupted {
+			t.Errorf("exit %d, want %d\n%s", r.code, exitInterrupted, r.stderr)
+		}
+		if n := len(aura.CallsTo(auratest.EndpointInit)); n != 0 {
+			t.Errorf("%d init calls", n)
+		}
+	})
+	t.Run("resume", func(t *testing.T) {
+		t.Parallel()
+		aura, e := interrupted(t)
+		ctx, cancel := context.WithCancelCause(context.Background())
+		cancel(uploader.ErrPaused)
+		if r := runCLI(ctx, e, "-quiet", "-resume", sample); r.code != exitInterrupted || !strings.Contains(r.stderr, "paused") {
+			t.Errorf("interrupted -resume: exit %d, want %d\n%s", r.code, exitInterrupted, r.stderr)
+		}
+		aura.Fail(auratest.EndpointConfig, auratest.Failure{Abort: true})
+		if r := runCLI(context.Background(), e, "-quiet", "-resume", sample); r.code != exitResumable {
+			t.Errorf("-resume with the network down: exit %d, want %d\n%s", r.code, exitResumable, r.stderr)
+		}
+		aura.ClearFailures()
+		if r := runCLI(context.Background(), e, "-quiet", "-resume", sample); r.code != exitOK {
+			t.Fatalf("-resume: exit %d\n%s", r.code, r.stderr)
+		}
+		if ss := aura.Sessions(); len(ss) != 1 || ss[0].State != "completed" {
+			t.Errorf("server sessions %+v", ss)
+		}
+	})
+}
