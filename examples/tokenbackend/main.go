@@ -67,15 +67,17 @@ type config struct {
 	Logger *slog.Logger
 }
 
-// sessionUser is a PLACEHOLDER session check: it treats the value of the
-// "session" cookie as the user. Replace it with your real session lookup
-// (and its CSRF protection): only authenticated users may get tokens.
+// sessionUser is a PLACEHOLDER session check: any non-empty "session"
+// cookie counts as a logged-in user, named by a fingerprint of the cookie
+// (never the cookie itself, which is a credential and is logged nowhere).
+// Replace it with your real session lookup (and its CSRF protection): only
+// authenticated users may get tokens.
 func sessionUser(r *http.Request) string {
 	c, err := r.Cookie("session")
 	if err != nil || c.Value == "" || len(c.Value) > 128 {
 		return ""
 	}
-	return c.Value
+	return "session-" + uploadtoken.Fingerprint(c.Value)
 }
 
 // newHandler serves POST /api/upload-token.
