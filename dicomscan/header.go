@@ -353,8 +353,12 @@ func (p *parser) parseDataset(rd *breader) error {
 			}
 			continue
 		}
+		// Keep the first occurrence of each needed value only: repeated
+		// elements (a malformed file, or a deflate bomb of them) must not
+		// grow the arena beyond one value per attribute.
 		a := attrIndex(tag)
-		if a < 0 && tag != tagSpecificCharacterSet || vr == vrSQ {
+		keep := a >= 0 && p.h.vals[a][0] < 0 || tag == tagSpecificCharacterSet && p.h.charset[0] < 0
+		if !keep || vr == vrSQ {
 			if err := p.skip(rd, vl); err != nil {
 				return err
 			}
@@ -372,9 +376,7 @@ func (p *parser) parseDataset(rd *breader) error {
 			p.h.charset = [2]int32{int32(start), int32(len(p.h.arena))}
 			continue
 		}
-		if p.h.vals[a][0] < 0 { // the first occurrence wins
-			p.h.vals[a] = [2]int32{int32(start), int32(len(p.h.arena))}
-		}
+		p.h.vals[a] = [2]int32{int32(start), int32(len(p.h.arena))}
 	}
 }
 

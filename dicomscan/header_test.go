@@ -276,6 +276,45 @@ func TestParseAllocations(t *testing.T) {
 	}
 }
 
+// TestParseRepeatedValues: a needed element repeated many times (here
+// 100 Patient Names of 60,000 bytes, deflated to a file of a few
+// KiB) keeps one value. Each copy used to be appended to the worker's
+// arena, so the file cost hundreds of times its size in memory, kept by
+// the worker for the rest of the scan.
+func TestParseRepeatedValues(t *testing.T) {
+	d := &ds{}
+	d.str(0x00080005, "CS", "ISO_IR 100")
+	for range 100 {
+		d.str(0x00100010, "PN", strings.Repeat("A", 60000))
+		d.str(0x00080005, "CS", "ISO_IR 192")
+	}
+	d.instance(study, series, sop)
+	for _, ts := range []string{tsExplicitLE, tsDeflatedLE} {
+		b := part10(ts, d.bytes())
+		p := newParser()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		err := p.parse(struct{ io.Reader }{bytes.NewReader(b)}, nil, int64(len(b)), false)
+		runtime.ReadMemStats(&after)
+		if err != nil {
+			t.Fatalf("%s: %v", ts, err)
+		}
+		if limit := (numAttrs + 1) * maxValue; cap(p.h.arena) > limit {
+			t.Errorf("%s (%d bytes): arena of %d bytes, want at most %d", ts, len(b), cap(p.h.arena), limit)
+		}
+		if n := after.TotalAlloc - before.TotalAlloc; n > 4<<20 {
+			t.Errorf("%s (%d bytes): %d bytes allocated", ts, len(b), n)
+		}
+		a := p.h.attributes(&p.cache)
+		if a.PatientName != strings.Repeat("A", 60000) || a.SOPInstanceUID != sop {
+			t.Errorf("%s: PatientName of %d bytes, SOP Instance UID %q", ts, len(a.PatientName), a.SOPInstanceUID)
+		}
+		if got := string(p.h.charsetValue()); got != "ISO_IR 100" {
+			t.Errorf("%s: Specific Character Set %q, want the first one", ts, got)
+		}
+	}
+}
+
 func TestDecodeText(t *testing.T) {
 	t.Parallel()
 	latin1 := func(s string) []byte {
