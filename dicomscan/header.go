@@ -237,6 +237,9 @@ func (p *parser) inferSyntax() {
 // VR little endian, keeping the two UIDs the scan needs.
 func (p *parser) parseMeta() error {
 	rd := &p.rd
+	// Not what the previous file of this worker left: skipSequence reads
+	// these.
+	p.explicit, p.bigEndian = true, false
 	for {
 		b, err := rd.peek(2)
 		if err == io.EOF || err == errTrunc {

@@ -402,3 +402,41 @@ func TestElementHeaderLengths(t *testing.T) {
 		}
 	}
 }
+
+// TestParseMetaIndependentOfPreviousFile: the meta group is always
+// explicit VR little endian, however the worker's previous file was
+// encoded. Its undefined-length sequences used to be read with the byte
+// order and VR mode left over from that file, so the same file parsed or
+// failed depending on which worker read it.
+func TestParseMetaIndependentOfPreviousFile(t *testing.T) {
+	t.Parallel()
+	var meta ds
+	meta.str(0x00020010, "UI", tsExplicitLE).
+		header(0x00021000, "SQ", undefinedLength).
+		header(tagItem, "", undefinedLength).
+		str(0x00021001, "LO", "private").
+		header(tagItemDelimitation, "", 0).
+		header(tagSequenceDelimitation, "", 0)
+	file := append(append(append(make([]byte, 128), "DICM"...), meta.bytes()...), basic(&ds{})...)
+	previous := map[string][]byte{
+		"fresh parser":        nil,
+		"after explicit BE":   part10(tsExplicitBE, basic(&ds{bigEndian: true})),
+		"after implicit LE":   part10(tsImplicitLE, basic(&ds{implicit: true})),
+		"after deflated file": part10(tsDeflatedLE, basic(&ds{})),
+	}
+	for name, prev := range previous {
+		p := newParser()
+		if prev != nil {
+			if err := p.parse(bytes.NewReader(prev), nil, int64(len(prev)), false); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		if err := p.parse(bytes.NewReader(file), nil, int64(len(file)), false); err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if a := p.h.attributes(&p.cache); a.SOPInstanceUID != sop {
+			t.Errorf("%s: SOP Instance UID %q", name, a.SOPInstanceUID)
+		}
+	}
+}
