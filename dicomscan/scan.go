@@ -48,6 +48,8 @@ type Scanner struct {
 	// Logger, if set, receives a debug record for each file that is
 	// skipped, rejected or in error. Nil means silent.
 	Logger *slog.Logger
+
+	streamLimit int64 // tests: the parser's limit on streams; 0 means maxStream
 }
 
 // Progress is reported to [Scanner.OnProgress].
@@ -286,6 +288,9 @@ func (s *Scanner) Scan(ctx context.Context, paths ...string) (*Result, error) {
 		go func() {
 			defer wg.Done()
 			p := newParser()
+			if s.streamLimit > 0 {
+				p.limit = s.streamLimit
+			}
 			for batch := range jobs {
 				if ctx.Err() != nil {
 					continue // drain
