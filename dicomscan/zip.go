@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -504,7 +503,20 @@ func newSources() *sources { return &sources{archives: make(map[string]*archiveS
 
 func (s *sources) open(in *Instance) (io.ReadCloser, error) {
 	if in.Archive == "" {
-		return os.Open(in.Path)
+		// As in the scan: a FIFO that replaced the file since must not
+		// block the open (and Write) beyond ctx.
+		f, err := openFile(in.Path)
+		if err != nil {
+			return nil, err
+		}
+		if _, _, regular, err := f.stat(); err != nil || !regular {
+			f.Close()
+			if err == nil {
+				err = fmt.Errorf("%w: %w", ErrChanged, ErrNotRegular)
+			}
+			return nil, err
+		}
+		return f, nil
 	}
 	s.mu.Lock()
 	a := s.archives[in.Archive]

@@ -171,7 +171,7 @@ func TestZipDeterministic(t *testing.T) {
 
 func TestZipChanged(t *testing.T) {
 	t.Parallel()
-	for _, change := range []string{"grown", "shrunk", "removed"} {
+	for _, change := range []string{"grown", "shrunk", "removed", "replaced by a FIFO"} {
 		t.Run(change, func(t *testing.T) {
 			t.Parallel()
 			root := t.TempDir()
@@ -190,11 +190,34 @@ func TestZipChanged(t *testing.T) {
 				os.Truncate(victim, 100)
 			case "removed":
 				os.Remove(victim)
+			case "replaced by a FIFO":
+				// Opening it for reading used to block Write until a
+				// writer came, whatever ctx said.
+				os.Remove(victim)
+				if err := mkfifo(victim); err != nil {
+					t.Skip("no named pipes here:", err)
+				}
 			}
-			_, err = (&Zip{}).Write(context.Background(), io.Discard, res.Studies)
+			done := make(chan error, 1)
+			go func() {
+				_, err := (&Zip{}).Write(context.Background(), io.Discard, res.Studies)
+				done <- err
+			}()
+			select {
+			case err = <-done:
+			case <-time.After(time.Minute):
+				if f, err := os.OpenFile(victim, os.O_WRONLY, 0); err == nil {
+					f.Close() // unblocks the reader
+				}
+				<-done
+				t.Fatal("Write blocked opening the file")
+			}
 			var fe *FileError
 			if !errors.As(err, &fe) || fe.Path != victim {
 				t.Fatalf("err = %v, want a *FileError for %s", err, victim)
+			}
+			if change == "replaced by a FIFO" && !errors.Is(err, ErrNotRegular) {
+				t.Errorf("err = %v, want ErrNotRegular", err)
 			}
 			if change != "removed" && !errors.Is(err, ErrChanged) {
 				t.Errorf("err = %v, want ErrChanged", err)
