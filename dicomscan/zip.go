@@ -80,7 +80,7 @@ const maxBuffered = 4 << 20
 const copyBufSize = 256 << 10
 
 // Entries plans the archive: one entry per instance, in order, with
-// unique names. A name taken earlier in the same study gets the SOP
+// unique names. A name taken earlier in the archive gets the SOP
 // Instance UID appended before its extension ("IM1.dcm" becomes
 // "IM1_1.2.3.dcm"), then a counter if that is taken too; an empty name, "."
 // or ".." becomes the SOP Instance UID. A Study Instance UID that is not
@@ -88,18 +88,20 @@ const copyBufSize = 256 << 10
 // replaced by "-" ("" becomes "_").
 func (z *Zip) Entries(studies []*Study) []Entry {
 	var out []Entry
+	// Names used in the whole archive: two studies can share a directory
+	// once their UIDs are made safe ("1/2" and "1-2").
+	used := make(map[string]bool)
 	for _, st := range studies {
-		dir := safeComponent(st.StudyInstanceUID)
-		used := make(map[string]bool)
+		dir := safeComponent(st.StudyInstanceUID) + "/"
 		for _, se := range st.Series {
 			for _, in := range se.Instances {
-				name := entryName(in, used)
+				name := dir + entryName(in, dir, used)
 				used[name] = true
 				m := zip.Deflate
 				if z.Store || in.Encapsulated() {
 					m = zip.Store
 				}
-				out = append(out, Entry{Name: dir + "/" + name, Method: m, Instance: in})
+				out = append(out, Entry{Name: name, Method: m, Instance: in})
 			}
 		}
 	}
@@ -117,24 +119,26 @@ func safeComponent(s string) string {
 	return s
 }
 
-func entryName(in *Instance, used map[string]bool) string {
+// entryName returns the name of in under dir, unique among the used
+// entry names.
+func entryName(in *Instance, dir string, used map[string]bool) string {
 	n := strings.NewReplacer("/", "-", "\\", "-").Replace(in.Name)
 	if n == "" || n == "." || n == ".." {
 		n = safeComponent(in.SOPInstanceUID)
 	}
-	if !used[n] {
+	if !used[dir+n] {
 		return n
 	}
 	stem, ext := splitExt(n)
 	if uid := in.SOPInstanceUID; uid != "" {
 		c := stem + "_" + safeComponent(uid) + ext
-		if !used[c] {
+		if !used[dir+c] {
 			return c
 		}
 	}
 	for k := 2; ; k++ {
 		c := stem + "_" + strconv.Itoa(k) + ext
-		if !used[c] {
+		if !used[dir+c] {
 			return c
 		}
 	}

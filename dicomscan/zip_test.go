@@ -309,6 +309,10 @@ func TestEntries(t *testing.T) {
 		study("1.2.4", in("folder/sub/file.dcm", "2.1")), // another study: no collision
 		study("../../etc", in("passwd", "3.1")),
 		study("", in("x", "4.1")),
+		// Different studies whose UIDs become the same directory.
+		study("5/6", in("a.dcm", "5.1")),
+		study("5-6", in("a.dcm", "5.2")),
+		study("_", in("x", "4.2")),
 	}
 	want := []string{
 		"1.2.3/folder-sub-file.dcm",
@@ -327,15 +331,23 @@ func TestEntries(t *testing.T) {
 		"1.2.4/folder-sub-file.dcm",
 		"..-..-etc/passwd",
 		"_/x",
+		"5-6/a.dcm",
+		"5-6/a_5.2.dcm",
+		"_/x_4.2",
 	}
 	got := (&Zip{}).Entries(studies)
 	if len(got) != len(want) {
 		t.Fatalf("%d entries, want %d", len(got), len(want))
 	}
+	seen := make(map[string]bool)
 	for i, e := range got {
 		if e.Name != want[i] {
 			t.Errorf("entry %d: %q, want %q", i, e.Name, want[i])
 		}
+		if seen[e.Name] {
+			t.Errorf("entry %d: %q is already in the archive", i, e.Name)
+		}
+		seen[e.Name] = true
 	}
 }
 
