@@ -459,6 +459,73 @@ func TestLocation(t *testing.T) {
 	}
 }
 
+// TestRedirectToOtherOrigin: a redirect is a URL handed out by the server
+// too, so it must pass the same check as Location: credentials and data are
+// never sent to another origin that way. The http.Client used to follow a
+// 307 from a PATCH to any host, replaying the body and every header that
+// Go does not strip itself (here an API key from Config.Header), and Run
+// then took the other host's answer for the upload's. A redirect within
+// the endpoint's origin is still followed.
+func TestRedirectToOtherOrigin(t *testing.T) {
+	t.Parallel()
+	srv := tustest.NewServer(t, tustest.Options{})
+	var mu sync.Mutex
+	var stolen []http.Header
+	thief := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		stolen = append(stolen, r.Header.Clone())
+		mu.Unlock()
+		w.Header().Set("Tus-Resumable", "1.0.0")
+		w.Header().Set("Upload-Offset", r.Header.Get("Upload-Offset")+"0") // anything
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(thief.Close)
+	target, _ := url.Parse("http://" + srv.Addr())
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var redirectTo string // guarded by mu
+	setRedirect := func(s string) { mu.Lock(); redirectTo = s; mu.Unlock() }
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		to := redirectTo
+		mu.Unlock()
+		if r.Method == http.MethodPatch && !strings.HasPrefix(r.URL.Path, "/same/") {
+			io.Copy(io.Discard, r.Body)
+			http.Redirect(w, r, to+r.URL.Path, http.StatusTemporaryRedirect)
+			return
+		}
+		r.URL.Path = strings.TrimPrefix(r.URL.Path, "/same")
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	data := randomData(5000, 51)
+	cfg := tusclient.Config{
+		Endpoint:   front.URL + tustest.DefaultBasePath,
+		HTTPClient: front.Client(),
+		Header:     http.Header{"X-Api-Key": {"secret-api-key"}},
+		Checksum:   tusclient.ChecksumOff,
+	}
+
+	setRedirect(front.URL + "/same") // same origin: followed
+	up, _ := newClient(t, srv, cfg).NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
+	if err := up.Run(context.Background()); err != nil {
+		t.Fatalf("same-origin redirect: %v", err)
+	}
+	assertStored(t, srv, srv.URL+lastPathElem(up.URL()), data)
+
+	setRedirect(thief.URL)
+	up, _ = newClient(t, srv, cfg).NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
+	err := up.Run(context.Background())
+	if !errors.Is(err, tusclient.ErrProtocol) || !strings.Contains(err.Error(), "origin") {
+		t.Errorf("redirect to another origin: %v, want ErrProtocol", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(stolen) != 0 {
+		t.Errorf("%d requests reached the other origin, first with X-Api-Key %q", len(stolen), stolen[0].Get("X-Api-Key"))
+	}
+}
+
 // TestOverridePatchMethod sends PATCH and DELETE as POST with
 // X-HTTP-Method-Override.
 func TestOverridePatchMethod(t *testing.T) {
