@@ -398,6 +398,83 @@ func TestStoredUploadGone(t *testing.T) {
 	assertStored(t, srv, up.URL(), data)
 }
 
+// TestHeadOffsetBeyondSent: after a failed PATCH, a server whose HEAD
+// claims more bytes than the client ever sent to that upload is violating
+// the protocol; believing it would skip the bytes in between and end with a
+// "complete" upload missing them. tusd cannot be made to lie, so a small
+// server does: it fails the first PATCH, then reports 4000 of 5000 bytes
+// although at most the first 1000 went out. An offset within what was sent
+// is believed (the PATCH may have landed before its answer was lost).
+func TestHeadOffsetBeyondSent(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name    string
+		claim   int64
+		wantErr bool
+	}{
+		{"beyond what was sent", 4000, true},
+		{"within what was sent", 1000, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			var patches []string
+			patched := 0
+			liar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				mu.Lock()
+				defer mu.Unlock()
+				w.Header().Set("Tus-Resumable", "1.0.0")
+				switch r.Method {
+				case http.MethodPost:
+					w.Header().Set("Location", "/files/1")
+					w.WriteHeader(http.StatusCreated)
+				case http.MethodHead:
+					w.Header().Set("Upload-Offset", fmt.Sprint(tt.claim))
+					w.Header().Set("Upload-Length", "5000")
+					w.WriteHeader(http.StatusOK)
+				case http.MethodPatch:
+					patches = append(patches, r.Header.Get("Upload-Offset"))
+					patched++
+					if patched == 1 {
+						w.WriteHeader(http.StatusInternalServerError)
+						return
+					}
+					off, _ := parseInt(r.Header.Get("Upload-Offset"))
+					tt.claim = off + r.ContentLength
+					w.Header().Set("Upload-Offset", fmt.Sprint(tt.claim))
+					w.WriteHeader(http.StatusNoContent)
+				}
+			}))
+			t.Cleanup(liar.Close)
+			c, err := tusclient.New(tusclient.Config{Endpoint: liar.URL + "/files/", HTTPClient: liar.Client(),
+				ChunkSize: 1000, Checksum: tusclient.ChecksumOff, Retry: fastRetry})
+			if err != nil {
+				t.Fatal(err)
+			}
+			up, _ := c.NewUpload(bytes.NewReader(make([]byte, 5000)), 5000, tusclient.UploadOptions{})
+			err = up.Run(context.Background())
+			mu.Lock()
+			defer mu.Unlock()
+			if tt.wantErr {
+				if !errors.Is(err, tusclient.ErrProtocol) {
+					t.Errorf("Run: %v, want ErrProtocol", err)
+				}
+				if len(patches) != 1 {
+					t.Errorf("PATCH offsets %v, want only the first", patches)
+				}
+				return
+			}
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+			if want := []string{"1000", "2000", "3000", "4000"}; fmt.Sprint(patches[1:]) != fmt.Sprint(want) {
+				t.Errorf("PATCH offsets %v, want 0 then %v", patches, want)
+			}
+		})
+	}
+}
+
 // TestRecordOtherEndpointIgnored: a record made for another endpoint or
 // another size does not resume.
 func TestRecordMismatchIgnored(t *testing.T) {
