@@ -108,8 +108,11 @@ type Client struct {
 	hc       *http.Client
 	log      *slog.Logger
 
-	capsMu sync.Mutex    // guards caps; held during OPTIONS so concurrent callers share one request
-	caps   *Capabilities // nil until fetched
+	// capsSem is a one-slot semaphore that guards caps; it is held during
+	// OPTIONS so concurrent callers share one request, and waiting for it
+	// honours the waiter's context.
+	capsSem chan struct{}
+	caps    *Capabilities // nil until fetched
 }
 
 // New validates cfg and returns a Client.
@@ -150,7 +153,7 @@ func New(cfg Config) (*Client, error) {
 		// Copy, keeping an empty non-nil slice (no retries) non-nil.
 		cfg.Retry.Delays = append(make([]time.Duration, 0, len(cfg.Retry.Delays)), cfg.Retry.Delays...)
 	}
-	c := &Client{endpoint: u, cfg: cfg, log: cfg.Logger}
+	c := &Client{endpoint: u, cfg: cfg, log: cfg.Logger, capsSem: make(chan struct{}, 1)}
 	hc := http.Client{Transport: httpx.NewTransport()}
 	if cfg.HTTPClient != nil {
 		hc = *cfg.HTTPClient
@@ -190,8 +193,12 @@ func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
 // error status yields Capabilities with Known false (and that is cached);
 // network errors are retried per [Config.Retry] and returned, not cached.
 func (c *Client) Capabilities(ctx context.Context) (Capabilities, error) {
-	c.capsMu.Lock()
-	defer c.capsMu.Unlock()
+	select {
+	case c.capsSem <- struct{}{}:
+	case <-ctx.Done():
+		return Capabilities{}, fmt.Errorf("tusclient: waiting for OPTIONS: %w", ctx.Err())
+	}
+	defer func() { <-c.capsSem }()
 	if c.caps != nil {
 		return *c.caps, nil
 	}
