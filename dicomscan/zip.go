@@ -498,7 +498,7 @@ type sources struct {
 }
 
 type archiveSource struct {
-	zr    *zip.ReadCloser
+	zr    *archive
 	files map[string]*zip.File
 	err   error
 }
@@ -526,7 +526,7 @@ func (s *sources) open(in *Instance) (io.ReadCloser, error) {
 	a := s.archives[in.Archive]
 	if a == nil {
 		a = &archiveSource{}
-		a.zr, a.err = zip.OpenReader(in.Archive)
+		a.zr, a.err = openArchive(in.Archive)
 		if a.err == nil {
 			a.files = make(map[string]*zip.File, len(a.zr.File))
 			for _, f := range a.zr.File {

@@ -282,6 +282,51 @@ func TestZipFromArchive(t *testing.T) {
 	}
 }
 
+// TestZipArchiveReplacedByFIFO: a .zip input replaced by a named pipe
+// between the scan and the zip makes Write fail, not hang: opening it used
+// to block until a writer came, whatever ctx said.
+func TestZipArchiveReplacedByFIFO(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	files := generate(t, filepath.Join(dir, "src"), dicomgen.Options{InstancesPerSeries: 2, Seed: 9})
+	zpath := filepath.Join(dir, "in.zip")
+	out, _ := os.Create(zpath)
+	zw := zip.NewWriter(out)
+	for _, f := range files {
+		w, _ := zw.Create(filepath.Base(f.Path))
+		b, _ := os.ReadFile(f.Path)
+		w.Write(b)
+	}
+	zw.Close()
+	out.Close()
+	res, err := Scan(context.Background(), zpath)
+	if err != nil || res.Instances() != 2 {
+		t.Fatalf("%v, %d instances", err, res.Instances())
+	}
+	os.Remove(zpath)
+	if err := mkfifo(zpath); err != nil {
+		t.Skip("no named pipes here:", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := (&Zip{}).Write(context.Background(), io.Discard, res.Studies)
+		done <- err
+	}()
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		if f, err := os.OpenFile(zpath, os.O_WRONLY, 0); err == nil {
+			f.Close() // unblocks the reader
+		}
+		<-done
+		t.Fatal("Write blocked opening the archive")
+	}
+	var fe *FileError
+	if !errors.As(err, &fe) || !errors.Is(err, ErrArchive) {
+		t.Errorf("err = %v, want a *FileError wrapping ErrArchive", err)
+	}
+}
+
 func TestEntries(t *testing.T) {
 	t.Parallel()
 	in := func(name, sop string) *Instance {
