@@ -198,20 +198,7 @@ func TestZipChanged(t *testing.T) {
 					t.Skip("no named pipes here:", err)
 				}
 			}
-			done := make(chan error, 1)
-			go func() {
-				_, err := (&Zip{}).Write(context.Background(), io.Discard, res.Studies)
-				done <- err
-			}()
-			select {
-			case err = <-done:
-			case <-time.After(time.Minute):
-				if f, err := os.OpenFile(victim, os.O_WRONLY, 0); err == nil {
-					f.Close() // unblocks the reader
-				}
-				<-done
-				t.Fatal("Write blocked opening the file")
-			}
+			err = writeUnblocking(t, res.Studies, victim)
 			var fe *FileError
 			if !errors.As(err, &fe) || fe.Path != victim {
 				t.Fatalf("err = %v, want a *FileError for %s", err, victim)
@@ -226,6 +213,29 @@ func TestZipChanged(t *testing.T) {
 				t.Errorf("err = %v, want os.ErrNotExist", err)
 			}
 		})
+	}
+}
+
+// writeUnblocking runs Zip.Write and returns its error. If Write is still
+// blocked after a minute (opening fifo, a named pipe), it opens fifo for
+// writing to release it and fails the test.
+func writeUnblocking(t *testing.T, studies []*Study, fifo string) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		_, err := (&Zip{}).Write(context.Background(), io.Discard, studies)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(time.Minute):
+		if f, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+			f.Close()
+		}
+		<-done
+		t.Fatalf("Write blocked opening %s", fifo)
+		return nil
 	}
 }
 
@@ -307,20 +317,7 @@ func TestZipArchiveReplacedByFIFO(t *testing.T) {
 	if err := mkfifo(zpath); err != nil {
 		t.Skip("no named pipes here:", err)
 	}
-	done := make(chan error, 1)
-	go func() {
-		_, err := (&Zip{}).Write(context.Background(), io.Discard, res.Studies)
-		done <- err
-	}()
-	select {
-	case err = <-done:
-	case <-time.After(time.Minute):
-		if f, err := os.OpenFile(zpath, os.O_WRONLY, 0); err == nil {
-			f.Close() // unblocks the reader
-		}
-		<-done
-		t.Fatal("Write blocked opening the archive")
-	}
+	err = writeUnblocking(t, res.Studies, zpath)
 	var fe *FileError
 	if !errors.As(err, &fe) || !errors.Is(err, ErrArchive) {
 		t.Errorf("err = %v, want a *FileError wrapping ErrArchive", err)
