@@ -24,3 +24,5 @@ func (f osFile) stat() (int64, time.Time, bool, error) {
 	}
 	return fi.Size(), fi.ModTime(), fi.Mode().IsRegular(), nil
 }
+
+func openNonBlocking(path string) (*os.File, error) { return os.Open(path) }

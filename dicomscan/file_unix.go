@@ -5,6 +5,7 @@ package dicomscan
 import (
 	"io"
 	"io/fs"
+	"os"
 	"syscall"
 	"time"
 )
@@ -75,4 +76,10 @@ func (f *rawFile) stat() (size int64, mtime time.Time, regular bool, err error) 
 	}
 	sec, nsec := st.Mtim.Unix()
 	return st.Size, time.Unix(sec, nsec), st.Mode&syscall.S_IFMT == syscall.S_IFREG, nil
+}
+
+// openNonBlocking opens path as an *os.File (for archive/zip's ReaderAt)
+// with O_NONBLOCK, so that a FIFO does not block the open; see rawFile.
+func openNonBlocking(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 }

@@ -33,9 +33,9 @@ const (
 	maxValue = 64 << 10
 	// maxDepth bounds the nesting of undefined-length sequences.
 	maxDepth = 64
-	// maxStream bounds the bytes read from a source without a known size
-	// (a deflated dataset, a compressed .zip member) before the last
-	// needed tag.
+	// maxStream bounds the bytes read from a source that cannot seek (a
+	// deflated dataset, a compressed .zip member, whose declared size
+	// may be anything) before the last needed tag.
 	maxStream = 256 << 20
 )
 
@@ -94,10 +94,11 @@ type parser struct {
 	explicit  bool
 	bigEndian bool
 	h         header
+	limit     int64 // maxStream; lowered by tests
 }
 
 func newParser() *parser {
-	p := &parser{}
+	p := &parser{limit: maxStream}
 	p.rd.buf = make([]byte, bufSize)
 	p.inflated.buf = make([]byte, bufSize)
 	return p
@@ -108,7 +109,7 @@ func newParser() *parser {
 // and "DICM" prefix is accepted when its first bytes look like DICOM.
 func (p *parser) parse(src io.Reader, sk io.Seeker, size int64, noPreamble bool) error {
 	p.h.reset()
-	p.rd.reset(src, sk, size, maxStream)
+	p.rd.reset(src, sk, size, p.limit)
 	rd := &p.rd
 
 	b, err := rd.peek(132)
@@ -185,7 +186,7 @@ func (p *parser) parseDeflated(size int64) error {
 	} else if err := p.fl.(flate.Resetter).Reset(rest, nil); err != nil {
 		return err
 	}
-	p.inflated.reset(p.fl, nil, -1, maxStream)
+	p.inflated.reset(p.fl, nil, -1, p.limit)
 	err := p.parseDataset(&p.inflated)
 	var ce flate.CorruptInputError
 	if errors.As(err, &ce) {
@@ -237,6 +238,9 @@ func (p *parser) inferSyntax() {
 // VR little endian, keeping the two UIDs the scan needs.
 func (p *parser) parseMeta() error {
 	rd := &p.rd
+	// Not what the previous file of this worker left: skipSequence reads
+	// these.
+	p.explicit, p.bigEndian = true, false
 	for {
 		b, err := rd.peek(2)
 		if err == io.EOF || err == errTrunc {
@@ -353,8 +357,12 @@ func (p *parser) parseDataset(rd *breader) error {
 			}
 			continue
 		}
+		// Keep the first occurrence of each needed value only: repeated
+		// elements (a malformed file, or a deflate bomb of them) must not
+		// grow the arena beyond one value per attribute.
 		a := attrIndex(tag)
-		if a < 0 && tag != tagSpecificCharacterSet || vr == vrSQ {
+		keep := a >= 0 && p.h.vals[a][0] < 0 || tag == tagSpecificCharacterSet && p.h.charset[0] < 0
+		if !keep || vr == vrSQ {
 			if err := p.skip(rd, vl); err != nil {
 				return err
 			}
@@ -372,9 +380,7 @@ func (p *parser) parseDataset(rd *breader) error {
 			p.h.charset = [2]int32{int32(start), int32(len(p.h.arena))}
 			continue
 		}
-		if p.h.vals[a][0] < 0 { // the first occurrence wins
-			p.h.vals[a] = [2]int32{int32(start), int32(len(p.h.arena))}
-		}
+		p.h.vals[a] = [2]int32{int32(start), int32(len(p.h.arena))}
 	}
 }
 

@@ -276,6 +276,45 @@ func TestParseAllocations(t *testing.T) {
 	}
 }
 
+// TestParseRepeatedValues: a needed element repeated many times (here
+// 100 Patient Names of 60,000 bytes, deflated to a file of a few
+// KiB) keeps one value. Each copy used to be appended to the worker's
+// arena, so the file cost hundreds of times its size in memory, kept by
+// the worker for the rest of the scan.
+func TestParseRepeatedValues(t *testing.T) {
+	d := &ds{}
+	d.str(0x00080005, "CS", "ISO_IR 100")
+	for range 100 {
+		d.str(0x00100010, "PN", strings.Repeat("A", 60000))
+		d.str(0x00080005, "CS", "ISO_IR 192")
+	}
+	d.instance(study, series, sop)
+	for _, ts := range []string{tsExplicitLE, tsDeflatedLE} {
+		b := part10(ts, d.bytes())
+		p := newParser()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		err := p.parse(struct{ io.Reader }{bytes.NewReader(b)}, nil, int64(len(b)), false)
+		runtime.ReadMemStats(&after)
+		if err != nil {
+			t.Fatalf("%s: %v", ts, err)
+		}
+		if limit := (numAttrs + 1) * maxValue; cap(p.h.arena) > limit {
+			t.Errorf("%s (%d bytes): arena of %d bytes, want at most %d", ts, len(b), cap(p.h.arena), limit)
+		}
+		if n := after.TotalAlloc - before.TotalAlloc; n > 4<<20 {
+			t.Errorf("%s (%d bytes): %d bytes allocated", ts, len(b), n)
+		}
+		a := p.h.attributes(&p.cache)
+		if a.PatientName != strings.Repeat("A", 60000) || a.SOPInstanceUID != sop {
+			t.Errorf("%s: PatientName of %d bytes, SOP Instance UID %q", ts, len(a.PatientName), a.SOPInstanceUID)
+		}
+		if got := string(p.h.charsetValue()); got != "ISO_IR 100" {
+			t.Errorf("%s: Specific Character Set %q, want the first one", ts, got)
+		}
+	}
+}
+
 func TestDecodeText(t *testing.T) {
 	t.Parallel()
 	latin1 := func(s string) []byte {
@@ -360,6 +399,44 @@ func TestElementHeaderLengths(t *testing.T) {
 		}
 		if a.InstitutionAddress != "1 Main Street" || a.StudyDescription != "Long text VR" {
 			t.Errorf("%v: %q %q", order, a.InstitutionAddress, a.StudyDescription)
+		}
+	}
+}
+
+// TestParseMetaIndependentOfPreviousFile: the meta group is always
+// explicit VR little endian, however the worker's previous file was
+// encoded. Its undefined-length sequences used to be read with the byte
+// order and VR mode left over from that file, so the same file parsed or
+// failed depending on which worker read it.
+func TestParseMetaIndependentOfPreviousFile(t *testing.T) {
+	t.Parallel()
+	var meta ds
+	meta.str(0x00020010, "UI", tsExplicitLE).
+		header(0x00021000, "SQ", undefinedLength).
+		header(tagItem, "", undefinedLength).
+		str(0x00021001, "LO", "private").
+		header(tagItemDelimitation, "", 0).
+		header(tagSequenceDelimitation, "", 0)
+	file := append(append(append(make([]byte, 128), "DICM"...), meta.bytes()...), basic(&ds{})...)
+	previous := map[string][]byte{
+		"fresh parser":        nil,
+		"after explicit BE":   part10(tsExplicitBE, basic(&ds{bigEndian: true})),
+		"after implicit LE":   part10(tsImplicitLE, basic(&ds{implicit: true})),
+		"after deflated file": part10(tsDeflatedLE, basic(&ds{})),
+	}
+	for name, prev := range previous {
+		p := newParser()
+		if prev != nil {
+			if err := p.parse(bytes.NewReader(prev), nil, int64(len(prev)), false); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		if err := p.parse(bytes.NewReader(file), nil, int64(len(file)), false); err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if a := p.h.attributes(&p.cache); a.SOPInstanceUID != sop {
+			t.Errorf("%s: SOP Instance UID %q", name, a.SOPInstanceUID)
 		}
 	}
 }

@@ -16,7 +16,8 @@ const readSize = 4 << 10
 // breader is a small buffered reader for the header parser. It never
 // allocates after construction, skips by seeking when the source can seek,
 // refuses to skip or read past the known size of the source, and stops at a
-// consumption limit for sources whose size is unknown (inflated streams), so
+// consumption limit for sources it cannot seek (inflated streams, whose
+// size is unknown or only declared, as a compressed .zip member's), so
 // that a hostile file can cost neither memory nor unbounded work.
 type breader struct {
 	src   io.Reader
@@ -25,7 +26,7 @@ type breader struct {
 	r, w  int       // unread bytes are buf[r:w]
 	base  int64     // source offset of buf[0]
 	size  int64     // total size of the source, or -1 if unknown
-	limit int64     // if size < 0, the parser may not consume past this offset
+	limit int64     // if sk is nil, the parser may not consume past this offset
 	eof   bool      // src returned io.EOF
 	err   error     // sticky read error other than EOF
 }
@@ -55,7 +56,7 @@ func (b *breader) fill(n int) error {
 	if b.w-b.r >= n {
 		return nil
 	}
-	if b.size < 0 && b.pos()+int64(n) > b.limit {
+	if b.sk == nil && b.pos()+int64(n) > b.limit {
 		return fmt.Errorf("%w: header larger than %d bytes", ErrMalformed, b.limit)
 	}
 	if b.r > 0 {
@@ -139,7 +140,7 @@ func (b *breader) skip(n int64) error {
 		if b.err != nil {
 			return b.err
 		}
-		if b.size < 0 && b.base >= b.limit {
+		if b.base >= b.limit {
 			return fmt.Errorf("%w: header larger than %d bytes", ErrMalformed, b.limit)
 		}
 		m, err := b.src.Read(b.buf[:min(int64(len(b.buf)), n)])

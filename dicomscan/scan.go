@@ -48,6 +48,8 @@ type Scanner struct {
 	// Logger, if set, receives a debug record for each file that is
 	// skipped, rejected or in error. Nil means silent.
 	Logger *slog.Logger
+
+	streamLimit int64 // tests: the parser's limit on streams; 0 means maxStream
 }
 
 // Progress is reported to [Scanner.OnProgress].
@@ -266,7 +268,7 @@ func (s *Scanner) Scan(ctx context.Context, paths ...string) (*Result, error) {
 	jobs := make(chan []job, 2*workers)
 	outs := make(chan []outcome, 2*workers)
 	var found atomic.Int64
-	var archives []*zip.ReadCloser // closed when the scan ends; owned by the walker until it returns
+	var archives []*archive // closed when the scan ends; owned by the walker until it returns
 	walkDone := make(chan struct{})
 	go func() {
 		defer close(walkDone)
@@ -286,6 +288,9 @@ func (s *Scanner) Scan(ctx context.Context, paths ...string) (*Result, error) {
 		go func() {
 			defer wg.Done()
 			p := newParser()
+			if s.streamLimit > 0 {
+				p.limit = s.streamLimit
+			}
 			for batch := range jobs {
 				if ctx.Err() != nil {
 					continue // drain
@@ -332,7 +337,7 @@ type walker struct {
 	ctx      context.Context
 	jobs     chan<- []job
 	found    *atomic.Int64
-	archives []*zip.ReadCloser
+	archives []*archive
 	batch    []job
 	n        int
 }
@@ -435,9 +440,39 @@ func (w *walker) file(p, name string, mode fs.FileMode) bool {
 	return w.send(job{path: p, name: name})
 }
 
+// archive is an open .zip input.
+type archive struct {
+	*zip.Reader
+	f *os.File
+}
+
+// openArchive opens a .zip input. Like the files the scan reads, it must
+// be a regular file, and a FIFO that replaced it does not block the open.
+func openArchive(p string) (*archive, error) {
+	f, err := openNonBlocking(p)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = ErrNotRegular
+	}
+	var zr *zip.Reader
+	if err == nil {
+		zr, err = zip.NewReader(f, fi.Size())
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &archive{zr, f}, nil
+}
+
+func (a *archive) Close() error { return a.f.Close() }
+
 // archive sends the members of a .zip input, in the archive's order.
 func (w *walker) archive(p string) bool {
-	zr, err := zip.OpenReader(p)
+	zr, err := openArchive(p)
 	if err != nil {
 		return w.send(job{path: p, err: fmt.Errorf("%w: %v", ErrArchive, err)})
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -290,6 +291,57 @@ func TestScanArchive(t *testing.T) {
 		in.Path != zpath+"/"+files[0].Name || in.Size != files[0].Size || in.SOPInstanceUID != files[0].SOPInstanceUID ||
 		!in.ModTime.Equal(time.Unix(1700000000, 0)) {
 		t.Errorf("instance %+v", in)
+	}
+}
+
+// TestScanArchiveMemberLimit: a compressed .zip member is a stream whose
+// size is only declared by the archive, so the header reader stops after
+// the stream limit (maxStream, lowered here) like for a deflated dataset.
+// It used to trust the declared size and inflate any amount of data to
+// skip an element: a tiny archive declaring gigabytes kept a worker busy
+// for as long as the archive said. A stored member is read by seeking, and
+// is not limited.
+func TestScanArchiveMemberLimit(t *testing.T) {
+	t.Parallel()
+	const limit = 1 << 20
+	zpath := filepath.Join(t.TempDir(), "in.zip")
+	out, err := os.Create(zpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	member := func(sopUID string, skipped int) []byte {
+		d := (&ds{}).header(0x00090010, "OB", uint32(skipped)).raw(make([]byte, skipped))
+		return part10(tsExplicitLE, d.instance(study, series, sopUID).bytes())
+	}
+	zw := zip.NewWriter(out)
+	for i, m := range []struct {
+		name    string
+		method  uint16
+		skipped int
+	}{
+		{"bomb.dcm", zip.Deflate, 2 * limit},
+		{"stored.dcm", zip.Store, 2 * limit},
+		{"small.dcm", zip.Deflate, limit / 2},
+	} {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: m.name, Method: m.method})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(member(fmt.Sprintf("%s.%d", sop, i), m.skipped))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+	res, err := (&Scanner{streamLimit: limit}).Scan(context.Background(), zpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Errors) != 1 || res.Errors[0].Path != zpath+"/bomb.dcm" || !errors.Is(res.Errors[0], ErrMalformed) {
+		t.Errorf("errors %v, want ErrMalformed for bomb.dcm", res.Errors)
+	}
+	if res.Instances() != 2 {
+		t.Errorf("%d instances, want stored.dcm and small.dcm", res.Instances())
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -81,7 +80,7 @@ const maxBuffered = 4 << 20
 const copyBufSize = 256 << 10
 
 // Entries plans the archive: one entry per instance, in order, with
-// unique names. A name taken earlier in the same study gets the SOP
+// unique names. A name taken earlier in the archive gets the SOP
 // Instance UID appended before its extension ("IM1.dcm" becomes
 // "IM1_1.2.3.dcm"), then a counter if that is taken too; an empty name, "."
 // or ".." becomes the SOP Instance UID. A Study Instance UID that is not
@@ -89,18 +88,20 @@ const copyBufSize = 256 << 10
 // replaced by "-" ("" becomes "_").
 func (z *Zip) Entries(studies []*Study) []Entry {
 	var out []Entry
+	// Names used in the whole archive: two studies can share a directory
+	// once their UIDs are made safe ("1/2" and "1-2").
+	used := make(map[string]bool)
 	for _, st := range studies {
-		dir := safeComponent(st.StudyInstanceUID)
-		used := make(map[string]bool)
+		dir := safeComponent(st.StudyInstanceUID) + "/"
 		for _, se := range st.Series {
 			for _, in := range se.Instances {
-				name := entryName(in, used)
+				name := dir + entryName(in, dir, used)
 				used[name] = true
 				m := zip.Deflate
 				if z.Store || in.Encapsulated() {
 					m = zip.Store
 				}
-				out = append(out, Entry{Name: dir + "/" + name, Method: m, Instance: in})
+				out = append(out, Entry{Name: name, Method: m, Instance: in})
 			}
 		}
 	}
@@ -118,24 +119,26 @@ func safeComponent(s string) string {
 	return s
 }
 
-func entryName(in *Instance, used map[string]bool) string {
+// entryName returns the name of in under dir, unique among the used
+// entry names.
+func entryName(in *Instance, dir string, used map[string]bool) string {
 	n := strings.NewReplacer("/", "-", "\\", "-").Replace(in.Name)
 	if n == "" || n == "." || n == ".." {
 		n = safeComponent(in.SOPInstanceUID)
 	}
-	if !used[n] {
+	if !used[dir+n] {
 		return n
 	}
 	stem, ext := splitExt(n)
 	if uid := in.SOPInstanceUID; uid != "" {
 		c := stem + "_" + safeComponent(uid) + ext
-		if !used[c] {
+		if !used[dir+c] {
 			return c
 		}
 	}
 	for k := 2; ; k++ {
 		c := stem + "_" + strconv.Itoa(k) + ext
-		if !used[c] {
+		if !used[dir+c] {
 			return c
 		}
 	}
@@ -495,7 +498,7 @@ type sources struct {
 }
 
 type archiveSource struct {
-	zr    *zip.ReadCloser
+	zr    *archive
 	files map[string]*zip.File
 	err   error
 }
@@ -504,13 +507,26 @@ func newSources() *sources { return &sources{archives: make(map[string]*archiveS
 
 func (s *sources) open(in *Instance) (io.ReadCloser, error) {
 	if in.Archive == "" {
-		return os.Open(in.Path)
+		// As in the scan: a FIFO that replaced the file since must not
+		// block the open (and Write) beyond ctx.
+		f, err := openFile(in.Path)
+		if err != nil {
+			return nil, err
+		}
+		if _, _, regular, err := f.stat(); err != nil || !regular {
+			f.Close()
+			if err == nil {
+				err = fmt.Errorf("%w: %w", ErrChanged, ErrNotRegular)
+			}
+			return nil, err
+		}
+		return f, nil
 	}
 	s.mu.Lock()
 	a := s.archives[in.Archive]
 	if a == nil {
 		a = &archiveSource{}
-		a.zr, a.err = zip.OpenReader(in.Archive)
+		a.zr, a.err = openArchive(in.Archive)
 		if a.err == nil {
 			a.files = make(map[string]*zip.File, len(a.zr.File))
 			for _, f := range a.zr.File {

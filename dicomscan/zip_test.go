@@ -171,7 +171,7 @@ func TestZipDeterministic(t *testing.T) {
 
 func TestZipChanged(t *testing.T) {
 	t.Parallel()
-	for _, change := range []string{"grown", "shrunk", "removed"} {
+	for _, change := range []string{"grown", "shrunk", "removed", "replaced by a FIFO"} {
 		t.Run(change, func(t *testing.T) {
 			t.Parallel()
 			root := t.TempDir()
@@ -190,11 +190,21 @@ func TestZipChanged(t *testing.T) {
 				os.Truncate(victim, 100)
 			case "removed":
 				os.Remove(victim)
+			case "replaced by a FIFO":
+				// Opening it for reading used to block Write until a
+				// writer came, whatever ctx said.
+				os.Remove(victim)
+				if err := mkfifo(victim); err != nil {
+					t.Skip("no named pipes here:", err)
+				}
 			}
-			_, err = (&Zip{}).Write(context.Background(), io.Discard, res.Studies)
+			err = writeUnblocking(t, res.Studies, victim)
 			var fe *FileError
 			if !errors.As(err, &fe) || fe.Path != victim {
 				t.Fatalf("err = %v, want a *FileError for %s", err, victim)
+			}
+			if change == "replaced by a FIFO" && !errors.Is(err, ErrNotRegular) {
+				t.Errorf("err = %v, want ErrNotRegular", err)
 			}
 			if change != "removed" && !errors.Is(err, ErrChanged) {
 				t.Errorf("err = %v, want ErrChanged", err)
@@ -203,6 +213,29 @@ func TestZipChanged(t *testing.T) {
 				t.Errorf("err = %v, want os.ErrNotExist", err)
 			}
 		})
+	}
+}
+
+// writeUnblocking runs Zip.Write and returns its error. If Write is still
+// blocked after a minute (opening fifo, a named pipe), it opens fifo for
+// writing to release it and fails the test.
+func writeUnblocking(t *testing.T, studies []*Study, fifo string) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		_, err := (&Zip{}).Write(context.Background(), io.Discard, studies)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(time.Minute):
+		if f, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+			f.Close()
+		}
+		<-done
+		t.Fatalf("Write blocked opening %s", fifo)
+		return nil
 	}
 }
 
@@ -259,6 +292,38 @@ func TestZipFromArchive(t *testing.T) {
 	}
 }
 
+// TestZipArchiveReplacedByFIFO: a .zip input replaced by a named pipe
+// between the scan and the zip makes Write fail, not hang: opening it used
+// to block until a writer came, whatever ctx said.
+func TestZipArchiveReplacedByFIFO(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	files := generate(t, filepath.Join(dir, "src"), dicomgen.Options{InstancesPerSeries: 2, Seed: 9})
+	zpath := filepath.Join(dir, "in.zip")
+	out, _ := os.Create(zpath)
+	zw := zip.NewWriter(out)
+	for _, f := range files {
+		w, _ := zw.Create(filepath.Base(f.Path))
+		b, _ := os.ReadFile(f.Path)
+		w.Write(b)
+	}
+	zw.Close()
+	out.Close()
+	res, err := Scan(context.Background(), zpath)
+	if err != nil || res.Instances() != 2 {
+		t.Fatalf("%v, %d instances", err, res.Instances())
+	}
+	os.Remove(zpath)
+	if err := mkfifo(zpath); err != nil {
+		t.Skip("no named pipes here:", err)
+	}
+	err = writeUnblocking(t, res.Studies, zpath)
+	var fe *FileError
+	if !errors.As(err, &fe) || !errors.Is(err, ErrArchive) {
+		t.Errorf("err = %v, want a *FileError wrapping ErrArchive", err)
+	}
+}
+
 func TestEntries(t *testing.T) {
 	t.Parallel()
 	in := func(name, sop string) *Instance {
@@ -286,6 +351,10 @@ func TestEntries(t *testing.T) {
 		study("1.2.4", in("folder/sub/file.dcm", "2.1")), // another study: no collision
 		study("../../etc", in("passwd", "3.1")),
 		study("", in("x", "4.1")),
+		// Different studies whose UIDs become the same directory.
+		study("5/6", in("a.dcm", "5.1")),
+		study("5-6", in("a.dcm", "5.2")),
+		study("_", in("x", "4.2")),
 	}
 	want := []string{
 		"1.2.3/folder-sub-file.dcm",
@@ -304,15 +373,23 @@ func TestEntries(t *testing.T) {
 		"1.2.4/folder-sub-file.dcm",
 		"..-..-etc/passwd",
 		"_/x",
+		"5-6/a.dcm",
+		"5-6/a_5.2.dcm",
+		"_/x_4.2",
 	}
 	got := (&Zip{}).Entries(studies)
 	if len(got) != len(want) {
 		t.Fatalf("%d entries, want %d", len(got), len(want))
 	}
+	seen := make(map[string]bool)
 	for i, e := range got {
 		if e.Name != want[i] {
 			t.Errorf("entry %d: %q, want %q", i, e.Name, want[i])
 		}
+		if seen[e.Name] {
+			t.Errorf("entry %d: %q is already in the archive", i, e.Name)
+		}
+		seen[e.Name] = true
 	}
 }
 

@@ -46,7 +46,9 @@ type Config struct {
 	// HTTPClient sends the requests. Nil means a client built on
 	// internal/httpx.NewTransport: bounded dial, TLS and response-header
 	// waits, and no overall timeout (an upload takes as long as its size
-	// needs; StallTimeout catches dead connections instead).
+	// needs; StallTimeout catches dead connections instead). The client
+	// uses a copy of it that follows a redirect only to a URL that passes
+	// CheckUploadURL, then applies its CheckRedirect, if any.
 	HTTPClient *http.Client
 	// Header holds headers added to every request, for example a static
 	// Authorization. Tus protocol headers set by the client take precedence.
@@ -86,9 +88,9 @@ type Config struct {
 	// OverridePatchMethod sends PATCH and DELETE as POST with
 	// X-HTTP-Method-Override, for networks whose proxies drop those methods.
 	OverridePatchMethod bool
-	// CheckUploadURL vets each upload URL the server hands out (Location)
-	// or a [Store] holds before any request, including credentials, is sent
-	// to it. Nil means the URL must have the endpoint's scheme, host and
+	// CheckUploadURL vets each upload URL the server hands out (Location,
+	// or a redirect) or a [Store] holds before any request, including
+	// credentials, is sent to it. Nil means the URL must have the endpoint's scheme, host and
 	// port, so a server (or a tampered store file) cannot redirect
 	// credentials elsewhere.
 	CheckUploadURL func(*url.URL) error
@@ -106,8 +108,11 @@ type Client struct {
 	hc       *http.Client
 	log      *slog.Logger
 
-	capsMu sync.Mutex    // guards caps; held during OPTIONS so concurrent callers share one request
-	caps   *Capabilities // nil until fetched
+	// capsSem is a one-slot semaphore that guards caps; it is held during
+	// OPTIONS so concurrent callers share one request, and waiting for it
+	// honours the waiter's context.
+	capsSem chan struct{}
+	caps    *Capabilities // nil until fetched
 }
 
 // New validates cfg and returns a Client.
@@ -148,10 +153,28 @@ func New(cfg Config) (*Client, error) {
 		// Copy, keeping an empty non-nil slice (no retries) non-nil.
 		cfg.Retry.Delays = append(make([]time.Duration, 0, len(cfg.Retry.Delays)), cfg.Retry.Delays...)
 	}
-	c := &Client{endpoint: u, cfg: cfg, hc: cfg.HTTPClient, log: cfg.Logger}
-	if c.hc == nil {
-		c.hc = &http.Client{Transport: httpx.NewTransport()}
+	c := &Client{endpoint: u, cfg: cfg, log: cfg.Logger, capsSem: make(chan struct{}, 1)}
+	hc := http.Client{Transport: httpx.NewTransport()}
+	if cfg.HTTPClient != nil {
+		hc = *cfg.HTTPClient
 	}
+	// A redirect is an upload URL handed out by the server as much as a
+	// Location is: vet it the same way before the request, its headers
+	// and its body go there.
+	next := hc.CheckRedirect
+	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if _, err := c.checkURL(req.URL.String()); err != nil {
+			return err
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	c.hc = &hc
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -170,8 +193,12 @@ func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
 // error status yields Capabilities with Known false (and that is cached);
 // network errors are retried per [Config.Retry] and returned, not cached.
 func (c *Client) Capabilities(ctx context.Context) (Capabilities, error) {
-	c.capsMu.Lock()
-	defer c.capsMu.Unlock()
+	select {
+	case c.capsSem <- struct{}{}:
+	case <-ctx.Done():
+		return Capabilities{}, fmt.Errorf("tusclient: waiting for OPTIONS: %w", ctx.Err())
+	}
+	defer func() { <-c.capsSem }()
 	if c.caps != nil {
 		return *c.caps, nil
 	}

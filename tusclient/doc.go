@@ -60,9 +60,10 @@
 // channels. Failures come back as [*HTTPError] (status, redacted headers,
 // a bounded body excerpt; errors.As) and sentinel errors ([ErrNotFound],
 // [ErrChecksumMismatch], ...; errors.Is). Credentials never appear in
-// errors or logs, and upload URLs handed out by the server (or read from a
-// store) must share the endpoint's origin unless [Config.CheckUploadURL]
-// says otherwise, so a token is never sent to another host.
+// errors or logs, and upload URLs handed out by the server (Location
+// headers and redirects) or read from a store must share the endpoint's
+// origin unless [Config.CheckUploadURL] says otherwise, so a token is never
+// sent to another host.
 //
 // A [Client] is safe for concurrent use. An [Upload]'s accessors are too;
 // its Run and Terminate do not overlap.

@@ -398,6 +398,83 @@ func TestStoredUploadGone(t *testing.T) {
 	assertStored(t, srv, up.URL(), data)
 }
 
+// TestHeadOffsetBeyondSent: after a failed PATCH, a server whose HEAD
+// claims more bytes than the client ever sent to that upload is violating
+// the protocol; believing it would skip the bytes in between and end with a
+// "complete" upload missing them. tusd cannot be made to lie, so a small
+// server does: it fails the first PATCH, then reports 4000 of 5000 bytes
+// although at most the first 1000 went out. An offset within what was sent
+// is believed (the PATCH may have landed before its answer was lost).
+func TestHeadOffsetBeyondSent(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name    string
+		claim   int64
+		wantErr bool
+	}{
+		{"beyond what was sent", 4000, true},
+		{"within what was sent", 1000, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			var patches []string
+			patched := 0
+			liar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				mu.Lock()
+				defer mu.Unlock()
+				w.Header().Set("Tus-Resumable", "1.0.0")
+				switch r.Method {
+				case http.MethodPost:
+					w.Header().Set("Location", "/files/1")
+					w.WriteHeader(http.StatusCreated)
+				case http.MethodHead:
+					w.Header().Set("Upload-Offset", fmt.Sprint(tt.claim))
+					w.Header().Set("Upload-Length", "5000")
+					w.WriteHeader(http.StatusOK)
+				case http.MethodPatch:
+					patches = append(patches, r.Header.Get("Upload-Offset"))
+					patched++
+					if patched == 1 {
+						w.WriteHeader(http.StatusInternalServerError)
+						return
+					}
+					off, _ := parseInt(r.Header.Get("Upload-Offset"))
+					tt.claim = off + r.ContentLength
+					w.Header().Set("Upload-Offset", fmt.Sprint(tt.claim))
+					w.WriteHeader(http.StatusNoContent)
+				}
+			}))
+			t.Cleanup(liar.Close)
+			c, err := tusclient.New(tusclient.Config{Endpoint: liar.URL + "/files/", HTTPClient: liar.Client(),
+				ChunkSize: 1000, Checksum: tusclient.ChecksumOff, Retry: fastRetry})
+			if err != nil {
+				t.Fatal(err)
+			}
+			up, _ := c.NewUpload(bytes.NewReader(make([]byte, 5000)), 5000, tusclient.UploadOptions{})
+			err = up.Run(context.Background())
+			mu.Lock()
+			defer mu.Unlock()
+			if tt.wantErr {
+				if !errors.Is(err, tusclient.ErrProtocol) {
+					t.Errorf("Run: %v, want ErrProtocol", err)
+				}
+				if len(patches) != 1 {
+					t.Errorf("PATCH offsets %v, want only the first", patches)
+				}
+				return
+			}
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+			if want := []string{"1000", "2000", "3000", "4000"}; fmt.Sprint(patches[1:]) != fmt.Sprint(want) {
+				t.Errorf("PATCH offsets %v, want 0 then %v", patches, want)
+			}
+		})
+	}
+}
+
 // TestRecordOtherEndpointIgnored: a record made for another endpoint or
 // another size does not resume.
 func TestRecordMismatchIgnored(t *testing.T) {
@@ -456,6 +533,73 @@ func TestLocation(t *testing.T) {
 	up2, _ := c2.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
 	if err := up2.Run(context.Background()); !errors.Is(err, tusclient.ErrProtocol) || !strings.Contains(err.Error(), "origin") {
 		t.Fatalf("cross-origin Location: %v, want ErrProtocol", err)
+	}
+}
+
+// TestRedirectToOtherOrigin: a redirect is a URL handed out by the server
+// too, so it must pass the same check as Location: credentials and data are
+// never sent to another origin that way. The http.Client used to follow a
+// 307 from a PATCH to any host, replaying the body and every header that
+// Go does not strip itself (here an API key from Config.Header), and Run
+// then took the other host's answer for the upload's. A redirect within
+// the endpoint's origin is still followed.
+func TestRedirectToOtherOrigin(t *testing.T) {
+	t.Parallel()
+	srv := tustest.NewServer(t, tustest.Options{})
+	var mu sync.Mutex
+	var stolen []http.Header
+	thief := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		stolen = append(stolen, r.Header.Clone())
+		mu.Unlock()
+		w.Header().Set("Tus-Resumable", "1.0.0")
+		w.Header().Set("Upload-Offset", r.Header.Get("Upload-Offset")+"0") // anything
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(thief.Close)
+	target, _ := url.Parse("http://" + srv.Addr())
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var redirectTo string // guarded by mu
+	setRedirect := func(s string) { mu.Lock(); redirectTo = s; mu.Unlock() }
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		to := redirectTo
+		mu.Unlock()
+		if r.Method == http.MethodPatch && !strings.HasPrefix(r.URL.Path, "/same/") {
+			io.Copy(io.Discard, r.Body)
+			http.Redirect(w, r, to+r.URL.Path, http.StatusTemporaryRedirect)
+			return
+		}
+		r.URL.Path = strings.TrimPrefix(r.URL.Path, "/same")
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	data := randomData(5000, 51)
+	cfg := tusclient.Config{
+		Endpoint:   front.URL + tustest.DefaultBasePath,
+		HTTPClient: front.Client(),
+		Header:     http.Header{"X-Api-Key": {"secret-api-key"}},
+		Checksum:   tusclient.ChecksumOff,
+	}
+
+	setRedirect(front.URL + "/same") // same origin: followed
+	up, _ := newClient(t, srv, cfg).NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
+	if err := up.Run(context.Background()); err != nil {
+		t.Fatalf("same-origin redirect: %v", err)
+	}
+	assertStored(t, srv, srv.URL+lastPathElem(up.URL()), data)
+
+	setRedirect(thief.URL)
+	up, _ = newClient(t, srv, cfg).NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
+	err := up.Run(context.Background())
+	if !errors.Is(err, tusclient.ErrProtocol) || !strings.Contains(err.Error(), "origin") {
+		t.Errorf("redirect to another origin: %v, want ErrProtocol", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(stolen) != 0 {
+		t.Errorf("%d requests reached the other origin, first with X-Api-Key %q", len(stolen), stolen[0].Get("X-Api-Key"))
 	}
 }
 

@@ -124,6 +124,7 @@ func (u *Upload) loadParallel(ctx context.Context, parts []*part) error {
 	for i, pr := range rec.Parts {
 		if pr.URL != "" {
 			parts[i].url = pr.URL
+			parts[i].maxSent = -1
 			parts[i].needSync = true
 		}
 	}

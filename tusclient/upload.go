@@ -94,6 +94,10 @@ type part struct {
 	sent   int64
 
 	// touched only by the goroutine transferring this part
+	// maxSent is the end of the furthest data any request for url carried:
+	// the most the server can hold. -1 while unknown (url came from a Store
+	// or UploadOptions.URL and has not been synced yet).
+	maxSent        int64
 	needSync       bool
 	lengthDeclared bool
 	restarts       int
@@ -317,6 +321,9 @@ func (u *Upload) runSingle(ctx context.Context, caps Capabilities, algo string) 
 	p := u.single
 	if p == nil {
 		p = &part{src: u.src, size: u.declared, url: u.opts.URL}
+		if p.url != "" {
+			p.maxSent = -1
+		}
 		u.single = p
 	}
 	u.mu.Unlock()
@@ -330,6 +337,7 @@ func (u *Upload) runSingle(ctx context.Context, caps Capabilities, algo string) 
 				return err
 			}
 			u.setPart(p, rec.URL, 0, 0)
+			p.maxSent = -1
 		}
 	}
 	if p.url != "" {
@@ -455,6 +463,7 @@ func (u *Upload) create(ctx context.Context, p *part, caps Capabilities, algo st
 		}
 	}
 	u.setPart(p, loc, off, off)
+	p.maxSent = c.n
 	p.needSync = false
 	if err := u.save(ctx); err != nil {
 		return err
@@ -523,6 +532,11 @@ func (u *Upload) sync(ctx context.Context, p *part, announce bool) error {
 	if p.size >= 0 && off > p.size {
 		return permanentf(ErrProtocol, "HEAD: Upload-Offset %d beyond Upload-Length %d", off, p.size)
 	}
+	if p.maxSent >= 0 && off > p.maxSent {
+		// Going on would skip the bytes in between.
+		return permanentf(ErrProtocol, "HEAD: Upload-Offset %d beyond the %d bytes sent", off, p.maxSent)
+	}
+	p.maxSent = max(p.maxSent, off)
 	u.setPart(p, p.url, off, off)
 	p.needSync = false
 	if announce && !p.announced && u.opts.OnCreated != nil {
@@ -554,6 +568,7 @@ func (u *Upload) patch(ctx context.Context, p *part, algo string) error {
 	if err := u.addBody(req, p, c, algo, start); err != nil {
 		return err
 	}
+	p.maxSent = max(p.maxSent, start+c.n)
 	resp, err := u.c.roundTrip(ctx, req)
 	if err != nil {
 		u.setPart(p, p.url, start, start)

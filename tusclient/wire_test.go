@@ -3,10 +3,13 @@ package tusclient_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tus/tusd/v2/pkg/handler"
 
@@ -176,5 +179,59 @@ func TestCapabilities(t *testing.T) {
 	}
 	if n != 1 {
 		t.Fatalf("%d OPTIONS requests, want 1 (cached)", n)
+	}
+}
+
+// TestCapabilitiesWaitHonoursContext: a caller waiting for another
+// caller's OPTIONS request to finish gives up when its own context ends.
+// It used to block on a mutex until the other request (with its retries
+// and stall timeouts, minutes in the worst case) was over, whatever its
+// context said.
+func TestCapabilitiesWaitHonoursContext(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		<-release
+		w.Header().Set("Tus-Version", "1.0.0")
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := tusclient.New(tusclient.Config{Endpoint: srv.URL + "/files/", HTTPClient: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.Capabilities(context.Background())
+		first <- err
+	}()
+	<-arrived
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	second := make(chan error, 1)
+	go func() {
+		_, err := c.Capabilities(ctx)
+		second <- err
+	}()
+	select {
+	case err := <-second:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("waiting caller: %v, want context.DeadlineExceeded", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("waiting caller ignored its context")
+		defer func() { <-second }()
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if caps, err := c.Capabilities(context.Background()); err != nil || !caps.Known {
+		t.Errorf("cached capabilities %+v, %v", caps, err)
 	}
 }
