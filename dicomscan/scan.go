@@ -2,6 +2,7 @@ package dicomscan
 
 import (
 	"archive/zip"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -461,11 +463,43 @@ func openArchive(p string) (*archive, error) {
 	if err == nil {
 		zr, err = zip.NewReader(f, fi.Size())
 	}
+	if err == nil {
+		err = checkMemberRanges(zr, fi.Size())
+	}
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
 	return &archive{zr, f}, nil
+}
+
+// checkMemberRanges refuses an archive whose members' data overlap or run
+// past its end. Zip files are only ever written with each member's data
+// once; overlapping members are the trick of "non-recursive" zip bombs,
+// where thousands of members inflate the same compressed stream, so that
+// a small archive would cost the scan unbounded CPU (each member alone is
+// bounded by the stream limit, but not their number).
+func checkMemberRanges(zr *zip.Reader, size int64) error {
+	type span struct{ start, end int64 }
+	spans := make([]span, 0, len(zr.File))
+	for _, f := range zr.File {
+		off, err := f.DataOffset()
+		if err != nil {
+			return err
+		}
+		end := off + int64(f.CompressedSize64)
+		if f.CompressedSize64 > uint64(size) || end > size {
+			return fmt.Errorf("member %q extends past the end of the archive", f.Name)
+		}
+		spans = append(spans, span{off, end})
+	}
+	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.start, b.start) })
+	for i := 1; i < len(spans); i++ {
+		if spans[i].start < spans[i-1].end {
+			return errors.New("members share compressed data (overlapping entries, as in a zip bomb)")
+		}
+	}
+	return nil
 }
 
 func (a *archive) Close() error { return a.f.Close() }

@@ -2,7 +2,9 @@ package dicomscan
 
 import (
 	"archive/zip"
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -342,6 +344,68 @@ func TestScanArchiveMemberLimit(t *testing.T) {
 	}
 	if res.Instances() != 2 {
 		t.Errorf("%d instances, want stored.dcm and small.dcm", res.Instances())
+	}
+}
+
+// TestScanArchiveOverlappingMembers: members whose data overlap (every
+// central-directory entry pointing at one compressed stream, the trick of
+// non-recursive zip bombs) make the whole archive an ErrArchive, read no
+// further; an honest archive with the same members scans.
+func TestScanArchiveOverlappingMembers(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	body := part10(tsExplicitLE, (&ds{}).instance(study, series, sop+".1").bytes())
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, name := range []string{"a.dcm", "b.dcm", "c.dcm"} {
+		w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(body)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	honest := filepath.Join(dir, "honest.zip")
+	if err := os.WriteFile(honest, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Point every central-directory record at the first member's local
+	// header (offset 0): same name length, same sizes and CRC, so
+	// archive/zip accepts it, and three members share one stream.
+	bomb := bytes.Clone(buf.Bytes())
+	sig := []byte{'P', 'K', 1, 2}
+	n := 0
+	for i := bytes.Index(bomb, sig); i >= 0; {
+		binary.LittleEndian.PutUint32(bomb[i+42:], 0)
+		n++
+		j := bytes.Index(bomb[i+4:], sig)
+		if j < 0 {
+			break
+		}
+		i += 4 + j
+	}
+	if n != 3 {
+		t.Fatalf("patched %d central-directory records, want 3", n)
+	}
+	bombPath := filepath.Join(dir, "bomb.zip")
+	if err := os.WriteFile(bombPath, bomb, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := Scan(context.Background(), honest)
+	if err != nil || len(res.Errors) != 0 || len(res.Skipped) != 2 {
+		// b.dcm and c.dcm repeat a.dcm's SOP Instance UID: skipped as duplicates.
+		t.Fatalf("honest archive: %v, errors %v, skipped %v", err, res.Errors, res.Skipped)
+	}
+	res, err = Scan(context.Background(), bombPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Errors) != 1 || res.Errors[0].Path != bombPath || !errors.Is(res.Errors[0], ErrArchive) ||
+		!strings.Contains(res.Errors[0].Error(), "overlapping") || res.Instances() != 0 {
+		t.Fatalf("bomb archive: errors %v, %d instances; want one ErrArchive for the archive", res.Errors, res.Instances())
 	}
 }
 
