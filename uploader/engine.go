@@ -349,7 +349,9 @@ func (u *Uploader) Resume(ctx context.Context, uploadID string) (*Result, error)
 	return s.Upload(ctx)
 }
 
-// Pending lists the unfinished uploads in StateDir, oldest first.
+// Pending lists the unfinished uploads in StateDir, oldest first. A state
+// file that cannot be read does not hide the others: it is listed with
+// [Pending.Err] set, and [Uploader.Discard] removes it.
 func (u *Uploader) Pending() ([]Pending, error) {
 	if u.StateDir == "" {
 		return nil, nil
@@ -373,6 +375,10 @@ type Pending struct {
 	ArchiveBytes int64
 	// Created is when it began.
 	Created time.Time
+	// Err is set when the saved state cannot be read (damaged, or written
+	// by an incompatible version). Only UploadID and Created are then
+	// known: such an upload cannot be resumed, only discarded.
+	Err error
 }
 
 // Discard abandons an unfinished upload saved in StateDir: it tells Aura
@@ -386,8 +392,14 @@ func (u *Uploader) Discard(ctx context.Context, uploadID string) error {
 		return errors.New("uploader: Discard needs StateDir")
 	}
 	st, err := loadState(u.StateDir, uploadID)
-	if err != nil {
+	if errors.Is(err, ErrUnknownUpload) || checkID(uploadID) != nil {
 		return err
+	}
+	if err != nil {
+		// An unreadable state says neither what Aura was told nor where the
+		// partial Tus upload is: remove the local files, which are all
+		// that can be known to belong to it.
+		return removeState(u.StateDir, uploadID)
 	}
 	s := newSession(u, st.UploadID, st.AssemblyID)
 	s.saved = st

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -392,5 +393,68 @@ func TestResumeStoredRewrittenInPlace(t *testing.T) {
 	}
 	if count(lifecycle(aura), "complete") != 0 {
 		t.Error("complete was sent for a mixed archive")
+	}
+}
+
+// TestPendingWithUnreadableState: a damaged state file does not hide the
+// other unfinished uploads (it used to make Pending fail, so nothing could
+// be resumed or discarded); it is listed with Err, and Discard removes it.
+func TestPendingWithUnreadableState(t *testing.T) {
+	t.Parallel()
+	aura := auratest.NewServer()
+	t.Cleanup(aura.Close)
+	stateDir := t.TempDir()
+	u, rec := newUploader(t, aura, stateDir)
+	ctx := context.Background()
+
+	// A real unfinished upload: init and start sent, paused while Tus runs.
+	aura.Fail(auratest.EndpointTus, auratest.Failure{Method: "PATCH", Delay: time.Minute})
+	s, err := u.Prepare(ctx, sampleDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.onState = func(st uploader.State) {
+		if st == uploader.StateUploading {
+			s.Pause()
+		}
+	}
+	if _, err := s.Upload(ctx); !errors.Is(err, uploader.ErrResumable) {
+		t.Fatalf("paused upload: %v", err)
+	}
+	good, err := u.Pending()
+	if err != nil || len(good) != 1 {
+		t.Fatalf("Pending() = %+v, %v; want the paused upload", good, err)
+	}
+
+	const damaged = "0b1c6f2e-2f8e-4c4e-9a55-3b8f2d0c9a11"
+	if err := os.WriteFile(filepath.Join(stateDir, damaged+".json"), []byte(`{"upload_id": "0b1c`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pending, err := u.Pending()
+	if err != nil || len(pending) != 2 {
+		t.Fatalf("Pending() = %+v, %v; want both uploads", pending, err)
+	}
+	var bad, ok *uploader.Pending
+	for i := range pending {
+		if pending[i].UploadID == damaged {
+			bad = &pending[i]
+		} else {
+			ok = &pending[i]
+		}
+	}
+	if bad == nil || bad.Err == nil || ok == nil || ok.Err != nil || ok.UploadID != good[0].UploadID {
+		t.Fatalf("Pending() = %+v; want the damaged one with Err and the paused one intact", pending)
+	}
+	if err := u.Discard(ctx, damaged); err != nil {
+		t.Fatalf("Discard of the damaged state: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(stateDir, damaged+".json")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("damaged state still there: %v", err)
+	}
+	if pending, err := u.Pending(); err != nil || len(pending) != 1 || pending[0].UploadID != good[0].UploadID {
+		t.Fatalf("after Discard: %+v, %v", pending, err)
+	}
+	if err := u.Discard(ctx, damaged); !errors.Is(err, uploader.ErrUnknownUpload) {
+		t.Fatalf("second Discard: %v, want ErrUnknownUpload", err)
 	}
 }

@@ -187,7 +187,12 @@ func listStates(dir string) ([]Pending, error) {
 		}
 		st, err := loadState(dir, id)
 		if err != nil {
-			return nil, err
+			var created time.Time
+			if info, ierr := e.Info(); ierr == nil {
+				created = info.ModTime()
+			}
+			out = append(out, Pending{UploadID: id, Created: created, Err: err})
+			continue
 		}
 		out = append(out, Pending{UploadID: st.UploadID, API: st.API, Paths: st.Paths, Removed: st.Removed,
 			Step: st.Step, ArchiveBytes: st.Size, Created: st.Created})

@@ -160,7 +160,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}()
 
-	pending, err := matching(u, o)
+	pending, err := matching(u, o, stderr)
 	if err != nil {
 		return report(stderr, err)
 	}
@@ -243,13 +243,22 @@ func tokenSource(api string, getenv func(string) string, stderr io.Writer) (uplo
 }
 
 // matching returns the unfinished uploads of the same paths to the same API.
-func matching(u *uploader.Uploader, o options) ([]uploader.Pending, error) {
+// Saved uploads that cannot be read are reported on w, and included for
+// -cancel, which removes them.
+func matching(u *uploader.Uploader, o options, w io.Writer) ([]uploader.Pending, error) {
 	all, err := u.Pending()
 	if err != nil {
 		return nil, err
 	}
 	var out []uploader.Pending
 	for _, p := range all {
+		if p.Err != nil {
+			fmt.Fprintf(w, "upload: saved upload %s cannot be read (%v); -cancel removes it\n", p.UploadID, p.Err)
+			if o.cancel {
+				out = append(out, p)
+			}
+			continue
+		}
 		if p.API == o.api && slices.Equal(p.Paths, o.paths) {
 			out = append(out, p)
 		}
