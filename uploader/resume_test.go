@@ -404,23 +404,9 @@ func TestPendingWithUnreadableState(t *testing.T) {
 	aura := auratest.NewServer()
 	t.Cleanup(aura.Close)
 	stateDir := t.TempDir()
-	u, rec := newUploader(t, aura, stateDir)
+	u, _ := newUploader(t, aura, stateDir)
 	ctx := context.Background()
-
-	// A real unfinished upload: init and start sent, paused while Tus runs.
-	aura.Fail(auratest.EndpointTus, auratest.Failure{Method: "PATCH", Delay: time.Minute})
-	s, err := u.Prepare(ctx, sampleDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec.onState = func(st uploader.State) {
-		if st == uploader.StateUploading {
-			s.Pause()
-		}
-	}
-	if _, err := s.Upload(ctx); !errors.Is(err, uploader.ErrResumable) {
-		t.Fatalf("paused upload: %v", err)
-	}
+	pauseDuringTransfer(t, aura, u, sampleDir) // a real unfinished upload
 	good, err := u.Pending()
 	if err != nil || len(good) != 1 {
 		t.Fatalf("Pending() = %+v, %v; want the paused upload", good, err)
