@@ -1,0 +1,123 @@
+package dicombridge_test
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// surfaceBudget is the most exported identifiers each public package may
+// have: types, functions, methods of exported types, variables, constants,
+// exported struct fields and interface methods, in non-test files. It keeps
+// the API a user must learn small (x/oauth2's root package has 73, go-oidc
+// 70); a package that needs more must argue for it here.
+var surfaceBudget = map[string]int{
+	"hmac":                      55,
+	"uploadtoken":               135,
+	"dicomscan":                 115,
+	"tusclient":                 114,
+	"tusclient/tustest":         66,
+	"uploader":                  168,
+	"auratest":                  113,
+	"redisstore":                23,
+	"share":                     170,
+	"reportprovider":            221,
+	"reportprovider/kheopstest": 91,
+}
+
+func TestExportedSurface(t *testing.T) {
+	total, budget := 0, 0
+	for pkg, max := range surfaceBudget {
+		n := countExported(t, pkg)
+		total += n
+		budget += max
+		assert.LessOrEqualf(t, n, max, "%s exports %d identifiers, budget %d", pkg, n, max)
+	}
+	t.Logf("exported identifiers: %d (budget %d)", total, budget)
+}
+
+func countExported(t *testing.T, dir string) int {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	n := 0
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(dir, name), nil, 0)
+		require.NoError(t, err)
+		n += exportedIn(f)
+	}
+	return n
+}
+
+func exportedIn(f *ast.File) int {
+	n := 0
+	fields := func(l *ast.FieldList) {
+		for _, fl := range l.List {
+			for _, nm := range fl.Names {
+				if nm.IsExported() {
+					n++
+				}
+			}
+		}
+	}
+	for _, d := range f.Decls {
+		switch d := d.(type) {
+		case *ast.FuncDecl:
+			if !d.Name.IsExported() || (d.Recv != nil && !receiverExported(d.Recv.List[0].Type)) {
+				continue
+			}
+			n++
+		case *ast.GenDecl:
+			for _, s := range d.Specs {
+				switch s := s.(type) {
+				case *ast.TypeSpec:
+					if !s.Name.IsExported() {
+						continue
+					}
+					n++
+					switch tt := s.Type.(type) {
+					case *ast.StructType:
+						fields(tt.Fields)
+					case *ast.InterfaceType:
+						fields(tt.Methods)
+					}
+				case *ast.ValueSpec:
+					for _, nm := range s.Names {
+						if nm.IsExported() {
+							n++
+						}
+					}
+				}
+			}
+		}
+	}
+	return n
+}
+
+func receiverExported(e ast.Expr) bool {
+	for {
+		switch x := e.(type) {
+		case *ast.StarExpr:
+			e = x.X
+		case *ast.IndexExpr:
+			e = x.X
+		case *ast.IndexListExpr:
+			e = x.X
+		case *ast.Ident:
+			return x.IsExported()
+		default:
+			return true
+		}
+	}
+}
