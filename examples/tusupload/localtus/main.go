@@ -25,9 +25,11 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	defer stop()
+	if code := run(ctx, os.Args[1:], os.Stdout, os.Stderr); code != 0 {
+		stop()
+		os.Exit(code)
+	}
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -17,15 +19,18 @@ import (
 func TestServesUntilCancelled(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
+	defer cancel()
+	pr, pw := io.Pipe()
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"-checksum"}, &stdout, &stderr) }()
-	var endpoint string
-	require.Eventually(t, func() bool {
-		line, ok := strings.CutPrefix(stdout.String(), "export TUS_ENDPOINT=")
-		endpoint = strings.TrimSpace(line)
-		return ok && strings.HasSuffix(line, "\n")
-	}, 10*time.Second, 10*time.Millisecond)
+	go func() {
+		done <- run(ctx, []string{"-checksum"}, pw, io.Discard)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	require.NoError(t, err)
+	endpoint, ok := strings.CutPrefix(strings.TrimSpace(line), "export TUS_ENDPOINT=")
+	require.True(t, ok, line)
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
 	req, err := http.NewRequest(http.MethodOptions, endpoint, nil)
 	require.NoError(t, err)
 	resp, err := http.DefaultClient.Do(req)
