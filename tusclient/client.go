@@ -342,7 +342,8 @@ type response struct {
 }
 
 func (r *response) err() error {
-	return &HTTPError{Method: r.method, URL: r.remote.URL, StatusCode: r.remote.StatusCode, Body: r.remote.Body}
+	return &HTTPError{Method: r.method, URL: r.remote.URL, StatusCode: r.remote.StatusCode, Body: r.remote.Body,
+		retryAfter: httpx.RetryAfter(r.header, time.Now())}
 }
 
 // offset reads Upload-Offset from the response.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dicombridge/dicombridge/internal/retry"
 )
@@ -81,6 +82,8 @@ type HTTPError struct {
 	// control characters removed and anything shaped like a credential
 	// redacted.
 	Body string
+
+	retryAfter time.Duration // the response's Retry-After, for the retry loop
 }
 
 // Error returns "tusclient: METHOD URL: STATUS TEXT: body".

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -313,4 +314,65 @@ func TestStallTimeout(t *testing.T) {
 	require.NoError(t, up.Run(context.Background()))
 	assert.EqualValues(t, 1, stalls.Load(), "stalls")
 	assertStored(t, srv, up.URL(), data)
+}
+
+// TestRetryAfterHonoured: a 503 with Retry-After waits at least that long
+// before the retry, although the schedule says 0; a Retry-After beyond a
+// minute is cut to a minute.
+func TestRetryAfterHonoured(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		header string
+		want   time.Duration
+	}{
+		{"1", time.Second},
+		{"86400", time.Minute},
+	} {
+		t.Run(tc.header, func(t *testing.T) {
+			t.Parallel()
+			var patches atomic.Int32
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Tus-Resumable", "1.0.0")
+				switch r.Method {
+				case http.MethodPost:
+					w.Header().Set("Location", "/files/1")
+					w.WriteHeader(http.StatusCreated)
+				case http.MethodPatch:
+					if patches.Add(1) == 1 {
+						w.Header().Set("Retry-After", tc.header)
+						w.WriteHeader(http.StatusServiceUnavailable)
+						return
+					}
+					w.Header().Set("Upload-Offset", "1")
+					w.WriteHeader(http.StatusNoContent)
+				case http.MethodHead:
+					w.Header().Set("Upload-Offset", "0")
+					w.Header().Set("Upload-Length", "1")
+				}
+			}))
+			defer ts.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			c, err := tusclient.New(tusclient.Config{Endpoint: ts.URL + "/files/", HTTPClient: ts.Client(),
+				Checksum: tusclient.ChecksumOff, Retry: tusclient.RetryPolicy{Delays: []time.Duration{0}}})
+			require.NoError(t, err)
+			var waits []time.Duration
+			up, err := c.NewUpload(bytes.NewReader([]byte("x")), 1, tusclient.UploadOptions{
+				OnRetry: func(_ error, _ int, d time.Duration) {
+					waits = append(waits, d)
+					if d > 10*time.Second {
+						cancel() // do not wait a minute in a test
+					}
+				},
+			})
+			require.NoError(t, err)
+			err = up.Run(ctx)
+			assert.Equal(t, []time.Duration{tc.want}, waits)
+			if tc.want > 10*time.Second {
+				assert.ErrorIs(t, err, context.Canceled)
+				return
+			}
+			require.NoError(t, err)
+		})
+	}
 }

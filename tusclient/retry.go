@@ -18,12 +18,17 @@ var defaultRetryDelays = []time.Duration{0, time.Second, 3 * time.Second, 5 * ti
 // together (a server restart) do not come back in lockstep.
 const retryJitter = 0.2
 
+// maxRetryAfter bounds the wait a server may ask for with Retry-After.
+const maxRetryAfter = time.Minute
+
 // RetryPolicy says when and how often a failed request is tried again.
 // The zero value is the default policy: retries after 0, 1, 3 and 5 s.
 //
 // Each wait is spread at random over ±20 % of its delay, so a fleet of
-// clients that failed together does not retry in lockstep, and it ends
-// early if the context is cancelled. Before each retry of a transfer the
+// clients that failed together does not retry in lockstep; a response
+// with Retry-After (a 503 from an overloaded server) makes it at least
+// that long, up to a minute; and it ends early if the context is
+// cancelled. Before each retry of a transfer the
 // client asks the server for the upload's offset with HEAD, so it resends
 // only what the server lacks. Whenever the upload made progress since the
 // previous failure, the sequence of delays starts again from the first
@@ -56,6 +61,13 @@ func (p RetryPolicy) policy() retry.Policy {
 		ShouldRetry: func(err error, attempt int) bool {
 			var se *sourceError
 			return !errors.As(err, &se) && should(err, attempt)
+		},
+		RetryAfter: func(err error) time.Duration {
+			var he *HTTPError
+			if errors.As(err, &he) {
+				return min(he.retryAfter, maxRetryAfter)
+			}
+			return 0
 		},
 	}
 }
