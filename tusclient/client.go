@@ -267,7 +267,7 @@ func waitError(cause, last error) error {
 // giveUp wraps the last error when retries were made.
 func (c *Client) giveUp(ctx context.Context, err error, retries int) error {
 	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-		return fmt.Errorf("tusclient: %w (last error: %w)", context.Cause(ctx), err)
+		return fmt.Errorf("tusclient: %w (last error: %w)", retry.Ended(ctx), err)
 	}
 	if retries > 0 {
 		return fmt.Errorf("tusclient: giving up after %d retries: %w", retries, err)

@@ -148,15 +148,11 @@ func (r *Retrier) Reset() { r.n = 0 }
 func (r *Retrier) Total() int { return r.total }
 
 // Sleep waits d or until ctx ends, whichever comes first. It returns nil
-// after a full wait, else context.Cause(ctx) (the cause given to a
-// context.WithCancelCause, or ctx.Err()). A wait of 0 or less returns at
-// once, with the cause if ctx has already ended.
+// after a full wait, else [Ended](ctx). A wait of 0 or less returns at
+// once, with Ended(ctx) if ctx has already ended.
 func Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
-		if ctx.Err() != nil {
-			return context.Cause(ctx)
-		}
-		return nil
+		return Ended(ctx)
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -164,8 +160,24 @@ func Sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	case <-ctx.Done():
-		return context.Cause(ctx)
+		return Ended(ctx)
 	}
+}
+
+// Ended returns nil while ctx is live, else its error with its cause: an
+// error that matches both ctx.Err() (context.Canceled or
+// context.DeadlineExceeded) and the cause given to a
+// context.WithCancelCause or WithTimeoutCause, so callers checking either
+// find it.
+func Ended(ctx context.Context) error {
+	err := ctx.Err()
+	if err == nil {
+		return nil
+	}
+	if cause := context.Cause(ctx); cause != nil && cause != err {
+		return fmt.Errorf("%w: %w", err, cause)
+	}
+	return err
 }
 
 // Do calls f until it succeeds or p gives up, waiting between attempts.
@@ -185,7 +197,7 @@ func Do(ctx context.Context, p Policy, f func(context.Context) error, notify fun
 		d, ok := r.Next(ctx, err)
 		if !ok {
 			if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-				return &InterruptedError{Cause: context.Cause(ctx), Last: err}
+				return &InterruptedError{Cause: Ended(ctx), Last: err}
 			}
 			return err
 		}
@@ -201,7 +213,7 @@ func Do(ctx context.Context, p Policy, f func(context.Context) error, notify fun
 // InterruptedError is returned by [Do] when the context ended before the
 // calls succeeded. It unwraps to both Cause and Last.
 type InterruptedError struct {
-	Cause error // context.Cause of the context
+	Cause error // why the context ended, from Ended
 	Last  error // the last failure of the call
 }
 

@@ -209,6 +209,7 @@ func TestSleepCancelledMidway(t *testing.T) {
 	err := Sleep(ctx, time.Hour)
 	assert.Less(t, time.Since(start), 10*time.Second)
 	assert.ErrorIs(t, err, cause)
+	assert.ErrorIs(t, err, context.Canceled, "callers checking context.Canceled still find it")
 }
 
 func TestDo(t *testing.T) {
@@ -258,8 +259,9 @@ func TestDo(t *testing.T) {
 		var ie *InterruptedError
 		require.ErrorAs(t, err, &ie)
 		assert.ErrorIs(t, err, cause)
+		assert.ErrorIs(t, err, context.Canceled)
 		assert.ErrorIs(t, err, errBoom)
-		assert.Equal(t, "deadline of the job (last error: boom)", err.Error())
+		assert.Equal(t, "context canceled: deadline of the job (last error: boom)", err.Error())
 	})
 	t.Run("context ended during the call", func(t *testing.T) {
 		t.Parallel()
@@ -268,6 +270,17 @@ func TestDo(t *testing.T) {
 		assert.ErrorIs(t, err, context.Canceled)
 		assert.ErrorIs(t, err, errBoom)
 	})
+}
+
+func TestEnded(t *testing.T) {
+	t.Parallel()
+	assert.NoError(t, Ended(context.Background()))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.Same(t, context.Canceled, Ended(ctx), "no cause: the context's own error")
+	ctx, stop := context.WithTimeout(context.Background(), -time.Second)
+	defer stop()
+	assert.Equal(t, context.DeadlineExceeded, Ended(ctx))
 }
 
 func TestPermanentNil(t *testing.T) {
