@@ -52,8 +52,8 @@ func TestMemoryNonceStoreExpiry(t *testing.T) {
 		t.Fatal("a forgotten before its ttl")
 	}
 	clock.Advance(time.Nanosecond)
-	if m.Len() != 2 {
-		t.Fatalf("Len = %d before expiry runs, want 2", m.Len())
+	if m.len() != 2 {
+		t.Fatalf("Len = %d before expiry runs, want 2", m.len())
 	}
 	if !claim("a", time.Minute) {
 		t.Fatal("a not forgotten after its ttl")
@@ -63,8 +63,8 @@ func TestMemoryNonceStoreExpiry(t *testing.T) {
 	}
 	clock.Advance(time.Hour)
 	claim("c", time.Minute)
-	if m.Len() != 1 {
-		t.Fatalf("Len = %d after everything expired, want 1", m.Len())
+	if m.len() != 1 {
+		t.Fatalf("Len = %d after everything expired, want 1", m.len())
 	}
 }
 
