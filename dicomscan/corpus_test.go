@@ -24,11 +24,11 @@ type reference struct {
 }
 
 type refEntry struct {
-	Path       string      `json:"path"`
-	Status     string      `json:"status"`
-	TS         string      `json:"ts"`
-	Attributes *Attributes `json:"attributes"`
-	Forced     *Attributes `json:"forced"` // dcmread(force=True) of a file without preamble
+	Path   string      `json:"path"`
+	Status string      `json:"status"`
+	TS     string      `json:"ts"`
+	Attrs  *attributes `json:"attributes"`
+	Forced *attributes `json:"forced"` // dcmread(force=True) of a file without preamble
 }
 
 func loadReference(t *testing.T) reference {
@@ -205,7 +205,7 @@ func compareWithReference(t *testing.T, root string, res *Result, ref []refEntry
 	}
 	sops := map[string]bool{}
 	for _, r := range ref {
-		want, attrs := r.Status, r.Attributes
+		want, attrs := r.Status, r.Attrs
 		if noPreamble && r.Forced != nil {
 			attrs = r.Forced
 			switch {
@@ -230,8 +230,8 @@ func compareWithReference(t *testing.T, root string, res *Result, ref []refEntry
 			continue
 		}
 		in := insts[r.Path]
-		if !reflect.DeepEqual(in.Attributes, *attrs) {
-			g, _ := json.Marshal(in.Attributes)
+		if !reflect.DeepEqual(in.attrs, *attrs) {
+			g, _ := json.Marshal(in.attrs)
 			w, _ := json.Marshal(attrs)
 			t.Errorf("%s: attributes\n got %s\nwant %s", r.Path, g, w)
 		}

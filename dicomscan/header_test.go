@@ -14,10 +14,10 @@ import (
 // parseAll parses b three ways (a seekable file, a stream of known size,
 // a stream of unknown size, like a deflated dataset or a .zip member) and
 // checks they agree.
-func parseAll(t *testing.T, b []byte, noPreamble bool) (Attributes, string, error) {
+func parseAll(t *testing.T, b []byte, noPreamble bool) (attributes, string, error) {
 	t.Helper()
 	type result struct {
-		a   Attributes
+		a   attributes
 		ts  string
 		err error
 	}
@@ -152,22 +152,22 @@ func TestParseStructure(t *testing.T) {
 		name    string
 		file    []byte
 		wantErr error
-		check   func(t *testing.T, a Attributes)
+		check   func(t *testing.T, a attributes)
 	}{
 		{name: "nested undefined-length sequences", file: part10(tsExplicitLE, nested)},
-		{name: "UN sequence of undefined length", file: part10(tsExplicitLE, unSeq), check: func(t *testing.T, a Attributes) {
+		{name: "UN sequence of undefined length", file: part10(tsExplicitLE, unSeq), check: func(t *testing.T, a attributes) {
 			if a.PatientName != "Test^Patient" {
 				t.Errorf("PatientName %q: read from inside a sequence", a.PatientName)
 			}
 		}},
 		{name: "defined-length sequence", file: part10(tsExplicitLE, definedSQ)},
 		{name: "stops before pixel data", file: part10(tsExplicitLE, hugePixels)},
-		{name: "NUL cut and trim", file: part10(tsExplicitLE, padded), check: func(t *testing.T, a Attributes) {
+		{name: "NUL cut and trim", file: part10(tsExplicitLE, padded), check: func(t *testing.T, a attributes) {
 			if a.StudyDescription != "Head" || !reflect.DeepEqual(a.OtherPatientIDs, []string{"A1", "B2", "C3"}) {
 				t.Errorf("StudyDescription %q, OtherPatientIDs %q", a.StudyDescription, a.OtherPatientIDs)
 			}
 		}},
-		{name: "first occurrence wins", file: part10(tsExplicitLE, firstWins), check: func(t *testing.T, a Attributes) {
+		{name: "first occurrence wins", file: part10(tsExplicitLE, firstWins), check: func(t *testing.T, a attributes) {
 			if a.Modality != "MR" {
 				t.Errorf("Modality %q, want the first one, MR", a.Modality)
 			}

@@ -69,15 +69,15 @@ func TestScanGenerated(t *testing.T) {
 					for _, in := range se.Instances {
 						f := files[i]
 						i++
-						got := [8]string{in.Name, in.StudyInstanceUID, in.SeriesInstanceUID, in.SOPInstanceUID,
-							in.SOPClassUID, in.PatientName, in.Modality, in.TransferSyntaxUID}
+						got := [8]string{in.Name, in.attrs.StudyInstanceUID, in.attrs.SeriesInstanceUID, in.SOPInstanceUID,
+							in.attrs.SOPClassUID, in.attrs.PatientName, in.attrs.Modality, in.TransferSyntaxUID}
 						want := [8]string{"incoming/" + f.Name, f.StudyInstanceUID, f.SeriesInstanceUID, f.SOPInstanceUID,
 							f.SOPClassUID, f.PatientName, f.Modality, ts}
 						if got != want || in.Size != f.Size || in.Path != f.Path {
 							t.Errorf("instance\n got %q %d %s\nwant %q %d %s", got, in.Size, in.Path, want, f.Size, f.Path)
 						}
-						if in.InstitutionName != f.InstitutionName {
-							t.Errorf("InstitutionName %q, want %q (charset %q)", in.InstitutionName, f.InstitutionName, f.CharacterSet)
+						if in.attrs.InstitutionName != f.InstitutionName {
+							t.Errorf("InstitutionName %q, want %q (charset %q)", in.attrs.InstitutionName, f.InstitutionName, f.CharacterSet)
 						}
 					}
 				}
@@ -549,8 +549,8 @@ func TestCrossCheckSuyashkumar(t *testing.T) {
 					continue
 				}
 				checked++
-				for tg, want := range map[tag.Tag]string{tag.StudyInstanceUID: in.StudyInstanceUID,
-					tag.SeriesInstanceUID: in.SeriesInstanceUID, tag.SOPInstanceUID: in.SOPInstanceUID} {
+				for tg, want := range map[tag.Tag]string{tag.StudyInstanceUID: in.attrs.StudyInstanceUID,
+					tag.SeriesInstanceUID: in.attrs.SeriesInstanceUID, tag.SOPInstanceUID: in.SOPInstanceUID} {
 					e, err := ds.FindElementByTag(tg)
 					if err != nil {
 						t.Errorf("%s: suyashkumar/dicom has no %v", in.Path, tg)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dicombridge/dicombridge/internal/dicomgen"
+	"github.com/stretchr/testify/assert"
 )
 
 // mixedStudies scans three studies: one native (deflated in the zip), one
@@ -72,7 +73,7 @@ func TestZipRoundTrip(t *testing.T) {
 	for i, f := range zr.File {
 		e := entries[i]
 		in := e.Instance
-		wantName := in.StudyInstanceUID + "/" + strings.ReplaceAll(in.Name, "/", "-")
+		wantName := in.attrs.StudyInstanceUID + "/" + strings.ReplaceAll(in.Name, "/", "-")
 		if f.Name != wantName || e.Name != wantName {
 			t.Errorf("entry %d: %q (planned %q), want %q", i, f.Name, e.Name, wantName)
 		}
@@ -327,7 +328,7 @@ func TestZipArchiveReplacedByFIFO(t *testing.T) {
 func TestEntries(t *testing.T) {
 	t.Parallel()
 	in := func(name, sop string) *Instance {
-		return &Instance{Name: name, Attributes: Attributes{SOPInstanceUID: sop}}
+		return &Instance{Name: name, SOPInstanceUID: sop}
 	}
 	study := func(uid string, ins ...*Instance) *Study {
 		return &Study{StudyInstanceUID: uid, Series: []*Series{{Instances: ins}}}
@@ -351,10 +352,15 @@ func TestEntries(t *testing.T) {
 		study("1.2.4", in("folder/sub/file.dcm", "2.1")), // another study: no collision
 		study("../../etc", in("passwd", "3.1")),
 		study("", in("x", "4.1")),
-		// Different studies whose UIDs become the same directory.
+		// Different studies whose UIDs become the same folder get
+		// different folders.
 		study("5/6", in("a.dcm", "5.1")),
 		study("5-6", in("a.dcm", "5.2")),
 		study("_", in("x", "4.2")),
+		// Names a Windows extractor would misread (issue 11 §5).
+		study("C:", in("CON.dcm", "6.1"), in("con.DCM", "6.2"), in("a:b|c?.dcm", "6.3"), in("trailing. ", "6.4")),
+		study("c_", in("x", "7.1")), // collides with "C:" once portable, ignoring case
+		study("1.2.3.", in("LPT1", "8.1"), in("nul.tar.gz", "8.2"), in("IM\x01\x7f", "8.3"), in("IM1.dcm", "8.4"), in("im1.DCM", "8.5")),
 	}
 	want := []string{
 		"1.2.3/folder-sub-file.dcm",
@@ -374,23 +380,41 @@ func TestEntries(t *testing.T) {
 		"..-..-etc/passwd",
 		"_/x",
 		"5-6/a.dcm",
-		"5-6/a_5.2.dcm",
-		"_/x_4.2",
+		"5-6_2/a.dcm",
+		"__2/x",
+		"C_/_CON.dcm",
+		"C_/_con_6.2.DCM",
+		"C_/a_b_c_.dcm",
+		"C_/trailing__",
+		"c__2/x",
+		"1.2.3_/_LPT1",
+		"1.2.3_/_nul.tar.gz",
+		"1.2.3_/IM__",
+		"1.2.3_/IM1.dcm",
+		"1.2.3_/im1_8.5.DCM",
 	}
 	got := (&Zip{}).Entries(studies)
-	if len(got) != len(want) {
-		t.Fatalf("%d entries, want %d", len(got), len(want))
+	names := make([]string, len(got))
+	for i, e := range got {
+		names[i] = e.Name
 	}
+	assert.Equal(t, want, names)
 	seen := make(map[string]bool)
 	for i, e := range got {
-		if e.Name != want[i] {
-			t.Errorf("entry %d: %q, want %q", i, e.Name, want[i])
+		folded := strings.ToLower(e.Name)
+		assert.False(t, seen[folded], "entry %d: %q is already in the archive (ignoring case)", i, e.Name)
+		seen[folded] = true
+		for _, part := range strings.Split(e.Name, "/") {
+			assert.True(t, isPortable(part), "entry %d: %q is not portable", i, part)
 		}
-		if seen[e.Name] {
-			t.Errorf("entry %d: %q is already in the archive", i, e.Name)
-		}
-		seen[e.Name] = true
 	}
+	assert.Equal(t, names, func() []string { // deterministic
+		var again []string
+		for _, e := range (&Zip{}).Entries(studies) {
+			again = append(again, e.Name)
+		}
+		return again
+	}())
 }
 
 // TestZip64 writes an entry over 4 GiB (a sparse file, read at memory
