@@ -455,6 +455,10 @@ func (zw *zipWriter) header(e Entry) *zip.FileHeader {
 	if !isASCIIString(e.Name) && utf8.ValidString(e.Name) {
 		fh.Flags |= 0x800
 	}
+	// The MS-DOS fields are set directly: setting Modified instead makes
+	// archive/zip add its own timestamp field and convert the time, and
+	// this package writes one UTC extended timestamp of its own (below).
+	//lint:ignore SA1019 the deprecated MS-DOS fields are what the zip format stores; see above
 	fh.ModifiedDate, fh.ModifiedTime = msDosTime(t)
 	var ext [extTimeLen]byte
 	binary.LittleEndian.PutUint16(ext[0:], 0x5455) // extended timestamp
@@ -468,6 +472,9 @@ func (zw *zipWriter) header(e Entry) *zip.FileHeader {
 func (zw *zipWriter) finish(fh *zip.FileHeader, crc uint32, comp, raw int64) {
 	fh.CRC32 = crc
 	fh.CompressedSize64, fh.UncompressedSize64 = uint64(comp), uint64(raw)
+	// archive/zip writes the central directory's sizes from the 32-bit
+	// fields, which CreateRaw filled in before the sizes were known.
+	//lint:ignore SA1019 the central directory reads the deprecated 32-bit fields; see above
 	fh.CompressedSize, fh.UncompressedSize = uint32(min(comp, math32)), uint32(min(raw, math32))
 	if comp >= math32 || raw >= math32 {
 		fh.ReaderVersion, fh.CreatorVersion = 45, 45

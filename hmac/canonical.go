@@ -171,7 +171,7 @@ func appendEscaped(b []byte, s string) []byte {
 }
 
 // canonicalPath canonicalizes a request path as Aura's TypeScript signer
-// does (spec §1.6):
+// does (docs/aura-hmac.md, "Path canonicalization"):
 //
 //  1. a missing leading '/' is added;
 //  2. dot segments are resolved, including their %2e/%2E forms and a trailing
@@ -183,7 +183,7 @@ func appendEscaped(b []byte, s string) []byte {
 //     the split happens before decoding, "%41" becomes "A", "+" becomes "%2B".
 //
 // Malformed escapes and invalid UTF-8 are an error (the TypeScript signer
-// throws). For the raw strings of the spec's table, '\' counts as '/' and a
+// throws). As in the reference signer's URL parsing, '\' counts as '/' and a
 // "#fragment" is dropped, as WHATWG URL parsing does in TypeScript; neither
 // character ever appears in a Go request's EscapedPath.
 //
@@ -335,7 +335,7 @@ func unhex(c byte) (byte, bool) {
 }
 
 // canonicalQuery canonicalizes a raw query as Aura's TypeScript signer does
-// (spec §1.7): the pieces between '&' are kept verbatim (never decoded or
+// (docs/aura-hmac.md, "Query canonicalization"): the pieces between '&' are kept verbatim (never decoded or
 // re-encoded) and sorted as whole "k=v" strings in JavaScript's default
 // order (UTF-16 code units), then joined with '&'. Empty pieces are kept and
 // sort first; "a=2&a=1" becomes "a=1&a=2"; "a-b=2" sorts before "a=1".
@@ -420,7 +420,7 @@ func isJSSpace(r rune) bool {
 
 // normalizeValue trims a header value and collapses every run of
 // whitespace inside it to one space, as the TypeScript signer does with
-// trim() and /\s+/g (spec §1.8): " application/json ;\t charset=utf-8 "
+// trim() and /\s+/g (docs/aura-hmac.md, "Header values"): " application/json ;\t charset=utf-8 "
 // becomes "application/json ; charset=utf-8".
 func normalizeValue(v string) string {
 	if valueIsNormal(v) {
