@@ -20,7 +20,9 @@ import (
 
 // Zip writes the instances of a scan as one zip archive, named as the Aura
 // uploader names its entries: "<StudyInstanceUID>/<name>", where name is
-// [Instance.Name] with every '/' (and '\') replaced by '-' (spec §5).
+// [Instance.Name] with every '/' (and '\') replaced by '-', both made
+// portable and unique ([Zip.Entries]; docs/dicom.md, "Zip layout and
+// names").
 //
 // The archive is deterministic: the same files with the same Zip settings
 // give byte-identical output (with the same build of this package), so an
