@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/dicombridge/dicombridge/internal/testenv"
+	"github.com/stretchr/testify/require"
 )
 
 // reference is testdata/pydicom_reference.json: what pydicom 2.3.1 reads
@@ -34,13 +35,9 @@ type refEntry struct {
 func loadReference(t *testing.T) reference {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "pydicom_reference.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var ref reference
-	if err := json.Unmarshal(b, &ref); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal(b, &ref))
 	return ref
 }
 
@@ -52,9 +49,7 @@ func outcomeOf(t *testing.T, root string, res *Result) (map[string]string, map[s
 	insts := make(map[string]*Instance)
 	rel := func(p string) string {
 		r, err := filepath.Rel(root, p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return filepath.ToSlash(r)
 	}
 	for _, st := range res.Studies {
@@ -95,9 +90,7 @@ func TestPydicomCorpus(t *testing.T) {
 	ref := loadReference(t)
 
 	res, err := (&Scanner{}).Scan(context.Background(), root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	count := func(target error, list []*FileError) int {
 		n := 0
 		for _, fe := range list {
@@ -131,9 +124,7 @@ func TestPydicomCorpus(t *testing.T) {
 	for _, r := range ref.Corpora["test_files"] {
 		if r.Status == "instance" {
 			fi, err := os.Stat(filepath.Join(root, r.Path))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			size += fi.Size()
 		}
 	}
@@ -146,9 +137,7 @@ func TestPydicomCorpus(t *testing.T) {
 		t.Parallel()
 		// The numbers: 81 instances in 7 studies and 14 series.
 		res, err := Scan(context.Background(), filepath.Join(root, "dicomdirtests"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		got := [4]int{len(res.Studies), res.Series(), res.Instances(), len(res.Skipped)}
 		if want := [4]int{7, 14, 81, 10}; got != want {
 			t.Errorf("studies, series, instances, skipped = %v, want %v", got, want)
@@ -168,9 +157,7 @@ func TestPydicomCorpus(t *testing.T) {
 	t.Run("AllowNoPreamble", func(t *testing.T) {
 		t.Parallel()
 		res, err := (&Scanner{AllowNoPreamble: true}).Scan(context.Background(), root)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		// rtstruct.dcm and ExplVR_LitEndNoMeta.dcm join;
 		// ExplVR_BigEndNoMeta.dcm is a copy of the latter.
 		if got := res.Instances(); got != 113 {
@@ -188,9 +175,7 @@ func TestCharsetCorpus(t *testing.T) {
 	root := filepath.Join(filepath.Dir(testenv.PydicomTestFiles(t)), "charset_files")
 	ref := loadReference(t)
 	res, err := Scan(context.Background(), root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if got, want := res.Instances(), 13; got != want {
 		t.Errorf("Instances() = %d, want %d", got, want)
 	}
@@ -260,9 +245,7 @@ func TestPydicomReference(t *testing.T) {
 		t.Fatalf("%v: %s", err, stderr.Bytes())
 	}
 	want, err := os.ReadFile(filepath.Join("testdata", "pydicom_reference.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if !bytes.Equal(out, want) {
 		t.Errorf("pydicom_reference.py output differs from testdata/pydicom_reference.json; regenerate it:\n" +
 			"  /usr/bin/python3 testdata/pydicom_reference.py /usr/lib/python3/dist-packages/pydicom/data > testdata/pydicom_reference.json")

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // parseAll parses b three ways (a seekable file, a stream of known size,
@@ -82,9 +84,7 @@ func TestParseTransferSyntaxes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			a, ts, err := parseAll(t, tt.file, false)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if ts != tt.ts {
 				t.Errorf("transfer syntax %q, want %q", ts, tt.ts)
 			}
@@ -199,9 +199,7 @@ func TestParseStructure(t *testing.T) {
 				}
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if a.StudyInstanceUID != study || a.SeriesInstanceUID != series || a.SOPInstanceUID != sop {
 				t.Errorf("UIDs %q %q %q", a.StudyInstanceUID, a.SeriesInstanceUID, a.SOPInstanceUID)
 			}
@@ -237,9 +235,7 @@ func TestParseNoPreamble(t *testing.T) {
 				}
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if a.SOPInstanceUID != sop {
 				t.Errorf("SOPInstanceUID %q", a.SOPInstanceUID)
 			}
@@ -296,9 +292,7 @@ func TestParseRepeatedValues(t *testing.T) {
 		runtime.ReadMemStats(&before)
 		err := p.parse(struct{ io.Reader }{bytes.NewReader(b)}, nil, int64(len(b)), false)
 		runtime.ReadMemStats(&after)
-		if err != nil {
-			t.Fatalf("%s: %v", ts, err)
-		}
+		require.NoError(t, err, "%s", ts)
 		if limit := (numAttrs + 1) * maxValue; cap(p.h.arena) > limit {
 			t.Errorf("%s (%d bytes): arena of %d bytes, want at most %d", ts, len(b), cap(p.h.arena), limit)
 		}
@@ -373,9 +367,7 @@ func TestCharsetInFile(t *testing.T) {
 		d.str(0x00080005, "CS", "ISO_IR 100").instance(study, series, sop).str(0x00081030, "LO", "T\xeate\xe9")
 		b := part10(map[bool]string{false: tsExplicitLE, true: tsExplicitBE}[bigEndian], d.bytes())
 		a, _, err := parseAll(t, b, false)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if a.StudyDescription != "Têteé" {
 			t.Errorf("big endian %v: StudyDescription %q", bigEndian, a.StudyDescription)
 		}
@@ -394,9 +386,7 @@ func TestElementHeaderLengths(t *testing.T) {
 			ts = tsExplicitBE
 		}
 		a, _, err := parseAll(t, part10(ts, d.bytes()), false)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if a.InstitutionAddress != "1 Main Street" || a.StudyDescription != "Long text VR" {
 			t.Errorf("%v: %q %q", order, a.InstitutionAddress, a.StudyDescription)
 		}
@@ -427,9 +417,7 @@ func TestParseMetaIndependentOfPreviousFile(t *testing.T) {
 	for name, prev := range previous {
 		p := newParser()
 		if prev != nil {
-			if err := p.parse(bytes.NewReader(prev), nil, int64(len(prev)), false); err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
+			require.NoError(t, p.parse(bytes.NewReader(prev), nil, int64(len(prev)), false), "%s", name)
 		}
 		if err := p.parse(bytes.NewReader(file), nil, int64(len(file)), false); err != nil {
 			t.Errorf("%s: %v", name, err)

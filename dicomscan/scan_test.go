@@ -24,6 +24,7 @@ import (
 
 	"github.com/dicombridge/dicombridge/internal/dicomgen"
 	"github.com/dicombridge/dicombridge/internal/testenv"
+	"github.com/stretchr/testify/require"
 )
 
 func TestMain(m *testing.M) {
@@ -33,9 +34,7 @@ func TestMain(m *testing.M) {
 func generate(t testing.TB, dir string, o dicomgen.Options) []dicomgen.File {
 	t.Helper()
 	files, err := dicomgen.Write(dir, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return files
 }
 
@@ -50,9 +49,7 @@ func TestScanGenerated(t *testing.T) {
 			root := filepath.Join(t.TempDir(), "incoming")
 			files := generate(t, root, dicomgen.Options{Studies: 3, SeriesPerStudy: 2, InstancesPerSeries: 3, TransferSyntax: ts, Seed: 3})
 			res, err := Scan(context.Background(), root)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if got := [5]int{len(res.Studies), res.Series(), res.Instances(), res.Files, len(res.Skipped) + len(res.Rejected) + len(res.Errors)}; got != [5]int{3, 6, 18, 18, 0} {
 				t.Fatalf("studies, series, instances, files, others = %v", got)
 			}
@@ -95,13 +92,9 @@ func TestScanDeterministic(t *testing.T) {
 	var want []byte
 	for _, workers := range []int{1, 3, 16} {
 		res, err := (&Scanner{Workers: workers}).Scan(context.Background(), root)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		got, err := json.Marshal(res)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if want == nil {
 			want = got
 		} else if string(got) != string(want) {
@@ -119,19 +112,13 @@ func TestScanInputs(t *testing.T) {
 	write := func(name string, b []byte) string {
 		t.Helper()
 		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, b, 0o644))
 		return p
 	}
 	read := func(p string) []byte {
 		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return b
 	}
 	// A .zip input holding two generated instances (one stored, one
@@ -140,9 +127,7 @@ func TestScanInputs(t *testing.T) {
 	zw := zip.NewWriter(&zb)
 	for i, m := range []uint16{zip.Store, zip.Deflate} {
 		w, err := zw.CreateHeader(&zip.FileHeader{Name: "in/zip/" + filepath.Base(files[i].Path), Method: m})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		w.Write(read(files[i].Path))
 	}
 	for range 2 {
@@ -162,18 +147,12 @@ func TestScanInputs(t *testing.T) {
 	dicomdir := part10(tsExplicitLE, nil)
 	write("DICOMDIR", []byte(strings.Replace(string(dicomdir), "1.2.840.10008.5.1.4.1.1.2\x00", "1.2.840.10008.1.3.10\x00\x00\x00\x00\x00\x00", 1)))
 	write("readme.txt", []byte("not DICOM"))
-	if err := os.Symlink(filepath.Join(dir, "gen2"), filepath.Join(dir, "link-to-dir")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(other[0].Path, filepath.Join(dir, "link-to-file.dcm")); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Symlink(filepath.Join(dir, "gen2"), filepath.Join(dir, "link-to-dir")))
+	require.NoError(t, os.Symlink(other[0].Path, filepath.Join(dir, "link-to-file.dcm")))
 	missing := filepath.Join(dir, "does-not-exist")
 
 	res, err := Scan(context.Background(), dir, missing, files[2].Path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	type outcome struct{ kind, reason string }
 	got := map[string]outcome{}
 	rel := func(p string) string {
@@ -266,25 +245,19 @@ func TestScanArchive(t *testing.T) {
 	files := generate(t, filepath.Join(dir, "src"), dicomgen.Options{SeriesPerStudy: 2, InstancesPerSeries: 2, Seed: 5})
 	zpath := filepath.Join(dir, "upload.ZIP")
 	out, err := os.Create(zpath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	zw := zip.NewWriter(out)
 	for i, f := range files {
 		m := []uint16{zip.Store, zip.Deflate}[i%2]
 		w, err := zw.CreateHeader(&zip.FileHeader{Name: f.Name, Method: m, Modified: time.Unix(1700000000, 0)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		b, _ := os.ReadFile(f.Path)
 		w.Write(b)
 	}
 	zw.Close()
 	out.Close()
 	res, err := Scan(context.Background(), zpath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if res.Instances() != 4 || len(res.Errors)+len(res.Skipped) != 0 {
 		t.Fatalf("instances %d, errors %v, skipped %v", res.Instances(), res.Errors, res.Skipped)
 	}
@@ -308,9 +281,7 @@ func TestScanArchiveMemberLimit(t *testing.T) {
 	const limit = 1 << 20
 	zpath := filepath.Join(t.TempDir(), "in.zip")
 	out, err := os.Create(zpath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	member := func(sopUID string, skipped int) []byte {
 		d := (&ds{}).header(0x00090010, "OB", uint32(skipped)).raw(make([]byte, skipped))
 		return part10(tsExplicitLE, d.instance(study, series, sopUID).bytes())
@@ -326,19 +297,13 @@ func TestScanArchiveMemberLimit(t *testing.T) {
 		{"small.dcm", zip.Deflate, limit / 2},
 	} {
 		w, err := zw.CreateHeader(&zip.FileHeader{Name: m.name, Method: m.method})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		w.Write(member(fmt.Sprintf("%s.%d", sop, i), m.skipped))
 	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, zw.Close())
 	out.Close()
 	res, err := (&Scanner{streamLimit: limit}).Scan(context.Background(), zpath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(res.Errors) != 1 || res.Errors[0].Path != zpath+"/bomb.dcm" || !errors.Is(res.Errors[0], ErrMalformed) {
 		t.Errorf("errors %v, want ErrMalformed for bomb.dcm", res.Errors)
 	}
@@ -359,18 +324,12 @@ func TestScanArchiveOverlappingMembers(t *testing.T) {
 	zw := zip.NewWriter(&buf)
 	for _, name := range []string{"a.dcm", "b.dcm", "c.dcm"} {
 		w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		w.Write(body)
 	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, zw.Close())
 	honest := filepath.Join(dir, "honest.zip")
-	if err := os.WriteFile(honest, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(honest, buf.Bytes(), 0o644))
 	// Point every central-directory record at the first member's local
 	// header (offset 0): same name length, same sizes and CRC, so
 	// archive/zip accepts it, and three members share one stream.
@@ -390,9 +349,7 @@ func TestScanArchiveOverlappingMembers(t *testing.T) {
 		t.Fatalf("patched %d central-directory records, want 3", n)
 	}
 	bombPath := filepath.Join(dir, "bomb.zip")
-	if err := os.WriteFile(bombPath, bomb, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(bombPath, bomb, 0o644))
 
 	res, err := Scan(context.Background(), honest)
 	if err != nil || len(res.Errors) != 0 || len(res.Skipped) != 2 {
@@ -400,9 +357,7 @@ func TestScanArchiveOverlappingMembers(t *testing.T) {
 		t.Fatalf("honest archive: %v, errors %v, skipped %v", err, res.Errors, res.Skipped)
 	}
 	res, err = Scan(context.Background(), bombPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(res.Errors) != 1 || res.Errors[0].Path != bombPath || !errors.Is(res.Errors[0], ErrArchive) ||
 		!strings.Contains(res.Errors[0].Error(), "overlapping") || res.Instances() != 0 {
 		t.Fatalf("bomb archive: errors %v, %d instances; want one ErrArchive for the archive", res.Errors, res.Instances())
@@ -422,9 +377,7 @@ func TestScanLinkedRoot(t *testing.T) {
 	var logs strings.Builder
 	s := Scanner{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	res, err := s.Scan(context.Background(), link, filepath.Join(dir, "nothing-here"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	in := res.Studies[0].Series[0].Instances[0]
 	if res.Instances() != 2 || in.Name != "link/study01/series01/IM00001.dcm" || in.Path != filepath.Join(link, "study01/series01/IM00001.dcm") {
 		t.Errorf("%d instances, first %q at %q", res.Instances(), in.Name, in.Path)
@@ -444,9 +397,7 @@ func TestScanNotRegular(t *testing.T) {
 		t.Skip("no named pipes here:", err)
 	}
 	res, err := Scan(context.Background(), dir, fifo)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(res.Skipped) != 2 || !errors.Is(res.Skipped[0], ErrNotRegular) || !errors.Is(res.Skipped[1], ErrNotRegular) {
 		t.Errorf("skipped %v", res.Skipped)
 	}
@@ -465,18 +416,14 @@ func TestStudyRules(t *testing.T) {
 		}
 		d.str(0x0008103E, "LO", seriesDesc).str(0x00100010, "PN", patient).
 			str(0x0020000D, "UI", "1.1").str(0x0020000E, "UI", series)
-		if err := os.WriteFile(filepath.Join(dir, name), part10(tsExplicitLE, d.bytes()), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), part10(tsExplicitLE, d.bytes()), 0o644))
 	}
 	file("a", "1.1.1", "1.1.1.1", "CT", "", "first", "First^Patient")
 	file("b", "1.1.2", "1.1.2.1", "PR", "Chest", "second", "Second^Name")
 	file("c", "1.1.1", "1.1.1.2", "MR", "Other", "ignored", "Third^Name")
 	file("d", "1.1.3", "1.1.3.1", "CT", "", "third", "X")
 	res, err := Scan(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	st := res.Studies[0]
 	if st.PatientName != "First^Patient" || st.StudyDescription != "Chest" || !reflect.DeepEqual(st.Modalities, []string{"CT", "PR"}) {
 		t.Errorf("study %+v", st)
@@ -496,9 +443,7 @@ func TestScanProgress(t *testing.T) {
 	var calls []Progress
 	s := Scanner{OnProgress: func(p Progress) { calls = append(calls, p) }}
 	res, err := s.Scan(context.Background(), root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if len(calls) != res.Files || res.Files != 20 {
 		t.Fatalf("%d progress calls for %d files", len(calls), res.Files)
 	}
@@ -537,9 +482,7 @@ func TestCrossCheckSuyashkumar(t *testing.T) {
 	t.Parallel()
 	root := testenv.PydicomTestFiles(t)
 	res, err := Scan(context.Background(), root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	checked := 0
 	for _, st := range res.Studies {
 		for _, se := range st.Series {
