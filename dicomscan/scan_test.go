@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/dicombridge/dicombridge/internal/dicomgen"
 	"github.com/dicombridge/dicombridge/internal/testenv"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -50,18 +50,13 @@ func TestScanGenerated(t *testing.T) {
 			files := generate(t, root, dicomgen.Options{Studies: 3, SeriesPerStudy: 2, InstancesPerSeries: 3, TransferSyntax: ts, Seed: 3})
 			res, err := Scan(context.Background(), root)
 			require.NoError(t, err)
-			if got := [5]int{len(res.Studies), res.Series(), res.Instances(), res.Files, len(res.Skipped) + len(res.Rejected) + len(res.Errors)}; got != [5]int{3, 6, 18, 18, 0} {
-				t.Fatalf("studies, series, instances, files, others = %v", got)
-			}
+			got := [5]int{len(res.Studies), res.Series(), res.Instances(), res.Files, len(res.Skipped) + len(res.Rejected) + len(res.Errors)}
+			require.Equal(t, [5]int{3, 6, 18, 18, 0}, got, "studies, series, instances, files, others")
 			i := 0
 			for _, st := range res.Studies {
-				if want := []string{files[i].Modality}; !reflect.DeepEqual(st.Modalities, want) {
-					t.Errorf("Modalities %q, want %q", st.Modalities, want)
-				}
-				if st.PatientName != files[i].PatientName || st.PatientID != files[i].PatientID || st.StudyInstanceUID != files[i].StudyInstanceUID {
-					t.Errorf("study %q %q %q, want %q %q %q", st.StudyInstanceUID, st.PatientName, st.PatientID,
-						files[i].StudyInstanceUID, files[i].PatientName, files[i].PatientID)
-				}
+				assert.Equal(t, []string{files[i].Modality}, st.Modalities)
+				assert.Equal(t, [3]string{files[i].StudyInstanceUID, files[i].PatientName, files[i].PatientID},
+					[3]string{st.StudyInstanceUID, st.PatientName, st.PatientID}, "study UID, patient name, patient ID")
 				for _, se := range st.Series {
 					for _, in := range se.Instances {
 						f := files[i]
@@ -70,12 +65,10 @@ func TestScanGenerated(t *testing.T) {
 							in.attrs.SOPClassUID, in.attrs.PatientName, in.attrs.Modality, in.TransferSyntaxUID}
 						want := [8]string{"incoming/" + f.Name, f.StudyInstanceUID, f.SeriesInstanceUID, f.SOPInstanceUID,
 							f.SOPClassUID, f.PatientName, f.Modality, ts}
-						if got != want || in.Size != f.Size || in.Path != f.Path {
-							t.Errorf("instance\n got %q %d %s\nwant %q %d %s", got, in.Size, in.Path, want, f.Size, f.Path)
-						}
-						if in.attrs.InstitutionName != f.InstitutionName {
-							t.Errorf("InstitutionName %q, want %q (charset %q)", in.attrs.InstitutionName, f.InstitutionName, f.CharacterSet)
-						}
+						assert.Equal(t, want, got, "instance")
+						assert.Equal(t, f.Size, in.Size, "size of %s", f.Path)
+						assert.Equal(t, f.Path, in.Path)
+						assert.Equal(t, f.InstitutionName, in.attrs.InstitutionName, "InstitutionName (charset %q)", f.CharacterSet)
 					}
 				}
 			}
@@ -97,8 +90,8 @@ func TestScanDeterministic(t *testing.T) {
 		require.NoError(t, err)
 		if want == nil {
 			want = got
-		} else if string(got) != string(want) {
-			t.Errorf("Workers %d: result differs from Workers 1", workers)
+		} else {
+			assert.Equal(t, string(want), string(got), "Workers %d: result differs from Workers 1", workers)
 		}
 	}
 }
@@ -170,9 +163,8 @@ func TestScanInputs(t *testing.T) {
 	for kind, list := range map[string][]*FileError{"skipped": res.Skipped, "rejected": res.Rejected, "error": res.Errors} {
 		for _, fe := range list {
 			var as *FileError
-			if !errors.As(error(fe), &as) || !strings.HasPrefix(fe.Error(), "dicomscan: "+fe.Path+": ") {
-				t.Errorf("%v: not a well-formed *FileError", fe)
-			}
+			assert.ErrorAs(t, error(fe), &as)
+			assert.True(t, strings.HasPrefix(fe.Error(), "dicomscan: "+fe.Path+": "), "%v: not a well-formed *FileError", fe)
 			reason := ""
 			for _, s := range sentinels {
 				if errors.Is(fe, s) {
@@ -208,33 +200,19 @@ func TestScanInputs(t *testing.T) {
 		"link-to-dir (skipped)":                                                                   {"skipped", "not a regular file"},
 		"does-not-exist (error)":                                                                  {"error", "file does not exist"},
 	}
-	if !reflect.DeepEqual(got, want) {
-		for k, v := range got {
-			if want[k] != v {
-				t.Errorf("%s: got %v, want %v", k, v, want[k])
-			}
-		}
-		for k, v := range want {
-			if _, ok := got[k]; !ok {
-				t.Errorf("%s: missing, want %v", k, v)
-			}
-		}
-	}
+	assert.Equal(t, want, got)
 	for _, fe := range res.Rejected {
-		if strings.HasSuffix(fe.Path, "examcard.dcm") && fe.Reason() != `rejected: Raw Data Storage with Protocol Name "ExamCard" (Philips ExamCard)` {
-			t.Errorf("ExamCard reason %q", fe.Reason())
+		if strings.HasSuffix(fe.Path, "examcard.dcm") {
+			assert.Equal(t, `rejected: Raw Data Storage with Protocol Name "ExamCard" (Philips ExamCard)`, fe.Reason(), "ExamCard reason")
 		}
 	}
-	if res.Files != 19 {
-		t.Errorf("Files = %d, want 19", res.Files)
-	}
-	if err := res.Err(); err == nil || len(err.(interface{ Unwrap() []error }).Unwrap()) != len(res.Errors) {
-		t.Errorf("Err() = %v", err)
-	}
+	assert.Equal(t, 19, res.Files)
+	err = res.Err()
+	require.Error(t, err)
+	require.Implements(t, (*interface{ Unwrap() []error })(nil), err)
+	assert.Len(t, err.(interface{ Unwrap() []error }).Unwrap(), len(res.Errors), "Err() lists every error")
 	var fe *FileError
-	if !errors.As(res.Err(), &fe) {
-		t.Error("errors.As(res.Err(), *FileError) failed")
-	}
+	assert.ErrorAs(t, res.Err(), &fe)
 }
 
 // TestScanArchive scans a .zip input on its own: members are instances,
@@ -258,15 +236,17 @@ func TestScanArchive(t *testing.T) {
 	out.Close()
 	res, err := Scan(context.Background(), zpath)
 	require.NoError(t, err)
-	if res.Instances() != 4 || len(res.Errors)+len(res.Skipped) != 0 {
-		t.Fatalf("instances %d, errors %v, skipped %v", res.Instances(), res.Errors, res.Skipped)
-	}
+	require.Equal(t, 4, res.Instances())
+	require.Empty(t, res.Errors)
+	require.Empty(t, res.Skipped)
 	in := res.Studies[0].Series[0].Instances[0]
-	if in.Archive != zpath || in.Member != files[0].Name || in.Name != files[0].Name ||
-		in.Path != zpath+"/"+files[0].Name || in.Size != files[0].Size || in.SOPInstanceUID != files[0].SOPInstanceUID ||
-		!in.ModTime.Equal(time.Unix(1700000000, 0)) {
-		t.Errorf("instance %+v", in)
-	}
+	assert.Equal(t, zpath, in.Archive)
+	assert.Equal(t, files[0].Name, in.Member)
+	assert.Equal(t, files[0].Name, in.Name)
+	assert.Equal(t, zpath+"/"+files[0].Name, in.Path)
+	assert.Equal(t, files[0].Size, in.Size)
+	assert.Equal(t, files[0].SOPInstanceUID, in.SOPInstanceUID)
+	assert.True(t, in.ModTime.Equal(time.Unix(1700000000, 0)), "ModTime %v", in.ModTime)
 }
 
 // TestScanArchiveMemberLimit: a compressed .zip member is a stream whose
@@ -304,12 +284,11 @@ func TestScanArchiveMemberLimit(t *testing.T) {
 	out.Close()
 	res, err := (&Scanner{streamLimit: limit}).Scan(context.Background(), zpath)
 	require.NoError(t, err)
-	if len(res.Errors) != 1 || res.Errors[0].Path != zpath+"/bomb.dcm" || !errors.Is(res.Errors[0], ErrMalformed) {
-		t.Errorf("errors %v, want ErrMalformed for bomb.dcm", res.Errors)
+	if assert.Len(t, res.Errors, 1) {
+		assert.Equal(t, zpath+"/bomb.dcm", res.Errors[0].Path)
+		assert.ErrorIs(t, res.Errors[0], ErrMalformed)
 	}
-	if res.Instances() != 2 {
-		t.Errorf("%d instances, want stored.dcm and small.dcm", res.Instances())
-	}
+	assert.Equal(t, 2, res.Instances(), "want stored.dcm and small.dcm")
 }
 
 // TestScanArchiveOverlappingMembers: members whose data overlap (every
@@ -345,23 +324,22 @@ func TestScanArchiveOverlappingMembers(t *testing.T) {
 		}
 		i += 4 + j
 	}
-	if n != 3 {
-		t.Fatalf("patched %d central-directory records, want 3", n)
-	}
+	require.Equal(t, 3, n, "patched central-directory records")
 	bombPath := filepath.Join(dir, "bomb.zip")
 	require.NoError(t, os.WriteFile(bombPath, bomb, 0o644))
 
 	res, err := Scan(context.Background(), honest)
-	if err != nil || len(res.Errors) != 0 || len(res.Skipped) != 2 {
-		// b.dcm and c.dcm repeat a.dcm's SOP Instance UID: skipped as duplicates.
-		t.Fatalf("honest archive: %v, errors %v, skipped %v", err, res.Errors, res.Skipped)
-	}
+	require.NoError(t, err)
+	require.Empty(t, res.Errors, "honest archive")
+	// b.dcm and c.dcm repeat a.dcm's SOP Instance UID: skipped as duplicates.
+	require.Len(t, res.Skipped, 2, "honest archive")
 	res, err = Scan(context.Background(), bombPath)
 	require.NoError(t, err)
-	if len(res.Errors) != 1 || res.Errors[0].Path != bombPath || !errors.Is(res.Errors[0], ErrArchive) ||
-		!strings.Contains(res.Errors[0].Error(), "overlapping") || res.Instances() != 0 {
-		t.Fatalf("bomb archive: errors %v, %d instances; want one ErrArchive for the archive", res.Errors, res.Instances())
-	}
+	require.Len(t, res.Errors, 1, "bomb archive")
+	assert.Equal(t, bombPath, res.Errors[0].Path)
+	assert.ErrorIs(t, res.Errors[0], ErrArchive)
+	assert.ErrorContains(t, res.Errors[0], "overlapping")
+	assert.Zero(t, res.Instances())
 }
 
 // TestScanLinkedRoot: an argument that is a link to a directory is
@@ -379,12 +357,11 @@ func TestScanLinkedRoot(t *testing.T) {
 	res, err := s.Scan(context.Background(), link, filepath.Join(dir, "nothing-here"))
 	require.NoError(t, err)
 	in := res.Studies[0].Series[0].Instances[0]
-	if res.Instances() != 2 || in.Name != "link/study01/series01/IM00001.dcm" || in.Path != filepath.Join(link, "study01/series01/IM00001.dcm") {
-		t.Errorf("%d instances, first %q at %q", res.Instances(), in.Name, in.Path)
-	}
-	if !strings.Contains(logs.String(), "nothing-here") || !strings.Contains(logs.String(), "level=DEBUG") {
-		t.Errorf("log: %q", logs.String())
-	}
+	assert.Equal(t, 2, res.Instances())
+	assert.Equal(t, "link/study01/series01/IM00001.dcm", in.Name)
+	assert.Equal(t, filepath.Join(link, "study01/series01/IM00001.dcm"), in.Path)
+	assert.Contains(t, logs.String(), "nothing-here")
+	assert.Contains(t, logs.String(), "level=DEBUG")
 }
 
 // TestScanNotRegular: a named pipe is reported, never opened (opening a
@@ -398,9 +375,9 @@ func TestScanNotRegular(t *testing.T) {
 	}
 	res, err := Scan(context.Background(), dir, fifo)
 	require.NoError(t, err)
-	if len(res.Skipped) != 2 || !errors.Is(res.Skipped[0], ErrNotRegular) || !errors.Is(res.Skipped[1], ErrNotRegular) {
-		t.Errorf("skipped %v", res.Skipped)
-	}
+	require.Len(t, res.Skipped, 2)
+	assert.ErrorIs(t, res.Skipped[0], ErrNotRegular)
+	assert.ErrorIs(t, res.Skipped[1], ErrNotRegular)
 }
 
 // TestStudyRules: study fields from the first file, the description from
@@ -425,15 +402,15 @@ func TestStudyRules(t *testing.T) {
 	res, err := Scan(context.Background(), dir)
 	require.NoError(t, err)
 	st := res.Studies[0]
-	if st.PatientName != "First^Patient" || st.StudyDescription != "Chest" || !reflect.DeepEqual(st.Modalities, []string{"CT", "PR"}) {
-		t.Errorf("study %+v", st)
-	}
-	if se := st.Series[0]; se.Modality != "CT" || se.SeriesDescription != "first" || len(se.Instances) != 2 {
-		t.Errorf("series %+v", se)
-	}
-	if st.Instances() != 4 || len(st.Series) != 3 {
-		t.Errorf("%d instances in %d series", st.Instances(), len(st.Series))
-	}
+	assert.Equal(t, "First^Patient", st.PatientName)
+	assert.Equal(t, "Chest", st.StudyDescription)
+	assert.Equal(t, []string{"CT", "PR"}, st.Modalities)
+	se := st.Series[0]
+	assert.Equal(t, "CT", se.Modality)
+	assert.Equal(t, "first", se.SeriesDescription)
+	assert.Len(t, se.Instances, 2)
+	assert.Equal(t, 4, st.Instances())
+	assert.Len(t, st.Series, 3)
 }
 
 func TestScanProgress(t *testing.T) {
@@ -444,13 +421,12 @@ func TestScanProgress(t *testing.T) {
 	s := Scanner{OnProgress: func(p Progress) { calls = append(calls, p) }}
 	res, err := s.Scan(context.Background(), root)
 	require.NoError(t, err)
-	if len(calls) != res.Files || res.Files != 20 {
-		t.Fatalf("%d progress calls for %d files", len(calls), res.Files)
-	}
+	require.Equal(t, 20, res.Files)
+	require.Len(t, calls, res.Files, "progress calls")
 	for i, p := range calls {
-		if p.Done != i+1 || p.Found < p.Done || p.Path == "" {
-			t.Errorf("call %d: %+v", i, p)
-		}
+		assert.Equal(t, i+1, p.Done, "call %d", i)
+		assert.GreaterOrEqual(t, p.Found, p.Done, "call %d", i)
+		assert.NotEmpty(t, p.Path, "call %d", i)
 	}
 }
 
@@ -460,9 +436,8 @@ func TestScanCancel(t *testing.T) {
 	generate(t, root, dicomgen.Options{InstancesPerSeries: 50})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Scan(ctx, root); !errors.Is(err, context.Canceled) {
-		t.Errorf("canceled before: err = %v", err)
-	}
+	_, err := Scan(ctx, root)
+	assert.ErrorIs(t, err, context.Canceled, "canceled before")
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
 	s := Scanner{Workers: 2, OnProgress: func(p Progress) {
@@ -470,9 +445,9 @@ func TestScanCancel(t *testing.T) {
 			cancel()
 		}
 	}}
-	if _, err := s.Scan(ctx, root); !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "dicomscan: ") {
-		t.Errorf("canceled during: err = %v", err)
-	}
+	_, err = s.Scan(ctx, root)
+	require.ErrorIs(t, err, context.Canceled, "canceled during")
+	assert.True(t, strings.HasPrefix(err.Error(), "dicomscan: "), "err = %v", err)
 }
 
 // TestCrossCheckSuyashkumar compares the UIDs the scanner reads with
@@ -495,20 +470,16 @@ func TestCrossCheckSuyashkumar(t *testing.T) {
 				for tg, want := range map[tag.Tag]string{tag.StudyInstanceUID: in.attrs.StudyInstanceUID,
 					tag.SeriesInstanceUID: in.attrs.SeriesInstanceUID, tag.SOPInstanceUID: in.SOPInstanceUID} {
 					e, err := ds.FindElementByTag(tg)
-					if err != nil {
-						t.Errorf("%s: suyashkumar/dicom has no %v", in.Path, tg)
+					if !assert.NoError(t, err, "%s: suyashkumar/dicom has no %v", in.Path, tg) {
 						continue
 					}
-					if got := strings.TrimRight(strings.Join(dicom.MustGetStrings(e.Value), `\`), "\x00 "); got != want {
-						t.Errorf("%s: %v = %q, we read %q", in.Path, tg, got, want)
-					}
+					got := strings.TrimRight(strings.Join(dicom.MustGetStrings(e.Value), `\`), "\x00 ")
+					assert.Equal(t, got, want, "%s: %v (suyashkumar/dicom, then ours)", in.Path, tg)
 				}
 			}
 		}
 	}
-	if checked < 100 {
-		t.Errorf("only %d of %d instances cross-checked", checked, res.Instances())
-	}
+	assert.GreaterOrEqual(t, checked, 100, "instances cross-checked of %d", res.Instances())
 }
 
 func suyashParse(path string) (ds dicom.Dataset, ok bool) {
