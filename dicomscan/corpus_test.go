@@ -8,10 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"testing"
 
 	"github.com/dicombridge/dicombridge/internal/testenv"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -117,9 +117,7 @@ func TestPydicomCorpus(t *testing.T) {
 		"skipped": 48, "not DICOM": 12, "DICOMDIR": 8, "duplicates": 28,
 		"rejected": 6, "errors": 0,
 	}
-	if !reflect.DeepEqual(counts, want) {
-		t.Errorf("counts:\n got %v\nwant %v", counts, want)
-	}
+	assert.Equal(t, want, counts)
 	var size int64
 	for _, r := range ref.Corpora["test_files"] {
 		if r.Status == "instance" {
@@ -128,9 +126,8 @@ func TestPydicomCorpus(t *testing.T) {
 			size += fi.Size()
 		}
 	}
-	if got := res.Size(); got != size || size != 782_575 {
-		t.Errorf("Size() = %d, want %d (782575)", got, size)
-	}
+	assert.Equal(t, int64(782_575), size, "corpus size")
+	assert.Equal(t, size, res.Size())
 	compareWithReference(t, root, res, ref.Corpora["test_files"], false)
 
 	t.Run("dicomdirtests", func(t *testing.T) {
@@ -139,19 +136,15 @@ func TestPydicomCorpus(t *testing.T) {
 		res, err := Scan(context.Background(), filepath.Join(root, "dicomdirtests"))
 		require.NoError(t, err)
 		got := [4]int{len(res.Studies), res.Series(), res.Instances(), len(res.Skipped)}
-		if want := [4]int{7, 14, 81, 10}; got != want {
-			t.Errorf("studies, series, instances, skipped = %v, want %v", got, want)
-		}
+		assert.Equal(t, [4]int{7, 14, 81, 10}, got, "studies, series, instances, skipped")
 		patients := map[string]bool{}
 		for _, st := range res.Studies {
 			patients[st.PatientID] = true
 		}
-		// The inventory in spec/dependencies.md says 4 patients; the files
+		// The corpus's directory names suggest 4 patients; the files
 		// hold 3 Patient IDs (the directory names 98892001 and 98892003
 		// are one patient, Doe^Peter).
-		if len(patients) != 3 {
-			t.Errorf("%d patients, want 3", len(patients))
-		}
+		assert.Len(t, patients, 3)
 	})
 
 	t.Run("AllowNoPreamble", func(t *testing.T) {
@@ -160,9 +153,7 @@ func TestPydicomCorpus(t *testing.T) {
 		require.NoError(t, err)
 		// rtstruct.dcm and ExplVR_LitEndNoMeta.dcm join;
 		// ExplVR_BigEndNoMeta.dcm is a copy of the latter.
-		if got := res.Instances(); got != 113 {
-			t.Errorf("Instances() = %d, want 113", got)
-		}
+		assert.Equal(t, 113, res.Instances())
 		compareWithReference(t, root, res, ref.Corpora["test_files"], true)
 	})
 }
@@ -176,18 +167,14 @@ func TestCharsetCorpus(t *testing.T) {
 	ref := loadReference(t)
 	res, err := Scan(context.Background(), root)
 	require.NoError(t, err)
-	if got, want := res.Instances(), 13; got != want {
-		t.Errorf("Instances() = %d, want %d", got, want)
-	}
+	assert.Equal(t, 13, res.Instances())
 	compareWithReference(t, root, res, ref.Corpora["charset_files"], false)
 }
 
 func compareWithReference(t *testing.T, root string, res *Result, ref []refEntry, noPreamble bool) {
 	t.Helper()
 	status, insts := outcomeOf(t, root, res)
-	if len(status) != len(ref) {
-		t.Errorf("%d files in the result, %d in the reference", len(status), len(ref))
-	}
+	assert.Len(t, status, len(ref), "files in the result against the reference")
 	sops := map[string]bool{}
 	for _, r := range ref {
 		want, attrs := r.Status, r.Attrs
@@ -207,21 +194,16 @@ func compareWithReference(t *testing.T, root string, res *Result, ref []refEntry
 		if want == "instance" {
 			sops[attrs.SOPInstanceUID] = true
 		}
-		if got := status[r.Path]; got != want {
-			t.Errorf("%s: %s, pydicom says %s", r.Path, got, want)
+		if !assert.Equal(t, want, status[r.Path], "%s: pydicom's verdict, then ours", r.Path) {
 			continue
 		}
 		if want != "instance" {
 			continue
 		}
 		in := insts[r.Path]
-		if !reflect.DeepEqual(in.attrs, *attrs) {
-			g, _ := json.Marshal(in.attrs)
-			w, _ := json.Marshal(attrs)
-			t.Errorf("%s: attributes\n got %s\nwant %s", r.Path, g, w)
-		}
-		if r.Forced == nil && in.TransferSyntaxUID != r.TS {
-			t.Errorf("%s: transfer syntax %q, want %q", r.Path, in.TransferSyntaxUID, r.TS)
+		assert.Equal(t, *attrs, in.attrs, "%s: attributes", r.Path)
+		if r.Forced == nil {
+			assert.Equal(t, r.TS, in.TransferSyntaxUID, "%s: transfer syntax", r.Path)
 		}
 	}
 }
@@ -241,13 +223,9 @@ func TestPydicomReference(t *testing.T) {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%v: %s", err, stderr.Bytes())
-	}
+	require.NoError(t, err, "%s", stderr.Bytes())
 	want, err := os.ReadFile(filepath.Join("testdata", "pydicom_reference.json"))
 	require.NoError(t, err)
-	if !bytes.Equal(out, want) {
-		t.Errorf("pydicom_reference.py output differs from testdata/pydicom_reference.json; regenerate it:\n" +
-			"  /usr/bin/python3 testdata/pydicom_reference.py /usr/lib/python3/dist-packages/pydicom/data > testdata/pydicom_reference.json")
-	}
+	assert.Equal(t, string(want), string(out), "pydicom_reference.py output differs from testdata/pydicom_reference.json; regenerate it:\n"+
+		"  /usr/bin/python3 testdata/pydicom_reference.py /usr/lib/python3/dist-packages/pydicom/data > testdata/pydicom_reference.json")
 }
