@@ -387,11 +387,12 @@ func TestStudyRules(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	file := func(name, series, sop, modality, desc, seriesDesc, patient string) {
-		d := (&ds{}).str(0x00080018, "UI", sop).str(0x00080060, "CS", modality)
+		d := (&ds{}).str(0x00080018, "UI", sop).str(0x00080050, "SH", "ACC-"+name).str(0x00080060, "CS", modality)
 		if desc != "" {
 			d.str(0x00081030, "LO", desc)
 		}
 		d.str(0x0008103E, "LO", seriesDesc).str(0x00100010, "PN", patient).
+			str(0x00100030, "DA", map[bool]string{true: "19700101", false: "19800101"}[name == "a"]).str(0x00100040, "CS", map[bool]string{true: "F", false: "M"}[name == "a"]).
 			str(0x0020000D, "UI", "1.1").str(0x0020000E, "UI", series)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), part10(tsExplicitLE, d.bytes()), 0o644))
 	}
@@ -403,6 +404,9 @@ func TestStudyRules(t *testing.T) {
 	require.NoError(t, err)
 	st := res.Studies[0]
 	assert.Equal(t, "First^Patient", st.PatientName)
+	assert.Equal(t, "ACC-a", st.AccessionNumber, "from the first file")
+	assert.Equal(t, "19700101", st.PatientBirthDate, "from the first file")
+	assert.Equal(t, "F", st.PatientSex, "from the first file")
 	assert.Equal(t, "Chest", st.StudyDescription)
 	assert.Equal(t, []string{"CT", "PR"}, st.Modalities)
 	se := st.Series[0]

@@ -65,7 +65,9 @@ type Verifier struct {
 	// nil means silent.
 	Logger *slog.Logger
 	// AllowNonCanonicalPath accepts a request whatever the spelling of
-	// its path, as Aura's reference verification does: "/api//auth/exchange",
+	// its path, as long as it canonicalizes to the signed one (what a
+	// verifier that only recomputes the signature does):
+	// "/api//auth/exchange",
 	// "/api/x/../auth/exchange" and "/api/auth/%65xchange" then verify with
 	// a signature made for "/api/auth/exchange". Risky: the signature no
 	// longer says which handler a request reaches. A router or proxy in
