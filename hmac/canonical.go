@@ -335,8 +335,8 @@ func unhex(c byte) (byte, bool) {
 }
 
 // canonicalQuery canonicalizes a raw query as Aura's TypeScript signer does
-// (docs/aura-hmac.md, "Query canonicalization"): the pieces between '&' are kept verbatim (never decoded or
-// re-encoded) and sorted as whole "k=v" strings in JavaScript's default
+// (docs/aura-hmac.md, "Query canonicalization"): the pieces between '&'
+// are kept verbatim (never decoded or re-encoded) and sorted as whole "k=v" strings in JavaScript's default
 // order (UTF-16 code units), then joined with '&'. Empty pieces are kept and
 // sort first; "a=2&a=1" becomes "a=1&a=2"; "a-b=2" sorts before "a=1".
 func canonicalQuery(raw string) string {
@@ -420,8 +420,9 @@ func isJSSpace(r rune) bool {
 
 // normalizeValue trims a header value and collapses every run of
 // whitespace inside it to one space, as the TypeScript signer does with
-// trim() and /\s+/g (docs/aura-hmac.md, "Header values"): " application/json ;\t charset=utf-8 "
-// becomes "application/json ; charset=utf-8".
+// trim() and /\s+/g (docs/aura-hmac.md, "Header values"):
+// " application/json ;\t charset=utf-8 " becomes
+// "application/json ; charset=utf-8".
 func normalizeValue(v string) string {
 	if valueIsNormal(v) {
 		return v
