@@ -68,17 +68,17 @@ func kaProvider(t testing.TB, keys ...*Key) *Provider {
 		ConfigurationURL: "https://reportprovider.kheops.online/.well-known/kheops-report-configuration",
 		Configuration: Configuration{
 			RedirectURI: "https://reportprovider.kheops.online/report.html", ResponseType: ResponseTypeCode,
-			TokenEndpointAuthMethod: AuthMethodPrivateKeyJWT, TokenEndpointAuthSigningAlg: SigningAlgRS256,
+			TokenEndpointAuthMethod: authMethodPrivateKeyJWT, TokenEndpointAuthSigningAlg: signingAlgRS256,
 			JWKSURI: "https://reportprovider.kheops.online/certs",
 		},
 		Keys:    keys,
 		Issuers: []Issuer{{URL: "https://demo.kheops.online"}},
 		Now:     func() time.Time { return kaEpoch },
-		Rand:    zeroReader{},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.rand = zeroReader{}
 	return p
 }
 
@@ -205,7 +205,7 @@ func TestAssertionTamperingRejectedByGoJose(t *testing.T) {
 
 func mustPEMPublic(t *testing.T, k *Key) string {
 	t.Helper()
-	b, err := json.Marshal(k.JWK())
+	b, err := json.Marshal(k.publicJWK())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func TestAssertionAcceptedByPyJWT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, err := x509.MarshalPKIXPublicKey(k.Public())
+	der, err := x509.MarshalPKIXPublicKey(&k.priv.PublicKey)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,10 +30,10 @@ func launchKey(kind, issuerURL string, secret Token) string {
 	return "reportprovider:" + kind + ":" + hex.EncodeToString(h.Sum(nil))
 }
 
-// MemoryCodeStore is an in-process [CodeStore] with a fixed capacity. When
+// memoryCodeStore is an in-process [CodeStore] with a fixed capacity. When
 // full of unexpired keys it refuses new claims with [ErrCodeStoreFull]
 // rather than forget a key and allow a replay. Safe for concurrent use.
-type MemoryCodeStore struct {
+type memoryCodeStore struct {
 	max int
 	now func() time.Time
 
@@ -48,24 +48,24 @@ type queued struct {
 	exp time.Time
 }
 
-// DefaultCodeStoreSize is the capacity of the store [New] creates: at 11
+// defaultCodeStoreSize is the capacity of the store [New] creates: at 11
 // minutes per code it absorbs about 400 launches a second.
-const DefaultCodeStoreSize = 1 << 18
+const defaultCodeStoreSize = 1 << 18
 
-// NewMemoryCodeStore returns a store holding at most max keys (0 means
-// [DefaultCodeStoreSize]). now may be nil (time.Now).
-func NewMemoryCodeStore(max int, now func() time.Time) *MemoryCodeStore {
+// newMemoryCodeStore returns a store holding at most max keys (0 means
+// defaultCodeStoreSize). now may be nil (time.Now).
+func newMemoryCodeStore(max int, now func() time.Time) *memoryCodeStore {
 	if max <= 0 {
-		max = DefaultCodeStoreSize
+		max = defaultCodeStoreSize
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryCodeStore{max: max, now: now, keys: make(map[string]time.Time)}
+	return &memoryCodeStore{max: max, now: now, keys: make(map[string]time.Time)}
 }
 
 // Claim implements [CodeStore].
-func (s *MemoryCodeStore) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+func (s *memoryCodeStore) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
@@ -86,7 +86,7 @@ func (s *MemoryCodeStore) Claim(ctx context.Context, key string, ttl time.Durati
 }
 
 // expire drops keys from the front of the queue while they are expired.
-func (s *MemoryCodeStore) expire(now time.Time) {
+func (s *memoryCodeStore) expire(now time.Time) {
 	for s.head < len(s.queue) && !now.Before(s.queue[s.head].exp) {
 		q := s.queue[s.head]
 		if exp, ok := s.keys[q.key]; ok && !now.Before(exp) {
@@ -101,8 +101,8 @@ func (s *MemoryCodeStore) expire(now time.Time) {
 	}
 }
 
-// Len returns the number of keys held, expired ones included until swept.
-func (s *MemoryCodeStore) Len() int {
+// size returns the number of keys held, expired ones included until swept.
+func (s *memoryCodeStore) size() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.keys)

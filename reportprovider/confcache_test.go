@@ -18,17 +18,17 @@ func TestConfCacheLeaderCancelDoesNotFailOthers(t *testing.T) {
 		release := make(chan struct{})
 		var leaderErr error
 		go func() {
-			_, leaderErr = c.get(leaderCtx, "k", func(ctx context.Context) (*InstanceConfiguration, error) {
+			_, leaderErr = c.get(leaderCtx, "k", func(ctx context.Context) (*instanceConfiguration, error) {
 				<-release
 				return nil, ctx.Err()
 			})
 		}()
 		synctest.Wait() // the leader's fetch is in flight
-		var got *InstanceConfiguration
+		var got *instanceConfiguration
 		var gotErr error
 		go func() {
-			got, gotErr = c.get(context.Background(), "k", func(context.Context) (*InstanceConfiguration, error) {
-				return &InstanceConfiguration{Issuer: "https://kheops.example"}, nil
+			got, gotErr = c.get(context.Background(), "k", func(context.Context) (*instanceConfiguration, error) {
+				return &instanceConfiguration{Issuer: "https://kheops.example"}, nil
 			})
 		}()
 		synctest.Wait() // the follower waits for the leader's fetch

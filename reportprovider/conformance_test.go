@@ -78,7 +78,7 @@ func (e *env) codeForm(code, clientID, assertion string) url.Values {
 		"code":                  {code},
 		"client_id":             {clientID},
 		"redirect_uri":          {redirect},
-		"client_assertion_type": {reportprovider.ClientAssertionType},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
 		"client_assertion":      {assertion},
 	}
 }
@@ -560,7 +560,7 @@ func TestConformance(t *testing.T) {
 			}
 			a := e.assertion(e.clientID, func(a *assertion) { a.claims["aud"] = e.kheops.URL + "/api/token/introspect" })
 			status, body = e.postForm("/api/token/introspect", url.Values{"token": {one}, "client_id": {e.clientID},
-				"client_assertion_type": {reportprovider.ClientAssertionType}, "client_assertion": {a}}, nil)
+				"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {a}}, nil)
 			if status != http.StatusOK || body["active"] != true {
 				t.Errorf("authenticated introspection: HTTP %d %v", status, body)
 			}
@@ -736,7 +736,7 @@ func TestConformance(t *testing.T) {
 			}
 			dw := s.DICOMweb(&http.Client{Transport: e.transport})
 			studies, err := dw.SearchStudies(ctx, nil)
-			if err != nil || len(studies) != 1 || studies[0].String(reportprovider.TagStudyInstanceUID) != study1 {
+			if err != nil || len(studies) != 1 || studies[0].String(tagStudyInstanceUID) != study1 {
 				t.Fatalf("QIDO studies: %v %v", studies, err)
 			}
 			if got, _ := dw.SearchStudies(ctx, url.Values{"StudyInstanceUID": {study2}}); len(got) != 0 {

@@ -54,6 +54,5 @@
 // launches the provider again.
 //
 // The package reportprovider/kheopstest is a fake KHEOPS, shaped like
-// net/http/httptest, that behaves like the KHEOPS code (including its
-// reusable codes) for tests.
+// net/http/httptest, that behaves like the KHEOPS code (including // reusable codes) for tests.
 package reportprovider

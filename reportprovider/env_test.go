@@ -217,8 +217,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.rpOut = &countingTransport{base: e.transport}
 	cfg := reportprovider.Configuration{RedirectURI: redirect, ResponseType: o.responseType, ClientName: "Test provider"}
 	if o.responseType == reportprovider.ResponseTypeCode {
-		cfg.TokenEndpointAuthMethod = reportprovider.AuthMethodPrivateKeyJWT
-		cfg.TokenEndpointAuthSigningAlg = reportprovider.SigningAlgRS256
+		cfg.TokenEndpointAuthMethod = "private_key_jwt"
+		cfg.TokenEndpointAuthSigningAlg = "RS256"
 		cfg.JWKSURI = jwksURL
 	}
 	opts := reportprovider.Options{

@@ -17,9 +17,9 @@ import (
 	"github.com/dicombridge/dicombridge/internal/httpx"
 )
 
-// ClientAssertionType is the client_assertion_type of private_key_jwt
+// clientAssertionType is the client_assertion_type of private_key_jwt
 // (RFC 7523 §2.2).
-const ClientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+const clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 // maxAssertionLifetime keeps assertions well under KHEOPS's 10-minute cap
 // even with a few minutes of clock skew.
@@ -60,7 +60,7 @@ func exchangeForm(code Token, clientID, redirectURI string, assertion Token) str
 		{"code", string(code)},
 		{"client_id", clientID},
 		{"redirect_uri", redirectURI},
-		{"client_assertion_type", ClientAssertionType},
+		{"client_assertion_type", clientAssertionType},
 		{"client_assertion", string(assertion)},
 	}
 	for i, kv := range pairs {
@@ -83,7 +83,7 @@ type tokenResponse struct {
 
 // exchange redeems an authorization code at the token endpoint with a fresh
 // client assertion. It returns the access token and its lifetime.
-func (p *Provider) exchange(ctx context.Context, conf *InstanceConfiguration, l *Launch) (Token, time.Duration, error) {
+func (p *Provider) exchange(ctx context.Context, conf *instanceConfiguration, l *Launch) (Token, time.Duration, error) {
 	assertion, err := p.clientAssertion(l.ClientID, conf.TokenEndpoint)
 	if err != nil {
 		return "", 0, err

@@ -28,7 +28,7 @@ func FuzzParseLaunch(f *testing.F) {
 					t.Fatalf("code flow with bad code/token: %q %q", l.Code, l.AccessToken)
 				}
 			case ResponseTypeToken:
-				if !opaqueOK(string(l.AccessToken)) || l.Code != "" || !strings.EqualFold(l.TokenType, "bearer") || l.ExpiresIn < 0 {
+				if !opaqueOK(string(l.AccessToken)) || l.Code != "" || !strings.EqualFold(l.tokenType, "bearer") || l.expiresIn < 0 {
 					t.Fatalf("implicit flow with bad fields: %+v", l)
 				}
 			default:
@@ -39,7 +39,7 @@ func FuzzParseLaunch(f *testing.F) {
 			}
 			seen := map[string]bool{}
 			for _, u := range l.StudyUIDs {
-				if !ValidUID(u) || seen[u] {
+				if !validUID(u) || seen[u] {
 					t.Fatalf("bad or repeated study UID %q", u)
 				}
 				seen[u] = true
@@ -50,7 +50,7 @@ func FuzzParseLaunch(f *testing.F) {
 				check(l)
 			}
 		}
-		if l, err := ParseFragment(raw); err == nil {
+		if l, err := parseFragment(raw); err == nil {
 			check(l)
 			if l.Flow != ResponseTypeToken {
 				t.Fatal("fragment without a token accepted")
@@ -66,7 +66,7 @@ func FuzzConfiguration(f *testing.F) {
 	f.Add([]byte(`{"redirect_uri":"https://RP.example/r","response_type":"token","contacts":["a"],"supported_modalities":["CT"]}`), "https://RP.example/c")
 	f.Add([]byte(`null`), "")
 	f.Fuzz(func(t *testing.T, data []byte, confURL string) {
-		c, err := ParseConfiguration(data, confURL)
+		c, err := parseConfiguration(data, confURL)
 		if err != nil {
 			return
 		}
@@ -88,7 +88,7 @@ func FuzzConfiguration(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ParseConfiguration(again, confURL); err != nil {
+		if _, err := parseConfiguration(again, confURL); err != nil {
 			t.Fatalf("re-encoded configuration rejected: %v", err)
 		}
 	})
@@ -100,7 +100,7 @@ func FuzzInstanceConfiguration(f *testing.F) {
 	f.Add([]byte(`{"issuer":"https://kheops.example/k","dicomweb_endpoint":"https://kheops.example:443/k/api","token_endpoint":"https://KHEOPS.example/k/api/token","introspection_endpoint":"https://kheops.example/x","userinfo_endpoint":"https://kheops.example/u","jwks_uri":"https://evil.example/j"}`))
 	f.Add([]byte(`{"issuer":"https://kheops.example/k","dicomweb_endpoint":"https://kheops.example@evil.example/k/api"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := ParseInstanceConfiguration(data, root)
+		c, err := parseInstanceConfiguration(data, root)
 		if err != nil {
 			return
 		}
@@ -144,7 +144,7 @@ func FuzzDICOMJSON(f *testing.F) {
 	f.Add([]byte(`{"00081198":{"vr":"SQ","Value":[{"00081197":{"vr":"US","Value":[292]}}]}}`))
 	f.Add([]byte(`[[[[]]]]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if ds, err := ParseDatasets(data); err == nil {
+		if ds, err := parseDatasets(data); err == nil {
 			for _, d := range ds {
 				for tag := range d {
 					_ = d.String(tag)
@@ -154,6 +154,6 @@ func FuzzDICOMJSON(f *testing.F) {
 				}
 			}
 		}
-		_, _ = ParseStoreResponse(data)
+		_, _ = parseStoreResponse(data)
 	})
 }

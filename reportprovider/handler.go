@@ -160,7 +160,7 @@ func (p *Provider) parsePostedFragment(w http.ResponseWriter, r *http.Request) (
 	if len(frag) != 1 {
 		return nil, fmt.Errorf("%w: exactly one fragment field is expected", ErrInvalidLaunch)
 	}
-	return ParseFragment(frag[0])
+	return parseFragment(frag[0])
 }
 
 // ErrorStatus maps an error from [Provider.Complete] to an HTTP status for

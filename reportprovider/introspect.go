@@ -58,7 +58,7 @@ type introspection struct {
 
 // introspect asks KHEOPS about tok, unauthenticated (KHEOPS allows it for
 // provider tokens, and implicit-flow providers have no key).
-func (p *Provider) introspect(ctx context.Context, conf *InstanceConfiguration, tok Token) (*introspection, error) {
+func (p *Provider) introspect(ctx context.Context, conf *instanceConfiguration, tok Token) (*introspection, error) {
 	body := "token=" + url.QueryEscape(string(tok))
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, conf.IntrospectionEndpoint, strings.NewReader(body))
 	if err != nil {
@@ -112,7 +112,7 @@ func (p *Provider) checkIntrospection(in *introspection, is *issuer, l *Launch) 
 		return reject("token studies differ from the launch studyUID parameters")
 	}
 	for _, u := range in.StudyUIDs {
-		if !ValidUID(u) {
+		if !validUID(u) {
 			return reject("token names an invalid study UID")
 		}
 	}
@@ -158,15 +158,12 @@ func sameSet(a, b []string) bool {
 
 // UserInfo is the KHEOPS userinfo response: who launched the provider.
 type UserInfo struct {
-	Subject           string `json:"sub"`
-	Name              string `json:"name,omitempty"`
-	GivenName         string `json:"given_name,omitempty"`
-	FamilyName        string `json:"family_name,omitempty"`
-	Email             string `json:"email,omitempty"`
-	PreferredUsername string `json:"preferred_username,omitempty"`
+	Subject string `json:"sub"`
+	Name    string `json:"name,omitempty"`
+	Email   string `json:"email,omitempty"`
 }
 
-func (p *Provider) userinfo(ctx context.Context, conf *InstanceConfiguration, tok Token) (*UserInfo, error) {
+func (p *Provider) userinfo(ctx context.Context, conf *instanceConfiguration, tok Token) (*UserInfo, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, conf.UserinfoEndpoint, nil)
 	if err != nil {
 		return nil, fmt.Errorf("reportprovider: userinfo request: %w", err)

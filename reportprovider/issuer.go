@@ -16,9 +16,9 @@ import (
 	"github.com/dicombridge/dicombridge/internal/httpx"
 )
 
-// ConfigurationPath is where KHEOPS serves its configuration document,
+// configurationPath is where KHEOPS serves its configuration document,
 // relative to its root URL. It is the conf_uri of every launch.
-const ConfigurationPath = "/api/.well-known/report-provider-configuration"
+const configurationPath = "/api/.well-known/report-provider-configuration"
 
 // Issuer is one trusted KHEOPS instance. A provider completes launches only
 // from allowlisted instances: conf_uri must equal the instance's
@@ -30,7 +30,7 @@ type Issuer struct {
 	URL string
 
 	// ConfigurationURL overrides the expected conf_uri; empty means
-	// URL + ConfigurationPath.
+	// URL + configurationPath.
 	ConfigurationURL string
 
 	// ClientIDs, if set, lists the only client_ids accepted from this
@@ -79,7 +79,7 @@ func newIssuer(in Issuer) (*issuer, error) {
 	is.URL = raw
 	is.confURL = in.ConfigurationURL
 	if is.confURL == "" {
-		is.confURL = raw + ConfigurationPath
+		is.confURL = raw + configurationPath
 	}
 	cu, err := url.Parse(is.confURL)
 	if err != nil || originOf(cu) != is.origin {
@@ -118,10 +118,10 @@ func originOf(u *url.URL) string {
 	return scheme + "://" + host
 }
 
-// InstanceConfiguration is the KHEOPS configuration document served at
+// instanceConfiguration is the KHEOPS configuration document served at
 // conf_uri. Only fields this package uses are checked; unknown members are
 // ignored.
-type InstanceConfiguration struct {
+type instanceConfiguration struct {
 	Issuer                string   `json:"issuer"`
 	DICOMwebEndpoint      string   `json:"dicomweb_endpoint"`
 	DICOMwebURIEndpoint   string   `json:"dicomweb_uri_endpoint,omitempty"`
@@ -134,19 +134,19 @@ type InstanceConfiguration struct {
 	ResponseTypes         []string `json:"response_types_supported,omitempty"`
 }
 
-// ParseInstanceConfiguration decodes a KHEOPS configuration document and
+// parseInstanceConfiguration decodes a KHEOPS configuration document and
 // checks it against the expected issuer: "issuer" must equal it exactly,
 // the DICOMweb, token, introspection and userinfo endpoints are required,
 // and every endpoint present must be an http(s) URL on the issuer's origin
 // (the same scheme, host and port), without user info or fragment. This
 // stops a mix-up where a document keeps the genuine token endpoint but
 // sends the token it yields to another host.
-func ParseInstanceConfiguration(data []byte, issuerURL string) (*InstanceConfiguration, error) {
+func parseInstanceConfiguration(data []byte, issuerURL string) (*instanceConfiguration, error) {
 	iu, err := url.Parse(issuerURL)
 	if err != nil || iu.Host == "" {
 		return nil, fmt.Errorf("%w: issuer is not an absolute URL", ErrInvalidInstanceConfiguration)
 	}
-	var c InstanceConfiguration
+	var c instanceConfiguration
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&c); err != nil {
 		return nil, fmt.Errorf("%w: not a JSON object: %v", ErrInvalidInstanceConfiguration, err)
@@ -192,8 +192,8 @@ func ParseInstanceConfiguration(data []byte, issuerURL string) (*InstanceConfigu
 	return &c, nil
 }
 
-// Resolver looks up host names; *net.Resolver implements it.
-type Resolver interface {
+// resolver looks up host names; *net.Resolver implements it.
+type resolver interface {
 	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
 }
 
@@ -204,7 +204,7 @@ type Resolver interface {
 type guard struct {
 	base     http.RoundTripper
 	issuers  map[string]*issuer // by origin
-	resolver Resolver
+	resolver resolver
 }
 
 func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -337,7 +337,7 @@ type confCache struct {
 
 type confEntry struct {
 	done    chan struct{} // closed when conf, err and abandoned are set
-	conf    *InstanceConfiguration
+	conf    *instanceConfiguration
 	err     error
 	fetched time.Time
 	// abandoned: the fetch failed because the context of the caller that
@@ -346,7 +346,7 @@ type confEntry struct {
 	abandoned bool
 }
 
-func (c *confCache) get(ctx context.Context, key string, fetch func(context.Context) (*InstanceConfiguration, error)) (*InstanceConfiguration, error) {
+func (c *confCache) get(ctx context.Context, key string, fetch func(context.Context) (*instanceConfiguration, error)) (*instanceConfiguration, error) {
 	for {
 		c.mu.Lock()
 		e := c.entries[key]
@@ -384,7 +384,7 @@ func (c *confCache) get(ctx context.Context, key string, fetch func(context.Cont
 
 // fetchInstanceConfiguration GETs the issuer's configuration document
 // through the guarded client and checks it.
-func (p *Provider) fetchInstanceConfiguration(ctx context.Context, is *issuer) (*InstanceConfiguration, error) {
+func (p *Provider) fetchInstanceConfiguration(ctx context.Context, is *issuer) (*instanceConfiguration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, is.confURL, nil)
 	if err != nil {
 		return nil, fmt.Errorf("reportprovider: configuration request: %w", err)
@@ -402,5 +402,5 @@ func (p *Provider) fetchInstanceConfiguration(ctx context.Context, is *issuer) (
 	if resp.StatusCode != http.StatusOK {
 		return nil, &HTTPError{Op: "KHEOPS configuration", StatusCode: resp.StatusCode, Body: printable(string(body), 512)}
 	}
-	return ParseInstanceConfiguration(body, is.URL)
+	return parseInstanceConfiguration(body, is.URL)
 }

@@ -3,6 +3,8 @@ package reportprovider
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -25,7 +27,7 @@ func TestParseLaunch(t *testing.T) {
 			&Launch{Flow: "code", Code: "ey.a.b", ConfURI: "https://demo.kheops.online/api/.well-known/report-provider-configuration",
 				ClientID: "Ya7IHXuubSsv9PJy9GXifx", ReturnURI: "https://demo.kheops.online/albums/M1qJb98LJe", StudyUIDs: []string{"1.2.3", "1.2.4"}}},
 		{"implicit flow", "access_token=ey.x.y&token_type=bearer&expires_in=3600&scope=read%20write&client_id=c1&conf_uri=" + conf + "&return_uri=https%3A%2F%2Fdemo.kheops.online%2Falbums%2FM1&studyUID=1.2.3",
-			&Launch{Flow: "token", AccessToken: "ey.x.y", TokenType: "bearer", ExpiresIn: 3600, Scope: "read write", ClientID: "c1",
+			&Launch{Flow: "token", AccessToken: "ey.x.y", tokenType: "bearer", expiresIn: 3600, Scope: "read write", ClientID: "c1",
 				ConfURI: "https://demo.kheops.online/api/.well-known/report-provider-configuration", ReturnURI: "https://demo.kheops.online/albums/M1", StudyUIDs: []string{"1.2.3"}}},
 		{"redirect_uri's own query is ignored", "page=2&code=c&conf_uri=x&client_id=c1", &Launch{Flow: "code", Code: "c", ConfURI: "x", ClientID: "c1"}},
 		{"both code and token", "code=c&access_token=t&token_type=bearer&conf_uri=x&client_id=c1", nil},
@@ -70,17 +72,17 @@ func TestParseLaunch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.Flow != c.want.Flow || got.Code != c.want.Code || got.AccessToken != c.want.AccessToken || got.TokenType != c.want.TokenType ||
-				got.ExpiresIn != c.want.ExpiresIn || got.Scope != c.want.Scope || got.ConfURI != c.want.ConfURI || got.ClientID != c.want.ClientID ||
+			if got.Flow != c.want.Flow || got.Code != c.want.Code || got.AccessToken != c.want.AccessToken || got.tokenType != c.want.tokenType ||
+				got.expiresIn != c.want.expiresIn || got.Scope != c.want.Scope || got.ConfURI != c.want.ConfURI || got.ClientID != c.want.ClientID ||
 				got.ReturnURI != c.want.ReturnURI || !slices.Equal(got.StudyUIDs, c.want.StudyUIDs) {
 				t.Errorf("got %+v\nwant %+v", *got, *c.want)
 			}
 		})
 	}
-	if _, err := ParseFragment("code=c&conf_uri=x&client_id=c1"); !errors.Is(err, ErrInvalidLaunch) {
+	if _, err := parseFragment("code=c&conf_uri=x&client_id=c1"); !errors.Is(err, ErrInvalidLaunch) {
 		t.Errorf("a code in a fragment: %v", err)
 	}
-	if _, err := ParseFragment("access_token=t&token_type=bearer&conf_uri=x&client_id=c1&x=%zz"); !errors.Is(err, ErrInvalidLaunch) {
+	if _, err := parseFragment("access_token=t&token_type=bearer&conf_uri=x&client_id=c1&x=%zz"); !errors.Is(err, ErrInvalidLaunch) {
 		t.Errorf("bad escape: %v", err)
 	}
 }
@@ -109,7 +111,8 @@ func TestConfigurationValidate(t *testing.T) {
 		{"javascript redirect", "https://rp.example/c", Configuration{RedirectURI: "javascript:alert(1)", ResponseType: "token"}, false},
 		{"relative redirect", "https://rp.example/c", Configuration{RedirectURI: "/r", ResponseType: "token"}, false},
 		{"old auth method", "https://rp.example/c", Configuration{RedirectURI: "https://rp.example/r", ResponseType: "code", TokenEndpointAuthMethod: "kheops_private_key_jwt", TokenEndpointAuthSigningAlg: "RS256", JWKSURI: "https://rp.example/k"}, false},
-		{"no alg", "https://rp.example/c", Configuration{RedirectURI: "https://rp.example/r", ResponseType: "code", TokenEndpointAuthMethod: "private_key_jwt", JWKSURI: "https://rp.example/k"}, false},
+		{"auth method and alg left to New", "https://rp.example/c", Configuration{RedirectURI: "https://rp.example/r", ResponseType: "code", JWKSURI: "https://rp.example/k"}, true},
+		{"ES256", "https://rp.example/c", Configuration{RedirectURI: "https://rp.example/r", ResponseType: "code", TokenEndpointAuthMethod: "private_key_jwt", TokenEndpointAuthSigningAlg: "ES256", JWKSURI: "https://rp.example/k"}, false},
 		{"no response_type", "https://rp.example/c", Configuration{RedirectURI: "https://rp.example/r"}, false},
 		{"configuration URL not a URL", "::", Configuration{RedirectURI: "https://rp.example/r", ResponseType: "token"}, false},
 	}
@@ -122,8 +125,12 @@ func TestConfigurationValidate(t *testing.T) {
 			t.Errorf("%s: %v, want ErrInvalidConfiguration", c.name, err)
 		}
 	}
-	if _, err := ParseConfiguration([]byte(`{"redirect_uri":"https://rp.example/r","response_type":"token"} {}`), "https://rp.example/c"); err == nil {
+	if _, err := parseConfiguration([]byte(`{"redirect_uri":"https://rp.example/r","response_type":"token"} {}`), "https://rp.example/c"); err == nil {
 		t.Error("trailing data accepted")
+	}
+	// A served document must spell out what New fills in: KHEOPS refuses it otherwise.
+	if _, err := parseConfiguration([]byte(`{"redirect_uri":"https://rp.example/r","response_type":"code","token_endpoint_auth_method":"private_key_jwt","jwks_uri":"https://rp.example/k"}`), "https://rp.example/c"); !errors.Is(err, ErrInvalidConfiguration) {
+		t.Errorf("served document without alg: %v, want ErrInvalidConfiguration", err)
 	}
 }
 
@@ -148,12 +155,12 @@ func TestParseInstanceConfiguration(t *testing.T) {
 		b.WriteString("}")
 		return []byte(b.String())
 	}
-	if _, err := ParseInstanceConfiguration(doc(base()), root); err != nil {
+	if _, err := parseInstanceConfiguration(doc(base()), root); err != nil {
 		t.Fatalf("valid: %v", err)
 	}
 	m := base()
 	m["dicomweb_endpoint"] = "https://KHEOPS.example:443/k/api"
-	if _, err := ParseInstanceConfiguration(doc(m), root); err != nil {
+	if _, err := parseInstanceConfiguration(doc(m), root); err != nil {
 		t.Errorf("same origin written differently: %v", err)
 	}
 	for _, c := range []struct{ field, value string }{
@@ -176,12 +183,12 @@ func TestParseInstanceConfiguration(t *testing.T) {
 		if c.value == "" {
 			delete(m, c.field)
 		}
-		if _, err := ParseInstanceConfiguration(doc(m), root); !errors.Is(err, ErrInvalidInstanceConfiguration) {
+		if _, err := parseInstanceConfiguration(doc(m), root); !errors.Is(err, ErrInvalidInstanceConfiguration) {
 			t.Errorf("%s=%q: %v, want ErrInvalidInstanceConfiguration", c.field, c.value, err)
 		}
 	}
 	for _, bad := range []string{"", "null", "[]", `{"issuer":1}`, "{} {}"} {
-		if _, err := ParseInstanceConfiguration([]byte(bad), root); err == nil {
+		if _, err := parseInstanceConfiguration([]byte(bad), root); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}
@@ -238,7 +245,7 @@ func TestMemoryCodeStore(t *testing.T) {
 	now := time.Unix(1000, 0)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	s := NewMemoryCodeStore(3, clock)
+	s := newMemoryCodeStore(3, clock)
 	ctx := context.Background()
 	claim := func(k string) bool {
 		fresh, err := s.Claim(ctx, k, time.Minute)
@@ -261,12 +268,12 @@ func TestMemoryCodeStore(t *testing.T) {
 	mu.Lock()
 	now = now.Add(time.Minute)
 	mu.Unlock()
-	if !claim("d") || !claim("a") || s.Len() != 2 {
-		t.Errorf("expired keys not released (len %d)", s.Len())
+	if !claim("d") || !claim("a") || s.size() != 2 {
+		t.Errorf("expired keys not released (len %d)", s.size())
 	}
 
 	// Of many concurrent claims of one key, exactly one is fresh.
-	big := NewMemoryCodeStore(0, nil)
+	big := newMemoryCodeStore(0, nil)
 	var fresh atomic.Int32
 	var wg sync.WaitGroup
 	for i := 0; i < 64; i++ {
@@ -292,7 +299,7 @@ func TestMemoryCodeStore(t *testing.T) {
 func TestMemoryCodeStoreQueueCompaction(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(0, 0)
-	s := NewMemoryCodeStore(10, func() time.Time { return now })
+	s := newMemoryCodeStore(10, func() time.Time { return now })
 	for i := 0; i < 10000; i++ {
 		now = now.Add(time.Second)
 		if fresh, err := s.Claim(context.Background(), string(rune(i)), 3*time.Second); err != nil || !fresh {
@@ -356,7 +363,7 @@ func TestKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	back, err := ParseKeyPEM("k1", pemBytes)
-	if err != nil || !back.Public().Equal(k.Public()) {
+	if err != nil || !back.priv.PublicKey.Equal(&k.priv.PublicKey) {
 		t.Fatalf("PEM round trip: %v", err)
 	}
 	if strings.Contains(k.String(), "PRIVATE") || k.String() != "reportprovider.Key{kid=k1}" {
@@ -372,8 +379,30 @@ func TestKeys(t *testing.T) {
 			t.Errorf("kid %q accepted", kid)
 		}
 	}
-	j := k.JWK()
+	j := k.publicJWK()
 	if j.KeyType != "RSA" || j.Algorithm != "RS256" || j.KeyID != "k1" || j.E != "AQAB" || j.Use != "sig" {
-		t.Errorf("JWK %+v", j)
+		t.Errorf("jwk %+v", j)
+	}
+}
+
+func TestNewPublishesCodeFlowAuth(t *testing.T) {
+	t.Parallel()
+	k, err := GenerateKey("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(Options{
+		ConfigurationURL: "https://rp.example/c",
+		Configuration:    Configuration{RedirectURI: "https://rp.example/r", ResponseType: ResponseTypeCode, JWKSURI: "https://rp.example/k"},
+		Keys:             []*Key{k},
+		Issuers:          []Issuer{{URL: "https://kheops.example"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	p.ConfigurationHandler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/c", nil))
+	if _, err := parseConfiguration(w.Body.Bytes(), "https://rp.example/c"); err != nil {
+		t.Errorf("published document %s: %v", w.Body, err)
 	}
 }

@@ -137,18 +137,17 @@ func TestNonPublicAddressesRefused(t *testing.T) {
 			t.Parallel()
 			res := &fakeResolver{addrs: c.resolved}
 			net := &noNetwork{}
-			p, err := reportprovider.New(reportprovider.Options{
+			p, err := reportprovider.NewWithResolver(reportprovider.Options{
 				ConfigurationURL: "https://rp.example.com/cfg",
 				Configuration:    reportprovider.Configuration{RedirectURI: redirect, ResponseType: "token"},
 				Issuers:          []reportprovider.Issuer{{URL: c.issuer, AllowPrivateNetwork: c.allowPrivate}},
 				HTTPClient:       &http.Client{Transport: net},
-				Resolver:         res,
-			})
+			}, res)
 			if err != nil {
 				t.Fatal(err)
 			}
-			l := &reportprovider.Launch{Flow: "token", AccessToken: "tok", TokenType: "bearer", ClientID: "c",
-				ConfURI: c.issuer + reportprovider.ConfigurationPath, StudyUIDs: []string{study1}}
+			l := &reportprovider.Launch{Flow: "token", AccessToken: "tok", ClientID: "c",
+				ConfURI: c.issuer + "/api/.well-known/report-provider-configuration", StudyUIDs: []string{study1}}
 			_, err = p.Complete(context.Background(), l)
 			if c.wantRefused {
 				if !errors.Is(err, reportprovider.ErrForbiddenDestination) {
@@ -533,17 +532,16 @@ func TestDNSRebindingRefusedAtDial(t *testing.T) {
 	issuerURL := "http://localhost:" + port // dials 127.0.0.1
 
 	for _, allow := range []bool{false, true} {
-		p, err := reportprovider.New(reportprovider.Options{
+		p, err := reportprovider.NewWithResolver(reportprovider.Options{
 			ConfigurationURL: "https://rp.example.com/cfg",
 			Configuration:    reportprovider.Configuration{RedirectURI: redirect, ResponseType: "token"},
 			Issuers:          []reportprovider.Issuer{{URL: issuerURL, AllowPrivateNetwork: allow, AllowHTTP: true}},
-			Resolver:         &fakeResolver{addrs: []string{"93.184.216.34"}}, // first answer: public
-		})
+		}, &fakeResolver{addrs: []string{"93.184.216.34"}}) // first answer: public
 		if err != nil {
 			t.Fatal(err)
 		}
-		l := &reportprovider.Launch{Flow: "token", AccessToken: "tok", TokenType: "bearer", ClientID: "c",
-			ConfURI: issuerURL + reportprovider.ConfigurationPath, StudyUIDs: []string{study1}}
+		l := &reportprovider.Launch{Flow: "token", AccessToken: "tok", ClientID: "c",
+			ConfURI: issuerURL + "/api/.well-known/report-provider-configuration", StudyUIDs: []string{study1}}
 		before := hits.Load()
 		_, err = p.Complete(context.Background(), l)
 		if allow {

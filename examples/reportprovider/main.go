@@ -69,6 +69,21 @@ type session struct {
 	stored []string // SOP instance UIDs stored in this session
 }
 
+// DICOM JSON keys (group and element in hex) of the attributes this app reads.
+const (
+	tagAccessionNumber                = "00080050"
+	tagModality                       = "00080060"
+	tagNumberOfSeriesRelatedInstances = "00201209"
+	tagPatientID                      = "00100020"
+	tagPatientName                    = "00100010"
+	tagSeriesDescription              = "0008103E"
+	tagSeriesInstanceUID              = "0020000E"
+	tagStudyDate                      = "00080020"
+	tagStudyDescription               = "00081030"
+	tagStudyID                        = "00200010"
+	tagStudyInstanceUID               = "0020000D"
+)
+
 const (
 	configPath = "/.well-known/kheops-report-configuration"
 	cookieName = "rp_session"
@@ -79,13 +94,11 @@ func newApp(cfg config) (*app, http.Handler, error) {
 	p, err := reportprovider.New(reportprovider.Options{
 		ConfigurationURL: cfg.PublicURL + configPath,
 		Configuration: reportprovider.Configuration{
-			RedirectURI:                 cfg.PublicURL + "/launch",
-			ResponseType:                reportprovider.ResponseTypeCode,
-			TokenEndpointAuthMethod:     reportprovider.AuthMethodPrivateKeyJWT,
-			TokenEndpointAuthSigningAlg: reportprovider.SigningAlgRS256,
-			JWKSURI:                     cfg.PublicURL + "/jwks",
-			ClientName:                  "dicombridge example report provider",
-			SupportedModalities:         []string{"CT", "MR", "CR", "DX", "US", "PT", "NM", "OT"},
+			RedirectURI:         cfg.PublicURL + "/launch",
+			ResponseType:        reportprovider.ResponseTypeCode,
+			JWKSURI:             cfg.PublicURL + "/jwks",
+			ClientName:          "dicombridge example report provider",
+			SupportedModalities: []string{"CT", "MR", "CR", "DX", "US", "PT", "NM", "OT"},
 		},
 		Keys:       []*reportprovider.Key{cfg.Key},
 		Issuers:    []reportprovider.Issuer{{URL: cfg.Issuer, AllowHTTP: cfg.AllowHTTP, AllowPrivateNetwork: cfg.AllowPrivate}},
@@ -211,9 +224,9 @@ func (a *app) showReport(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if len(found) == 1 {
-			v.Patient = found[0].String(reportprovider.TagPatientName)
-			v.PatientID = found[0].String(reportprovider.TagPatientID)
-			v.Description = found[0].String(reportprovider.TagStudyDescription)
+			v.Patient = found[0].String(tagPatientName)
+			v.PatientID = found[0].String(tagPatientID)
+			v.Description = found[0].String(tagStudyDescription)
 		}
 		series, err := dw.SearchSeries(ctx, uid, nil)
 		if err != nil {
@@ -221,8 +234,8 @@ func (a *app) showReport(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, se := range series {
-			v.Series = append(v.Series, seriesView{UID: se.String(reportprovider.TagSeriesInstanceUID), Modality: se.String(reportprovider.TagModality),
-				Description: se.String(reportprovider.TagSeriesDescription), Instances: se.String(reportprovider.TagNumberOfSeriesRelatedInstances)})
+			v.Series = append(v.Series, seriesView{UID: se.String(tagSeriesInstanceUID), Modality: se.String(tagModality),
+				Description: se.String(tagSeriesDescription), Instances: se.String(tagNumberOfSeriesRelatedInstances)})
 		}
 		sort.Slice(v.Series, func(i, j int) bool { return v.Series[i].UID < v.Series[j].UID })
 		studies = append(studies, v)
@@ -311,11 +324,11 @@ func newUID() string {
 func encapsulatedPDF(study reportprovider.Dataset, author reportprovider.UserInfo, nSeries int, now time.Time) ([]byte, string, error) {
 	const sopClass = "1.2.840.10008.5.1.4.1.1.104.1"
 	sop, seriesUID := newUID(), newUID()
-	studyUID := study.String(reportprovider.TagStudyInstanceUID)
+	studyUID := study.String(tagStudyInstanceUID)
 	pdf := onePagePDF([]string{
 		"Report",
 		"Study " + studyUID,
-		"Patient " + study.String(reportprovider.TagPatientName) + " (" + study.String(reportprovider.TagPatientID) + ")",
+		"Patient " + study.String(tagPatientName) + " (" + study.String(tagPatientID) + ")",
 		fmt.Sprintf("%d series reviewed", nSeries),
 		"Author " + author.Name,
 		"Created " + now.UTC().Format(time.RFC3339),
@@ -337,24 +350,24 @@ func encapsulatedPDF(study reportprovider.Dataset, author reportprovider.UserInf
 		{tag.SpecificCharacterSet, []string{"ISO_IR 192"}},
 		{tag.SOPClassUID, []string{sopClass}},
 		{tag.SOPInstanceUID, []string{sop}},
-		{tag.StudyDate, []string{study.String(reportprovider.TagStudyDate)}},
+		{tag.StudyDate, []string{study.String(tagStudyDate)}},
 		{tag.ContentDate, []string{date}},
 		{tag.AcquisitionDateTime, []string{date + tm}},
 		{tag.StudyTime, []string{study.String("00080030")}},
 		{tag.ContentTime, []string{tm}},
-		{tag.AccessionNumber, []string{study.String(reportprovider.TagAccessionNumber)}},
+		{tag.AccessionNumber, []string{study.String(tagAccessionNumber)}},
 		{tag.Modality, []string{"DOC"}},
 		{tag.ConversionType, []string{"WSD"}},
 		{tag.Manufacturer, []string{"dicombridge"}},
 		{tag.ReferringPhysicianName, []string{""}},
 		{tag.SeriesDescription, []string{"Report"}},
-		{tag.PatientName, []string{study.String(reportprovider.TagPatientName)}},
-		{tag.PatientID, []string{study.String(reportprovider.TagPatientID)}},
+		{tag.PatientName, []string{study.String(tagPatientName)}},
+		{tag.PatientID, []string{study.String(tagPatientID)}},
 		{tag.PatientBirthDate, []string{study.String("00100030")}},
 		{tag.PatientSex, []string{study.String("00100040")}},
 		{tag.StudyInstanceUID, []string{studyUID}},
 		{tag.SeriesInstanceUID, []string{seriesUID}},
-		{tag.StudyID, []string{study.String(reportprovider.TagStudyID)}},
+		{tag.StudyID, []string{study.String(tagStudyID)}},
 		{tag.SeriesNumber, []string{"999"}},
 		{tag.InstanceNumber, []string{"1"}},
 		{tag.BurnedInAnnotation, []string{"YES"}},
