@@ -270,11 +270,11 @@ func must(t testing.TB, err error) {
 // register registers a provider configuration URL in the album as alice.
 func (e *env) register(u string) string {
 	e.t.Helper()
-	reg, err := e.kheops.Register(context.Background(), e.alice, albumID, "Test RP", u)
+	clientID, err := e.kheops.Register(context.Background(), e.alice, albumID, "Test RP", u)
 	if err != nil {
 		e.t.Fatalf("register %s: %v", u, err)
 	}
-	return reg.ClientID
+	return clientID
 }
 
 // serveDoc makes rp.example.com serve v (JSON) at path.

@@ -88,11 +88,11 @@ func Example() {
 		_, _ = io.WriteString(w, "ok")
 	}, nil))
 
-	reg, err := kheops.Register(ctx, user, album, "Example provider", rp.URL+"/kheops-report-configuration")
+	clientID, err := kheops.Register(ctx, user, album, "Example provider", rp.URL+"/kheops-report-configuration")
 	if err != nil {
 		log.Fatal(err)
 	}
-	launchURL, err := kheops.Launch(ctx, user, reg.ClientID, "1.2.3")
+	launchURL, err := kheops.Launch(ctx, user, clientID, "1.2.3")
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func TestConfURIRedirectIsNotFollowedOffOrigin(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, envOptions{})
 			launch := e.launch(e.alice, e.clientID, study1)
-			e.kheops.InjectFailure(kheopstest.Failure{Path: "/api/.well-known/report-provider-configuration", Status: http.StatusFound,
+			e.kheops.Fail("/api/.well-known/report-provider-configuration", kheopstest.Failure{Times: 1, Status: http.StatusFound,
 				Header: http.Header{"Location": {loc}}})
 			_, err := e.follow(launch)
 			if !errors.Is(err, reportprovider.ErrForbiddenDestination) {
@@ -57,7 +57,7 @@ func TestConfURIRedirectIsNotFollowedOffOrigin(t *testing.T) {
 			o.Issuers = append(o.Issuers, reportprovider.Issuer{URL: other.URL, AllowHTTP: true, AllowPrivateNetwork: true})
 		}})
 		launch := e.launch(e.alice, e.clientID, study1)
-		e.kheops.InjectFailure(kheopstest.Failure{Path: "/api/.well-known/report-provider-configuration", Status: http.StatusFound,
+		e.kheops.Fail("/api/.well-known/report-provider-configuration", kheopstest.Failure{Times: 1, Status: http.StatusFound,
 			Header: http.Header{"Location": {other.ConfigurationURL()}}})
 		if _, err := e.follow(launch); !errors.Is(err, reportprovider.ErrForbiddenDestination) {
 			t.Fatalf("%v, want ErrForbiddenDestination", err)
@@ -70,7 +70,7 @@ func TestConfURIRedirectIsNotFollowedOffOrigin(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, envOptions{})
 		launch := e.launch(e.alice, e.clientID, study1)
-		e.kheops.InjectFailure(kheopstest.Failure{Path: "/api/.well-known/report-provider-configuration", Status: http.StatusFound,
+		e.kheops.Fail("/api/.well-known/report-provider-configuration", kheopstest.Failure{Times: 1, Status: http.StatusFound,
 			Header: http.Header{"Location": {e.kheops.ConfigurationURL() + "?moved=1"}}})
 		if _, err := e.follow(launch); err != nil {
 			t.Fatal(err)
@@ -191,7 +191,7 @@ func TestSessionClientKeepsTokenOnKHEOPSOrigin(t *testing.T) {
 		t.Errorf("foreign origin: %v", err)
 	}
 	// A redirect from KHEOPS to another origin is not followed either.
-	e.kheops.InjectFailure(kheopstest.Failure{Path: "/api/studies", Status: http.StatusFound, Header: http.Header{"Location": {"https://evil.example.com/steal"}}})
+	e.kheops.Fail("/api/studies", kheopstest.Failure{Status: http.StatusFound, Header: http.Header{"Location": {"https://evil.example.com/steal"}}})
 	_, err = s.DICOMweb(&http.Client{Transport: e.transport}).SearchStudies(context.Background(), nil)
 	if !errors.Is(err, reportprovider.ErrForbiddenDestination) {
 		t.Errorf("redirect: %v", err)
@@ -389,50 +389,51 @@ func TestKHEOPSFailures(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name     string
+		path     string
 		failure  kheopstest.Failure
 		check    func(t *testing.T, err error)
 		wantHTTP int
 	}{
-		{"configuration down", kheopstest.Failure{Path: "/api/.well-known/report-provider-configuration", Status: 503, Body: "down"},
+		{"configuration down", "/api/.well-known/report-provider-configuration", kheopstest.Failure{Status: 503, Body: "down"},
 			func(t *testing.T, err error) {
 				var he *reportprovider.HTTPError
 				if !errors.As(err, &he) || he.StatusCode != 503 || he.Body != "down" || strings.Contains(err.Error(), "down") {
 					t.Errorf("%v", err)
 				}
 			}, 502},
-		{"token endpoint error", kheopstest.Failure{Path: "/api/token", Status: 400, Body: `{"error":"invalid_grant","error_description":"redirect_uri does not match"}`},
+		{"token endpoint error", "/api/token", kheopstest.Failure{Status: 400, Body: `{"error":"invalid_grant","error_description":"redirect_uri does not match"}`},
 			func(t *testing.T, err error) {
 				var oe *reportprovider.OAuthError
 				if !errors.As(err, &oe) || oe.Code != "invalid_grant" || oe.Description != "redirect_uri does not match" || oe.StatusCode != 400 {
 					t.Errorf("%v", err)
 				}
 			}, 403},
-		{"token endpoint not JSON", kheopstest.Failure{Path: "/api/token", Status: 500, Body: "<html>oops</html>", ContentType: "text/html"},
+		{"token endpoint not JSON", "/api/token", kheopstest.Failure{Status: 500, Body: "<html>oops</html>", Header: http.Header{"Content-Type": {"text/html"}}},
 			func(t *testing.T, err error) {
 				var he *reportprovider.HTTPError
 				if !errors.As(err, &he) || he.StatusCode != 500 {
 					t.Errorf("%v", err)
 				}
 			}, 502},
-		{"token response without bearer", kheopstest.Failure{Path: "/api/token", Status: 200, Body: `{"access_token":"x","token_type":"mac","expires_in":3600}`},
+		{"token response without bearer", "/api/token", kheopstest.Failure{Status: 200, Body: `{"access_token":"x","token_type":"mac","expires_in":3600}`},
 			func(t *testing.T, err error) {
 				if err == nil || !strings.Contains(err.Error(), "bearer") {
 					t.Errorf("%v", err)
 				}
 			}, 502},
-		{"introspection says inactive", kheopstest.Failure{Path: "/api/token/introspect", Status: 200, Body: `{"active":false}`},
+		{"introspection says inactive", "/api/token/introspect", kheopstest.Failure{Status: 200, Body: `{"active":false}`},
 			func(t *testing.T, err error) {
 				if !errors.Is(err, reportprovider.ErrTokenRejected) {
 					t.Errorf("%v", err)
 				}
 			}, 403},
-		{"huge introspection response", kheopstest.Failure{Path: "/api/token/introspect", Status: 200, Body: `{"active":true,"x":"` + strings.Repeat("a", 300<<10) + `"}`},
+		{"huge introspection response", "/api/token/introspect", kheopstest.Failure{Status: 200, Body: `{"active":true,"x":"` + strings.Repeat("a", 300<<10) + `"}`},
 			func(t *testing.T, err error) {
 				if err == nil || !strings.Contains(err.Error(), "size limit") {
 					t.Errorf("%v", err)
 				}
 			}, 502},
-		{"userinfo for another subject", kheopstest.Failure{Path: "/api/userinfo", Status: 200, Body: `{"sub":"mallory"}`},
+		{"userinfo for another subject", "/api/userinfo", kheopstest.Failure{Status: 200, Body: `{"sub":"mallory"}`},
 			func(t *testing.T, err error) {
 				if !errors.Is(err, reportprovider.ErrTokenRejected) {
 					t.Errorf("%v", err)
@@ -444,7 +445,7 @@ func TestKHEOPSFailures(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, envOptions{})
 			launch := e.launch(e.alice, e.clientID, study1)
-			e.kheops.InjectFailure(c.failure)
+			e.kheops.Fail(c.path, c.failure)
 			_, err := e.follow(launch)
 			c.check(t, err)
 			if got := reportprovider.ErrorStatus(err); got != c.wantHTTP {
@@ -461,7 +462,7 @@ func TestCompleteHonoursContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.kheops.InjectFailure(kheopstest.Failure{Path: "/api/token", Delay: 5 * time.Second})
+	e.kheops.Fail("/api/token", kheopstest.Failure{Delay: 5 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()

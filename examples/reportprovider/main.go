@@ -524,9 +524,9 @@ func demoLaunch(ctx context.Context, fake *kheopstest.Server, confURL string) (s
 			return "", err
 		}
 	}
-	reg, err := fake.Register(ctx, user, album, "Example report provider", confURL)
+	clientID, err := fake.Register(ctx, user, album, "Example report provider", confURL)
 	if err != nil {
 		return "", err
 	}
-	return fake.Launch(ctx, user, reg.ClientID, study)
+	return fake.Launch(ctx, user, clientID, study)
 }

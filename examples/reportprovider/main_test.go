@@ -44,11 +44,11 @@ func TestEndToEnd(t *testing.T) {
 
 	publicURL := startApp(t, fake)
 
-	reg, err := fake.Register(ctx, alice, album, "Example", publicURL+configPath)
+	clientID, err := fake.Register(ctx, alice, album, "Example", publicURL+configPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	launch, err := fake.Launch(ctx, alice, reg.ClientID, in.StudyUID)
+	launch, err := fake.Launch(ctx, alice, clientID, in.StudyUID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/dicombridge/dicombridge/reportprovider/kheopstest"
 )
@@ -76,11 +78,11 @@ func newWorld(t *testing.T, cfg kheopstest.Config) *world {
 	if _, err := w.k.AddInstance(album, kheopstest.NewInstance(kheopstest.InstanceSpec{StudyUID: "1.2.3", SeriesUID: "1.2.3.1", SOPInstanceUID: "1.2.3.1.1"})); err != nil {
 		t.Fatal(err)
 	}
-	reg, err := w.k.Register(context.Background(), w.admin, album, "RP", w.confURL)
+	clientID, err := w.k.Register(context.Background(), w.admin, album, "RP", w.confURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.clientID = reg.ClientID
+	w.clientID = clientID
 	return w
 }
 
@@ -177,26 +179,62 @@ func TestConfigurationFetchedAsOftenAsKHEOPSDoes(t *testing.T) {
 
 func TestFailureInjectionAndRecordedCalls(t *testing.T) {
 	t.Parallel()
+	grantFoo := url.Values{"grant_type": {"foo"}}
+	statuses := func(w *world, n int) []int {
+		var got []int
+		for i := 0; i < n; i++ {
+			status, _ := w.post("/api/token", grantFoo, nil)
+			got = append(got, status)
+		}
+		return got
+	}
+	t.Run("Times N fails the next N requests, then the route works", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t, kheopstest.Config{})
+		w.k.ResetCalls()
+		w.k.Fail("/api/token", kheopstest.Failure{Times: 2, Status: 503, Body: "busy", Header: http.Header{"Content-Type": {"text/plain"}}})
+		assert.Equal(t, []int{503, 503, 400}, statuses(w, 3))
+		calls := w.k.CallsTo("/api/token")
+		require.Len(t, calls, 3)
+		assert.Equal(t, "grant_type=foo", string(calls[0].Body))
+		assert.Equal(t, http.MethodPost, calls[0].Method)
+		assert.Equal(t, 503, calls[0].Status)
+		assert.Equal(t, 400, calls[2].Status)
+	})
+	t.Run("Times 0 fails every request until cleared", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t, kheopstest.Config{})
+		w.k.Fail("/api/token", kheopstest.Failure{Status: 503})
+		assert.Equal(t, []int{503, 503, 503, 503}, statuses(w, 4))
+		w.k.ClearFailures()
+		assert.Equal(t, []int{400}, statuses(w, 1))
+	})
+	t.Run("only the matching method and path are affected", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t, kheopstest.Config{})
+		w.k.Fail("/api/token", kheopstest.Failure{Method: http.MethodGet, Status: 500})
+		w.k.Fail("/api/token/introspect", kheopstest.Failure{Status: 500})
+		assert.Equal(t, []int{400}, statuses(w, 1), "POST hit a GET failure")
+	})
+	t.Run("answer defaults to JSON", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t, kheopstest.Config{})
+		w.k.Fail("/api/token", kheopstest.Failure{Status: 503, Body: `{"error":"busy"}`})
+		req, err := http.NewRequest(http.MethodPost, w.k.URL+"/api/token", strings.NewReader("grant_type=foo"))
+		require.NoError(t, err)
+		resp, err := w.k.Client().Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	})
+}
+
+func TestLaunchRefusesAlbumCapabilityToken(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, kheopstest.Config{})
-	w.k.ResetCalls()
-	w.k.InjectFailure(kheopstest.Failure{Path: "/api/token", Times: 2, Status: 503, Body: "busy", ContentType: "text/plain"})
-	var got []int
-	for i := 0; i < 3; i++ {
-		status, _ := w.post("/api/token", url.Values{"grant_type": {"foo"}}, nil)
-		got = append(got, status)
-	}
-	if fmt.Sprint(got) != "[503 503 400]" {
-		t.Errorf("statuses %v", got)
-	}
-	calls := w.k.CallsTo("/api/token")
-	if len(calls) != 3 || string(calls[0].Body) != "grant_type=foo" || calls[0].Method != "POST" || calls[2].Status != 400 {
-		t.Errorf("calls %+v", calls)
-	}
-	// Only the matching method is affected.
-	w.k.InjectFailure(kheopstest.Failure{Method: http.MethodGet, Path: "/api/token", Status: 500})
-	if status, _ := w.post("/api/token", url.Values{"grant_type": {"foo"}}, nil); status != 400 {
-		t.Errorf("POST hit a GET failure: %d", status)
-	}
+	form := url.Values{"access_token": {w.k.AlbumCapabilityToken(album)}, "client_id": {w.clientID}, "studyUID": {"1.2.3"}}
+	status, body := w.post("/api/report", form, nil)
+	assert.Equal(t, http.StatusForbidden, status, "%s", body)
 }
 
 func TestBasePath(t *testing.T) {
