@@ -173,30 +173,45 @@ const HeaderSize = 12
 // DecodeHeader decodes the element header at the start of b in syntax s.
 // It needs 8 bytes, or 12 for a long explicit VR: with fewer it returns
 // n == 0 and a nil error, and the caller must supply more. Items and
-// delimiters (group FFFE) never carry a VR. It allocates nothing.
+// delimiters (group FFFE) never carry a VR. On an invalid VR, h.Tag is
+// still set. It allocates nothing; dicomscan calls it for every element.
 func DecodeHeader(b []byte, s Syntax) (h Header, n int, err error) {
 	if len(b) < 8 {
 		return Header{}, 0, nil
 	}
-	o := s.order()
-	h.Tag = Tag(uint32(o.Uint16(b))<<16 | uint32(o.Uint16(b[2:])))
-	if !s.Explicit || h.Tag.Group() == 0xFFFE {
-		h.Length = o.Uint32(b[4:])
+	be := s.BigEndian
+	h.Tag = Tag(uint32(u16(b, be))<<16 | uint32(u16(b[2:], be)))
+	if !s.Explicit || h.Tag>>16 == 0xFFFE {
+		h.Length = u32(b[4:], be)
 		return h, 8, nil
 	}
 	if !IsVR(b[4], b[5]) {
-		return Header{}, 0, fmt.Errorf("%w: %v has invalid VR %q", ErrMalformed, h.Tag, b[4:6])
+		return Header{Tag: h.Tag}, 0, fmt.Errorf("%w: %v has invalid VR %q", ErrMalformed, h.Tag, b[4:6])
 	}
 	h.VR = VR(b[4])<<8 | VR(b[5])
 	if !h.VR.Long() {
-		h.Length = uint32(o.Uint16(b[6:]))
+		h.Length = uint32(u16(b[6:], be))
 		return h, 8, nil
 	}
 	if len(b) < 12 {
 		return Header{}, 0, nil
 	}
-	h.Length = o.Uint32(b[8:])
+	h.Length = u32(b[8:], be)
 	return h, 12, nil
+}
+
+func u16(b []byte, bigEndian bool) uint16 {
+	if bigEndian {
+		return binary.BigEndian.Uint16(b)
+	}
+	return binary.LittleEndian.Uint16(b)
+}
+
+func u32(b []byte, bigEndian bool) uint32 {
+	if bigEndian {
+		return binary.BigEndian.Uint32(b)
+	}
+	return binary.LittleEndian.Uint32(b)
 }
 
 // AppendHeader appends the encoding of h in syntax s. In explicit VR a
