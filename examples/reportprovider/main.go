@@ -30,9 +30,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/suyashkumar/dicom"
@@ -436,7 +438,15 @@ func onePagePDF(lines []string) []byte {
 	return b.Bytes()
 }
 
-func loadOrCreateKey(path, kid string) (*reportprovider.Key, error) {
+// loadKey returns the signing key. With no path it makes a new key that
+// lives only in memory: nothing is written, and KHEOPS, which fetches the
+// JWKS on every code exchange, just sees the new key after a restart. With
+// a path it reads the key there, creating the file (mode 0600, PKCS #8) if
+// it does not exist.
+func loadKey(path, kid string) (*reportprovider.Key, error) {
+	if path == "" {
+		return reportprovider.GenerateKey(kid)
+	}
 	data, err := os.ReadFile(path)
 	if err == nil {
 		return reportprovider.ParseKeyPEM(kid, data)
@@ -452,20 +462,56 @@ func loadOrCreateKey(path, kid string) (*reportprovider.Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	return k, os.WriteFile(path, pemBytes, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(pemBytes); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return k, f.Close()
+}
+
+// shutdownTimeout is how long in-flight requests may take to finish once a
+// SIGINT or SIGTERM arrives.
+const shutdownTimeout = 10 * time.Second
+
+// serve runs srv on ln until ctx ends, then shuts it down gracefully: no
+// new connections, in-flight requests get up to timeout to finish. It
+// returns nil after a clean shutdown.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.Duration) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	publicURL := flag.String("public-url", "", "URL at which KHEOPS and browsers reach this app (default http://<addr>)")
 	issuer := flag.String("issuer", "", "KHEOPS root URL to accept launches from, e.g. https://demo.kheops.online")
-	keyPath := flag.String("key", "rp-key.pem", "RSA private key (PEM); created if missing")
+	keyPath := flag.String("key", "", "RSA private key file (PEM), created (mode 0600) if missing; default: a new key kept in memory only")
 	kid := flag.String("kid", "rp-1", "key ID published in the JWKS")
 	allowHTTP := flag.Bool("allow-http", false, "accept an http:// KHEOPS (development only)")
 	allowPrivate := flag.Bool("allow-private", false, "accept a KHEOPS on a private network address")
 	demo := flag.Bool("demo", false, "start a fake KHEOPS in this process and print a launch URL")
 	flag.Parse()
 
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -474,7 +520,7 @@ func main() {
 	if *publicURL == "" {
 		*publicURL = "http://" + ln.Addr().String()
 	}
-	key, err := loadOrCreateKey(*keyPath, *kid)
+	key, err := loadKey(*keyPath, *kid)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -492,20 +538,21 @@ func main() {
 		log.Fatal(err)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
-	go func() {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			log.Fatal(err)
-		}
-	}()
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, srv, ln, shutdownTimeout) }()
 	fmt.Printf("configuration URL to register in KHEOPS: %s%s\n", strings.TrimRight(*publicURL, "/"), configPath)
 	if fake != nil {
-		launch, err := demoLaunch(context.Background(), fake, *publicURL+configPath)
+		launch, err := demoLaunch(ctx, fake, *publicURL+configPath)
 		if err != nil {
 			log.Fatal(err)
 		}
 		fmt.Printf("fake KHEOPS at %s\nopen this launch URL in a browser (valid 10 minutes):\n%s\n", fake.URL, launch)
 	}
-	select {}
+	if err := <-done; err != nil {
+		logger.Error("server stopped", "error", err.Error())
+		os.Exit(1)
+	}
+	logger.Info("shut down")
 }
 
 // demoLaunch seeds the fake KHEOPS with a user, an album and a small study,
