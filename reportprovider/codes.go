@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -11,8 +12,10 @@ import (
 // CodeStore remembers which authorization codes (and implicit-flow tokens)
 // have been used. Claim reports fresh == true for the first claim of a key
 // within ttl and false for every later one; of N concurrent claims of one
-// key exactly one is fresh. A Redis-backed nonce store with the same method
-// works for providers running on several machines.
+// key exactly one is fresh. ttl is always positive; a store must refuse
+// (with an error) rather than accept a key that is forgotten at once. A
+// Redis-backed nonce store with the same method works for providers
+// running on several machines.
 type CodeStore interface {
 	Claim(ctx context.Context, key string, ttl time.Duration) (fresh bool, err error)
 }
@@ -68,6 +71,11 @@ func newMemoryCodeStore(max int, now func() time.Time) *memoryCodeStore {
 func (s *memoryCodeStore) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
+	}
+	if ttl <= 0 {
+		// A key that expires at once would let the same code through
+		// again: fail closed.
+		return false, fmt.Errorf("reportprovider: code store: ttl %v is not positive", ttl)
 	}
 	now := s.now()
 	s.mu.Lock()
