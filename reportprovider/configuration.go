@@ -64,6 +64,7 @@ func parseConfiguration(data []byte, configURL string) (*Configuration, error) {
 }
 
 // Validate applies the checks KHEOPS makes when the document is registered
+// (see docs/kheops.md, "The provider configuration document")
 // (same order, same exact-text origin rule), plus a few of this package's
 // own: http or https only, no user info, no fragment in redirect_uri, and
 // no unknown response_type. A document that passes is accepted by KHEOPS.

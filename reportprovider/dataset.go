@@ -39,7 +39,8 @@ const (
 // as returned by QIDO-RS and WADO-RS metadata.
 type Dataset map[string]Attribute
 
-// Attribute is one DICOM JSON attribute. Value is kept raw because // elements may be strings, numbers, person-name objects or nested datasets
+// Attribute is one DICOM JSON attribute. Value is kept raw because its
+// elements may be strings, numbers, person-name objects or nested datasets
 // (sequences); use the Dataset accessors to read it.
 type Attribute struct {
 	VR    string            `json:"vr"`

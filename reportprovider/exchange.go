@@ -25,7 +25,8 @@ const clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bea
 // even with a few minutes of clock skew.
 const maxAssertionLifetime = 5 * time.Minute
 
-// clientAssertion signs a private_key_jwt assertion: RS256 with the kid of
+// clientAssertion signs a private_key_jwt assertion (see docs/kheops.md,
+// "Client assertion (private_key_jwt)"): RS256 with the kid of
 // the first key, iss = sub = clientID, aud = audience (a single string), a
 // random 128-bit jti, iat = now and exp = now + the assertion lifetime.
 func (p *Provider) clientAssertion(clientID, audience string) (Token, error) {

@@ -87,7 +87,7 @@ func (p *Provider) introspect(ctx context.Context, conf *instanceConfiguration, 
 
 // checkIntrospection refuses a token that is inactive, expired, or issued
 // for anything other than this launch: another issuer, client, redirect_uri
-// or set of studies (token substitution, spec §8.3). It returns the expiry
+// or set of studies (token substitution; see docs/kheops.md, "Introspection"). It returns the expiry
 // and scope words.
 func (p *Provider) checkIntrospection(in *introspection, is *issuer, l *Launch) (time.Time, []string, error) {
 	reject := func(what string) (time.Time, []string, error) {

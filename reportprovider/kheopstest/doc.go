@@ -35,7 +35,9 @@
 // inject failures ([Server.Fail]: a [Failure] with Times N fails the next N
 // matching requests, Times 0 every one until [Server.ClearFailures]).
 //
-// STOW-RS uploads are parsed for real by a small bounded reader of the
-// top-level DICOM attributes; it never allocates more than its input and
-// stops at the pixel data.
+// STOW-RS uploads are parsed for real, with the SDK's bounded DICOM
+// element reader, up to the pixel data.
+//
+// docs/kheops.md in the repository describes the KHEOPS behaviour modelled
+// here, and lists what is not modelled yet.
 package kheopstest
