@@ -93,7 +93,7 @@ func (d *DICOMweb) getDatasets(ctx context.Context, op, u string, query url.Valu
 		return nil, fmt.Errorf("reportprovider: %s: %w", op, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, &HTTPError{Op: op, StatusCode: resp.StatusCode, Body: printable(string(data), 512)}
+		return nil, httpError(resp, data)
 	}
 	out, err := parseDatasets(data)
 	if err != nil {
@@ -192,7 +192,7 @@ func (d *DICOMweb) Store(ctx context.Context, studyUID string, instances ...io.R
 	switch resp.StatusCode {
 	case http.StatusOK, http.StatusAccepted, http.StatusConflict:
 	default:
-		return nil, &HTTPError{Op: "stow-rs", StatusCode: resp.StatusCode, Body: printable(string(data), 512)}
+		return nil, httpError(resp, data)
 	}
 	res, err := parseStoreResponse(data)
 	if err != nil {

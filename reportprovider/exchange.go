@@ -111,13 +111,16 @@ func (p *Provider) exchange(ctx context.Context, conf *instanceConfiguration, l 
 			Description string `json:"error_description"`
 		}
 		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			r := httpx.DescribeResponse(resp, data)
 			return "", 0, &OAuthError{
+				Method:      r.Method,
+				URL:         r.URL,
 				StatusCode:  resp.StatusCode,
-				Code:        printable(e.Error, 64),
-				Description: printable(e.Description, 256),
+				Code:        cleanText(e.Error, 64),
+				Description: cleanText(e.Description, 256),
 			}
 		}
-		return "", 0, &HTTPError{Op: "token endpoint", StatusCode: resp.StatusCode, Body: printable(string(data), 512)}
+		return "", 0, httpError(resp, data)
 	}
 	var tr tokenResponse
 	if err := json.Unmarshal(data, &tr); err != nil {

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/dicombridge/dicombridge/internal/origin"
 )
 
 func FuzzParseLaunch(f *testing.F) {
@@ -112,7 +114,7 @@ func FuzzInstanceConfiguration(f *testing.F) {
 				continue
 			}
 			u, err := url.Parse(e)
-			if err != nil || originOf(u) != "https://kheops.example" || u.User != nil {
+			if err != nil || origin.Of(u) != "https://kheops.example:443" || u.User != nil {
 				t.Fatalf("endpoint %q accepted", e)
 			}
 		}

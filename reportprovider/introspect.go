@@ -76,7 +76,7 @@ func (p *Provider) introspect(ctx context.Context, conf *instanceConfiguration, 
 		return nil, fmt.Errorf("reportprovider: read introspection: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, &HTTPError{Op: "introspection", StatusCode: resp.StatusCode, Body: printable(string(data), 512)}
+		return nil, httpError(resp, data)
 	}
 	var in introspection
 	if err := json.Unmarshal(data, &in); err != nil {
@@ -180,7 +180,7 @@ func (p *Provider) userinfo(ctx context.Context, conf *instanceConfiguration, to
 		return nil, fmt.Errorf("reportprovider: read userinfo: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, &HTTPError{Op: "userinfo", StatusCode: resp.StatusCode, Body: printable(string(data), 512)}
+		return nil, httpError(resp, data)
 	}
 	var ui UserInfo
 	if err := json.Unmarshal(data, &ui); err != nil {

@@ -149,12 +149,18 @@ func newProvider(o Options, res resolver) (*Provider, error) {
 	if res == nil {
 		res = net.DefaultResolver
 	}
-	if t, ok := base.(*http.Transport); ok {
+	var dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	t, isTransport := base.(*http.Transport)
+	if isTransport {
 		t = t.Clone()
-		t.DialContext = dialGuard(t.DialContext, p.issuers)
+		dial = t.DialContext
+	}
+	addrs := newAddrGuard(p.issuers, res, dial)
+	if isTransport {
+		t.DialContext = guardedDial(addrs)
 		base = t
 	}
-	hc.Transport = &guard{base: base, issuers: byOrigin, resolver: res}
+	hc.Transport = &guard{base: base, issuers: byOrigin, addrs: addrs}
 	hc.CheckRedirect = sameOriginRedirect
 	p.hc = &hc
 	ttl := o.ConfigurationTTL

@@ -397,22 +397,24 @@ func TestKHEOPSFailures(t *testing.T) {
 		{"configuration down", "/api/.well-known/report-provider-configuration", kheopstest.Failure{Status: 503, Body: "down"},
 			func(t *testing.T, err error) {
 				var he *reportprovider.HTTPError
-				if !errors.As(err, &he) || he.StatusCode != 503 || he.Body != "down" || strings.Contains(err.Error(), "down") {
-					t.Errorf("%v", err)
+				if !errors.As(err, &he) || he.StatusCode != 503 || he.Body != "down" || strings.Contains(err.Error(), "down") ||
+					he.Method != http.MethodGet || !strings.HasSuffix(he.URL, "/kheops/api/.well-known/report-provider-configuration") {
+					t.Errorf("%v %+v", err, he)
 				}
 			}, 502},
 		{"token endpoint error", "/api/token", kheopstest.Failure{Status: 400, Body: `{"error":"invalid_grant","error_description":"redirect_uri does not match"}`},
 			func(t *testing.T, err error) {
 				var oe *reportprovider.OAuthError
-				if !errors.As(err, &oe) || oe.Code != "invalid_grant" || oe.Description != "redirect_uri does not match" || oe.StatusCode != 400 {
-					t.Errorf("%v", err)
+				if !errors.As(err, &oe) || oe.Code != "invalid_grant" || oe.Description != "redirect_uri does not match" || oe.StatusCode != 400 ||
+					oe.Method != http.MethodPost || !strings.HasSuffix(oe.URL, "/kheops/api/token") {
+					t.Errorf("%v %+v", err, oe)
 				}
 			}, 403},
-		{"token endpoint not JSON", "/api/token", kheopstest.Failure{Status: 500, Body: "<html>oops</html>", Header: http.Header{"Content-Type": {"text/html"}}},
+		{"token endpoint not JSON", "/api/token", kheopstest.Failure{Status: 500, Body: "<html>oops Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln</html>", Header: http.Header{"Content-Type": {"text/html"}}},
 			func(t *testing.T, err error) {
 				var he *reportprovider.HTTPError
-				if !errors.As(err, &he) || he.StatusCode != 500 {
-					t.Errorf("%v", err)
+				if !errors.As(err, &he) || he.StatusCode != 500 || he.Method != http.MethodPost || strings.Contains(he.Body, "eyJ") {
+					t.Errorf("%v %+v", err, he)
 				}
 			}, 502},
 		{"token response without bearer", "/api/token", kheopstest.Failure{Status: 200, Body: `{"access_token":"x","token_type":"mac","expires_in":3600}`},

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dicombridge/dicombridge/internal/httpx"
+	"github.com/dicombridge/dicombridge/internal/origin"
 )
 
 // Session is the outcome of a checked launch: who launched the provider,
@@ -65,11 +66,11 @@ func (s *Session) LogValue() slog.Value {
 // each request before adding the header, like x/oauth2's Transport. A nil
 // base means http.DefaultTransport.
 func (s *Session) Transport(base http.RoundTripper) http.RoundTripper {
-	origin := ""
-	if u, err := url.Parse(s.DICOMwebEndpoint); err == nil {
-		origin = originOf(u)
+	o := ""
+	if u, err := url.Parse(s.DICOMwebEndpoint); err == nil && u.Host != "" {
+		o = origin.Of(u)
 	}
-	return &bearerTransport{token: s.AccessToken, origin: origin, base: base}
+	return &bearerTransport{token: s.AccessToken, origin: o, base: base}
 }
 
 // Client returns a copy of base whose requests carry the bearer token, go
@@ -98,12 +99,12 @@ func (s *Session) DICOMweb(base *http.Client) *DICOMweb {
 // to origin and refuses every other origin with [ErrForbiddenDestination].
 type bearerTransport struct {
 	token  Token
-	origin string            // scheme://host[:port], lower case, no default port
+	origin string            // origin.Of the KHEOPS endpoint
 	base   http.RoundTripper // nil: http.DefaultTransport
 }
 
 func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if t.origin == "" || originOf(req.URL) != t.origin {
+	if t.origin == "" || origin.Of(req.URL) != t.origin {
 		if req.Body != nil {
 			_ = req.Body.Close()
 		}
@@ -131,7 +132,7 @@ func safeReturnURI(is *issuer, albumID, raw string) string {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || u.Opaque != "" ||
-		u.RawQuery != "" || u.Fragment != "" || strings.Contains(raw, "#") || originOf(u) != is.origin {
+		u.RawQuery != "" || u.Fragment != "" || strings.Contains(raw, "#") || origin.Of(u) != is.origin {
 		return is.URL
 	}
 	album, ok := strings.CutPrefix(u.EscapedPath(), is.path+"/albums/")
