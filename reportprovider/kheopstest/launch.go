@@ -228,7 +228,7 @@ func (s *Server) Launch(ctx context.Context, userToken, clientID string, studyUI
 	case http.StatusOK:
 		return ParseLaunchPage(body)
 	default:
-		return "", &APIError{StatusCode: resp.StatusCode, Body: string(body)}
+		return "", apiError(resp, body)
 	}
 }
 

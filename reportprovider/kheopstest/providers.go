@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/dicombridge/dicombridge/internal/httpx"
 )
 
 type provider struct {
@@ -390,7 +392,7 @@ func (s *Server) Register(ctx context.Context, userToken, albumID, name, configU
 		return "", err
 	}
 	if resp.StatusCode != http.StatusCreated {
-		return "", &APIError{StatusCode: resp.StatusCode, Body: string(body)}
+		return "", apiError(resp, body)
 	}
 	if err := json.Unmarshal(body, &reg); err != nil {
 		return "", err
@@ -398,12 +400,22 @@ func (s *Server) Register(ctx context.Context, userToken, albumID, name, configU
 	return reg.ClientID, nil
 }
 
-// APIError is a non-success answer to one of the Server's helper calls.
+// APIError is a non-success answer to one of the Server's helper calls
+// ([Server.Register], [Server.Launch]), with the fields every remote error
+// of the SDK has.
 type APIError struct {
+	Method     string
+	URL        string // without query or user info
 	StatusCode int
-	Body       string
+	Body       string // the start of the answer, cleaned
 }
 
 func (e *APIError) Error() string {
-	return fmt.Sprintf("kheopstest: HTTP %d: %.200s", e.StatusCode, e.Body)
+	return fmt.Sprintf("kheopstest: %s %s: HTTP %d: %s", e.Method, e.URL, e.StatusCode, e.Body)
+}
+
+// apiError builds the APIError of resp, whose body (already read) is body.
+func apiError(resp *http.Response, body []byte) *APIError {
+	r := httpx.DescribeResponse(resp, body)
+	return &APIError{Method: r.Method, URL: r.URL, StatusCode: r.StatusCode, Body: r.Body}
 }

@@ -165,7 +165,7 @@ func TestConfigurationFetchedAsOftenAsKHEOPSDoes(t *testing.T) {
 	tok := w.redeem()
 	var urls []string
 	for _, f := range w.k.Fetches() {
-		urls = append(urls, strings.TrimPrefix(f.URL, w.rp.URL))
+		urls = append(urls, strings.TrimPrefix(f, w.rp.URL))
 	}
 	if strings.Join(urls, " ") != "/cfg /cfg /cfg /jwks /cfg" { // launch (2), authentication (config, JWKS), grant (config)
 		t.Errorf("fetches %v", urls)
@@ -448,4 +448,16 @@ func TestStoreRefusesASeriesOfAnotherStudy(t *testing.T) {
 	if got := w.k.Instances("1.2.3"); len(got) != 1 {
 		t.Errorf("study 1.2.3 holds %d instances, want the 1 it started with", len(got))
 	}
+}
+
+func TestHelperErrorsHaveTheRemoteErrorShape(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, kheopstest.Config{})
+	_, err := w.k.Register(context.Background(), w.admin, "NoSuchAlbum", "RP", w.confURL)
+	var ae *kheopstest.APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, http.MethodPost, ae.Method)
+	assert.Equal(t, w.k.URL+"/api/albums/NoSuchAlbum/reportproviders", ae.URL)
+	assert.Equal(t, http.StatusNotFound, ae.StatusCode)
+	assert.Contains(t, ae.Body, "Album not found")
 }
