@@ -5,6 +5,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/stretchr/testify/assert"
 )
 
 // TestConfCacheLeaderCancelDoesNotFailOthers: launches that join a
@@ -35,11 +37,7 @@ func TestConfCacheLeaderCancelDoesNotFailOthers(t *testing.T) {
 		cancel()
 		close(release)
 		synctest.Wait()
-		if leaderErr == nil {
-			t.Error("the cancelled leader succeeded")
-		}
-		if gotErr != nil || got == nil || got.Issuer != "https://kheops.example" {
-			t.Errorf("follower: %v, %v; want the configuration", got, gotErr)
-		}
+		assert.False(t, leaderErr == nil, "the cancelled leader succeeded")
+		assert.Falsef(t, gotErr != nil || got == nil || got.Issuer != "https://kheops.example", "follower: %v, %v; want the configuration", got, gotErr)
 	})
 }

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/dicombridge/dicombridge/internal/testenv"
 	"github.com/dicombridge/dicombridge/reportprovider"
 )
@@ -29,24 +32,16 @@ const (
 func TestDICOMwebReadsARealStudy(t *testing.T) {
 	t.Parallel()
 	ct, err := os.ReadFile(filepath.Join(testenv.PydicomTestFiles(t), "CT_small.dcm"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	e := newEnv(t, envOptions{})
 	in, err := e.kheops.AddInstance(albumID, ct)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	s, err := e.follow(e.launch(e.alice, e.clientID, in.StudyUID))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx := context.Background()
 	dw := s.DICOMweb(&http.Client{Transport: e.transport})
 	studies, err := dw.SearchStudies(ctx, nil)
-	if err != nil || len(studies) != 1 {
-		t.Fatalf("%v %v", studies, err)
-	}
+	require.Falsef(t, err != nil || len(studies) != 1, "%v %v", studies, err)
 	st := studies[0]
 	// Values as pydicom reports them for CT_small.dcm.
 	if st.String(tagPatientName) != "CompressedSamples^CT1" || st.String(tagPatientID) != "1CT1" ||
@@ -57,13 +52,9 @@ func TestDICOMwebReadsARealStudy(t *testing.T) {
 		t.Errorf("instances %v", st[tagNumberOfStudyRelatedInstances])
 	}
 	series, err := dw.SearchSeries(ctx, in.StudyUID, nil)
-	if err != nil || len(series) != 1 || series[0].String(tagSeriesInstanceUID) != in.SeriesUID || series[0].String(tagModality) != "CT" {
-		t.Fatalf("series %v %v", series, err)
-	}
+	require.Falsef(t, err != nil || len(series) != 1 || series[0].String(tagSeriesInstanceUID) != in.SeriesUID || series[0].String(tagModality) != "CT", "series %v %v", series, err)
 	meta, err := dw.StudyMetadata(ctx, in.StudyUID)
-	if err != nil || len(meta) != 1 || meta[0].String(tagSOPInstanceUID) != in.SOPInstanceUID {
-		t.Fatalf("metadata %v %v", meta, err)
-	}
+	require.Falsef(t, err != nil || len(meta) != 1 || meta[0].String(tagSOPInstanceUID) != in.SOPInstanceUID, "metadata %v %v", meta, err)
 	if _, err := dw.SearchSeries(ctx, study2, nil); err == nil {
 		t.Error("series of a study outside the token were listed")
 	}
@@ -94,14 +85,10 @@ func TestStoreReportsReaderErrors(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
 	s, err := e.follow(e.launch(e.alice, e.clientID, study1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	dw := s.DICOMweb(&http.Client{Transport: e.transport})
 	_, err = dw.Store(context.Background(), study1, strings.NewReader(string(report(study1, "2.25.71"))), &failingReader{n: 100 << 10})
-	if err == nil || !strings.Contains(err.Error(), "disk on fire") {
-		t.Fatalf("%v", err)
-	}
+	require.Falsef(t, err == nil || !strings.Contains(err.Error(), "disk on fire"), "%v", err)
 	if got := e.kheops.Instances(study1); len(got) != 2 {
 		t.Errorf("a failed upload stored %d instances", len(got)-2)
 	}
@@ -111,9 +98,7 @@ func TestStoreReportsReaderErrors(t *testing.T) {
 	// Not DICOM at all: the fake answers 409 with reason 0xC000.
 	_, err = dw.Store(context.Background(), study1, strings.NewReader("hello"))
 	var se *reportprovider.StoreError
-	if !errors.As(err, &se) || se.StatusCode != http.StatusConflict || se.Failed[0].Reason != 0xC000 {
-		t.Errorf("non-DICOM part: %v", err)
-	}
+	assert.Falsef(t, !errors.As(err, &se) || se.StatusCode != http.StatusConflict || se.Failed[0].Reason != 0xC000, "non-DICOM part: %v", err)
 }
 
 func TestBearerTransport(t *testing.T) {
@@ -128,18 +113,14 @@ func TestBearerTransport(t *testing.T) {
 	if _, err := tr.RoundTrip(req); err != nil {
 		t.Fatal(err)
 	}
-	if req.Header.Get("Authorization") != "" {
-		t.Error("the caller's request was modified")
-	}
+	assert.Equal(t, "", req.Header.Get("Authorization"), "the caller's request was modified")
 	for _, u := range []string{"https://kheops.example.evil.example/", "http://kheops.example/", "https://kheops.example:8443/"} {
 		req, _ := http.NewRequest(http.MethodGet, u, nil)
 		if _, err := tr.RoundTrip(req); !errors.Is(err, reportprovider.ErrForbiddenDestination) {
 			t.Errorf("%s: %v", u, err)
 		}
 	}
-	if len(seen) != 1 || seen[0] != "Bearer t0k" {
-		t.Errorf("seen %v", seen)
-	}
+	assert.Falsef(t, len(seen) != 1 || seen[0] != "Bearer t0k", "seen %v", seen)
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)

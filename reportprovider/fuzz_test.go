@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/dicombridge/dicombridge/internal/origin"
 )
 
@@ -26,24 +28,16 @@ func FuzzParseLaunch(f *testing.F) {
 		check := func(l *Launch) {
 			switch l.Flow {
 			case ResponseTypeCode:
-				if !opaqueOK(string(l.Code)) || l.AccessToken != "" {
-					t.Fatalf("code flow with bad code/token: %q %q", l.Code, l.AccessToken)
-				}
+				require.Falsef(t, !opaqueOK(string(l.Code)) || l.AccessToken != "", "code flow with bad code/token: %q %q", l.Code, l.AccessToken)
 			case ResponseTypeToken:
-				if !opaqueOK(string(l.AccessToken)) || l.Code != "" || !strings.EqualFold(l.tokenType, "bearer") || l.expiresIn < 0 {
-					t.Fatalf("implicit flow with bad fields: %+v", l)
-				}
+				require.Falsef(t, !opaqueOK(string(l.AccessToken)) || l.Code != "" || !strings.EqualFold(l.tokenType, "bearer") || l.expiresIn < 0, "implicit flow with bad fields: %+v", l)
 			default:
 				t.Fatalf("flow %q", l.Flow)
 			}
-			if l.ConfURI == "" || len(l.ConfURI) > maxURILen || !clientIDPattern.MatchString(l.ClientID) || len(l.ReturnURI) > maxURILen {
-				t.Fatalf("bad fields: %+v", l)
-			}
+			require.Falsef(t, l.ConfURI == "" || len(l.ConfURI) > maxURILen || !clientIDPattern.MatchString(l.ClientID) || len(l.ReturnURI) > maxURILen, "bad fields: %+v", l)
 			seen := map[string]bool{}
 			for _, u := range l.StudyUIDs {
-				if !validUID(u) || seen[u] {
-					t.Fatalf("bad or repeated study UID %q", u)
-				}
+				require.Falsef(t, !validUID(u) || seen[u], "bad or repeated study UID %q", u)
 				seen[u] = true
 			}
 		}
@@ -54,9 +48,7 @@ func FuzzParseLaunch(f *testing.F) {
 		}
 		if l, err := parseFragment(raw); err == nil {
 			check(l)
-			if l.Flow != ResponseTypeToken {
-				t.Fatal("fragment without a token accepted")
-			}
+			require.Equal(t, ResponseTypeToken, l.Flow, "fragment without a token accepted")
 		}
 	})
 }
@@ -73,23 +65,15 @@ func FuzzConfiguration(f *testing.F) {
 			return
 		}
 		scheme, authority, err := originText(confURL)
-		if err != nil {
-			t.Fatalf("accepted for an invalid configuration URL %q", confURL)
-		}
+		require.NoErrorf(t, err, "accepted for an invalid configuration URL %q", confURL)
 		prefix := scheme + "://" + authority
-		if !strings.HasPrefix(c.RedirectURI, prefix) {
-			t.Fatalf("redirect_uri %q outside %q", c.RedirectURI, prefix)
-		}
+		require.Falsef(t, !strings.HasPrefix(c.RedirectURI, prefix), "redirect_uri %q outside %q", c.RedirectURI, prefix)
 		if rest := c.RedirectURI[len(prefix):]; rest != "" && !strings.ContainsAny(rest[:1], "/?") {
 			t.Fatalf("redirect_uri %q extends the authority of %q", c.RedirectURI, prefix)
 		}
-		if c.ResponseType == ResponseTypeCode && !strings.HasPrefix(c.JWKSURI, prefix) {
-			t.Fatalf("jwks_uri %q outside %q", c.JWKSURI, prefix)
-		}
+		require.Falsef(t, c.ResponseType == ResponseTypeCode && !strings.HasPrefix(c.JWKSURI, prefix), "jwks_uri %q outside %q", c.JWKSURI, prefix)
 		again, err := json.Marshal(c)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if _, err := parseConfiguration(again, confURL); err != nil {
 			t.Fatalf("re-encoded configuration rejected: %v", err)
 		}
@@ -106,17 +90,13 @@ func FuzzInstanceConfiguration(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if c.Issuer != root {
-			t.Fatalf("issuer %q", c.Issuer)
-		}
+		require.Equalf(t, root, c.Issuer, "issuer %q", c.Issuer)
 		for _, e := range []string{c.DICOMwebEndpoint, c.TokenEndpoint, c.IntrospectionEndpoint, c.UserinfoEndpoint, c.DICOMwebURIEndpoint, c.AuthorizationEndpoint, c.JWKSURI} {
 			if e == "" {
 				continue
 			}
 			u, err := url.Parse(e)
-			if err != nil || origin.Of(u) != "https://kheops.example:443" || u.User != nil {
-				t.Fatalf("endpoint %q accepted", e)
-			}
+			require.Falsef(t, err != nil || origin.Of(u) != "https://kheops.example:443" || u.User != nil, "endpoint %q accepted", e)
 		}
 	})
 }
@@ -135,9 +115,7 @@ func FuzzSafeReturnURI(f *testing.F) {
 			return
 		}
 		id, ok := strings.CutPrefix(got, is.URL+"/albums/")
-		if !ok || !albumIDPattern.MatchString(id) {
-			t.Fatalf("unsafe return URI %q", got)
-		}
+		require.Falsef(t, !ok || !albumIDPattern.MatchString(id), "unsafe return URI %q", got)
 	})
 }
 

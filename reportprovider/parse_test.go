@@ -12,6 +12,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestParseLaunch(t *testing.T) {
@@ -55,22 +58,14 @@ func TestParseLaunch(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			v, err := url.ParseQuery(c.query)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			got, err := ParseLaunch(v)
 			if c.want == nil {
-				if !errors.Is(err, ErrInvalidLaunch) {
-					t.Fatalf("%v, want ErrInvalidLaunch", err)
-				}
-				if strings.Contains(err.Error(), "ey.") || strings.Contains(err.Error(), "aaaa") {
-					t.Errorf("error echoes a value: %v", err)
-				}
+				require.ErrorIsf(t, err, ErrInvalidLaunch, "%v, want ErrInvalidLaunch", err)
+				assert.Falsef(t, strings.Contains(err.Error(), "ey.") || strings.Contains(err.Error(), "aaaa"), "error echoes a value: %v", err)
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if got.Flow != c.want.Flow || got.Code != c.want.Code || got.AccessToken != c.want.AccessToken || got.tokenType != c.want.tokenType ||
 				got.expiresIn != c.want.expiresIn || got.Scope != c.want.Scope || got.ConfURI != c.want.ConfURI || got.ClientID != c.want.ClientID ||
 				got.ReturnURI != c.want.ReturnURI || !slices.Equal(got.StudyUIDs, c.want.StudyUIDs) {
@@ -117,12 +112,8 @@ func TestConfigurationValidate(t *testing.T) {
 	}
 	for _, c := range cases {
 		err := c.c.Validate(c.confURL)
-		if c.ok && err != nil {
-			t.Errorf("%s: %v", c.name, err)
-		}
-		if !c.ok && !errors.Is(err, ErrInvalidConfiguration) {
-			t.Errorf("%s: %v, want ErrInvalidConfiguration", c.name, err)
-		}
+		assert.Falsef(t, c.ok && err != nil, "%s: %v", c.name, err)
+		assert.Falsef(t, !c.ok && !errors.Is(err, ErrInvalidConfiguration), "%s: %v, want ErrInvalidConfiguration", c.name, err)
 	}
 	if _, err := parseConfiguration([]byte(`{"redirect_uri":"https://rp.example/r","response_type":"token"} {}`), "https://rp.example/c"); err == nil {
 		t.Error("trailing data accepted")
@@ -196,9 +187,7 @@ func TestParseInstanceConfiguration(t *testing.T) {
 func TestSafeReturnURI(t *testing.T) {
 	t.Parallel()
 	is, err := newIssuer(Issuer{URL: "https://kheops.example/k"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cases := []struct{ album, raw, want string }{
 		{"Ab12Cd34Ef", "https://kheops.example/k/albums/Ab12Cd34Ef", "https://kheops.example/k/albums/Ab12Cd34Ef"},
 		{"Ab12Cd34Ef", "https://evil.example/albums/x", "https://kheops.example/k/albums/Ab12Cd34Ef"},
@@ -234,28 +223,20 @@ func TestMemoryCodeStore(t *testing.T) {
 	ctx := context.Background()
 	claim := func(k string) bool {
 		fresh, err := s.Claim(ctx, k, time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return fresh
 	}
-	if !claim("a") || claim("a") {
-		t.Fatal("a claimed twice")
-	}
+	require.False(t, !claim("a") || claim("a"), "a claimed twice")
 	claim("b")
 	claim("c")
 	if _, err := s.Claim(ctx, "d", time.Minute); !errors.Is(err, ErrCodeStoreFull) {
 		t.Fatalf("full store: %v", err)
 	}
-	if claim("a") {
-		t.Error("a forgotten while the store was full")
-	}
+	assert.False(t, claim("a"), "a forgotten while the store was full")
 	mu.Lock()
 	now = now.Add(time.Minute)
 	mu.Unlock()
-	if !claim("d") || !claim("a") || s.size() != 2 {
-		t.Errorf("expired keys not released (len %d)", s.size())
-	}
+	assert.Falsef(t, !claim("d") || !claim("a") || s.size() != 2, "expired keys not released (len %d)", s.size())
 
 	// Of many concurrent claims of one key, exactly one is fresh.
 	big := newMemoryCodeStore(0, nil)
@@ -271,9 +252,7 @@ func TestMemoryCodeStore(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if fresh.Load() != 1 {
-		t.Errorf("%d fresh claims", fresh.Load())
-	}
+	assert.Equalf(t, int32(1), fresh.Load(), "%d fresh claims", fresh.Load())
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	if _, err := big.Claim(cctx, "x", time.Minute); !errors.Is(err, context.Canceled) {
@@ -293,9 +272,7 @@ func TestMemoryCodeStoreQueueCompaction(t *testing.T) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.keys) > 4 || cap(s.queue) > 1024 {
-		t.Errorf("keys %d, queue cap %d: expired entries are not released", len(s.keys), cap(s.queue))
-	}
+	assert.Falsef(t, len(s.keys) > 4 || cap(s.queue) > 1024, "keys %d, queue cap %d: expired entries are not released", len(s.keys), cap(s.queue))
 }
 
 func TestNewRejectsUnsafeOptions(t *testing.T) {
@@ -335,22 +312,16 @@ func TestNewRejectsUnsafeOptions(t *testing.T) {
 	o.Issuers[0].URL = "http://127.0.0.1:8080/kheops/"
 	o.Issuers[0].AllowHTTP = true
 	p, err := New(o)
-	if err != nil || p.issuers[0].URL != "http://127.0.0.1:8080/kheops" || p.issuers[0].confURL != "http://127.0.0.1:8080/kheops/api/.well-known/report-provider-configuration" {
-		t.Errorf("AllowHTTP issuer: %v", err)
-	}
+	assert.Falsef(t, err != nil || p.issuers[0].URL != "http://127.0.0.1:8080/kheops" || p.issuers[0].confURL != "http://127.0.0.1:8080/kheops/api/.well-known/report-provider-configuration", "AllowHTTP issuer: %v", err)
 }
 
 func TestKeys(t *testing.T) {
 	t.Parallel()
 	k := testKey(t, "k1.pem", "k1")
 	pemBytes, err := k.MarshalPEM()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	back, err := ParseKeyPEM("k1", pemBytes)
-	if err != nil || !back.priv.PublicKey.Equal(&k.priv.PublicKey) {
-		t.Fatalf("PEM round trip: %v", err)
-	}
+	require.Falsef(t, err != nil || !back.priv.PublicKey.Equal(&k.priv.PublicKey), "PEM round trip: %v", err)
 	if strings.Contains(k.String(), "PRIVATE") || k.String() != "reportprovider.Key{kid=k1}" {
 		t.Errorf("String %q", k.String())
 	}
@@ -365,26 +336,20 @@ func TestKeys(t *testing.T) {
 		}
 	}
 	j := k.publicJWK()
-	if j.KeyType != "RSA" || j.Algorithm != "RS256" || j.KeyID != "k1" || j.E != "AQAB" || j.Use != "sig" {
-		t.Errorf("jwk %+v", j)
-	}
+	assert.Falsef(t, j.KeyType != "RSA" || j.Algorithm != "RS256" || j.KeyID != "k1" || j.E != "AQAB" || j.Use != "sig", "jwk %+v", j)
 }
 
 func TestNewPublishesCodeFlowAuth(t *testing.T) {
 	t.Parallel()
 	k, err := GenerateKey("k1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	p, err := New(Options{
 		ConfigurationURL: "https://rp.example/c",
 		Configuration:    Configuration{RedirectURI: "https://rp.example/r", ResponseType: ResponseTypeCode, JWKSURI: "https://rp.example/k"},
 		Keys:             []*Key{k},
 		Issuers:          []Issuer{{URL: "https://kheops.example"}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	w := httptest.NewRecorder()
 	p.ConfigurationHandler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/c", nil))
 	if _, err := parseConfiguration(w.Body.Bytes(), "https://rp.example/c"); err != nil {

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/dicombridge/dicombridge/internal/testenv"
 )
 
@@ -35,9 +38,7 @@ func TestHeaderReaderAgreesWithPydicom(t *testing.T) {
 	dir := testenv.PydicomTestFiles(t)
 	py := testenv.DebianPython(t, "pydicom")
 	out, err := exec.Command(py, "-c", pydicomUIDs, dir).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var want map[string]map[string]string
 	if err := json.Unmarshal(out, &want); err != nil {
 		t.Fatal(err)
@@ -68,9 +69,7 @@ func TestHeaderReaderAgreesWithPydicom(t *testing.T) {
 		}
 		got := map[string]string{"study": h.str(0x0020000D), "series": h.str(0x0020000E), "sop": h.str(0x00080018), "class": h.str(0x00080016)}
 		for k, v := range got {
-			if v != w[k] {
-				t.Errorf("%s: %s = %q, pydicom says %q", filepath.Base(p), k, v, w[k])
-			}
+			assert.Equalf(t, w[k], v, "%s: %s = %q, pydicom says %q", filepath.Base(p), k, v, w[k])
 		}
 		if a, ok := jsonAttribute(h.elems[0x00100010]); ok && len(a.Value) > 0 && w["name"] != "" && !strings.Contains(w["name"], "=") {
 			if got := a.Value[0].(map[string]string)["Alphabetic"]; got != w["name"] {
@@ -80,12 +79,8 @@ func TestHeaderReaderAgreesWithPydicom(t *testing.T) {
 		agreed++
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if agreed < 100 {
-		t.Errorf("only %d files agreed (%d refused)", agreed, refused)
-	}
+	require.NoError(t, err)
+	assert.Falsef(t, agreed < 100, "only %d files agreed (%d refused)", agreed, refused)
 	t.Logf("%d files agree with pydicom, %d refused", agreed, refused)
 }
 

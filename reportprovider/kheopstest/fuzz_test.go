@@ -2,8 +2,9 @@ package kheopstest
 
 import (
 	"encoding/json"
-	"errors"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/dicombridge/dicombridge/reportprovider"
 )
@@ -21,9 +22,7 @@ func FuzzReadHeader(f *testing.F) {
 			return
 		}
 		for tag, e := range h.elems {
-			if len(e.value) > maxKeptValue {
-				t.Fatalf("tag %08X kept %d bytes", tag, len(e.value))
-			}
+			require.Falsef(t, len(e.value) > maxKeptValue, "tag %08X kept %d bytes", tag, len(e.value))
 			_, _ = jsonAttribute(e)
 		}
 		if _, err := json.Marshal(h.dicomJSON()); err != nil {
@@ -47,18 +46,14 @@ func FuzzConfigurationAgreement(f *testing.F) {
 			return
 		}
 		if err := rc.Validate(confURL); err != nil {
-			if !errors.Is(err, reportprovider.ErrInvalidConfiguration) {
-				t.Fatalf("unexpected error type %v", err)
-			}
+			require.ErrorIsf(t, err, reportprovider.ErrInvalidConfiguration, "unexpected error type %v", err)
 			return
 		}
 		if rc.ResponseType == reportprovider.ResponseTypeCode {
 			rc.TokenEndpointAuthMethod, rc.TokenEndpointAuthSigningAlg = "private_key_jwt", "RS256"
 		}
 		published, err := json.Marshal(rc)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		var c providerConfig
 		if err := json.Unmarshal(published, &c); err != nil {
 			t.Fatalf("accepted by reportprovider, not JSON for KHEOPS: %v", err)

@@ -45,14 +45,10 @@ const album = "AlbumOne01"
 func newWorld(t *testing.T, cfg kheopstest.Config) *world {
 	t.Helper()
 	data, err := os.ReadFile("../testdata/k1.pem")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	block, _ := pem.Decode(data)
 	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	w := &world{t: t, key: k.(*rsa.PrivateKey)}
 	mux := http.NewServeMux()
 	w.rp = httptest.NewServer(mux)
@@ -79,9 +75,7 @@ func newWorld(t *testing.T, cfg kheopstest.Config) *world {
 		t.Fatal(err)
 	}
 	clientID, err := w.k.Register(context.Background(), w.admin, album, "RP", w.confURL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	w.clientID = clientID
 	return w
 }
@@ -154,27 +148,23 @@ func (w *world) redeem() string {
 func TestConfigurationFetchedAsOftenAsKHEOPSDoes(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, kheopstest.Config{})
+	paths := func() []string {
+		var out []string
+		for _, f := range w.k.Fetches() {
+			out = append(out, strings.TrimPrefix(f, w.rp.URL))
+		}
+		return out
+	}
 	w.k.ResetCalls()
-	if _, err := w.k.Launch(context.Background(), w.admin, w.clientID, "1.2.3"); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(w.k.Fetches()); n != 2 {
-		t.Errorf("launch: %d fetches, want 2", n)
-	}
+	_, err := w.k.Launch(context.Background(), w.admin, w.clientID, "1.2.3")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"/cfg", "/cfg"}, paths(), "launch: response_type, then redirect_uri")
 	w.k.ResetCalls()
 	tok := w.redeem()
-	var urls []string
-	for _, f := range w.k.Fetches() {
-		urls = append(urls, strings.TrimPrefix(f, w.rp.URL))
-	}
-	if strings.Join(urls, " ") != "/cfg /cfg /cfg /jwks /cfg" { // launch (2), authentication (config, JWKS), grant (config)
-		t.Errorf("fetches %v", urls)
-	}
+	assert.Equal(t, []string{"/cfg", "/cfg", "/cfg", "/jwks", "/cfg"}, paths(), "launch (2), authentication (config, JWKS), grant (config)")
 	w.k.ResetCalls()
 	w.post("/api/token/introspect", url.Values{"token": {tok}}, nil)
-	if n := len(w.k.Fetches()); n != 1 {
-		t.Errorf("introspection: %d fetches, want 1", n)
-	}
+	assert.Equal(t, []string{"/cfg"}, paths(), "introspection")
 }
 
 func TestFailureInjectionAndRecordedCalls(t *testing.T) {
@@ -243,18 +233,12 @@ func TestBasePath(t *testing.T) {
 	root := strings.TrimSuffix(w.k.URL, "/kheops")
 	for _, p := range []string{"/api/.well-known/report-provider-configuration", "/kheopsapi/token", "/"} {
 		resp, err := w.k.Client().Get(root + p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		resp.Body.Close()
-		if resp.StatusCode != 404 && resp.StatusCode != 405 {
-			t.Errorf("%s outside the base path: HTTP %d", p, resp.StatusCode)
-		}
+		assert.Falsef(t, resp.StatusCode != 404 && resp.StatusCode != 405, "%s outside the base path: HTTP %d", p, resp.StatusCode)
 	}
 	resp, err := w.k.Client().Get(w.k.ConfigurationURL())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	var doc map[string]any
 	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
@@ -263,29 +247,21 @@ func TestBasePath(t *testing.T) {
 	want := map[string]string{"issuer": w.k.URL, "dicomweb_endpoint": w.k.URL + "/api", "dicomweb_uri_endpoint": w.k.URL + "/api/wado",
 		"token_endpoint": w.k.URL + "/api/token", "introspection_endpoint": w.k.URL + "/api/token/introspect", "userinfo_endpoint": w.k.URL + "/api/userinfo"}
 	for k, v := range want {
-		if doc[k] != v {
-			t.Errorf("%s = %v, want %s", k, doc[k], v)
-		}
+		assert.Equalf(t, v, doc[k], "%s = %v, want %s", k, doc[k], v)
 	}
 	if _, ok := doc["jwks_uri"]; ok {
 		t.Error("KHEOPS publishes no jwks_uri")
 	}
-	if len(doc) != 13 {
-		t.Errorf("%d members, want 13", len(doc))
-	}
+	assert.Equalf(t, 13, len(doc), "%d members, want 13", len(doc))
 }
 
 func TestLaunchAsRedirectAndPageParsing(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, kheopstest.Config{LaunchAsRedirect: true})
 	u, err := w.k.Launch(context.Background(), w.admin, w.clientID, "1.2.3")
-	if err != nil || !strings.HasPrefix(u, w.rp.URL+"/cb?code=") {
-		t.Fatalf("%s %v", u, err)
-	}
+	require.Falsef(t, err != nil || !strings.HasPrefix(u, w.rp.URL+"/cb?code="), "%s %v", u, err)
 	got, err := kheopstest.ParseLaunchPage([]byte(`<meta http-equiv="refresh" content="0;URL='https://rp/cb?a=1&amp;b=2'">`))
-	if err != nil || got != "https://rp/cb?a=1&b=2" {
-		t.Errorf("%q %v", got, err)
-	}
+	assert.Falsef(t, err != nil || got != "https://rp/cb?a=1&b=2", "%q %v", got, err)
 	for _, bad := range []string{"", "<html></html>", `content="0;URL='x`} {
 		if _, err := kheopstest.ParseLaunchPage([]byte(bad)); err == nil {
 			t.Errorf("%q parsed", bad)
@@ -319,9 +295,7 @@ func TestRegistrationAPI(t *testing.T) {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Authorization", "Bearer "+w.admin)
 		resp, err := w.k.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, b
@@ -365,9 +339,7 @@ func TestPEPTokenNeedsTheInternalClient(t *testing.T) {
 		t.Errorf("wrong secret: %d %s", status, body)
 	}
 	status, body := w.post("/api/token/introspect", url.Values{"token": {w.admin}}, basic("proxy", "s3cret"))
-	if status != 200 || !strings.Contains(string(body), `"active":true`) {
-		t.Errorf("internal introspection of a user token: %d %s", status, body)
-	}
+	assert.Falsef(t, status != 200 || !strings.Contains(string(body), `"active":true`), "internal introspection of a user token: %d %s", status, body)
 }
 
 func multipartBody(t *testing.T, typ string, parts ...[]byte) (string, *bytes.Buffer) {
@@ -376,9 +348,7 @@ func multipartBody(t *testing.T, typ string, parts ...[]byte) (string, *bytes.Bu
 	mw := multipart.NewWriter(&b)
 	for _, p := range parts {
 		pw, err := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {"application/dicom"}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		pw.Write(p)
 	}
 	mw.Close()
@@ -407,9 +377,7 @@ func TestStoreRules(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodGet, w.k.URL+"/api/studies/1.2.3/series", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := w.k.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if !strings.Contains(string(b), "2.25.77") || !strings.Contains(string(b), `"00080060":{"vr":"CS","Value":["SR"]}`) {
