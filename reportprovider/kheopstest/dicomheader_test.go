@@ -90,7 +90,7 @@ func TestHeaderReaderRefusesHostileInput(t *testing.T) {
 	hugeVL := append([]byte(nil), valid...)
 	// Patch the last element's 16-bit length to 0xFFFE.
 	hugeVL[len(hugeVL)-4], hugeVL[len(hugeVL)-3] = 0xFE, 0xFF
-	deep := append([]byte(nil), valid[:len(valid)]...)
+	deep := append([]byte(nil), valid...)
 	for i := 0; i < 40; i++ { // (0008,1140) SQ of undefined length, nested
 		deep = append(deep, 0x08, 0x00, 0x40, 0x11, 'S', 'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF)
 	}
