@@ -28,7 +28,10 @@ const maxAssertionLifetime = 5 * time.Minute
 // clientAssertion signs a private_key_jwt assertion (see docs/kheops.md,
 // "Client assertion (private_key_jwt)"): RS256 with the kid of
 // the first key, iss = sub = clientID, aud = audience (a single string), a
-// random 128-bit jti, iat = now and exp = now + the assertion lifetime.
+// random 128-bit jti and exp = now + the assertion lifetime. There is no
+// iat: it is optional, and KHEOPS refuses one more than 60 s in its future,
+// which would lock out a provider whose clock runs ahead; exp alone bounds
+// the assertion (KHEOPS refuses one more than 10 minutes ahead).
 func (p *Provider) clientAssertion(clientID, audience string) (Token, error) {
 	var b [16]byte
 	if _, err := io.ReadFull(p.rand, b[:]); err != nil {
@@ -40,7 +43,6 @@ func (p *Provider) clientAssertion(clientID, audience string) (Token, error) {
 		"sub": clientID,
 		"aud": audience,
 		"jti": base64.RawURLEncoding.EncodeToString(b[:]),
-		"iat": now.Unix(),
 		"exp": now.Add(p.assertionLifetime).Unix(),
 	})
 	k := p.keys[0]
