@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/dicombridge/dicombridge/internal/dicomio"
 )
 
 // Limits on launch parameters. KHEOPS codes and tokens are JWS strings of a
@@ -45,15 +47,17 @@ func (l *Launch) LogValue() slog.Value {
 	)
 }
 
-var (
-	clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
-	// A DICOM UID: dot-separated numeric components without leading zeros,
-	// at most 64 characters (PS3.5 §9.1).
-	uidPattern = regexp.MustCompile(`^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$`)
-)
+var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
-// validUID reports whether s is a syntactically valid DICOM UID.
-func validUID(s string) bool { return len(s) <= 64 && uidPattern.MatchString(s) }
+// maxUIDLen bounds a study UID. DICOM allows 64 characters, but KHEOPS
+// launches any UID that parses as an OID, so a provider accepts more.
+const maxUIDLen = 256
+
+// validUID reports whether s is a study UID KHEOPS would launch: an OID in
+// dotted form (leading zeros and more than 64 characters allowed; see
+// docs/kheops.md, "Launch"), at most maxUIDLen characters. Only digits and
+// dots pass, so a valid UID is safe as a URL path segment.
+func validUID(s string) bool { return len(s) <= maxUIDLen && dicomio.IsOID(s) }
 
 // ParseLaunch reads launch parameters from a query (code flow) or decoded
 // fragment (implicit flow). Exactly one of code and access_token must be

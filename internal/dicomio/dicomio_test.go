@@ -275,3 +275,30 @@ func TestPad(t *testing.T) {
 	assert.Equal(t, "ab\x00\x00", string(Pad(VROB, []byte("ab\x00"))))
 	assert.Equal(t, "ab", string(Pad(VROB, []byte("ab"))))
 }
+
+func TestUIDRules(t *testing.T) {
+	long := "1." + strings.Repeat("2", 70)
+	cases := []struct {
+		s        string
+		oid, uid bool
+	}{
+		{"1.2.840.10008.1.2.1", true, true},
+		{"2.25.329800735698586629295641978511506172918", true, true},
+		{"1.2.03", true, false},
+		{"01.2.3", true, false},
+		{long, true, false},
+		{"0.39", true, true},
+		{"1.40", false, false},
+		{"3.1", false, false},
+		{"1", false, false},
+		{"1..2", false, false},
+		{"1.2.", false, false},
+		{"1.2a", false, false},
+		{"1.2/../3", false, false},
+		{"", false, false},
+	}
+	for _, c := range cases {
+		assert.Equal(t, c.oid, IsOID(c.s), "IsOID(%q)", c.s)
+		assert.Equal(t, c.uid, IsUID(c.s), "IsUID(%q)", c.s)
+	}
+}

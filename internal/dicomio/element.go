@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Tag is a data element tag, group<<16 | element.
@@ -235,4 +236,51 @@ func AppendHeader(dst []byte, h Header, s Syntax) ([]byte, error) {
 		return nil, fmt.Errorf("dicomio: %v: %d bytes do not fit a %s value", h.Tag, h.Length, h.VR)
 	}
 	return o.AppendUint16(dst, uint16(h.Length)), nil
+}
+
+// IsUID reports whether s is a DICOM UID as PS3.5 9.1 defines it:
+// dot-separated decimal components without leading zeros, at most 64
+// characters.
+func IsUID(s string) bool {
+	if len(s) > 64 || !IsOID(s) {
+		return false
+	}
+	for _, c := range strings.Split(s, ".") {
+		if len(c) > 1 && c[0] == '0' {
+			return false
+		}
+	}
+	return true
+}
+
+// IsOID reports whether s parses as an ASN.1 object identifier in dotted
+// form, the looser rule KHEOPS applies to the UIDs it launches and stores:
+// at least two components of decimal digits (leading zeros allowed, any
+// length), the first 0, 1 or 2, and the second below 40 when the first is
+// 0 or 1. The result contains only digits and dots, so it is safe in a URL
+// path. Callers bound the length.
+func IsOID(s string) bool {
+	arcs := strings.Split(s, ".")
+	if len(arcs) < 2 {
+		return false
+	}
+	for _, a := range arcs {
+		if a == "" {
+			return false
+		}
+		for i := 0; i < len(a); i++ {
+			if a[i] < '0' || a[i] > '9' {
+				return false
+			}
+		}
+	}
+	first := strings.TrimLeft(arcs[0], "0")
+	if len(first) > 1 || first > "2" {
+		return false
+	}
+	if first == "2" {
+		return true
+	}
+	second := strings.TrimLeft(arcs[1], "0")
+	return len(second) < 2 || (len(second) == 2 && second < "40")
 }
