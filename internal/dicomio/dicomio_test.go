@@ -277,7 +277,7 @@ func TestPad(t *testing.T) {
 }
 
 func TestUIDRules(t *testing.T) {
-	long := "1." + strings.Repeat("2", 70)
+	long := "2.25." + strings.Repeat("2", 70)
 	cases := []struct {
 		s        string
 		oid, uid bool
