@@ -69,8 +69,8 @@ type issuer struct {
 	// ConfigurationURL override, the one KHEOPS sends when its root is
 	// configured with a trailing slash (ROOT + "/" + "/api/...").
 	confURLs []string
-	origin  string
-	path    string // URL path without trailing slash
+	origin   string
+	path     string // URL path without trailing slash
 }
 
 func newIssuer(in Issuer) (*issuer, error) {
