@@ -45,6 +45,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"time"
 	"unicode"
 
 	"golang.org/x/term"
@@ -360,4 +361,27 @@ func contains(list []string, s string) bool {
 func IsTerminal(w io.Writer) bool {
 	f, ok := w.(interface{ Fd() uintptr })
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// Bytes formats n in the one unit system every program prints: binary
+// multiples (KiB, MiB, GiB; 1 MiB = 1,048,576 bytes), one decimal.
+func Bytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// Rate formats n bytes moved in d as a rate in the units of [Bytes] per
+// second ("12.3 MiB/s"); "-" when d is not positive.
+func Rate(n int64, d time.Duration) string {
+	if d <= 0 || n < 0 {
+		return "-"
+	}
+	return Bytes(int64(float64(n)/d.Seconds())) + "/s"
 }
