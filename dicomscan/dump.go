@@ -15,26 +15,13 @@ import (
 	"unicode/utf8"
 )
 
-// Element is one data element of a file's header, as [Dump] lists it for
-// a person (a dcmdump-like view), not for a program to decode.
-type Element struct {
-	// Tag is group<<16 | element, e.g. 0x00100010 for Patient's Name.
-	Tag uint32
-	// VR is the value representation as written in the file ("PN");
-	// empty in implicit VR datasets, which do not write it.
-	VR string
-	// Length is the value length in bytes; 0xFFFFFFFF means undefined
-	// (a sequence, or encapsulated pixel data).
-	Length uint32
-	// Value is the start of the value, made printable: text trimmed of
-	// padding, numbers decoded, binary values as hex; at most about 64
-	// characters, with "…" when cut. Empty for sequences and items.
-	Value string
-	// Depth is the nesting level: 0 for top-level elements, 1 for the
-	// elements of an item of a top-level sequence, and so on. Items and
-	// delimiters (group FFFE) are listed at the depth of their elements
-	// minus one.
-	Depth int
+// element is one data element of a file's header, as [Dump] shows it.
+type element struct {
+	tag    uint32 // group<<16 | element
+	vr     string // as written; empty in implicit VR
+	length uint32 // 0xFFFFFFFF: undefined
+	value  string // the start of the value, printable; empty for sequences and items
+	depth  int    // 0 top level, 1 inside an item of a top-level sequence, ...
 }
 
 // Limits of Dump: it is a diagnostic, so it stops early rather than read
@@ -49,33 +36,110 @@ const (
 // error of the file.
 var errDumpLimit = errors.New("dicomscan: dump stopped after 2000 elements")
 
-// Dump lists the header elements of the DICOM file at path, in file
-// order: the File Meta Information, then the dataset up to Pixel Data
-// (7FE0,0010), whose value it does not read, descending into sequences.
-// It stops after 2000 elements, and reads each value only as far as it
-// shows it, so memory stays small whatever the file.
+// Dump writes the header elements of the DICOM file at path to w, one per
+// line, in file order, the way dcmdump shows them: the File Meta
+// Information, then the dataset up to Pixel Data (7FE0,0010), whose value
+// it does not read, with the items of sequences indented:
+//
+//	(0010,0010) PN [Doe^Jane]  # 8, PatientName
+//
+// Each line has the tag, the VR (absent in implicit VR datasets, which do
+// not write it), the start of the value made printable (text trimmed of
+// padding, numbers decoded, binary values in hex; at most 64 characters),
+// the value length ("u/l" for undefined) and the keyword of the tags a
+// scan uses and of a few common others. Dump stops after 2000 elements
+// and reads each value only as far as it shows it, so its memory stays
+// small whatever the file.
 //
 // With allowNoPreamble, a dataset without the 128-byte preamble is read
 // as [Scanner.AllowNoPreamble] would accept it. The error is nil when the
 // header was read to its end or to Pixel Data; otherwise it matches
-// [ErrNotDICOM], [ErrMalformed] or [ErrTruncated] (or is an I/O error),
-// and the elements are those read before the problem. Dump does not say
-// whether a scan would skip or reject the file: scan it with [Scanner]
-// for that.
-func Dump(path string, allowNoPreamble bool) ([]Element, error) {
+// [ErrNotDICOM], [ErrNotRegular], [ErrMalformed] or [ErrTruncated] (or is
+// an I/O error) and the lines written are those before the problem. Dump
+// does not say whether a scan would skip or reject the file: scan it with
+// a [Scanner] for that.
+func Dump(w io.Writer, path string, allowNoPreamble bool) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, ErrNotRegular
+		return ErrNotRegular
 	}
-	return dump(f, st.Size(), allowNoPreamble)
+	els, err := dump(f, st.Size(), allowNoPreamble)
+	for _, e := range els {
+		if _, werr := io.WriteString(w, e.String()+"\n"); werr != nil {
+			return werr
+		}
+	}
+	return err
+}
+
+// String formats e as one line of [Dump].
+func (e element) String() string {
+	var b strings.Builder
+	b.WriteString(strings.Repeat("  ", e.depth))
+	fmt.Fprintf(&b, "(%04X,%04X)", e.tag>>16, e.tag&0xFFFF)
+	if e.vr != "" {
+		b.WriteString(" " + e.vr)
+	}
+	switch {
+	case e.tag == tagPixelData:
+		b.WriteString(" (not read)")
+	case e.tag == tagItem:
+		b.WriteString(" (Item)")
+	case e.tag == tagItemDelimitation:
+		b.WriteString(" (ItemDelimitationItem)")
+	case e.tag == tagSequenceDelimitation:
+		b.WriteString(" (SequenceDelimitationItem)")
+	case e.vr == "SQ" || e.length == undefinedLength:
+		b.WriteString(" (Sequence)")
+	default:
+		b.WriteString(" [" + e.value + "]")
+	}
+	if e.length == undefinedLength {
+		b.WriteString("  # u/l")
+	} else {
+		fmt.Fprintf(&b, "  # %d", e.length)
+	}
+	if k := keywords[e.tag]; k != "" {
+		b.WriteString(", " + k)
+	}
+	return b.String()
+}
+
+// keywords names the tags a scan uses and a few common others.
+var keywords = map[uint32]string{
+	0x00020000: "FileMetaInformationGroupLength", 0x00020001: "FileMetaInformationVersion",
+	0x00020002: "MediaStorageSOPClassUID", 0x00020003: "MediaStorageSOPInstanceUID",
+	0x00020010: "TransferSyntaxUID", 0x00020012: "ImplementationClassUID",
+	0x00020013: "ImplementationVersionName", 0x00020016: "SourceApplicationEntityTitle",
+	0x00080005: "SpecificCharacterSet", 0x00080008: "ImageType", 0x00080012: "InstanceCreationDate",
+	0x00080013: "InstanceCreationTime", 0x00080016: "SOPClassUID", 0x00080018: "SOPInstanceUID",
+	0x00080020: "StudyDate", 0x00080021: "SeriesDate", 0x00080022: "AcquisitionDate",
+	0x00080023: "ContentDate", 0x00080030: "StudyTime", 0x00080031: "SeriesTime",
+	0x00080033: "ContentTime", 0x00080050: "AccessionNumber", 0x00080060: "Modality",
+	0x00080070: "Manufacturer", 0x00080080: "InstitutionName", 0x00080081: "InstitutionAddress",
+	0x00080090: "ReferringPhysicianName", 0x00080201: "TimezoneOffsetFromUTC",
+	0x00081030: "StudyDescription", 0x0008103E: "SeriesDescription", 0x00081090: "ManufacturerModelName",
+	0x00081140: "ReferencedImageSequence", 0x00081150: "ReferencedSOPClassUID",
+	0x00081155: "ReferencedSOPInstanceUID", 0x00082112: "SourceImageSequence",
+	0x00100010: "PatientName", 0x00100020: "PatientID", 0x00100021: "IssuerOfPatientID",
+	0x00100030: "PatientBirthDate", 0x00100040: "PatientSex", 0x00101000: "OtherPatientIDs",
+	0x00180015: "BodyPartExamined", 0x00180050: "SliceThickness", 0x00181030: "ProtocolName",
+	0x0020000D: "StudyInstanceUID", 0x0020000E: "SeriesInstanceUID", 0x00200010: "StudyID",
+	0x00200011: "SeriesNumber", 0x00200013: "InstanceNumber", 0x00200032: "ImagePositionPatient",
+	0x00200037: "ImageOrientationPatient", 0x00200052: "FrameOfReferenceUID",
+	0x00280002: "SamplesPerPixel", 0x00280004: "PhotometricInterpretation", 0x00280008: "NumberOfFrames",
+	0x00280010: "Rows", 0x00280011: "Columns", 0x00280030: "PixelSpacing", 0x00280100: "BitsAllocated",
+	0x00280101: "BitsStored", 0x00280102: "HighBit", 0x00280103: "PixelRepresentation",
+	0x00281050: "WindowCenter", 0x00281051: "WindowWidth", 0x00281052: "RescaleIntercept",
+	0x00281053: "RescaleSlope", 0x7FE00010: "PixelData",
 }
 
 // dumper walks one stream.
@@ -85,10 +149,10 @@ type dumper struct {
 	size      int64 // stream size; -1 when unknown
 	explicit  bool
 	bigEndian bool
-	out       []Element
+	out       []element
 }
 
-func dump(src io.Reader, size int64, noPreamble bool) ([]Element, error) {
+func dump(src io.Reader, size int64, noPreamble bool) ([]element, error) {
 	d := &dumper{r: bufio.NewReaderSize(src, 4096), size: size, explicit: true}
 	head, err := d.r.Peek(132)
 	switch {
@@ -123,8 +187,8 @@ func dump(src io.Reader, size int64, noPreamble bool) ([]Element, error) {
 		if err != nil {
 			return d.out, err
 		}
-		if e.Tag == tagTransferSyntaxUID {
-			ts = e.Value
+		if e.tag == tagTransferSyntaxUID {
+			ts = e.value
 		}
 	}
 	switch ts {
@@ -153,7 +217,7 @@ func dump(src io.Reader, size int64, noPreamble bool) ([]Element, error) {
 		if errors.Is(err, errDumpLimit) {
 			return d.out, nil
 		}
-		if err != nil || e.Tag == tagPixelData {
+		if err != nil || e.tag == tagPixelData {
 			return d.out, err
 		}
 	}
@@ -161,40 +225,40 @@ func dump(src io.Reader, size int64, noPreamble bool) ([]Element, error) {
 
 // element reads one element at the given depth (and, for a sequence, its
 // items), appends it to d.out and returns it.
-func (d *dumper) element(depth int) (Element, error) {
+func (d *dumper) element(depth int) (element, error) {
 	if len(d.out) >= dumpMaxElements {
-		return Element{}, errDumpLimit
+		return element{}, errDumpLimit
 	}
 	if depth > maxDepth {
-		return Element{}, fmt.Errorf("%w: sequences nested deeper than %d", ErrMalformed, maxDepth)
+		return element{}, fmt.Errorf("%w: sequences nested deeper than %d", ErrMalformed, maxDepth)
 	}
 	explicit, big := d.explicit, d.bigEndian
 	b, err := d.read(8)
 	if err != nil {
-		return Element{}, err
+		return element{}, err
 	}
 	tag := d.u32tag(b, big)
-	e := Element{Tag: tag, Depth: depth}
+	e := element{tag: tag, depth: depth}
 	if explicit && tag>>16 != 0xFFFE {
 		if !isVR(b[4], b[5]) {
-			return Element{}, fmt.Errorf("%w: (%04X,%04X) has invalid VR %q", ErrMalformed, tag>>16, tag&0xFFFF, b[4:6])
+			return element{}, fmt.Errorf("%w: (%04X,%04X) has invalid VR %q", ErrMalformed, tag>>16, tag&0xFFFF, b[4:6])
 		}
-		e.VR = string(b[4:6])
+		e.vr = string(b[4:6])
 		if longVR(uint16(b[4])<<8 | uint16(b[5])) {
 			l, err := d.read(4)
 			if err != nil {
-				return Element{}, err
+				return element{}, err
 			}
-			e.Length = d.u32(l, big)
+			e.length = d.u32(l, big)
 		} else if big {
-			e.Length = uint32(b[6])<<8 | uint32(b[7])
+			e.length = uint32(b[6])<<8 | uint32(b[7])
 		} else {
-			e.Length = uint32(b[6]) | uint32(b[7])<<8
+			e.length = uint32(b[6]) | uint32(b[7])<<8
 		}
 	} else {
-		e.Length = d.u32(b[4:], big)
+		e.length = d.u32(b[4:], big)
 	}
-	if e.Tag == tagPixelData && depth == 0 {
+	if e.tag == tagPixelData && depth == 0 {
 		d.out = append(d.out, e)
 		return e, nil
 	}
@@ -203,22 +267,22 @@ func (d *dumper) element(depth int) (Element, error) {
 	switch {
 	case tag == tagItem || tag == tagItemDelimitation || tag == tagSequenceDelimitation:
 		return e, nil // the caller walks items
-	case e.Length == undefinedLength:
+	case e.length == undefinedLength:
 		return e, d.sequence(depth, -1)
 	}
-	if d.size >= 0 && int64(e.Length) > d.size-d.pos {
-		return e, fmt.Errorf("%w: (%04X,%04X) declares %d bytes, %d remain", ErrTruncated, tag>>16, tag&0xFFFF, e.Length, d.size-d.pos)
+	if d.size >= 0 && int64(e.length) > d.size-d.pos {
+		return e, fmt.Errorf("%w: (%04X,%04X) declares %d bytes, %d remain", ErrTruncated, tag>>16, tag&0xFFFF, e.length, d.size-d.pos)
 	}
-	if e.VR == "SQ" {
-		return e, d.sequence(depth, d.pos+int64(e.Length))
+	if e.vr == "SQ" {
+		return e, d.sequence(depth, d.pos+int64(e.length))
 	}
-	shown := min(int(e.Length), 4*dumpMaxValue)
+	shown := min(int(e.length), 4*dumpMaxValue)
 	v, err := d.read(shown)
 	if err != nil {
 		return e, err
 	}
-	d.out[idx].Value = showValue(e.VR, v, int(e.Length) > shown, big)
-	if err := d.skip(int64(e.Length) - int64(shown)); err != nil {
+	d.out[idx].value = showValue(e.vr, v, int(e.length) > shown, big)
+	if err := d.skip(int64(e.length) - int64(shown)); err != nil {
 		return e, err
 	}
 	return d.out[idx], nil
@@ -233,26 +297,26 @@ func (d *dumper) sequence(depth int, end int64) error {
 			return err
 		}
 		switch {
-		case it.Tag == tagSequenceDelimitation && end < 0:
+		case it.tag == tagSequenceDelimitation && end < 0:
 			return nil
-		case it.Tag != tagItem:
-			return fmt.Errorf("%w: (%04X,%04X) inside a sequence", ErrMalformed, it.Tag>>16, it.Tag&0xFFFF)
-		case it.Length == undefinedLength:
+		case it.tag != tagItem:
+			return fmt.Errorf("%w: (%04X,%04X) inside a sequence", ErrMalformed, it.tag>>16, it.tag&0xFFFF)
+		case it.length == undefinedLength:
 			for {
 				e, err := d.element(depth + 1)
 				if err != nil {
 					return err
 				}
-				if e.Tag == tagItemDelimitation {
-					d.out[len(d.out)-1].Depth = depth
+				if e.tag == tagItemDelimitation {
+					d.out[len(d.out)-1].depth = depth
 					break
 				}
 			}
 			continue
 		}
-		itemEnd := d.pos + int64(it.Length)
+		itemEnd := d.pos + int64(it.length)
 		if d.size >= 0 && itemEnd > d.size || end >= 0 && itemEnd > end {
-			return fmt.Errorf("%w: item of %d bytes overruns its container", ErrMalformed, it.Length)
+			return fmt.Errorf("%w: item of %d bytes overruns its container", ErrMalformed, it.length)
 		}
 		for d.pos < itemEnd {
 			if _, err := d.element(depth + 1); err != nil {

@@ -2,6 +2,8 @@ package dicomscan
 
 import (
 	"bytes"
+	"io"
+	"strings"
 	"os"
 	"path/filepath"
 	"testing"
@@ -52,42 +54,40 @@ func TestDump(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			b := part10(tc.ts, build(tc.d))
-			path := filepath.Join(t.TempDir(), "f.dcm")
-			require.NoError(t, os.WriteFile(path, b, 0o600))
-			got, err := Dump(path, false)
+			got, err := dump(bytes.NewReader(b), int64(len(b)), false)
 			require.NoError(t, err)
 			ts := tc.ts
 			if len(ts)%2 == 1 {
 				ts += "" // shown without its padding
 			}
 			e := tc.explicit
-			want := []Element{
-				{Tag: 0x00020000, VR: "UL", Length: 4, Value: got[0].Value},
-				{Tag: 0x00020002, VR: "UI", Length: 26, Value: "1.2.840.10008.5.1.4.1.1.2"},
-				{Tag: 0x00020010, VR: "UI", Length: uint32(len(ts) + len(ts)%2), Value: ts},
-				{Tag: 0x00080005, VR: vr(e, "CS"), Length: 10, Value: "ISO_IR 100"},
-				{Tag: 0x00081140, VR: vr(e, "SQ"), Length: undefinedLength},
-				{Tag: tagItem, Length: undefinedLength},
-				{Tag: 0x00081150, VR: vr(e, "UI"), Length: 6, Value: "1.2.3", Depth: 1},
-				{Tag: tagItemDelimitation},
-				{Tag: tagSequenceDelimitation},
-				{Tag: 0x00080016, VR: vr(e, "UI"), Length: 26, Value: "1.2.840.10008.5.1.4.1.1.2"},
-				{Tag: 0x00080018, VR: vr(e, "UI"), Length: uint32(len(sop) + len(sop)%2), Value: sop},
-				{Tag: 0x00080060, VR: vr(e, "CS"), Length: 2, Value: "CT"},
-				{Tag: 0x00100010, VR: vr(e, "PN"), Length: 12, Value: "Test^Patient"},
-				{Tag: 0x0020000D, VR: vr(e, "UI"), Length: uint32(len(study) + len(study)%2), Value: study},
-				{Tag: 0x0020000E, VR: vr(e, "UI"), Length: uint32(len(series) + len(series)%2), Value: series},
-				{Tag: 0x00082112, VR: vr(e, "SQ"), Length: got[15].Length},
-				{Tag: tagItem, Length: got[16].Length},
-				{Tag: 0x00081155, VR: vr(e, "UI"), Length: 6, Value: "1.2.4", Depth: 1},
-				{Tag: 0x00280010, VR: vr(e, "US"), Length: 2, Value: tc.rows},
-				{Tag: tagPixelData, VR: vr(e, "OW"), Length: 4},
+			want := []element{
+				{tag: 0x00020000, vr: "UL", length: 4, value: got[0].value},
+				{tag: 0x00020002, vr: "UI", length: 26, value: "1.2.840.10008.5.1.4.1.1.2"},
+				{tag: 0x00020010, vr: "UI", length: uint32(len(ts) + len(ts)%2), value: ts},
+				{tag: 0x00080005, vr: vr(e, "CS"), length: 10, value: "ISO_IR 100"},
+				{tag: 0x00081140, vr: vr(e, "SQ"), length: undefinedLength},
+				{tag: tagItem, length: undefinedLength},
+				{tag: 0x00081150, vr: vr(e, "UI"), length: 6, value: "1.2.3", depth: 1},
+				{tag: tagItemDelimitation},
+				{tag: tagSequenceDelimitation},
+				{tag: 0x00080016, vr: vr(e, "UI"), length: 26, value: "1.2.840.10008.5.1.4.1.1.2"},
+				{tag: 0x00080018, vr: vr(e, "UI"), length: uint32(len(sop) + len(sop)%2), value: sop},
+				{tag: 0x00080060, vr: vr(e, "CS"), length: 2, value: "CT"},
+				{tag: 0x00100010, vr: vr(e, "PN"), length: 12, value: "Test^Patient"},
+				{tag: 0x0020000D, vr: vr(e, "UI"), length: uint32(len(study) + len(study)%2), value: study},
+				{tag: 0x0020000E, vr: vr(e, "UI"), length: uint32(len(series) + len(series)%2), value: series},
+				{tag: 0x00082112, vr: vr(e, "SQ"), length: got[15].length},
+				{tag: tagItem, length: got[16].length},
+				{tag: 0x00081155, vr: vr(e, "UI"), length: 6, value: "1.2.4", depth: 1},
+				{tag: 0x00280010, vr: vr(e, "US"), length: 2, value: tc.rows},
+				{tag: tagPixelData, vr: vr(e, "OW"), length: 4},
 			}
 			if !e {
 				// Implicit VR: the defined-length sequence is not known
 				// to be one, so its bytes are shown as a value.
 				want = append(want[:15], want[18:]...)
-				want = append(want[:15], append([]Element{{Tag: 0x00082112, Length: got[15].Length, Value: got[15].Value}}, want[15:]...)...)
+				want = append(want[:15], append([]element{{tag: 0x00082112, length: got[15].length, value: got[15].value}}, want[15:]...)...)
 			}
 			assert.Equal(t, want, got)
 		})
@@ -103,30 +103,28 @@ func TestDumpVerdicts(t *testing.T) {
 		return p
 	}
 	text := write("notes.txt", []byte("hello, this is not DICOM at all, not even close........................................................................................................."))
-	_, err := Dump(text, false)
+	var out bytes.Buffer
+	err := Dump(&out, text, false)
 	assert.ErrorIs(t, err, ErrNotDICOM)
 
 	full := part10(tsExplicitLE, (&ds{}).instance(study, series, sop).bytes())
-	got, err := Dump(write("cut.dcm", full[:len(full)-5]), false)
+	err = Dump(&out, write("cut.dcm", full[:len(full)-5]), false)
 	assert.ErrorIs(t, err, ErrTruncated)
-	assert.NotEmpty(t, got, "elements before the cut are listed")
+	assert.Contains(t, out.String(), "(0008,0018) UI [", "elements before the cut are listed")
 
 	bad := part10(tsExplicitLE, (&ds{}).raw([]byte{8, 0, 0x16, 0, 'z', 'z', 2, 0, '1', '2'}).bytes())
-	_, err = Dump(write("badvr.dcm", bad), false)
+	err = Dump(io.Discard, write("badvr.dcm", bad), false)
 	assert.ErrorIs(t, err, ErrMalformed)
 
 	noPreamble := (&ds{}).instance(study, series, sop).bytes()
 	p := write("nopre.dcm", noPreamble)
-	_, err = Dump(p, false)
-	assert.ErrorIs(t, err, ErrNotDICOM)
-	got, err = Dump(p, true)
-	require.NoError(t, err)
-	assert.Len(t, got, 6)
+	assert.ErrorIs(t, Dump(io.Discard, p, false), ErrNotDICOM)
+	out.Reset()
+	require.NoError(t, Dump(&out, p, true))
+	assert.Equal(t, 6, strings.Count(out.String(), "\n"))
 
-	_, err = Dump(dir, false)
-	assert.ErrorIs(t, err, ErrNotRegular)
-	_, err = Dump(filepath.Join(dir, "missing"), false)
-	assert.ErrorIs(t, err, os.ErrNotExist)
+	assert.ErrorIs(t, Dump(io.Discard, dir, false), ErrNotRegular)
+	assert.ErrorIs(t, Dump(io.Discard, filepath.Join(dir, "missing"), false), os.ErrNotExist)
 }
 
 func TestDumpValues(t *testing.T) {
@@ -164,4 +162,31 @@ func FuzzDump(f *testing.F) {
 			t.Fatalf("%d elements", len(els))
 		}
 	})
+}
+
+// TestDumpText checks the dcmdump-like lines, exactly.
+func TestDumpText(t *testing.T) {
+	t.Parallel()
+	d := (&ds{}).str(0x00100010, "PN", "Doe^Jane").
+		header(0x00081140, "SQ", undefinedLength).header(tagItem, "", undefinedLength).
+		str(0x00081150, "UI", "1.2.3").
+		header(tagItemDelimitation, "", 0).header(tagSequenceDelimitation, "", 0).
+		str(0x00091001, "LO", "private").
+		header(tagPixelData, "OB", undefinedLength)
+	path := filepath.Join(t.TempDir(), "f.dcm")
+	require.NoError(t, os.WriteFile(path, part10(tsExplicitLE, d.bytes()), 0o600))
+	var out bytes.Buffer
+	require.NoError(t, Dump(&out, path, false))
+	assert.Equal(t, `(0002,0000) UL [62]  # 4, FileMetaInformationGroupLength
+(0002,0002) UI [1.2.840.10008.5.1.4.1.1.2]  # 26, MediaStorageSOPClassUID
+(0002,0010) UI [1.2.840.10008.1.2.1]  # 20, TransferSyntaxUID
+(0010,0010) PN [Doe^Jane]  # 8, PatientName
+(0008,1140) SQ (Sequence)  # u/l, ReferencedImageSequence
+(FFFE,E000) (Item)  # u/l
+  (0008,1150) UI [1.2.3]  # 6, ReferencedSOPClassUID
+(FFFE,E00D) (ItemDelimitationItem)  # 0
+(FFFE,E0DD) (SequenceDelimitationItem)  # 0
+(0009,1001) LO [private]  # 8
+(7FE0,0010) OB (not read)  # u/l, PixelData
+`, out.String())
 }
