@@ -3,9 +3,9 @@ package dicomscan
 import (
 	"bytes"
 	"io"
-	"strings"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
