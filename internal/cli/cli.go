@@ -242,6 +242,7 @@ func As[T error]() func(error) bool {
 var common = []Kind{
 	{Match: Is(errInterrupted), Code: ExitInterrupted, Cause: func(error) string { return "interrupted" }},
 	{Match: isRefused, Hint: "is the server running, and is the URL right?"},
+	{Match: Is(syscall.EADDRINUSE), Hint: "another program listens there; choose another address"},
 	{Match: isDNS, Hint: "check the host name in the URL"},
 	{Match: Is(fs.ErrPermission), Hint: "check the file permissions"},
 }
