@@ -164,7 +164,7 @@ const (
 	StateConnecting   State = "connecting"   // GET /uploader/config
 	StateScanning     State = "scanning"     // reading the files' headers
 	StateReady        State = "ready"        // studies found; Prepare returned
-	StatePacking      State = "packing"      // compressing once to learn the archive's length
+	StatePacking      State = "packing"      // compressing once to learn the archive's length (see Uploader, "One pass")
 	StateInitializing State = "initializing" // POST init
 	StateStarting     State = "starting"     // POST start
 	StateUploading    State = "uploading"    // Tus
@@ -175,7 +175,10 @@ const (
 	StatePaused       State = "paused" // stopped, resumable with Uploader.Resume
 )
 
-// Progress reports how far packing or the transfer went.
+// Progress reports how far packing or the transfer went. A display
+// should look at State first: packing (the first of two passes, see
+// [StatePacking]) and uploading count different things, and Files starts
+// again from 0 when the transfer begins.
 type Progress struct {
 	// State is StatePacking or StateUploading.
 	State State
@@ -187,7 +190,10 @@ type Progress struct {
 	// While packing it equals Bytes.
 	Sent int64
 	// TotalBytes is the archive size while uploading, the source size while
-	// packing.
+	// packing. When the archive goes in one pass with a deferred length
+	// (see [Uploader], "One pass"), its size is only known at the end:
+	// until then TotalBytes is an estimate from the compression ratio so
+	// far, never below the bytes sent.
 	TotalBytes int64
 	// Files counts the files whose whole entry the server confirmed (while
 	// packing: the files compressed); TotalFiles is the number in the
@@ -196,6 +202,13 @@ type Progress struct {
 	// ResumedAt is the archive offset the server already held when this
 	// run of the transfer began (0 for a fresh upload).
 	ResumedAt int64
+	// Rate is how fast Bytes grew over the last 5 seconds, in bytes per
+	// second; 0 while not yet measured (the first quarter second of each
+	// state).
+	Rate float64
+	// ETA is the time left at Rate to reach TotalBytes; 0 when Rate is 0.
+	// While TotalBytes is an estimate, so is ETA.
+	ETA time.Duration
 }
 
 // Result describes a finished upload.
@@ -371,7 +384,8 @@ type Pending struct {
 	// Step is the last step saved: "init-sent", "initialized",
 	// "start-sent", "started", "uploaded" or "complete-sent".
 	Step string
-	// ArchiveBytes is the size of its archive.
+	// ArchiveBytes is the size of its archive; -1 while it is not known
+	// (sent in one pass with a deferred length, see [Uploader]).
 	ArchiveBytes int64
 	// Created is when it began.
 	Created time.Time
@@ -381,45 +395,47 @@ type Pending struct {
 	Err error
 }
 
-// Discard abandons an unfinished upload saved in StateDir: it tells Aura
-// (cancel), deletes the partial Tus upload and removes the saved state.
-// Failures to reach Aura are returned after the local state is removed.
-func (u *Uploader) Discard(ctx context.Context, uploadID string) error {
+// Cancel destroys an upload for good: it tells Aura (cancel), deletes
+// the partial Tus upload and removes the state saved in StateDir. It is,
+// with [Session.Cancel], the only way to destroy an upload: an ended
+// context pauses (see [ErrPaused]). Use it on an upload that [Uploader.Pending]
+// lists; a state that cannot be read is only removed (it says neither
+// what Aura was told nor where the Tus upload is). Without StateDir,
+// Cancel can only tell Aura: the Tus upload is left to expire on the
+// server. Failures to reach Aura or Tus are returned after the local state
+// is removed.
+func (u *Uploader) Cancel(ctx context.Context, uploadID string) error {
 	if err := u.check(); err != nil {
 		return err
 	}
+	if err := checkID(uploadID); err != nil {
+		return err
+	}
+	s := newSession(u, uploadID, "")
 	if u.StateDir == "" {
-		return errors.New("uploader: Discard needs StateDir")
+		s.known = true
+		return s.call(ctx, "cancel", true, func(ctx context.Context) error { return u.API.Cancel(ctx, uploadID) })
 	}
 	st, err := loadState(u.StateDir, uploadID)
-	if errors.Is(err, ErrUnknownUpload) || checkID(uploadID) != nil {
+	if errors.Is(err, ErrUnknownUpload) {
 		return err
 	}
 	if err != nil {
-		// An unreadable state says neither what Aura was told nor where the
-		// partial Tus upload is: remove the local files, which are all
-		// that can be known to belong to it.
 		return removeState(u.StateDir, uploadID)
 	}
-	s := newSession(u, st.UploadID, st.AssemblyID)
-	s.saved = st
+	s.assembly, s.saved, s.step, s.known = st.AssemblyID, st, st.Step, true
 	defer s.closeTus()
 	var errs []error
-	if st.Step != stepNone {
-		if err := s.call(ctx, "cancel", true, func(ctx context.Context) error { return u.API.Cancel(ctx, s.id) }); err != nil {
-			errs = append(errs, err)
-		}
-		if cfg, err := u.API.Config(ctx); err != nil {
-			errs = append(errs, err)
-		} else {
-			s.cfg = cfg
-			if err := s.terminate(ctx, st.Size); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	if err := removeState(u.StateDir, uploadID); err != nil {
+	if cfg, err := u.API.Config(ctx); err != nil {
+		// Without the config the Tus endpoint is unknown; Aura is still told.
 		errs = append(errs, err)
+		if err := s.call(ctx, "cancel", true, func(ctx context.Context) error { return u.API.Cancel(ctx, uploadID) }); err != nil {
+			errs = append(errs, err)
+		}
+		s.cleanup(ctx)
+	} else {
+		s.cfg = cfg
+		errs = append(errs, s.destroy(ctx))
 	}
 	return errors.Join(errs...)
 }

@@ -279,7 +279,7 @@ func TestDiscard(t *testing.T) {
 	stateDir := t.TempDir()
 	u, _ := newUploader(t, aura, stateDir)
 	id := pauseDuringTransfer(t, aura, u, sampleDir)
-	if err := u.Discard(context.Background(), id); err != nil {
+	if err := u.Cancel(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
 	ss, _ := aura.Session(id)
@@ -431,7 +431,7 @@ func TestPendingWithUnreadableState(t *testing.T) {
 	if bad == nil || bad.Err == nil || ok == nil || ok.Err != nil || ok.UploadID != good[0].UploadID {
 		t.Fatalf("Pending() = %+v; want the damaged one with Err and the paused one intact", pending)
 	}
-	if err := u.Discard(ctx, damaged); err != nil {
+	if err := u.Cancel(ctx, damaged); err != nil {
 		t.Fatalf("Discard of the damaged state: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(stateDir, damaged+".json")); !errors.Is(err, fs.ErrNotExist) {
@@ -440,7 +440,7 @@ func TestPendingWithUnreadableState(t *testing.T) {
 	if pending, err := u.Pending(); err != nil || len(pending) != 1 || pending[0].UploadID != good[0].UploadID {
 		t.Fatalf("after Discard: %+v, %v", pending, err)
 	}
-	if err := u.Discard(ctx, damaged); !errors.Is(err, uploader.ErrUnknownUpload) {
+	if err := u.Cancel(ctx, damaged); !errors.Is(err, uploader.ErrUnknownUpload) {
 		t.Fatalf("second Discard: %v, want ErrUnknownUpload", err)
 	}
 }
