@@ -115,14 +115,26 @@ type Uploader struct {
 	// TusHTTPClient sends the Tus requests; nil means tusclient's default
 	// (bounded dials and header waits, no overall timeout).
 	TusHTTPClient *http.Client
-	// TusRetry says when failed Tus requests are retried; the zero value
-	// retries after 0, 1, 3 and 5 s like the reference client, starting
-	// over whenever the upload made progress.
+	// TusRetry says how the Tus requests are retried. The zero value
+	// retries network errors, 5xx, 409, 423 and 460 after 0, 1, 3 and 5 s
+	// like the reference client, starting over whenever the upload made
+	// progress; empty non-nil Delays disable retries.
 	TusRetry tusclient.RetryPolicy
-	// LifecycleRetries is how many times init, start, complete, error and
-	// cancel are retried after a network error, a 429 or a 5xx; 0 means 3,
-	// negative means none.
+	// LifecycleRetries is how many times each Aura call of the upload
+	// (init, start, complete, error, cancel, submit) is retried after a
+	// network error, a 429 or a 5xx: waits of 500 ms doubling up to 30 s,
+	// ±20% jitter, longer when Aura's Retry-After asks. 0 means 3; negative
+	// means none. (The config request is retried by [API].)
 	LifecycleRetries int
+
+	// Submit, when true, submits the upload for processing once complete
+	// was acknowledged ([API.Submit]; the upload token needs the
+	// upload:manage scope), with SubmitMetadata as its metadata (nil sends
+	// none). Aura's answer is [Result.Submitted]. A submit that fails leaves
+	// a completed upload: Upload and Resume return the Result together with
+	// an error matching [ErrNotSubmitted], and [API.Submit] can repeat it.
+	Submit         bool
+	SubmitMetadata map[string]any
 
 	// Logger receives debug and info lines (steps, retries; never a
 	// credential); nil means silence.
@@ -230,6 +242,9 @@ type Result struct {
 	Resumed bool
 	// Elapsed is the time Upload or Resume took (without Prepare).
 	Elapsed time.Duration
+	// Submitted is Aura's answer to the submit made with [Uploader.Submit]
+	// (nil without it).
+	Submitted *ManageResult
 }
 
 // Errors returned by the engine, for errors.Is.
@@ -259,6 +274,9 @@ var (
 	ErrUnknownStudy = errors.New("uploader: unknown study")
 	// ErrStarted: Remove or Upload was called after Upload began.
 	ErrStarted = errors.New("uploader: upload already started")
+	// ErrNotSubmitted: the upload completed but the submit asked by
+	// Uploader.Submit failed; the error also wraps the cause.
+	ErrNotSubmitted = errors.New("uploader: upload completed but not submitted")
 	// ErrSourcesChanged is matched by [*SourcesChangedError].
 	ErrSourcesChanged = errors.New("uploader: source files changed since the upload began")
 )

@@ -397,3 +397,63 @@ func TestRemoveStudy(t *testing.T) {
 	_, err = s.Upload(ctx)
 	assert.ErrorIs(t, err, uploader.ErrStarted)
 }
+
+// TestSubmitAfterComplete: with Uploader.Submit the upload is submitted
+// once complete was acknowledged, with the metadata given; a 503 is
+// retried; a refusal leaves the completed upload and returns its Result
+// with an error matching ErrNotSubmitted and the API error.
+func TestSubmitAfterComplete(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		metadata map[string]any
+		fail     *auratest.Failure
+		body     string // the submit body after `{"upload_id":"<id>"`
+		status   int    // the refusal's status; 0 for success
+		submits  int
+	}{
+		{"with metadata", map[string]any{"priority": "urgent", "referral": map[string]any{"id": 42}}, nil,
+			`,"metadata":{"priority":"urgent","referral":{"id":42}}}`, 0, 1},
+		{"without metadata", nil, nil, `}`, 0, 1},
+		{"503 retried", nil, &auratest.Failure{Status: 503, Times: 1}, `}`, 0, 2},
+		{"refused", nil, &auratest.Failure{Status: 403, Body: `{"message":"This action is unauthorized."}`}, `}`, 403, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			aura := auratest.NewServer()
+			t.Cleanup(aura.Close)
+			u, rec := newUploader(t, aura, t.TempDir())
+			u.Submit, u.SubmitMetadata = true, c.metadata
+			if c.fail != nil {
+				aura.Fail(auratest.EndpointSubmit, *c.fail)
+			}
+			res, err := u.Upload(context.Background(), sampleDir)
+			require.NotNil(t, res, "a completed upload has its Result (error %v)", err)
+			ss, _ := aura.Session(res.UploadID)
+			calls := lifecycle(aura)
+			assert.Equal(t, c.submits, count(calls, "manage/submit"), "calls %q", calls)
+			assert.Equal(t, "manage/submit", calls[len(calls)-1], "submit comes last: %q", calls)
+			var bodies []string
+			for _, call := range aura.CallsTo(auratest.EndpointSubmit) {
+				bodies = append(bodies, string(call.Body))
+			}
+			require.NotEmpty(t, bodies)
+			assert.Equal(t, `{"upload_id":"`+res.UploadID+`"`+c.body, bodies[len(bodies)-1])
+			require.Len(t, rec.completes, 1)
+			if c.status != 0 {
+				require.ErrorIs(t, err, uploader.ErrNotSubmitted)
+				var ae *uploadtoken.APIError
+				require.ErrorAs(t, err, &ae)
+				assert.Equal(t, c.status, ae.StatusCode)
+				assert.Nil(t, res.Submitted)
+				assert.Equal(t, "completed", ss.State)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, &uploader.ManageResult{UploadID: res.UploadID, Status: "submitted", Message: "Upload submitted."}, res.Submitted)
+			assert.Equal(t, []string{"initialized", "started", "completed", "submitted"}, ss.States)
+			assert.Same(t, res, rec.completes[0], "OnComplete sees the submit")
+		})
+	}
+}

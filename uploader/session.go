@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dicombridge/dicombridge/dicomscan"
+	"github.com/dicombridge/dicombridge/internal/retry"
 	"github.com/dicombridge/dicombridge/tusclient"
 	"github.com/dicombridge/dicombridge/uploadtoken"
 )
@@ -264,6 +265,10 @@ func (s *Session) Upload(ctx context.Context) (*Result, error) {
 		return nil, s.fail(ctx, err)
 	}
 	s.end(false)
+	var submitErr error
+	if s.u.Submit {
+		submitErr = s.submit(ctx, res)
+	}
 	res.Elapsed = time.Since(begin)
 	s.state(StateCompleted)
 	s.log(ctx, slog.LevelInfo, "uploader: upload complete", slog.String("upload_id", s.id),
@@ -271,7 +276,28 @@ func (s *Session) Upload(ctx context.Context) (*Result, error) {
 	if cb := s.u.Callbacks.OnComplete; cb != nil {
 		s.emit(func() { cb(res) })
 	}
-	return res, nil
+	return res, submitErr
+}
+
+// submit submits a completed upload (Uploader.Submit). A retry that Aura
+// answers "already submitted" counts as done.
+func (s *Session) submit(ctx context.Context, res *Result) error {
+	var mr *ManageResult
+	err := s.call(ctx, "submit", false, func(ctx context.Context) error {
+		var err error
+		mr, err = s.u.API.Submit(ctx, s.id, s.u.SubmitMetadata)
+		return err
+	})
+	if err != nil {
+		err = scrubError(err, s.secrets()...)
+		s.log(ctx, slog.LevelWarn, "uploader: submit failed", slog.String("upload_id", s.id), slog.String("error", err.Error()))
+		return fmt.Errorf("%w: upload %s: %w", ErrNotSubmitted, s.id, err)
+	}
+	if mr == nil {
+		mr = &ManageResult{UploadID: s.id, Status: "submitted"}
+	}
+	res.Submitted = mr
+	return nil
 }
 
 var stepOrder = map[string]int{
@@ -805,15 +831,33 @@ func (s *Session) secrets() []string {
 	return out
 }
 
-// call runs one lifecycle call, retrying network errors, 429 and 5xx. When
-// an earlier attempt may have reached Aura (ambiguous: a call saved as sent
+// lifecyclePolicy is how lifecycle calls are retried: after a network
+// error, a 429 or a 5xx, up to Uploader.LifecycleRetries times, waiting
+// 500 ms, 1 s, 2 s, ... (at most 30 s, or longer when Aura's Retry-After
+// asks for it, capped at 30 s), each wait spread by ±20% so that a fleet of
+// uploaders does not retry in lockstep.
+func (s *Session) lifecyclePolicy(ctx context.Context) retry.Policy {
+	return retry.Policy{
+		Base: 500 * time.Millisecond, Max: 30 * time.Second, Jitter: 0.2,
+		Attempts:    s.u.lifecycleRetries(),
+		ShouldRetry: func(err error, _ int) bool { return retryable(ctx, err) },
+		RetryAfter: func(err error) time.Duration {
+			var apiErr *uploadtoken.APIError
+			if errors.As(err, &apiErr) {
+				return apiErr.RetryAfter
+			}
+			return 0
+		},
+	}
+}
+
+// call runs one lifecycle call, retrying per lifecyclePolicy. When an
+// earlier attempt may have reached Aura (ambiguous: a call saved as sent
 // by an interrupted run; or a retry after a network error or a 5xx), a
 // conflict about the upload id ("already taken", "already started") means
 // that attempt was applied, and counts as success.
 func (s *Session) call(ctx context.Context, name string, ambiguous bool, f func(context.Context) error) error {
-	retries := s.u.lifecycleRetries()
-	backoff := 500 * time.Millisecond
-	for attempt := 0; ; attempt++ {
+	return retry.Do(ctx, s.lifecyclePolicy(ctx), func(ctx context.Context) error {
 		err := f(ctx)
 		if err == nil {
 			return nil
@@ -822,25 +866,12 @@ func (s *Session) call(ctx context.Context, name string, ambiguous bool, f func(
 			s.log(ctx, slog.LevelInfo, "uploader: "+name+" was already applied", slog.String("upload_id", s.id), slog.String("answer", err.Error()))
 			return nil
 		}
-		if attempt >= retries || !retryable(ctx, err) {
-			return err
-		}
 		var apiErr *uploadtoken.APIError
-		wait := backoff
-		if errors.As(err, &apiErr) && apiErr.RetryAfter > wait {
-			wait = min(apiErr.RetryAfter, 30*time.Second)
-		}
 		ambiguous = ambiguous || !errors.As(err, &apiErr) || apiErr.StatusCode >= 500
-		s.log(ctx, slog.LevelInfo, "uploader: retrying "+name, slog.Int("attempt", attempt+1), slog.Duration("delay", wait), slog.String("error", err.Error()))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		backoff *= 2
-	}
+		return err
+	}, func(err error, attempt int, wait time.Duration) {
+		s.log(ctx, slog.LevelInfo, "uploader: retrying "+name, slog.Int("attempt", attempt), slog.Duration("delay", wait), slog.String("error", err.Error()))
+	})
 }
 
 // alreadyApplied recognises Aura's answer to a lifecycle call repeated
