@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"math"
 	"os/exec"
 	"strings"
-	"math"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
