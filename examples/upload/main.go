@@ -15,6 +15,10 @@
 // continue without sending again what the server holds, or with -cancel to
 // abandon the upload.
 //
+// With -submit the upload is submitted for processing once complete, with
+// the -metadata key=value pairs given (repeatable; values are strings).
+// -withdraw UPLOAD_ID [-reason TEXT] takes a submitted upload back.
+//
 // Exit status: 0 success (or -dry-run, or -cancel done), 1 upload failed
 // (Aura was told), 2 bad usage or missing credentials, 3 no DICOM study
 // found, 75 failed but resumable (Aura could not be told: run again with
@@ -54,18 +58,15 @@ const (
 )
 
 func main() {
-	// The first Ctrl-C or SIGTERM pauses the upload (resumable); a second
-	// one kills the program.
-	ctx, cancel := context.WithCancelCause(context.Background())
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	// The first Ctrl-C or SIGTERM ends the context, which pauses the upload
+	// (resumable); once it did, a second one kills the program.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
-		<-sig
-		signal.Stop(sig)
-		cancel(uploader.ErrPaused)
+		<-ctx.Done()
+		stop()
 	}()
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	cancel(nil)
+	stop()
 	os.Exit(code)
 }
 
@@ -76,8 +77,9 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 type options struct {
 	api, stateDir, patientID, contextJSON, source string
-	resume, cancel, store, dryRun, quiet          bool
-	skip                                          listFlag
+	withdraw, reason                              string
+	resume, cancel, store, dryRun, quiet, submit  bool
+	skip, metadata                                listFlag
 	paths                                         []string
 }
 
@@ -96,8 +98,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.BoolVar(&o.store, "store", false, "store files in the zip instead of compressing them (one pass, more bytes sent)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "scan and list the studies, upload nothing")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress bar")
+	fs.BoolVar(&o.submit, "submit", false, "submit the upload for processing once complete (token scope upload:manage)")
+	fs.Var(&o.metadata, "metadata", "submit metadata as `key=value` (repeatable; the value is a string); needs -submit")
+	fs.StringVar(&o.withdraw, "withdraw", "", "take the submitted upload `UPLOAD_ID` back (no PATH), with -reason")
+	fs.StringVar(&o.reason, "reason", "", "why the upload is withdrawn (`TEXT`), with -withdraw")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: upload -api URL [flags] PATH...")
+		fmt.Fprintln(stderr, "       upload -api URL -withdraw UPLOAD_ID [-reason TEXT]")
 		fmt.Fprintln(stderr, "credentials: AURA_API_KEY, and AURA_UPLOAD_TOKEN or AURA_APP_ID + AURA_APP_SECRET (environment only)")
 		fs.PrintDefaults()
 	}
@@ -109,9 +116,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "upload: "+format+"\n", a...)
 		return exitUsage
 	}
+	metadata := map[string]any{}
+	for _, kv := range o.metadata {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return usage("-metadata %q: want key=value", kv)
+		}
+		metadata[k] = v
+	}
 	switch {
 	case o.api == "":
 		return usage("-api (or AURA_API_URL) is required")
+	case o.withdraw != "" && (len(o.paths) > 0 || o.submit || o.resume || o.cancel || len(o.metadata) > 0):
+		return usage("-withdraw takes no PATH and no other action")
+	case o.reason != "" && o.withdraw == "":
+		return usage("-reason needs -withdraw")
+	case len(o.metadata) > 0 && !o.submit:
+		return usage("-metadata needs -submit")
+	case o.withdraw != "":
 	case len(o.paths) == 0:
 		return usage("no PATH to upload")
 	case o.resume && o.cancel:
@@ -139,6 +161,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		o.paths[i] = abs
 	}
 
+	if o.withdraw != "" {
+		api := &uploader.API{BaseURL: o.api, APIKey: getenv("AURA_API_KEY"), Tokens: tokens}
+		mr, err := api.Withdraw(ctx, o.withdraw, o.reason)
+		if err != nil {
+			return report(stderr, err)
+		}
+		fmt.Fprintf(stdout, "upload_id %s %s: %s\n", mr.UploadID, mr.Status, mr.Message)
+		return exitOK
+	}
+
 	var bar *uploadbar.Bar
 	cb := uploader.Callbacks{}
 	if !o.quiet {
@@ -152,7 +184,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		PatientID: o.patientID,
 		Context:   uploadContext,
 		Store:     o.store,
+		Submit:    o.submit,
 		Callbacks: cb,
+	}
+	if len(metadata) > 0 {
+		u.SubmitMetadata = metadata
 	}
 	defer func() {
 		if bar != nil {
@@ -171,7 +207,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return exitUsage
 		}
 		for _, p := range pending {
-			if err := u.Discard(ctx, p.UploadID); err != nil {
+			if err := u.Cancel(ctx, p.UploadID); err != nil {
 				return report(stderr, err)
 			}
 			fmt.Fprintf(stderr, "upload: abandoned upload %s\n", p.UploadID)
@@ -191,10 +227,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "upload: resuming upload %s (%s)\n", p.UploadID, p.Step)
 		u.Callbacks.OnStudies = listStudies(stdout)
 		res, err := u.Resume(ctx, p.UploadID)
-		if err != nil {
-			return report(stderr, err)
-		}
-		return done(stdout, res)
+		return finish(stdout, stderr, res, err)
 	case o.resume:
 		fmt.Fprintln(stderr, "upload: no unfinished upload of these paths; starting a new one")
 	}
@@ -215,10 +248,33 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return exitOK
 	}
 	res, err := s.Upload(ctx)
-	if err != nil {
-		return report(stderr, err)
+	if errors.Is(err, uploader.ErrPaused) && !errors.Is(err, uploader.ErrResumable) {
+		// Without a state directory nothing can resume it: destroy it
+		// rather than leave it to Aura half done.
+		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if cerr := s.Cancel(bg); cerr != nil {
+			fmt.Fprintf(stderr, "upload: interrupted, and cancelling the upload failed: %v\n", cerr)
+			return exitInterrupted
+		}
+		fmt.Fprintln(stderr, "upload: interrupted without a state directory: the upload was cancelled")
+		return exitInterrupted
 	}
-	return done(stdout, res)
+	return finish(stdout, stderr, res, err)
+}
+
+// finish reports an upload's outcome: a completed upload whose submit
+// failed is reported as uploaded, then the submit's failure.
+func finish(stdout, stderr io.Writer, res *uploader.Result, err error) int {
+	if res != nil {
+		code := done(stdout, res)
+		if err != nil {
+			fmt.Fprintf(stderr, "upload: %v\n        the upload is complete; submit it again with the API (uploader.API.Submit)\n", err)
+			return exitFailed
+		}
+		return code
+	}
+	return report(stderr, err)
 }
 
 // tokenSource picks the upload token: given, or exchanged with HMAC.
@@ -297,6 +353,9 @@ func done(w io.Writer, res *uploader.Result) int {
 	fmt.Fprintf(w, "uploaded %d studies, %d series, %d instances (%.1f MB as a %.1f MB zip) in %s%s\n",
 		res.Studies, res.Series, res.Instances, float64(res.SourceBytes)/1e6, float64(res.ArchiveBytes)/1e6,
 		res.Elapsed.Round(time.Millisecond), resumed)
+	if res.Submitted != nil {
+		fmt.Fprintf(w, "submitted: %s %s\n", res.Submitted.Status, res.Submitted.Message)
+	}
 	fmt.Fprintf(w, "upload_id %s\n", res.UploadID)
 	return exitOK
 }
