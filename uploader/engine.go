@@ -14,12 +14,14 @@ import (
 	"github.com/dicombridge/dicombridge/tusclient"
 )
 
-// ChunkSize is the Tus PATCH body size of the reference client (spec §5),
+// ChunkSize is the Tus PATCH body size of the reference client (see
+// docs/uploader.md, "Tus"),
 // the default of [Uploader.ChunkSize].
 const ChunkSize = 5 << 20
 
 // Uploader uploads folders of DICOM studies to Aura: the Go counterpart of
-// the standalone uploader's engine (spec §4-5), with the fixes of spec §8.
+// the standalone uploader's engine (see docs/uploader.md), without its
+// known defects.
 //
 // [Uploader.Upload] does everything in one call; [Uploader.Prepare] then
 // [Session.Upload] leaves room to look at the studies and remove some in
@@ -36,31 +38,39 @@ const ChunkSize = 5 << 20
 //     the Tus metadata and in the archive name "<upload_id>.zip";
 //  3. POST /uploader/upload/start, and its 2xx awaited;
 //  4. the zip of every accepted file ("<StudyInstanceUID>/<name>" entries)
-//     is streamed over Tus to lift.endpoint in 5 MiB PATCHes, with
-//     Upload-Length, the metadata keys upload_id, bucket, mode, name, type,
-//     filetype, filename in that order, and "Authorization: Bearer
-//     <lift.token>" (never the API key);
-//  5. POST /uploader/upload/complete, only once Tus holds every byte.
+//     is streamed over Tus to lift.endpoint in 5 MiB PATCHes, with the
+//     metadata keys upload_id, bucket, mode, name, type, filetype, filename
+//     in that order, and "Authorization: Bearer <lift.token>" (never the
+//     API key);
+//  5. POST /uploader/upload/complete, only once Tus holds every byte;
+//  6. with Submit, POST /uploader/manage/submit.
 //
 // A failure after init sends POST /uploader/upload/error with the real
 // cause (the status and message, never a credential or a local path) and
-// never complete; a cancellation sends POST /uploader/upload/cancel and
-// deletes the partial Tus upload. Lifecycle calls are retried on network
-// errors, 429 and 5xx.
+// never complete. A context that ends pauses (see [ErrPaused]); only
+// [Session.Cancel] and [Uploader.Cancel] send POST /uploader/upload/cancel
+// and delete the partial Tus upload. Lifecycle calls are retried on
+// network errors, 429 and 5xx (see LifecycleRetries).
 //
-// # The archive: streamed with a known length, never stored
+// # One pass
 //
-// The zip is produced on the fly from the source files and streamed to Tus
-// with its exact Upload-Length (the reference client always sends one, and
-// whether Aura accepts deferred lengths is unknown). It is never held in
-// memory (one 5 MiB chunk and one 4 MiB block are) nor written to disk, so no copy of the
-// patient data is left in a temporary directory if the process dies, and a
-// study of any size needs no free disk space. The price is CPU: when
-// entries are deflated (the default, as the reference), the archive's
-// length is only known after compressing it, so the files are read and
-// compressed twice, once to measure and once to send (StatePacking, then
-// StateUploading). With Store set, entries are stored, the length is
-// computed from the file sizes and everything happens in one pass.
+// The zip is produced on the fly from the source files and streamed to
+// Tus. It is never held in memory (one 5 MiB chunk and one 4 MiB block
+// are) nor written to disk, so no copy of the patient data is left in a
+// temporary directory if the process dies, and a study of any size needs
+// no free disk space.
+//
+// With deflated entries (the default, as the reference) the archive's
+// length is only known at the end. When the Tus server announces the
+// creation-defer-length extension (tusd does), the upload is created with
+// Upload-Defer-Length and the last PATCH declares the length: the files
+// are read and compressed once. A server that does not announce it gets
+// the length at creation (as the reference client always sends it), at
+// the price of a first compression pass to measure it ([StatePacking]).
+// With Store set, the length comes from the file sizes: one pass always.
+// A spool to a temporary file was set aside: it would write patient data
+// to disk and need free space as large as the archive. See
+// docs/uploader.md, "One pass".
 //
 // Because the archive is deterministic, an interrupted upload resumes by
 // producing it again and skipping the bytes the server already holds,
@@ -69,8 +79,9 @@ const ChunkSize = 5 << 20
 // format version) is compared with the one saved when the upload began,
 // and a SHA-256 of every 4 MiB of the archive is compared as the bytes are
 // produced (no byte is sent before the checksum of its block was compared,
-// or saved by the first run): if anything changed, the upload fails with
-// [*SourcesChangedError] rather than complete a corrupt archive.
+// or saved by the first run, in either length mode): if anything changed,
+// the upload fails with [*SourcesChangedError] rather than complete a
+// corrupt archive.
 //
 // An Uploader is safe for concurrent use once configured: each upload is a
 // separate [Session].
@@ -98,9 +109,10 @@ type Uploader struct {
 
 	// Scanner finds the studies; nil means a zero dicomscan.Scanner.
 	Scanner *dicomscan.Scanner
-	// Store stores the zip entries instead of deflating them: one pass over
-	// the files instead of two, more bytes on the wire. Encapsulated
-	// (already compressed) images are always stored.
+	// Store stores the zip entries instead of deflating them: more bytes on
+	// the wire, less CPU, and one pass over the files even with a Tus server
+	// without creation-defer-length. Encapsulated (already compressed)
+	// images are always stored.
 	Store bool
 	// Level is the Deflate level, 1 (the default) to 9.
 	Level int
@@ -252,16 +264,19 @@ var (
 	// ErrNoStudies: the paths hold no DICOM study to upload (or all were
 	// removed). Nothing is sent to Aura.
 	ErrNoStudies = errors.New("uploader: no DICOM studies to upload")
-	// ErrCancelled: the upload was cancelled (its context was cancelled, or
-	// Session.Cancel). Aura was told (cancel) and the Tus upload deleted,
-	// if the upload had been announced (a cancellation during Prepare or
-	// before init sends nothing). The error also wraps the context's cause.
+	// ErrCancelled: the upload was destroyed by Session.Cancel (Aura was
+	// told cancel and the Tus upload deleted), or its context ended before
+	// init was sent, when there was nothing to pause and nothing was sent.
+	// The error also wraps the context's cause.
 	ErrCancelled = errors.New("uploader: upload cancelled")
-	// ErrPaused: the upload was stopped with Session.Pause, or its context
-	// was cancelled with ErrPaused as the cause
-	// (context.WithCancelCause). Nothing is reported to Aura; the state
-	// stays in StateDir and Uploader.Resume continues. Without a StateDir a
-	// pause is a cancellation.
+	// ErrPaused: the upload's context ended (cancelled whatever the cause,
+	// or past its deadline: signal.NotifyContext on SIGTERM, a timeout) or
+	// Session.Pause was called, after init was sent. Nothing is reported to
+	// Aura and the Tus upload is kept. With StateDir the error also matches
+	// ErrResumable and Uploader.Resume continues; without, nothing can
+	// resume it: destroy it with Session.Cancel (or Uploader.Cancel, which
+	// then only tells Aura). The error also wraps the context's cause
+	// (context.Canceled, context.DeadlineExceeded, ...).
 	ErrPaused = errors.New("uploader: upload paused")
 	// ErrResumable is matched by every error after which Uploader.Resume can
 	// continue the upload: a pause, or a failure that could not be reported
@@ -356,9 +371,8 @@ func (u *Uploader) Prepare(ctx context.Context, paths ...string) (*Session, erro
 // paths again, checks that the files did not change, and goes on from the
 // last step Aura acknowledged, sending only the archive bytes the Tus
 // server does not hold yet. The callbacks are called as for a new upload.
-// If Aura cannot be reached (or ctx is paused) before the upload resumed,
-// nothing is reported and the state is kept: the error matches
-// [ErrResumable].
+// If Aura cannot be reached, or ctx ends, the upload stays resumable: the
+// error matches [ErrResumable] and nothing is reported to Aura.
 func (u *Uploader) Resume(ctx context.Context, uploadID string) (*Result, error) {
 	if err := u.check(); err != nil {
 		return nil, err

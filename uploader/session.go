@@ -236,11 +236,14 @@ func (s *Session) prepareInner(ctx context.Context, paths []string, opts archive
 }
 
 // Upload announces the studies to Aura and uploads them (see [Uploader]).
-// On failure it reports the cause to Aura and returns it; on cancellation
-// (ctx, or [Session.Cancel]) it cancels the upload on Aura and Tus and
-// returns an error matching [ErrCancelled]; on [Session.Pause] (or a ctx
-// cancelled with cause [ErrPaused]) it returns an error matching
-// [ErrPaused] and [ErrResumable].
+// On failure it reports the cause to Aura and returns it. When ctx ends
+// (cancelled, whatever the cause, or past its deadline) or [Session.Pause]
+// is called, it pauses: nothing is sent to Aura, the Tus upload is kept,
+// and the error matches [ErrPaused] (and [ErrResumable] with StateDir). On
+// [Session.Cancel] it cancels the upload on Aura and Tus and returns an
+// error matching [ErrCancelled]. With [Uploader.Submit], a completed upload
+// whose submit failed returns its Result and an error matching
+// [ErrNotSubmitted].
 func (s *Session) Upload(ctx context.Context) (*Result, error) {
 	s.mu.Lock()
 	if s.cancelled && s.stop == nil {
@@ -535,7 +538,8 @@ func (s *Session) tusClient() (*tusclient.Client, error) {
 		ChunkSize:  s.u.chunkSize(),
 		Retry:      s.u.TusRetry,
 		Logger:     s.u.Logger,
-		// Only the lift token goes to Tus; X-Api-Key never does (spec §5).
+		// Only the lift token goes to Tus; X-Api-Key never does
+		// (docs/uploader.md, "Tus").
 		BeforeRequest: func(r *http.Request) error {
 			r.Header.Set("Authorization", "Bearer "+lift.Token)
 			return nil
@@ -570,7 +574,8 @@ func (s *Session) tusStore() (tusclient.Store, error) {
 func (s *Session) tusFingerprint() string { return "aura-upload:" + s.id }
 
 // tusOptions are the upload's Tus options: the reference client's
-// metadata, in its order (spec §5), and the resume store.
+// metadata, in its order (docs/uploader.md, "Tus"), and the resume
+// store.
 func (s *Session) tusOptions() (tusclient.UploadOptions, error) {
 	store, err := s.tusStore()
 	if err != nil {
