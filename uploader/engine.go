@@ -14,10 +14,9 @@ import (
 	"github.com/dicombridge/dicombridge/tusclient"
 )
 
-// ChunkSize is the Tus PATCH body size of the reference client (see
-// docs/uploader.md, "Tus"),
-// the default of [Uploader.ChunkSize].
-const ChunkSize = 5 << 20
+// defaultChunkSize is the Tus PATCH body size of the reference client (see
+// docs/uploader.md, "Tus"), the default of Uploader.ChunkSize.
+const defaultChunkSize = 5 << 20
 
 // Uploader uploads folders of DICOM studies to Aura: the Go counterpart of
 // the standalone uploader's engine (see docs/uploader.md), without its
@@ -120,8 +119,8 @@ type Uploader struct {
 	// GOMAXPROCS.
 	Workers int
 
-	// ChunkSize is the Tus PATCH size; 0 means [ChunkSize] (5 MiB, as the
-	// reference client). The upload buffers this much, plus one 4 MiB
+	// ChunkSize is the Tus PATCH size; 0 means 5 MiB, as the reference
+	// client. The upload buffers this much, plus one 4 MiB
 	// block of the archive.
 	ChunkSize int64
 	// TusHTTPClient sends the Tus requests; nil means tusclient's default
@@ -160,7 +159,8 @@ type Uploader struct {
 // callbacks (onStudiesFound, onStateChange, onUploadComplete, ...). Each
 // may be nil. Calls never overlap, come from the goroutine that called
 // Prepare, Upload or Resume or from one the upload runs, and must return
-// quickly; they may call [Session.Pause] or [Session.Cancel].
+// quickly; they may end the upload's context (a pause) or call
+// [Session.Cancel]. A cancellation is reported as [StateCancelled].
 type Callbacks struct {
 	// OnStudies receives the studies found by the scan, as init will
 	// announce them.
@@ -174,8 +174,6 @@ type Callbacks struct {
 	// OnError receives the error that ended an upload, or a Prepare or
 	// Resume that failed before it began (not a pause or a cancellation).
 	OnError func(error)
-	// OnCancel is called when an upload was cancelled.
-	OnCancel func()
 }
 
 // State is a step of an upload, reported to [Callbacks.OnState].
@@ -237,8 +235,7 @@ type Progress struct {
 
 // Result describes a finished upload.
 type Result struct {
-	UploadID   string
-	AssemblyID string
+	UploadID string
 	// StudyIDs are the ids Aura's init answered (possibly none).
 	StudyIDs []string
 	// Studies, Series and Instances count what was uploaded.
@@ -292,13 +289,11 @@ var (
 	// ErrNotSubmitted: the upload completed but the submit asked by
 	// Uploader.Submit failed; the error also wraps the cause.
 	ErrNotSubmitted = errors.New("uploader: upload completed but not submitted")
-	// ErrSourcesChanged is matched by [*SourcesChangedError].
-	ErrSourcesChanged = errors.New("uploader: source files changed since the upload began")
 )
 
 // SourcesChangedError reports that a resumed upload's files are no longer
-// those it began with, so the archive cannot be completed. The upload is
-// reported to Aura as failed; start a new one.
+// those it began with, so the archive cannot be completed (check with
+// errors.As). The upload is reported to Aura as failed; start a new one.
 type SourcesChangedError struct {
 	UploadID string
 	// Detail says what changed, e.g. "/data/a.dcm: size 1000, was 998".
@@ -308,9 +303,6 @@ type SourcesChangedError struct {
 func (e *SourcesChangedError) Error() string {
 	return "uploader: upload " + e.UploadID + ": source files changed since the upload began: " + e.Detail
 }
-
-// Is makes errors.Is(err, ErrSourcesChanged) true.
-func (e *SourcesChangedError) Is(target error) bool { return target == ErrSourcesChanged }
 
 // resumableError marks an error after which the upload can be resumed.
 type resumableError struct{ err error }
@@ -411,8 +403,6 @@ type Pending struct {
 	API string
 	// Paths are the (absolute) paths it uploads.
 	Paths []string
-	// Removed are the studies removed before it began.
-	Removed []string
 	// Step is the last step saved: "init-sent", "initialized",
 	// "start-sent", "started", "uploaded" or "complete-sent".
 	Step string
@@ -502,7 +492,7 @@ func (u *Uploader) level() int {
 
 func (u *Uploader) chunkSize() int64 {
 	if u.ChunkSize == 0 {
-		return ChunkSize
+		return defaultChunkSize
 	}
 	return u.ChunkSize
 }

@@ -67,7 +67,7 @@ type recorder struct {
 	studies   [][]uploader.Study
 	completes []*uploader.Result
 	errs      []error
-	cancels   int
+	cancels   int // StateCancelled reports
 	onState   func(uploader.State)
 	onProg    func(uploader.Progress)
 }
@@ -77,6 +77,9 @@ func (r *recorder) callbacks() uploader.Callbacks {
 		OnStudies: func(s []uploader.Study) { r.studies = append(r.studies, s) },
 		OnState: func(s uploader.State) {
 			r.states = append(r.states, s)
+			if s == uploader.StateCancelled {
+				r.cancels++
+			}
 			if r.onState != nil {
 				r.onState(s)
 			}
@@ -89,7 +92,6 @@ func (r *recorder) callbacks() uploader.Callbacks {
 		},
 		OnComplete: func(res *uploader.Result) { r.completes = append(r.completes, res) },
 		OnError:    func(err error) { r.errs = append(r.errs, err) },
-		OnCancel:   func() { r.cancels++ },
 	}
 }
 

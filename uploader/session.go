@@ -22,8 +22,9 @@ import (
 // from [Uploader.Prepare]; [Uploader.Upload] and [Uploader.Resume] use one
 // internally.
 //
-// A Session is safe for concurrent use: Pause and Cancel may be called
-// from any goroutine (or a callback) while Upload runs. Upload runs once;
+// A Session is safe for concurrent use: Cancel may be called from any
+// goroutine (or a callback) while Upload runs; ending Upload's context
+// pauses it. Upload runs once;
 // after it returned paused, [Uploader.Resume] continues the upload (with
 // StateDir) and Cancel destroys it.
 type Session struct {
@@ -62,9 +63,6 @@ func newSession(u *Uploader, id, assembly string) *Session {
 // UploadID returns the session's upload_id, a UUID v4.
 func (s *Session) UploadID() string { return s.id }
 
-// AssemblyID returns the opaque id sent to start and complete.
-func (s *Session) AssemblyID() string { return s.assembly }
-
 // Scan returns the result of the scan: every study found (removed ones
 // included), and the files skipped, rejected or in error.
 func (s *Session) Scan() *dicomscan.Result { return s.scan }
@@ -74,7 +72,7 @@ func (s *Session) Scan() *dicomscan.Result { return s.scan }
 func (s *Session) Studies() []Study {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return StudiesFromScan(s.studies)
+	return studiesFromScan(s.studies)
 }
 
 // Remove takes the study with the given Study Instance UID out of the
@@ -94,12 +92,6 @@ func (s *Session) Remove(studyUID string) error {
 	s.removed = append(s.removed, studyUID)
 	return nil
 }
-
-// Pause stops a running upload so that [Uploader.Resume] can continue it
-// later, in this process or another: nothing is reported to Aura, the Tus
-// upload is kept and the state stays in StateDir. Upload returns an error
-// matching [ErrPaused]. It does what ending Upload's context does.
-func (s *Session) Pause() { s.halt(ErrPaused) }
 
 // Cancel destroys the upload for good: Aura is told (cancel), the partial
 // Tus upload is deleted and the saved state removed. This is the only way,
@@ -157,15 +149,6 @@ func (s *Session) destroy(ctx context.Context) error {
 	return nil
 }
 
-func (s *Session) halt(cause error) {
-	s.mu.Lock()
-	stop := s.stop
-	s.mu.Unlock()
-	if stop != nil {
-		stop(cause)
-	}
-}
-
 // prepare fetches the config and scans; saved is the state being resumed.
 // A failure is reported like an upload's (StateFailed, OnError); a new
 // upload whose context ends here is cancelled, as before init (nothing was
@@ -177,9 +160,6 @@ func (s *Session) prepare(ctx context.Context, paths []string, opts archiveOptio
 		err = scrubError(err, s.secrets()...)
 		if saved == nil && ctx.Err() != nil {
 			s.state(StateCancelled)
-			if cb := s.u.Callbacks.OnCancel; cb != nil {
-				s.emit(cb)
-			}
 			return fmt.Errorf("%w: upload %s: %w", ErrCancelled, s.id, context.Cause(ctx))
 		}
 		if saved != nil {
@@ -237,8 +217,7 @@ func (s *Session) prepareInner(ctx context.Context, paths []string, opts archive
 
 // Upload announces the studies to Aura and uploads them (see [Uploader]).
 // On failure it reports the cause to Aura and returns it. When ctx ends
-// (cancelled, whatever the cause, or past its deadline) or [Session.Pause]
-// is called, it pauses: nothing is sent to Aura, the Tus upload is kept,
+// (cancelled, whatever the cause, or past its deadline), it pauses: nothing is sent to Aura, the Tus upload is kept,
 // and the error matches [ErrPaused] (and [ErrResumable] with StateDir). On
 // [Session.Cancel] it cancels the upload on Aura and Tus and returns an
 // error matching [ErrCancelled]. With [Uploader.Submit], a completed upload
@@ -318,12 +297,12 @@ func (s *Session) run(ctx context.Context, studies []*dicomscan.Study) (*Result,
 	}
 	z := dicomscan.Zip{Store: s.opts.Store, Level: s.opts.Level, Workers: u.Workers}
 	entries := z.Entries(studies)
-	res := &Result{UploadID: s.id, AssemblyID: s.assembly, Studies: len(studies), Instances: len(entries)}
+	res := &Result{UploadID: s.id, Studies: len(studies), Instances: len(entries)}
 	for _, st := range studies {
 		res.Series += len(st.Series)
 		res.SourceBytes += st.Size()
 	}
-	req := InitRequest{UploadID: s.id, Studies: StudiesFromScan(studies), Source: u.Source, PatientID: u.PatientID, Context: u.Context}
+	req := InitRequest{UploadID: s.id, Studies: studiesFromScan(studies), Source: u.Source, PatientID: u.PatientID, Context: u.Context}
 	if _, err := req.Body(); err != nil {
 		return nil, err
 	}
@@ -776,9 +755,6 @@ func (s *Session) fail(ctx context.Context, err error) error {
 		}
 		s.state(StateCancelled)
 		s.log(ctx, slog.LevelInfo, "uploader: upload cancelled", slog.String("upload_id", s.id))
-		if cb := s.u.Callbacks.OnCancel; cb != nil {
-			s.emit(cb)
-		}
 		out := fmt.Errorf("%w: upload %s: %w", ErrCancelled, s.id, cause)
 		if len(problems) > 0 {
 			out = fmt.Errorf("%w (%s)", out, strings.Join(problems, "; "))
@@ -791,7 +767,7 @@ func (s *Session) fail(ctx context.Context, err error) error {
 		msg := reportMessage(err, s.secrets()...)
 		rerr := s.call(bg, "error", false, func(ctx context.Context) error { return s.u.API.Error(ctx, s.id, msg) })
 		switch {
-		case rerr != nil && dir != "" && s.saved != nil && !errors.Is(err, ErrSourcesChanged):
+		case rerr != nil && dir != "" && s.saved != nil && !errors.As(err, new(*SourcesChangedError)):
 			// Aura still thinks the upload runs: keep it resumable.
 			resumable = true
 			err = &resumableError{fmt.Errorf("%w; reporting it to Aura failed too (%v): resume the upload with Uploader.Resume(%q)", err, scrubError(rerr, s.secrets()...), s.id)}

@@ -194,7 +194,7 @@ func listStates(dir string) ([]Pending, error) {
 			out = append(out, Pending{UploadID: id, Created: created, Err: err})
 			continue
 		}
-		out = append(out, Pending{UploadID: st.UploadID, API: st.API, Paths: st.Paths, Removed: st.Removed,
+		out = append(out, Pending{UploadID: st.UploadID, API: st.API, Paths: st.Paths,
 			Step: st.Step, ArchiveBytes: st.Size, Created: st.Created})
 	}
 	slices.SortFunc(out, func(a, b Pending) int { return a.Created.Compare(b.Created) })

@@ -68,6 +68,11 @@ func (b *Bar) Progress(p uploader.Progress) {
 	if b.bar.IsFinished() {
 		return
 	}
+	if p.TotalBytes > 0 && p.TotalBytes != b.bar.GetMax64() {
+		// An archive sent with a deferred length has an estimated total
+		// until its last chunk.
+		b.bar.ChangeMax64(p.TotalBytes)
+	}
 	verb := "uploading"
 	done := p.Sent
 	if done >= p.TotalBytes && p.Bytes < p.TotalBytes {
