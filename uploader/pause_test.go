@@ -90,7 +90,14 @@ func TestSignalPauses(t *testing.T) {
 	require.NoError(t, err)
 	rec.onProg = func(p uploader.Progress) {
 		if p.State == uploader.StateUploading && p.Bytes == 2<<20 {
-			require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
+			assert.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGTERM))
+			// The signal arrives asynchronously: hold the transfer until it
+			// did, so that the pause falls at 2 MiB exactly.
+			select {
+			case <-ctx.Done():
+			case <-time.After(10 * time.Second):
+				t.Error("SIGTERM did not end the context")
+			}
 		}
 	}
 	_, err = s.Upload(ctx)
