@@ -24,7 +24,7 @@ var surfaceBudget = map[string]int{
 	"dicomscan":                 115,
 	"tusclient":                 114,
 	"tusclient/tustest":         66,
-	"uploader":                  168,
+	"uploader":                  162,
 	"auratest":                  113,
 	"redisstore":                23,
 	"share":                     170,

@@ -148,6 +148,9 @@ func (c *Command) Parse(args []string) error {
 	return c.Flags.Parse(append([]string{"--"}, positional...))
 }
 
+// Stderr returns the writer failures go to.
+func (c *Command) Stderr() io.Writer { return c.stderr }
+
 // Args returns the positional arguments after [Command.Parse].
 func (c *Command) Args() []string { return c.Flags.Args() }
 
