@@ -318,7 +318,7 @@ var pkgPrefix = regexp.MustCompile(`(^|[:;(]\s*)(?:auratest|aura api|dicomscan|h
 // goAdvice matches the advice some SDK errors give a Go caller ("resume
 // it with Uploader.Resume(\"id\")"), which means nothing on a command line:
 // each program gives its own hint instead.
-var goAdvice = regexp.MustCompile(`\s*[:;,]?\s*resume (it|the upload) with Uploader\.Resume(\("[^"]*"\))?`)
+var goAdvice = regexp.MustCompile(`\s*[:;,]?\s*(or )?(resume (it|the upload)|destroy it|submit it again) with (the API \()?(uploader\.)?(Uploader|API)\.\w+(\("[^"]*"\))?\)?`)
 
 // maxLine bounds the cause printed; remote bodies are already bounded, but
 // a line should stay readable.

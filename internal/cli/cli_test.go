@@ -137,6 +137,10 @@ func TestFail(t *testing.T) {
 			"prog: upload failed: EOF; reporting it to Aura failed too (x)\n"},
 		{"go advice dropped 2", errors.New(`uploader: upload paused: upload abc at step upload; resume it with Uploader.Resume`), 1,
 			"prog: upload paused: upload abc at step upload\n"},
+		{"go advice dropped 3", errors.New(`uploader: upload paused: upload abc at step upload (context canceled); resume it with Uploader.Resume, or destroy it with Uploader.Cancel`), 1,
+			"prog: upload paused: upload abc at step upload (context canceled)\n"},
+		{"go advice dropped 4", errors.New(`uploader: upload abc at step upload (x); resume it with Uploader.Resume, or destroy it with Uploader.Cancel`), 1,
+			"prog: upload abc at step upload (x)\n"},
 		{"repeated part", errors.New("share: token: token: expired"), 1, "prog: token: expired\n"},
 	}
 	for _, tt := range tests {
