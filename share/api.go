@@ -250,7 +250,8 @@ func (s *Service) serveMintTokens(w http.ResponseWriter, r *http.Request) {
 	if vd == nil {
 		vd = req.ValidityDurAlt
 	}
-	// The plugin may send an uninitialised ValidityDuration (spec §6.10):
+	// The plugin may send an uninitialised ValidityDuration (see
+	// docs/orthanc.md, "Minting"):
 	// an explicit expiration date wins, and a lone duration is bounded.
 	if vd != nil && cl.ExpiresAt.IsZero() {
 		if *vd < 0 || *vd > maxValidityDuration {
@@ -323,6 +324,11 @@ func requestExpiration(a, b *string) (t time.Time, err error) {
 	}
 	if t, err = parsePyTime(v); err != nil {
 		return t, badRequest(fmt.Errorf("%w: expiration-date is not an ISO-8601 date and time", ErrInvalidShare))
+	}
+	// A given date is range-checked, never taken for "no expiry": year 1
+	// parses to Go's zero time, which Claims use for "never expires".
+	if !expiryInRange(t) {
+		return time.Time{}, badRequest(fmt.Errorf("%w: expiration-date is outside 1970-9999", ErrInvalidShare))
 	}
 	return t, nil
 }
@@ -539,7 +545,7 @@ func (s *Service) serveRevoke(w http.ResponseWriter, r *http.Request) {
 
 // serveProfile answers the plugin's user-profile request with a profile
 // that grants nothing, so that the plugin falls back to resource-token
-// validation (spec §4.3).
+// validation (see docs/orthanc.md, "User profiles").
 func (s *Service) serveProfile(w http.ResponseWriter, r *http.Request) {
 	if _, status := readBody(w, r, s.maxBody); status != 0 {
 		writeDetail(w, status, "share: unreadable body")

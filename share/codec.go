@@ -34,7 +34,8 @@ const MaxTokenLen = 16 << 10
 const maxResources = 1000
 
 // maxValidityDuration bounds validity_duration when minting (ten years):
-// the authorization plugin may send an uninitialised value (spec §6.10).
+// the authorization plugin may send an uninitialised value (see
+// docs/orthanc.md, "Minting").
 const maxValidityDuration = 10 * 365 * 24 * 3600
 
 // headerSegment is base64url({"alg":"HS256","typ":"JWT"}), the header
@@ -201,7 +202,7 @@ func checkMint(cl *Claims) error {
 	if v == V0 && cl.Anonymized {
 		return fmt.Errorf("%w: layout v0 has no anonymized claim", ErrInvalidShare)
 	}
-	if e := cl.ExpiresAt; !e.IsZero() && (e.Year() < 1970 || e.Year() > 9999) {
+	if e := cl.ExpiresAt; !e.IsZero() && !expiryInRange(e) {
 		// Outside what both Python's isoformat and exp can carry.
 		return fmt.Errorf("%w: expiration date %d is outside 1970-9999", ErrInvalidShare, e.Year())
 	}
@@ -584,6 +585,12 @@ func parsePayload(b []byte) (Claims, error) {
 		if cl.ExpiresAt, err = parsePyTime(exp); err != nil {
 			return Claims{}, malformed("expiration_date is not an ISO-8601 date and time")
 		}
+		// A date that is present is never "no expiry": year 1
+		// ("0001-01-01T00:00:00") parses to Go's zero time, which Claims
+		// use for "never expires". Refuse what no minter writes.
+		if !expiryInRange(cl.ExpiresAt) {
+			return Claims{}, malformed("expiration_date is outside 1970-9999")
+		}
 	}
 	vd := w.ValidityDuration
 	if vd == nil {
@@ -617,11 +624,20 @@ func parsePayload(b []byte) (Claims, error) {
 	return cl, nil
 }
 
+// expiryInRange reports whether t, an expiration date that is present,
+// lies within what this package and the Python services write: 1970 to
+// 9999 in UTC. In particular the zero time (year 1) is out of range, so a
+// present date can never be mistaken for an absent one.
+func expiryInRange(t time.Time) bool {
+	return !t.Before(time.Unix(0, 0)) && !t.After(NeverExpires)
+}
+
 // numericDate reads a JWT NumericDate (seconds since the epoch, possibly
-// fractional).
+// fractional) between 1970 and 9999: a negative value could land on Go's
+// zero time, which means "absent".
 func numericDate(n json.Number) (time.Time, error) {
 	f, err := n.Float64()
-	if err != nil || math.IsNaN(f) || f < -1e12 || f > 1e12 {
+	if err != nil || math.IsNaN(f) || f < 0 || f > float64(NeverExpires.Unix()) {
 		return time.Time{}, malformed("registered time claim out of range")
 	}
 	sec, frac := math.Modf(f)

@@ -61,16 +61,30 @@ type Config struct {
 	// AllowedTypes are the token types that grant Orthanc access; nil
 	// means [DefaultAllowedTypes].
 	AllowedTypes []Type
-	// DenyPost refuses POST with share tokens. By default POST is granted
-	// at study level only, because the DICOMweb plugin's internal
-	// /tools/find is re-checked as a study-level POST. The plugin sends
-	// no URI for resource-level checks, so POST /studies/{id}/modify
-	// cannot be told apart: block mutating routes in a reverse proxy, or
-	// serve shares from a read-only Orthanc. PUT and DELETE are always
-	// refused.
-	DenyPost bool
+	// AllowPost lets share tokens POST at study level. The zero value
+	// (false) refuses every POST, at every level, and is what a share
+	// link should be: read-only.
+	//
+	// The authorization plugin sends every POST on a study, or on one of
+	// its series or instances when CheckedLevel is "studies", as the same
+	// study-level check with no URI, so the service cannot tell a harmless
+	// POST from a destructive one. Setting AllowPost lets anyone holding a
+	// link, for the shared study:
+	//   - POST /studies/{id}/modify: rewrite its tags; with "KeepSource":
+	//     false Orthanc deletes the shared study and keeps only the copy;
+	//   - POST /studies/{id}/merge: pull series of another study (named by
+	//     its Orthanc id) into the shared one, where the link can read them;
+	//   - POST /studies/{id}/anonymize: create new studies in Orthanc;
+	//   - and every other POST route Orthanc or a plugin offers under
+	//     /studies/{id}, /series/{id} or /instances/{id} (e.g. /archive,
+	//     /media, /split, /reconstruct, /export).
+	// Set it only if a viewer you use needs POST (none of the supported
+	// viewers did in our tests; see docs/orthanc.md, "POST"), and then
+	// block those routes in a reverse proxy. PUT and DELETE are refused
+	// whatever this says.
+	AllowPost bool
 	// LooseMatching reproduces the Python services' resource matching
-	// exactly (spec §2.4). By default matching is also required to hit a
+	// exactly (docs/orthanc.md, "Decision"). By default matching is also required to hit a
 	// single token entry at the requested level, which refuses only id
 	// combinations the plugin never sends.
 	LooseMatching bool
@@ -125,7 +139,7 @@ type Service struct {
 	links      Links
 	sharesVer  Version
 	allowed    []Type
-	denyPost   bool
+	allowPost  bool
 	loose      bool
 	maxValid   time.Duration
 	revoked    RevocationStore
@@ -156,7 +170,7 @@ func NewService(cfg Config) (*Service, error) {
 		codec: cfg.Codec, anonymous: cfg.AllowAnonymous,
 		serverID: cfg.ServerID, anonServer: cfg.AnonymizedServerID,
 		links: cfg.Links, sharesVer: cfg.SharesVersion.resolve(),
-		allowed: cfg.AllowedTypes, denyPost: cfg.DenyPost, loose: cfg.LooseMatching,
+		allowed: cfg.AllowedTypes, allowPost: cfg.AllowPost, loose: cfg.LooseMatching,
 		maxValid: cfg.MaxValidity, revoked: cfg.Revocations,
 		orthanc: cfg.Orthanc, meddream: cfg.MedDream, pages: cfg.Pages.withDefaults(),
 		log: cfg.Logger, maxBody: cfg.MaxBody,
@@ -263,8 +277,9 @@ type Decision struct {
 	TokenID string
 }
 
-// Check decides an access with the rules of the Python services (spec
-// §2.4) and these fixes: PUT and DELETE are refused (POST configurable);
+// Check decides an access with the rules of the Python token services
+// (see docs/orthanc.md, "Decision") and these fixes: POST, PUT and DELETE
+// are refused (POST at study level only with [Config.AllowPost]);
 // system-level accesses are refused; the token type must be allowed; a
 // token bound to a server id is valid only there, and anonymized tokens
 // only on the anonymized server; by default the ids must match one token
@@ -272,25 +287,12 @@ type Decision struct {
 // validity never exceeds the seconds the token has left.
 func (s *Service) Check(ctx context.Context, a Access) Decision {
 	maxValid := int(s.maxValid / time.Second)
-	deny := func(err error, validity int) Decision {
-		return Decision{Validity: validity, Reason: err}
-	}
 	tok := StripBearer(a.Token)
 	if tok == "" {
-		return deny(ErrNoToken, maxValid)
+		return Decision{Validity: maxValid, Reason: ErrNoToken}
 	}
-	switch strings.ToLower(a.Method) {
-	case "get":
-	case "post":
-		if s.denyPost || a.Level != LevelStudy {
-			return deny(fmt.Errorf("%w: post", ErrMethod), maxValid)
-		}
-	default:
-		return deny(fmt.Errorf("%w: %s", ErrMethod, strings.ToLower(a.Method)), maxValid)
-	}
-	if a.Level == LevelSystem || (a.OrthancID == "" && a.DicomUID == "") {
-		return deny(ErrSystemLevel, maxValid)
-	}
+	// Decode first, so that every denial of a token that decodes names
+	// the token (TokenID) in the decision and the log.
 	cl, err := s.codec.decodeShared(tok)
 	if err != nil {
 		v := maxValid
@@ -304,6 +306,21 @@ func (s *Service) Check(ctx context.Context, a Access) Decision {
 		return d
 	}
 	d := Decision{Validity: maxValid, TokenID: cl.revocationID}
+	switch m := strings.ToLower(a.Method); m {
+	case "get":
+	case "post":
+		if !s.allowPost || a.Level != LevelStudy {
+			d.Reason = fmt.Errorf("%w: post", ErrMethod)
+			return d
+		}
+	default:
+		d.Reason = fmt.Errorf("%w: %s", ErrMethod, m)
+		return d
+	}
+	if a.Level == LevelSystem || (a.OrthancID == "" && a.DicomUID == "") {
+		d.Reason = ErrSystemLevel
+		return d
+	}
 	if !slices.Contains(s.allowed, cl.Type) {
 		d.Reason = fmt.Errorf("%w: %s", ErrTokenType, cl.Type)
 		return d

@@ -16,6 +16,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // clock is a settable test clock.
@@ -253,7 +256,7 @@ func TestValidatePluginRequests(t *testing.T) {
 		{"validity capped by expiry", studyGet(soon, dA, oA), `{"granted":true,"validity":5}`},
 		{"delete denied", access{method: "delete", level: "study", dicomUID: dA, orthancID: oA, header: bound}, denied60},
 		{"put denied", access{method: "put", level: "study", dicomUID: dA, orthancID: oA, header: bound}, denied60},
-		{"post at study level (DICOMweb /tools/find)", access{method: "post", level: "study", dicomUID: dA, orthancID: oA, header: bound}, granted60},
+		{"post at study level denied (/modify, /merge, /anonymize look like this)", access{method: "post", level: "study", dicomUID: dA, orthancID: oA, header: bound}, denied60},
 		{"post at patient level denied", access{method: "post", level: "patient", dicomUID: dA, orthancID: oA, header: bound}, denied60},
 		{"patient-level call denied", access{method: "get", level: "patient", dicomUID: "PAT-1", orthancID: "pppp", header: bound}, denied60},
 		{"system level denied", access{method: "get", level: "system", uri: "/patients", header: bound, tokenKey: "token", tokenValue: bound}, denied60},
@@ -317,7 +320,7 @@ func TestSpecFixes(t *testing.T) {
 			Access{Method: "delete", Level: LevelStudy, DicomUID: dA, OrthancID: oA}, ErrMethod},
 		{"§6.1 PUT (labels, metadata)", nil, Claims{Type: StoneViewerPublication, Resources: studyA},
 			Access{Method: "PUT", Level: LevelStudy, DicomUID: dA, OrthancID: oA}, ErrMethod},
-		{"§6.1 POST when DenyPost", func(c *Config) { c.DenyPost = true }, Claims{Type: StoneViewerPublication, Resources: studyA},
+		{"§6.1 POST by default", nil, Claims{Type: StoneViewerPublication, Resources: studyA},
 			Access{Method: "post", Level: LevelStudy, DicomUID: dA, OrthancID: oA}, ErrMethod},
 		{"§6.2 meddream publication is no Orthanc token", nil, Claims{Type: MedDreamViewerPublication, Resources: studyA}, get(dA, oA), ErrTokenType},
 		{"§6.2 meddream instant link type", nil, Claims{Type: MedDreamInstantLink, Resources: studyA}, get(dA, oA), ErrTokenType},
@@ -645,4 +648,56 @@ func TestConfiguredServerIDWinsOverTokenBinding(t *testing.T) {
 			t.Errorf("bound %q, asked by %q: %+v", tt.bound, tt.asking, d)
 		}
 	}
+}
+
+// TestPostDeniedByDefault: a share link is read-only unless AllowPost is
+// set. The plugin sends POST /studies/{id}/modify, /merge and /anonymize
+// (and series/instance POSTs under CheckedLevel "studies") as one
+// study-level "post" check, so the zero Config must refuse them all; the
+// denial names the token in the decision and in the log.
+func TestPostDeniedByDefault(t *testing.T) {
+	t.Parallel()
+	res := []Resource{{DicomUID: dA, OrthancID: oA}}
+	post := func(l Level) Access { return Access{Method: "post", Level: l, DicomUID: dA, OrthancID: oA} }
+	for _, tt := range []struct {
+		name      string
+		allowPost bool
+		a         Access
+		granted   bool
+	}{
+		{"study level, zero Config", false, post(LevelStudy), false},
+		{"series level, zero Config", false, post(LevelSeries), false},
+		{"instance level, zero Config", false, post(LevelInstance), false},
+		{"upper-case method, zero Config", false, Access{Method: "POST", Level: LevelStudy, DicomUID: dA, OrthancID: oA}, false},
+		{"study level, AllowPost", true, post(LevelStudy), true},
+		{"series level, AllowPost", true, post(LevelSeries), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, func(c *Config) { c.AllowPost = tt.allowPost })
+			tok, minted, err := f.codec.Mint(Claims{Type: StoneViewerPublication, Resources: res})
+			require.NoError(t, err)
+			a := tt.a
+			a.Token = tok
+			d := f.svc.Check(context.Background(), a)
+			assert.Equal(t, tt.granted, d.Granted, "decision %+v", d)
+			if !tt.granted {
+				assert.ErrorIs(t, d.Reason, ErrMethod)
+			}
+			assert.Equal(t, minted.RevocationID(), d.TokenID, "the denial must name the token")
+		})
+	}
+	t.Run("log names the token of a method denial", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, nil)
+		tok, minted, err := f.codec.Mint(Claims{Type: StoneViewerPublication, Resources: res})
+		require.NoError(t, err)
+		status, body := f.validate(t, plugin0114, "/tokens/validate", access{method: "post", level: "study", dicomUID: dA, orthancID: oA, header: tok})
+		require.Equal(t, http.StatusOK, status)
+		assert.Equal(t, `{"granted":false,"validity":60}`, body)
+		logs := f.logs.String()
+		assert.Contains(t, logs, "token_id="+minted.RevocationID())
+		assert.Contains(t, logs, "method=post")
+		assert.NotContains(t, logs, `token_id=""`)
+	})
 }

@@ -139,7 +139,15 @@ func configure(getenv func(string) string, readFile func(string) ([]byte, error)
 	default:
 		return cfg, st, fmt.Errorf("SHARES_TOKEN_VERSION %q: use v2 or v3", v)
 	}
-	cfg.DenyPost = isTrue(getenv("DENY_POST"))
+	// POST is refused unless ALLOW_POST=true. DENY_POST (the old opt-out)
+	// is still accepted when true; false no longer opens POST.
+	if v := getenv("DENY_POST"); v != "" && !isTrue(v) {
+		return cfg, st, errors.New("DENY_POST is gone: POST is refused by default; set ALLOW_POST=true to allow it (lets share links modify, merge and anonymize the shared study)")
+	}
+	cfg.AllowPost = isTrue(getenv("ALLOW_POST"))
+	if cfg.AllowPost {
+		log.Warn("ALLOW_POST=true: share links can POST /modify (KeepSource false deletes the study), /merge and /anonymize on the shared study; block those routes in the reverse proxy")
+	}
 	if v := getenv("MAX_VALIDITY"); v != "" {
 		// share.Config takes 0 for its default (60 s): refuse it here
 		// rather than cache grants for a minute when none was asked for.

@@ -51,6 +51,29 @@ func TestConfigure(t *testing.T) {
 	}
 }
 
+// TestConfigurePost: POST stays refused unless ALLOW_POST=true.
+func TestConfigurePost(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		env  map[string]string
+		want bool
+	}{
+		{map[string]string{}, false},
+		{map[string]string{"DENY_POST": "true"}, false},
+		{map[string]string{"ALLOW_POST": "false"}, false},
+		{map[string]string{"ALLOW_POST": "true"}, true},
+	} {
+		m := map[string]string{"SECRET_KEY": key, "USERS": `{"a":"b"}`}
+		for k, v := range tt.env {
+			m[k] = v
+		}
+		cfg, _, err := configure(env(m), noFiles, quiet)
+		if err != nil || cfg.AllowPost != tt.want {
+			t.Errorf("%v: AllowPost %v, %v; want %v", tt.env, cfg.AllowPost, err, tt.want)
+		}
+	}
+}
+
 func TestConfigureRefuses(t *testing.T) {
 	t.Parallel()
 	for name, m := range map[string]map[string]string{
@@ -62,6 +85,7 @@ func TestConfigureRefuses(t *testing.T) {
 		"bad version":       {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "SHARES_TOKEN_VERSION": "v1"},
 		"bad max validity":  {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "MAX_VALIDITY": "1m"},
 		"zero max validity": {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "MAX_VALIDITY": "0"}, // would silently mean 60
+		"DENY_POST=false":   {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "DENY_POST": "false"},   // once opened POST; now refused loudly
 	} {
 		if _, _, err := configure(env(m), noFiles, quiet); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -118,6 +142,12 @@ func TestRun(t *testing.T) {
 	_, body = call("POST", "/shares/validate", `{"dicom-uid":"1.2","orthanc-id":"o","identifier":"std","level":"study","method":"get"}`, "token", tok)
 	if body != `{"granted":true,"validity":60}` {
 		t.Errorf("validate: %s", body)
+	}
+	// POST /studies/{id}/modify, /merge, /anonymize reach the service as
+	// this: refused unless ALLOW_POST=true.
+	_, body = call("POST", "/shares/validate", `{"dicom-uid":"1.2","orthanc-id":"o","identifier":"std","level":"study","method":"post"}`, "token", tok)
+	if body != `{"granted":false,"validity":60}` {
+		t.Errorf("validate POST: %s", body)
 	}
 	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Get(base + "/share-landing/?token=" + tok)
 	if err != nil {
