@@ -471,8 +471,10 @@ func (s *Service) follow(ctx context.Context, token string) outcome {
 		for i, r := range cl.Resources {
 			uids[i] = r.DicomUID
 		}
-		mt, err := s.meddream.Token(ctx, uids)
-		if err != nil {
+		// err is the function's: the check after the switch covers both
+		// branches (a := here once hid MedDreamURL's error).
+		var mt string
+		if mt, err = s.meddream.Token(ctx, uids); err != nil {
 			s.log.LogAttrs(ctx, slog.LevelError, "share: MedDream token service failed", slog.String("error", err.Error()))
 			return outcome{claims: cl, code: "unknown", status: http.StatusBadGateway}
 		}

@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // fakeMedDream is a MedDream token service: it records the request and
@@ -319,4 +322,30 @@ func TestMedDreamClientRefusesNonTokens(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLandingMedDreamWithoutRoot: when the MedDream link cannot be built
+// (no MedDreamRoot), the landing page and the decode route report it
+// instead of redirecting to an empty Location. The error of MedDreamURL
+// used to be assigned to a shadowed variable and never checked.
+func TestLandingMedDreamWithoutRoot(t *testing.T) {
+	t.Parallel()
+	md := newFakeMedDream(t)
+	f := newFixture(t, func(c *Config) {
+		c.MedDream = &MedDreamClient{TokenServiceURL: md.srv.URL}
+	})
+	tok := f.mint(t, Claims{Type: MedDreamViewerPublication, Resources: []Resource{{DicomUID: dA, OrthancID: oA}}})
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(f.srv.URL + "/share-landing/?token=" + tok)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "page %s", body)
+	assert.Empty(t, resp.Header.Get("Location"))
+	assert.Contains(t, string(body), "<h1>Invalid token</h1>")
+	assert.EqualValues(t, 1, md.calls.Load(), "the MedDream token was asked for before the link failed")
+
+	status, got := f.post(t, "/tokens/decode", `{"token-value":"`+tok+`"}`, nil)
+	require.Equal(t, http.StatusOK, status)
+	assert.JSONEq(t, `{"token-type":"meddream-viewer-publication","error-code":"unknown","redirect-url":null,"resources":[]}`, got)
 }
