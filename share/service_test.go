@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,13 +22,24 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// clock is a settable test clock.
+// clock is a settable test clock; after UseRealTime it follows the wall
+// clock (for tests where a real peer, such as Orthanc, lives in real time).
 type clock struct {
-	mu sync.Mutex // guards t
-	t  time.Time
+	mu   sync.Mutex // guards t and real
+	t    time.Time
+	real bool
 }
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.real {
+		return time.Now()
+	}
+	return c.t
+}
+
+func (c *clock) UseRealTime() { c.mu.Lock(); defer c.mu.Unlock(); c.real = true }
 func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -47,6 +59,31 @@ type fixture struct {
 	svc   *Service
 	srv   *httptest.Server
 	logs  *syncBuffer
+
+	mu    sync.Mutex // guards calls
+	calls []string   // bodies of the validation requests received
+}
+
+// validations returns the bodies of the validation requests received so
+// far (POST /tokens/validate and /shares/validate).
+func (f *fixture) validations() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+// record keeps the body of every validation request, then serves it.
+func (f *fixture) record(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/tokens/validate" || r.URL.Path == "/shares/validate" {
+			b, _ := io.ReadAll(io.LimitReader(r.Body, DefaultMaxBody+1))
+			r.Body = io.NopCloser(bytes.NewReader(b))
+			f.mu.Lock()
+			f.calls = append(f.calls, string(b))
+			f.mu.Unlock()
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // newFixture starts a Service on a real loopback socket.
@@ -75,7 +112,7 @@ func newFixture(t *testing.T, mutate func(*Config)) *fixture {
 	mux := http.NewServeMux()
 	mux.Handle("/share-landing/", svc.Landing())
 	mux.Handle("/", svc)
-	f.srv = httptest.NewServer(mux)
+	f.srv = httptest.NewServer(f.record(mux))
 	t.Cleanup(f.srv.Close)
 	return f
 }

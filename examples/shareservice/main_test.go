@@ -84,8 +84,8 @@ func TestConfigureRefuses(t *testing.T) {
 		"server ids":        {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "SERVER_ID": "x", "SERVER_IDENTIFIER": "y"},
 		"bad version":       {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "SHARES_TOKEN_VERSION": "v1"},
 		"bad max validity":  {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "MAX_VALIDITY": "1m"},
-		"zero max validity": {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "MAX_VALIDITY": "0"}, // would silently mean 60
-		"DENY_POST=false":   {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "DENY_POST": "false"},   // once opened POST; now refused loudly
+		"zero max validity": {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "MAX_VALIDITY": "0"},  // would silently mean 60
+		"DENY_POST=false":   {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "DENY_POST": "false"}, // once opened POST; now refused loudly
 	} {
 		if _, _, err := configure(env(m), noFiles, quiet); err == nil {
 			t.Errorf("%s: accepted", name)
