@@ -349,3 +349,52 @@ func TestLandingMedDreamWithoutRoot(t *testing.T) {
 	require.Equal(t, http.StatusOK, status)
 	assert.JSONEq(t, `{"token-type":"meddream-viewer-publication","error-code":"unknown","redirect-url":null,"resources":[]}`, got)
 }
+
+// TestRemoteErrorShape: failures of Orthanc and MedDream come back as a
+// *RemoteError with the SDK's common fields (Method, URL without
+// credentials or query, StatusCode, a bounded and cleaned Body), and an
+// answer that may be a token is never echoed.
+func TestRemoteErrorShape(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/base/tools/lookup":
+			w.WriteHeader(http.StatusInternalServerError)
+			io.WriteString(w, "boom\n"+strings.Repeat("x", 2000))
+		case "/base/studies/s1":
+			io.WriteString(w, `{"ID":"s1"}`) // no StudyInstanceUID
+		case "/md/busy":
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "busy: Bearer abc.def")
+		case "/md/html":
+			io.WriteString(w, "<html>secret-looking token</html>")
+		}
+	}))
+	t.Cleanup(srv.Close)
+	userURL := strings.Replace(srv.URL, "http://", "http://admin:pw@", 1)
+	oc := &OrthancClient{URL: userURL + "/base"}
+
+	_, err := oc.LookupStudy(t.Context(), "1.2.3")
+	var re *RemoteError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, "POST", re.Method)
+	assert.Equal(t, srv.URL+"/base/tools/lookup", re.URL, "no user info in the URL")
+	assert.Equal(t, http.StatusInternalServerError, re.StatusCode)
+	assert.True(t, strings.HasPrefix(re.Body, "boom xxx"), re.Body)
+	assert.LessOrEqual(t, len(re.Body), 512)
+	assert.NotContains(t, err.Error(), "pw")
+	assert.True(t, strings.HasPrefix(err.Error(), "share: POST "+srv.URL+"/base/tools/lookup: HTTP 500: boom"), err.Error())
+
+	_, err = oc.StudyInstanceUID(t.Context(), "s1")
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, RemoteError{Method: "GET", URL: srv.URL + "/base/studies/s1", StatusCode: 200, problem: "answer has no ID or StudyInstanceUID"}, *re)
+
+	_, err = (&MedDreamClient{TokenServiceURL: srv.URL + "/md/busy?key=k"}).Token(t.Context(), []string{"1.2"})
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, RemoteError{Method: "POST", URL: srv.URL + "/md/busy", StatusCode: 503, Body: "busy: Bearer [redacted]"}, *re)
+
+	_, err = (&MedDreamClient{TokenServiceURL: srv.URL + "/md/html"}).Token(t.Context(), []string{"1.2"})
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, RemoteError{Method: "POST", URL: srv.URL + "/md/html", StatusCode: 200, problem: "answer is not a token"}, *re)
+	assert.NotContains(t, err.Error(), "secret-looking")
+}
