@@ -226,7 +226,7 @@ func (s *Service) serveMintTokens(w http.ResponseWriter, r *http.Request) {
 		writeDetail(w, http.StatusBadRequest, "share: type in the body differs from the type in the path")
 		return
 	}
-	if !knownType(cl.Type, V3) || cl.Type == TypeInvalid {
+	if !knownType(cl.Type, V3) || cl.Type == typeInvalid {
 		writeDetail(w, http.StatusBadRequest, fmt.Sprintf("share: unknown token type %q", cl.Type))
 		return
 	}
@@ -363,7 +363,7 @@ func (s *Service) mint(ctx context.Context, cl Claims, legacy bool) (token, link
 		if err != nil {
 			return "", "", Claims{}, &httpError{http.StatusBadGateway, err}
 		}
-		link, err := s.links.MedDreamURL(uids, mt, legacy)
+		link, err := s.links.medDreamURL(uids, mt, legacy)
 		if err != nil {
 			return "", "", Claims{}, badRequest(err)
 		}
@@ -440,7 +440,7 @@ type outcome struct {
 
 // follow decodes token and works out where it leads.
 func (s *Service) follow(ctx context.Context, token string) outcome {
-	token = StripBearer(token)
+	token = stripBearer(token)
 	if token == "" {
 		return outcome{code: "invalid", status: http.StatusBadRequest}
 	}
@@ -478,9 +478,9 @@ func (s *Service) follow(ctx context.Context, token string) outcome {
 			s.log.LogAttrs(ctx, slog.LevelError, "share: MedDream token service failed", slog.String("error", err.Error()))
 			return outcome{claims: cl, code: "unknown", status: http.StatusBadGateway}
 		}
-		o.redirect, err = s.links.MedDreamURL(uids, mt, cl.Version != V3)
+		o.redirect, err = s.links.medDreamURL(uids, mt, cl.Version != V3)
 	default:
-		o.redirect, err = s.links.ViewerURL(cl, token)
+		o.redirect, err = s.links.viewerURL(cl, token)
 	}
 	if err != nil {
 		return outcome{claims: cl, code: "unknown", status: http.StatusBadRequest}
@@ -525,7 +525,7 @@ func (s *Service) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	if token == "" && req.TokenValue != nil {
 		token = *req.TokenValue
 	}
-	if StripBearer(token) == "" {
+	if stripBearer(token) == "" {
 		writeDetail(w, http.StatusBadRequest, ErrNoToken.Error())
 		return
 	}

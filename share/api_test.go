@@ -374,7 +374,7 @@ func TestRemoteErrorShape(t *testing.T) {
 	userURL := strings.Replace(srv.URL, "http://", "http://admin:pw@", 1)
 	oc := &OrthancClient{URL: userURL + "/base"}
 
-	_, err := oc.LookupStudy(t.Context(), "1.2.3")
+	_, err := oc.lookupStudy(t.Context(), "1.2.3")
 	var re *RemoteError
 	require.ErrorAs(t, err, &re)
 	assert.Equal(t, "POST", re.Method)
@@ -385,7 +385,7 @@ func TestRemoteErrorShape(t *testing.T) {
 	assert.NotContains(t, err.Error(), "pw")
 	assert.True(t, strings.HasPrefix(err.Error(), "share: POST "+srv.URL+"/base/tools/lookup: HTTP 500: boom"), err.Error())
 
-	_, err = oc.StudyInstanceUID(t.Context(), "s1")
+	_, err = oc.studyInstanceUID(t.Context(), "s1")
 	require.ErrorAs(t, err, &re)
 	assert.Equal(t, RemoteError{Method: "GET", URL: srv.URL + "/base/studies/s1", StatusCode: 200, problem: "answer has no ID or StudyInstanceUID"}, *re)
 

@@ -185,7 +185,7 @@ func TestMintRefusesInvalidShares(t *testing.T) {
 		{"no resources", Claims{Type: StoneViewerPublication}},
 		{"resource without ids", Claims{Type: StoneViewerPublication, Resources: []Resource{{URL: "x"}}}},
 		{"unknown type", Claims{Type: "admin", Resources: study}},
-		{"invalid type", Claims{Type: TypeInvalid, Resources: study}},
+		{"invalid type", Claims{Type: typeInvalid, Resources: study}},
 		{"v3 type in v2", Claims{Version: V2, Type: OHIFViewerPublication, Resources: study}},
 		{"two studies in v1", Claims{Version: V1, Type: StoneViewerPublication, Resources: []Resource{{DicomUID: "1"}, {DicomUID: "2"}}}},
 		{"anonymized v0", Claims{Version: V0, Type: OsimisViewerPublication, Anonymized: true, Resources: study}},
@@ -233,7 +233,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"bad base64 payload", parts[0] + ".!!!." + parts[2], ErrMalformed},
 		{"tampered payload", parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"id":"x"}`)) + "." + parts[2], ErrSignature},
 		{"tampered signature", parts[0] + "." + parts[1] + "." + strings.Repeat("A", 43), ErrSignature},
-		{"too long", strings.Repeat("a", MaxTokenLen+1), ErrMalformed},
+		{"too long", strings.Repeat("a", maxTokenLen+1), ErrMalformed},
 		{"payload not an object", signRaw(t, `[1,2]`), ErrMalformed},
 		{"no type in v2", signRaw(t, `{"studies":[{"dicom_uid":"1"}]}`), ErrMalformed},
 		{"both layouts", signRaw(t, `{"studies":[],"resources":[],"type":"stone-viewer-publication"}`), ErrMalformed},
@@ -396,8 +396,8 @@ func TestStripBearer(t *testing.T) {
 		"Bearer abc": "abc", "bearer abc": "abc", "BEARER abc": "abc", "abc": "abc",
 		"Bearerabc": "Bearerabc", "Bearer ": "", "": "", "Basic abc": "Basic abc",
 	} {
-		if got := StripBearer(in); got != want {
-			t.Errorf("StripBearer(%q) = %q, want %q", in, got, want)
+		if got := stripBearer(in); got != want {
+			t.Errorf("stripBearer(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -405,10 +405,11 @@ func TestStripBearer(t *testing.T) {
 func TestDecodeCache(t *testing.T) {
 	t.Parallel()
 	clk := &clock{t: katNow}
-	c, err := NewCodec(CodecConfig{Secret: []byte(testSecret), Now: clk.Now, CacheSize: 8})
+	c, err := NewCodec(CodecConfig{Secret: []byte(testSecret), Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.cacheMax = 8
 	tok, _, _ := c.Mint(Claims{Type: StoneViewerPublication, Resources: []Resource{{DicomUID: "1.2"}}, ExpiresAt: katNow.Add(time.Minute)})
 	first, err := c.Decode(tok)
 	if err != nil {
@@ -442,7 +443,8 @@ func TestDecodeCache(t *testing.T) {
 	if _, err := c.Decode(tok[:len(tok)-43] + strings.Repeat("A", 43)); !errors.Is(err, ErrSignature) {
 		t.Fatal(err)
 	}
-	off, _ := NewCodec(CodecConfig{Secret: []byte(testSecret), CacheSize: -1})
+	off, _ := NewCodec(CodecConfig{Secret: []byte(testSecret)})
+	off.cacheMax = -1
 	tok2, _, _ := off.Mint(Claims{Type: StoneViewerPublication, Resources: []Resource{{DicomUID: "1.2"}}})
 	off.Decode(tok2)
 	if _, ok := off.cache.Load(tok2); ok {

@@ -88,7 +88,7 @@ func TestLinks(t *testing.T) {
 
 	t.Run("viewer root without trailing slash", func(t *testing.T) {
 		t.Parallel()
-		got, err := noSlash.ViewerURL(Claims{Type: StoneViewerPublication, Resources: []Resource{s1}}, linkTok)
+		got, err := noSlash.viewerURL(Claims{Type: StoneViewerPublication, Resources: []Resource{s1}}, linkTok)
 		want := "https://h/orthanc/stone-webviewer/index.html?study=1.2&selectedStudies=1.2&token=" + linkTok
 		if err != nil || got != want {
 			t.Fatalf("ViewerURL = %q, %v; want %q (Python's urljoin drops /orthanc)", got, err, want)
@@ -100,12 +100,12 @@ func TestLinks(t *testing.T) {
 			false: "https://h/meddream/?study=1.2,1.3&token=md%2Ftok%3D",
 			true:  "https://h/meddream/?token=md%2Ftok%3D",
 		} {
-			got, err := roots.MedDreamURL([]string{"1.2", "1.3"}, "md/tok=", legacy)
+			got, err := roots.medDreamURL([]string{"1.2", "1.3"}, "md/tok=", legacy)
 			if err != nil || got != want {
-				t.Errorf("MedDreamURL(legacy=%v) = %q, %v; want %q", legacy, got, err, want)
+				t.Errorf("medDreamURL(legacy=%v) = %q, %v; want %q", legacy, got, err, want)
 			}
 		}
-		if _, err := (Links{}).MedDreamURL([]string{"1.2"}, "t", false); !errors.Is(err, ErrNoURL) {
+		if _, err := (Links{}).medDreamURL([]string{"1.2"}, "t", false); !errors.Is(err, ErrNoURL) {
 			t.Errorf("without root: %v", err)
 		}
 	})
@@ -133,7 +133,7 @@ func TestLinksMatchPythonURLJoin(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := l.ViewerURL(c.cl, linkTok)
+		got, err := l.viewerURL(c.cl, linkTok)
 		if err != nil || got != string(out) {
 			t.Errorf("%s: ours %q (%v), Python %q", c.cl.Type, got, err, out)
 		}

@@ -46,7 +46,7 @@ func (c *OrthancClient) httpClient() *http.Client {
 // LookupStudy returns the Orthanc id of the study with this
 // StudyInstanceUID (POST /tools/lookup). It fails with [ErrNotFound] if
 // Orthanc has no such study.
-func (c *OrthancClient) LookupStudy(ctx context.Context, studyInstanceUID string) (string, error) {
+func (c *OrthancClient) lookupStudy(ctx context.Context, studyInstanceUID string) (string, error) {
 	var found []struct {
 		ID   string
 		Type string
@@ -64,14 +64,14 @@ func (c *OrthancClient) LookupStudy(ctx context.Context, studyInstanceUID string
 
 // StudyInstanceUID returns the StudyInstanceUID of the study with this
 // Orthanc id (GET /studies/{id}).
-func (c *OrthancClient) StudyInstanceUID(ctx context.Context, orthancID string) (string, error) {
-	r, err := c.ParentStudy(ctx, LevelStudy, orthancID)
+func (c *OrthancClient) studyInstanceUID(ctx context.Context, orthancID string) (string, error) {
+	r, err := c.parentStudy(ctx, LevelStudy, orthancID)
 	return r.DicomUID, err
 }
 
 // ParentStudy returns the study, with both ids, that holds the resource
 // with this Orthanc id at the given level (study, series or instance).
-func (c *OrthancClient) ParentStudy(ctx context.Context, level Level, orthancID string) (Resource, error) {
+func (c *OrthancClient) parentStudy(ctx context.Context, level Level, orthancID string) (Resource, error) {
 	// url.PathEscape keeps "." and "..", which would resolve to another
 	// route ("studies/.." is Orthanc's root); no Orthanc id looks like that.
 	if orthancID == "" || orthancID == "." || orthancID == ".." {
@@ -100,9 +100,9 @@ func (c *OrthancClient) Complete(ctx context.Context, r Resource) (Resource, err
 	var err error
 	switch {
 	case r.OrthancID == "" && r.DicomUID != "":
-		r.OrthancID, err = c.LookupStudy(ctx, r.DicomUID)
+		r.OrthancID, err = c.lookupStudy(ctx, r.DicomUID)
 	case r.DicomUID == "" && r.OrthancID != "":
-		r.DicomUID, err = c.StudyInstanceUID(ctx, r.OrthancID)
+		r.DicomUID, err = c.studyInstanceUID(ctx, r.OrthancID)
 	}
 	return r, err
 }

@@ -167,32 +167,32 @@ func TestRealOrthanc(t *testing.T) {
 	t.Run("client", func(t *testing.T) {
 		ctx := context.Background()
 		oc := &OrthancClient{URL: strings.TrimSuffix(o.URL, "/")}
-		if id, err := oc.LookupStudy(ctx, a.StudyUID); err != nil || id != a.Study {
+		if id, err := oc.lookupStudy(ctx, a.StudyUID); err != nil || id != a.Study {
 			t.Errorf("LookupStudy = %q, %v; want %q", id, err, a.Study)
 		}
-		if uid, err := oc.StudyInstanceUID(ctx, b.Study); err != nil || uid != b.StudyUID {
+		if uid, err := oc.studyInstanceUID(ctx, b.Study); err != nil || uid != b.StudyUID {
 			t.Errorf("StudyInstanceUID = %q, %v; want %q", uid, err, b.StudyUID)
 		}
 		for level, id := range map[Level]string{LevelStudy: a.Study, LevelSeries: a.Series, LevelInstance: a.Instance} {
-			if r, err := oc.ParentStudy(ctx, level, id); err != nil || r != (Resource{DicomUID: a.StudyUID, OrthancID: a.Study, Level: LevelStudy}) {
-				t.Errorf("ParentStudy(%s) = %+v, %v", level, r, err)
+			if r, err := oc.parentStudy(ctx, level, id); err != nil || r != (Resource{DicomUID: a.StudyUID, OrthancID: a.Study, Level: LevelStudy}) {
+				t.Errorf("parentStudy(%s) = %+v, %v", level, r, err)
 			}
 		}
-		if _, err := oc.LookupStudy(ctx, "1.2.3.4.5.6.7.8.9"); !errors.Is(err, ErrNotFound) {
+		if _, err := oc.lookupStudy(ctx, "1.2.3.4.5.6.7.8.9"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("unknown UID: %v", err)
 		}
-		if _, err := oc.StudyInstanceUID(ctx, "no-such-study"); !errors.Is(err, ErrNotFound) {
+		if _, err := oc.studyInstanceUID(ctx, "no-such-study"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("unknown id: %v", err)
 		}
 		// Ids that are dot segments (or empty) would resolve to another
 		// route of Orthanc (its root, the list of studies, ...).
 		for _, id := range []string{"..", ".", ""} {
-			if _, err := oc.StudyInstanceUID(ctx, id); !errors.Is(err, ErrNotFound) {
+			if _, err := oc.studyInstanceUID(ctx, id); !errors.Is(err, ErrNotFound) {
 				t.Errorf("StudyInstanceUID(%q): %v, want ErrNotFound", id, err)
 			}
 			for _, level := range []Level{LevelStudy, LevelSeries, LevelInstance} {
-				if _, err := oc.ParentStudy(ctx, level, id); !errors.Is(err, ErrNotFound) {
-					t.Errorf("ParentStudy(%s, %q): %v, want ErrNotFound", level, id, err)
+				if _, err := oc.parentStudy(ctx, level, id); !errors.Is(err, ErrNotFound) {
+					t.Errorf("parentStudy(%s, %q): %v, want ErrNotFound", level, id, err)
 				}
 			}
 		}

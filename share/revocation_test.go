@@ -23,7 +23,7 @@ func TestMemoryRevocations(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := m.Revoke(ctx, "forever", NeverExpires); err != nil {
+	if err := m.Revoke(ctx, "forever", neverExpires); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"a", "b", "forever"} {
@@ -50,12 +50,12 @@ func TestMemoryRevocations(t *testing.T) {
 	if err := m.Revoke(ctx, "c", katNow.Add(time.Hour)); err != nil {
 		t.Fatalf("after expiry: %v", err)
 	}
-	if m.Len() != 3 {
-		t.Errorf("Len = %d, want 3 (a, forever, c)", m.Len())
+	if m.len() != 3 {
+		t.Errorf("Len = %d, want 3 (a, forever, c)", m.len())
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := m.Revoke(cancelled, "d", NeverExpires); !errors.Is(err, context.Canceled) {
+	if err := m.Revoke(cancelled, "d", neverExpires); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled context: %v", err)
 	}
 }
@@ -70,7 +70,7 @@ func TestMemoryRevocationsSweepsWithoutFilling(t *testing.T) {
 		}
 		clk.Advance(100 * time.Millisecond)
 	}
-	if n := m.Len(); n > 100 {
+	if n := m.len(); n > 100 {
 		t.Errorf("%d entries kept for tokens that expire after a second", n)
 	}
 }
@@ -95,7 +95,7 @@ func TestMemoryRevocationsConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if m.Len() != 4000 {
-		t.Errorf("Len = %d", m.Len())
+	if m.len() != 4000 {
+		t.Errorf("Len = %d", m.len())
 	}
 }

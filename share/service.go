@@ -15,12 +15,12 @@ import (
 	"time"
 )
 
-// DefaultMaxValidity caps the validity (plugin cache time) of answers when
+// defaultMaxValidity caps the validity (plugin cache time) of answers when
 // [Config.MaxValidity] is 0. It is the constant the Python services send.
-const DefaultMaxValidity = 60 * time.Second
+const defaultMaxValidity = 60 * time.Second
 
-// DefaultMaxBody bounds request bodies when [Config.MaxBody] is 0.
-const DefaultMaxBody = 64 << 10
+// defaultMaxBody bounds request bodies.
+const defaultMaxBody = 64 << 10
 
 // Config configures a [Service]. Codec is required; every other zero value
 // is documented.
@@ -59,7 +59,11 @@ type Config struct {
 	SharesVersion Version
 
 	// AllowedTypes are the token types that grant Orthanc access; nil
-	// means [DefaultAllowedTypes].
+	// means the viewer publications and instant links that viewers use
+	// against Orthanc: osimis-, stone-, ohif- and volview-viewer-publication,
+	// viewer-instant-link and download-instant-link. MedDream tokens are
+	// left out (MedDream reads Orthanc on its own account; the share JWT
+	// only feeds the landing page), and so is "invalid".
 	AllowedTypes []Type
 	// AllowPost lets share tokens POST at study level. The zero value
 	// (false) refuses every POST, at every level, and is what a share
@@ -83,13 +87,8 @@ type Config struct {
 	// block those routes in a reverse proxy. PUT and DELETE are refused
 	// whatever this says.
 	AllowPost bool
-	// LooseMatching reproduces the Python services' resource matching
-	// exactly (docs/orthanc.md, "Decision"). By default matching is also required to hit a
-	// single token entry at the requested level, which refuses only id
-	// combinations the plugin never sends.
-	LooseMatching bool
 	// MaxValidity caps how long the plugin may cache an answer; 0 means
-	// DefaultMaxValidity (60 s). A grant's validity is also capped by the
+	// defaultMaxValidity (60 s). A grant's validity is also capped by the
 	// time the token has left, and a revocation takes effect within
 	// MaxValidity.
 	MaxValidity time.Duration
@@ -110,8 +109,6 @@ type Config struct {
 	// Logger receives one debug record per decision and errors of
 	// dependencies; nil means silent. Tokens and secrets are never logged.
 	Logger *slog.Logger
-	// MaxBody bounds request bodies; 0 means DefaultMaxBody.
-	MaxBody int64
 }
 
 // Service is the token service: an http.Handler that speaks both the old
@@ -170,19 +167,19 @@ func NewService(cfg Config) (*Service, error) {
 		codec: cfg.Codec, anonymous: cfg.AllowAnonymous,
 		serverID: cfg.ServerID, anonServer: cfg.AnonymizedServerID,
 		links: cfg.Links, sharesVer: cfg.SharesVersion.resolve(),
-		allowed: cfg.AllowedTypes, allowPost: cfg.AllowPost, loose: cfg.LooseMatching,
+		allowed: cfg.AllowedTypes, allowPost: cfg.AllowPost,
 		maxValid: cfg.MaxValidity, revoked: cfg.Revocations,
 		orthanc: cfg.Orthanc, meddream: cfg.MedDream, pages: cfg.Pages.withDefaults(),
-		log: cfg.Logger, maxBody: cfg.MaxBody,
+		log: cfg.Logger,
 	}
 	for name, pass := range cfg.Users {
 		s.users = append(s.users, userDigest{sha256.Sum256([]byte(name)), sha256.Sum256([]byte(pass))})
 	}
 	if s.allowed == nil {
-		s.allowed = DefaultAllowedTypes
+		s.allowed = defaultAllowedTypes
 	}
 	if s.maxValid <= 0 {
-		s.maxValid = DefaultMaxValidity
+		s.maxValid = defaultMaxValidity
 	}
 	if s.revoked == nil {
 		s.revoked = &MemoryRevocations{Now: cfg.Codec.now}
@@ -190,9 +187,7 @@ func NewService(cfg Config) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	if s.maxBody <= 0 {
-		s.maxBody = DefaultMaxBody
-	}
+	s.maxBody = defaultMaxBody
 	return s, nil
 }
 
@@ -287,7 +282,7 @@ type Decision struct {
 // validity never exceeds the seconds the token has left.
 func (s *Service) Check(ctx context.Context, a Access) Decision {
 	maxValid := int(s.maxValid / time.Second)
-	tok := StripBearer(a.Token)
+	tok := stripBearer(a.Token)
 	if tok == "" {
 		return Decision{Validity: maxValid, Reason: ErrNoToken}
 	}
@@ -344,7 +339,7 @@ func (s *Service) Check(ctx context.Context, a Access) Decision {
 		return d
 	}
 	d.Granted = true
-	if e := cl.Expiry(); !e.IsZero() {
+	if e := cl.expiry(); !e.IsZero() {
 		left := int(e.Sub(s.codec.now()) / time.Second)
 		d.Validity = max(0, min(d.Validity, left))
 	}
@@ -412,13 +407,13 @@ func (s *Service) matches(rs []Resource, a Access) bool {
 // Revoke revokes token (which must verify; an expired token is accepted
 // and revoked until its expiry) and returns its revocation id.
 func (s *Service) Revoke(ctx context.Context, token string) (string, error) {
-	cl, err := s.codec.Decode(StripBearer(token))
+	cl, err := s.codec.Decode(stripBearer(token))
 	if err != nil && !errors.Is(err, ErrExpired) && !errors.Is(err, ErrNotYetValid) {
 		return "", err
 	}
-	until := cl.Expiry()
+	until := cl.expiry()
 	if until.IsZero() {
-		until = NeverExpires
+		until = neverExpires
 	}
 	if err := s.revoked.Revoke(ctx, cl.revocationID, until); err != nil {
 		return "", fmt.Errorf("share: revoking: %w", err)

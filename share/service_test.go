@@ -76,7 +76,7 @@ func (f *fixture) validations() []string {
 func (f *fixture) record(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/tokens/validate" || r.URL.Path == "/shares/validate" {
-			b, _ := io.ReadAll(io.LimitReader(r.Body, DefaultMaxBody+1))
+			b, _ := io.ReadAll(io.LimitReader(r.Body, defaultMaxBody+1))
 			r.Body = io.NopCloser(bytes.NewReader(b))
 			f.mu.Lock()
 			f.calls = append(f.calls, string(b))
@@ -388,9 +388,10 @@ func TestSpecFixes(t *testing.T) {
 				if tt.cfg != nil {
 					tt.cfg(c)
 				}
-				c.LooseMatching, c.AllowedTypes = true, []Type{tt.cl.Type}
+				c.AllowedTypes = []Type{tt.cl.Type}
 				c.ServerID, c.AnonymizedServerID = "", ""
 			})
+			py.svc.loose = true
 			a := tt.a
 			a.Method = "get"
 			cl := tt.cl
@@ -519,7 +520,7 @@ func TestNeverServerErrorForBadTokens(t *testing.T) {
 		`{"method":"get","level":"study","orthanc-id":"x","dicom-uid":"y","token-value":""}`,
 		`{"method":"get","level":"study","orthanc-id":"x","dicom-uid":"y","token-value":"Bearer "}`,
 		`{"method":"get","level":"study","orthanc-id":"x","dicom-uid":"y","token-value":"a.b.c"}`,
-		`{"method":"get","level":"study","orthanc-id":"x","dicom-uid":"y","token-value":"` + strings.Repeat("A", MaxTokenLen+10) + `"}`,
+		`{"method":"get","level":"study","orthanc-id":"x","dicom-uid":"y","token-value":"` + strings.Repeat("A", maxTokenLen+10) + `"}`,
 		`{"method":"get","level":null,"orthanc-id":null,"dicom-uid":null,"identifier":null,"token-value":"x"}`,
 		`{"method":"get","level":"study","orthanc-id":"x","labels":["a","b"],"uri":"/x","token-key":"token","token-value":"x"}`,
 		`{}`, `[]`, `null`, ``, `{"method":5}`, `{`, "\x00\xff",
@@ -546,7 +547,7 @@ func TestNeverServerErrorForBadTokens(t *testing.T) {
 		}
 	}
 	// Too large.
-	req, _ := http.NewRequest("POST", f.srv.URL+"/tokens/validate", strings.NewReader(`{"x":"`+strings.Repeat("a", DefaultMaxBody)+`"}`))
+	req, _ := http.NewRequest("POST", f.srv.URL+"/tokens/validate", strings.NewReader(`{"x":"`+strings.Repeat("a", defaultMaxBody)+`"}`))
 	req.SetBasicAuth(testUser, testPass)
 	resp, err := f.srv.Client().Do(req)
 	if err != nil {
