@@ -3,12 +3,16 @@ package share
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -263,6 +267,52 @@ func testWithAuthorizationPlugin(t *testing.T, plugin, dicomweb, corpus string) 
 		assert.Equal(t, 200, status)
 	})
 
+	t.Run("reverse-proxy mitigation", func(t *testing.T) {
+		// The nginx configuration of docs/orthanc.md, run as written in
+		// front of this Orthanc: QIDO at study level answers only for the
+		// study the token may read.
+		proxy := startDocNginx(t, strings.TrimPrefix(strings.TrimSuffix(o.URL, "/"), "http://"))
+		get := func(path, token string) (int, string) {
+			t.Helper()
+			req, err := http.NewRequest("GET", proxy+path, nil)
+			require.NoError(t, err)
+			if token != "" {
+				req.Header.Set("token", token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			return resp.StatusCode, string(data)
+		}
+		for _, c := range []struct {
+			name, path, token string
+			want              int
+			has, hasNot       string
+		}{
+			{"list without token", "/dicom-web/studies", "", 403, "", ""},
+			{"list with a token", "/dicom-web/studies", tok, 403, "", ""},
+			{"other filters only", "/dicom-web/studies?PatientName=*", tok, 403, "", ""},
+			{"another study", "/dicom-web/studies?StudyInstanceUID=" + b.StudyUID, tok, 403, "", ""},
+			{"shared study without token", "/dicom-web/studies?StudyInstanceUID=" + a.StudyUID, "", 403, "", ""},
+			{"shared study", "/dicom-web/studies?StudyInstanceUID=" + a.StudyUID, tok, 200, a.StudyUID, b.StudyUID},
+			{"tag form", "/dicom-web/studies?0020000D=" + a.StudyUID, tok, 200, a.StudyUID, b.StudyUID},
+			{"second UID is dropped", "/dicom-web/studies?StudyInstanceUID=" + a.StudyUID + "&StudyInstanceUID=" + b.StudyUID, tok, 200, a.StudyUID, b.StudyUID},
+			{"UID list", "/dicom-web/studies?StudyInstanceUID=" + a.StudyUID + "," + b.StudyUID, tok, 403, "", ""},
+			{"other routes pass", "/studies/" + a.Study, tok, 200, a.StudyUID, ""},
+			{"other routes still checked", "/studies/" + b.Study, tok, 403, "", ""},
+		} {
+			status, body := get(c.path, c.token)
+			assert.Equal(t, c.want, status, "%s: GET %s: %.200s", c.name, c.path, body)
+			if c.has != "" {
+				assert.Contains(t, body, c.has, c.name)
+			}
+			if c.hasNot != "" {
+				assert.NotContains(t, body, c.hasNot, c.name)
+			}
+		}
+	})
+
 	t.Run("expiry in real time", func(t *testing.T) {
 		status, _ := call("GET", "studies/"+a.Study, short, "")
 		require.Equal(t, 200, status, "short-lived token, fresh")
@@ -273,4 +323,73 @@ func testWithAuthorizationPlugin(t *testing.T, plugin, dicomweb, corpus string) 
 		status, _ = call("GET", "studies/"+a.Study, short, "")
 		assert.Equal(t, 403, status, "short-lived token after expiry")
 	})
+}
+
+// startDocNginx runs the nginx configuration given in docs/orthanc.md
+// ("Mitigation: a reverse-proxy rule") in front of the Orthanc at
+// orthancAddr (host:port), on a free port of 127.0.0.1, and returns its
+// base URL.
+func startDocNginx(t *testing.T, orthancAddr string) string {
+	t.Helper()
+	bin := testenv.LookPath(t, "nginx", "apt-get install nginx-light")
+	doc, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "docs", "orthanc.md"))
+	require.NoError(t, err)
+	m := regexp.MustCompile("(?s)```nginx\n(.*?)```").FindSubmatch(doc)
+	require.NotNil(t, m, "docs/orthanc.md has no nginx block")
+	conf := string(m[1])
+	port := testenv.FreePort(t)
+	for old, repl := range map[string]string{
+		"server 127.0.0.1:8042;": "server " + orthancAddr + ";",
+		"listen 443 ssl;":        fmt.Sprintf("listen 127.0.0.1:%d;", port),
+	} {
+		require.Contains(t, conf, old, "docs/orthanc.md's nginx block changed: update this test")
+		conf = strings.Replace(conf, old, repl, 1)
+	}
+	dir := t.TempDir()
+	full := fmt.Sprintf(`daemon off;
+master_process off;
+pid %[1]s/nginx.pid;
+error_log stderr warn;
+events {}
+http {
+    access_log off;
+    client_body_temp_path %[1]s/body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+%[2]s
+}
+`, dir, conf)
+	path := filepath.Join(dir, "nginx.conf")
+	require.NoError(t, os.WriteFile(path, []byte(full), 0o600))
+	var out syncBuffer
+	cmd := exec.Command(bin, "-p", dir, "-c", path, "-e", "stderr")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Start())
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Close()
+			return base
+		}
+		select {
+		case <-exited:
+			t.Fatalf("nginx exited:\n%s", out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		require.True(t, time.Now().Before(deadline), "nginx did not listen within 10 s:\n%s", out.String())
+	}
 }
