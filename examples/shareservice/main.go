@@ -14,14 +14,17 @@
 //	PUBLIC_ORTHANC_ROOT=https://pacs.example.org/orthanc/ SERVER_ID=orthanc-public \
 //	go run ./examples/shareservice
 //
-// See README.md for every variable.
+// shareservice -h lists every variable (README.md explains them); bad
+// configuration exits 2 with one line on standard error.
 package main
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -37,12 +40,93 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Getenv, os.ReadFile, nil); err != nil {
-		fmt.Fprintln(os.Stderr, "shareservice:", err)
-		os.Exit(1)
+	code := realMain(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv, os.ReadFile)
+	stop()
+	os.Exit(code)
+}
+
+// env documents the environment variables the program reads, for -h.
+var env = [][2]string{
+	{"SECRET_KEY", "HS256 key, at least 32 bytes (or the file /run/secrets/SECRET_KEY); required"},
+	{"USERS", `JSON object of HTTP Basic users {"user":"password"}; required unless ALLOW_ANONYMOUS=true`},
+	{"ALLOW_ANONYMOUS", "true serves the API without Basic auth (put your own authentication in front)"},
+	{"SERVER_ID, SERVER_IDENTIFIER", "the plugin's WebServiceIdentifier; new tokens are bound to it"},
+	{"ANONYMIZED_SERVER_IDENTIFIER", "WebServiceIdentifier of the anonymized Orthanc"},
+	{"PUBLIC_ORTHANC_ROOT", "public Orthanc URL: Osimis, Stone and VolView links"},
+	{"PUBLIC_ANONYMIZED_ORTHANC_ROOT", "public URL of the anonymized Orthanc"},
+	{"PUBLIC_LANDING_ROOT", "public URL of the landing page; links then point to it"},
+	{"PUBLIC_OHIF_ROOT, OHIF_DATA_SOURCE", "OHIF links (dicom-web, the default, or dicom-json)"},
+	{"MEDDREAM_TOKEN_SERVICE_URL, PUBLIC_MEDDREAM_ROOT", "MedDream instant links and publications"},
+	{"ORTHANC_URL, ORTHANC_USERNAME, ORTHANC_PASSWORD", "Orthanc REST API, to fill in missing ids when minting"},
+	{"PREVIOUS_SECRET_KEY", "an old key still accepted to verify (never to sign)"},
+	{"SHARES_TOKEN_VERSION", "layout minted by PUT /shares: v3 (default) or v2"},
+	{"ALLOW_POST", "true lets share links POST at study level: /modify (KeepSource false deletes the study), /merge, /anonymize; default refused"},
+	{"DENY_POST", "obsolete: POST is refused by default; false is an error (use ALLOW_POST)"},
+	{"MAX_VALIDITY", "seconds the plugin may cache an answer (default 60)"},
+	{"TITLE_EXPIRED_TOKEN, MESSAGE_EXPIRED_TOKEN, TITLE_INVALID_TOKEN, MESSAGE_INVALID_TOKEN", "landing page texts (messages are HTML)"},
+	{"LISTEN", "listen address (default 127.0.0.1:8000)"},
+	{"LOG_LEVEL", "debug logs every decision (never tokens)"},
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: shareservice [-h]
+
+Serves the share-token API for the Orthanc authorization plugin (orthanc-share
+and orthanc-auth-service routes) and the landing page, configured by the
+environment. See examples/shareservice/README.md and docs/orthanc.md.
+
+environment:
+`)
+	for _, v := range env {
+		fmt.Fprintf(w, "  %s\n      %s\n", v[0], v[1])
+	}
+	fmt.Fprint(w, `
+exit status:
+  0  stopped by SIGINT or SIGTERM, or -h
+  1  the server failed
+  2  bad arguments or configuration (one line on standard error)
+`)
+}
+
+// configError is a problem with the configuration: exit status 2.
+type configError struct{ err error }
+
+func (e *configError) Error() string { return e.err.Error() }
+func (e *configError) Unwrap() error { return e.err }
+
+// realMain runs the program and returns its exit status. -h prints the
+// usage and never starts the server, whatever the environment says.
+func realMain(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, readFile func(string) ([]byte, error)) int {
+	fs := flag.NewFlagSet("shareservice", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout)
+			return 0
+		}
+		fmt.Fprintf(stderr, "shareservice: %v (run 'shareservice -h' for usage)\n", err)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "shareservice: unexpected argument %q: the configuration comes from the environment (run 'shareservice -h' for usage)\n", fs.Arg(0))
+		return 2
+	}
+	err := run(ctx, getenv, readFile, stderr, nil)
+	var ce *configError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ce):
+		fmt.Fprintf(stderr, "shareservice: %s\n", oneLine(ce.Error()))
+		return 2
+	default:
+		fmt.Fprintf(stderr, "shareservice: %s\n", oneLine(err.Error()))
+		return 1
 	}
 }
+
+// oneLine folds an error message onto one line.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // settings is what the environment configures besides share.Config.
 type settings struct {
@@ -168,20 +252,20 @@ func isTrue(v string) bool {
 	return b
 }
 
-// run serves until ctx ends. ready, if not nil, receives the listening
-// address.
-func run(ctx context.Context, getenv func(string) string, readFile func(string) ([]byte, error), ready func(addr string)) error {
+// run serves until ctx ends, logging to logs. ready, if not nil, receives
+// the listening address. Configuration problems are *configError.
+func run(ctx context.Context, getenv func(string) string, readFile func(string) ([]byte, error), logs io.Writer, ready func(addr string)) error {
 	level := new(slog.LevelVar)
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))
 	cfg, st, err := configure(getenv, readFile, log)
 	if err != nil {
-		return err
+		return &configError{err}
 	}
 	level.Set(st.level)
 	cfg.Logger = log
 	svc, err := share.NewService(cfg)
 	if err != nil {
-		return err
+		return &configError{err}
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/share-landing/", svc.Landing())

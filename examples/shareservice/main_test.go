@@ -7,16 +7,22 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/dicombridge/dicombridge/share"
 )
 
 const key = "0123456789abcdef0123456789abcdef0123"
 
-func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func noFiles(string) ([]byte, error) { return nil, fs.ErrNotExist }
 
@@ -24,7 +30,7 @@ var quiet = slog.New(slog.DiscardHandler)
 
 func TestConfigure(t *testing.T) {
 	t.Parallel()
-	cfg, st, err := configure(env(map[string]string{
+	cfg, st, err := configure(envOf(map[string]string{
 		"SECRET_KEY": key, "USERS": `{"orthanc":"pw"}`, "SERVER_IDENTIFIER": "std",
 		"ANONYMIZED_SERVER_IDENTIFIER": "anon", "PUBLIC_ORTHANC_ROOT": "https://h/orthanc/",
 		"PUBLIC_LANDING_ROOT": "https://h/welcome/", "MEDDREAM_TOKEN_SERVICE_URL": "http://md:8088/v3/generate",
@@ -40,7 +46,7 @@ func TestConfigure(t *testing.T) {
 		t.Errorf("config %+v, settings %+v", cfg, st)
 	}
 	// The Docker secret file is read when the variable is absent.
-	cfg, _, err = configure(env(map[string]string{"USERS": `{"a":"b"}`, "SERVER_ID": "new"}), func(p string) ([]byte, error) {
+	cfg, _, err = configure(envOf(map[string]string{"USERS": `{"a":"b"}`, "SERVER_ID": "new"}), func(p string) ([]byte, error) {
 		if p == "/run/secrets/SECRET_KEY" {
 			return []byte(key + "\n"), nil
 		}
@@ -67,7 +73,7 @@ func TestConfigurePost(t *testing.T) {
 		for k, v := range tt.env {
 			m[k] = v
 		}
-		cfg, _, err := configure(env(m), noFiles, quiet)
+		cfg, _, err := configure(envOf(m), noFiles, quiet)
 		if err != nil || cfg.AllowPost != tt.want {
 			t.Errorf("%v: AllowPost %v, %v; want %v", tt.env, cfg.AllowPost, err, tt.want)
 		}
@@ -87,14 +93,14 @@ func TestConfigureRefuses(t *testing.T) {
 		"zero max validity": {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "MAX_VALIDITY": "0"},  // would silently mean 60
 		"DENY_POST=false":   {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "DENY_POST": "false"}, // once opened POST; now refused loudly
 	} {
-		if _, _, err := configure(env(m), noFiles, quiet); err == nil {
+		if _, _, err := configure(envOf(m), noFiles, quiet); err == nil {
 			t.Errorf("%s: accepted", name)
 		} else if strings.Contains(err.Error(), "change-me") {
 			t.Errorf("%s: error reveals the secret: %v", name, err)
 		}
 	}
 	// A short key of a Python deployment can be kept for verification.
-	if _, _, err := configure(env(map[string]string{"SECRET_KEY": key, "PREVIOUS_SECRET_KEY": "toto", "ALLOW_ANONYMOUS": "true"}), noFiles, quiet); err != nil {
+	if _, _, err := configure(envOf(map[string]string{"SECRET_KEY": key, "PREVIOUS_SECRET_KEY": "toto", "ALLOW_ANONYMOUS": "true"}), noFiles, quiet); err != nil {
 		t.Errorf("PREVIOUS_SECRET_KEY: %v", err)
 	}
 }
@@ -107,10 +113,10 @@ func TestRun(t *testing.T) {
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, env(map[string]string{
+		done <- run(ctx, envOf(map[string]string{
 			"SECRET_KEY": key, "USERS": `{"orthanc":"pw"}`, "LISTEN": "127.0.0.1:0",
 			"PUBLIC_ORTHANC_ROOT": "https://h/orthanc/", "SERVER_ID": "std",
-		}), noFiles, func(a string) { addrc <- a })
+		}), noFiles, io.Discard, func(a string) { addrc <- a })
 	}()
 	var base string
 	select {
@@ -161,4 +167,86 @@ func TestRun(t *testing.T) {
 	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 		t.Errorf("run: %v", err)
 	}
+}
+
+// TestHelp: -h prints the usage with every variable the program reads and
+// never starts the server, even with a complete configuration.
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	full := envOf(map[string]string{"SECRET_KEY": key, "USERS": `{"a":"b"}`, "LISTEN": "127.0.0.1:0"})
+	for _, args := range [][]string{{"-h"}, {"-help"}, {"--help"}} {
+		var stdout, stderr strings.Builder
+		done := make(chan int, 1)
+		go func() { done <- realMain(context.Background(), args, &stdout, &stderr, full, noFiles) }()
+		select {
+		case code := <-done:
+			require.Equal(t, 0, code, "%v", args)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%v started the server", args)
+		}
+		out := stdout.String()
+		assert.True(t, strings.HasPrefix(out, "usage: shareservice"), out)
+		for _, v := range []string{"SECRET_KEY", "USERS", "ALLOW_ANONYMOUS", "SERVER_ID", "SERVER_IDENTIFIER", "ANONYMIZED_SERVER_IDENTIFIER",
+			"PUBLIC_ORTHANC_ROOT", "PUBLIC_ANONYMIZED_ORTHANC_ROOT", "PUBLIC_LANDING_ROOT", "PUBLIC_OHIF_ROOT", "OHIF_DATA_SOURCE",
+			"MEDDREAM_TOKEN_SERVICE_URL", "PUBLIC_MEDDREAM_ROOT", "ORTHANC_URL", "ORTHANC_USERNAME", "ORTHANC_PASSWORD",
+			"PREVIOUS_SECRET_KEY", "SHARES_TOKEN_VERSION", "ALLOW_POST", "DENY_POST", "MAX_VALIDITY", "TITLE_EXPIRED_TOKEN",
+			"MESSAGE_EXPIRED_TOKEN", "TITLE_INVALID_TOKEN", "MESSAGE_INVALID_TOKEN", "LISTEN", "LOG_LEVEL"} {
+			assert.Contains(t, out, v, "%v: usage does not name %s", args, v)
+		}
+		assert.Empty(t, stderr.String(), "%v", args)
+	}
+}
+
+// TestBadUsageExits2: bad flags, stray arguments and bad configuration
+// exit 2 with exactly one line on standard error, which never holds the
+// secret.
+func TestBadUsageExits2(t *testing.T) {
+	t.Parallel()
+	good := map[string]string{"SECRET_KEY": key, "USERS": `{"a":"b"}`, "LISTEN": "127.0.0.1:0"}
+	with := func(k, v string) map[string]string {
+		m := map[string]string{}
+		for a, b := range good {
+			m[a] = b
+		}
+		m[k] = v
+		return m
+	}
+	for _, tt := range []struct {
+		name string
+		args []string
+		env  map[string]string
+	}{
+		{"unknown flag", []string{"-port", "80"}, good},
+		{"stray argument", []string{"serve"}, good},
+		{"no secret", nil, map[string]string{"USERS": `{"a":"b"}`}},
+		{"short secret", nil, with("SECRET_KEY", "change-me-I-am-a-secret-key")},
+		{"bad users", nil, with("USERS", "a:b\nc:d")},
+		{"DENY_POST=false", nil, with("DENY_POST", "false")},
+		{"bad public root", nil, with("PUBLIC_ORTHANC_ROOT", "ftp://x")},
+	} {
+		var stdout, stderr strings.Builder
+		code := realMain(context.Background(), tt.args, &stdout, &stderr, envOf(tt.env), noFiles)
+		assert.Equal(t, 2, code, tt.name)
+		msg := stderr.String()
+		assert.Equal(t, 1, strings.Count(msg, "\n"), "%s: %q", tt.name, msg)
+		assert.True(t, strings.HasPrefix(msg, "shareservice: "), "%s: %q", tt.name, msg)
+		assert.NotContains(t, msg, "change-me", tt.name)
+		assert.NotContains(t, msg, "time=", tt.name)
+		assert.Empty(t, stdout.String(), tt.name)
+	}
+}
+
+// TestProxySnippetMatchesDocs: the nginx rule in README.md is the one of
+// docs/orthanc.md, which share's plugin test runs against the real
+// authorization plugin.
+func TestProxySnippetMatchesDocs(t *testing.T) {
+	t.Parallel()
+	block := regexp.MustCompile("(?s)```nginx\n.*?```")
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "orthanc.md"))
+	require.NoError(t, err)
+	want := block.Find(doc)
+	require.NotNil(t, want, "docs/orthanc.md has no nginx block")
+	assert.Equal(t, string(want), string(block.Find(readme)))
 }
