@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -37,14 +36,18 @@ func TestConfigure(t *testing.T) {
 		"PUBLIC_MEDDREAM_ROOT": "https://h/meddream/", "SHARES_TOKEN_VERSION": "v2", "MAX_VALIDITY": "10",
 		"TITLE_EXPIRED_TOKEN": "Expiré",
 	}), noFiles, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.listen != "127.0.0.1:8000" || cfg.ServerID != "std" || cfg.AnonymizedServerID != "anon" || cfg.Users["orthanc"] != "pw" ||
-		cfg.Links.LandingRoot != "https://h/welcome/" || cfg.MedDream == nil || cfg.SharesVersion != share.V2 ||
-		cfg.MaxValidity != 10*time.Second || cfg.Pages.ExpiredTitle != "Expiré" || cfg.AllowAnonymous {
-		t.Errorf("config %+v, settings %+v", cfg, st)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1:8000", st.listen)
+	assert.Equal(t, "std", cfg.ServerID)
+	assert.Equal(t, "anon", cfg.AnonymizedServerID)
+	assert.Equal(t, "pw", cfg.Users["orthanc"])
+	assert.Equal(t, "https://h/welcome/", cfg.Links.LandingRoot)
+	assert.NotNil(t, cfg.MedDream)
+	assert.Equal(t, share.V2, cfg.SharesVersion)
+	assert.Equal(t, 10*time.Second, cfg.MaxValidity)
+	assert.Equal(t, "Expiré", cfg.Pages.ExpiredTitle)
+	assert.False(t, cfg.AllowAnonymous)
+	assert.False(t, cfg.AllowPost)
 	// The Docker secret file is read when the variable is absent.
 	cfg, _, err = configure(envOf(map[string]string{"USERS": `{"a":"b"}`, "SERVER_ID": "new"}), func(p string) ([]byte, error) {
 		if p == "/run/secrets/SECRET_KEY" {
@@ -52,9 +55,8 @@ func TestConfigure(t *testing.T) {
 		}
 		return nil, fs.ErrNotExist
 	}, quiet)
-	if err != nil || cfg.ServerID != "new" {
-		t.Fatalf("secret file: %v %+v", err, cfg)
-	}
+	require.NoError(t, err, "secret file")
+	assert.Equal(t, "new", cfg.ServerID)
 }
 
 // TestConfigurePost: POST stays refused unless ALLOW_POST=true.
@@ -74,8 +76,8 @@ func TestConfigurePost(t *testing.T) {
 			m[k] = v
 		}
 		cfg, _, err := configure(envOf(m), noFiles, quiet)
-		if err != nil || cfg.AllowPost != tt.want {
-			t.Errorf("%v: AllowPost %v, %v; want %v", tt.env, cfg.AllowPost, err, tt.want)
+		if assert.NoError(t, err, "%v", tt.env) {
+			assert.Equal(t, tt.want, cfg.AllowPost, "%v", tt.env)
 		}
 	}
 }
@@ -93,16 +95,14 @@ func TestConfigureRefuses(t *testing.T) {
 		"zero max validity": {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "MAX_VALIDITY": "0"},  // would silently mean 60
 		"DENY_POST=false":   {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "DENY_POST": "false"}, // once opened POST; now refused loudly
 	} {
-		if _, _, err := configure(envOf(m), noFiles, quiet); err == nil {
-			t.Errorf("%s: accepted", name)
-		} else if strings.Contains(err.Error(), "change-me") {
-			t.Errorf("%s: error reveals the secret: %v", name, err)
+		_, _, err := configure(envOf(m), noFiles, quiet)
+		if assert.Error(t, err, name) {
+			assert.NotContains(t, err.Error(), "change-me", "%s: error reveals the secret", name)
 		}
 	}
 	// A short key of a Python deployment can be kept for verification.
-	if _, _, err := configure(envOf(map[string]string{"SECRET_KEY": key, "PREVIOUS_SECRET_KEY": "toto", "ALLOW_ANONYMOUS": "true"}), noFiles, quiet); err != nil {
-		t.Errorf("PREVIOUS_SECRET_KEY: %v", err)
-	}
+	_, _, err := configure(envOf(map[string]string{"SECRET_KEY": key, "PREVIOUS_SECRET_KEY": "toto", "ALLOW_ANONYMOUS": "true"}), noFiles, quiet)
+	assert.NoError(t, err, "PREVIOUS_SECRET_KEY")
 }
 
 // TestRun starts the program on a free port and talks to it as a client
@@ -110,6 +110,7 @@ func TestConfigureRefuses(t *testing.T) {
 func TestRun(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
@@ -123,7 +124,8 @@ func TestRun(t *testing.T) {
 	case a := <-addrc:
 		base = "http://" + a
 	case err := <-done:
-		t.Fatal(err)
+		require.NoError(t, err)
+		t.Fatal("run returned before listening")
 	}
 	call := func(method, path, body string, hdr ...string) (int, string) {
 		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
@@ -132,40 +134,29 @@ func TestRun(t *testing.T) {
 			req.Header.Set(hdr[i], hdr[i+1])
 		}
 		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
 	status, body := call("PUT", "/shares", `{"studies":[{"dicom-uid":"1.2","orthanc-id":"o"}],"type":"stone-viewer-publication","expiration-date":"2099-01-01T00:00:00Z"}`)
-	if status != 200 {
-		t.Fatalf("mint: %d %s", status, body)
-	}
+	require.Equal(t, 200, status, "mint: %s", body)
 	tok := body[strings.Index(body, `"token":"`)+9:]
 	tok = tok[:strings.IndexByte(tok, '"')]
 	_, body = call("POST", "/shares/validate", `{"dicom-uid":"1.2","orthanc-id":"o","identifier":"std","level":"study","method":"get"}`, "token", tok)
-	if body != `{"granted":true,"validity":60}` {
-		t.Errorf("validate: %s", body)
-	}
+	assert.Equal(t, `{"granted":true,"validity":60}`, body, "validate")
 	// POST /studies/{id}/modify, /merge, /anonymize reach the service as
 	// this: refused unless ALLOW_POST=true.
 	_, body = call("POST", "/shares/validate", `{"dicom-uid":"1.2","orthanc-id":"o","identifier":"std","level":"study","method":"post"}`, "token", tok)
-	if body != `{"granted":false,"validity":60}` {
-		t.Errorf("validate POST: %s", body)
-	}
+	assert.Equal(t, `{"granted":false,"validity":60}`, body, "validate POST")
 	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Get(base + "/share-landing/?token=" + tok)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	resp.Body.Close()
-	if resp.StatusCode != 307 || !strings.HasPrefix(resp.Header.Get("Location"), "https://h/orthanc/stone-webviewer/") {
-		t.Errorf("landing: %d %s", resp.StatusCode, resp.Header.Get("Location"))
-	}
+	assert.Equal(t, 307, resp.StatusCode, "landing")
+	assert.True(t, strings.HasPrefix(resp.Header.Get("Location"), "https://h/orthanc/stone-webviewer/"), "landing to %s", resp.Header.Get("Location"))
 	cancel()
-	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-		t.Errorf("run: %v", err)
+	if err := <-done; err != nil {
+		assert.ErrorIs(t, err, context.Canceled, "run")
 	}
 }
 
@@ -225,7 +216,11 @@ func TestBadUsageExits2(t *testing.T) {
 		{"bad public root", nil, with("PUBLIC_ORTHANC_ROOT", "ftp://x")},
 	} {
 		var stdout, stderr strings.Builder
-		code := realMain(context.Background(), tt.args, &stdout, &stderr, envOf(tt.env), noFiles)
+		// A configuration wrongly accepted would start the server: bound
+		// the wait so that the test fails instead of hanging.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		code := realMain(ctx, tt.args, &stdout, &stderr, envOf(tt.env), noFiles)
+		cancel()
 		assert.Equal(t, 2, code, tt.name)
 		msg := stderr.String()
 		assert.Equal(t, 1, strings.Count(msg, "\n"), "%s: %q", tt.name, msg)
