@@ -27,7 +27,7 @@ var surfaceBudget = map[string]int{
 	"uploader":                  162,
 	"auratest":                  113,
 	"redisstore":                23,
-	"share":                     170,
+	"share":                     144,
 	"reportprovider":            221,
 	"reportprovider/kheopstest": 91,
 }

@@ -62,7 +62,7 @@ func FuzzDecodePayload(f *testing.F) {
 			}
 			return
 		}
-		if cl.Type == TypeInvalid || len(cl.Resources) == 0 || slices.ContainsFunc(cl.Resources, func(r Resource) bool { return r.DicomUID == "" && r.OrthancID == "" || r.Level == LevelSystem }) {
+		if cl.Type == typeInvalid || len(cl.Resources) == 0 || slices.ContainsFunc(cl.Resources, func(r Resource) bool { return r.DicomUID == "" && r.OrthancID == "" || r.Level == LevelSystem }) {
 			return // decodable but not something we would mint
 		}
 		if cl.Version == V0 && cl.Anonymized {

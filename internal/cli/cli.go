@@ -168,7 +168,7 @@ func (c *Command) Usage(w io.Writer) {
 		fmt.Fprintf(w, "usage: %s [flags]\n", c.Name)
 	}
 	if c.About != "" {
-		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.About))
+		fmt.Fprintf(w, "\n%s\n", wrap(strings.TrimSpace(c.About), 76))
 	}
 	n := 0
 	c.Flags.VisitAll(func(*flag.Flag) { n++ })
@@ -182,16 +182,46 @@ func (c *Command) Usage(w io.Writer) {
 	table(w, "exit status:", c.Exit)
 }
 
+// wrap breaks s into lines of at most width bytes, between words.
+func wrap(s string, width int) string {
+	var b strings.Builder
+	n := 0
+	for _, word := range strings.Fields(s) {
+		switch {
+		case n == 0:
+		case n+1+len(word) > width:
+			b.WriteByte('\n')
+			n = 0
+		default:
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(word)
+		n += len(word)
+	}
+	return b.String()
+}
+
+// longName is the widest name printed beside its help; a longer one gets
+// its help on the next line.
+const longName = 24
+
 func table(w io.Writer, title string, vars []Var) {
 	if len(vars) == 0 {
 		return
 	}
 	width := 0
 	for _, v := range vars {
-		width = max(width, len(v.Name))
+		if len(v.Name) <= longName {
+			width = max(width, len(v.Name))
+		}
 	}
 	fmt.Fprintf(w, "\n%s\n", title)
 	for _, v := range vars {
+		if len(v.Name) > longName {
+			fmt.Fprintf(w, "  %s\n  %-*s  %s\n", v.Name, width, "", v.Help)
+			continue
+		}
 		fmt.Fprintf(w, "  %-*s  %s\n", width, v.Name, v.Help)
 	}
 }
