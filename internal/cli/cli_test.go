@@ -86,7 +86,7 @@ func TestParseInterspersed(t *testing.T) {
 
 func TestWrap(t *testing.T) {
 	t.Parallel()
-	assert.Equal(t, "aaa bb\ncccc\nd", wrap("aaa  bb cccc\nd", 6))
+	assert.Equal(t, "aaa bb\ncccc d", wrap("aaa  bb cccc\nd", 6))
 	assert.Equal(t, "", wrap("", 6))
 	assert.Equal(t, "toolongword\nx", wrap("toolongword x", 4))
 }
