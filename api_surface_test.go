@@ -28,8 +28,8 @@ var surfaceBudget = map[string]int{
 	"auratest":                  113,
 	"redisstore":                23,
 	"share":                     144,
-	"reportprovider":            221,
-	"reportprovider/kheopstest": 91,
+	"reportprovider":            135,
+	"reportprovider/kheopstest": 80,
 }
 
 func TestExportedSurface(t *testing.T) {

@@ -40,20 +40,13 @@ type Options struct {
 	// policy stays on the original origin.
 	HTTPClient *http.Client
 
-	// Codes remembers used codes. nil: a [MemoryCodeStore] of
-	// [DefaultCodeStoreSize] keys; use a shared store when several
+	// Codes remembers used codes. nil: an in-memory store of
+	// 2^18 keys (about 400 launches a second); use a shared store when several
 	// processes serve the same provider.
 	Codes CodeStore
 
-	// Resolver resolves KHEOPS host names for the non-public address check.
-	// nil: net.DefaultResolver.
-	Resolver Resolver
-
 	// Now is the clock. nil: time.Now.
 	Now func() time.Time
-
-	// Rand is the randomness for assertion jti values. nil: crypto/rand.
-	Rand io.Reader
 
 	// AssertionLifetime is how long client assertions are valid. 0: 2
 	// minutes; at most 5 (KHEOPS refuses more than 10).
@@ -74,7 +67,7 @@ type Options struct {
 type Provider struct {
 	cfg               Configuration
 	cfgJSON           []byte
-	jwks              JWKS
+	jwks              keySet
 	keys              []*Key
 	issuers           []*issuer
 	hc                *http.Client
@@ -87,13 +80,20 @@ type Provider struct {
 }
 
 // New checks o and returns a Provider.
-func New(o Options) (*Provider, error) {
+func New(o Options) (*Provider, error) { return newProvider(o, nil) }
+
+// newProvider is New with the resolver of the non-public address check
+// (nil: net.DefaultResolver); tests replace it to simulate DNS answers.
+func newProvider(o Options, res resolver) (*Provider, error) {
 	if err := o.Configuration.Validate(o.ConfigurationURL); err != nil {
 		return nil, err
 	}
-	p := &Provider{cfg: o.Configuration, keys: o.Keys, codes: o.Codes, now: o.Now, rand: o.Rand, log: o.Logger}
-	p.cfg.Contacts = append([]string(nil), o.Configuration.Contacts...)
+	p := &Provider{cfg: o.Configuration, keys: o.Keys, codes: o.Codes, now: o.Now, log: o.Logger}
 	p.cfg.SupportedModalities = append([]string(nil), o.Configuration.SupportedModalities...)
+	if p.cfg.ResponseType == ResponseTypeCode {
+		p.cfg.TokenEndpointAuthMethod = authMethodPrivateKeyJWT
+		p.cfg.TokenEndpointAuthSigningAlg = signingAlgRS256
+	}
 	var err error
 	if p.cfgJSON, err = json.Marshal(p.cfg); err != nil {
 		return nil, fmt.Errorf("reportprovider: marshal configuration: %w", err)
@@ -101,7 +101,7 @@ func New(o Options) (*Provider, error) {
 	if p.cfg.ResponseType == ResponseTypeCode && len(o.Keys) == 0 {
 		return nil, errors.New("reportprovider: the code flow needs at least one signing key")
 	}
-	if p.jwks, err = NewJWKS(o.Keys...); err != nil {
+	if p.jwks, err = newJWKS(o.Keys...); err != nil {
 		return nil, err
 	}
 	if len(o.Issuers) == 0 {
@@ -134,7 +134,7 @@ func New(o Options) (*Provider, error) {
 		p.rand = rand.Reader
 	}
 	if p.codes == nil {
-		p.codes = NewMemoryCodeStore(0, p.now)
+		p.codes = newMemoryCodeStore(0, p.now)
 	}
 	var hc http.Client
 	if o.HTTPClient != nil {
@@ -146,16 +146,21 @@ func New(o Options) (*Provider, error) {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	var resolver Resolver = net.DefaultResolver
-	if o.Resolver != nil {
-		resolver = o.Resolver
+	if res == nil {
+		res = net.DefaultResolver
 	}
-	if t, ok := base.(*http.Transport); ok {
+	var dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	t, isTransport := base.(*http.Transport)
+	if isTransport {
 		t = t.Clone()
-		t.DialContext = dialGuard(t.DialContext, p.issuers)
+		dial = t.DialContext
+	}
+	addrs := newAddrGuard(p.issuers, res, dial)
+	if isTransport {
+		t.DialContext = guardedDial(addrs)
 		base = t
 	}
-	hc.Transport = &guard{base: base, issuers: byOrigin, resolver: resolver}
+	hc.Transport = &guard{base: base, issuers: byOrigin, addrs: addrs}
 	hc.CheckRedirect = sameOriginRedirect
 	p.hc = &hc
 	ttl := o.ConfigurationTTL
@@ -166,20 +171,12 @@ func New(o Options) (*Provider, error) {
 	return p, nil
 }
 
-// Configuration returns the provider configuration document.
-func (p *Provider) Configuration() Configuration {
-	c := p.cfg
-	c.Contacts = append([]string(nil), c.Contacts...)
-	c.SupportedModalities = append([]string(nil), c.SupportedModalities...)
-	return c
-}
-
 // ConfigurationHandler serves the configuration document as JSON; mount it
 // at the registered configuration URL.
 func (p *Provider) ConfigurationHandler() http.Handler { return serveJSON(p.cfgJSON) }
 
 // JWKSHandler serves the public keys; mount it at the jwks_uri.
-func (p *Provider) JWKSHandler() http.Handler { return p.jwks.Handler() }
+func (p *Provider) JWKSHandler() http.Handler { return p.jwks.handler() }
 
 // issuerFor returns the allowlisted issuer whose configuration URL is
 // exactly confURI. No network I/O happens before this check.
@@ -276,8 +273,8 @@ func (p *Provider) claim(ctx context.Context, key string, ttl time.Duration) err
 	return nil
 }
 
-func (p *Provider) instanceConfiguration(ctx context.Context, is *issuer) (*InstanceConfiguration, error) {
-	return p.confs.get(ctx, is.confURL, func(ctx context.Context) (*InstanceConfiguration, error) {
+func (p *Provider) instanceConfiguration(ctx context.Context, is *issuer) (*instanceConfiguration, error) {
+	return p.confs.get(ctx, is.confURL, func(ctx context.Context) (*instanceConfiguration, error) {
 		return p.fetchInstanceConfiguration(ctx, is)
 	})
 }

@@ -63,11 +63,11 @@ func (s *Server) AddUser(u User) string {
 	cp := u
 	s.users[u.Sub] = &cp
 	s.mu.Unlock()
-	return s.UserToken(u.Sub)
+	return s.userToken(u.Sub)
 }
 
-// UserToken returns a fresh 24 h access token for a user.
-func (s *Server) UserToken(sub string) string {
+// userToken returns a fresh 24 h access token for a user.
+func (s *Server) userToken(sub string) string {
 	now := s.now()
 	return s.sign(jwt.MapClaims{
 		"iss": s.URL, "aud": s.URL, "sub": sub, "type": typeUser,
@@ -75,9 +75,9 @@ func (s *Server) UserToken(sub string) string {
 	})
 }
 
-// AlbumCapabilityToken returns an album capability token (which KHEOPS
+// albumCapabilityToken returns an album capability token (which KHEOPS
 // refuses for launching providers).
-func (s *Server) AlbumCapabilityToken(albumID string) string {
+func (s *Server) albumCapabilityToken(albumID string) string {
 	now := s.now()
 	return s.sign(jwt.MapClaims{
 		"iss": s.URL, "aud": s.URL, "sub": "capability-" + albumID, "type": typeAlbumCap,
