@@ -98,7 +98,7 @@ func TestUpload(t *testing.T) {
 			assert.Equal(t, 3, strings.Count(r.stdout, "study "), r.stdout)
 			m := uploadIDLine.FindStringSubmatch(r.stdout)
 			require.NotNil(t, m, r.stdout)
-			assert.Regexp(t, `(?m)^uploaded 3 studies, 6 series, 24 instances \([0-9.]+ [KM]iB as a [0-9.]+ [KM]iB zip\) in [0-9.]+m?s, [0-9.]+ [KM]?i?B/s$`, r.stdout)
+			assert.Regexp(t, `(?m)^uploaded 3 studies, 6 series, 24 instances \([0-9.]+ [KM]iB as a [0-9.]+ [KM]iB zip\) in [0-9hms.µ]+, [0-9.]+ [KM]?i?B/s$`, r.stdout)
 			ss, ok := aura.Session(m[1])
 			require.True(t, ok)
 			require.Equal(t, "completed", ss.State)
