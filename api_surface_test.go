@@ -21,7 +21,7 @@ import (
 var surfaceBudget = map[string]int{
 	"hmac":                      55,
 	"uploadtoken":               135,
-	"dicomscan":                 115,
+	"dicomscan":                 92,
 	"tusclient":                 114,
 	"tusclient/tustest":         66,
 	"uploader":                  162,
