@@ -21,7 +21,7 @@ import (
 var surfaceBudget = map[string]int{
 	"hmac":                      55,
 	"uploadtoken":               135,
-	"dicomscan":                 92,
+	"dicomscan":                 93, // 92 + Dump (scan -dump, issue 13 §3)
 	"tusclient":                 114,
 	"tusclient/tustest":         66,
 	"uploader":                  162,
