@@ -53,6 +53,7 @@ func TestQuickstart(t *testing.T) {
 		at += i
 	}
 	assert.Empty(t, credential.FindString(s+errOut.String()), "output shows a credential")
+	assert.Regexp(t, `Tus creation, Upload-(Length [0-9]+|Defer-Length 1 \(one pass: the length comes with the last PATCH\)), Authorization: Bearer …#`, s)
 	// stderr is not a terminal here: plain progress lines, no bar.
 	assert.Regexp(t, `(?m)^uploading: 100%  [0-9.]+ MiB of [0-9.]+ MiB, 300/300 files`, errOut.String())
 	assert.NotContains(t, errOut.String(), "\r")
