@@ -65,3 +65,36 @@ func TestUIDsKHEOPSLaunches(t *testing.T) {
 		assert.Error(t, err, "%q reached a URL", bad)
 	}
 }
+
+// TestIssuerWithTrailingSlash: a KHEOPS whose root is configured with a
+// trailing slash uses it verbatim (issuer "ROOT/", conf_uri and endpoints
+// with "//api"). The provider matches issuers tolerantly of that slash,
+// whichever way its allowlist spells the root, and still refuses other
+// instances.
+func TestIssuerWithTrailingSlash(t *testing.T) {
+	t.Parallel()
+	for _, spelling := range []string{"", "/"} {
+		t.Run("allowlisted as ROOT"+spelling, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, envOptions{kheops: kheopstest.Config{TrailingSlashRoot: true}, mutate: func(o *reportprovider.Options) {
+				o.Issuers[0].URL += spelling
+			}})
+			launch := e.launch(e.alice, e.clientID, study1)
+			require.Contains(t, launch, url.QueryEscape(e.kheops.URL+"//api/.well-known/report-provider-configuration"))
+			s, err := e.follow(launch)
+			require.NoError(t, err)
+			assert.Equal(t, []string{study1}, s.StudyUIDs)
+			assert.Equal(t, e.kheops.URL+"/albums/"+albumID, s.ReturnURI)
+			series, err := s.DICOMweb(&http.Client{Transport: e.transport}).SearchSeries(context.Background(), study1, nil)
+			require.NoError(t, err)
+			assert.NotEmpty(t, series)
+
+			before := e.rpOut.total()
+			for _, conf := range []string{e.kheops.URL + "///api/.well-known/report-provider-configuration", e.kheops.URL + "/x/api/.well-known/report-provider-configuration"} {
+				_, err = e.provider.Complete(context.Background(), &reportprovider.Launch{Flow: "code", Code: "c", ClientID: e.clientID, ConfURI: conf, StudyUIDs: []string{study1}})
+				assert.ErrorIs(t, err, reportprovider.ErrUntrustedIssuer, conf)
+			}
+			assert.Equal(t, before, e.rpOut.total(), "refused before any request")
+		})
+	}
+}

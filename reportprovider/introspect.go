@@ -96,7 +96,7 @@ func (p *Provider) checkIntrospection(in *introspection, is *issuer, l *Launch) 
 	if !in.Active {
 		return reject("token is not active")
 	}
-	if in.Issuer != is.URL {
+	if !sameIssuer(in.Issuer, is.URL) {
 		return reject("iss is not the KHEOPS instance of the launch")
 	}
 	if in.ClientID != l.ClientID || (in.AZP != "" && in.AZP != l.ClientID) {

@@ -27,7 +27,9 @@ const configurationPath = "/api/.well-known/report-provider-configuration"
 type Issuer struct {
 	// URL is the KHEOPS root, as KHEOPS reports it in the "issuer" member
 	// of its configuration document: for example https://demo.kheops.online
-	// (no /api, no trailing slash). It may have a path.
+	// (no /api). It may have a path. A trailing slash makes no difference:
+	// a KHEOPS whose root is configured with one (and so sends conf_uri
+	// ROOT//api/...) is accepted under either spelling.
 	URL string
 
 	// ConfigurationURL overrides the expected conf_uri; empty means
@@ -51,12 +53,24 @@ type Issuer struct {
 	AllowPrivateNetwork bool
 }
 
+// sameIssuer compares KHEOPS roots tolerantly of one trailing slash:
+// KHEOPS uses its configured root verbatim, and a root configured as
+// "https://kheops.example/" is the same instance as "https://kheops.example"
+// (see docs/kheops.md, "The KHEOPS configuration document").
+func sameIssuer(a, b string) bool {
+	return strings.TrimSuffix(a, "/") == strings.TrimSuffix(b, "/")
+}
+
 // issuer is a normalised, checked Issuer.
 type issuer struct {
 	Issuer
 	confURL string
-	origin  string
-	path    string // URL path without trailing slash
+	// confURLs are the conf_uri spellings accepted: confURL and, without a
+	// ConfigurationURL override, the one KHEOPS sends when its root is
+	// configured with a trailing slash (ROOT + "/" + "/api/...").
+	confURLs []string
+	origin   string
+	path     string // URL path without trailing slash
 }
 
 func newIssuer(in Issuer) (*issuer, error) {
@@ -81,6 +95,10 @@ func newIssuer(in Issuer) (*issuer, error) {
 	is.confURL = in.ConfigurationURL
 	if is.confURL == "" {
 		is.confURL = raw + configurationPath
+	}
+	is.confURLs = []string{is.confURL}
+	if in.ConfigurationURL == "" {
+		is.confURLs = append(is.confURLs, raw+"/"+configurationPath)
 	}
 	cu, err := url.Parse(is.confURL)
 	if err != nil || origin.Of(cu) != is.origin {
@@ -137,7 +155,7 @@ func parseInstanceConfiguration(data []byte, issuerURL string) (*instanceConfigu
 	if dec.More() {
 		return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrInvalidInstanceConfiguration)
 	}
-	if c.Issuer != issuerURL {
+	if !sameIssuer(c.Issuer, issuerURL) {
 		return nil, fmt.Errorf("%w: issuer does not match the allowlisted instance", ErrInvalidInstanceConfiguration)
 	}
 	want := origin.Of(iu)
@@ -321,8 +339,8 @@ func (c *confCache) get(ctx context.Context, key string, fetch func(context.Cont
 
 // fetchInstanceConfiguration GETs the issuer's configuration document
 // through the guarded client and checks it.
-func (p *Provider) fetchInstanceConfiguration(ctx context.Context, is *issuer) (*instanceConfiguration, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, is.confURL, nil)
+func (p *Provider) fetchInstanceConfiguration(ctx context.Context, is *issuer, confURL string) (*instanceConfiguration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, confURL, nil)
 	if err != nil {
 		return nil, fmt.Errorf("reportprovider: configuration request: %w", err)
 	}

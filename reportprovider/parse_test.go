@@ -154,9 +154,14 @@ func TestParseInstanceConfiguration(t *testing.T) {
 	if _, err := parseInstanceConfiguration(doc(m), root); err != nil {
 		t.Errorf("same origin written differently: %v", err)
 	}
+	m = base()
+	m["issuer"] = root + "/" // KHEOPS configured with a trailing slash
+	_, err := parseInstanceConfiguration(doc(m), root)
+	assert.NoError(t, err, "issuer with a trailing slash")
 	for _, c := range []struct{ field, value string }{
 		{"issuer", "https://kheops.example"},
-		{"issuer", root + "/"},
+		{"issuer", root + "//"},
+		{"issuer", root + "/x"},
 		{"dicomweb_endpoint", "https://evil.example/api"},
 		{"dicomweb_endpoint", "http://kheops.example/k/api"},
 		{"dicomweb_endpoint", "https://kheops.example:8443/k/api"},

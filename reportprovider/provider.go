@@ -182,8 +182,10 @@ func (p *Provider) JWKSHandler() http.Handler { return p.jwks.handler() }
 // exactly confURI. No network I/O happens before this check.
 func (p *Provider) issuerFor(confURI string) (*issuer, error) {
 	for _, is := range p.issuers {
-		if is.confURL == confURI {
-			return is, nil
+		for _, u := range is.confURLs {
+			if u == confURI {
+				return is, nil
+			}
 		}
 	}
 	return nil, fmt.Errorf("%w: conf_uri is not an allowlisted KHEOPS configuration URL", ErrUntrustedIssuer)
@@ -210,7 +212,7 @@ func (p *Provider) Complete(ctx context.Context, l *Launch) (*Session, error) {
 	if !is.acceptsClient(l.ClientID) {
 		return nil, fmt.Errorf("%w: client_id is not accepted for this instance", ErrUntrustedIssuer)
 	}
-	conf, err := p.instanceConfiguration(ctx, is)
+	conf, err := p.instanceConfiguration(ctx, is, l.ConfURI)
 	if err != nil {
 		return nil, err
 	}
@@ -273,8 +275,10 @@ func (p *Provider) claim(ctx context.Context, key string, ttl time.Duration) err
 	return nil
 }
 
-func (p *Provider) instanceConfiguration(ctx context.Context, is *issuer) (*instanceConfiguration, error) {
-	return p.confs.get(ctx, is.confURL, func(ctx context.Context) (*instanceConfiguration, error) {
-		return p.fetchInstanceConfiguration(ctx, is)
+// instanceConfiguration returns the KHEOPS configuration document at
+// confURL, one of the issuer's accepted conf_uri spellings.
+func (p *Provider) instanceConfiguration(ctx context.Context, is *issuer, confURL string) (*instanceConfiguration, error) {
+	return p.confs.get(ctx, confURL, func(ctx context.Context) (*instanceConfiguration, error) {
+		return p.fetchInstanceConfiguration(ctx, is, confURL)
 	})
 }

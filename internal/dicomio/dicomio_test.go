@@ -79,6 +79,13 @@ func readAll(t *testing.T, data []byte, limit int64) (Meta, []element, error) {
 }
 
 func writeSample(t *testing.T, ts string) []byte {
+	return writeSampleWith(t, ts, 0, nil)
+}
+
+// writeSampleWith writes the sample file; with a non-nil pixels it adds
+// (7FDF,0010) OB and a second fragment of pixel data, each size bytes
+// streamed from pixels().
+func writeSampleWith(t *testing.T, ts string, size uint32, pixels func() io.Reader) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	w := NewWriter(&b)
@@ -97,9 +104,15 @@ func writeSample(t *testing.T, ts string) []byte {
 	require.NoError(t, w.EndItem())
 	require.NoError(t, w.End())
 	require.NoError(t, w.WriteElement(0x00100010, MakeVR("PN"), []byte("Doe^Jane")))
+	if pixels != nil {
+		require.NoError(t, w.WriteFrom(0x7FDF0010, VROB, size, pixels()))
+	}
 	require.NoError(t, w.Begin(TagPixelData, VROB))
 	require.NoError(t, w.Item(0, strings.NewReader("")))
 	require.NoError(t, w.Item(4, strings.NewReader("abcd")))
+	if pixels != nil {
+		require.NoError(t, w.Item(size, pixels()))
+	}
 	require.NoError(t, w.End())
 	require.NoError(t, w.Close())
 	return b.Bytes()

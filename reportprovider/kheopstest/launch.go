@@ -103,7 +103,7 @@ func (s *Server) serveLaunch(w http.ResponseWriter, r *http.Request) {
 	}
 	redirect := deref(c2.RedirectURI)
 	confURI := s.ConfigurationURL()
-	returnURI := s.URL + "/albums/" + p.album
+	returnURI := s.root + "/albums/" + p.album
 	var target string
 	if deref(c1.ResponseType) == "code" {
 		code := s.code(sub, p.clientID, studies)

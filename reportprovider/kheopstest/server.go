@@ -49,6 +49,13 @@ type Config struct {
 	// meta-refresh page KHEOPS sends.
 	LaunchAsRedirect bool
 
+	// TrailingSlashRoot models a KHEOPS whose root URL was configured
+	// with a trailing slash, which KHEOPS uses verbatim: its issuer is
+	// then URL + "/", and conf_uri, every endpoint, return_uri and the
+	// assertion audience it expects contain "//api" or "//albums". The
+	// server answers both spellings of a path, as KHEOPS's proxy does.
+	TrailingSlashRoot bool
+
 	// InternalClientID and InternalClientSecret are the HTTP Basic
 	// credentials of the internal client (KHEOPS's DICOMweb proxy) that may
 	// request pep tokens. Empty: no internal client.
@@ -66,6 +73,7 @@ type Server struct {
 	cfg    Config
 	srv    *httptest.Server
 	base   string // BasePath, cleaned
+	root   string // ROOT as KHEOPS spells it: URL, or URL + "/" (TrailingSlashRoot)
 	secret []byte // HS256 key of codes and tokens
 	fetch  *http.Client
 
@@ -110,6 +118,10 @@ func NewServer(cfg *Config) *Server {
 	}
 	s.srv = httptest.NewServer(s.handler())
 	s.URL = s.srv.URL + s.base
+	s.root = s.URL
+	if s.cfg.TrailingSlashRoot {
+		s.root += "/"
+	}
 	return s
 }
 
@@ -122,7 +134,7 @@ func (s *Server) Client() *http.Client { return s.srv.Client() }
 // ConfigurationURL returns the conf_uri this instance sends with launches:
 // ROOT/api/.well-known/report-provider-configuration.
 func (s *Server) ConfigurationURL() string {
-	return s.URL + "/api/.well-known/report-provider-configuration"
+	return s.root + "/api/.well-known/report-provider-configuration"
 }
 
 func (s *Server) now() time.Time {
@@ -262,6 +274,13 @@ func (s *Server) handler() http.Handler {
 			http.NotFound(w, r)
 			return
 		}
+		if s.cfg.TrailingSlashRoot && strings.HasPrefix(rel, "//") {
+			// ROOT + "/api/..." with ROOT ending in "/": a proxy that merges
+			// slashes serves it as "/api/...".
+			rel = rel[1:]
+			r.URL.Path = s.base + rel
+			r.URL.RawPath = ""
+		}
 		tee := &teeBody{ReadCloser: r.Body}
 		r.Body = tee
 		rec := &httpx.StatusRecorder{ResponseWriter: w}
@@ -327,12 +346,12 @@ func (s *Server) routes(mux *http.ServeMux) {
 // configurationDocument is the KHEOPS configuration behind conf_uri.
 func (s *Server) configurationDocument() map[string]any {
 	return map[string]any{
-		"issuer":                                s.URL,
-		"dicomweb_endpoint":                     s.URL + "/api",
-		"dicomweb_uri_endpoint":                 s.URL + "/api/wado",
-		"token_endpoint":                        s.URL + "/api/token",
-		"introspection_endpoint":                s.URL + "/api/token/introspect",
-		"userinfo_endpoint":                     s.URL + "/api/userinfo",
+		"issuer":                                s.root,
+		"dicomweb_endpoint":                     s.root + "/api",
+		"dicomweb_uri_endpoint":                 s.root + "/api/wado",
+		"token_endpoint":                        s.root + "/api/token",
+		"introspection_endpoint":                s.root + "/api/token/introspect",
+		"userinfo_endpoint":                     s.root + "/api/userinfo",
 		"grant_types_supported":                 []string{"authorization_code", "implicit"},
 		"token_endpoint_auth_methods_supported": []string{"private_key_jwt"},
 		"token_endpoint_auth_signing_alg_values_supported":         []string{"RS256"},

@@ -301,27 +301,28 @@ func TestRegistrationAPI(t *testing.T) {
 		return resp.StatusCode, b
 	}
 	base := "/api/albums/" + album + "/reportproviders/" + w.clientID
-	if status, body := do(http.MethodGet, base, nil); status != 200 || !strings.Contains(string(body), w.clientID) {
-		t.Errorf("GET %d %s", status, body)
+	steps := []struct {
+		name, method, path string
+		form               url.Values
+		status             int
+		contains           string
+	}{
+		{"GET", http.MethodGet, base, nil, 200, w.clientID},
+		{"PATCH the name", http.MethodPatch, base, url.Values{"name": {"Renamed"}}, 200, "Renamed"},
+		{"PATCH to a bad URL", http.MethodPatch, base, url.Values{"url": {w.rp.URL + "/nothing"}}, 400, ""},
+		{"list", http.MethodGet, "/api/albums/" + album + "/reportproviders", nil, 200, "Renamed"},
+		{"DELETE", http.MethodDelete, base, nil, 204, ""},
+		{"GET after DELETE", http.MethodGet, base, nil, 404, ""},
 	}
-	if status, body := do(http.MethodPatch, base, url.Values{"name": {"Renamed"}}); status != 200 || !strings.Contains(string(body), "Renamed") {
-		t.Errorf("PATCH %d %s", status, body)
+	for _, s := range steps { // in order: each step sees the previous ones
+		status, body := do(s.method, s.path, s.form)
+		assert.Equal(t, s.status, status, "%s: %s", s.name, body)
+		assert.Contains(t, string(body), s.contains, s.name)
 	}
-	if status, _ := do(http.MethodPatch, base, url.Values{"url": {w.rp.URL + "/nothing"}}); status != 400 {
-		t.Errorf("PATCH to a bad URL: %d", status)
-	}
-	if status, body := do(http.MethodGet, "/api/albums/"+album+"/reportproviders", nil); status != 200 || !strings.Contains(string(body), "Renamed") {
-		t.Errorf("list %d %s", status, body)
-	}
-	if status, _ := do(http.MethodDelete, base, nil); status != 204 {
-		t.Errorf("DELETE %d", status)
-	}
-	if status, _ := do(http.MethodGet, base, nil); status != 404 {
-		t.Errorf("GET after DELETE %d", status)
-	}
-	if _, err := w.k.Launch(context.Background(), w.admin, w.clientID, "1.2.3"); err == nil || !strings.Contains(err.Error(), "404") {
-		t.Errorf("launch of a deleted provider: %v", err)
-	}
+	_, err := w.k.Launch(context.Background(), w.admin, w.clientID, "1.2.3")
+	var ae *kheopstest.APIError
+	require.ErrorAs(t, err, &ae, "launch of a deleted provider")
+	assert.Equal(t, http.StatusNotFound, ae.StatusCode)
 }
 
 func TestPEPTokenNeedsTheInternalClient(t *testing.T) {
