@@ -50,6 +50,9 @@ func FuzzDecodePayload(f *testing.F) {
 		`{"id":null,"studies":[{"dicom_uid":"1","orthanc_id":null}],"anonymized":true,"type":"stone-viewer-publication","expiration_date":null}`,
 		`{"id":"x","resources":[{"dicom-uid":"1","orthanc-id":"o","url":null,"level":"series"}],"type":"viewer-instant-link","expiration-date":"2099-01-01T10:00:00.123456","validity_duration":3600,"jti":"j","iat":1,"exp":4102444800.5,"nbf":0,"server_id":"s"}`,
 		`{"resources":[],"type":"invalid"}`, `{}`, `[]`, `null`, `{"aud":null,"type":"stone-viewer-publication"}`,
+		// Year 1 is Go's zero time, once read as "never expires".
+		`{"dicom_uid":"1","type":"stone-viewer-publication","expiration_date":"0001-01-01T00:00:00+00:00"}`,
+		`{"dicom_uid":"1","type":"stone-viewer-publication","exp":-62135596800}`,
 	} {
 		f.Add([]byte(p))
 	}
@@ -156,6 +159,9 @@ func FuzzMintRequest(f *testing.F) {
 	f.Add("/shares", []byte(`{"dicom_uid":"1.2","orthanc_id":"o","anonymized":true,"type":"osimis-viewer-publication"}`))
 	f.Add("/tokens/ohif-viewer-publication", []byte(`{"resources":[{"dicom-uid":"1.2","level":"study"}],"validity-duration":60,"server-id":"x"}`))
 	f.Add("/tokens/viewer-instant-link", []byte(`{"resources":[{"orthanc-id":"o","level":"instance","url":"u"}],"expiration-date":"2030-01-01T00:00:00+05:30","validity-duration":-1}`))
+	// Year 1 is Go's zero time, once read as "never expires".
+	f.Add("/tokens/stone-viewer-publication", []byte(`{"resources":[{"dicom-uid":"1.2"}],"expiration-date":"0001-01-01T00:00:00Z"}`))
+	f.Add("/shares", []byte(`{"studies":[{"dicom-uid":"1.2"}],"type":"stone-viewer-publication","expiration_date":"0001-01-01T00:00:00"}`))
 	f.Fuzz(func(t *testing.T, path string, body []byte) {
 		req := httptest.NewRequest(http.MethodPut, "/", bytes.NewReader(body))
 		req.URL.Path = path // any string, as the router sees it
