@@ -21,15 +21,15 @@ import (
 var surfaceBudget = map[string]int{
 	"hmac":                      55,
 	"uploadtoken":               135,
-	"dicomscan":                 115,
+	"dicomscan":                 92,
 	"tusclient":                 114,
 	"tusclient/tustest":         66,
 	"uploader":                  168,
 	"auratest":                  113,
 	"redisstore":                23,
 	"share":                     144,
-	"reportprovider":            221,
-	"reportprovider/kheopstest": 91,
+	"reportprovider":            135,
+	"reportprovider/kheopstest": 80,
 }
 
 func TestExportedSurface(t *testing.T) {
