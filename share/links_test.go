@@ -65,7 +65,7 @@ func TestLinks(t *testing.T) {
 		{"download link has no url", landing, Claims{Type: DownloadInstantLink, Resources: []Resource{s1}}, ""},
 		{"meddream instant link is built elsewhere", landing, Claims{Type: MedDreamInstantLink, Resources: []Resource{s1}}, ""},
 		{"disabled without root", Links{}, Claims{Type: StoneViewerPublication, Resources: []Resource{s1}}, ""},
-		// The trailing-slash pitfall of urljoin (spec §6.10) is fixed: the
+		// The trailing-slash pitfall of urljoin is fixed: the
 		// last segment of the root is kept.
 		{"root without trailing slash", noSlash, Claims{Type: StoneViewerPublication, Resources: []Resource{s1}},
 			"https://h/welcome?token=" + linkTok},

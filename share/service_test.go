@@ -155,7 +155,7 @@ func (f *fixture) mint(t *testing.T, cl Claims) string {
 	return tok
 }
 
-// plugin generations as seen on the wire (spec §8).
+// plugin generations as seen on the wire (docs/orthanc.md, "What the plugin sends").
 type generation int
 
 const (
@@ -324,9 +324,10 @@ func decide(t *testing.T, f *fixture, cl Claims, a Access) Decision {
 	return f.svc.Check(context.Background(), a)
 }
 
-// TestSpecFixes covers each fix of spec §6 we claim: every case is granted
-// by the Python services' rule (LooseMatching + no fixes) and must be
-// denied here; the "python" column shows what the original would answer.
+// TestSpecFixes covers each fix over the Python services we claim
+// (docs/orthanc.md, "Decision"; the § numbers are those of our research
+// notes on the Python services): every case is granted by the Python
+// services' rule (loose matching, no fixes) and must be denied here.
 func TestSpecFixes(t *testing.T) {
 	t.Parallel()
 	two := []Resource{{DicomUID: dA, OrthancID: oA}, {DicomUID: dB, OrthancID: oB}}
@@ -388,7 +389,7 @@ func TestSpecFixes(t *testing.T) {
 }
 
 // TestPythonMatchingRules checks that the compatible part of the decision
-// (spec §2.4) is reproduced, in both matching modes.
+// (docs/orthanc.md, "Decision") is reproduced, in both matching modes.
 func TestPythonMatchingRules(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
