@@ -21,13 +21,13 @@ import (
 var surfaceBudget = map[string]int{
 	"hmac":                      55,
 	"uploadtoken":               135,
-	"dicomscan":                 92,
+	"dicomscan":                 93, // 92 + Dump (scan -dump, issue 13 §3)
 	"tusclient":                 95,
 	"tusclient/tustest":         54,
-	"uploader":                  168,
+	"uploader":                  162,
 	"auratest":                  113,
 	"redisstore":                23,
-	"share":                     170,
+	"share":                     144,
 	"reportprovider":            135,
 	"reportprovider/kheopstest": 80,
 }

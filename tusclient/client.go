@@ -183,6 +183,19 @@ func New(cfg Config) (*Client, error) {
 // http.Client, as http.Client.CloseIdleConnections does.
 func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
 
+// Offers reports whether the server announces the Tus extension (such as
+// "creation-defer-length" or "concatenation") in its OPTIONS response,
+// which is fetched once per Client and cached. A server that does not
+// answer OPTIONS usefully offers none. Network errors are retried per
+// [Config.Retry] and returned.
+func (c *Client) Offers(ctx context.Context, extension string) (bool, error) {
+	caps, err := c.capabilities(ctx)
+	if err != nil {
+		return false, err
+	}
+	return caps.Has(extension), nil
+}
+
 // capabilities returns what the server announces in its OPTIONS response,
 // fetching it once and caching it. A server that answers OPTIONS with an
 // error status yields serverCaps with Known false (and that is cached);

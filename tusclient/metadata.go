@@ -20,16 +20,6 @@ type Pair struct {
 // without spaces or commas.
 type Metadata []Pair
 
-// Get returns the value of key and whether it is present.
-func (m Metadata) Get(key string) (string, bool) {
-	for _, p := range m {
-		if p.Key == key {
-			return p.Value, true
-		}
-	}
-	return "", false
-}
-
 // validate reports the first rule m breaks, as an error wrapping
 // [ErrInvalidMetadata].
 func (m Metadata) validate() error {

@@ -123,3 +123,28 @@ func TestChecksumAuto(t *testing.T) {
 		})
 	}
 }
+
+// TestOffers: the extensions tusd announces, with and without
+// concatenation; OPTIONS is asked once per Client.
+func TestOffers(t *testing.T) {
+	t.Parallel()
+	for _, concat := range []bool{true, false} {
+		t.Run("concatenation="+strconv.FormatBool(concat), func(t *testing.T) {
+			t.Parallel()
+			srv := tustest.NewServer(t, tustest.Options{DisableConcatenation: !concat})
+			c := newClient(t, srv, tusclient.Config{})
+			for ext, want := range map[string]bool{"creation-defer-length": true, "termination": true, "concatenation": concat, "checksum": false, "": false} {
+				got, err := c.Offers(context.Background(), ext)
+				require.NoError(t, err)
+				assert.Equal(t, want, got, ext)
+			}
+			options := 0
+			for _, r := range srv.Calls() {
+				if r.Method == http.MethodOptions {
+					options++
+				}
+			}
+			assert.Equal(t, 1, options, "OPTIONS is cached")
+		})
+	}
+}
