@@ -12,6 +12,7 @@ import (
 
 	"github.com/dicombridge/dicombridge/hmac"
 	"github.com/dicombridge/dicombridge/internal/auraapi"
+	"github.com/dicombridge/dicombridge/internal/auraserver"
 	"github.com/dicombridge/dicombridge/uploadtoken"
 )
 
@@ -32,12 +33,12 @@ func (s *Server) apiHandler() http.Handler {
 		inner = requireMethod(method, inner)
 		mux.Handle("/api/"+string(ep), s.apiCORS(s.record(ep, true, s.inject(ep, false, inner))))
 	}
-	exchange := &uploadtoken.ExchangeHandler{Issuer: s.Issuer, OAuthShape: s.cfg.oauthShape, Logger: s.cfg.logger}
+	exchange := &auraserver.ExchangeHandler{Issuer: s.issuer, OAuthShape: s.cfg.oauthShape, Logger: s.cfg.logger}
 	route(EndpointExchange, http.MethodPost, func(h http.Handler) http.Handler {
 		return hmac.Middleware(s.Verifier, restoreBody(h))
 	}, exchange.ServeHTTP)
 	scoped := func(scope string) func(http.Handler) http.Handler {
-		return func(h http.Handler) http.Handler { return uploadtoken.RequireScope(s.Issuer, scope, h) }
+		return func(h http.Handler) http.Handler { return auraserver.RequireScope(s.issuer, scope, h) }
 	}
 	route(EndpointConfig, http.MethodGet, scoped(uploadtoken.ScopeIntegrationRead), s.serveConfig)
 	route(EndpointInit, http.MethodPost, scoped(uploadtoken.ScopeUploadInit), s.serveInit)
@@ -117,11 +118,11 @@ func (s *Server) rate(ep Endpoint) uploadtoken.Rate {
 	}
 	switch ep {
 	case EndpointExchange:
-		return uploadtoken.ExchangeRate
+		return auraserver.ExchangeRate
 	case EndpointConfig:
-		return uploadtoken.ConfigRate
+		return auraserver.ConfigRate
 	}
-	return uploadtoken.LifecycleRate
+	return auraserver.LifecycleRate
 }
 
 // rateLimit applies the endpoint's budget per credential: the API key for
@@ -133,7 +134,7 @@ func (s *Server) rateLimit(ep Endpoint, next http.Handler) http.Handler {
 	}
 	group := string(rateGroup(ep))
 	key := func(r *http.Request) string {
-		cred := uploadtoken.BearerToken(r)
+		cred := auraserver.BearerToken(r)
 		if ep == EndpointExchange || cred == "" {
 			cred = r.Header.Get("X-Api-Key")
 		}

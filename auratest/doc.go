@@ -5,8 +5,8 @@
 //
 // It is built from the SDK's real server-side parts, not mocks: the
 // exchange is checked by hmac.Verifier and answered by an
-// uploadtoken.Issuer; every other endpoint requires the service API key
-// and an upload token with the right scope (uploadtoken.RequireScope); the
+// auraserver.Issuer; every other endpoint requires the service API key
+// and an upload token with the right scope (auraserver.RequireScope); the
 // published rate limits apply (uploadtoken.RateLimit); GET
 // /uploader/config returns a lift whose endpoint is an in-process tusd v2
 // server (filestore in a temporary directory) on a second listener, which

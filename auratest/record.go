@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dicombridge/dicombridge/internal/auraclient"
 	"github.com/dicombridge/dicombridge/internal/httpx"
-	"github.com/dicombridge/dicombridge/uploadtoken"
 )
 
 // Endpoint names one route of the fake, for [Server.Fail] and
@@ -211,7 +211,7 @@ func redactHeader(h http.Header) http.Header {
 		if vs := out.Values(k); len(vs) > 0 {
 			red := make([]string, len(vs))
 			for i, v := range vs {
-				red[i] = uploadtoken.Redact(v)
+				red[i] = auraclient.Redact(v)
 			}
 			out[k] = red
 		}
@@ -232,16 +232,16 @@ func redactHeader(h http.Header) http.Header {
 func redactAuthorization(v string) string {
 	scheme, rest, ok := strings.Cut(v, " ")
 	if !ok {
-		return uploadtoken.Redact(v)
+		return auraclient.Redact(v)
 	}
 	if scheme == "AURA-HMAC-SHA256" {
 		parts := strings.Split(rest, ",")
 		for i, p := range parts {
 			if k, val, ok := strings.Cut(p, "="); ok && strings.TrimSpace(k) == "Signature" {
-				parts[i] = k + "=" + uploadtoken.Redact(val)
+				parts[i] = k + "=" + auraclient.Redact(val)
 			}
 		}
 		return scheme + " " + strings.Join(parts, ",")
 	}
-	return scheme + " " + uploadtoken.Redact(rest)
+	return scheme + " " + auraclient.Redact(rest)
 }

@@ -19,6 +19,7 @@ import (
 	tusd "github.com/tus/tusd/v2/pkg/handler"
 
 	"github.com/dicombridge/dicombridge/hmac"
+	"github.com/dicombridge/dicombridge/internal/auraserver"
 	"github.com/dicombridge/dicombridge/internal/tusdlock"
 	"github.com/dicombridge/dicombridge/uploadtoken"
 )
@@ -37,12 +38,11 @@ type Server struct {
 	// HMAC app id (aura_pk_…) and secret (aura_sk_…) for the exchange, and
 	// the service API key (aura_au_…) for every API call.
 	AppID, Secret, APIKey string
-	// Issuer mints and checks the upload tokens (the real one).
-	Issuer *uploadtoken.Issuer
 	// Verifier checks the exchange's HMAC signatures (the real one).
 	Verifier *hmac.Verifier
 
 	cfg     config
+	issuer  *auraserver.Issuer // mints and checks the upload tokens
 	api     *httptest.Server
 	tus     *httptest.Server
 	tusd    *tusd.Handler
@@ -182,7 +182,7 @@ func NewServer(opts ...Option) *Server {
 		uploads:    map[string]*uploadRecord{},
 		liftTokens: map[string]struct{}{},
 	}
-	s.Issuer = &uploadtoken.Issuer{Store: cfg.tokens, Now: cfg.now}
+	s.issuer = &auraserver.Issuer{Store: cfg.tokens, Now: cfg.now}
 	secret := cfg.secret
 	appID := cfg.appID
 	s.Verifier = &hmac.Verifier{
@@ -262,7 +262,7 @@ func (s *Server) Exchanger() *uploadtoken.Client {
 // IssueToken mints a token directly, without the HMAC exchange, for tests
 // that are not about the exchange. No scopes means all three.
 func (s *Server) IssueToken(ctx context.Context, scopes ...string) (*uploadtoken.Token, error) {
-	return s.Issuer.Issue(ctx, s.AppID, uploadtoken.ExchangeRequest{Scopes: scopes})
+	return s.issuer.Issue(ctx, s.AppID, uploadtoken.ExchangeRequest{Scopes: scopes})
 }
 
 func (s *Server) now() time.Time {

@@ -21,6 +21,8 @@ import (
 
 	"github.com/dicombridge/dicombridge/auratest"
 	"github.com/dicombridge/dicombridge/hmac"
+	"github.com/dicombridge/dicombridge/internal/auraclient"
+	"github.com/dicombridge/dicombridge/internal/auraserver"
 	"github.com/dicombridge/dicombridge/uploadtoken"
 )
 
@@ -29,6 +31,14 @@ func newServer(t *testing.T, opts ...auratest.Option) *auratest.Server {
 	s := auratest.NewServer(opts...)
 	t.Cleanup(s.Close)
 	return s
+}
+
+// withIssuer starts a server whose tokens live in a store the returned
+// Issuer shares, so that a test can check them (uses, app id).
+func withIssuer(t *testing.T, opts ...auratest.Option) (*auratest.Server, *auraserver.Issuer) {
+	t.Helper()
+	store := &auraserver.MemoryStore{}
+	return newServer(t, append(opts, auratest.WithTokenStore(store))...), &auraserver.Issuer{Store: store}
 }
 
 // call sends one API request with the given credentials and returns the
@@ -69,18 +79,18 @@ func TestExchangeThroughRealVerifierAndIssuer(t *testing.T) {
 			if oauth {
 				opts = append(opts, auratest.WithOAuthExchangeResponse())
 			}
-			s := newServer(t, opts...)
+			s, iss := withIssuer(t, opts...)
 			tok, err := s.Exchanger().Exchange(context.Background(), uploadtoken.ExchangeRequest{TTL: 2 * time.Hour, MaxUses: 7})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !uploadtoken.WellFormed(tok.Value) || len(tok.Scopes) != 3 || tok.MaxUses != 7 {
+			if !auraserver.WellFormed(tok.Value) || len(tok.Scopes) != 3 || tok.MaxUses != 7 {
 				t.Fatalf("token %v", tok)
 			}
 			if d := time.Until(tok.ExpiresAt); d < 2*time.Hour-5*time.Second || d > 2*time.Hour+time.Second {
 				t.Fatalf("expires in %v", d)
 			}
-			g, err := s.Issuer.Authorize(context.Background(), tok.Value, uploadtoken.ScopeIntegrationRead)
+			g, err := iss.Authorize(context.Background(), tok.Value, uploadtoken.ScopeIntegrationRead)
 			if err != nil || g.AppID != s.AppID || g.MaxUses != 7 {
 				t.Fatalf("grant %+v %v", g, err)
 			}
@@ -93,7 +103,7 @@ func TestExchangeThroughRealVerifierAndIssuer(t *testing.T) {
 				string(c.Body) != `{"ttl":7200,"scopes":["upload:init","upload:manage","integration:read"],"max_uses":7}` {
 				t.Fatalf("recorded %+v body %s", c, c.Body)
 			}
-			if got := c.Header.Get("X-Api-Key"); got != uploadtoken.Redact(s.APIKey) {
+			if got := c.Header.Get("X-Api-Key"); got != auraclient.Redact(s.APIKey) {
 				t.Errorf("X-Api-Key recorded as %q", got)
 			}
 			if a := c.Header.Get("Authorization"); !strings.HasPrefix(a, "AURA-HMAC-SHA256 Credential="+s.AppID+",SignedHeaders=content-type;host;x-aura-nonce;x-aura-timestamp,Signature=…#") {
@@ -190,7 +200,7 @@ func TestExchangeReplayRefused(t *testing.T) {
 
 func TestRateLimits(t *testing.T) {
 	t.Parallel()
-	s := newServer(t)
+	s, iss := withIssuer(t)
 	ex := s.Exchanger()
 	ctx := context.Background()
 	var tok *uploadtoken.Token
@@ -218,7 +228,7 @@ func TestRateLimits(t *testing.T) {
 		t.Fatalf("Retry-After %q", h.Get("Retry-After"))
 	}
 	// The refused call did not use up a use of the token.
-	g, err := s.Issuer.Authorize(ctx, tok.Value, "")
+	g, err := iss.Authorize(ctx, tok.Value, "")
 	if err != nil || g.Uses != 31 {
 		t.Fatalf("uses after 30 allowed calls: %+v %v", g, err)
 	}
@@ -476,7 +486,7 @@ func TestTusUploadRecorded(t *testing.T) {
 	// Recorded Tus calls: the lift token is redacted, sizes are counted.
 	calls := s.CallsTo(auratest.EndpointTus)
 	if len(calls) != 3 || calls[1].BodySize != int64(half) || calls[0].Status != 201 ||
-		calls[1].Header.Get("Authorization") != "Bearer "+uploadtoken.Redact(lift) {
+		calls[1].Header.Get("Authorization") != "Bearer "+auraclient.Redact(lift) {
 		t.Fatalf("tus calls %+v", calls)
 	}
 	// Termination.

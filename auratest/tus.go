@@ -14,7 +14,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/dicombridge/dicombridge/uploadtoken"
+	"github.com/dicombridge/dicombridge/internal/auraserver"
 )
 
 // tusHandler serves the Tus endpoint: CORS, recording, failure injection,
@@ -22,7 +22,7 @@ import (
 func (s *Server) tusHandler() http.Handler {
 	inner := http.StripPrefix("/files/", s.tusd)
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodOptions && !s.liftTokenOK(uploadtoken.BearerToken(r)) {
+		if r.Method != http.MethodOptions && !s.liftTokenOK(auraserver.BearerToken(r)) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.Header().Set("Tus-Resumable", "1.0.0")
 			w.WriteHeader(http.StatusUnauthorized)

@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/dicombridge/dicombridge/uploadtoken"
+	"github.com/dicombridge/dicombridge/internal/auraclient"
 )
 
 // Wire constants of the reference client, made explicit (spec §8 item 9).
@@ -73,7 +73,7 @@ func redactLift(tok string) string {
 	if tok == "" {
 		return ""
 	}
-	return "…#" + uploadtoken.Fingerprint(tok)
+	return "…#" + auraclient.Fingerprint(tok)
 }
 
 // ErrServerConfig is matched (errors.Is) by every [*ConfigError].

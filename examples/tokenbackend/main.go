@@ -19,6 +19,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -27,6 +29,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"slices"
@@ -77,7 +80,14 @@ func sessionUser(r *http.Request) string {
 	if err != nil || c.Value == "" || len(c.Value) > 128 {
 		return ""
 	}
-	return "session-" + uploadtoken.Fingerprint(c.Value)
+	return "session-" + fingerprint(c.Value)
+}
+
+// fingerprint is the first 8 hex digits of SHA-256(s): enough to tell
+// sessions apart in logs, useless for recovering them.
+func fingerprint(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:4])
 }
 
 // newHandler serves POST /api/upload-token.
@@ -166,8 +176,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "tokenbackend: set %s in the environment (or use -demo)\n", strings.Join(missing, ", "))
 		return exitUsage
 	}
-	if _, err := uploadtoken.ParseBaseURL(base); err != nil {
-		fmt.Fprintf(stderr, "tokenbackend: AURA_API_URL: %v\n", err)
+	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		fmt.Fprintf(stderr, "tokenbackend: AURA_API_URL: %q is not an absolute http or https URL\n", base)
 		return exitUsage
 	}
 
