@@ -80,7 +80,7 @@ func (e *scrubbedError) Unwrap() error { return e.err }
 func scrubError(err error, secrets ...string) error {
 	var he *tusclient.HTTPError
 	if errors.As(err, &he) {
-		he.Body = []byte(scrub(string(he.Body), secrets...))
+		he.Body = scrub(he.Body, secrets...)
 	}
 	var ae *uploadtoken.APIError
 	if errors.As(err, &ae) {
