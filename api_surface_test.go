@@ -25,7 +25,7 @@ var surfaceBudget = map[string]int{
 	"tusclient":                 95,
 	"tusclient/tustest":         54,
 	"uploader":                  165,
-	"auratest":                  112,
+	"auratest":                  90,
 	"redisstore":                23,
 	"share":                     170,
 	"reportprovider":            221,

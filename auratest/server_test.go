@@ -38,7 +38,7 @@ func newServer(t *testing.T, opts ...auratest.Option) *auratest.Server {
 func withIssuer(t *testing.T, opts ...auratest.Option) (*auratest.Server, *auraserver.Issuer) {
 	t.Helper()
 	store := &auraserver.MemoryStore{}
-	return newServer(t, append(opts, auratest.WithTokenStore(store))...), &auraserver.Issuer{Store: store}
+	return newServer(t, append(opts, auratest.WithSharedState(nil, store, nil))...), &auraserver.Issuer{Store: store}
 }
 
 // call sends one API request with the given credentials and returns the
@@ -466,23 +466,26 @@ func TestTusUploadRecorded(t *testing.T) {
 		}
 	}
 	up, ok := s.Upload(uploadID)
-	if !ok || !up.Complete || up.Size != int64(len(data)) || up.MetadataHeader != meta {
-		t.Fatalf("upload %+v", up)
-	}
-	if got := strings.Join(up.MetaKeys(), ","); got != "upload_id,bucket,mode,name,type,filetype,filename" {
-		t.Fatalf("metadata keys in order: %s", got)
-	}
-	if v, _ := up.Meta("filename"); v != uploadID+".zip" {
-		t.Fatalf("filename %q", v)
-	}
-	stored, err := up.Bytes()
-	if err != nil || !bytes.Equal(stored, data) {
-		t.Fatalf("stored bytes differ: %v", err)
-	}
+	require.True(t, ok)
+	assert.True(t, up.Complete)
+	assert.Equal(t, int64(len(data)), up.Size)
+	assert.Equal(t, int64(len(data)), up.Offset)
+	assert.NoError(t, up.MetadataErr)
+	assert.Equal(t, []auratest.MetaPair{{Key: "upload_id", Value: uploadID}, {Key: "bucket", Value: "uploads"}, {Key: "mode", Value: "bulk"},
+		{Key: "name", Value: uploadID + ".zip"}, {Key: "type", Value: "application/zip"}, {Key: "filetype", Value: "application/zip"},
+		{Key: "filename", Value: uploadID + ".zip"}}, up.Metadata, "metadata in header order")
+	f, err := up.Open()
+	require.NoError(t, err)
+	stored, err := io.ReadAll(f)
+	f.Close()
+	require.NoError(t, err)
+	assert.Equal(t, data, stored)
 	entries, err := up.ZipEntries()
-	if err != nil || len(entries) != 2 || entries[0].Name != "1.2.3/a.dcm" || entries[1].UncompressedSize != 3000 || entries[1].Method != zip.Deflate {
-		t.Fatalf("entries %+v %v", entries, err)
-	}
+	require.NoError(t, err)
+	require.Len(t, entries, 2)
+	assert.Equal(t, "1.2.3/a.dcm", entries[0].Name)
+	assert.EqualValues(t, 3000, entries[1].UncompressedSize64)
+	assert.Equal(t, zip.Deflate, entries[1].Method)
 	// Recorded Tus calls: the lift token is redacted, sizes are counted.
 	calls := s.CallsTo(auratest.EndpointTus)
 	if len(calls) != 3 || calls[1].BodySize != int64(half) || calls[0].Status != 201 ||
@@ -570,10 +573,12 @@ func TestTusFailuresAndResume(t *testing.T) {
 		t.Fatalf("resume: %d", resp.StatusCode)
 	}
 	up, _ := s.Upload(uploadID)
-	got, _ := up.Bytes()
-	if !up.Complete || !bytes.Equal(got, data) {
-		t.Fatalf("resumed upload differs (complete %v, %d bytes)", up.Complete, len(got))
-	}
+	assert.True(t, up.Complete)
+	f, err := up.Open()
+	require.NoError(t, err)
+	got, _ := io.ReadAll(f)
+	f.Close()
+	assert.Equal(t, data, got, "resumed upload")
 	var injected, dropped int
 	for _, c := range s.CallsTo(auratest.EndpointTus) {
 		if c.Injected {
@@ -908,4 +913,57 @@ func TestCancelCompleteRace(t *testing.T) {
 			assert.Equal(t, []string{"initialized", "started", "cancelled"}, ss.States)
 		})
 	}
+}
+
+// TestPreflightsRecordedAndObserved: a browser's CORS preflights show in
+// Calls and CallsTo, on the API and on Tus, allowed or refused, and
+// WithOnCall sees every call as it is recorded.
+func TestPreflightsRecordedAndObserved(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var seen []auratest.Call
+	s := newServer(t, auratest.WithAllowedOrigins("http://localhost:5173"), auratest.WithOnCall(func(c auratest.Call) {
+		mu.Lock()
+		seen = append(seen, c)
+		mu.Unlock()
+	}))
+	preflight := func(url, origin string) int {
+		req, err := http.NewRequest("OPTIONS", url, nil)
+		require.NoError(t, err)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		resp, err := s.Client().Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, 204, preflight(s.URL+"/uploader/upload/init", "http://localhost:5173"))
+	assert.Equal(t, 403, preflight(s.URL+"/uploader/manage/submit", "https://evil.example"))
+	assert.Equal(t, 200, preflight(s.TusURL, "http://localhost:5173"))
+	assert.Equal(t, 204, preflight(s.URL+"/no/such/route", "http://localhost:5173"))
+
+	type row struct {
+		Endpoint auratest.Endpoint
+		Method   string
+		Status   int
+		Origin   string
+	}
+	var got []row
+	for _, c := range s.Calls() {
+		got = append(got, row{c.Endpoint, c.Method, c.Status, c.Header.Get("Origin")})
+	}
+	assert.Equal(t, []row{
+		{auratest.EndpointInit, "OPTIONS", 204, "http://localhost:5173"},
+		{auratest.EndpointSubmit, "OPTIONS", 403, "https://evil.example"},
+		{auratest.EndpointTus, "OPTIONS", 200, "http://localhost:5173"},
+		{"", "OPTIONS", 204, "http://localhost:5173"},
+	}, got)
+	assert.Len(t, s.CallsTo(auratest.EndpointInit), 1)
+
+	// The hook saw the same calls, in order, as they happened.
+	_, err := s.IssueToken(context.Background())
+	require.NoError(t, err)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, s.Calls(), seen)
 }

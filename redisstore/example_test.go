@@ -36,10 +36,10 @@ func Example() {
 		func(r *http.Request) string { return r.Header.Get("X-User") /* your session's user */ },
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { /* exchange, see uploadtoken */ })))
 
-	a := auratest.NewServer(auratest.WithTokenStore(store.Tokens()), auratest.WithLimiter(store.Limiter()))
+	shared := auratest.WithSharedState(store.Nonces(), store.Tokens(), store.Limiter())
+	a := auratest.NewServer(shared)
 	defer a.Close()
-	b := auratest.NewServer(auratest.WithTokenStore(store.Tokens()), auratest.WithLimiter(store.Limiter()),
-		auratest.WithCredentials(a.AppID, a.Secret, a.APIKey))
+	b := auratest.NewServer(shared, auratest.WithCredentials(a.AppID, a.Secret, a.APIKey))
 	defer b.Close()
 	_ = http.ListenAndServe(":8080", mux)
 }

@@ -23,7 +23,7 @@ type Record struct {
 // Store keeps token records and counts their uses. Implementations must be
 // safe for concurrent use and atomic across every process sharing them
 // (redisstore's Tokens does so across processes). auratest keeps its
-// tokens in a Store (auratest.WithTokenStore); see docs/aura.md, "Upload
+// tokens in a Store (auratest.WithSharedState); see docs/aura.md, "Upload
 // tokens".
 type Store interface {
 	// Save keeps rec under id until at least rec.ExpiresAt.
