@@ -26,7 +26,7 @@ func (s *Server) apiHandler() http.Handler {
 		inner = auth(inner)
 		if ep != EndpointSubmit && ep != EndpointWithdraw {
 			// Aura's manage clients (.NET, Python) send the bearer token
-			// alone; see docs/aura.md, "Manage".
+			// alone; see docs/aura.md, "Manage endpoints".
 			inner = s.requireAPIKey(inner)
 		}
 		inner = s.rateLimit(ep, inner)
@@ -103,7 +103,7 @@ func (s *Server) requireAPIKey(next http.Handler) http.Handler {
 }
 
 // rateGroup maps an endpoint to its budget: the lifecycle endpoints share
-// one (spec §7).
+// one (docs/aura.md, "Rate limits").
 func rateGroup(ep Endpoint) Endpoint {
 	switch ep {
 	case EndpointExchange, EndpointConfig, EndpointTus:

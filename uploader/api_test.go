@@ -31,7 +31,7 @@ func newAPI(s *auratest.Server, req uploadtoken.ExchangeRequest) (*uploader.API,
 	return &uploader.API{BaseURL: s.URL, APIKey: s.APIKey, Tokens: src, HTTPClient: s.Client()}, src
 }
 
-// checkHeaders verifies the headers of a recorded API call (spec §4.0).
+// checkHeaders verifies the headers of a recorded API call (docs/aura.md).
 func checkHeaders(t *testing.T, c auratest.Call, tok *uploadtoken.Token, post bool) {
 	t.Helper()
 	want := map[string]string{

@@ -11,10 +11,10 @@ import (
 	"github.com/dicombridge/dicombridge/internal/auraclient"
 )
 
-// Wire constants of the reference client, made explicit (spec §8 item 9).
+// Wire constants of the reference client, made explicit (docs/aura.md, "Uploader endpoints").
 const (
 	// initMode is the "mode" of every init body: the reference client
-	// hard-codes "bulk" whatever its caller passes (spec §4.3).
+	// hard-codes "bulk" whatever its caller passes (docs/aura.md, "Uploader endpoints").
 	initMode = "bulk"
 	// initType is the "type" of every init body.
 	initType = "uploader"
@@ -36,11 +36,11 @@ const (
 	pathWithdraw = "/uploader/manage/withdraw"
 )
 
-// ServerConfig is the answer of GET /uploader/config (spec §4.2).
+// ServerConfig is the answer of GET /uploader/config (docs/aura.md, "Uploader endpoints").
 type ServerConfig struct {
 	Lift Lift
 	// Mode is the server's mode ("bulk" in Aura's README). It becomes the
-	// Tus Upload-Metadata "mode" (spec §4.10), unlike the lifecycle calls,
+	// Tus Upload-Metadata "mode" (docs/aura.md, "Tus upload"), unlike the lifecycle calls,
 	// which always send lifecycleMode.
 	Mode string
 }
@@ -80,7 +80,7 @@ func redactLift(tok string) string {
 var ErrServerConfig = errors.New("uploader: invalid server config")
 
 // ConfigError reports a /uploader/config answer the uploader cannot use.
-// Message is the reference client's text (spec §4.2), e.g. "Server config
+// Message is the reference client's text (docs/aura.md, "Uploader endpoints"), e.g. "Server config
 // missing or invalid lift.endpoint"; Detail says more when there is more.
 type ConfigError struct {
 	Message string
@@ -167,7 +167,7 @@ func checkEndpoint(endpoint string, base *url.URL) string {
 	return ""
 }
 
-// InitRequest is the body of POST /uploader/upload/init (spec §4.3). Its
+// InitRequest is the body of POST /uploader/upload/init (docs/aura.md, "Uploader endpoints"). Its
 // JSON is built key by key exactly as the reference client builds it:
 //
 //	{"upload_id":…,"studies":{"<StudyUID>":{…},…},"mode":"bulk",
@@ -189,7 +189,7 @@ type InitRequest struct {
 }
 
 // Study is one entry of the init "studies" object. Missing study-level
-// values are sent as "" (spec §4.3).
+// values are sent as "" (docs/aura.md, "Uploader endpoints").
 type Study struct {
 	UID             string   // study_uid, and the key in "studies"
 	Description     string   // study_description
@@ -204,7 +204,7 @@ type Study struct {
 }
 
 // Series is one entry of a study's "series" object. Missing values are sent
-// as JSON null, unlike the study level (spec §4.3, §8 item 17).
+// as JSON null, unlike the study level (docs/aura.md, "Uploader endpoints").
 type Series struct {
 	UID              string // series_instance_uid, and the key in "series"
 	Modality         string
