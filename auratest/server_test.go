@@ -50,9 +50,7 @@ func call(t *testing.T, s *auratest.Server, method, path, token, body string) (i
 		rd = strings.NewReader(body)
 	}
 	req, err := http.NewRequest(method, s.URL+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	req.Header.Set("Accept", "application/json")
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -62,9 +60,7 @@ func call(t *testing.T, s *auratest.Server, method, path, token, body string) (i
 	}
 	req.Header.Set("X-Api-Key", s.APIKey)
 	resp, err := s.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, strings.TrimSpace(string(b))
@@ -81,9 +77,7 @@ func TestExchangeThroughRealVerifierAndIssuer(t *testing.T) {
 			}
 			s, iss := withIssuer(t, opts...)
 			tok, err := s.Exchanger().Exchange(context.Background(), uploadtoken.ExchangeRequest{TTL: 2 * time.Hour, MaxUses: 7})
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if !auraserver.WellFormed(tok.Value) || len(tok.Scopes) != 3 || tok.MaxUses != 7 {
 				t.Fatalf("token %v", tok)
 			}
@@ -117,23 +111,17 @@ func TestExchangeThroughRealVerifierAndIssuer(t *testing.T) {
 func signed(t *testing.T, s *auratest.Server, signer *hmac.Signer, apiKey, body string) *http.Request {
 	t.Helper()
 	req, err := http.NewRequest("POST", s.URL+"/auth/exchange", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Api-Key", apiKey)
-	if err := signer.Sign(req); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, signer.Sign(req))
 	return req
 }
 
 func send(t *testing.T, s *auratest.Server, req *http.Request) (int, http.Header, string) {
 	t.Helper()
 	resp, err := s.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, strings.TrimSpace(string(b))
@@ -410,9 +398,7 @@ func liftFor(t *testing.T, s *auratest.Server) (string, map[string]any) {
 		Lift map[string]any `json:"lift"`
 		Mode string         `json:"mode"`
 	}
-	if err := json.Unmarshal([]byte(body), &cfg); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal([]byte(body), &cfg))
 	if cfg.Lift["endpoint"] != s.TusURL || cfg.Lift["bucket"] != "uploads" || cfg.Mode != "bulk" {
 		t.Fatalf("config %s", body)
 	}
@@ -644,9 +630,7 @@ func TestCORS(t *testing.T) {
 		req.Header.Set("Access-Control-Request-Method", method)
 		req.Header.Set("Access-Control-Request-Headers", headers)
 		resp, err := s.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		resp.Body.Close()
 		return resp
 	}
