@@ -101,7 +101,7 @@ func (a *API) Config(ctx context.Context) (*ServerConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ParseServerConfig(data, base)
+	return parseServerConfig(data, base)
 }
 
 // retryable reports whether a failed call may succeed if repeated: ctx
@@ -164,7 +164,7 @@ func (a *API) Init(ctx context.Context, req InitRequest) (*InitResponse, error) 
 	if err != nil {
 		return nil, err
 	}
-	return ParseInitResponse(data), nil
+	return parseInitResponse(data), nil
 }
 
 // Start marks the upload as started (POST /uploader/upload/start, scope

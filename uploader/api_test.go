@@ -323,7 +323,7 @@ func TestLiftNeverPrinted(t *testing.T) {
 	t.Parallel()
 	l := uploader.Lift{Endpoint: "https://tus/files/", Token: "lift-secret-value", Bucket: "b"}
 	cfg := &uploader.ServerConfig{Lift: l, Mode: "bulk"}
-	for _, s := range []string{l.String(), l.GoString(), sprintf("%v", l), sprintf("%+v", cfg), sprintf("%#v", cfg), sprintf("%q", l)} {
+	for _, s := range []string{l.String(), sprintf("%#v", l), sprintf("%v", l), sprintf("%+v", cfg), sprintf("%#v", cfg), sprintf("%q", l)} {
 		if strings.Contains(s, "lift-secret") {
 			t.Fatalf("lift token printed: %s", s)
 		}

@@ -57,9 +57,6 @@ func (l Lift) String() string {
 	return fmt.Sprintf("{Endpoint:%s Token:%s Bucket:%s}", l.Endpoint, redactLift(l.Token), l.Bucket)
 }
 
-// GoString makes %#v as safe as %v.
-func (l Lift) GoString() string { return "uploader.Lift" + l.String() }
-
 // Format prints the redacted form for every verb.
 func (l Lift) Format(f fmt.State, verb rune) {
 	if verb == 'q' {
@@ -106,13 +103,13 @@ const (
 	msgInvalidMode     = "Server config missing or invalid mode"
 )
 
-// ParseServerConfig decodes and validates a /uploader/config body, checking
+// parseServerConfig decodes and validates a /uploader/config body, checking
 // in the reference client's order: lift, lift.endpoint, lift.token,
 // lift.bucket, mode, each a non-empty string. Beyond the reference, the
 // endpoint must be an absolute http or https URL, and https when base (the
 // API URL the config came from, may be nil) is https, so that the lift
 // token is never sent in clear to a server the API did not vouch for.
-func ParseServerConfig(data []byte, base *url.URL) (*ServerConfig, error) {
+func parseServerConfig(data []byte, base *url.URL) (*ServerConfig, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(data, &top); err != nil || top == nil {
 		return nil, &ConfigError{Message: msgMissingLift, Detail: "body is not a JSON object"}
@@ -344,8 +341,8 @@ type InitResponse struct {
 	StudyIDs []string
 }
 
-// ParseInitResponse extracts the study ids of an init answer.
-func ParseInitResponse(data []byte) *InitResponse {
+// parseInitResponse extracts the study ids of an init answer.
+func parseInitResponse(data []byte) *InitResponse {
 	var r struct {
 		Studies []struct {
 			ID json.RawMessage `json:"id"`
