@@ -72,9 +72,7 @@ func post(t *testing.T, url, method, session string) answer {
 		req.AddCookie(&http.Cookie{Name: "session", Value: session})
 	}
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	a := answer{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
