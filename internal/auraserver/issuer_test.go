@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/dicombridge/dicombridge/uploadtoken"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 var tokenRE = regexp.MustCompile(`^aubt_[A-Za-z0-9]{64}$`)
@@ -184,3 +186,39 @@ func newClock() *clock {
 
 func (c *clock) Now() time.Time      { return time.Unix(0, c.ns.Load()).UTC() }
 func (c *clock) Add(d time.Duration) { c.ns.Add(int64(d)) }
+
+// TestZeroExpiryIsExpired: a stored record whose expiry is present but
+// Go's zero time (a year-1 date, as a store or a hand-written record may
+// hold) is an expired token, never one that does not expire.
+func TestZeroExpiryIsExpired(t *testing.T) {
+	t.Parallel()
+	store := &MemoryStore{}
+	iss := &Issuer{Store: store}
+	ctx := context.Background()
+	tok, err := iss.Issue(ctx, "app", uploadtoken.ExchangeRequest{})
+	require.NoError(t, err)
+	for _, exp := range []time.Time{{}, time.Date(1, 1, 1, 0, 0, 0, 0, time.FixedZone("", 2*3600))} {
+		require.NoError(t, store.Save(ctx, HashToken(tok.Value), uploadtoken.Record{AppID: "app", Scopes: uploadtoken.DefaultScopes, ExpiresAt: exp}))
+		_, err = iss.Authorize(ctx, tok.Value, "")
+		assert.ErrorIs(t, err, uploadtoken.ErrUnknownToken, "expiry %v: the store drops it, grace included", exp)
+	}
+}
+
+// zeroStore holds every token with a zero expiry, as a shared store
+// holding a year-1 record would.
+type zeroStore struct{}
+
+func (zeroStore) Save(context.Context, string, uploadtoken.Record) error { return nil }
+func (zeroStore) Load(context.Context, string) (*uploadtoken.Record, error) {
+	return &uploadtoken.Record{AppID: "app", Scopes: uploadtoken.DefaultScopes}, nil
+}
+func (zeroStore) Use(context.Context, string, int, time.Time) (int, bool, error) { return 1, true, nil }
+
+func TestZeroExpiryRecordIsExpired(t *testing.T) {
+	t.Parallel()
+	iss := &Issuer{Store: zeroStore{}}
+	tok, err := iss.Issue(context.Background(), "app", uploadtoken.ExchangeRequest{})
+	require.NoError(t, err)
+	_, err = iss.Authorize(context.Background(), tok.Value, uploadtoken.ScopeUploadInit)
+	assert.ErrorIs(t, err, ErrExpired)
+}
