@@ -25,9 +25,7 @@ func TestIssuerMintsWellFormedUniqueTokens(t *testing.T) {
 	counts := map[byte]int{}
 	for i := 0; i < 200; i++ {
 		tok, err := iss.Issue(context.Background(), "app", uploadtoken.ExchangeRequest{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if !tokenRE.MatchString(tok.Value) || !WellFormed(tok.Value) {
 			t.Fatalf("malformed token %q", tok.Value)
 		}
