@@ -20,12 +20,12 @@ import (
 // 70); a package that needs more must argue for it here.
 var surfaceBudget = map[string]int{
 	"hmac":                      55,
-	"uploadtoken":               135,
+	"uploadtoken":               95,
 	"dicomscan":                 93, // 92 + Dump (scan -dump, issue 13 §3)
-	"tusclient":                 114,
-	"tusclient/tustest":         66,
+	"tusclient":                 96, // + Supports (the uploader defers the length)
+	"tusclient/tustest":         54,
 	"uploader":                  162,
-	"auratest":                  113,
+	"auratest":                  90,
 	"redisstore":                23,
 	"share":                     144,
 	"reportprovider":            135,
