@@ -14,6 +14,9 @@
 //     (a Lua script), so the published rate limits hold for the whole
 //     deployment;
 //   - [Store.Revocations]: revoked JWT ids for package share.
+//   - [Store.KheopsDeliveries]: a kheops.DeliveryStore (SET NX PX), so a
+//     KHEOPS webhook delivery retried to another instance is handed to
+//     OnEvent once.
 //
 // Every key is written with a TTL, so Redis never accumulates dead state;
 // every check-and-update is one atomic command or script.
