@@ -240,6 +240,14 @@ func TestHandlerGolden(t *testing.T) {
 	}
 }
 
+// config is the part of a WebhookHandler a table case sets (a handler
+// holds locks and must not be copied).
+type config struct {
+	Secret        string
+	AllowUnsigned bool
+	MaxBodyBytes  int64
+}
+
 func TestHandlerRefusals(t *testing.T) {
 	t.Parallel()
 	body := golden(t, "new_series")
@@ -248,7 +256,7 @@ func TestHandlerRefusals(t *testing.T) {
 	big := append(bytes.Clone(body[:len(body)-1]), []byte(`,"pad":"`+strings.Repeat("x", 2000)+`"}`)...)
 	for _, tc := range []struct {
 		name    string
-		h       kheops.WebhookHandler
+		h       config
 		method  string
 		event   string
 		body    []byte
@@ -257,28 +265,28 @@ func TestHandlerRefusals(t *testing.T) {
 		logged  string // in the log record
 		handled bool   // OnEvent called
 	}{
-		{name: "valid", h: kheops.WebhookHandler{Secret: secret}, body: body, sig: sig, status: 200, handled: true},
-		{name: "upper-case hex", h: kheops.WebhookHandler{Secret: secret}, body: body, sig: strings.ToUpper(sig), status: 200, handled: true},
-		{name: "missing signature", h: kheops.WebhookHandler{Secret: secret}, body: body, status: 401, logged: kheops.ErrMissingSignature.Error()},
-		{name: "tampered body", h: kheops.WebhookHandler{Secret: secret}, body: tampered, sig: sig, status: 403, logged: kheops.ErrBadSignature.Error()},
-		{name: "wrong secret", h: kheops.WebhookHandler{Secret: "other"}, body: body, sig: sig, status: 403, logged: kheops.ErrBadSignature.Error()},
-		{name: "garbage signature", h: kheops.WebhookHandler{Secret: secret}, body: body, sig: "sha256=abc", status: 403, logged: kheops.ErrBadSignature.Error()},
+		{name: "valid", h: config{Secret: secret}, body: body, sig: sig, status: 200, handled: true},
+		{name: "upper-case hex", h: config{Secret: secret}, body: body, sig: strings.ToUpper(sig), status: 200, handled: true},
+		{name: "missing signature", h: config{Secret: secret}, body: body, status: 401, logged: kheops.ErrMissingSignature.Error()},
+		{name: "tampered body", h: config{Secret: secret}, body: tampered, sig: sig, status: 403, logged: kheops.ErrBadSignature.Error()},
+		{name: "wrong secret", h: config{Secret: "other"}, body: body, sig: sig, status: 403, logged: kheops.ErrBadSignature.Error()},
+		{name: "garbage signature", h: config{Secret: secret}, body: body, sig: "sha256=abc", status: 403, logged: kheops.ErrBadSignature.Error()},
 		{name: "zero handler refuses", body: body, sig: sig, status: 500, logged: kheops.ErrNoSecret.Error()},
-		{name: "AllowUnsigned accepts unsigned", h: kheops.WebhookHandler{AllowUnsigned: true}, body: body, status: 200, handled: true},
-		{name: "AllowUnsigned ignored with a secret", h: kheops.WebhookHandler{Secret: secret, AllowUnsigned: true}, body: body, status: 401, logged: kheops.ErrMissingSignature.Error()},
-		{name: "over the limit", h: kheops.WebhookHandler{Secret: secret, MaxBodyBytes: 1024}, body: big, sig: sign(secret, big), status: 413, logged: kheops.ErrTooLarge.Error()},
-		{name: "at the limit", h: kheops.WebhookHandler{Secret: secret, MaxBodyBytes: int64(len(big))}, body: big, sig: sign(secret, big), status: 200, handled: true},
-		{name: "not JSON", h: kheops.WebhookHandler{Secret: secret}, body: []byte("event=new_series"), sig: sign(secret, []byte("event=new_series")), status: 400, logged: kheops.ErrMalformed.Error()},
-		{name: "JSON array", h: kheops.WebhookHandler{Secret: secret}, body: []byte("[1]"), sig: sign(secret, []byte("[1]")), status: 400, logged: kheops.ErrMalformed.Error()},
-		{name: "bad event_time", h: kheops.WebhookHandler{Secret: secret}, body: []byte(`{"event_time":"2025-01-02 10:11:12"}`), sig: sign(secret, []byte(`{"event_time":"2025-01-02 10:11:12"}`)), status: 400, logged: "event_time"},
-		{name: "no event header", h: kheops.WebhookHandler{Secret: secret}, event: "-", body: body, sig: sig, status: 400, logged: "X-Kheops-Event"},
-		{name: "GET", h: kheops.WebhookHandler{Secret: secret}, method: http.MethodGet, body: body, sig: sig, status: 405},
+		{name: "AllowUnsigned accepts unsigned", h: config{AllowUnsigned: true}, body: body, status: 200, handled: true},
+		{name: "AllowUnsigned ignored with a secret", h: config{Secret: secret, AllowUnsigned: true}, body: body, status: 401, logged: kheops.ErrMissingSignature.Error()},
+		{name: "over the limit", h: config{Secret: secret, MaxBodyBytes: 1024}, body: big, sig: sign(secret, big), status: 413, logged: kheops.ErrTooLarge.Error()},
+		{name: "at the limit", h: config{Secret: secret, MaxBodyBytes: int64(len(big))}, body: big, sig: sign(secret, big), status: 200, handled: true},
+		{name: "not JSON", h: config{Secret: secret}, body: []byte("event=new_series"), sig: sign(secret, []byte("event=new_series")), status: 400, logged: kheops.ErrMalformed.Error()},
+		{name: "JSON array", h: config{Secret: secret}, body: []byte("[1]"), sig: sign(secret, []byte("[1]")), status: 400, logged: kheops.ErrMalformed.Error()},
+		{name: "bad event_time", h: config{Secret: secret}, body: []byte(`{"event_time":"2025-01-02 10:11:12"}`), sig: sign(secret, []byte(`{"event_time":"2025-01-02 10:11:12"}`)), status: 400, logged: "event_time"},
+		{name: "no event header", h: config{Secret: secret}, event: "-", body: body, sig: sig, status: 400, logged: "X-Kheops-Event"},
+		{name: "GET", h: config{Secret: secret}, method: http.MethodGet, body: body, sig: sig, status: 405},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var logs bytes.Buffer
 			var calls atomic.Int32
-			h := &tc.h
+			h := &kheops.WebhookHandler{Secret: tc.h.Secret, AllowUnsigned: tc.h.AllowUnsigned, MaxBodyBytes: tc.h.MaxBodyBytes}
 			h.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			h.OnEvent = func(context.Context, *kheops.WebhookEvent) error { calls.Add(1); return nil }
 			url := serve(t, h)
