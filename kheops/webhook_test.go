@@ -444,3 +444,29 @@ func TestHandlerPanicReleasesClaim(t *testing.T) {
 	assert.Equal(t, http.StatusOK, rec.Code)
 	assert.Equal(t, int32(2), calls.Load(), "the retry after a panic is handed over")
 }
+
+// A retry that arrives while the first copy is still in OnEvent is told to
+// come back (409), so that if that OnEvent fails the event is not lost.
+func TestHandlerDuplicateWhileInFlight(t *testing.T) {
+	t.Parallel()
+	entered, release := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int32
+	url := serve(t, &kheops.WebhookHandler{Secret: secret, OnEvent: func(context.Context, *kheops.WebhookEvent) error {
+		if calls.Add(1) == 1 {
+			close(entered)
+			<-release
+			return errors.New("downstream unavailable")
+		}
+		return nil
+	}})
+	body := golden(t, "new_series")
+	sig := sign(secret, body)
+	first := make(chan int, 1)
+	go func() { first <- send(t, delivery(t, url, kheops.EventNewSeries, "slow-id", 1, body, sig)) }()
+	<-entered
+	assert.Equal(t, http.StatusConflict, send(t, delivery(t, url, kheops.EventNewSeries, "slow-id", 2, body, sig)))
+	close(release)
+	assert.Equal(t, http.StatusInternalServerError, <-first)
+	assert.Equal(t, http.StatusOK, send(t, delivery(t, url, kheops.EventNewSeries, "slow-id", 3, body, sig)))
+	assert.Equal(t, int32(2), calls.Load(), "the failed first copy, then attempt 3")
+}
