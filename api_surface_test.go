@@ -28,13 +28,13 @@ import (
 var surfaceBudget = map[string]int{
 	"hmac":                      55,
 	"uploadtoken":               135,
-	"dicomscan":                 92,
+	"dicomscan":                 93, // 92 + Dump (scan -dump, issue 13 §3)
 	"tusclient":                 114,
 	"tusclient/tustest":         66,
-	"uploader":                  168,
+	"uploader":                  162,
 	"auratest":                  113,
 	"redisstore":                24,
-	"share":                     170,
+	"share":                     144,
 	"reportprovider":            135,
 	"reportprovider/kheopstest": 80,
 	"kheops":                    75,

@@ -14,8 +14,10 @@
 //
 // For assertions the server records every call ([Server.Calls],
 // [Server.CallsTo]) with its body and redacted headers, tracks each
-// upload_id through init, start, complete, error and cancel
-// ([Server.Session]), and exposes what Tus received ([Server.Uploads],
+// upload_id through init, start, complete, error and cancel, then the
+// manage calls submit and withdraw ([Server.Session]; complete is refused
+// until the Tus upload of that upload_id has all its bytes, submit until
+// the upload is completed, withdraw until it is submitted), and exposes what Tus received ([Server.Uploads],
 // [Upload.Metadata] in header order, [Upload.Open], [Upload.ZipEntries]).
 // [Server.Fail] injects failures per endpoint, Tus included: a status, a
 // delay, a dropped connection, or a PATCH cut after some bytes (to test

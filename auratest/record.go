@@ -28,16 +28,19 @@ const (
 	EndpointComplete Endpoint = "uploader/upload/complete"
 	EndpointError    Endpoint = "uploader/upload/error"
 	EndpointCancel   Endpoint = "uploader/upload/cancel"
+	EndpointSubmit   Endpoint = "uploader/manage/submit"
+	EndpointWithdraw Endpoint = "uploader/manage/withdraw"
 	EndpointTus      Endpoint = "tus"
-	// EndpointUnknown is recorded for requests to no route.
-	EndpointUnknown Endpoint = ""
 )
+
+// endpointUnknown is recorded for requests to no route.
+const endpointUnknown Endpoint = ""
 
 // Call is one request the server received, recorded after it answered.
 type Call struct {
 	Seq      int // 1, 2, … across both listeners
 	Time     time.Time
-	Endpoint Endpoint
+	Endpoint Endpoint // "" for a request to no route
 	Method   string
 	Path     string // as received, e.g. "/api/uploader/upload/init"
 	RawQuery string

@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/dicombridge/dicombridge/auratest"
 	"github.com/dicombridge/dicombridge/hmac"
 	"github.com/dicombridge/dicombridge/uploadtoken"
@@ -300,6 +303,9 @@ func TestLifecycleStateMachine(t *testing.T) {
 			`{"success":true,"upload_id":"` + uploadID + `","status":"started"}`},
 		{"/uploader/upload/complete", `{"upload_id":"` + uploadID + `","assembly_id":"a2","mode":"uploader"}`, 422,
 			`{"message":"The assembly id does not match the started upload.","errors":{"upload_id":["The assembly id does not match the started upload."]}}`},
+		{"/uploader/upload/complete", `{"upload_id":"` + uploadID + `","assembly_id":"a1","mode":"uploader"}`, 422,
+			`{"message":"The upload's file has not been received.","errors":{"upload_id":["The upload's file has not been received."]}}`},
+		{"tus", "", 0, ""},
 		{"/uploader/upload/complete", `{"upload_id":"` + uploadID + `","assembly_id":"a1","mode":"uploader"}`, 200,
 			`{"success":true,"upload_id":"` + uploadID + `","status":"completed"}`},
 		{"/uploader/upload/cancel", `{"upload_id":"` + uploadID + `","mode":"uploader"}`, 422,
@@ -308,6 +314,10 @@ func TestLifecycleStateMachine(t *testing.T) {
 			`{"message":"The message field is required.","errors":{"message":["The message field is required."]}}`},
 	}
 	for i, st := range steps {
+		if st.path == "tus" {
+			tusUpload(t, s, uploadID, 1000)
+			continue
+		}
 		status, _, body := call(t, s, "POST", st.path, tok.Value, st.body)
 		if status != st.status || body != st.want {
 			t.Fatalf("step %d %s: got %d %s\nwant %d %s", i, st.path, status, body, st.status, st.want)
@@ -397,6 +407,18 @@ func liftFor(t *testing.T, s *auratest.Server) (string, map[string]any) {
 		t.Fatalf("config %s", body)
 	}
 	return cfg.Lift["token"].(string), cfg.Lift
+}
+
+// tusUpload stores a Tus upload of size bytes with the "upload_id"
+// metadata id.
+func tusUpload(t *testing.T, s *auratest.Server, id string, size int) {
+	t.Helper()
+	lift, _ := liftFor(t, s)
+	c := tus{t, s, lift}
+	resp := c.do("POST", s.TusURL, nil, map[string]string{"Upload-Length": strconv.Itoa(size), "Upload-Metadata": metadata("upload_id", id)})
+	require.Equal(t, 201, resp.StatusCode)
+	resp = c.do("PATCH", resp.Header.Get("Location"), bytes.Repeat([]byte{'z'}, size), map[string]string{"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+	require.Equal(t, 204, resp.StatusCode)
 }
 
 func zipOf(t *testing.T, files map[string]string) []byte {
@@ -622,7 +644,7 @@ func TestCORS(t *testing.T) {
 		resp := preflight(s.URL+tc.path, "http://localhost:5173", tc.method, tc.headers)
 		h := resp.Header
 		if resp.StatusCode != 204 || h.Get("Access-Control-Allow-Origin") != "http://localhost:5173" ||
-			h.Get("Access-Control-Allow-Headers") != auratest.APIAllowHeaders || !strings.Contains(h.Get("Access-Control-Allow-Methods"), tc.method) {
+			h.Get("Access-Control-Allow-Headers") != "authorization, content-type, x-api-key, x-aura-nonce, x-aura-timestamp" || !strings.Contains(h.Get("Access-Control-Allow-Methods"), tc.method) {
 			t.Errorf("API preflight %s: %d %v", tc.path, resp.StatusCode, h)
 		}
 		for _, want := range strings.Split(tc.headers, ",") {
@@ -728,5 +750,152 @@ func TestConcurrentInitsOfOneUploadID(t *testing.T) {
 	}
 	if ss := s.Sessions(); len(ss) != 1 || len(ss[0].StudyIDs) != 2 {
 		t.Fatalf("sessions %+v, want one with two study ids", ss)
+	}
+}
+
+// startedUpload inits and starts a fresh upload (assembly "a1") and
+// returns its id.
+func startedUpload(t *testing.T, s *auratest.Server, tok string, n int) string {
+	t.Helper()
+	id := fmt.Sprintf("%08x", n) + uploadID[8:]
+	status, _, body := call(t, s, "POST", "/uploader/upload/init", tok, strings.Replace(initBody, uploadID, id, 1))
+	require.Equal(t, 200, status, body)
+	status, _, body = call(t, s, "POST", "/uploader/upload/start", tok, `{"upload_id":"`+id+`","assembly_id":"a1","mode":"uploader"}`)
+	require.Equal(t, 200, status, body)
+	return id
+}
+
+func TestManageStateMachine(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	tok, err := s.IssueToken(context.Background())
+	require.NoError(t, err)
+	id := startedUpload(t, s, tok.Value, 1)
+	refusal := func(msg string) string {
+		return `{"message":"` + msg + `","errors":{"upload_id":["` + msg + `"]}}`
+	}
+	submit := `{"upload_id":"` + id + `","metadata":{"priority":"urgent"}}`
+	withdraw := `{"upload_id":"` + id + `","reason":"wrong patient"}`
+	steps := []struct {
+		path, body string
+		status     int
+		want       string
+	}{
+		{"/uploader/manage/submit", `{"upload_id":"` + uploadID + `"}`, 422, refusal("The selected upload id is invalid.")},
+		{"/uploader/manage/submit", submit, 422, refusal("The upload must be completed before it can be submitted.")},
+		{"/uploader/manage/withdraw", withdraw, 422, refusal("Only a submitted upload can be withdrawn.")},
+		{"/uploader/manage/submit", `{"upload_id":"` + id + `","metadata":"x"}`, 422,
+			`{"message":"The metadata field must be an array.","errors":{"metadata":["The metadata field must be an array."]}}`},
+		{"tus+complete", "", 0, ""},
+		{"/uploader/manage/withdraw", withdraw, 422, refusal("Only a submitted upload can be withdrawn.")},
+		{"/uploader/manage/submit", submit, 200, `{"success":true,"upload_id":"` + id + `","status":"submitted","message":"Upload submitted."}`},
+		{"/uploader/manage/submit", submit, 422, refusal("The upload must be completed before it can be submitted.")},
+		{"/uploader/upload/cancel", `{"upload_id":"` + id + `","mode":"uploader"}`, 422, refusal("The upload has already finished.")},
+		{"/uploader/manage/withdraw", `{"upload_id":"` + id + `","reason":7}`, 422,
+			`{"message":"The reason field must be a string.","errors":{"reason":["The reason field must be a string."]}}`},
+		{"/uploader/manage/withdraw", withdraw, 200, `{"success":true,"upload_id":"` + id + `","status":"withdrawn","message":"Upload withdrawn."}`},
+		{"/uploader/manage/withdraw", withdraw, 422, refusal("Only a submitted upload can be withdrawn.")},
+	}
+	for i, st := range steps {
+		if st.path == "tus+complete" {
+			tusUpload(t, s, id, 10)
+			status, _, body := call(t, s, "POST", "/uploader/upload/complete", tok.Value, `{"upload_id":"`+id+`","assembly_id":"a1","mode":"uploader"}`)
+			require.Equal(t, 200, status, body)
+			continue
+		}
+		status, _, body := call(t, s, "POST", st.path, tok.Value, st.body)
+		assert.Equal(t, st.status, status, "step %d", i)
+		assert.Equal(t, st.want, body, "step %d", i)
+	}
+	ss, ok := s.Session(id)
+	require.True(t, ok)
+	assert.Equal(t, []string{"initialized", "started", "completed", "submitted", "withdrawn"}, ss.States)
+	assert.Equal(t, auratest.StateWithdrawn, ss.State)
+	assert.Len(t, s.CallsTo(auratest.EndpointSubmit), 5, "every submit is recorded")
+
+	// No X-Api-Key is needed (Aura's manage clients send none); the scope is.
+	initOnly, err := s.IssueToken(context.Background(), uploadtoken.ScopeUploadInit)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		tok    string
+		status int
+		want   string
+	}{
+		{initOnly.Value, 401, `{"error":{"message":"Upload token does not have the upload:manage scope."}}`},
+		{"", 401, `{"error":{"message":"Missing upload token."}}`},
+		{tok.Value, 422, refusal("Only a submitted upload can be withdrawn.")},
+	} {
+		req, err := http.NewRequest("POST", s.URL+"/uploader/manage/withdraw", strings.NewReader(withdraw))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		if tc.tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.tok)
+		}
+		status, _, body := send(t, s, req)
+		assert.Equal(t, tc.status, status)
+		assert.Equal(t, tc.want, strings.TrimSpace(body))
+	}
+
+	// Failure injection works on the manage routes as on the others.
+	s.Fail(auratest.EndpointSubmit, auratest.Failure{Status: 503, Times: 1})
+	status, _, _ := call(t, s, "POST", "/uploader/manage/submit", tok.Value, submit)
+	assert.Equal(t, 503, status)
+	status, _, _ = call(t, s, "POST", "/uploader/manage/submit", tok.Value, submit)
+	assert.Equal(t, 422, status, "Times 1 fails one request")
+	calls := s.CallsTo(auratest.EndpointSubmit)
+	assert.True(t, calls[len(calls)-2].Injected)
+	assert.False(t, calls[len(calls)-1].Injected)
+}
+
+// TestCancelCompleteRace replays what the real widget does when a user
+// cancels mid-upload: it sends cancel and complete together. Whatever
+// their order, cancel is accepted and complete refused, because the Tus
+// upload never finished.
+func TestCancelCompleteRace(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	tok, err := s.IssueToken(context.Background())
+	require.NoError(t, err)
+	for i, order := range []string{"cancel-first", "complete-first", "together"} {
+		t.Run(order, func(t *testing.T) {
+			id := startedUpload(t, s, tok.Value, 100+i)
+			// Part of the data arrived, as in a cancelled upload.
+			lift, _ := liftFor(t, s)
+			c := tus{t, s, lift}
+			resp := c.do("POST", s.TusURL, nil, map[string]string{"Upload-Length": "100", "Upload-Metadata": metadata("upload_id", id)})
+			require.Equal(t, 201, resp.StatusCode)
+			resp = c.do("PATCH", resp.Header.Get("Location"), make([]byte, 40), map[string]string{"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+			require.Equal(t, 204, resp.StatusCode)
+
+			results := map[string]int{}
+			var mu sync.Mutex
+			run := func(what string) {
+				body := `{"upload_id":"` + id + `","mode":"uploader"}`
+				if what == "complete" {
+					body = `{"upload_id":"` + id + `","assembly_id":"a1","mode":"uploader"}`
+				}
+				status, _, _ := call(t, s, "POST", "/uploader/upload/"+what, tok.Value, body)
+				mu.Lock()
+				results[what] = status
+				mu.Unlock()
+			}
+			switch order {
+			case "cancel-first":
+				run("cancel")
+				run("complete")
+			case "complete-first":
+				run("complete")
+				run("cancel")
+			default:
+				var wg sync.WaitGroup
+				for _, what := range []string{"cancel", "complete"} {
+					wg.Go(func() { run(what) })
+				}
+				wg.Wait()
+			}
+			assert.Equal(t, map[string]int{"cancel": 200, "complete": 422}, results)
+			ss, _ := s.Session(id)
+			assert.Equal(t, []string{"initialized", "started", "cancelled"}, ss.States)
+		})
 	}
 }

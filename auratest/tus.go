@@ -45,7 +45,7 @@ func (s *Server) tusHandler() http.Handler {
 	h = s.inject(EndpointTus, true, h)
 	mux := http.NewServeMux()
 	mux.Handle("/files/", s.tusCORS(s.record(EndpointTus, false, h)))
-	mux.Handle("/", s.tusCORS(s.record(EndpointUnknown, false, http.NotFoundHandler())))
+	mux.Handle("/", s.tusCORS(s.record(endpointUnknown, false, http.NotFoundHandler())))
 	return mux
 }
 

@@ -80,7 +80,7 @@ func (a *API) Config(ctx context.Context) (*ServerConfig, error) {
 	}
 	backoff := 500 * time.Millisecond
 	for attempt := 0; ; attempt++ {
-		data, err := a.do(ctx, http.MethodGet, PathConfig, nil)
+		data, err := a.do(ctx, http.MethodGet, pathConfig, nil, true)
 		if err == nil {
 			cfg, perr := ParseServerConfig(data, base)
 			if perr != nil {
@@ -143,7 +143,7 @@ func (a *API) Init(ctx context.Context, req InitRequest) (*InitResponse, error) 
 	if err != nil {
 		return nil, err
 	}
-	data, err := a.do(ctx, http.MethodPost, PathInit, body)
+	data, err := a.do(ctx, http.MethodPost, pathInit, body, true)
 	if err != nil {
 		return nil, err
 	}
@@ -155,14 +155,14 @@ func (a *API) Init(ctx context.Context, req InitRequest) (*InitResponse, error) 
 // assembly id is any opaque id, the same for Start and Complete (spec
 // §4.4).
 func (a *API) Start(ctx context.Context, uploadID, assemblyID string) error {
-	return a.lifecycle(ctx, PathStart, uploadID, "assembly_id", assemblyID)
+	return a.lifecycle(ctx, pathStart, uploadID, "assembly_id", assemblyID)
 }
 
 // Complete marks the upload as finished (POST /uploader/upload/complete,
 // scope upload:manage), with the same body as Start. Call it only after the
 // Tus upload really finished (spec §8 item 10).
 func (a *API) Complete(ctx context.Context, uploadID, assemblyID string) error {
-	return a.lifecycle(ctx, PathComplete, uploadID, "assembly_id", assemblyID)
+	return a.lifecycle(ctx, pathComplete, uploadID, "assembly_id", assemblyID)
 }
 
 // Error reports a failed upload (POST /uploader/upload/error, scope
@@ -170,13 +170,13 @@ func (a *API) Complete(ctx context.Context, uploadID, assemblyID string) error {
 // cause, not the reference client's generic "Failed to upload …"; it must
 // not contain secrets.
 func (a *API) Error(ctx context.Context, uploadID, message string) error {
-	return a.lifecycle(ctx, PathError, uploadID, "message", message)
+	return a.lifecycle(ctx, pathError, uploadID, "message", message)
 }
 
 // Cancel reports a cancelled upload (POST /uploader/upload/cancel, scope
 // upload:manage): {"upload_id","mode":"uploader"}.
 func (a *API) Cancel(ctx context.Context, uploadID string) error {
-	return a.lifecycle(ctx, PathCancel, uploadID, "", "")
+	return a.lifecycle(ctx, pathCancel, uploadID, "", "")
 }
 
 func (a *API) lifecycle(ctx context.Context, path, uploadID, key, value string) error {
@@ -186,8 +186,57 @@ func (a *API) lifecycle(ctx context.Context, path, uploadID, key, value string) 
 	if uploadID == "" {
 		return errors.New("uploader: empty upload id")
 	}
-	_, err := a.do(ctx, http.MethodPost, path, lifecycleBody(uploadID, key, value))
+	_, err := a.do(ctx, http.MethodPost, path, lifecycleBody(uploadID, key, value), true)
 	return err
+}
+
+// Submit hands a completed upload over to Aura for processing (POST
+// /uploader/manage/submit, scope upload:manage) with
+// {"upload_id":…,"metadata":{…}}; metadata is omitted when empty and is
+// encoded as Init encodes its context (Go maps with sorted keys). See
+// docs/aura.md, "Manage".
+//
+// Like Aura's .NET and Python clients, which are the only clients of the
+// manage endpoints, Submit and Withdraw authenticate with the bearer token
+// alone and send no X-Api-Key: the service key identifies the browser
+// integration, the manage calls are made by a backend, and a credential
+// that is not needed is not sent.
+func (a *API) Submit(ctx context.Context, uploadID string, metadata map[string]any) (*ManageResult, error) {
+	var meta []byte
+	if len(metadata) > 0 {
+		var err error
+		if meta, err = marshalJSValue(metadata); err != nil {
+			return nil, fmt.Errorf("uploader: submit: metadata: %w", err)
+		}
+	}
+	return a.manage(ctx, pathSubmit, uploadID, manageBody(uploadID, "metadata", meta))
+}
+
+// Withdraw takes a submitted upload back (POST /uploader/manage/withdraw,
+// scope upload:manage) with {"upload_id":…,"reason":…}; reason is omitted
+// when empty. Like Submit, it sends no X-Api-Key.
+func (a *API) Withdraw(ctx context.Context, uploadID, reason string) (*ManageResult, error) {
+	var r []byte
+	if reason != "" {
+		var buf bytes.Buffer
+		writeJSString(&buf, reason)
+		r = buf.Bytes()
+	}
+	return a.manage(ctx, pathWithdraw, uploadID, manageBody(uploadID, "reason", r))
+}
+
+func (a *API) manage(ctx context.Context, path, uploadID string, body []byte) (*ManageResult, error) {
+	if _, err := a.check(); err != nil {
+		return nil, err
+	}
+	if uploadID == "" {
+		return nil, errors.New("uploader: empty upload id")
+	}
+	data, err := a.do(ctx, http.MethodPost, path, body, false)
+	if err != nil {
+		return nil, err
+	}
+	return parseManageResult(path, data)
 }
 
 // check validates the API's own fields, with the reference client's
@@ -209,7 +258,8 @@ func (a *API) check() (*url.URL, error) {
 }
 
 // do sends one call and returns the 2xx body.
-func (a *API) do(ctx context.Context, method, path string, body []byte) ([]byte, error) {
+// With apiKey false the X-Api-Key header is left out (the manage calls).
+func (a *API) do(ctx context.Context, method, path string, body []byte, apiKey bool) ([]byte, error) {
 	op := method + " " + path
 	endpoint, err := uploadtoken.JoinURL(a.BaseURL, path)
 	if err != nil {
@@ -235,7 +285,9 @@ func (a *API) do(ctx context.Context, method, path string, body []byte) ([]byte,
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Authorization", "Bearer "+tok.Value)
-	req.Header.Set("X-Api-Key", a.APIKey)
+	if apiKey {
+		req.Header.Set("X-Api-Key", a.APIKey)
+	}
 
 	start := time.Now()
 	resp, err := a.httpClient().Do(req)
