@@ -18,12 +18,15 @@
 //     by default, see [NewMemoryStore]; in Redis for several instances, see
 //     package redisstore).
 //
-// Refusals come back to the caller of [Verify] and [ParseEvent] as the
-// sentinel errors [ErrMissingSignature], [ErrBadSignature], [ErrMalformed],
-// [ErrTooLarge] and [ErrNoSecret], usable with errors.Is.
+// Each reason for refusing a delivery has a sentinel error, usable with
+// errors.Is: [ErrMissingSignature], [ErrBadSignature] and [ErrNoSecret]
+// from [Verify], [ErrMalformed] from [ParseEvent], [ErrTooLarge] from the
+// handler's body limit. The handler logs them (given a Logger) and maps
+// each to its HTTP status, listed on [WebhookHandler].
 //
 // The wire format, the retry schedule and the choices made here are
 // described in docs/kheops.md, section "Webhooks".
 //
-// All types are safe for concurrent use.
+// [WebhookHandler] and the stores of [NewMemoryStore] are safe for
+// concurrent use.
 package kheops
