@@ -119,9 +119,12 @@ const maxHeaderLen = 256
 // verify the signature: call [Verify] first (the handler does). The body
 // is kept as given in WebhookEvent.Body, without copying.
 //
-// Only X-Kheops-Event is required. Fields that KHEOPS leaves out stay
-// zero; fields this package does not know are ignored, and so are the
-// event-specific fields of an event that does not carry them. Errors wrap
+// Only X-Kheops-Event is required. The body must have the members of
+// that event (updated_study for new_series, new_user for new_user,
+// removed_study for remove_series) and none of another known event's, so
+// that a signed body cannot be relabelled as another event. Other fields
+// that KHEOPS leaves out stay zero; fields this package does not know are
+// ignored. An unknown event keeps the common fields only. Errors wrap
 // [ErrMalformed].
 func ParseEvent(h http.Header, body []byte) (*WebhookEvent, error) {
 	ev := &WebhookEvent{
@@ -150,6 +153,9 @@ func ParseEvent(h http.Header, body []byte) (*WebhookEvent, error) {
 		}
 		ev.EventTime = t
 	}
+	if err := w.matches(ev.Event); err != nil {
+		return nil, err
+	}
 	ev.Host, ev.AlbumID, ev.Source = w.Host, w.AlbumID, w.Source
 	ev.IsManualTrigger, ev.ImportSource = w.IsManualTrigger, w.ImportSource
 	switch ev.Event {
@@ -161,6 +167,27 @@ func ParseEvent(h http.Header, body []byte) (*WebhookEvent, error) {
 		ev.RemoveAllSeries, ev.RemovedStudy = w.RemoveAllSeries, w.RemovedStudy
 	}
 	return ev, nil
+}
+
+// matches checks that the body has the members of the event named in the
+// header and none of another known event's. The signature covers the body
+// only, so without this check a captured new_series delivery could be sent
+// again labelled delete_album and pass as a signed album deletion.
+func (w *wireEvent) matches(event string) error {
+	has := map[string]bool{
+		EventNewSeries:    w.UpdatedStudy != nil,
+		EventNewUser:      w.NewUser != nil,
+		EventRemoveSeries: w.RemovedStudy != nil || w.RemoveAllSeries,
+	}
+	if _, known := has[event]; !known && event != EventDeleteAlbum {
+		return nil // a newer event: no members are known
+	}
+	for e, present := range has {
+		if present != (e == event) {
+			return fmt.Errorf("%w: the body does not match event %q", ErrMalformed, event)
+		}
+	}
+	return nil
 }
 
 // parseAttempt reads n from "n/5"; 0 when the value is not of that form.

@@ -280,6 +280,9 @@ func TestHandlerRefusals(t *testing.T) {
 		{name: "JSON array", h: config{Secret: secret}, body: []byte("[1]"), sig: sign(secret, []byte("[1]")), status: 400, logged: kheops.ErrMalformed.Error()},
 		{name: "bad event_time", h: config{Secret: secret}, body: []byte(`{"event_time":"2025-01-02 10:11:12"}`), sig: sign(secret, []byte(`{"event_time":"2025-01-02 10:11:12"}`)), status: 400, logged: "event_time"},
 		{name: "no event header", h: config{Secret: secret}, event: "-", body: body, sig: sig, status: 400, logged: "X-Kheops-Event"},
+		{name: "new_series relabelled delete_album", h: config{Secret: secret}, event: kheops.EventDeleteAlbum, body: body, sig: sig, status: 400, logged: "does not match event"},
+		{name: "new_series relabelled remove_series", h: config{Secret: secret}, event: kheops.EventRemoveSeries, body: body, sig: sig, status: 400, logged: "does not match event"},
+		{name: "new_series labelled with a newer event", h: config{Secret: secret}, event: "new_comment", body: body, sig: sig, status: 200, handled: true},
 		{name: "GET", h: config{Secret: secret}, method: http.MethodGet, body: body, sig: sig, status: 405},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -294,8 +297,12 @@ func TestHandlerRefusals(t *testing.T) {
 			if tc.method != "" {
 				req.Method = tc.method
 			}
-			if tc.event == "-" {
+			switch tc.event {
+			case "":
+			case "-":
 				req.Header.Del("X-Kheops-Event")
+			default:
+				req.Header.Set("X-Kheops-Event", tc.event)
 			}
 			assert.Equal(t, tc.status, send(t, req))
 			assert.Equal(t, tc.handled, calls.Load() == 1)
@@ -322,6 +329,15 @@ func TestParseEventErrors(t *testing.T) {
 	} {
 		_, err := kheops.ParseEvent(h, []byte(body))
 		assert.ErrorIs(t, err, kheops.ErrMalformed, name)
+	}
+	for event, body := range map[string]string{
+		kheops.EventNewSeries:    `{"album_id":"a"}`,
+		kheops.EventNewUser:      `{"updated_study":{}}`,
+		kheops.EventRemoveSeries: `{"new_user":{},"removed_study":{}}`,
+		kheops.EventDeleteAlbum:  `{"remove_all_series":true}`,
+	} {
+		_, err := kheops.ParseEvent(http.Header{"X-Kheops-Event": {event}}, []byte(body))
+		assert.ErrorIs(t, err, kheops.ErrMalformed, "%s with %s", event, body)
 	}
 	_, err := kheops.ParseEvent(http.Header{}, []byte(`{}`))
 	assert.ErrorIs(t, err, kheops.ErrMalformed, "no event header")
