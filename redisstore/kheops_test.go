@@ -102,7 +102,7 @@ func TestKheopsWebhookAcrossInstances(t *testing.T) {
 		t.Cleanup(s.Close)
 		urls = append(urls, s.URL)
 	}
-	body := []byte(`{"host":"https://kheops.example","album_id":"Ab12Cd34Ef","event_time":"2025-01-02T10:11:12.345678","is_manual_trigger":false}`)
+	body := []byte(`{"host":"https://kheops.example","album_id":"Ab12Cd34Ef","event_time":"2025-01-02T10:11:12.345678","is_manual_trigger":false,"new_user":{"email":"bob@example.org"}}`)
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write(body)
 	sig := hex.EncodeToString(m.Sum(nil))
