@@ -593,11 +593,11 @@ func (s *Session) canDefer(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	caps, err := tc.Capabilities(ctx)
+	ok, err := tc.Supports(ctx, "creation-defer-length")
 	if err != nil {
 		return false, fmt.Errorf("uploader: tus: %w", err)
 	}
-	return caps.Has("creation-defer-length"), nil
+	return ok, nil
 }
 
 // transfer streams the archive to Tus and returns its length. size is -1
