@@ -183,19 +183,6 @@ func New(cfg Config) (*Client, error) {
 // http.Client, as http.Client.CloseIdleConnections does.
 func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
 
-// Offers reports whether the server announces the Tus extension (such as
-// "creation-defer-length" or "concatenation") in its OPTIONS response,
-// which is fetched once per Client and cached. A server that does not
-// answer OPTIONS usefully offers none. Network errors are retried per
-// [Config.Retry] and returned.
-func (c *Client) Offers(ctx context.Context, extension string) (bool, error) {
-	caps, err := c.capabilities(ctx)
-	if err != nil {
-		return false, err
-	}
-	return caps.Has(extension), nil
-}
-
 // capabilities returns what the server announces in its OPTIONS response,
 // fetching it once and caching it. A server that answers OPTIONS with an
 // error status yields serverCaps with Known false (and that is cached);
@@ -228,6 +215,18 @@ func (c *Client) capabilities(ctx context.Context) (serverCaps, error) {
 	}
 	c.caps = &caps
 	return caps, nil
+}
+
+// Supports reports whether the server announces the Tus extension ext
+// ("creation-defer-length", "checksum", "termination", ...) in its OPTIONS
+// response, fetched once per Client. A server that answers OPTIONS with an
+// error status announces nothing; network errors are returned.
+func (c *Client) Supports(ctx context.Context, ext string) (bool, error) {
+	caps, err := c.capabilities(ctx)
+	if err != nil {
+		return false, err
+	}
+	return caps.Has(ext), nil
 }
 
 // Terminate deletes the upload at uploadURL (termination extension). An

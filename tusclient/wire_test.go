@@ -124,9 +124,9 @@ func TestChecksumAuto(t *testing.T) {
 	}
 }
 
-// TestOffers: the extensions tusd announces, with and without
+// TestSupports: the extensions tusd announces, with and without
 // concatenation; OPTIONS is asked once per Client.
-func TestOffers(t *testing.T) {
+func TestSupports(t *testing.T) {
 	t.Parallel()
 	for _, concat := range []bool{true, false} {
 		t.Run("concatenation="+strconv.FormatBool(concat), func(t *testing.T) {
@@ -134,7 +134,7 @@ func TestOffers(t *testing.T) {
 			srv := tustest.NewServer(t, tustest.Options{DisableConcatenation: !concat})
 			c := newClient(t, srv, tusclient.Config{})
 			for ext, want := range map[string]bool{"creation-defer-length": true, "termination": true, "concatenation": concat, "checksum": false, "": false} {
-				got, err := c.Offers(context.Background(), ext)
+				got, err := c.Supports(context.Background(), ext)
 				require.NoError(t, err)
 				assert.Equal(t, want, got, ext)
 			}

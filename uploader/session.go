@@ -593,7 +593,7 @@ func (s *Session) canDefer(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	ok, err := tc.Offers(ctx, "creation-defer-length")
+	ok, err := tc.Supports(ctx, "creation-defer-length")
 	if err != nil {
 		return false, fmt.Errorf("uploader: tus: %w", err)
 	}
