@@ -267,8 +267,8 @@ var (
 	// The error also wraps the context's cause.
 	ErrCancelled = errors.New("uploader: upload cancelled")
 	// ErrPaused: the upload's context ended (cancelled whatever the cause,
-	// or past its deadline: signal.NotifyContext on SIGTERM, a timeout) or
-	// Session.Pause was called, after init was sent. Nothing is reported to
+	// or past its deadline: signal.NotifyContext on SIGTERM, a timeout)
+	// after init was sent. Nothing is reported to
 	// Aura and the Tus upload is kept. With StateDir the error also matches
 	// ErrResumable and Uploader.Resume continues; without, nothing can
 	// resume it: destroy it with Session.Cancel (or Uploader.Cancel, which
@@ -388,7 +388,7 @@ func (u *Uploader) Resume(ctx context.Context, uploadID string) (*Result, error)
 
 // Pending lists the unfinished uploads in StateDir, oldest first. A state
 // file that cannot be read does not hide the others: it is listed with
-// [Pending.Err] set, and [Uploader.Discard] removes it.
+// [Pending.Err] set, and [Uploader.Cancel] removes it.
 func (u *Uploader) Pending() ([]Pending, error) {
 	if u.StateDir == "" {
 		return nil, nil

@@ -41,7 +41,7 @@ func checkPaused(t *testing.T, aura *auratest.Server, u *uploader.Uploader, rec 
 	assert.False(t, up.Terminated, "tus upload deleted")
 	require.NotEmpty(t, rec.states)
 	assert.Equal(t, uploader.StatePaused, rec.states[len(rec.states)-1])
-	assert.Zero(t, rec.cancels, "OnCancel called")
+	assert.Zero(t, rec.cancels, "StateCancelled reported")
 	assert.Empty(t, rec.errs, "OnError called")
 	pending, err := u.Pending()
 	require.NoError(t, err)
