@@ -60,7 +60,9 @@ func TestUploadEndToEnd(t *testing.T) {
 			calls := slices.DeleteFunc(compact(lifecycle(aura)), func(c string) bool { return c == "tus OPTIONS" })
 			assert.Equal(t, []string{"config", "init", "start", "tus POST", "tus PATCH", "complete"}, calls)
 			assert.Len(t, aura.CallsTo(auratest.EndpointConfig), 1, "config fetched once (docs/aura.md)")
-			var start struct{ AssemblyID string `json:"assembly_id"` }
+			var start struct {
+				AssemblyID string `json:"assembly_id"`
+			}
 			require.NoError(t, json.Unmarshal([]byte(body(t, aura, auratest.EndpointStart)), &start))
 			assert.Regexp(t, `^[A-Za-z0-9_-]{21}$`, start.AssemblyID, "assembly id: 21 characters like Uppy's")
 			wantLife := `{"upload_id":"` + id + `","assembly_id":"` + start.AssemblyID + `","mode":"uploader"}`
