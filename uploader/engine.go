@@ -54,10 +54,11 @@ const defaultChunkSize = 5 << 20
 // # One pass
 //
 // The zip is produced on the fly from the source files and streamed to
-// Tus. It is never held in memory (one 5 MiB chunk and one 4 MiB block
-// are) nor written to disk, so no copy of the patient data is left in a
-// temporary directory if the process dies, and a study of any size needs
-// no free disk space.
+// Tus. It is never held in memory (one 5 MiB chunk and three 4 MiB blocks
+// are: the compression works up to two blocks ahead of the network) nor
+// written to disk, so no copy of the patient data is left in a temporary
+// directory if the process dies, and a study of any size needs no free
+// disk space.
 //
 // With deflated entries (the default, as the reference) the archive's
 // length is only known at the end. When the Tus server announces the
@@ -120,8 +121,8 @@ type Uploader struct {
 	Workers int
 
 	// ChunkSize is the Tus PATCH size; 0 means 5 MiB, as the reference
-	// client. The upload buffers this much, plus one 4 MiB
-	// block of the archive.
+	// client. The upload buffers this much, plus three 4 MiB blocks of
+	// the archive.
 	ChunkSize int64
 	// TusHTTPClient sends the Tus requests; nil means tusclient's default
 	// (bounded dials and header waits, no overall timeout).
