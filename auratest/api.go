@@ -12,11 +12,12 @@ import (
 
 	"github.com/dicombridge/dicombridge/hmac"
 	"github.com/dicombridge/dicombridge/internal/auraapi"
+	"github.com/dicombridge/dicombridge/internal/auraserver"
 	"github.com/dicombridge/dicombridge/uploadtoken"
 )
 
-// apiHandler routes /api/... . Each route is, outside in: CORS, recording,
-// failure injection, method check, rate limit, API key, authentication
+// apiHandler routes /api/... . Each route is, outside in: recording (so
+// that preflights show in Calls), CORS, failure injection, method check, rate limit, API key, authentication
 // (HMAC for the exchange, a scoped upload token for the rest), handler.
 func (s *Server) apiHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -25,19 +26,19 @@ func (s *Server) apiHandler() http.Handler {
 		inner = auth(inner)
 		if ep != EndpointSubmit && ep != EndpointWithdraw {
 			// Aura's manage clients (.NET, Python) send the bearer token
-			// alone; see docs/aura.md, "Manage".
+			// alone; see docs/aura.md, "Manage endpoints".
 			inner = s.requireAPIKey(inner)
 		}
 		inner = s.rateLimit(ep, inner)
 		inner = requireMethod(method, inner)
-		mux.Handle("/api/"+string(ep), s.apiCORS(s.record(ep, true, s.inject(ep, false, inner))))
+		mux.Handle("/api/"+string(ep), s.record(ep, true, s.apiCORS(s.inject(ep, false, inner))))
 	}
-	exchange := &uploadtoken.ExchangeHandler{Issuer: s.Issuer, OAuthShape: s.cfg.oauthShape, Logger: s.cfg.logger}
+	exchange := &auraserver.ExchangeHandler{Issuer: s.issuer, OAuthShape: s.cfg.oauthShape, Logger: s.cfg.logger}
 	route(EndpointExchange, http.MethodPost, func(h http.Handler) http.Handler {
-		return hmac.Middleware(s.Verifier, restoreBody(h))
+		return hmac.Middleware(s.verifier, restoreBody(h))
 	}, exchange.ServeHTTP)
 	scoped := func(scope string) func(http.Handler) http.Handler {
-		return func(h http.Handler) http.Handler { return uploadtoken.RequireScope(s.Issuer, scope, h) }
+		return func(h http.Handler) http.Handler { return auraserver.RequireScope(s.issuer, scope, h) }
 	}
 	route(EndpointConfig, http.MethodGet, scoped(uploadtoken.ScopeIntegrationRead), s.serveConfig)
 	route(EndpointInit, http.MethodPost, scoped(uploadtoken.ScopeUploadInit), s.serveInit)
@@ -47,7 +48,7 @@ func (s *Server) apiHandler() http.Handler {
 	route(EndpointCancel, http.MethodPost, scoped(uploadtoken.ScopeUploadManage), s.serveCancel)
 	route(EndpointSubmit, http.MethodPost, scoped(uploadtoken.ScopeUploadManage), s.serveSubmit)
 	route(EndpointWithdraw, http.MethodPost, scoped(uploadtoken.ScopeUploadManage), s.serveWithdraw)
-	mux.Handle("/", s.apiCORS(s.record(endpointUnknown, true, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/", s.record(endpointUnknown, true, s.apiCORS(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		auraapi.Message(w, http.StatusNotFound, "Not Found")
 	}))))
 	return mux
@@ -102,7 +103,7 @@ func (s *Server) requireAPIKey(next http.Handler) http.Handler {
 }
 
 // rateGroup maps an endpoint to its budget: the lifecycle endpoints share
-// one (spec §7).
+// one (docs/aura.md, "Rate limits").
 func rateGroup(ep Endpoint) Endpoint {
 	switch ep {
 	case EndpointExchange, EndpointConfig, EndpointTus:
@@ -117,11 +118,11 @@ func (s *Server) rate(ep Endpoint) uploadtoken.Rate {
 	}
 	switch ep {
 	case EndpointExchange:
-		return uploadtoken.ExchangeRate
+		return auraserver.ExchangeRate
 	case EndpointConfig:
-		return uploadtoken.ConfigRate
+		return auraserver.ConfigRate
 	}
-	return uploadtoken.LifecycleRate
+	return auraserver.LifecycleRate
 }
 
 // rateLimit applies the endpoint's budget per credential: the API key for
@@ -133,7 +134,7 @@ func (s *Server) rateLimit(ep Endpoint, next http.Handler) http.Handler {
 	}
 	group := string(rateGroup(ep))
 	key := func(r *http.Request) string {
-		cred := uploadtoken.BearerToken(r)
+		cred := auraserver.BearerToken(r)
 		if ep == EndpointExchange || cred == "" {
 			cred = r.Header.Get("X-Api-Key")
 		}
@@ -144,7 +145,8 @@ func (s *Server) rateLimit(ep Endpoint, next http.Handler) http.Handler {
 	})
 }
 
-// serveConfig answers GET /uploader/config with a fresh lift token.
+// serveConfig answers GET /uploader/config with a fresh lift token, the
+// bucket "uploads" and the mode "bulk" of Aura's documentation.
 func (s *Server) serveConfig(w http.ResponseWriter, r *http.Request) {
 	lift := "lift_" + randomString(48)
 	s.mu.Lock()
@@ -158,7 +160,7 @@ func (s *Server) serveConfig(w http.ResponseWriter, r *http.Request) {
 	auraapi.WriteJSON(w, http.StatusOK, struct {
 		Lift liftJSON `json:"lift"`
 		Mode string   `json:"mode"`
-	}{liftJSON{s.TusURL, lift, s.cfg.bucket}, s.cfg.mode})
+	}{liftJSON{s.TusURL, lift, "uploads"}, "bulk"})
 }
 
 // Session is the server's view of one upload_id.

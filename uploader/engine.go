@@ -64,9 +64,13 @@ const defaultChunkSize = 5 << 20
 // length is only known at the end. When the Tus server announces the
 // creation-defer-length extension (tusd does), the upload is created with
 // Upload-Defer-Length and the last PATCH declares the length: the files
-// are read and compressed once. A server that does not announce it gets
-// the length at creation (as the reference client always sends it), at
-// the price of a first compression pass to measure it ([StatePacking]).
+// are read and compressed once. A server that does not announce it (in
+// its OPTIONS answer) makes the client refuse the deferred length before
+// anything is created; the engine then gets the length at creation (as
+// the reference client always sends it), at the price of a compression
+// pass to measure it first ([StatePacking], between two StateUploading).
+// An archive that fits in the first chunk has its length known at
+// creation anyway.
 // With Store set, the length comes from the file sizes: one pass always.
 // A spool to a temporary file was set aside: it would write patient data
 // to disk and need free space as large as the archive. See
@@ -187,7 +191,7 @@ const (
 	StateConnecting   State = "connecting"   // GET /uploader/config
 	StateScanning     State = "scanning"     // reading the files' headers
 	StateReady        State = "ready"        // studies found; Prepare returned
-	StatePacking      State = "packing"      // compressing once to learn the archive's length (see Uploader, "One pass")
+	StatePacking      State = "packing"      // compressing once to learn the archive's length, for a Tus server without deferred lengths (see Uploader, "One pass")
 	StateInitializing State = "initializing" // POST init
 	StateStarting     State = "starting"     // POST start
 	StateUploading    State = "uploading"    // Tus

@@ -333,20 +333,12 @@ func (s *Session) run(ctx context.Context, studies []*dicomscan.Study) (*Result,
 		if sums, err = openSums(s.id, "", nil); err != nil {
 			return nil, err
 		}
-		switch deferred, derr := s.canDefer(ctx); {
-		case derr != nil:
-			return nil, derr
-		case s.opts.Store:
+		if s.opts.Store {
 			if size, err = z.Size(studies); err != nil {
 				return nil, fmt.Errorf("uploader: archive size: %w", err)
 			}
-		case deferred:
-			size = -1 // learnt at the end of the one pass
-		default:
-			s.state(StatePacking)
-			if size, err = s.pack(ctx, z, studies, sums); err != nil {
-				return nil, err
-			}
+		} else {
+			size = -1 // deflated: learnt at the end of the one pass (see transfer)
 		}
 		if dir != "" {
 			if sums, err = s.saveNew(entries, size, sums); err != nil {
@@ -354,10 +346,13 @@ func (s *Session) run(ctx context.Context, studies []*dicomscan.Study) (*Result,
 			}
 		}
 	}
-	defer sums.close()
+	defer func() { sums.close() }()
 
 	if s.before(stepInitialized) {
 		s.state(StateInitializing)
+		if err := ctx.Err(); err != nil {
+			return nil, err // not announced: nothing to pause
+		}
 		ambiguous := s.step == stepInitSent
 		if err := s.setStep(stepInitSent); err != nil {
 			return nil, err
@@ -402,9 +397,35 @@ func (s *Session) run(ctx context.Context, studies []*dicomscan.Study) (*Result,
 	}
 	if s.before(stepUploaded) {
 		s.state(StateUploading)
-		if size, err = s.transfer(ctx, z, studies, len(entries), size, sums, res); err != nil {
+		n, err := s.transfer(ctx, z, studies, len(entries), size, sums, res)
+		if errors.Is(err, errNoDeferLength) {
+			// The Tus server cannot take a deferred length: pack the
+			// archive once to learn it, then send it with it.
+			s.log(ctx, slog.LevelInfo, "uploader: the tus server lacks creation-defer-length; packing the archive to learn its length")
+			s.tusUp = nil
+			if sums, err = reopenSums(s.id, sumsPath, sums); err != nil {
+				return nil, err
+			}
+			s.state(StatePacking)
+			if size, err = s.pack(ctx, z, studies, sums); err != nil {
+				return nil, err
+			}
+			if sums, err = reopenSums(s.id, sumsPath, sums); err != nil {
+				return nil, err
+			}
+			if s.saved != nil {
+				s.saved.Size = size
+				if err := s.setStep(s.step); err != nil {
+					return nil, err
+				}
+			}
+			s.state(StateUploading)
+			n, err = s.transfer(ctx, z, studies, len(entries), size, sums, res)
+		}
+		if err != nil {
 			return nil, err
 		}
+		size = n
 		if s.saved != nil {
 			s.saved.Size = size
 		}
@@ -581,27 +602,21 @@ func (s *Session) tusOptions() (tusclient.UploadOptions, error) {
 	return opts, nil
 }
 
-// canDefer reports whether the archive goes in one pass with a deferred
-// length: its entries are deflated (so its length is only known at the
-// end) and the Tus server announces creation-defer-length. See the
-// package doc, "One pass".
-func (s *Session) canDefer(ctx context.Context) (bool, error) {
-	if s.opts.Store {
-		return false, nil
-	}
-	tc, err := s.tusClient()
-	if err != nil {
-		return false, err
-	}
-	caps, err := tc.Capabilities(ctx)
-	if err != nil {
-		return false, fmt.Errorf("uploader: tus: %w", err)
-	}
-	return caps.Has("creation-defer-length"), nil
+// errNoDeferLength: the Tus server refused to create an upload of deferred
+// length (it does not announce creation-defer-length); nothing was created.
+var errNoDeferLength = errors.New("uploader: the tus server does not take deferred lengths")
+
+// reopenSums starts checksumming the archive again from its first byte,
+// against every block old knows.
+func reopenSums(id, path string, old *blockSums) (*blockSums, error) {
+	known := old.known
+	old.close()
+	return openSums(id, path, known)
 }
 
 // transfer streams the archive to Tus and returns its length. size is -1
-// when the length is deferred.
+// when the length is deferred: the upload is created with
+// Upload-Defer-Length, and errNoDeferLength says the server cannot.
 func (s *Session) transfer(ctx context.Context, z dicomscan.Zip, studies []*dicomscan.Study, files int, size int64, sums *blockSums, res *Result) (int64, error) {
 	tc, err := s.tusClient()
 	if err != nil {
@@ -650,6 +665,9 @@ func (s *Session) transfer(ctx context.Context, z dicomscan.Zip, studies []*dico
 	s.tusUp = up
 	runErr := up.Run(ctx)
 	closeErr := st.Close()
+	if size < 0 && up.URL() == "" && errors.Is(runErr, tusclient.ErrUnsupported) {
+		return 0, errNoDeferLength
+	}
 	if runErr != nil {
 		return 0, fmt.Errorf("uploader: tus upload: %w", runErr)
 	}

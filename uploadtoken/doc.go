@@ -1,4 +1,4 @@
-// Package uploadtoken handles Aura upload tokens ("aubt_…", spec §7) on
+// Package uploadtoken handles Aura upload tokens ("aubt_…"; see docs/aura.md, "Upload tokens") on
 // both sides of the token exchange.
 //
 // On a partner backend, [Client.Exchange] trades the app's HMAC

@@ -32,6 +32,14 @@ func Example_backendTokenEndpoint() {
 		APIKey:  aura.APIKey, // the service API key, aura_au_…
 		Signer:  &hmac.Signer{AppID: aura.AppID, Secret: aura.Secret},
 	}
+	// One token serves every user while half its hour is left: Aura allows
+	// 10 exchanges a minute per API key, so exchanging per page load fails
+	// on a busy site. The token belongs to the app, not to a user.
+	tokens := exchanger.Source(uploadtoken.ExchangeRequest{
+		TTL:    time.Hour,
+		Scopes: []string{"upload:init", "upload:manage", "integration:read"},
+	})
+	tokens.Margin = 30 * time.Minute
 	// Placeholder session check: use your real authentication here.
 	sessionUser := func(r *http.Request) string {
 		c, err := r.Cookie("session")
@@ -45,10 +53,7 @@ func Example_backendTokenEndpoint() {
 			http.Error(w, `{"error":"Unauthorized"}`, http.StatusUnauthorized)
 			return
 		}
-		tok, err := exchanger.Exchange(r.Context(), uploadtoken.ExchangeRequest{
-			TTL:    time.Hour,
-			Scopes: []string{"upload:init", "upload:manage", "integration:read"},
-		})
+		tok, err := tokens.Token(r.Context()) // an exchange only when the cached token is half used
 		if err != nil {
 			status := http.StatusBadGateway
 			if errors.Is(err, uploadtoken.ErrRateLimited) {
@@ -66,7 +71,7 @@ func Example_backendTokenEndpoint() {
 		}{tok.Value, tok.ExpiresAt, tok.Scopes})
 	})
 	mux := http.NewServeMux()
-	// Rate-limit the endpoint per user (Aura allows 10 exchanges a minute).
+	// Rate-limit the endpoint per user.
 	mux.Handle("POST /api/upload-token", uploadtoken.RateLimit(&uploadtoken.MemoryLimiter{},
 		uploadtoken.Rate{Limit: 5, Window: time.Minute}, sessionUser, issue))
 	backend := httptest.NewServer(mux)
@@ -106,8 +111,8 @@ func ExampleClient_Exchange() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(uploadtoken.WellFormed(tok.Value), tok.Scopes, tok.MaxUses)
-	// Output: true [upload:init upload:manage integration:read] 100
+	fmt.Println(strings.HasPrefix(tok.Value, uploadtoken.Prefix), len(tok.Value), tok.Scopes, tok.MaxUses)
+	// Output: true 69 [upload:init upload:manage integration:read] 100
 }
 
 // A CachingSource exchanges once and reuses the token until a minute
@@ -141,24 +146,25 @@ func ExampleToken_String() {
 	// uploadtoken.Token{aubt_…#5f311f68 expires 2026-05-01T12:00:00Z scopes upload:init}
 }
 
-// The server side: an Issuer mints tokens and Authorize checks scope,
-// expiry and max_uses.
-func ExampleIssuer() {
-	ctx := context.Background()
-	iss := &uploadtoken.Issuer{} // in memory; redisstore shares it between instances
-	tok, _ := iss.Issue(ctx, "aura_pk_app", uploadtoken.ExchangeRequest{
-		Scopes: []string{uploadtoken.ScopeUploadInit}, MaxUses: 1,
-	})
-	_, err := iss.Authorize(ctx, tok.Value, uploadtoken.ScopeUploadManage)
-	fmt.Println(errors.Is(err, uploadtoken.ErrScope))
-	g, err := iss.Authorize(ctx, tok.Value, uploadtoken.ScopeUploadInit)
-	fmt.Println(g.AppID, g.Uses, err)
-	_, err = iss.Authorize(ctx, tok.Value, uploadtoken.ScopeUploadInit)
-	fmt.Println(errors.Is(err, uploadtoken.ErrExhausted))
-	// Output:
-	// true
-	// aura_pk_app 1 <nil>
-	// true
+// A Transport lets any http.Client call the Aura API with an upload token,
+// as Aura's browser widget does: Bearer token and X-Api-Key on every
+// request, and a new token after a 401.
+func ExampleTransport() {
+	aura := auratest.NewServer()
+	defer aura.Close()
+	exchanger := &uploadtoken.Client{BaseURL: aura.URL, APIKey: aura.APIKey,
+		Signer: &hmac.Signer{AppID: aura.AppID, Secret: aura.Secret}}
+	hc := &http.Client{Transport: &uploadtoken.Transport{
+		Source: exchanger.Source(uploadtoken.ExchangeRequest{}), // cached, refreshed before expiry
+		APIKey: aura.APIKey,
+	}}
+	resp, err := hc.Get(aura.URL + "/uploader/config")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	fmt.Println(resp.Status)
+	// Output: 200 OK
 }
 
 // Errors from Aura are *APIError values, classified with errors.Is.
@@ -173,10 +179,8 @@ func ExampleAPIError() {
 	_, err := c.Exchange(context.Background(), uploadtoken.ExchangeRequest{})
 	var apiErr *uploadtoken.APIError
 	if errors.As(err, &apiErr) {
-		fmt.Println(apiErr.StatusCode, apiErr.Message, errors.Is(err, uploadtoken.ErrForbidden))
+		fmt.Println(apiErr.Method, apiErr.StatusCode, apiErr.Message, errors.Is(err, uploadtoken.ErrForbidden))
 	}
-	fmt.Println(err)
 	// Output:
-	// 403 signature mismatch true
-	// uploadtoken: exchange: aura api: POST /api/auth/exchange: 403 Forbidden: signature mismatch
+	// POST 403 signature mismatch true
 }

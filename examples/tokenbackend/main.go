@@ -3,7 +3,9 @@
 // the caller's session, exchanges the app's HMAC credentials for an
 // ephemeral upload token through the SDK, rate-limits per user, and
 // answers {"token","expires_at","scopes"} for the browser widget or an
-// upload client.
+// upload client. One token serves every user while it has at least half
+// its lifetime left (uploadtoken.CachingSource), so a busy site stays far
+// below Aura's 10 exchanges a minute; see the README for the trade-off.
 //
 //	AURA_API_URL=https://aura.example.com/api AURA_APP_ID=aura_pk_… \
 //	AURA_APP_SECRET=aura_sk_… AURA_API_KEY=aura_au_… go run ./examples/tokenbackend
@@ -19,6 +21,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -27,6 +31,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"slices"
@@ -57,7 +62,9 @@ func main() {
 type config struct {
 	// Exchanger trades the app's HMAC credentials for upload tokens.
 	Exchanger *uploadtoken.Client
-	// TTL and Scopes of the tokens handed out.
+	// TTL and Scopes of the tokens exchanged. A token is handed out while
+	// at least TTL/2 of it is left, so every user gets one valid for at
+	// least TTL/2 (long enough for the upload it starts).
 	TTL    time.Duration
 	Scopes []string
 	// PerUser limits token requests per user.
@@ -77,14 +84,25 @@ func sessionUser(r *http.Request) string {
 	if err != nil || c.Value == "" || len(c.Value) > 128 {
 		return ""
 	}
-	return "session-" + uploadtoken.Fingerprint(c.Value)
+	return "session-" + fingerprint(c.Value)
+}
+
+// fingerprint is the first 8 hex digits of SHA-256(s): enough to tell
+// sessions apart in logs, useless for recovering them.
+func fingerprint(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:4])
 }
 
 // newHandler serves POST /api/upload-token.
 func newHandler(cfg config) http.Handler {
+	// One cached token for every user: Aura allows 10 exchanges a minute
+	// per API key, so exchanging per request fails from the 11th visitor.
+	tokens := cfg.Exchanger.Source(uploadtoken.ExchangeRequest{TTL: cfg.TTL, Scopes: cfg.Scopes})
+	tokens.Margin = cfg.TTL / 2
 	issue := func(w http.ResponseWriter, r *http.Request) {
 		user := cfg.User(r)
-		tok, err := cfg.Exchanger.Exchange(r.Context(), uploadtoken.ExchangeRequest{TTL: cfg.TTL, Scopes: cfg.Scopes})
+		tok, err := tokens.Token(r.Context())
 		if err != nil {
 			// The error never holds the secret, the signature or a token.
 			cfg.Logger.LogAttrs(r.Context(), slog.LevelError, "upload token exchange failed",
@@ -134,12 +152,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "`address` to listen on")
 	demo := fs.Bool("demo", false, "exchange against an in-process fake Aura instead of AURA_API_URL")
-	ttl := fs.Duration("ttl", time.Hour, "lifetime of the tokens handed out (at most 24h)")
+	ttl := fs.Duration("ttl", time.Hour, "lifetime of the tokens exchanged (at most 24h); each is handed out while half of it is left")
 	perUser := fs.Int("per-user", 5, "token requests allowed per user and minute")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	if fs.NArg() > 0 || *perUser < 1 || *ttl <= 0 || *ttl > 24*time.Hour {
+	if *ttl < 2*time.Second || *ttl > uploadtoken.MaxTTL {
+		fmt.Fprintf(stderr, "tokenbackend: -ttl %v is out of range: Aura issues tokens for 2s to %v (24h)\n", *ttl, uploadtoken.MaxTTL)
+		return exitUsage
+	}
+	if fs.NArg() > 0 || *perUser < 1 {
 		fmt.Fprintln(stderr, "tokenbackend: bad arguments (see -h)")
 		return exitUsage
 	}
@@ -154,6 +176,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer aura.Close()
 		base, appID, secret, key = aura.URL, aura.AppID, aura.Secret, aura.APIKey
 		fmt.Fprintf(stdout, "demo: exchanging against a fake Aura at %s\n", aura.URL)
+		// What a browser widget needs besides the token: the API base URL
+		// and the service API key (the fake's; it accepts any origin).
+		fmt.Fprintf(stdout, "demo: widget apiBaseUrl=%s apiToken=%s\n", aura.URL, aura.APIKey)
 	}
 	var missing []string
 	for name, v := range map[string]string{"AURA_API_URL": base, "AURA_APP_ID": appID, "AURA_APP_SECRET": secret, "AURA_API_KEY": key} {
@@ -166,8 +191,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "tokenbackend: set %s in the environment (or use -demo)\n", strings.Join(missing, ", "))
 		return exitUsage
 	}
-	if _, err := uploadtoken.ParseBaseURL(base); err != nil {
-		fmt.Fprintf(stderr, "tokenbackend: AURA_API_URL: %v\n", err)
+	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		fmt.Fprintf(stderr, "tokenbackend: AURA_API_URL: %q is not an absolute http or https URL\n", base)
 		return exitUsage
 	}
 

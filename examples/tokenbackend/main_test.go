@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,8 @@ import (
 	"github.com/dicombridge/dicombridge/hmac"
 	"github.com/dicombridge/dicombridge/uploader"
 	"github.com/dicombridge/dicombridge/uploadtoken"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 type lockedBuffer struct {
@@ -112,7 +115,7 @@ func TestIssue(t *testing.T) {
 		t.Errorf("exchange calls %+v", ex)
 	}
 	l := logs.String()
-	if !strings.Contains(l, "upload token issued") || !strings.Contains(l, "user=session-"+uploadtoken.Fingerprint("alice")) {
+	if !strings.Contains(l, "upload token issued") || !strings.Contains(l, "user=session-"+fingerprint("alice")) {
 		t.Errorf("logs:\n%s", l)
 	}
 	if strings.Contains(l, tok) || strings.Contains(l, aura.Secret) || strings.Contains(l, aura.APIKey) || strings.Contains(l, "alice") {
@@ -147,13 +150,18 @@ func TestRefusals(t *testing.T) {
 		t.Errorf("another user is limited too: %d %s", a.status, a.raw)
 	}
 
+	// A backend with no cached token yet meets Aura failing.
+	fresh := backend(t, aura, aura.Secret, &logs)
 	aura.Fail(auratest.EndpointExchange, auratest.Failure{Status: 500, Times: 1})
-	if a := post(t, srv.URL, "POST", "dave"); a.status != 502 || a.body["error"] != "Upload token unavailable." {
+	if a := post(t, fresh.URL, "POST", "dave"); a.status != 502 || a.body["error"] != "Upload token unavailable." {
 		t.Errorf("Aura 500: %d %s", a.status, a.raw)
 	}
 	aura.Fail(auratest.EndpointExchange, auratest.Failure{Status: 429, Times: 1, Header: http.Header{"Retry-After": {"17"}}})
-	if a := post(t, srv.URL, "POST", "dave"); a.status != 429 || a.header.Get("Retry-After") != "17" {
+	if a := post(t, fresh.URL, "POST", "dave"); a.status != 429 || a.header.Get("Retry-After") != "17" {
 		t.Errorf("Aura 429: %d %v %s", a.status, a.header, a.raw)
+	}
+	if a := post(t, fresh.URL, "POST", "dave"); a.status != 200 {
+		t.Errorf("after Aura recovered: %d %s", a.status, a.raw)
 	}
 
 	var badLogs lockedBuffer
@@ -200,6 +208,14 @@ func TestRun(t *testing.T) {
 	if a := post(t, url, "POST", "alice"); a.status != 200 {
 		t.Errorf("demo: %d %s", a.status, a.raw)
 	}
+	// The demo says what a browser widget needs, and it works: the API
+	// base URL and the fake's API key, with the token just issued.
+	m := regexp.MustCompile(`demo: widget apiBaseUrl=(http://127\.0\.0\.1:\d+/api) apiToken=(aura_au_\S+)\n`).FindStringSubmatch(out.String())
+	require.NotNil(t, m, "demo output:\n%s", out.String())
+	tok, _ := post(t, url, "POST", "bob").body["token"].(string)
+	api := &uploader.API{BaseURL: m[1], APIKey: m[2], Tokens: uploadtoken.StaticSource(&uploadtoken.Token{Value: tok})}
+	_, err := api.Config(context.Background())
+	assert.NoError(t, err, "the printed widget settings work")
 	cancel()
 	if code := <-done; code != exitOK {
 		t.Errorf("exit %d after shutdown\n%s", code, errOut.String())
@@ -214,7 +230,8 @@ func TestRun(t *testing.T) {
 		{"nothing configured", nil, nil, "set AURA_API_KEY, AURA_API_URL, AURA_APP_ID, AURA_APP_SECRET in the environment"},
 		{"seed's key name accepted", nil, map[string]string{"SERVICE_API_KEY": "k", "AURA_API_URL": "https://a/api"}, "set AURA_APP_ID, AURA_APP_SECRET"},
 		{"bad URL", nil, map[string]string{"AURA_API_KEY": "k", "AURA_APP_ID": "i", "AURA_APP_SECRET": "s", "AURA_API_URL": "ftp://x"}, "AURA_API_URL"},
-		{"ttl too long", []string{"-demo", "-ttl", "48h"}, nil, "bad arguments"},
+		{"ttl too long", []string{"-demo", "-ttl", "48h"}, nil, "tokenbackend: -ttl 48h0m0s is out of range: Aura issues tokens for 2s to 24h0m0s (24h)"},
+		{"ttl too short", []string{"-demo", "-ttl", "1s"}, nil, "-ttl 1s is out of range"},
 	}
 	for _, c := range cases {
 		var out, errOut lockedBuffer
@@ -223,4 +240,38 @@ func TestRun(t *testing.T) {
 			t.Errorf("%s: exit %d, stderr %q, want %q", c.name, code, errOut.String(), c.msg)
 		}
 	}
+}
+
+// TestBusySite: 30 distinct users asking within a second all get a token,
+// although Aura (the fake applies it) allows 10 exchanges a minute per API
+// key: one token serves them all while half its life is left. The
+// per-user limit still holds.
+func TestBusySite(t *testing.T) {
+	t.Parallel()
+	aura := auratest.NewServer()
+	t.Cleanup(aura.Close)
+	srv := backend(t, aura, aura.Secret, io.Discard)
+	var wg sync.WaitGroup
+	answers := make([]answer, 30)
+	start := time.Now()
+	for i := range answers {
+		wg.Go(func() { answers[i] = post(t, srv.URL, "POST", fmt.Sprintf("user-%02d", i)) })
+	}
+	wg.Wait()
+	require.Less(t, time.Since(start), 5*time.Second)
+	tokens := map[string]bool{}
+	for i, a := range answers {
+		require.Equal(t, 200, a.status, "user %d: %s", i, a.raw)
+		tokens[a.body["token"].(string)] = true
+		exp, err := time.Parse(time.RFC3339, a.body["expires_at"].(string))
+		require.NoError(t, err)
+		assert.Greater(t, time.Until(exp), 30*time.Minute, "at least half the lifetime is left")
+	}
+	assert.Len(t, tokens, 1, "one token for all")
+	assert.Len(t, aura.CallsTo(auratest.EndpointExchange), 1, "one exchange")
+	// The per-user limit (3 a minute in backend) still applies.
+	for i := 0; i < 2; i++ {
+		require.Equal(t, 200, post(t, srv.URL, "POST", "user-00").status)
+	}
+	assert.Equal(t, 429, post(t, srv.URL, "POST", "user-00").status)
 }

@@ -135,7 +135,7 @@ func TestUpload(t *testing.T) {
 		t.Fatalf("stored %s (%v); stdout %q", sum, err, out.String())
 	}
 	var patches int
-	for _, r := range srv.Requests() {
+	for _, r := range srv.Calls() {
 		if r.Header.Get("Authorization") != "Bearer tok-1" || r.Header.Get("X-Trace") != "a:b" {
 			t.Fatalf("%s without the -header values: %v", r.Method, r.Header)
 		}
@@ -169,7 +169,8 @@ func TestResume(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
 			t.Parallel()
-			srv := tustest.NewServer(t, tustest.Options{PatchDelay: 15 * time.Millisecond})
+			srv := tustest.NewServer(t, tustest.Options{})
+			srv.Fail(tustest.Failure{Method: http.MethodPatch, Delay: 15 * time.Millisecond})
 			path, data := dataFile(t, 1<<20)
 			dir := t.TempDir()
 			args := []string{"-endpoint", srv.URL, "-chunk", "32KiB", "-resume-dir", dir, path}
@@ -195,12 +196,12 @@ func TestResume(t *testing.T) {
 			if sig == syscall.SIGINT && (code != 130 || !strings.Contains(errs.String(), "run the same command again to resume")) {
 				t.Fatalf("after Ctrl-C: exit %d\n%s", code, errs)
 			}
-			srv.SetPatchDelay(0)
+			srv.ClearFailures()
 			held := quiet(t, srv, url)
 			if held == int64(len(data)) {
 				t.Fatal("finished before the interruption")
 			}
-			srv.ResetRequests()
+			since := len(srv.Calls())
 
 			cmd, errs, out := cli(t, args...)
 			if code := wait(t, cmd, errs); code != 0 {
@@ -210,7 +211,7 @@ func TestResume(t *testing.T) {
 				t.Fatalf("second run printed %q, want the resumed %q", got, url)
 			}
 			var sent int64
-			for i, r := range srv.Requests() {
+			for i, r := range srv.Calls()[since:] {
 				if r.Method == http.MethodPost || (i == 1 && r.Method != http.MethodHead) {
 					t.Fatalf("request %d: %s; the second run did not resume", i, r.Method)
 				}

@@ -66,15 +66,16 @@ func Check(base, u *url.URL) error {
 }
 
 // Redirects returns an http.Client CheckRedirect function: it stops after
-// [MaxRedirects] redirects and passes each redirect target to allow. A nil
-// allow means the target must be on the origin of the first request
+// [MaxRedirects] redirects and then asks allow, with CheckRedirect's own
+// arguments (req is the redirect, via[0] the first request). A nil allow
+// means the target must be on the origin of the first request
 // ([SameOriginRedirects]).
 //
 // net/http removes only Authorization, WWW-Authenticate and Cookie when a
 // redirect leaves the domain; credentials in other headers (X-Api-Key, a
 // Tus Bearer set by a hook, an Orthanc token header) would follow a
 // redirect anywhere, which is why the default is the origin.
-func Redirects(allow func(target, first *url.URL) error) func(*http.Request, []*http.Request) error {
+func Redirects(allow func(req *http.Request, via []*http.Request) error) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
 		if len(via) >= MaxRedirects {
 			return fmt.Errorf("%w: stopped after %d", ErrTooManyRedirects, MaxRedirects)
@@ -82,7 +83,7 @@ func Redirects(allow func(target, first *url.URL) error) func(*http.Request, []*
 		if allow == nil {
 			return Check(via[0].URL, req.URL)
 		}
-		return allow(req.URL, via[0].URL)
+		return allow(req, via)
 	}
 }
 

@@ -96,14 +96,14 @@ func TestRedirectsPolicy(t *testing.T) {
 	t.Run("custom allow sees target and first URL", func(t *testing.T) {
 		t.Parallel()
 		var gotTarget, gotFirst string
-		check := Redirects(func(target, f *url.URL) error {
-			gotTarget, gotFirst = target.String(), f.String()
+		check := Redirects(func(r *http.Request, via []*http.Request) error {
+			gotTarget, gotFirst = r.URL.String(), via[0].URL.String()
 			return nil
 		})
 		require.NoError(t, check(req("https://cdn.example.net/x"), []*http.Request{first}))
 		assert.Equal(t, "https://cdn.example.net/x", gotTarget)
 		assert.Equal(t, "https://api.example.org/v1", gotFirst)
-		assert.ErrorIs(t, check(req("https://cdn.example.net/x"), make([]*http.Request, MaxRedirects)), ErrTooManyRedirects)
+		assert.ErrorIs(t, check(req("https://cdn.example.net/x"), make([]*http.Request, MaxRedirects)), ErrTooManyRedirects, "the limit holds whatever allow says")
 	})
 }
 
