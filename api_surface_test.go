@@ -24,7 +24,7 @@ var surfaceBudget = map[string]int{
 	"dicomscan":                 115,
 	"tusclient":                 95,
 	"tusclient/tustest":         54,
-	"uploader":                  162,
+	"uploader":                  159,
 	"auratest":                  90,
 	"redisstore":                23,
 	"share":                     170,
