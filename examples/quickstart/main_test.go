@@ -147,9 +147,12 @@ func TestQuickstartInterrupted(t *testing.T) {
 	aura.Fail(auratest.EndpointTus, auratest.Failure{Method: "PATCH", Delay: time.Minute})
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		for len(aura.Uploads()) == 0 {
+		// Once the server answered the creation, and the client had the
+		// time to read its answer, the first PATCH is held.
+		for !tusCreated(aura) {
 			time.Sleep(5 * time.Millisecond)
 		}
+		time.Sleep(200 * time.Millisecond)
 		cancel()
 	}()
 	env := map[string]string{"AURA_APP_ID": aura.AppID, "AURA_APP_SECRET": aura.Secret, "AURA_API_KEY": aura.APIKey}
@@ -163,4 +166,14 @@ func TestQuickstartInterrupted(t *testing.T) {
 	up := aura.Uploads()
 	require.Len(t, up, 1)
 	assert.True(t, up[0].Terminated, "tus upload deleted")
+}
+
+// tusCreated reports whether the fake answered a Tus creation.
+func tusCreated(aura *auratest.Server) bool {
+	for _, c := range aura.CallsTo(auratest.EndpointTus) {
+		if c.Method == "POST" && c.Status == 201 {
+			return true
+		}
+	}
+	return false
 }
