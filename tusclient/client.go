@@ -217,6 +217,18 @@ func (c *Client) capabilities(ctx context.Context) (serverCaps, error) {
 	return caps, nil
 }
 
+// Supports reports whether the server announces the Tus extension ext
+// ("creation-defer-length", "checksum", "termination", ...) in its OPTIONS
+// response, fetched once per Client. A server that answers OPTIONS with an
+// error status announces nothing; network errors are returned.
+func (c *Client) Supports(ctx context.Context, ext string) (bool, error) {
+	caps, err := c.capabilities(ctx)
+	if err != nil {
+		return false, err
+	}
+	return caps.Has(ext), nil
+}
+
 // Terminate deletes the upload at uploadURL (termination extension). An
 // upload the server no longer knows (404, 410) counts as deleted. Failed
 // requests are retried per [Config.Retry].

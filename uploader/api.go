@@ -19,7 +19,8 @@ import (
 // API calls the Aura uploader endpoints (docs/aura.md, "Uploader
 // endpoints" and "Manage endpoints") with an upload token. Every request
 // goes through an [uploadtoken.Transport], which sets "Authorization:
-// Bearer aubt_…" and "X-Api-Key", and carries "Accept: application/json";
+// Bearer aubt_…" and "X-Api-Key" (not on Submit and Withdraw, see
+// there), and carries "Accept: application/json";
 // POSTs add "Content-Type: application/json" and a body built byte for
 // byte as the reference client builds it. Non-2xx answers are an
 // [*uploadtoken.APIError] (errors.As), classified by errors.Is with

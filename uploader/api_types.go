@@ -175,7 +175,7 @@ type InitRequest struct {
 	UploadID string
 	// Studies in the order they were first seen; each is keyed by its UID.
 	Studies []Study
-	// Source is sent as "source"; empty means defaultSource.
+	// Source is sent as "source"; empty means "standalone-uploader".
 	Source string
 	// PatientID is the Aurabox patient id, if known; empty sends null.
 	PatientID string

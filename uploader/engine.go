@@ -65,12 +65,11 @@ const defaultChunkSize = 5 << 20
 // creation-defer-length extension (tusd does), the upload is created with
 // Upload-Defer-Length and the last PATCH declares the length: the files
 // are read and compressed once. A server that does not announce it (in
-// its OPTIONS answer) makes the client refuse the deferred length before
-// anything is created; the engine then gets the length at creation (as
-// the reference client always sends it), at the price of a compression
-// pass to measure it first ([StatePacking], between two StateUploading).
-// An archive that fits in the first chunk has its length known at
-// creation anyway.
+// its OPTIONS answer) gets the length at creation (as the reference client
+// always sends it), at the price of a compression pass to measure it
+// first, before init ([StatePacking]). Should a server refuse the deferred
+// length all the same (nothing is created then), the engine packs the
+// archive at that point and sends it with its length.
 // With Store set, the length comes from the file sizes: one pass always.
 // A spool to a temporary file was set aside: it would write patient data
 // to disk and need free space as large as the archive. See
@@ -103,7 +102,7 @@ type Uploader struct {
 	// Empty means uploads cannot be resumed by another process.
 	StateDir string
 
-	// Source is the init "source"; empty means DefaultSource.
+	// Source is the init "source"; empty means "standalone-uploader".
 	Source string
 	// PatientID is the Aurabox patient id sent in init, if known.
 	PatientID string

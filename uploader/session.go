@@ -333,12 +333,21 @@ func (s *Session) run(ctx context.Context, studies []*dicomscan.Study) (*Result,
 		if sums, err = openSums(s.id, "", nil); err != nil {
 			return nil, err
 		}
-		if s.opts.Store {
+		switch deferred, derr := s.canDefer(ctx); {
+		case derr != nil:
+			return nil, derr
+		case s.opts.Store:
 			if size, err = z.Size(studies); err != nil {
 				return nil, fmt.Errorf("uploader: archive size: %w", err)
 			}
-		} else {
-			size = -1 // deflated: learnt at the end of the one pass (see transfer)
+		case deferred:
+			size = -1 // learnt at the end of the one pass (see transfer)
+		default:
+			// Packed before init, so that Aura does not wait for it.
+			s.state(StatePacking)
+			if size, err = s.pack(ctx, z, studies, sums); err != nil {
+				return nil, err
+			}
 		}
 		if dir != "" {
 			if sums, err = s.saveNew(entries, size, sums); err != nil {
@@ -612,6 +621,25 @@ func reopenSums(id, path string, old *blockSums) (*blockSums, error) {
 	known := old.known
 	old.close()
 	return openSums(id, path, known)
+}
+
+// canDefer reports whether the archive goes in one pass with a deferred
+// length: its entries are deflated (so its length is only known at the
+// end) and the Tus server announces creation-defer-length. See the
+// package doc, "One pass".
+func (s *Session) canDefer(ctx context.Context) (bool, error) {
+	if s.opts.Store {
+		return false, nil
+	}
+	tc, err := s.tusClient()
+	if err != nil {
+		return false, err
+	}
+	ok, err := tc.Supports(ctx, "creation-defer-length")
+	if err != nil {
+		return false, fmt.Errorf("uploader: tus: %w", err)
+	}
+	return ok, nil
 }
 
 // transfer streams the archive to Tus and returns its length. size is -1

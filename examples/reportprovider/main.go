@@ -20,10 +20,9 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
-	"flag"
 	"fmt"
 	"html/template"
-	"log"
+	"io"
 	"log/slog"
 	"math/big"
 	"net"
@@ -40,6 +39,7 @@ import (
 	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/tag"
 
+	"github.com/dicombridge/dicombridge/internal/cli"
 	"github.com/dicombridge/dicombridge/reportprovider"
 	"github.com/dicombridge/dicombridge/reportprovider/kheopstest"
 )
@@ -500,29 +500,57 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.
 }
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
-	publicURL := flag.String("public-url", "", "URL at which KHEOPS and browsers reach this app (default http://<addr>)")
-	issuer := flag.String("issuer", "", "KHEOPS root URL to accept launches from, e.g. https://demo.kheops.online")
-	keyPath := flag.String("key", "", "RSA private key file (PEM), created (mode 0600) if missing; default: a new key kept in memory only")
-	kid := flag.String("kid", "rp-1", "key ID published in the JWKS")
-	allowHTTP := flag.Bool("allow-http", false, "accept an http:// KHEOPS (development only)")
-	allowPrivate := flag.Bool("allow-private", false, "accept a KHEOPS on a private network address")
-	demo := flag.Bool("demo", false, "start a fake KHEOPS in this process and print a launch URL")
-	flag.Parse()
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run is the program; it serves until ctx ends, then shuts down
+// gracefully (see serve).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := cli.New("reportprovider", stdout, stderr)
+	cmd.Synopsis = []string{
+		"reportprovider -issuer KHEOPS_URL [-public-url URL] [-addr ADDR] [-key FILE] [-kid ID]",
+		"reportprovider -demo",
+	}
+	cmd.About = "A KHEOPS report provider: launched from an album, it lists the study's series and stores a PDF report back into the study."
+	cmd.Exit = []cli.Var{
+		{Name: "0", Help: "clean shutdown (Ctrl-C, SIGTERM), or -h"},
+		{Name: "1", Help: "the server failed (address in use, unreadable key, ...)"},
+		{Name: "2", Help: "bad usage"},
+	}
+	fs := cmd.Flags
+	addr := fs.String("addr", "127.0.0.1:8080", "listen `address`")
+	publicURL := fs.String("public-url", "", "`URL` at which KHEOPS and browsers reach this app (default http://<addr>)")
+	issuer := fs.String("issuer", "", "KHEOPS root `URL` to accept launches from, e.g. https://demo.kheops.online")
+	keyPath := fs.String("key", "", "RSA private key `file` (PEM), created (mode 0600) if missing; default: a new key kept in memory only")
+	kid := fs.String("kid", "rp-1", "key `ID` published in the JWKS")
+	allowHTTP := fs.Bool("allow-http", false, "accept an http:// KHEOPS (development only)")
+	allowPrivate := fs.Bool("allow-private", false, "accept a KHEOPS on a private network address")
+	demo := fs.Bool("demo", false, "start a fake KHEOPS in this process and print a launch URL")
+	if err := cmd.Parse(args); err != nil {
+		return cmd.Fail(err)
+	}
+	switch {
+	case fs.NArg() > 0:
+		return cmd.Fail(cli.Usagef("unexpected argument %q", fs.Arg(0)))
+	case *issuer == "" && !*demo:
+		return cmd.Fail(cli.Usagef("-issuer is required (or use -demo)"))
+	}
+
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
-		log.Fatal(err)
+		return cmd.Fail(err)
 	}
+	defer ln.Close()
 	if *publicURL == "" {
 		*publicURL = "http://" + ln.Addr().String()
 	}
 	key, err := loadKey(*keyPath, *kid)
 	if err != nil {
-		log.Fatal(err)
+		return cmd.Fail(fmt.Errorf("-key %s: %w", *keyPath, err))
 	}
 	var fake *kheopstest.Server
 	if *demo {
@@ -530,29 +558,26 @@ func main() {
 		defer fake.Close()
 		*issuer, *allowHTTP, *allowPrivate = fake.URL, true, true
 	}
-	if *issuer == "" {
-		log.Fatal("-issuer is required (or use -demo)")
-	}
 	_, h, err := newApp(config{PublicURL: *publicURL, Issuer: *issuer, Key: key, AllowHTTP: *allowHTTP, AllowPrivate: *allowPrivate, Logger: logger})
 	if err != nil {
-		log.Fatal(err)
+		return cmd.Fail(&cli.UsageError{Msg: err.Error(), Hint: "check -issuer and -public-url"})
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, srv, ln, shutdownTimeout) }()
-	fmt.Printf("configuration URL to register in KHEOPS: %s%s\n", strings.TrimRight(*publicURL, "/"), configPath)
+	fmt.Fprintf(stdout, "configuration URL to register in KHEOPS: %s%s\n", strings.TrimRight(*publicURL, "/"), configPath)
 	if fake != nil {
 		launch, err := demoLaunch(ctx, fake, *publicURL+configPath)
 		if err != nil {
-			log.Fatal(err)
+			return cmd.Fail(err)
 		}
-		fmt.Printf("fake KHEOPS at %s\nopen this launch URL in a browser (valid 10 minutes):\n%s\n", fake.URL, launch)
+		fmt.Fprintf(stdout, "fake KHEOPS at %s\nopen this launch URL in a browser (valid 10 minutes):\n%s\n", fake.URL, launch)
 	}
 	if err := <-done; err != nil {
-		logger.Error("server stopped", "error", err.Error())
-		os.Exit(1)
+		return cmd.Fail(err)
 	}
 	logger.Info("shut down")
+	return cli.ExitOK
 }
 
 // demoLaunch seeds the fake KHEOPS with a user, an album and a small study,

@@ -15,8 +15,9 @@
 // as SERVICE_API_KEY, the seed's name) and never appear in answers or
 // logs. With -demo it runs against an in-process fake Aura instead.
 //
-// Exit status: 0 after a clean shutdown (SIGINT, SIGTERM), 1 when the
-// server fails, 2 for bad usage or missing configuration.
+// Exit status: 0 after a clean shutdown (SIGINT, SIGTERM) or -h, 1 when
+// the server fails, 2 for bad usage or missing configuration. Failures are
+// one line on standard error: the cause and a hint.
 package main
 
 import (
@@ -25,7 +26,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -42,13 +42,14 @@ import (
 
 	"github.com/dicombridge/dicombridge/auratest"
 	"github.com/dicombridge/dicombridge/hmac"
+	"github.com/dicombridge/dicombridge/internal/cli"
 	"github.com/dicombridge/dicombridge/uploadtoken"
 )
 
 const (
-	exitOK     = 0
-	exitFailed = 1
-	exitUsage  = 2
+	exitOK     = cli.ExitOK
+	exitFailed = cli.ExitFailed
+	exitUsage  = cli.ExitUsage
 )
 
 func main() {
@@ -148,22 +149,36 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("tokenbackend", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	cmd := cli.New("tokenbackend", stdout, stderr)
+	cmd.Synopsis = []string{"tokenbackend [-listen ADDR] [-ttl D] [-per-user N]", "tokenbackend -demo"}
+	cmd.About = "Serves POST /api/upload-token: checks the caller's session, exchanges the app's HMAC credentials " +
+		"for an upload token, rate-limits per user. Secrets come from the environment only."
+	cmd.Env = []cli.Var{
+		{Name: "AURA_API_URL", Help: "Aura API base URL, ending in /api"},
+		{Name: "AURA_APP_ID", Help: "the app's HMAC key id, aura_pk_…"},
+		{Name: "AURA_APP_SECRET", Help: "the app's HMAC secret, aura_sk_…"},
+		{Name: "AURA_API_KEY", Help: "the service API key, aura_au_… (SERVICE_API_KEY also accepted)"},
+	}
+	cmd.Exit = []cli.Var{
+		{Name: "0", Help: "clean shutdown (Ctrl-C, SIGTERM), or -h"},
+		{Name: "1", Help: "the server failed"},
+		{Name: "2", Help: "bad usage or missing configuration"},
+	}
+	fs := cmd.Flags
 	listen := fs.String("listen", "127.0.0.1:8080", "`address` to listen on")
 	demo := fs.Bool("demo", false, "exchange against an in-process fake Aura instead of AURA_API_URL")
 	ttl := fs.Duration("ttl", time.Hour, "lifetime of the tokens exchanged (at most 24h); each is handed out while half of it is left")
 	perUser := fs.Int("per-user", 5, "token requests allowed per user and minute")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if err := cmd.Parse(args); err != nil {
+		return cmd.Fail(err)
 	}
-	if *ttl < 2*time.Second || *ttl > uploadtoken.MaxTTL {
-		fmt.Fprintf(stderr, "tokenbackend: -ttl %v is out of range: Aura issues tokens for 2s to %v (24h)\n", *ttl, uploadtoken.MaxTTL)
-		return exitUsage
-	}
-	if fs.NArg() > 0 || *perUser < 1 {
-		fmt.Fprintln(stderr, "tokenbackend: bad arguments (see -h)")
-		return exitUsage
+	switch {
+	case fs.NArg() > 0:
+		return cmd.Fail(cli.Usagef("unexpected argument %q", fs.Arg(0)))
+	case *perUser < 1:
+		return cmd.Fail(cli.Usagef("-per-user must be at least 1"))
+	case *ttl < 2*time.Second || *ttl > uploadtoken.MaxTTL:
+		return cmd.Fail(cli.Usagef("-ttl %v is out of range: Aura issues tokens for 2s to 24h", *ttl))
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 
@@ -188,12 +203,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if len(missing) > 0 {
 		slices.Sort(missing)
-		fmt.Fprintf(stderr, "tokenbackend: set %s in the environment (or use -demo)\n", strings.Join(missing, ", "))
-		return exitUsage
+		return cmd.Fail(&cli.UsageError{Msg: strings.Join(missing, ", ") + " not set",
+			Hint: "set them in the environment, or try -demo"})
 	}
 	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		fmt.Fprintf(stderr, "tokenbackend: AURA_API_URL: %q is not an absolute http or https URL\n", base)
-		return exitUsage
+		return cmd.Fail(cli.Usagef("AURA_API_URL: %q is not an absolute http or https URL", base))
 	}
 
 	h := newHandler(config{
@@ -206,8 +220,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	})
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
-		fmt.Fprintln(stderr, "tokenbackend:", err)
-		return exitFailed
+		return cmd.Fail(err)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
@@ -216,15 +229,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		fmt.Fprintln(stderr, "tokenbackend:", err)
-		return exitFailed
+		return cmd.Fail(err)
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		fmt.Fprintln(stderr, "tokenbackend: shutdown:", err)
-		return exitFailed
+		return cmd.Fail(fmt.Errorf("shutdown: %w", err))
 	}
 	<-errc
 	return exitOK
