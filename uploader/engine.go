@@ -67,9 +67,7 @@ const defaultChunkSize = 5 << 20
 // are read and compressed once. A server that does not announce it (in
 // its OPTIONS answer) gets the length at creation (as the reference client
 // always sends it), at the price of a compression pass to measure it
-// first, before init ([StatePacking]). Should a server refuse the deferred
-// length all the same (nothing is created then), the engine packs the
-// archive at that point and sends it with its length.
+// first, before init ([StatePacking]).
 // With Store set, the length comes from the file sizes: one pass always.
 // A spool to a temporary file was set aside: it would write patient data
 // to disk and need free space as large as the archive. See

@@ -407,30 +407,6 @@ func (s *Session) run(ctx context.Context, studies []*dicomscan.Study) (*Result,
 	if s.before(stepUploaded) {
 		s.state(StateUploading)
 		n, err := s.transfer(ctx, z, studies, len(entries), size, sums, res)
-		if errors.Is(err, errNoDeferLength) {
-			// The Tus server cannot take a deferred length: pack the
-			// archive once to learn it, then send it with it.
-			s.log(ctx, slog.LevelInfo, "uploader: the tus server lacks creation-defer-length; packing the archive to learn its length")
-			s.tusUp = nil
-			if sums, err = reopenSums(s.id, sumsPath, sums); err != nil {
-				return nil, err
-			}
-			s.state(StatePacking)
-			if size, err = s.pack(ctx, z, studies, sums); err != nil {
-				return nil, err
-			}
-			if sums, err = reopenSums(s.id, sumsPath, sums); err != nil {
-				return nil, err
-			}
-			if s.saved != nil {
-				s.saved.Size = size
-				if err := s.setStep(s.step); err != nil {
-					return nil, err
-				}
-			}
-			s.state(StateUploading)
-			n, err = s.transfer(ctx, z, studies, len(entries), size, sums, res)
-		}
 		if err != nil {
 			return nil, err
 		}
@@ -611,18 +587,6 @@ func (s *Session) tusOptions() (tusclient.UploadOptions, error) {
 	return opts, nil
 }
 
-// errNoDeferLength: the Tus server refused to create an upload of deferred
-// length (it does not announce creation-defer-length); nothing was created.
-var errNoDeferLength = errors.New("uploader: the tus server does not take deferred lengths")
-
-// reopenSums starts checksumming the archive again from its first byte,
-// against every block old knows.
-func reopenSums(id, path string, old *blockSums) (*blockSums, error) {
-	known := old.known
-	old.close()
-	return openSums(id, path, known)
-}
-
 // canDefer reports whether the archive goes in one pass with a deferred
 // length: its entries are deflated (so its length is only known at the
 // end) and the Tus server announces creation-defer-length. See the
@@ -644,7 +608,7 @@ func (s *Session) canDefer(ctx context.Context) (bool, error) {
 
 // transfer streams the archive to Tus and returns its length. size is -1
 // when the length is deferred: the upload is created with
-// Upload-Defer-Length, and errNoDeferLength says the server cannot.
+// Upload-Defer-Length and the last PATCH declares it.
 func (s *Session) transfer(ctx context.Context, z dicomscan.Zip, studies []*dicomscan.Study, files int, size int64, sums *blockSums, res *Result) (int64, error) {
 	tc, err := s.tusClient()
 	if err != nil {
@@ -693,9 +657,6 @@ func (s *Session) transfer(ctx context.Context, z dicomscan.Zip, studies []*dico
 	s.tusUp = up
 	runErr := up.Run(ctx)
 	closeErr := st.Close()
-	if size < 0 && up.URL() == "" && errors.Is(runErr, tusclient.ErrUnsupported) {
-		return 0, errNoDeferLength
-	}
 	if runErr != nil {
 		return 0, fmt.Errorf("uploader: tus upload: %w", runErr)
 	}
