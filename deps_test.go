@@ -29,6 +29,7 @@ func TestPackageDependencies(t *testing.T) {
 		"auratest":                  {"github.com/tus/tusd/v2", "golang.org/x/exp", "github.com/klauspost/compress", "golang.org/x/text"},
 		"tusclient/tustest":         {"github.com/tus/tusd/v2", "golang.org/x/exp"},
 		"internal/dicomio":          nil,
+		"kheops":                    nil,
 	}
 	for pkg, mods := range allowed {
 		t.Run(pkg, func(t *testing.T) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,26 +20,10 @@ import (
 
 	"github.com/dicombridge/dicombridge/auratest"
 	"github.com/dicombridge/dicombridge/hmac"
+	"github.com/dicombridge/dicombridge/internal/testenv"
 	"github.com/dicombridge/dicombridge/uploader"
 	"github.com/dicombridge/dicombridge/uploadtoken"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // backend starts the endpoint against the fake Aura, with the given secret
 // (the fake's, or a wrong one).
@@ -88,7 +71,7 @@ func TestIssue(t *testing.T) {
 	t.Parallel()
 	aura := auratest.NewServer()
 	t.Cleanup(aura.Close)
-	var logs lockedBuffer
+	var logs testenv.Buffer
 	srv := backend(t, aura, aura.Secret, &logs)
 	a := post(t, srv.URL, "POST", "alice")
 	require.Equal(t, 200, a.status, a.raw)
@@ -125,7 +108,7 @@ func TestRefusals(t *testing.T) {
 	t.Parallel()
 	aura := auratest.NewServer()
 	t.Cleanup(aura.Close)
-	var logs lockedBuffer
+	var logs testenv.Buffer
 	srv := backend(t, aura, aura.Secret, &logs)
 
 	a := post(t, srv.URL, "POST", "")
@@ -153,7 +136,7 @@ func TestRefusals(t *testing.T) {
 	assert.Equal(t, "17", a.header.Get("Retry-After"))
 	assert.Equal(t, 200, post(t, fresh.URL, "POST", "dave").status, "after Aura recovered")
 
-	var badLogs lockedBuffer
+	var badLogs testenv.Buffer
 	bad := backend(t, aura, "aura_sk_not-the-secret", &badLogs)
 	a = post(t, bad.URL, "POST", "erin")
 	assert.Equal(t, 502, a.status, "wrong secret")
@@ -170,7 +153,7 @@ func TestRefusals(t *testing.T) {
 func TestRun(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut lockedBuffer
+	var out, errOut testenv.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"-demo", "-listen", "127.0.0.1:0"}, func(string) string { return "" }, &out, &errOut)
@@ -236,7 +219,7 @@ func TestCommandLine(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			var out, errOut lockedBuffer
+			var out, errOut testenv.Buffer
 			code := run(context.Background(), c.args, func(k string) string { return c.env[k] }, &out, &errOut)
 			assert.Equal(t, c.code, code)
 			assert.Regexp(t, "^"+c.stderr+"$", errOut.String())
