@@ -21,6 +21,7 @@ import (
 var surfaceBudget = map[string]int{
 	"hmac":                      55,
 	"uploadtoken":               135,
+	"dicomgen":                  35,
 	"dicomscan":                 115,
 	"tusclient":                 114,
 	"tusclient/tustest":         66,

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/dicombridge/dicombridge/auratest"
-	"github.com/dicombridge/dicombridge/internal/dicomgen"
+	"github.com/dicombridge/dicombridge/dicomgen"
 )
 
 // credential matches an unredacted upload token, lift token, API key or
@@ -71,7 +71,7 @@ func TestQuickstartRealMode(t *testing.T) {
 	aura := auratest.NewServer()
 	t.Cleanup(aura.Close)
 	dir := filepath.Join(t.TempDir(), "studies")
-	if _, err := dicomgen.Write(dir, dicomgen.Options{Studies: 2, SeriesPerStudy: 2, InstancesPerSeries: 3}); err != nil {
+	if _, err := dicomgen.Write(context.Background(), dir, dicomgen.Options{Studies: 2, SeriesPerStudy: 2, InstancesPerSeries: 3}); err != nil {
 		t.Fatal(err)
 	}
 	env := map[string]string{"AURA_APP_ID": aura.AppID, "AURA_APP_SECRET": aura.Secret, "AURA_API_KEY": aura.APIKey}

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dicombridge/dicombridge/internal/dicomgen"
+	"github.com/dicombridge/dicombridge/dicomgen"
 	"github.com/dicombridge/dicombridge/internal/testenv"
 )
 
@@ -27,7 +27,7 @@ func runScan(t *testing.T, args ...string) (code int, stdout, stderr string) {
 func sample(t *testing.T) (string, []dicomgen.File) {
 	t.Helper()
 	dir := t.TempDir()
-	files, err := dicomgen.Write(filepath.Join(dir, "data"), dicomgen.Options{Studies: 2, SeriesPerStudy: 2, InstancesPerSeries: 3, Seed: 1})
+	files, err := dicomgen.Write(context.Background(), filepath.Join(dir, "data"), dicomgen.Options{Studies: 2, SeriesPerStudy: 2, InstancesPerSeries: 3, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

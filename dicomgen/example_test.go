@@ -1,0 +1,43 @@
+package dicomgen_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"strings"
+
+	"github.com/dicombridge/dicombridge/dicomgen"
+)
+
+// Three studies (CT, MR, NM) of two series each, one native and one JPEG,
+// with patients named in Latin-1, ASCII and Cyrillic.
+func ExampleWrite() {
+	dir, err := os.MkdirTemp("", "dicomgen-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	files, err := dicomgen.Write(context.Background(), dir, dicomgen.Options{
+		Studies: 3, SeriesPerStudy: 2, InstancesPerSeries: 4, Rows: 128, Columns: 128,
+		TransferSyntaxes: []string{dicomgen.ExplicitVRLittleEndian, dicomgen.JPEGBaseline},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(files), "files")
+	for _, f := range files {
+		if strings.HasSuffix(f.Name, "/IM00001.dcm") { // the first instance of each series
+			fmt.Printf("%s %s %s %s [%s]\n", f.Name, f.Modality, f.TransferSyntaxUID, f.PatientName, f.CharacterSet)
+		}
+	}
+	// Output:
+	// 24 files
+	// study01/series01/IM00001.dcm CT 1.2.840.10008.1.2.1 Müller^Jürgen [ISO_IR 100]
+	// study01/series02/IM00001.dcm CT 1.2.840.10008.1.2.4.50 Müller^Jürgen [ISO_IR 100]
+	// study02/series01/IM00001.dcm MR 1.2.840.10008.1.2.1 Doe^Jane []
+	// study02/series02/IM00001.dcm MR 1.2.840.10008.1.2.4.50 Doe^Jane []
+	// study03/series01/IM00001.dcm NM 1.2.840.10008.1.2.1 Иванов^Пётр [ISO_IR 144]
+	// study03/series02/IM00001.dcm NM 1.2.840.10008.1.2.4.50 Иванов^Пётр [ISO_IR 144]
+}
