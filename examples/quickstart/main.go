@@ -40,6 +40,7 @@ import (
 	"github.com/dicombridge/dicombridge/auratest"
 	"github.com/dicombridge/dicombridge/dicomgen"
 	"github.com/dicombridge/dicombridge/hmac"
+	"github.com/dicombridge/dicombridge/internal/cli"
 	"github.com/dicombridge/dicombridge/internal/uploadbar"
 	"github.com/dicombridge/dicombridge/uploader"
 	"github.com/dicombridge/dicombridge/uploadtoken"
@@ -121,7 +122,7 @@ func real(ctx context.Context, api, dir string, creds map[string]string, stdout,
 		APIKey:  creds["AURA_API_KEY"],
 		Signer:  &hmac.Signer{AppID: creds["AURA_APP_ID"], Secret: creds["AURA_APP_SECRET"]},
 	}
-	bar := uploadbar.New(stderr)
+	bar := uploadbar.New(stderr, cli.IsTerminal(stderr))
 	u := &uploader.Uploader{
 		API:       &uploader.API{BaseURL: api, APIKey: creds["AURA_API_KEY"], Tokens: exchanger.Source(uploadtoken.ExchangeRequest{})},
 		Callbacks: bar.Callbacks(uploader.Callbacks{OnStudies: printStudies(stdout)}),
@@ -167,7 +168,7 @@ func demo(ctx context.Context, stdout, stderr io.Writer) error {
 
 	// Phase 2: the upload, with the token.
 	fmt.Fprintln(stdout, "2. Upload")
-	bar := uploadbar.New(stderr)
+	bar := uploadbar.New(stderr, cli.IsTerminal(stderr))
 	u := &uploader.Uploader{
 		API:       &uploader.API{BaseURL: aura.URL, APIKey: aura.APIKey, Tokens: uploadtoken.StaticSource(tok), HTTPClient: aura.Client()},
 		StateDir:  filepath.Join(tmp, "state"),

@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/dicombridge/dicombridge/hmac"
+	"github.com/dicombridge/dicombridge/internal/cli"
 	"github.com/dicombridge/dicombridge/internal/uploadbar"
 	"github.com/dicombridge/dicombridge/uploader"
 	"github.com/dicombridge/dicombridge/uploadtoken"
@@ -142,7 +143,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var bar *uploadbar.Bar
 	cb := uploader.Callbacks{}
 	if !o.quiet {
-		bar = uploadbar.New(stderr)
+		bar = uploadbar.New(stderr, cli.IsTerminal(stderr))
 		cb = bar.Callbacks(cb)
 	}
 	u := &uploader.Uploader{
