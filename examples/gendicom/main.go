@@ -66,7 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	series := f.Int("series", 2, "series per study `M`")
 	instances := f.Int("instances", 10, "instances per series `K`")
 	seed := f.Int64("seed", 0, "`S` makes UIDs, patients and pixels; the same seed gives the same files")
-	size := f.Int("size", 256, "rows and columns of each image, 1-4096")
+	size := f.Int("size", 256, "image size: `PX` rows and PX columns, 1-4096")
 	mods := f.String("modalities", "CT,MR,NM", "modalities given to the studies in turn: CT, MR, NM")
 	syn := f.String("syntaxes", "explicit,jpeg,implicit,rle", "transfer syntaxes given to the series in turn: explicit, implicit, big (endian), jpeg, rle")
 	if err := cmd.Parse(args); err != nil {
