@@ -17,8 +17,10 @@
 //	AURA_APP_ID=aura_pk_… AURA_APP_SECRET=aura_sk_… AURA_API_KEY=aura_au_… \
 //	  go run ./examples/quickstart -api https://aura.example.com/api -dir /path/to/studies
 //
-// Exit status: 0 on success, 1 when the upload or the check failed, 2 for
-// bad usage or missing credentials, 130 when interrupted.
+// Exit status: 0 on success (or -h), 1 when the upload or the check
+// failed, 2 for bad usage, missing credentials or a -dir that does not
+// exist, 130 when interrupted. Failures are one line on standard error:
+// the cause and a hint.
 package main
 
 import (
@@ -26,7 +28,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -54,49 +55,55 @@ func main() {
 }
 
 const (
-	exitOK          = 0
-	exitFailed      = 1
-	exitUsage       = 2
-	exitInterrupted = 130
+	exitOK          = cli.ExitOK
+	exitFailed      = cli.ExitFailed
+	exitUsage       = cli.ExitUsage
+	exitInterrupted = cli.ExitInterrupted
 )
 
 // The sample: 2 studies × 3 series × 50 instances of 256 × 256.
 var sample = dicomgen.Options{Studies: 2, SeriesPerStudy: 3, InstancesPerSeries: 50, Rows: 256, Columns: 256, Seed: 2026}
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	api := fs.String("api", "", "Aura API `URL`, ending in /api (with -dir: upload to a real Aura)")
-	dir := fs.String("dir", "", "`directory` of DICOM files to upload (with -api)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: quickstart                     (demo against an in-process fake Aura)")
-		fmt.Fprintln(stderr, "       quickstart -api URL -dir DIR   (credentials in AURA_APP_ID, AURA_APP_SECRET, AURA_API_KEY)")
-		fs.PrintDefaults()
+	cmd := cli.New("quickstart", stdout, stderr)
+	cmd.Synopsis = []string{
+		"quickstart                     (demo against an in-process fake Aura)",
+		"quickstart -api URL -dir DIR   (upload DIR to a real Aura)",
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	cmd.About = "Shows the whole Aura upload working: HMAC token exchange, scan, zip, resumable Tus upload, and a byte-for-byte check."
+	cmd.Env = []cli.Var{
+		{Name: "AURA_APP_ID", Help: "with -api: the app's HMAC key id, aura_pk_…"},
+		{Name: "AURA_APP_SECRET", Help: "with -api: the app's HMAC secret, aura_sk_…"},
+		{Name: "AURA_API_KEY", Help: "with -api: the service API key, aura_au_…"},
 	}
-	fail := func(code int, err error) int {
-		fmt.Fprintln(stderr, "quickstart:", err)
-		if errors.Is(err, context.Canceled) || errors.Is(err, uploader.ErrCancelled) {
-			return exitInterrupted
-		}
-		return code
+	cmd.Exit = []cli.Var{
+		{Name: "0", Help: "success (or -h)"},
+		{Name: "1", Help: "the upload or the check failed"},
+		{Name: "2", Help: "bad usage, missing credentials, a -dir that does not exist"},
+		{Name: "130", Help: "interrupted"},
+	}
+	cmd.Kinds = []cli.Kind{
+		{Match: cli.Is(uploader.ErrCancelled), Code: exitInterrupted, Cause: func(error) string { return "interrupted" }},
+		{Match: func(err error) bool {
+			return errors.Is(err, uploadtoken.ErrUnauthorized) || errors.Is(err, uploadtoken.ErrForbidden)
+		}, Hint: "check AURA_API_KEY, AURA_APP_ID and AURA_APP_SECRET, and the clock"},
+		{Match: cli.Is(uploader.ErrNoStudies), Hint: "run 'go run ./examples/scan DIR' to see why each file was set aside"},
+	}
+	api := cmd.Flags.String("api", "", "Aura API `URL`, ending in /api (with -dir: upload to a real Aura)")
+	dir := cmd.Flags.String("dir", "", "`directory` of DICOM files to upload (with -api)")
+	if err := cmd.Parse(args); err != nil {
+		return cmd.Fail(err)
 	}
 	switch {
-	case fs.NArg() > 0:
-		fmt.Fprintf(stderr, "quickstart: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return exitUsage
+	case cmd.Flags.NArg() > 0:
+		return cmd.Fail(cli.Usagef("unexpected argument %q", cmd.Flags.Arg(0)))
 	case *api == "" && *dir == "":
-		if err := demo(ctx, stdout, stderr); err != nil {
-			return fail(exitFailed, err)
-		}
-		return exitOK
+		return cmd.Fail(demo(ctx, stdout, stderr))
 	case *api == "" || *dir == "":
-		fmt.Fprintln(stderr, "quickstart: -api and -dir go together")
-		fs.Usage()
-		return exitUsage
+		return cmd.Fail(cli.Usagef("-api and -dir go together"))
+	}
+	if err := cli.Paths(*dir); err != nil {
+		return cmd.Fail(err)
 	}
 	var missing []string
 	creds := map[string]string{}
@@ -106,13 +113,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	if len(missing) > 0 {
-		fmt.Fprintf(stderr, "quickstart: set %s in the environment (credentials are never taken from flags)\n", strings.Join(missing, ", "))
-		return exitUsage
+		return cmd.Fail(&cli.UsageError{Msg: strings.Join(missing, ", ") + " not set",
+			Hint: "set them in the environment (credentials are never taken from flags)"})
 	}
-	if err := real(ctx, *api, *dir, creds, stdout, stderr); err != nil {
-		return fail(exitFailed, err)
-	}
-	return exitOK
+	return cmd.Fail(real(ctx, *api, *dir, creds, stdout, stderr))
 }
 
 // real uploads dir to a real Aura instance.
@@ -154,7 +158,7 @@ func demo(ctx context.Context, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "Wrote %d synthetic DICOM files (%s) to %s in %s\n\n",
-		len(files), size(total(files)), src, time.Since(t0).Round(time.Millisecond))
+		len(files), cli.Bytes(total(files)), src, time.Since(t0).Round(time.Millisecond))
 
 	// Phase 1, on the partner backend: HMAC credentials → upload token.
 	exchanger := aura.Exchanger() // uploadtoken.Client with an hmac.Signer
@@ -204,11 +208,11 @@ func printStudies(w io.Writer) func([]uploader.Study) {
 }
 
 func summary(w io.Writer, res *uploader.Result) {
-	secs := res.Elapsed.Seconds()
+	secs := max(res.Elapsed.Seconds(), 1e-9)
 	fmt.Fprintf(w, "   uploaded %d studies, %d series, %d instances: %s of DICOM as a %s zip\n",
-		res.Studies, res.Series, res.Instances, size(res.SourceBytes), size(res.ArchiveBytes))
-	fmt.Fprintf(w, "   in %s: %.1f MB/s of DICOM, %.0f files/s (upload_id %s)\n",
-		res.Elapsed.Round(time.Millisecond), float64(res.SourceBytes)/1e6/secs, float64(res.Instances)/secs, res.UploadID)
+		res.Studies, res.Series, res.Instances, cli.Bytes(res.SourceBytes), cli.Bytes(res.ArchiveBytes))
+	fmt.Fprintf(w, "   in %s: %s of DICOM, %.0f files/s (upload_id %s)\n",
+		res.Elapsed.Round(time.Millisecond), cli.Rate(res.SourceBytes, res.Elapsed), float64(res.Instances)/secs, res.UploadID)
 }
 
 // printCalls lists the calls the fake recorded, consecutive PATCHes folded.
@@ -228,7 +232,7 @@ func printCalls(w io.Writer, aura *auratest.Server) {
 				bytes += calls[j].BodySize
 			}
 			line = fmt.Sprintf("%-6s %s ×%d", c.Method, shorten(c.Path), j-i)
-			note = fmt.Sprintf("%d bytes in chunks of at most 5 MiB", bytes)
+			note = fmt.Sprintf("%s in chunks of at most 5 MiB", cli.Bytes(bytes))
 			i = j - 1
 		case c.Endpoint != auratest.EndpointTus && len(c.Body) > 0 && len(c.Body) < 120:
 			note = string(c.Body)
@@ -311,5 +315,3 @@ func total(files []dicomgen.File) int64 {
 	}
 	return n
 }
-
-func size(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/1e6) }

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/dicombridge/dicombridge/auratest"
 	"github.com/dicombridge/dicombridge/dicomgen"
 )
@@ -24,42 +27,35 @@ var credential = regexp.MustCompile(`(aubt|lift|aura_sk|aura_au)_[A-Za-z0-9]{8}`
 func TestQuickstart(t *testing.T) {
 	t.Parallel()
 	var out, errOut bytes.Buffer
-	if code := run(context.Background(), nil, noEnv, &out, &errOut); code != exitOK {
-		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
-	}
+	code := run(context.Background(), nil, noEnv, &out, &errOut)
+	require.Equal(t, exitOK, code, "stdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
 	s := out.String()
-	want := []string{
-		"Wrote 300 synthetic DICOM files",
+	for _, w := range []string{
+		"Wrote 300 synthetic DICOM files (",
 		"1. Token exchange: POST /api/auth/exchange, signed with AURA-HMAC-SHA256",
 		"SignedHeaders=content-type;host;x-aura-nonce;x-aura-timestamp,Signature=…#",
 		": 3 series, 150 images",
 		"uploaded 2 studies, 6 series, 300 instances",
-		"MB/s of DICOM",
+		"MiB/s of DICOM",
 		"initialized → started → completed",
 		"all 300 entries of the stored zip are byte-identical to the source files ✓",
+	} {
+		assert.Contains(t, s, w)
 	}
-	for _, w := range want {
-		if !strings.Contains(s, w) {
-			t.Errorf("output lacks %q:\n%s", w, s)
-		}
-	}
+	assert.NotRegexp(t, `[0-9] [kMG]B\b`, s, "one unit system: binary units only")
 	// The calls, in order.
 	order := []string{"POST   /api/auth/exchange", "GET    /api/uploader/config", "POST   /api/uploader/upload/init",
 		"POST   /api/uploader/upload/start", "POST   /files/", "PATCH  /files/", "POST   /api/uploader/upload/complete"}
 	at := 0
 	for _, o := range order {
 		i := strings.Index(s[at:], o)
-		if i < 0 {
-			t.Fatalf("call %q missing or out of order:\n%s", o, s)
-		}
+		require.GreaterOrEqual(t, i, 0, "call %q missing or out of order:\n%s", o, s)
 		at += i
 	}
-	if m := credential.FindString(s + errOut.String()); m != "" {
-		t.Errorf("output shows a credential (%s…)", m)
-	}
-	if !strings.Contains(errOut.String(), "uploading 300/300 files 100%") {
-		t.Errorf("no finished progress bar on stderr:\n%s", errOut.String())
-	}
+	assert.Empty(t, credential.FindString(s+errOut.String()), "output shows a credential")
+	// stderr is not a terminal here: plain progress lines, no bar.
+	assert.Regexp(t, `(?m)^uploading: 100%  [0-9.]+ MiB of [0-9.]+ MiB, 300/300 files`, errOut.String())
+	assert.NotContains(t, errOut.String(), "\r")
 }
 
 func noEnv(string) string { return "" }
@@ -71,52 +67,49 @@ func TestQuickstartRealMode(t *testing.T) {
 	aura := auratest.NewServer()
 	t.Cleanup(aura.Close)
 	dir := filepath.Join(t.TempDir(), "studies")
-	if _, err := dicomgen.Write(context.Background(), dir, dicomgen.Options{Studies: 2, SeriesPerStudy: 2, InstancesPerSeries: 3}); err != nil {
-		t.Fatal(err)
-	}
+	_, err := dicomgen.Write(context.Background(), dir, dicomgen.Options{Studies: 2, SeriesPerStudy: 2, InstancesPerSeries: 3})
+	require.NoError(t, err)
 	env := map[string]string{"AURA_APP_ID": aura.AppID, "AURA_APP_SECRET": aura.Secret, "AURA_API_KEY": aura.APIKey}
 	var out, errOut bytes.Buffer
 	code := run(context.Background(), []string{"-api", aura.URL, "-dir", dir}, func(k string) string { return env[k] }, &out, &errOut)
-	if code != exitOK {
-		t.Fatalf("exit %d\n%s%s", code, out.String(), errOut.String())
-	}
-	if !strings.Contains(out.String(), "uploaded 2 studies, 4 series, 12 instances") {
-		t.Errorf("output:\n%s", out.String())
-	}
+	require.Equal(t, exitOK, code, "%s%s", out.String(), errOut.String())
+	assert.Contains(t, out.String(), "uploaded 2 studies, 4 series, 12 instances")
 	ss := aura.Sessions()
-	if len(ss) != 1 || ss[0].State != "completed" {
-		t.Errorf("server sessions %+v", ss)
-	}
-	if strings.Contains(out.String()+errOut.String(), aura.Secret) {
-		t.Error("the secret was printed")
-	}
+	require.Len(t, ss, 1)
+	assert.Equal(t, "completed", ss[0].State)
+	assert.NotContains(t, out.String()+errOut.String(), aura.Secret, "the secret was printed")
 }
 
 func TestQuickstartUsage(t *testing.T) {
 	t.Parallel()
+	missing := filepath.Join(t.TempDir(), "missing")
 	cases := []struct {
-		name string
-		args []string
-		env  map[string]string
-		code int
-		msg  string
+		name   string
+		args   []string
+		env    map[string]string
+		code   int
+		stderr string // regular expression for all of stderr
 	}{
-		{"api without dir", []string{"-api", "https://aura.example.com/api"}, nil, exitUsage, "-api and -dir go together"},
-		{"stray argument", []string{"somewhere"}, nil, exitUsage, `unexpected argument "somewhere"`},
-		{"unknown flag", []string{"-token", "x"}, nil, exitUsage, "flag provided but not defined"},
+		{"api without dir", []string{"-api", "https://aura.example.com/api"}, nil, exitUsage,
+			`quickstart: -api and -dir go together \(run 'quickstart -h' for usage\)\n`},
+		{"stray argument", []string{"somewhere"}, nil, exitUsage, `quickstart: unexpected argument "somewhere" \(run 'quickstart -h' for usage\)\n`},
+		{"unknown flag", []string{"-token", "x"}, nil, exitUsage, `quickstart: flag provided but not defined: -token \(run 'quickstart -h' for usage\)\n`},
+		{"missing dir", []string{"-api", "https://aura.example.com/api", "-dir", missing}, nil, exitUsage,
+			`quickstart: ` + regexp.QuoteMeta(missing) + `: no such file or directory \(run 'quickstart -h' for usage\)\n`},
 		{"no credentials", []string{"-api", "https://aura.example.com/api", "-dir", os.TempDir()}, map[string]string{"AURA_API_KEY": "k"},
-			exitUsage, "set AURA_APP_ID, AURA_APP_SECRET in the environment"},
+			exitUsage, `quickstart: AURA_APP_ID, AURA_APP_SECRET not set; set them in the environment \(credentials are never taken from flags\)\n`},
 		{"unreachable Aura", []string{"-api", "http://127.0.0.1:1/api", "-dir", os.TempDir()},
-			map[string]string{"AURA_APP_ID": "a", "AURA_APP_SECRET": "s", "AURA_API_KEY": "k"}, exitFailed, "connection refused"},
+			map[string]string{"AURA_APP_ID": "a", "AURA_APP_SECRET": "s", "AURA_API_KEY": "k"}, exitFailed,
+			`quickstart: [^\n]*connection refused; is the server running, and is the URL right\?\n`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			var out, errOut bytes.Buffer
 			code := run(context.Background(), c.args, func(k string) string { return c.env[k] }, &out, &errOut)
-			if code != c.code || !strings.Contains(errOut.String(), c.msg) {
-				t.Errorf("exit %d, stderr:\n%s\nwant exit %d and %q", code, errOut.String(), c.code, c.msg)
-			}
+			assert.Equal(t, c.code, code)
+			assert.Regexp(t, "^"+c.stderr+"$", errOut.String())
+			assert.NotContains(t, errOut.String(), "uploader: ", "no package prefixes")
 		})
 	}
 	t.Run("interrupted", func(t *testing.T) {
@@ -124,8 +117,18 @@ func TestQuickstartUsage(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
 		var out, errOut bytes.Buffer
-		if code := run(ctx, nil, noEnv, &out, &errOut); code != exitInterrupted {
-			t.Errorf("exit %d, want %d\n%s", code, exitInterrupted, errOut.String())
-		}
+		code := run(ctx, nil, noEnv, &out, &errOut)
+		assert.Equal(t, exitInterrupted, code, errOut.String())
+	})
+	t.Run("help", func(t *testing.T) {
+		t.Parallel()
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), []string{"-h"}, noEnv, &out, &errOut)
+		assert.Equal(t, exitOK, code)
+		assert.Empty(t, errOut.String())
+		assert.Contains(t, out.String(), "usage: quickstart ")
+		assert.Contains(t, out.String(), "environment:\n  AURA_APP_ID ")
+		assert.Contains(t, out.String(), "exit status:\n  0 ")
+		assert.NotContains(t, out.String(), "Fake Aura API", "-h started the demo")
 	})
 }

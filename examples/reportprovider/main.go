@@ -11,6 +11,11 @@
 // launch URL to open in a browser:
 //
 //	go run ./examples/reportprovider -demo
+//
+// Exit status: 0 after a clean shutdown (SIGINT, SIGTERM) or -h, 1 when
+// the server fails (e.g. the address is in use, the key cannot be read),
+// 2 for bad usage (e.g. no -issuer without -demo). Failures are one line
+// on standard error: the cause and a hint.
 package main
 
 import (
@@ -20,24 +25,26 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
-	"flag"
 	"fmt"
 	"html/template"
-	"log"
+	"io"
 	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/tag"
 
+	"github.com/dicombridge/dicombridge/internal/cli"
 	"github.com/dicombridge/dicombridge/reportprovider"
 	"github.com/dicombridge/dicombridge/reportprovider/kheopstest"
 )
@@ -443,27 +450,56 @@ func loadOrCreateKey(path, kid string) (*reportprovider.Key, error) {
 }
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
-	publicURL := flag.String("public-url", "", "URL at which KHEOPS and browsers reach this app (default http://<addr>)")
-	issuer := flag.String("issuer", "", "KHEOPS root URL to accept launches from, e.g. https://demo.kheops.online")
-	keyPath := flag.String("key", "rp-key.pem", "RSA private key (PEM); created if missing")
-	kid := flag.String("kid", "rp-1", "key ID published in the JWKS")
-	allowHTTP := flag.Bool("allow-http", false, "accept an http:// KHEOPS (development only)")
-	allowPrivate := flag.Bool("allow-private", false, "accept a KHEOPS on a private network address")
-	demo := flag.Bool("demo", false, "start a fake KHEOPS in this process and print a launch URL")
-	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
 
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+// run is the program; it serves until ctx ends.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := cli.New("reportprovider", stdout, stderr)
+	cmd.Synopsis = []string{
+		"reportprovider -issuer KHEOPS_URL [-public-url URL] [-addr ADDR] [-key FILE] [-kid ID]",
+		"reportprovider -demo",
+	}
+	cmd.About = "A KHEOPS report provider: launched from an album, it lists the study's series and stores a PDF report back into the study."
+	cmd.Exit = []cli.Var{
+		{Name: "0", Help: "clean shutdown (Ctrl-C, SIGTERM), or -h"},
+		{Name: "1", Help: "the server failed (address in use, unreadable key, ...)"},
+		{Name: "2", Help: "bad usage"},
+	}
+	fs := cmd.Flags
+	addr := fs.String("addr", "127.0.0.1:8080", "listen `address`")
+	publicURL := fs.String("public-url", "", "`URL` at which KHEOPS and browsers reach this app (default http://<addr>)")
+	issuer := fs.String("issuer", "", "KHEOPS root `URL` to accept launches from, e.g. https://demo.kheops.online")
+	keyPath := fs.String("key", "rp-key.pem", "RSA private key (PEM) `file`; created if missing")
+	kid := fs.String("kid", "rp-1", "key `ID` published in the JWKS")
+	allowHTTP := fs.Bool("allow-http", false, "accept an http:// KHEOPS (development only)")
+	allowPrivate := fs.Bool("allow-private", false, "accept a KHEOPS on a private network address")
+	demo := fs.Bool("demo", false, "start a fake KHEOPS in this process and print a launch URL")
+	if err := cmd.Parse(args); err != nil {
+		return cmd.Fail(err)
+	}
+	switch {
+	case fs.NArg() > 0:
+		return cmd.Fail(cli.Usagef("unexpected argument %q", fs.Arg(0)))
+	case *issuer == "" && !*demo:
+		return cmd.Fail(cli.Usagef("-issuer is required (or use -demo)"))
+	}
+
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
-		log.Fatal(err)
+		return cmd.Fail(err)
 	}
+	defer ln.Close()
 	if *publicURL == "" {
 		*publicURL = "http://" + ln.Addr().String()
 	}
 	key, err := loadOrCreateKey(*keyPath, *kid)
 	if err != nil {
-		log.Fatal(err)
+		return cmd.Fail(fmt.Errorf("-key %s: %w", *keyPath, err))
 	}
 	var fake *kheopstest.Server
 	if *demo {
@@ -471,28 +507,32 @@ func main() {
 		defer fake.Close()
 		*issuer, *allowHTTP, *allowPrivate = fake.URL, true, true
 	}
-	if *issuer == "" {
-		log.Fatal("-issuer is required (or use -demo)")
-	}
 	_, h, err := newApp(config{PublicURL: *publicURL, Issuer: *issuer, Key: key, AllowHTTP: *allowHTTP, AllowPrivate: *allowPrivate, Logger: logger})
 	if err != nil {
-		log.Fatal(err)
+		return cmd.Fail(&cli.UsageError{Msg: err.Error(), Hint: "check -issuer and -public-url"})
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
-	go func() {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			log.Fatal(err)
-		}
-	}()
-	fmt.Printf("configuration URL to register in KHEOPS: %s%s\n", strings.TrimRight(*publicURL, "/"), configPath)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "configuration URL to register in KHEOPS: %s%s\n", strings.TrimRight(*publicURL, "/"), configPath)
 	if fake != nil {
-		launch, err := demoLaunch(context.Background(), fake, *publicURL+configPath)
+		launch, err := demoLaunch(ctx, fake, *publicURL+configPath)
 		if err != nil {
-			log.Fatal(err)
+			return cmd.Fail(err)
 		}
-		fmt.Printf("fake KHEOPS at %s\nopen this launch URL in a browser (valid 10 minutes):\n%s\n", fake.URL, launch)
+		fmt.Fprintf(stdout, "fake KHEOPS at %s\nopen this launch URL in a browser (valid 10 minutes):\n%s\n", fake.URL, launch)
 	}
-	select {}
+	select {
+	case err := <-errc:
+		return cmd.Fail(err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return cmd.Fail(fmt.Errorf("shutdown: %w", err))
+	}
+	return cli.ExitOK
 }
 
 // demoLaunch seeds the fake KHEOPS with a user, an album and a small study,

@@ -1,32 +1,37 @@
 // Command scan finds the DICOM studies under files, directories and .zip
-// archives, prints what it found, and optionally writes the zip archive the
-// Aura uploader would send.
+// archives, prints what it found and every file it set aside with the
+// reason, and optionally writes the zip archive the Aura uploader would
+// send. With -dump it shows one file's header elements instead.
 //
 //	go run ./examples/scan [-json] [-zip OUT.zip] [-store] [-level N] [-no-preamble] PATH...
+//	go run ./examples/scan -dump FILE
 //
 // Without -json it prints a human summary; with -json, one JSON object:
 //
 //	{"studies":[{"study_instance_uid","patient_name","patient_id","study_date",
 //	  "study_description","modalities":[],"series":[{"series_instance_uid",
 //	  "modality","series_description","instances":N}]}],
-//	 "skipped":N,"rejected":[{"path","reason"}],"errors":[{"path","error"}]}
+//	 "skipped":[{"path","reason"}],"rejected":[{"path","reason"}],"errors":[{"path","error"}],
+//	 "totals":{"files","studies","series","instances","bytes","skipped","rejected","errors"}}
 //
-// The exit status is 0 when the scan ran (files in error are reported, not
-// fatal), 1 when the archive could not be written, 2 on bad usage.
+// The exit status is 0 when the scan ran (files set aside are reported, not
+// fatal), 1 when the scan or the archive failed, 2 on bad usage or a PATH
+// that does not exist.
 package main
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
 
 	"github.com/dicombridge/dicombridge/dicomscan"
+	"github.com/dicombridge/dicombridge/internal/cli"
 )
 
 func main() {
@@ -39,9 +44,22 @@ func main() {
 // report is the -json output.
 type report struct {
 	Studies  []studyReport   `json:"studies"`
-	Skipped  int             `json:"skipped"`
+	Skipped  []rejectedEntry `json:"skipped"`
 	Rejected []rejectedEntry `json:"rejected"`
 	Errors   []errorEntry    `json:"errors"`
+	Totals   totals          `json:"totals"`
+}
+
+// totals counts what the scan found.
+type totals struct {
+	Files     int   `json:"files"`
+	Studies   int   `json:"studies"`
+	Series    int   `json:"series"`
+	Instances int   `json:"instances"`
+	Bytes     int64 `json:"bytes"`
+	Skipped   int   `json:"skipped"`
+	Rejected  int   `json:"rejected"`
+	Errors    int   `json:"errors"`
 }
 
 type studyReport struct {
@@ -74,9 +92,11 @@ type errorEntry struct {
 func newReport(res *dicomscan.Result) report {
 	r := report{
 		Studies:  []studyReport{},
-		Skipped:  len(res.Skipped),
+		Skipped:  []rejectedEntry{},
 		Rejected: []rejectedEntry{},
 		Errors:   []errorEntry{},
+		Totals: totals{Files: res.Files, Studies: len(res.Studies), Series: res.Series(), Instances: res.Instances(),
+			Bytes: res.Size(), Skipped: len(res.Skipped), Rejected: len(res.Rejected), Errors: len(res.Errors)},
 	}
 	for _, st := range res.Studies {
 		sr := studyReport{
@@ -98,6 +118,9 @@ func newReport(res *dicomscan.Result) report {
 		}
 		r.Studies = append(r.Studies, sr)
 	}
+	for _, fe := range res.Skipped {
+		r.Skipped = append(r.Skipped, rejectedEntry{Path: fe.Path, Reason: fe.Reason()})
+	}
 	for _, fe := range res.Rejected {
 		r.Rejected = append(r.Rejected, rejectedEntry{Path: fe.Path, Reason: fe.Reason()})
 	}
@@ -108,47 +131,58 @@ func newReport(res *dicomscan.Result) report {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	cmd := cli.New("scan", stdout, stderr)
+	cmd.Synopsis = []string{
+		"scan [-json] [-zip OUT.zip] [-store] [-level N] [-no-preamble] PATH...",
+		"scan -dump FILE",
+	}
+	cmd.About = "Finds the DICOM studies under files, directories and .zip archives and names every file set aside, with the reason."
+	cmd.Exit = []cli.Var{
+		{Name: "0", Help: "the scan ran (files skipped, rejected or unreadable are listed, not fatal)"},
+		{Name: "1", Help: "the scan or the archive failed"},
+		{Name: "2", Help: "bad usage, or a PATH that does not exist"},
+		{Name: "130", Help: "interrupted"},
+	}
+	fs := cmd.Flags
 	asJSON := fs.Bool("json", false, "print one JSON object instead of a summary")
-	zipOut := fs.String("zip", "", "write the archive of all instances to this file")
+	zipOut := fs.String("zip", "", "write the archive of all instances to this `file`")
 	store := fs.Bool("store", false, "store every zip entry (no Deflate)")
-	level := fs.Int("level", 1, "Deflate level for native pixel data, 1-9")
+	level := fs.Int("level", 1, "Deflate `level` for native pixel data, 1-9")
 	noPreamble := fs.Bool("no-preamble", false, "accept DICOM datasets without the 128-byte preamble")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: scan [-json] [-zip OUT.zip] [-store] [-level N] [-no-preamble] PATH...")
-		fs.PrintDefaults()
+	dump := fs.Bool("dump", false, "show the header elements of one FILE and what a scan makes of it")
+	if err := cmd.Parse(args); err != nil {
+		return cmd.Fail(err)
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	switch {
+	case fs.NArg() == 0:
+		return cmd.Fail(cli.Usagef("no PATH to scan"))
+	case *level < 1 || *level > 9:
+		return cmd.Fail(cli.Usagef("-level must be 1-9"))
+	case *dump && (fs.NArg() != 1 || *asJSON || *zipOut != ""):
+		return cmd.Fail(cli.Usagef("-dump takes one FILE and no -json or -zip"))
 	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return 2
+	if err := cli.Paths(fs.Args()...); err != nil {
+		return cmd.Fail(err)
 	}
-	if *level < 1 || *level > 9 {
-		fmt.Fprintln(stderr, "scan: -level must be 1-9")
-		return 2
-	}
-
 	s := dicomscan.Scanner{AllowNoPreamble: *noPreamble}
+	if *dump {
+		return cmd.Fail(dumpFile(ctx, stdout, &s, fs.Arg(0)))
+	}
 	res, err := s.Scan(ctx, fs.Args()...)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
+		return cmd.Fail(err)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(newReport(res)); err != nil {
-			fmt.Fprintln(stderr, err)
-			return 1
+			return cmd.Fail(err)
 		}
 	} else {
 		printSummary(stdout, res)
 	}
 	if *zipOut == "" {
-		return 0
+		return cli.ExitOK
 	}
 	msg := stdout
 	if *asJSON {
@@ -157,11 +191,40 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	z := dicomscan.Zip{Store: *store, Level: *level}
 	n, err := writeZip(ctx, &z, *zipOut, res)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 1
+		return cmd.Fail(fmt.Errorf("writing %s: %w", *zipOut, err))
 	}
-	fmt.Fprintf(msg, "wrote %s: %d entries, %s\n", *zipOut, res.Instances(), size(n))
-	return 0
+	fmt.Fprintf(msg, "wrote %s: %d entries, %s\n", *zipOut, res.Instances(), cli.Bytes(n))
+	return cli.ExitOK
+}
+
+// dumpFile shows the header elements of one file, then what a scan makes
+// of it: an instance of which study, or skipped, rejected or unreadable
+// and why.
+func dumpFile(ctx context.Context, w io.Writer, s *dicomscan.Scanner, path string) error {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return cli.Usagef("%s: -dump takes a file, not a directory", path)
+	}
+	derr := dicomscan.Dump(w, path, s.AllowNoPreamble)
+	if derr != nil && !errors.Is(derr, dicomscan.ErrNotDICOM) {
+		fmt.Fprintf(w, "# the header could not be read to its end: %s\n", cli.Line(derr.Error()))
+	}
+	res, err := s.Scan(ctx, path)
+	if err != nil {
+		return err
+	}
+	for _, v := range []struct {
+		what string
+		fes  []*dicomscan.FileError
+	}{{"skipped", res.Skipped}, {"rejected", res.Rejected}, {"unreadable", res.Errors}} {
+		for _, fe := range v.fes {
+			fmt.Fprintf(w, "# scan: %s: %s\n", v.what, fe.Reason())
+		}
+	}
+	for _, st := range res.Studies {
+		fmt.Fprintf(w, "# scan: accepted: an instance of study %s, series %s (%s)\n",
+			st.StudyInstanceUID, st.Series[0].SeriesInstanceUID, st.Series[0].Modality)
+	}
+	return nil
 }
 
 // writeZip writes the archive next to its destination and renames it into
@@ -169,7 +232,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 func writeZip(ctx context.Context, z *dicomscan.Zip, dst string, res *dicomscan.Result) (int64, error) {
 	f, err := os.CreateTemp(filepath.Dir(dst), ".scan-*.zip.tmp")
 	if err != nil {
-		return 0, err
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return 0, fmt.Errorf("cannot create a file in %s: %w", filepath.Dir(dst), err)
 	}
 	n, err := z.Write(ctx, f, res.Studies)
 	err = errors.Join(err, f.Close())
@@ -185,7 +252,7 @@ func writeZip(ctx context.Context, z *dicomscan.Zip, dst string, res *dicomscan.
 
 func printSummary(w io.Writer, res *dicomscan.Result) {
 	fmt.Fprintf(w, "%d files: %d studies, %d series, %d instances (%s); %d skipped, %d rejected, %d errors\n",
-		res.Files, len(res.Studies), res.Series(), res.Instances(), size(res.Size()),
+		res.Files, len(res.Studies), res.Series(), res.Instances(), cli.Bytes(res.Size()),
 		len(res.Skipped), len(res.Rejected), len(res.Errors))
 	for _, st := range res.Studies {
 		fmt.Fprintf(w, "\nstudy %s\n", st.StudyInstanceUID)
@@ -194,6 +261,12 @@ func printSummary(w io.Writer, res *dicomscan.Result) {
 		for _, se := range st.Series {
 			fmt.Fprintf(w, "  series %s  %-4s %4d instances  %q\n",
 				se.SeriesInstanceUID, se.Modality, len(se.Instances), se.SeriesDescription)
+		}
+	}
+	if len(res.Skipped) > 0 {
+		fmt.Fprintln(w, "\nskipped (not instances to upload):")
+		for _, fe := range res.Skipped {
+			fmt.Fprintf(w, "  %s: %s\n", fe.Path, fe.Reason())
 		}
 	}
 	if len(res.Rejected) > 0 {
@@ -208,16 +281,4 @@ func printSummary(w io.Writer, res *dicomscan.Result) {
 			fmt.Fprintf(w, "  %s: %s\n", fe.Path, fe.Reason())
 		}
 	}
-}
-
-func size(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

@@ -14,7 +14,12 @@
 //	PUBLIC_ORTHANC_ROOT=https://pacs.example.org/orthanc/ SERVER_ID=orthanc-public \
 //	go run ./examples/shareservice
 //
-// See README.md for every variable.
+// See README.md for every variable; -h lists them.
+//
+// Exit status: 0 after a clean shutdown (SIGINT, SIGTERM) or -h, 1 when the
+// server fails (e.g. LISTEN is in use), 2 for bad usage or a configuration
+// error (a missing or weak SECRET_KEY, bad USERS, ...). Failures are one
+// line on standard error.
 package main
 
 import (
@@ -22,6 +27,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -32,16 +38,66 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dicombridge/dicombridge/internal/cli"
 	"github.com/dicombridge/dicombridge/share"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Getenv, os.ReadFile, nil); err != nil {
-		fmt.Fprintln(os.Stderr, "shareservice:", err)
-		os.Exit(1)
+	code := command(ctx, os.Args[1:], os.Getenv, os.ReadFile, os.Stdout, os.Stderr, nil)
+	stop()
+	os.Exit(code)
+}
+
+// environment lists the variables configure reads, for -h.
+var environment = []cli.Var{
+	{Name: "SECRET_KEY", Help: "signs the tokens, at least 32 bytes (or /run/secrets/SECRET_KEY); required"},
+	{Name: "PREVIOUS_SECRET_KEY", Help: "a former key, still accepted for verification"},
+	{Name: "USERS", Help: `Basic users of the API, {"user":"password",...}; required unless ALLOW_ANONYMOUS=true`},
+	{Name: "ALLOW_ANONYMOUS", Help: "true: serve the API without authentication (when USERS is empty)"},
+	{Name: "LISTEN", Help: "address to listen on (default 127.0.0.1:8000)"},
+	{Name: "SERVER_ID", Help: "the plugin's WebServiceIdentifier; new tokens are bound to it (or SERVER_IDENTIFIER)"},
+	{Name: "PUBLIC_ORTHANC_ROOT", Help: "enables Osimis, Stone, VolView links"},
+	{Name: "PUBLIC_ANONYMIZED_ORTHANC_ROOT", Help: "anonymized Osimis shares, with ANONYMIZED_SERVER_IDENTIFIER"},
+	{Name: "PUBLIC_LANDING_ROOT", Help: "links point to the landing page"},
+	{Name: "PUBLIC_OHIF_ROOT", Help: "OHIF links, with OHIF_DATA_SOURCE (dicom-web or dicom-json)"},
+	{Name: "PUBLIC_MEDDREAM_ROOT", Help: "MedDream links, with MEDDREAM_TOKEN_SERVICE_URL"},
+	{Name: "ORTHANC_URL", Help: "fills missing ids when minting, with ORTHANC_USERNAME and ORTHANC_PASSWORD"},
+	{Name: "SHARES_TOKEN_VERSION", Help: "layout minted by PUT /shares: v3 (default) or v2"},
+	{Name: "DENY_POST", Help: "true refuses POST with share tokens"},
+	{Name: "MAX_VALIDITY", Help: "seconds (at least 1) the plugin may cache an answer (default 60)"},
+	{Name: "TITLE_EXPIRED_TOKEN", Help: "texts of the landing page (also MESSAGE_EXPIRED_TOKEN, TITLE_/MESSAGE_INVALID_TOKEN)"},
+	{Name: "LOG_LEVEL", Help: "debug for more logs"},
+}
+
+// command is the command line around run: -h, exit codes, one-line
+// errors. ready, if not nil, receives the listening address.
+func command(ctx context.Context, args []string, getenv func(string) string, readFile func(string) ([]byte, error),
+	stdout, stderr io.Writer, ready func(addr string)) int {
+	cmd := cli.New("shareservice", stdout, stderr)
+	cmd.Synopsis = []string{"shareservice   (configured by environment variables only)"}
+	cmd.About = "Serves orthanc-share's and orthanc-auth-service's token APIs and the share landing page on one address."
+	cmd.Env = environment
+	cmd.Exit = []cli.Var{
+		{Name: "0", Help: "clean shutdown (Ctrl-C, SIGTERM), or -h"},
+		{Name: "1", Help: "the server failed (e.g. LISTEN is in use)"},
+		{Name: "2", Help: "bad usage or a configuration error"},
 	}
+	if err := cmd.Parse(args); err != nil {
+		return cmd.Fail(err)
+	}
+	if cmd.Flags.NArg() > 0 {
+		return cmd.Fail(cli.Usagef("unexpected argument %q; shareservice is configured by environment variables", cmd.Flags.Arg(0)))
+	}
+	// Check the configuration first, silently, so that its errors are
+	// usage errors; run logs its warnings.
+	if _, _, err := configure(getenv, readFile, slog.New(slog.DiscardHandler)); err != nil {
+		return cmd.Fail(&cli.UsageError{Msg: err.Error(), Hint: "see 'shareservice -h' for the variables"})
+	}
+	if err := run(ctx, getenv, readFile, ready); err != nil && !errors.Is(err, context.Canceled) {
+		return cmd.Fail(err)
+	}
+	return cli.ExitOK
 }
 
 // settings is what the environment configures besides share.Config.

@@ -13,15 +13,15 @@
 // as SERVICE_API_KEY, the seed's name) and never appear in answers or
 // logs. With -demo it runs against an in-process fake Aura instead.
 //
-// Exit status: 0 after a clean shutdown (SIGINT, SIGTERM), 1 when the
-// server fails, 2 for bad usage or missing configuration.
+// Exit status: 0 after a clean shutdown (SIGINT, SIGTERM) or -h, 1 when
+// the server fails, 2 for bad usage or missing configuration. Failures are
+// one line on standard error: the cause and a hint.
 package main
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -37,13 +37,14 @@ import (
 
 	"github.com/dicombridge/dicombridge/auratest"
 	"github.com/dicombridge/dicombridge/hmac"
+	"github.com/dicombridge/dicombridge/internal/cli"
 	"github.com/dicombridge/dicombridge/uploadtoken"
 )
 
 const (
-	exitOK     = 0
-	exitFailed = 1
-	exitUsage  = 2
+	exitOK     = cli.ExitOK
+	exitFailed = cli.ExitFailed
+	exitUsage  = cli.ExitUsage
 )
 
 func main() {
@@ -130,18 +131,36 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("tokenbackend", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	cmd := cli.New("tokenbackend", stdout, stderr)
+	cmd.Synopsis = []string{"tokenbackend [-listen ADDR] [-ttl D] [-per-user N]", "tokenbackend -demo"}
+	cmd.About = "Serves POST /api/upload-token: checks the caller's session, exchanges the app's HMAC credentials " +
+		"for an upload token, rate-limits per user. Secrets come from the environment only."
+	cmd.Env = []cli.Var{
+		{Name: "AURA_API_URL", Help: "Aura API base URL, ending in /api"},
+		{Name: "AURA_APP_ID", Help: "the app's HMAC key id, aura_pk_…"},
+		{Name: "AURA_APP_SECRET", Help: "the app's HMAC secret, aura_sk_…"},
+		{Name: "AURA_API_KEY", Help: "the service API key, aura_au_… (SERVICE_API_KEY also accepted)"},
+	}
+	cmd.Exit = []cli.Var{
+		{Name: "0", Help: "clean shutdown (Ctrl-C, SIGTERM), or -h"},
+		{Name: "1", Help: "the server failed"},
+		{Name: "2", Help: "bad usage or missing configuration"},
+	}
+	fs := cmd.Flags
 	listen := fs.String("listen", "127.0.0.1:8080", "`address` to listen on")
 	demo := fs.Bool("demo", false, "exchange against an in-process fake Aura instead of AURA_API_URL")
 	ttl := fs.Duration("ttl", time.Hour, "lifetime of the tokens handed out (at most 24h)")
 	perUser := fs.Int("per-user", 5, "token requests allowed per user and minute")
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if err := cmd.Parse(args); err != nil {
+		return cmd.Fail(err)
 	}
-	if fs.NArg() > 0 || *perUser < 1 || *ttl <= 0 || *ttl > 24*time.Hour {
-		fmt.Fprintln(stderr, "tokenbackend: bad arguments (see -h)")
-		return exitUsage
+	switch {
+	case fs.NArg() > 0:
+		return cmd.Fail(cli.Usagef("unexpected argument %q", fs.Arg(0)))
+	case *perUser < 1:
+		return cmd.Fail(cli.Usagef("-per-user must be at least 1"))
+	case *ttl <= 0 || *ttl > 24*time.Hour:
+		return cmd.Fail(cli.Usagef("-ttl must be more than 0 and at most 24h"))
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 
@@ -163,12 +182,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	if len(missing) > 0 {
 		slices.Sort(missing)
-		fmt.Fprintf(stderr, "tokenbackend: set %s in the environment (or use -demo)\n", strings.Join(missing, ", "))
-		return exitUsage
+		return cmd.Fail(&cli.UsageError{Msg: strings.Join(missing, ", ") + " not set",
+			Hint: "set them in the environment, or try -demo"})
 	}
 	if _, err := uploadtoken.ParseBaseURL(base); err != nil {
-		fmt.Fprintf(stderr, "tokenbackend: AURA_API_URL: %v\n", err)
-		return exitUsage
+		return cmd.Fail(cli.Usagef("AURA_API_URL: %v", err))
 	}
 
 	h := newHandler(config{
@@ -181,8 +199,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	})
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
-		fmt.Fprintln(stderr, "tokenbackend:", err)
-		return exitFailed
+		return cmd.Fail(err)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
@@ -191,15 +208,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		fmt.Fprintln(stderr, "tokenbackend:", err)
-		return exitFailed
+		return cmd.Fail(err)
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		fmt.Fprintln(stderr, "tokenbackend: shutdown:", err)
-		return exitFailed
+		return cmd.Fail(fmt.Errorf("shutdown: %w", err))
 	}
 	<-errc
 	return exitOK

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -13,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/dicombridge/dicombridge/auratest"
 	"github.com/dicombridge/dicombridge/hmac"
@@ -177,7 +181,7 @@ func TestRefusals(t *testing.T) {
 }
 
 // TestRun starts the program with -demo, gets a token over HTTP, and
-// shuts it down; and checks the configuration errors.
+// shuts it down.
 func TestRun(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -195,32 +199,56 @@ func TestRun(t *testing.T) {
 	}
 	if url == "" {
 		cancel()
-		t.Fatalf("not listening:\n%s\n%s", out.String(), errOut.String())
+		require.Fail(t, "not listening", "%s\n%s", out.String(), errOut.String())
 	}
-	if a := post(t, url, "POST", "alice"); a.status != 200 {
-		t.Errorf("demo: %d %s", a.status, a.raw)
-	}
+	a := post(t, url, "POST", "alice")
+	assert.Equal(t, 200, a.status, a.raw)
 	cancel()
-	if code := <-done; code != exitOK {
-		t.Errorf("exit %d after shutdown\n%s", code, errOut.String())
-	}
+	assert.Equal(t, exitOK, <-done, "exit after shutdown\n%s", errOut.String())
+}
 
+// TestCommandLine: -h prints usage and starts nothing; bad usage and
+// missing configuration exit 2 with one line; a runtime failure exits 1
+// with one line and a hint.
+func TestCommandLine(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { busy.Close() })
+	full := map[string]string{"AURA_API_KEY": "k", "AURA_APP_ID": "i", "AURA_APP_SECRET": "s", "AURA_API_URL": "https://a.example/api"}
+	h := ` \(run 'tokenbackend -h' for usage\)\n`
 	cases := []struct {
-		name string
-		args []string
-		env  map[string]string
-		msg  string
+		name   string
+		args   []string
+		env    map[string]string
+		code   int
+		stdout string // substring
+		stderr string // regular expression for all of stderr
 	}{
-		{"nothing configured", nil, nil, "set AURA_API_KEY, AURA_API_URL, AURA_APP_ID, AURA_APP_SECRET in the environment"},
-		{"seed's key name accepted", nil, map[string]string{"SERVICE_API_KEY": "k", "AURA_API_URL": "https://a/api"}, "set AURA_APP_ID, AURA_APP_SECRET"},
-		{"bad URL", nil, map[string]string{"AURA_API_KEY": "k", "AURA_APP_ID": "i", "AURA_APP_SECRET": "s", "AURA_API_URL": "ftp://x"}, "AURA_API_URL"},
-		{"ttl too long", []string{"-demo", "-ttl", "48h"}, nil, "bad arguments"},
+		{"help", []string{"-h"}, full, exitOK, "environment:\n  AURA_API_URL ", ``},
+		{"help with -demo", []string{"-demo", "-help"}, nil, exitOK, "exit status:\n  0 ", ``},
+		{"nothing configured", nil, nil, exitUsage, "",
+			`tokenbackend: AURA_API_KEY, AURA_API_URL, AURA_APP_ID, AURA_APP_SECRET not set; set them in the environment, or try -demo\n`},
+		{"seed's key name accepted", nil, map[string]string{"SERVICE_API_KEY": "k", "AURA_API_URL": "https://a/api"}, exitUsage, "",
+			`tokenbackend: AURA_APP_ID, AURA_APP_SECRET not set; .*\n`},
+		{"bad URL", nil, map[string]string{"AURA_API_KEY": "k", "AURA_APP_ID": "i", "AURA_APP_SECRET": "s", "AURA_API_URL": "ftp://x"}, exitUsage, "",
+			`tokenbackend: AURA_API_URL: .*` + h},
+		{"ttl too long", []string{"-demo", "-ttl", "48h"}, nil, exitUsage, "", `tokenbackend: -ttl must be more than 0 and at most 24h` + h},
+		{"per-user zero", []string{"-demo", "-per-user", "0"}, nil, exitUsage, "", `tokenbackend: -per-user must be at least 1` + h},
+		{"stray argument", []string{"x"}, full, exitUsage, "", `tokenbackend: unexpected argument "x"` + h},
+		{"bad flag", []string{"-port", "1"}, full, exitUsage, "", `tokenbackend: flag provided but not defined: -port` + h},
+		{"address in use", []string{"-listen", busy.Addr().String()}, full, exitFailed, "",
+			`tokenbackend: listen tcp ` + regexp.QuoteMeta(busy.Addr().String()) + `: bind: address already in use; another program listens there; choose another address\n`},
 	}
 	for _, c := range cases {
-		var out, errOut lockedBuffer
-		code := run(context.Background(), c.args, func(k string) string { return c.env[k] }, &out, &errOut)
-		if code != exitUsage || !strings.Contains(errOut.String(), c.msg) {
-			t.Errorf("%s: exit %d, stderr %q, want %q", c.name, code, errOut.String(), c.msg)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var out, errOut lockedBuffer
+			code := run(context.Background(), c.args, func(k string) string { return c.env[k] }, &out, &errOut)
+			assert.Equal(t, c.code, code)
+			assert.Regexp(t, "^"+c.stderr+"$", errOut.String())
+			assert.Contains(t, out.String(), c.stdout)
+			assert.NotContains(t, out.String(), "listening", "started the server")
+		})
 	}
 }

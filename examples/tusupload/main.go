@@ -5,14 +5,15 @@
 //	go run ./examples/tusupload -endpoint URL [-header 'K: V']... [-metadata k=v]... [-chunk SIZE] [-resume-dir DIR] FILE
 //
 // The upload URL is printed on the last line of standard output. Progress
-// and messages go to standard error. Exit status: 0 on success, 1 when the
-// upload failed, 2 for bad usage, 130 when interrupted.
+// and messages go to standard error: a bar on a terminal, else a line at
+// most once a second. Exit status: 0 on success (or -h), 1 when the upload
+// failed, 2 for bad usage or a FILE that does not exist, 130 when
+// interrupted. Failures are one line: the cause and a hint.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,9 +25,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
-
+	"github.com/dicombridge/dicombridge/internal/cli"
+	"github.com/dicombridge/dicombridge/internal/uploadbar"
 	"github.com/dicombridge/dicombridge/tusclient"
 )
 
@@ -39,10 +39,10 @@ func main() {
 
 // Exit codes.
 const (
-	exitOK          = 0
-	exitFailed      = 1
-	exitUsage       = 2
-	exitInterrupted = 130
+	exitOK          = cli.ExitOK
+	exitFailed      = cli.ExitFailed
+	exitUsage       = cli.ExitUsage
+	exitInterrupted = cli.ExitInterrupted
 )
 
 // listFlag collects a repeated flag in order.
@@ -52,31 +52,45 @@ func (l *listFlag) String() string     { return strings.Join(*l, ", ") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("tusupload", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	cmd := cli.New("tusupload", stdout, stderr)
+	cmd.Synopsis = []string{"tusupload -endpoint URL [-header 'K: V']... [-metadata k=v]... [-chunk SIZE] [-resume-dir DIR] FILE"}
+	cmd.About = "Uploads one file to a Tus 1.0 server and resumes when run again after an interruption. " +
+		"The upload URL is the last line of standard output."
+	cmd.Env = []cli.Var{{Name: "XDG_CACHE_HOME", Help: "default -resume-dir is $XDG_CACHE_HOME/dicombridge/tusupload (else ~/.cache/…)"}}
+	cmd.Exit = []cli.Var{
+		{Name: "0", Help: "uploaded (or -h)"},
+		{Name: "1", Help: "the upload failed; run the same command again to resume"},
+		{Name: "2", Help: "bad usage, or a FILE that does not exist"},
+		{Name: "130", Help: "interrupted (Ctrl-C); run the same command again to resume"},
+	}
+	cmd.Kinds = []cli.Kind{
+		{Match: cli.As[*tusclient.HTTPError](), Cause: func(err error) string {
+			var he *tusclient.HTTPError
+			errors.As(err, &he)
+			return fmt.Sprintf("the server answered %d %s to %s %s", he.StatusCode, http.StatusText(he.StatusCode), he.Method, he.URL)
+		}, Hint: "check -endpoint and the -header values"},
+	}
+	fs := cmd.Flags
 	var headers, meta listFlag
 	endpoint := fs.String("endpoint", "", "Tus creation `URL` (required), e.g. https://tus.example.org/files/")
 	fs.Var(&headers, "header", "add an HTTP header to every request, as `'K: V'` (repeatable)")
 	fs.Var(&meta, "metadata", "add an Upload-Metadata entry `k=v`, in order (repeatable); default filename=<base name of FILE>")
 	chunk := fs.String("chunk", "8MiB", "PATCH body `SIZE`: bytes, or with a unit (KiB, MiB, GiB, KB, MB, GB)")
 	resumeDir := fs.String("resume-dir", defaultResumeDir(), "`DIR` that remembers unfinished uploads; empty disables resuming")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: tusupload -endpoint URL [-header 'K: V']... [-metadata k=v]... [-chunk SIZE] [-resume-dir DIR] FILE")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
+	if err := cmd.Parse(args); err != nil {
+		return cmd.Fail(err)
 	}
 	usage := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "tusupload: "+format+"\n", a...)
-		fs.Usage()
-		return exitUsage
+		return cmd.Fail(cli.Usagef(format, a...))
 	}
 	if *endpoint == "" {
 		return usage("-endpoint is required")
 	}
 	if fs.NArg() != 1 {
 		return usage("want exactly one FILE, got %d arguments", fs.NArg())
+	}
+	if err := cli.Paths(fs.Arg(0)); err != nil {
+		return cmd.Fail(err)
 	}
 	chunkSize, err := parseSize(*chunk)
 	if err != nil {
@@ -109,68 +123,74 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	c, err := tusclient.New(tusclient.Config{Endpoint: *endpoint, Header: header, ChunkSize: chunkSize})
 	if err != nil {
-		return usage("%v", err)
+		return usage("%s", cli.Line(err.Error()))
 	}
 	defer c.CloseIdleConnections()
 
 	f, err := os.Open(path)
 	if err != nil {
-		fmt.Fprintf(stderr, "tusupload: %v\n", err)
-		return exitFailed
+		return cmd.Fail(err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() {
-		fmt.Fprintf(stderr, "tusupload: %s is not a regular file\n", path)
-		return exitFailed
+	if err != nil {
+		return cmd.Fail(err)
+	}
+	if !st.Mode().IsRegular() {
+		return usage("%s is not a regular file", path)
 	}
 
 	opts := tusclient.UploadOptions{Metadata: md}
 	if *resumeDir != "" {
 		store, err := tusclient.NewFileStore(*resumeDir)
 		if err != nil {
-			fmt.Fprintf(stderr, "tusupload: %v\n", err)
-			return exitFailed
+			return cmd.Fail(fmt.Errorf("-resume-dir: %w", err))
 		}
 		abs, _ := filepath.Abs(path)
 		opts.Store = store
 		opts.Fingerprint = fmt.Sprintf("file:%s:%d:%d", abs, st.Size(), st.ModTime().UnixNano())
 	}
-	prog := newProgress(stderr, st.Size())
-	opts.OnProgress = prog.update
-	opts.OnCreated = func(url string) { prog.say("upload URL: %s", url) }
+	meter := uploadbar.NewMeter(stderr, cli.IsTerminal(stderr), "uploading", nil)
+	opts.OnCreated = func(url string) { meter.Say("upload URL: %s", url) }
 	opts.OnRetry = func(err error, attempt int, delay time.Duration) {
-		prog.say("retry %d in %v: %v", attempt, delay, err)
+		meter.Say("tusupload: retry %d in %v: %s", attempt, delay.Round(time.Millisecond), cli.Line(err.Error()))
+	}
+	start := time.Now()
+	var before int64 = -1
+	opts.OnProgress = func(p tusclient.Progress) {
+		if before < 0 {
+			before = p.Offset // what the server held when this run began
+		}
+		meter.Update(p.Sent, st.Size(), "")
 	}
 	up, err := c.NewUpload(f, st.Size(), opts)
 	if err != nil {
-		return usage("%v", err)
+		return usage("%s", cli.Line(err.Error()))
 	}
-	start := time.Now()
 	err = up.Run(ctx)
-	prog.done()
+	meter.Done()
 	switch {
 	case err == nil:
 		d := time.Since(start)
-		fmt.Fprintf(stderr, "uploaded %s in %v (%s/s)\n", human(st.Size()), d.Round(time.Millisecond),
-			human(int64(float64(st.Size())/max(d.Seconds(), 1e-9))))
+		// The rate counts only what this run sent.
+		fmt.Fprintf(stderr, "uploaded %s in %v (%s)\n", cli.Bytes(st.Size()), d.Round(time.Millisecond),
+			cli.Rate(st.Size()-max(before, 0), d))
 		fmt.Fprintln(stdout, up.URL())
 		return exitOK
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
-		fmt.Fprintf(stderr, "tusupload: interrupted with %s of %s on the server", human(up.Offset()), human(st.Size()))
+		msg := fmt.Sprintf("tusupload: interrupted with %s of %s on the server", cli.Bytes(up.Offset()), cli.Bytes(st.Size()))
 		if opts.Store != nil {
-			fmt.Fprint(stderr, "; run the same command again to resume")
+			msg += "; run the same command again to resume"
 		}
-		fmt.Fprintln(stderr)
+		fmt.Fprintln(stderr, msg)
 		return exitInterrupted
-	default:
-		fmt.Fprintf(stderr, "tusupload: upload failed: %v\n", err)
-		if opts.Store != nil && up.URL() != "" {
-			fmt.Fprintf(stderr, "tusupload: %s of %s are on the server; run the same command again to resume\n",
-				human(up.Offset()), human(st.Size()))
-		}
-		return exitFailed
 	}
+	line, code := cmd.Explain(err)
+	if opts.Store != nil && up.URL() != "" {
+		line += fmt.Sprintf(" (%s of %s are on the server; run the same command again to resume)", cli.Bytes(up.Offset()), cli.Bytes(st.Size()))
+	}
+	fmt.Fprintln(stderr, "tusupload: upload failed: "+line)
+	return code
 }
 
 func defaultResumeDir() string {
@@ -200,68 +220,4 @@ func parseSize(s string) (int64, error) {
 		return 0, errors.New("want a positive size such as 8MiB")
 	}
 	return n * mult, nil
-}
-
-func human(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
-
-// progress shows a bar on a terminal and a line per 10% otherwise.
-type progress struct {
-	w    io.Writer
-	size int64
-	bar  *progressbar.ProgressBar
-	step int64 // last 10% step printed (no terminal)
-}
-
-func newProgress(w io.Writer, size int64) *progress {
-	p := &progress{w: w, size: size, step: -1}
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		p.bar = progressbar.NewOptions64(size,
-			progressbar.OptionSetWriter(w),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionShowCount(),
-			progressbar.OptionSetWidth(30),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionSetDescription("uploading"),
-		)
-	}
-	return p
-}
-
-// update is the OnProgress callback; calls never overlap.
-func (p *progress) update(pr tusclient.Progress) {
-	if p.bar != nil {
-		_ = p.bar.Set64(pr.Sent)
-		return
-	}
-	if p.size <= 0 {
-		return
-	}
-	if step := pr.Offset * 10 / p.size; step > p.step {
-		p.step = step
-		fmt.Fprintf(p.w, "%3d%%  %s of %s\n", step*10, human(pr.Offset), human(p.size))
-	}
-}
-
-func (p *progress) say(format string, a ...any) {
-	if p.bar != nil {
-		_ = p.bar.Clear()
-	}
-	fmt.Fprintf(p.w, format+"\n", a...)
-}
-
-func (p *progress) done() {
-	if p.bar != nil {
-		_ = p.bar.Exit()
-		fmt.Fprintln(p.w)
-	}
 }

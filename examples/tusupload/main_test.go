@@ -11,19 +11,22 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/dicombridge/dicombridge/tusclient/tustest"
 )
 
 // TestMain runs main() instead of the tests when the test binary is
-// started as the CLI by cli() below.
+// started as the CLI by startCLI() below.
 func TestMain(m *testing.M) {
 	if os.Getenv("TUSUPLOAD_AS_CLI") == "1" {
 		main()
@@ -32,20 +35,16 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// cli starts this test binary as tusupload with args.
-func cli(t *testing.T, args ...string) (*exec.Cmd, *lines, *bytes.Buffer) {
+// startCLI starts this test binary as tusupload with args.
+func startCLI(t *testing.T, args ...string) (*exec.Cmd, *lines, *bytes.Buffer) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "TUSUPLOAD_AS_CLI=1")
 	var stdout bytes.Buffer
 	cmd.Stdout = &stdout
 	pipe, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	l := &lines{}
 	l.wg.Add(1)
@@ -97,9 +96,7 @@ func wait(t *testing.T, cmd *exec.Cmd, l *lines) int {
 		}
 		return ee.ExitCode()
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return 0
 }
 
@@ -108,9 +105,7 @@ func dataFile(t *testing.T, n int) (string, []byte) {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	p := filepath.Join(t.TempDir(), "study.zip")
-	if err := os.WriteFile(p, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(p, b, 0o600))
 	return p, b
 }
 
@@ -124,42 +119,32 @@ func TestUpload(t *testing.T) {
 	srv := tustest.NewServer(t, tustest.Options{})
 	path, data := dataFile(t, 300_000)
 	dir := t.TempDir()
-	cmd, errs, out := cli(t, "-endpoint", srv.URL, "-header", "Authorization: Bearer tok-1", "-header", "X-Trace: a:b",
+	cmd, errs, out := startCLI(t, "-endpoint", srv.URL, "-header", "Authorization: Bearer tok-1", "-header", "X-Trace: a:b",
 		"-metadata", "filename=x.zip", "-metadata", "type=application/zip", "-chunk", "64KiB", "-resume-dir", dir, path)
-	if code := wait(t, cmd, errs); code != 0 {
-		t.Fatalf("exit %d\n%s", code, errs)
-	}
+	require.Equal(t, 0, wait(t, cmd, errs), errs.String())
 	url := lastLine(out.String())
 	sum, err := srv.StoredSHA256(url)
-	if err != nil || sum != fmt.Sprintf("%x", sha256sum(data)) {
-		t.Fatalf("stored %s (%v); stdout %q", sum, err, out.String())
-	}
+	require.NoError(t, err, out.String())
+	assert.Equal(t, fmt.Sprintf("%x", sha256sum(data)), sum)
 	var patches int
 	for _, r := range srv.Requests() {
-		if r.Header.Get("Authorization") != "Bearer tok-1" || r.Header.Get("X-Trace") != "a:b" {
-			t.Fatalf("%s without the -header values: %v", r.Method, r.Header)
-		}
+		assert.Equal(t, "Bearer tok-1", r.Header.Get("Authorization"), r.Method)
+		assert.Equal(t, "a:b", r.Header.Get("X-Trace"), r.Method)
 		switch r.Method {
 		case http.MethodPost:
-			if m := r.Header.Get("Upload-Metadata"); m != "filename eC56aXA=,type YXBwbGljYXRpb24vemlw" {
-				t.Fatalf("Upload-Metadata %q", m)
-			}
+			assert.Equal(t, "filename eC56aXA=,type YXBwbGljYXRpb24vemlw", r.Header.Get("Upload-Metadata"))
 		case http.MethodPatch:
 			patches++
-			if r.ContentLength > 64<<10 {
-				t.Fatalf("PATCH of %d bytes with -chunk 64KiB", r.ContentLength)
-			}
+			assert.LessOrEqual(t, r.ContentLength, int64(64<<10), "PATCH size with -chunk 64KiB")
 		}
 	}
-	if patches != 5 {
-		t.Fatalf("%d PATCHes, want 5", patches)
-	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
-		t.Fatalf("resume dir not cleaned after success: %v", entries)
-	}
-	if !strings.Contains(errs.String(), "100%") || !strings.Contains(errs.String(), "uploaded 293.0 KiB") {
-		t.Fatalf("no progress shown:\n%s", errs)
-	}
+	assert.Equal(t, 5, patches)
+	entries, _ := os.ReadDir(dir)
+	assert.Empty(t, entries, "resume dir not cleaned after success")
+	// stderr is a pipe: plain progress lines, the last at 100%, no bar.
+	assert.Regexp(t, `(?m)^uploading: 100%  293\.0 KiB of 293\.0 KiB`, errs.String())
+	assert.Regexp(t, `(?m)^uploaded 293\.0 KiB in [0-9.]+m?s \([0-9.]+ [KMG]?i?B/s\)$`, errs.String())
+	assert.NotContains(t, errs.String(), "\r")
 }
 
 // TestResume interrupts the CLI mid-upload (Ctrl-C, or a kill) and runs it
@@ -173,13 +158,11 @@ func TestResume(t *testing.T) {
 			path, data := dataFile(t, 1<<20)
 			dir := t.TempDir()
 			args := []string{"-endpoint", srv.URL, "-chunk", "32KiB", "-resume-dir", dir, path}
-			cmd, errs, _ := cli(t, args...)
+			cmd, errs, _ := startCLI(t, args...)
 			var url string
 			deadline := time.Now().Add(60 * time.Second)
 			for {
-				if time.Now().After(deadline) {
-					t.Fatalf("no progress:\n%s", errs)
-				}
+				require.False(t, time.Now().After(deadline), "no progress:\n%s", errs)
 				if u, ok := errs.find("upload URL: "); ok {
 					if info, err := srv.Info(u); err == nil && info.Offset >= 256<<10 {
 						url = u
@@ -188,40 +171,36 @@ func TestResume(t *testing.T) {
 				}
 				time.Sleep(5 * time.Millisecond)
 			}
-			if err := cmd.Process.Signal(sig); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, cmd.Process.Signal(sig))
 			code := wait(t, cmd, errs)
-			if sig == syscall.SIGINT && (code != 130 || !strings.Contains(errs.String(), "run the same command again to resume")) {
-				t.Fatalf("after Ctrl-C: exit %d\n%s", code, errs)
+			if sig == syscall.SIGINT {
+				require.Equal(t, 130, code, errs.String())
+				assert.Regexp(t, `(?m)^tusupload: interrupted with [0-9.]+ [KM]iB of 1\.0 MiB on the server; run the same command again to resume$`, errs.String())
 			}
 			srv.SetPatchDelay(0)
 			held := quiet(t, srv, url)
-			if held == int64(len(data)) {
-				t.Fatal("finished before the interruption")
-			}
+			require.NotEqual(t, int64(len(data)), held, "finished before the interruption")
 			srv.ResetRequests()
 
-			cmd, errs, out := cli(t, args...)
-			if code := wait(t, cmd, errs); code != 0 {
-				t.Fatalf("second run: exit %d\n%s", code, errs)
-			}
-			if got := lastLine(out.String()); got != url {
-				t.Fatalf("second run printed %q, want the resumed %q", got, url)
-			}
+			cmd, errs, out := startCLI(t, args...)
+			require.Equal(t, 0, wait(t, cmd, errs), "second run:\n%s", errs)
+			assert.Equal(t, url, lastLine(out.String()), "the second run resumes the same upload")
 			var sent int64
 			for i, r := range srv.Requests() {
-				if r.Method == http.MethodPost || (i == 1 && r.Method != http.MethodHead) {
-					t.Fatalf("request %d: %s; the second run did not resume", i, r.Method)
+				require.NotEqual(t, http.MethodPost, r.Method, "request %d: the second run did not resume", i)
+				if i == 1 {
+					require.Equal(t, http.MethodHead, r.Method, "request %d: the second run did not resume", i)
 				}
 				sent += max(r.ContentLength, 0)
 			}
-			if sent != int64(len(data))-held {
-				t.Fatalf("second run sent %d bytes, want %d", sent, int64(len(data))-held)
-			}
-			if sum, _ := srv.StoredSHA256(url); sum != fmt.Sprintf("%x", sha256sum(data)) {
-				t.Fatal("stored file differs")
-			}
+			assert.Equal(t, int64(len(data))-held, sent, "bytes sent by the second run")
+			sum, _ := srv.StoredSHA256(url)
+			assert.Equal(t, fmt.Sprintf("%x", sha256sum(data)), sum, "stored file differs")
+			// The rate counts only this run's bytes: far below the
+			// terabytes per second a resume once printed.
+			m := regexp.MustCompile(`uploaded 1\.0 MiB in [0-9.]+m?s \(([0-9.]+) ([KMGT]?i?B)/s\)`).FindStringSubmatch(errs.String())
+			require.NotNil(t, m, errs.String())
+			assert.Contains(t, []string{"B", "KiB", "MiB"}, m[2], "rate of a resumed upload: %s %s/s", m[1], m[2])
 		})
 	}
 }
@@ -232,9 +211,7 @@ func quiet(t *testing.T, srv *tustest.Server, url string) int64 {
 	last, stable := int64(-1), time.Now()
 	for time.Since(stable) < 200*time.Millisecond {
 		info, err := srv.Info(url)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if info.Offset != last {
 			last, stable = info.Offset, time.Now()
 		}
@@ -247,32 +224,43 @@ func TestFailures(t *testing.T) {
 	t.Parallel()
 	srv := tustest.NewServer(t, tustest.Options{})
 	path, _ := dataFile(t, 1000)
+	dir := filepath.Dir(path)
+	h := ` \(run 'tusupload -h' for usage\)\n`
 	tests := []struct {
-		name string
-		args []string
-		code int
-		msg  string
+		name   string
+		args   []string
+		code   int
+		stdout string // substring
+		stderr string // regular expression for all of stderr
 	}{
-		{"no endpoint", []string{path}, 2, "-endpoint is required"},
-		{"no file", []string{"-endpoint", srv.URL}, 2, "want exactly one FILE"},
-		{"two files", []string{"-endpoint", srv.URL, path, path}, 2, "want exactly one FILE"},
-		{"bad chunk", []string{"-endpoint", srv.URL, "-chunk", "8XB", path}, 2, `-chunk "8XB"`},
-		{"zero chunk", []string{"-endpoint", srv.URL, "-chunk", "0", path}, 2, "positive size"},
-		{"bad header", []string{"-endpoint", srv.URL, "-header", "NoColon", path}, 2, "want 'Name: value'"},
-		{"bad metadata", []string{"-endpoint", srv.URL, "-metadata", "novalue", path}, 2, "want k=v"},
-		{"bad metadata key", []string{"-endpoint", srv.URL, "-metadata", "a b=1", path}, 2, "invalid Upload-Metadata"},
-		{"bad endpoint", []string{"-endpoint", "ftp://x/", path}, 2, "http or https"},
-		{"missing file", []string{"-endpoint", srv.URL, "-resume-dir", "", "/nonexistent/f"}, 1, "no such file"},
-		{"server refuses", []string{"-endpoint", srv.URL + "nope/", "-resume-dir", "", path}, 1,
-			"upload failed: tusclient: POST " + srv.URL + "nope/: 405 Method Not Allowed"},
+		{"help", []string{"-h"}, 0, "usage: tusupload -endpoint URL", ``},
+		{"help with a file", []string{"-endpoint", srv.URL, path, "-help"}, 0, "exit status:\n  0 ", ``},
+		{"no endpoint", []string{path}, 2, "", `tusupload: -endpoint is required` + h},
+		{"no file", []string{"-endpoint", srv.URL}, 2, "", `tusupload: want exactly one FILE, got 0 arguments` + h},
+		{"two files", []string{"-endpoint", srv.URL, path, path}, 2, "", `tusupload: want exactly one FILE, got 2 arguments` + h},
+		{"bad chunk", []string{"-endpoint", srv.URL, "-chunk", "8XB", path}, 2, "", `tusupload: -chunk "8XB": want a positive size such as 8MiB` + h},
+		{"zero chunk", []string{"-endpoint", srv.URL, "-chunk", "0", path}, 2, "", `tusupload: -chunk "0": want a positive size such as 8MiB` + h},
+		{"bad header", []string{"-endpoint", srv.URL, "-header", "NoColon", path}, 2, "", `tusupload: -header "NoColon": want 'Name: value'` + h},
+		{"bad metadata", []string{"-endpoint", srv.URL, "-metadata", "novalue", path}, 2, "", `tusupload: -metadata "novalue": want k=v` + h},
+		{"bad metadata key", []string{"-endpoint", srv.URL, "-metadata", "a b=1", path}, 2, "", `tusupload: -metadata: invalid Upload-Metadata.*` + h},
+		{"bad endpoint", []string{"-endpoint", "ftp://x/", path}, 2, "", `tusupload: .*http or https.*` + h},
+		{"missing file", []string{"-endpoint", srv.URL, "-resume-dir", "", "/nonexistent/f"}, 2, "", `tusupload: /nonexistent/f: no such file or directory` + h},
+		{"a directory", []string{"-endpoint", srv.URL, "-resume-dir", "", dir}, 2, "", `tusupload: ` + regexp.QuoteMeta(dir) + ` is not a regular file` + h},
+		{"server refuses", []string{"-endpoint", srv.URL + "nope/", "-resume-dir", "", path}, 1, "",
+			`(?s).*\ntusupload: upload failed: the server answered 405 Method Not Allowed to POST ` + regexp.QuoteMeta(srv.URL+"nope/") +
+				`; check -endpoint and the -header values\n`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var out, errs bytes.Buffer
 			code := run(context.Background(), tc.args, &out, &errs)
-			if code != tc.code || !strings.Contains(errs.String(), tc.msg) || out.Len() != 0 {
-				t.Fatalf("exit %d, stderr:\n%s\nwant exit %d with %q", code, errs.String(), tc.code, tc.msg)
+			assert.Equal(t, tc.code, code)
+			assert.Regexp(t, "^"+tc.stderr+"$", errs.String())
+			if tc.stdout == "" {
+				assert.Empty(t, out.String())
+			} else {
+				assert.Contains(t, out.String(), tc.stdout)
 			}
 		})
 	}
@@ -281,14 +269,13 @@ func TestFailures(t *testing.T) {
 func TestParseSize(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]int64{"1": 1, "512KiB": 512 << 10, "8MiB": 8 << 20, "5MB": 5_000_000, "1GiB": 1 << 30, "64 KiB": 64 << 10, "100B": 100} {
-		if got, err := parseSize(in); err != nil || got != want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
+		got, err := parseSize(in)
+		assert.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
 	}
 	for _, in := range []string{"", "0", "-1", "1.5MiB", "MiB", "2TiB", "99999999GiB"} {
-		if _, err := parseSize(in); err == nil {
-			t.Errorf("parseSize(%q) accepted", in)
-		}
+		_, err := parseSize(in)
+		assert.Error(t, err, in)
 	}
 }
 

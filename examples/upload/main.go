@@ -15,20 +15,24 @@
 // continue without sending again what the server holds, or with -cancel to
 // abandon the upload.
 //
-// Exit status: 0 success (or -dry-run, or -cancel done), 1 upload failed
-// (Aura was told), 2 bad usage or missing credentials, 3 no DICOM study
-// found, 75 failed but resumable (Aura could not be told: run again with
-// -resume), 130 interrupted (paused, or cancelled without a state
-// directory).
+// -dry-run scans and lists the studies without contacting Aura, so it
+// needs neither -api nor credentials.
+//
+// Exit status: 0 success (or -dry-run, or -cancel done, or -h), 1 upload
+// failed (Aura was told), 2 bad usage, missing credentials or a PATH that
+// does not exist, 3 no DICOM study found, 75 failed but resumable (Aura
+// could not be told: run again with -resume), 130 interrupted (paused, or
+// cancelled without a state directory). Failures are one line on standard
+// error: the cause and what to do.
 package main
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -37,6 +41,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dicombridge/dicombridge/dicomscan"
 	"github.com/dicombridge/dicombridge/hmac"
 	"github.com/dicombridge/dicombridge/internal/cli"
 	"github.com/dicombridge/dicombridge/internal/uploadbar"
@@ -46,12 +51,12 @@ import (
 
 // Exit codes.
 const (
-	exitOK          = 0
-	exitFailed      = 1
-	exitUsage       = 2
+	exitOK          = cli.ExitOK
+	exitFailed      = cli.ExitFailed
+	exitUsage       = cli.ExitUsage
 	exitNoStudies   = 3
 	exitResumable   = 75 // EX_TEMPFAIL
-	exitInterrupted = 130
+	exitInterrupted = cli.ExitInterrupted
 )
 
 func main() {
@@ -84,8 +89,28 @@ type options struct {
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	var o options
-	fs := flag.NewFlagSet("upload", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	cmd := cli.New("upload", stdout, stderr)
+	cmd.Synopsis = []string{"upload -api URL [flags] PATH...", "upload -dry-run PATH..."}
+	cmd.About = "Sends folders of DICOM studies to Aura; Ctrl-C pauses, -resume continues, -cancel abandons. " +
+		"Studies are listed on standard output, progress and messages go to standard error."
+	cmd.Env = []cli.Var{
+		{Name: "AURA_API_URL", Help: "default for -api"},
+		{Name: "AURA_API_KEY", Help: "the service API key, aura_au_… (required, except for -dry-run)"},
+		{Name: "AURA_UPLOAD_TOKEN", Help: "an upload token, aubt_…, from your backend; or:"},
+		{Name: "AURA_APP_ID", Help: "the app's HMAC key id, aura_pk_…, exchanged for a token with"},
+		{Name: "AURA_APP_SECRET", Help: "the app's HMAC secret, aura_sk_…"},
+		{Name: "XDG_STATE_HOME", Help: "default -state-dir is $XDG_STATE_HOME/dicombridge-upload (else ~/.local/state/…)"},
+	}
+	cmd.Exit = []cli.Var{
+		{Name: "0", Help: "uploaded (or -dry-run, -cancel done, -h)"},
+		{Name: "1", Help: "the upload failed; Aura was told"},
+		{Name: "2", Help: "bad usage, missing credentials, a PATH that does not exist, an unfinished upload in the way"},
+		{Name: "3", Help: "no DICOM study in the paths"},
+		{Name: "75", Help: "failed but resumable: run the same command with -resume"},
+		{Name: "130", Help: "interrupted (Ctrl-C): paused, run again with -resume"},
+	}
+	cmd.Kinds = kinds
+	fs := cmd.Flags
 	fs.StringVar(&o.api, "api", getenv("AURA_API_URL"), "Aura API base `URL`, ending in /api (default $AURA_API_URL)")
 	fs.StringVar(&o.stateDir, "state-dir", defaultStateDir(getenv), "`DIR` keeping unfinished uploads for -resume; empty disables resuming")
 	fs.BoolVar(&o.resume, "resume", false, "continue the unfinished upload of these paths (start a new one if there is none)")
@@ -95,30 +120,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.StringVar(&o.contextJSON, "context", "", "init context as a JSON `object`, e.g. '{\"referral_id\":\"R-1\"}'")
 	fs.StringVar(&o.source, "source", "", "init source (default \"standalone-uploader\")")
 	fs.BoolVar(&o.store, "store", false, "store files in the zip instead of compressing them (one pass, more bytes sent)")
-	fs.BoolVar(&o.dryRun, "dry-run", false, "scan and list the studies, upload nothing")
-	fs.BoolVar(&o.quiet, "quiet", false, "no progress bar")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: upload -api URL [flags] PATH...")
-		fmt.Fprintln(stderr, "credentials: AURA_API_KEY, and AURA_UPLOAD_TOKEN or AURA_APP_ID + AURA_APP_SECRET (environment only)")
-		fs.PrintDefaults()
+	fs.BoolVar(&o.dryRun, "dry-run", false, "scan and list the studies, upload nothing (needs no -api and no credentials)")
+	fs.BoolVar(&o.quiet, "quiet", false, "no progress display")
+	if err := cmd.Parse(args); err != nil {
+		return cmd.Fail(err)
 	}
-	if err := fs.Parse(args); err != nil {
-		return exitUsage
-	}
-	o.paths = fs.Args()
+	o.paths = cmd.Args()
 	usage := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "upload: "+format+"\n", a...)
-		return exitUsage
+		return cmd.Fail(cli.Usagef(format, a...))
 	}
 	switch {
-	case o.api == "":
-		return usage("-api (or AURA_API_URL) is required")
 	case len(o.paths) == 0:
 		return usage("no PATH to upload")
+	case o.api == "" && !o.dryRun:
+		return usage("-api (or AURA_API_URL) is required")
 	case o.resume && o.cancel:
 		return usage("-resume and -cancel exclude each other")
 	case (o.resume || o.cancel) && o.stateDir == "":
 		return usage("-resume and -cancel need a -state-dir")
+	case o.dryRun && (o.resume || o.cancel):
+		return usage("-dry-run excludes -resume and -cancel")
+	}
+	if err := cli.Paths(o.paths...); err != nil {
+		return cmd.Fail(err)
 	}
 	var uploadContext any
 	if o.contextJSON != "" {
@@ -128,16 +152,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		uploadContext = json.RawMessage(o.contextJSON)
 	}
-	tokens, code := tokenSource(o.api, getenv, stderr)
-	if code != exitOK {
-		return code
-	}
 	for i, p := range o.paths {
 		abs, err := filepath.Abs(p)
 		if err != nil {
 			return usage("%v", err)
 		}
 		o.paths[i] = abs
+	}
+	if o.dryRun {
+		return cmd.Fail(dryRun(ctx, o, stdout, stderr))
+	}
+	tokens, err := tokenSource(o.api, getenv)
+	if err != nil {
+		return cmd.Fail(err)
 	}
 
 	var bar *uploadbar.Bar
@@ -155,35 +182,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Store:     o.store,
 		Callbacks: cb,
 	}
-	defer func() {
+	fail := func(err error) int {
 		if bar != nil {
 			bar.Finish()
 		}
-	}()
+		return cmd.Fail(err)
+	}
 
 	pending, err := matching(u, o, stderr)
 	if err != nil {
-		return report(stderr, err)
+		return fail(err)
 	}
 	switch {
 	case o.cancel:
 		if len(pending) == 0 {
-			fmt.Fprintln(stderr, "upload: no unfinished upload of these paths")
-			return exitUsage
+			return fail(&cli.UsageError{Msg: "no unfinished upload of these paths", Hint: "nothing to cancel"})
 		}
 		for _, p := range pending {
 			if err := u.Discard(ctx, p.UploadID); err != nil {
-				return report(stderr, err)
+				return fail(err)
 			}
 			fmt.Fprintf(stderr, "upload: abandoned upload %s\n", p.UploadID)
 		}
 		return exitOK
 	case len(pending) > 0 && !o.resume:
 		p := pending[len(pending)-1]
-		fmt.Fprintf(stderr, "upload: an unfinished upload of these paths exists (upload_id %s, step %s, begun %s)\n"+
-			"        run again with -resume to continue it, or with -cancel to abandon it\n",
-			p.UploadID, p.Step, p.Created.Local().Format(time.DateTime))
-		return exitUsage
+		return fail(&cli.UsageError{
+			Msg: fmt.Sprintf("an unfinished upload of these paths exists (upload_id %s, step %s, begun %s)",
+				p.UploadID, p.Step, p.Created.Local().Format(time.DateTime)),
+			Hint: "run again with -resume to continue it, or with -cancel to abandon it",
+		})
 	case len(pending) > 0:
 		p := pending[len(pending)-1]
 		if len(o.skip) > 0 {
@@ -193,7 +221,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		u.Callbacks.OnStudies = listStudies(stdout)
 		res, err := u.Resume(ctx, p.UploadID)
 		if err != nil {
-			return report(stderr, err)
+			return fail(err)
 		}
 		return done(stdout, res)
 	case o.resume:
@@ -202,45 +230,103 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	s, err := u.Prepare(ctx, o.paths...)
 	if err != nil {
-		return report(stderr, err)
+		return fail(err)
 	}
 	listStudies(stdout)(s.Studies())
-	scanProblems(stderr, s)
+	scanProblems(stderr, s.Scan())
 	for _, uid := range o.skip {
 		if err := s.Remove(uid); err != nil {
 			return usage("-skip-study %s: no such study in these paths", uid)
 		}
 	}
-	if o.dryRun {
-		fmt.Fprintf(stdout, "dry run: %d studies would be uploaded\n", len(s.Studies()))
-		return exitOK
-	}
 	res, err := s.Upload(ctx)
+	if bar != nil {
+		bar.Finish()
+	}
 	if err != nil {
-		return report(stderr, err)
+		return cmd.Fail(err)
 	}
 	return done(stdout, res)
 }
 
+// dryRun scans the paths as the upload would, lists the studies and the
+// files set aside, and contacts nobody.
+func dryRun(ctx context.Context, o options, stdout, stderr io.Writer) error {
+	res, err := (&dicomscan.Scanner{}).Scan(ctx, o.paths...)
+	if err != nil {
+		return err
+	}
+	studies := uploader.StudiesFromScan(res.Studies)
+	for _, uid := range o.skip {
+		i := slices.IndexFunc(studies, func(s uploader.Study) bool { return s.UID == uid })
+		if i < 0 {
+			return cli.Usagef("-skip-study %s: no such study in these paths", uid)
+		}
+		studies = slices.Delete(studies, i, i+1)
+	}
+	listStudies(stdout)(studies)
+	scanProblems(stderr, res)
+	if len(studies) == 0 {
+		return fmt.Errorf("%w among %d files (%d skipped, %d rejected, %d unreadable)",
+			uploader.ErrNoStudies, res.Files, len(res.Skipped), len(res.Rejected), len(res.Errors))
+	}
+	fmt.Fprintf(stdout, "dry run: %d studies would be uploaded\n", len(studies))
+	return nil
+}
+
+// kinds turn the uploader's errors into one line and an exit code.
+var kinds = []cli.Kind{
+	{Match: cli.Is(uploader.ErrCancelled), Code: exitInterrupted,
+		Cause: func(error) string { return "cancelled" }, Hint: "nothing is left to resume"},
+	{Match: cli.Is(uploader.ErrPaused), Code: exitInterrupted,
+		Cause: func(error) string { return "paused" }, Hint: "run the same command with -resume to continue, or -cancel to abandon it"},
+	{Match: cli.Is(uploader.ErrNoStudies), Code: exitNoStudies,
+		Hint: "run 'go run ./examples/scan PATH...' to see why each file was set aside"},
+	{Match: cli.Is(uploader.ErrSourcesChanged),
+		Hint: "the upload was abandoned; run the command again (without -resume) for a new one"},
+	{Match: cli.Is(uploader.ErrResumable), Code: exitResumable,
+		Hint: "run the same command with -resume when the network is back"},
+	{Match: func(err error) bool {
+		return errors.Is(err, uploadtoken.ErrUnauthorized) || errors.Is(err, uploadtoken.ErrForbidden)
+	}, Cause: apiCause("Aura refused the credentials"),
+		Hint: "check AURA_API_KEY and AURA_UPLOAD_TOKEN (or AURA_APP_ID and AURA_APP_SECRET), and the clock"},
+	{Match: cli.Is(uploadtoken.ErrRateLimited), Cause: apiCause("Aura asks to slow down"), Hint: "wait a minute and try again"},
+	{Match: cli.Is(uploader.ErrServerConfig), Hint: "Aura's upload configuration is unusable; ask the Aura administrator"},
+	{Match: cli.As[*uploadtoken.APIError](), Cause: apiCause("Aura answered an error"), Hint: "try again later; if it persists, report it with the time"},
+}
+
+// apiCause describes an *uploadtoken.APIError in the chain: what, the
+// status, the call and Aura's message.
+func apiCause(what string) func(error) string {
+	return func(err error) string {
+		var ae *uploadtoken.APIError
+		if !errors.As(err, &ae) {
+			return ""
+		}
+		msg := fmt.Sprintf("%s: %d %s on %s %s", what, ae.StatusCode, http.StatusText(ae.StatusCode), ae.Method, ae.Path)
+		if ae.Message != "" && ae.Message != http.StatusText(ae.StatusCode) {
+			msg += ": " + ae.Message
+		}
+		return msg
+	}
+}
+
 // tokenSource picks the upload token: given, or exchanged with HMAC.
-func tokenSource(api string, getenv func(string) string, stderr io.Writer) (uploadtoken.Source, int) {
+func tokenSource(api string, getenv func(string) string) (uploadtoken.Source, error) {
 	key, tok, appID, secret := getenv("AURA_API_KEY"), getenv("AURA_UPLOAD_TOKEN"), getenv("AURA_APP_ID"), getenv("AURA_APP_SECRET")
 	switch {
 	case key == "":
-		fmt.Fprintln(stderr, "upload: set AURA_API_KEY (the service API key, aura_au_…) in the environment")
-		return nil, exitUsage
+		return nil, &cli.UsageError{Msg: "AURA_API_KEY is not set", Hint: "set it to the service API key (aura_au_…) in the environment"}
 	case tok != "":
 		if !strings.HasPrefix(tok, uploadtoken.Prefix) {
-			fmt.Fprintln(stderr, "upload: AURA_UPLOAD_TOKEN must start with 'aubt_'")
-			return nil, exitUsage
+			return nil, &cli.UsageError{Msg: "AURA_UPLOAD_TOKEN must start with 'aubt_'", Hint: "use the token your backend returned"}
 		}
-		return uploadtoken.StaticSource(&uploadtoken.Token{Value: tok}), exitOK
+		return uploadtoken.StaticSource(&uploadtoken.Token{Value: tok}), nil
 	case appID != "" && secret != "":
 		c := &uploadtoken.Client{BaseURL: api, APIKey: key, Signer: &hmac.Signer{AppID: appID, Secret: secret}}
-		return c.Source(uploadtoken.ExchangeRequest{}), exitOK
+		return c.Source(uploadtoken.ExchangeRequest{}), nil
 	}
-	fmt.Fprintln(stderr, "upload: set AURA_UPLOAD_TOKEN, or AURA_APP_ID and AURA_APP_SECRET, in the environment")
-	return nil, exitUsage
+	return nil, &cli.UsageError{Msg: "no upload token", Hint: "set AURA_UPLOAD_TOKEN, or AURA_APP_ID and AURA_APP_SECRET, in the environment"}
 }
 
 // matching returns the unfinished uploads of the same paths to the same API.
@@ -276,64 +362,38 @@ func listStudies(w io.Writer) func([]uploader.Study) {
 	}
 }
 
-// scanProblems reports the files the scan set aside.
-func scanProblems(w io.Writer, s *uploader.Session) {
-	r := s.Scan()
-	if n := len(r.Skipped); n > 0 {
-		fmt.Fprintf(w, "upload: %d files skipped (not DICOM, DICOMDIR, duplicates)\n", n)
+// maxProblems bounds the files set aside that are listed one by one.
+const maxProblems = 20
+
+// scanProblems names the files the scan set aside, with the reason.
+func scanProblems(w io.Writer, r *dicomscan.Result) {
+	n := 0
+	for _, v := range []struct {
+		what string
+		fes  []*dicomscan.FileError
+	}{{"skipped", r.Skipped}, {"rejected", r.Rejected}, {"unreadable", r.Errors}} {
+		for _, e := range v.fes {
+			if n++; n <= maxProblems {
+				fmt.Fprintf(w, "upload: %s %s: %s\n", v.what, e.Path, e.Reason())
+			}
+		}
 	}
-	for _, e := range r.Rejected {
-		fmt.Fprintf(w, "upload: rejected %s: %s\n", e.Path, e.Reason())
-	}
-	for _, e := range r.Errors {
-		fmt.Fprintf(w, "upload: unreadable %s: %s\n", e.Path, e.Reason())
+	if n > maxProblems {
+		fmt.Fprintf(w, "upload: … and %d more files set aside; 'go run ./examples/scan PATH...' lists them all\n", n-maxProblems)
 	}
 }
 
 func done(w io.Writer, res *uploader.Result) int {
 	resumed := ""
 	if res.Resumed {
-		resumed = fmt.Sprintf(", resumed at %.1f MB", float64(res.ResumedAt)/1e6)
+		resumed = fmt.Sprintf(", resumed at %s", cli.Bytes(res.ResumedAt))
 	}
-	fmt.Fprintf(w, "uploaded %d studies, %d series, %d instances (%.1f MB as a %.1f MB zip) in %s%s\n",
-		res.Studies, res.Series, res.Instances, float64(res.SourceBytes)/1e6, float64(res.ArchiveBytes)/1e6,
-		res.Elapsed.Round(time.Millisecond), resumed)
+	// The rate counts only what this run sent, over this run's time.
+	fmt.Fprintf(w, "uploaded %d studies, %d series, %d instances (%s as a %s zip) in %s, %s%s\n",
+		res.Studies, res.Series, res.Instances, cli.Bytes(res.SourceBytes), cli.Bytes(res.ArchiveBytes),
+		res.Elapsed.Round(time.Millisecond), cli.Rate(res.ArchiveBytes-res.ResumedAt, res.Elapsed), resumed)
 	fmt.Fprintf(w, "upload_id %s\n", res.UploadID)
 	return exitOK
-}
-
-// report explains an error and picks the exit code.
-func report(w io.Writer, err error) int {
-	var ae *uploadtoken.APIError
-	var sc *uploader.SourcesChangedError
-	switch {
-	case errors.Is(err, uploader.ErrCancelled):
-		fmt.Fprintln(w, "upload: cancelled; nothing is left to resume")
-		return exitInterrupted
-	case errors.Is(err, uploader.ErrPaused):
-		fmt.Fprintln(w, "upload: paused; run the same command with -resume to continue, or -cancel to abandon it")
-		return exitInterrupted
-	case errors.Is(err, uploader.ErrNoStudies):
-		fmt.Fprintln(w, "upload:", err)
-		return exitNoStudies
-	case errors.As(err, &sc):
-		fmt.Fprintf(w, "upload: %v\n        the upload was abandoned; run the command again (without -resume) for a new one\n", err)
-		return exitFailed
-	case errors.Is(err, uploader.ErrResumable):
-		fmt.Fprintf(w, "upload: %v\n        run the same command with -resume when the network is back\n", err)
-		return exitResumable
-	case errors.Is(err, uploadtoken.ErrUnauthorized), errors.Is(err, uploadtoken.ErrForbidden):
-		fmt.Fprintf(w, "upload: Aura refused the credentials: %v\n        check AURA_API_KEY and the upload token (or AURA_APP_ID/AURA_APP_SECRET)\n", err)
-		return exitFailed
-	case errors.Is(err, uploader.ErrServerConfig):
-		fmt.Fprintf(w, "upload: Aura's upload configuration is unusable: %v\n", err)
-		return exitFailed
-	case errors.As(err, &ae):
-		fmt.Fprintf(w, "upload: Aura answered %d: %v\n", ae.StatusCode, err)
-		return exitFailed
-	}
-	fmt.Fprintln(w, "upload:", err)
-	return exitFailed
 }
 
 // defaultStateDir is $XDG_STATE_HOME/dicombridge-upload, else

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/dicombridge/dicombridge/auratest"
@@ -88,36 +90,25 @@ func TestUpload(t *testing.T) {
 			e := hmacEnv(aura, t.TempDir())
 			if mode == "token" {
 				tok, err := aura.IssueToken(context.Background())
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				e = env{"AURA_API_URL": aura.URL, "AURA_API_KEY": aura.APIKey, "AURA_UPLOAD_TOKEN": tok.Value, "XDG_STATE_HOME": t.TempDir()}
 			}
 			r := runCLI(context.Background(), e, "-patient-id", "PAT-1", "-context", `{"referral_id":"R-9"}`, sample)
-			if r.code != exitOK {
-				t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
-			}
-			if n := strings.Count(r.stdout, "study "); n != 3 {
-				t.Errorf("%d studies listed:\n%s", n, r.stdout)
-			}
+			require.Equal(t, exitOK, r.code, "%s\n%s", r.stdout, r.stderr)
+			assert.Equal(t, 3, strings.Count(r.stdout, "study "), r.stdout)
 			m := uploadIDLine.FindStringSubmatch(r.stdout)
-			if m == nil || !strings.Contains(r.stdout, "uploaded 3 studies, 6 series, 24 instances") {
-				t.Fatalf("stdout:\n%s", r.stdout)
-			}
+			require.NotNil(t, m, r.stdout)
+			assert.Regexp(t, `(?m)^uploaded 3 studies, 6 series, 24 instances \([0-9.]+ [KM]iB as a [0-9.]+ [KM]iB zip\) in [0-9.]+m?s, [0-9.]+ [KM]?i?B/s$`, r.stdout)
 			ss, ok := aura.Session(m[1])
-			if !ok || ss.State != "completed" {
-				t.Fatalf("server session %+v", ss)
-			}
-			if !strings.Contains(string(ss.Init), `"patient_id":"PAT-1","context":{"referral_id":"R-9"}}`) {
-				t.Errorf("init body ends %s", ss.Init[max(0, len(ss.Init)-80):])
-			}
+			require.True(t, ok)
+			require.Equal(t, "completed", ss.State)
+			assert.Contains(t, string(ss.Init), `"patient_id":"PAT-1","context":{"referral_id":"R-9"}}`)
 			up, _ := aura.Upload(m[1])
-			if entries, err := up.ZipEntries(); err != nil || len(entries) != 24 {
-				t.Errorf("zip: %d entries, %v", len(entries), err)
-			}
-			if strings.Contains(r.stdout+r.stderr, aura.Secret) || strings.Contains(r.stdout+r.stderr, aura.APIKey) {
-				t.Error("a credential was printed")
-			}
+			entries, err := up.ZipEntries()
+			require.NoError(t, err)
+			assert.Len(t, entries, 24)
+			assert.NotContains(t, r.stdout+r.stderr, aura.Secret, "a credential was printed")
+			assert.NotContains(t, r.stdout+r.stderr, aura.APIKey, "a credential was printed")
 		})
 	}
 }
@@ -150,9 +141,8 @@ func interrupted(t *testing.T) (*auratest.Server, env) {
 		cancel(uploader.ErrPaused) // what main does on SIGINT
 	}()
 	r := runCLI(ctx, e, "-quiet", sample)
-	if r.code != exitInterrupted || !strings.Contains(r.stderr, "paused; run the same command with -resume") {
-		t.Fatalf("exit %d\n%s", r.code, r.stderr)
-	}
+	require.Equal(t, exitInterrupted, r.code, r.stderr)
+	require.Equal(t, "upload: paused; run the same command with -resume to continue, or -cancel to abandon it\n", r.stderr)
 	aura.ClearFailures()
 	return aura, e
 }
@@ -163,21 +153,18 @@ func TestPauseResume(t *testing.T) {
 	t.Parallel()
 	aura, e := interrupted(t)
 	r := runCLI(context.Background(), e, sample)
-	if r.code != exitUsage || !strings.Contains(r.stderr, "run again with -resume to continue it, or with -cancel to abandon it") {
-		t.Fatalf("without -resume: exit %d\n%s", r.code, r.stderr)
-	}
+	require.Equal(t, exitUsage, r.code, r.stderr)
+	assert.Regexp(t, `^upload: an unfinished upload of these paths exists \(upload_id [0-9a-f-]{36}, step [a-z]+, begun [0-9: -]+\); `+
+		`run again with -resume to continue it, or with -cancel to abandon it\n$`, r.stderr)
 	r = runCLI(context.Background(), e, "-resume", sample)
-	if r.code != exitOK || !strings.Contains(r.stdout, "resumed at") {
-		t.Fatalf("-resume: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
-	}
+	require.Equal(t, exitOK, r.code, "%s\n%s", r.stdout, r.stderr)
+	assert.Contains(t, r.stdout, "resumed at")
 	ss := aura.Sessions()
-	if len(ss) != 1 || ss[0].State != "completed" {
-		t.Errorf("server sessions %+v", ss)
-	}
+	require.Len(t, ss, 1)
+	assert.Equal(t, "completed", ss[0].State)
 	r = runCLI(context.Background(), e, "-resume", sample)
-	if r.code != exitOK || !strings.Contains(r.stderr, "no unfinished upload of these paths; starting a new one") {
-		t.Errorf("-resume with nothing pending: exit %d\n%s", r.code, r.stderr)
-	}
+	assert.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "no unfinished upload of these paths; starting a new one")
 }
 
 // TestCancelPending abandons a paused upload with -cancel.
@@ -185,15 +172,14 @@ func TestCancelPending(t *testing.T) {
 	t.Parallel()
 	aura, e := interrupted(t)
 	r := runCLI(context.Background(), e, "-cancel", sample)
-	if r.code != exitOK || !strings.Contains(r.stderr, "abandoned upload") {
-		t.Fatalf("exit %d\n%s", r.code, r.stderr)
-	}
-	if ss := aura.Sessions(); len(ss) != 1 || ss[0].State != "cancelled" {
-		t.Errorf("server sessions %+v", ss)
-	}
-	if up := aura.Uploads(); len(up) != 1 || !up[0].Terminated {
-		t.Errorf("tus uploads %+v", up)
-	}
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "abandoned upload")
+	ss := aura.Sessions()
+	require.Len(t, ss, 1)
+	assert.Equal(t, "cancelled", ss[0].State)
+	up := aura.Uploads()
+	require.Len(t, up, 1)
+	assert.True(t, up[0].Terminated)
 }
 
 // TestResumableFailure: Tus and Aura both unreachable: exit 75, and
@@ -205,66 +191,103 @@ func TestResumableFailure(t *testing.T) {
 	aura.Fail(auratest.EndpointTus, auratest.Failure{Method: "PATCH", Abort: true})
 	aura.Fail(auratest.EndpointError, auratest.Failure{Abort: true})
 	r := runCLI(context.Background(), e, "-quiet", sample)
-	if r.code != exitResumable || !strings.Contains(r.stderr, "run the same command with -resume when the network is back") {
-		t.Fatalf("exit %d\n%s", r.code, r.stderr)
-	}
+	require.Equal(t, exitResumable, r.code, r.stderr)
+	assert.Regexp(t, `^upload: .*; run the same command with -resume when the network is back\n$`, r.stderr, "one line")
+	assert.NotContains(t, r.stderr, "Uploader.Resume", "no Go API advice")
+	assert.NotContains(t, r.stderr, "uploader: ", "no package prefixes")
 	aura.ClearFailures()
-	if r := runCLI(context.Background(), e, "-quiet", "-resume", sample); r.code != exitOK {
-		t.Fatalf("-resume: exit %d\n%s", r.code, r.stderr)
-	}
+	r = runCLI(context.Background(), e, "-quiet", "-resume", sample)
+	require.Equal(t, exitOK, r.code, r.stderr)
 }
 
 // TestErrors: bad usage, missing credentials, nothing to upload and
-// refusals give clear messages and distinct exit codes.
+// refusals give one clear line and distinct exit codes.
 func TestErrors(t *testing.T) {
 	t.Parallel()
 	aura := newAura(t)
 	empty := t.TempDir()
-	os.WriteFile(filepath.Join(empty, "readme.txt"), []byte("no images here"), 0o600)
+	require.NoError(t, os.WriteFile(filepath.Join(empty, "readme.txt"), []byte("no images here"), 0o600))
 	good := hmacEnv(aura, t.TempDir())
-	with := func(k, v string) env {
+	with := func(kv ...string) env {
 		e := env{}
 		for a, b := range good {
 			e[a] = b
 		}
-		e[k] = v
+		for i := 0; i < len(kv); i += 2 {
+			e[kv[i]] = kv[i+1]
+		}
 		return e
 	}
+	missing := filepath.Join(empty, "nope")
 	cases := []struct {
-		name string
-		env  env
-		args []string
-		code int
-		msg  string
+		name   string
+		env    env
+		args   []string
+		code   int
+		stderr string // a regular expression for the whole of standard error
 	}{
-		{"no api", with("AURA_API_URL", ""), []string{sample}, exitUsage, "-api (or AURA_API_URL) is required"},
-		{"no path", good, nil, exitUsage, "no PATH to upload"},
-		{"no key", with("AURA_API_KEY", ""), []string{sample}, exitUsage, "set AURA_API_KEY"},
-		{"no token", with("AURA_APP_SECRET", ""), []string{sample}, exitUsage, "set AURA_UPLOAD_TOKEN, or AURA_APP_ID and AURA_APP_SECRET"},
-		{"bad token", with("AURA_UPLOAD_TOKEN", "tok_123"), []string{sample}, exitUsage, "must start with 'aubt_'"},
-		{"bad context", good, []string{"-context", "[1]", sample}, exitUsage, "-context must be a JSON object"},
-		{"resume and cancel", good, []string{"-resume", "-cancel", sample}, exitUsage, "exclude each other"},
-		{"resume without state", good, []string{"-resume", "-state-dir", "", sample}, exitUsage, "need a -state-dir"},
-		{"cancel nothing", good, []string{"-cancel", sample}, exitUsage, "no unfinished upload of these paths"},
-		{"unknown study", good, []string{"-skip-study", "1.2.3", sample}, exitUsage, "-skip-study 1.2.3: no such study"},
-		{"no DICOM", good, []string{empty}, exitNoStudies, "no DICOM studies to upload among 1 files"},
-		{"wrong API key", with("AURA_API_KEY", "aura_au_wrong"), []string{sample}, exitFailed, "Aura refused the credentials"},
-		{"dry run", good, []string{"-dry-run", sample}, exitOK, ""},
+		{"no api", with("AURA_API_URL", ""), []string{sample}, exitUsage, `upload: -api \(or AURA_API_URL\) is required \(run 'upload -h' for usage\)\n`},
+		{"no path", good, nil, exitUsage, `upload: no PATH to upload \(run 'upload -h' for usage\)\n`},
+		{"missing path", good, []string{sample, missing}, exitUsage, `upload: ` + regexp.QuoteMeta(missing) + `: no such file or directory \(run 'upload -h' for usage\)\n`},
+		{"missing path, dry run", env{}, []string{"-dry-run", missing}, exitUsage, `upload: ` + regexp.QuoteMeta(missing) + `: no such file or directory .*\n`},
+		{"bad flag", good, []string{"-nope", sample}, exitUsage, `upload: flag provided but not defined: -nope \(run 'upload -h' for usage\)\n`},
+		{"no key", with("AURA_API_KEY", ""), []string{sample}, exitUsage, `upload: AURA_API_KEY is not set; set it to the service API key \(aura_au_…\) in the environment\n`},
+		{"no token", with("AURA_APP_SECRET", ""), []string{sample}, exitUsage, `upload: no upload token; set AURA_UPLOAD_TOKEN, or AURA_APP_ID and AURA_APP_SECRET, in the environment\n`},
+		{"bad token", with("AURA_UPLOAD_TOKEN", "tok_123"), []string{sample}, exitUsage, `upload: AURA_UPLOAD_TOKEN must start with 'aubt_'; use the token your backend returned\n`},
+		{"bad context", good, []string{"-context", "[1]", sample}, exitUsage, `upload: -context must be a JSON object .*\n`},
+		{"resume and cancel", good, []string{"-resume", "-cancel", sample}, exitUsage, `upload: -resume and -cancel exclude each other .*\n`},
+		{"resume without state", good, []string{"-resume", "-state-dir", "", sample}, exitUsage, `upload: -resume and -cancel need a -state-dir .*\n`},
+		{"cancel nothing", good, []string{"-cancel", sample}, exitUsage, `upload: no unfinished upload of these paths; nothing to cancel\n`},
+		{"unknown study", good, []string{"-skip-study", "1.2.3", sample}, exitUsage, `upload: -skip-study 1.2.3: no such study in these paths \(run 'upload -h' for usage\)\n`},
+		{"no DICOM", good, []string{empty}, exitNoStudies, `upload: skipped ` + regexp.QuoteMeta(filepath.Join(empty, "readme.txt")) + `: not a DICOM file\n` +
+			`upload: no DICOM studies to upload among 1 files \(1 skipped, 0 rejected, 0 unreadable\); run 'go run ./examples/scan PATH...' to see why each file was set aside\n`},
+		{"wrong API key", with("AURA_API_KEY", "aura_au_wrong"), []string{sample}, exitFailed,
+			`upload: Aura refused the credentials: 401 Unauthorized on POST /api/auth/exchange: .*; check AURA_API_KEY and AURA_UPLOAD_TOKEN \(or AURA_APP_ID and AURA_APP_SECRET\), and the clock\n`},
+		{"unreachable", with("AURA_API_URL", "http://127.0.0.1:1/api"), []string{sample}, exitFailed,
+			`upload: .*connection refused; is the server running, and is the URL right\?\n`},
+		{"dry run", good, []string{"-dry-run", sample}, exitOK, ``},
+		{"dry run without credentials", env{}, []string{"-dry-run", sample, "-skip-study", "x"}, exitUsage, `(?s)upload: -skip-study x: no such study in these paths .*\n`},
+		{"dry run, nothing", env{}, []string{"-dry-run", empty}, exitNoStudies, `(?s)upload: skipped .*\nupload: no DICOM studies to upload among 1 files \(1 skipped, 0 rejected, 0 unreadable\); .*\n`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := runCLI(context.Background(), c.env, append([]string{"-quiet"}, c.args...)...)
-			if r.code != c.code || !strings.Contains(r.stderr, c.msg) {
-				t.Errorf("exit %d, stderr:\n%s\nwant exit %d and %q", r.code, r.stderr, c.code, c.msg)
-			}
-			if strings.Contains(r.stderr, "aura_au_wrong") {
-				t.Error("the API key was printed")
-			}
+			assert.Equal(t, c.code, r.code)
+			assert.Regexp(t, "^"+c.stderr+"$", r.stderr)
+			assert.NotContains(t, r.stderr, "aura_au_wrong", "the API key was printed")
+			assert.NotContains(t, r.stderr, "uploadtoken: ", "no package prefixes")
 		})
 	}
-	if n := len(aura.CallsTo(auratest.EndpointInit)); n != 0 {
-		t.Errorf("%d init calls from runs that must not upload", n)
+	assert.Empty(t, aura.CallsTo(auratest.EndpointInit), "init calls from runs that must not upload")
+}
+
+// TestDryRunNoCredentials: -dry-run lists the studies with no -api and no
+// credential at all, and contacts nobody.
+func TestDryRunNoCredentials(t *testing.T) {
+	t.Parallel()
+	r := runCLI(context.Background(), env{}, "-dry-run", sample)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, 3, strings.Count(r.stdout, "study "), r.stdout)
+	assert.True(t, strings.HasSuffix(r.stdout, "dry run: 3 studies would be uploaded\n"), r.stdout)
+	assert.Empty(t, r.stderr)
+}
+
+// TestHelp: -h prints usage with the environment variables and the exit
+// codes on standard output, exits 0 and starts nothing, whatever else is
+// on the command line.
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	aura := newAura(t)
+	for _, args := range [][]string{{"-h"}, {"-help"}, {sample, "-h"}, {"-resume", "-h", sample}} {
+		r := runCLI(context.Background(), hmacEnv(aura, t.TempDir()), args...)
+		assert.Equal(t, exitOK, r.code, args)
+		assert.Empty(t, r.stderr, args)
+		for _, want := range []string{"usage: upload -api URL [flags] PATH...", "  -dry-run\n", "environment:\n  AURA_API_URL ",
+			"  AURA_APP_SECRET ", "exit status:\n  0 ", "  75 "} {
+			assert.Contains(t, r.stdout, want, args)
+		}
 	}
+	assert.Empty(t, aura.Calls(), "-h contacted Aura")
 }
 
 // TestSignal runs the real program and interrupts it with SIGINT: it
@@ -282,23 +305,19 @@ func TestSignal(t *testing.T) {
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, cmd.Start())
 	if !waitRecord(stateDir) {
 		cmd.Process.Kill()
 		cmd.Wait()
-		t.Fatalf("no tus record appeared\n%s", stderr.String())
+		require.Fail(t, "no tus record appeared", stderr.String())
 	}
 	cmd.Process.Signal(syscall.SIGINT)
 	err := cmd.Wait()
-	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted || !strings.Contains(stderr.String(), "paused") {
-		t.Fatalf("exit %d (%v)\n%s", code, err, stderr.String())
-	}
+	require.Equal(t, exitInterrupted, cmd.ProcessState.ExitCode(), "%v\n%s", err, stderr.String())
+	assert.Equal(t, "upload: paused; run the same command with -resume to continue, or -cancel to abandon it\n", stderr.String())
 	aura.ClearFailures()
-	if r := runCLI(context.Background(), e, "-quiet", "-resume", sample); r.code != exitOK {
-		t.Fatalf("-resume: exit %d\n%s", r.code, r.stderr)
-	}
+	r := runCLI(context.Background(), e, "-quiet", "-resume", sample)
+	require.Equal(t, exitOK, r.code, r.stderr)
 }
 
 // TestInterruptedBeforeUpload: Ctrl-C before anything was announced (while
@@ -312,31 +331,25 @@ func TestInterruptedBeforeUpload(t *testing.T) {
 		ctx, cancel := context.WithCancelCause(context.Background())
 		cancel(uploader.ErrPaused) // what main does on SIGINT
 		r := runCLI(ctx, hmacEnv(aura, t.TempDir()), "-quiet", sample)
-		if r.code != exitInterrupted {
-			t.Errorf("exit %d, want %d\n%s", r.code, exitInterrupted, r.stderr)
-		}
-		if n := len(aura.CallsTo(auratest.EndpointInit)); n != 0 {
-			t.Errorf("%d init calls", n)
-		}
+		assert.Equal(t, exitInterrupted, r.code, r.stderr)
+		assert.Empty(t, aura.CallsTo(auratest.EndpointInit))
 	})
 	t.Run("resume", func(t *testing.T) {
 		t.Parallel()
 		aura, e := interrupted(t)
 		ctx, cancel := context.WithCancelCause(context.Background())
 		cancel(uploader.ErrPaused)
-		if r := runCLI(ctx, e, "-quiet", "-resume", sample); r.code != exitInterrupted || !strings.Contains(r.stderr, "paused") {
-			t.Errorf("interrupted -resume: exit %d, want %d\n%s", r.code, exitInterrupted, r.stderr)
-		}
+		r := runCLI(ctx, e, "-quiet", "-resume", sample)
+		assert.Equal(t, exitInterrupted, r.code, r.stderr)
+		assert.Contains(t, r.stderr, "paused")
 		aura.Fail(auratest.EndpointConfig, auratest.Failure{Abort: true})
-		if r := runCLI(context.Background(), e, "-quiet", "-resume", sample); r.code != exitResumable {
-			t.Errorf("-resume with the network down: exit %d, want %d\n%s", r.code, exitResumable, r.stderr)
-		}
+		r = runCLI(context.Background(), e, "-quiet", "-resume", sample)
+		assert.Equal(t, exitResumable, r.code, r.stderr)
 		aura.ClearFailures()
-		if r := runCLI(context.Background(), e, "-quiet", "-resume", sample); r.code != exitOK {
-			t.Fatalf("-resume: exit %d\n%s", r.code, r.stderr)
-		}
-		if ss := aura.Sessions(); len(ss) != 1 || ss[0].State != "completed" {
-			t.Errorf("server sessions %+v", ss)
-		}
+		r = runCLI(context.Background(), e, "-quiet", "-resume", sample)
+		require.Equal(t, exitOK, r.code, r.stderr)
+		ss := aura.Sessions()
+		require.Len(t, ss, 1)
+		assert.Equal(t, "completed", ss[0].State)
 	})
 }

@@ -43,6 +43,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -107,7 +108,11 @@ var ErrHelp = flag.ErrHelp
 // UsageError is a problem with how the program was called: a bad flag,
 // a missing argument or variable, a path that does not exist. It exits
 // [ExitUsage].
-type UsageError struct{ Msg string }
+type UsageError struct {
+	Msg string
+	// Hint replaces the default hint, "run 'NAME -h' for usage".
+	Hint string
+}
 
 func (e *UsageError) Error() string { return e.Msg }
 
@@ -237,6 +242,7 @@ func As[T error]() func(error) bool {
 var common = []Kind{
 	{Match: Is(errInterrupted), Code: ExitInterrupted, Cause: func(error) string { return "interrupted" }},
 	{Match: isRefused, Hint: "is the server running, and is the URL right?"},
+	{Match: Is(syscall.EADDRINUSE), Hint: "another program listens there; choose another address"},
 	{Match: isDNS, Hint: "check the host name in the URL"},
 	{Match: Is(fs.ErrPermission), Hint: "check the file permissions"},
 }
@@ -262,7 +268,11 @@ func (c *Command) Fail(err error) int {
 	}
 	var ue *UsageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(c.stderr, "%s: %s (run '%s -h' for usage)\n", c.Name, Line(ue.Msg, c.Name), c.Name)
+		if ue.Hint != "" {
+			fmt.Fprintf(c.stderr, "%s: %s; %s\n", c.Name, Line(ue.Msg, c.Name), ue.Hint)
+		} else {
+			fmt.Fprintf(c.stderr, "%s: %s (run '%s -h' for usage)\n", c.Name, Line(ue.Msg, c.Name), c.Name)
+		}
 		return ExitUsage
 	}
 	line, code := c.Explain(err)
@@ -297,14 +307,15 @@ func (c *Command) Explain(err error) (string, int) {
 	return line, k.Code
 }
 
-// prefixes are the error-message prefixes of the SDK's packages, which a
-// wrapped error repeats at every layer.
-var prefixes = map[string]bool{
-	"auratest": true, "aura api": true, "dicomscan": true, "hmac": true,
-	"kheopstest": true, "redisstore": true, "reportprovider": true,
-	"share": true, "tusclient": true, "tustest": true, "uploader": true,
-	"uploadtoken": true,
-}
+// pkgPrefix matches the error-message prefix of an SDK package ("uploader:
+// ", "aura api: ") where a wrapped error repeats it: at the start, after
+// ": ", "; " or "(".
+var pkgPrefix = regexp.MustCompile(`(^|[:;(]\s*)(?:auratest|aura api|dicomscan|hmac|kheopstest|redisstore|reportprovider|share|tusclient|tustest|uploader|uploadtoken): `)
+
+// goAdvice matches the advice some SDK errors give a Go caller ("resume
+// it with Uploader.Resume(\"id\")"), which means nothing on a command line:
+// each program gives its own hint instead.
+var goAdvice = regexp.MustCompile(`\s*[:;,]?\s*resume (it|the upload) with Uploader\.Resume(\("[^"]*"\))?`)
 
 // maxLine bounds the cause printed; remote bodies are already bounded, but
 // a line should stay readable.
@@ -313,20 +324,29 @@ const maxLine = 400
 // Line turns an error message into one readable line: it drops the SDK's
 // package prefixes ("uploader: ", "uploadtoken: ", "aura api: ", and
 // extra, e.g. the program name) wherever a wrapped error repeats them,
-// drops a part equal to the one before it, folds line breaks and control
+// drops a part equal to the one before it and advice meant for Go callers
+// ("resume it with Uploader.Resume(…)"), folds line breaks and control
 // characters into spaces, and cuts the result at about 400 bytes.
 func Line(msg string, extra ...string) string {
+	msg = goAdvice.ReplaceAllString(msg, "")
 	msg = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
 			return ' '
 		}
 		return r
 	}, msg)
+	for {
+		next := pkgPrefix.ReplaceAllString(msg, "$1")
+		if next == msg {
+			break
+		}
+		msg = next
+	}
 	parts := strings.Split(msg, ": ")
 	out := parts[:0]
 	for i, p := range parts {
 		t := strings.TrimSpace(p)
-		drop := i < len(parts)-1 && (prefixes[t] || contains(extra, t))
+		drop := i < len(parts)-1 && contains(extra, t)
 		if !drop && len(out) > 0 && strings.TrimSpace(out[len(out)-1]) == t {
 			drop = true
 		}

@@ -132,6 +132,11 @@ func TestFail(t *testing.T) {
 		{"interrupted", fmt.Errorf("uploader: scan: %w", context.Canceled), 130, "prog: interrupted\n"},
 		{"refused", refused, 1, "prog: config: dial tcp: connect: connection refused; is the server running, and is the URL right?\n"},
 		{"multi-line", errors.New("tusclient: bad\nthing\x1b[31m"), 1, "prog: bad thing [31m\n"},
+		{"usage with its own hint", &UsageError{Msg: "an upload exists", Hint: "run again with -resume"}, 2, "prog: an upload exists; run again with -resume\n"},
+		{"go advice dropped", errors.New(`uploader: upload failed: EOF; reporting it to Aura failed too (x): resume the upload with Uploader.Resume("abc")`), 1,
+			"prog: upload failed: EOF; reporting it to Aura failed too (x)\n"},
+		{"go advice dropped 2", errors.New(`uploader: upload paused: upload abc at step upload; resume it with Uploader.Resume`), 1,
+			"prog: upload paused: upload abc at step upload\n"},
 		{"repeated part", errors.New("share: token: token: expired"), 1, "prog: token: expired\n"},
 	}
 	for _, tt := range tests {
