@@ -128,19 +128,24 @@ func TestUploadCLI(t *testing.T) {
 	assert.Regexp(t, `^http://127\.0\.0\.1:\d+/api$`, f.env["AURA_API_URL"])
 	assert.Regexp(t, `^http://127\.0\.0\.1:\d+/files/$`, f.tus)
 
-	bin := filepath.Join(t.TempDir(), "upload")
-	out, err := exec.Command(goBin, "build", "-o", bin, "../upload").CombinedOutput()
-	require.NoError(t, err, "go build ../upload: %s", out)
-	dir, _ := sample(t)
-	cmd := exec.Command(bin, "-quiet", dir)
-	cmd.Env = []string{"HOME=" + t.TempDir(), "XDG_STATE_HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
+	bin := t.TempDir()
+	out, err := exec.Command(goBin, "build", "-o", bin, "../upload", "../gendicom").CombinedOutput()
+	require.NoError(t, err, "go build ../upload ../gendicom: %s", out)
+	env := []string{"HOME=" + t.TempDir(), "XDG_STATE_HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
 	for k, v := range f.env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+		env = append(env, k+"="+v)
 	}
+	dir := filepath.Join(t.TempDir(), "dicom")
+	gen := exec.Command(filepath.Join(bin, "gendicom"), "-studies", "2", "-series", "2", "-instances", "3", "-size", "64", dir)
+	gen.Env = env
+	out, err = gen.CombinedOutput()
+	require.NoError(t, err, "gendicom: %s", out)
+	cmd := exec.Command(filepath.Join(bin, "upload"), dir)
+	cmd.Env = env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Run(), "upload:\n%s\n%s\nfakeaura:\n%s", stdout.String(), stderr.String(), f.stderr.String())
-	assert.Contains(t, stdout.String(), "uploaded 1 studies, 2 series, 6 instances")
+	assert.Contains(t, stdout.String(), "uploaded 2 studies, 4 series, 12 instances")
 	assert.Regexp(t, `(?m)^upload_id [0-9a-f-]{36}$`, stdout.String())
 
 	assert.Equal(t, 0, f.stop(), "Ctrl-C is a clean stop")
