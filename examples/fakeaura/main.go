@@ -201,10 +201,11 @@ func startError(addr string, err error) error {
 }
 
 // proxy forwards to the auratest API on its own port, keeping the Host
-// the client sent: the HMAC signature covers it.
+// the client sent: the HMAC signature covers it. It logs the browsers'
+// CORS preflights, which auratest answers without recording them.
 func proxy(target string, logger *slog.Logger) http.Handler {
 	u, _ := url.Parse(target) // auratest's URL always parses
-	return &httputil.ReverseProxy{
+	rp := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.Out.URL.Scheme, r.Out.URL.Host = u.Scheme, u.Host
 			r.Out.Host = r.In.Host
@@ -214,6 +215,31 @@ func proxy(target string, logger *slog.Logger) http.Handler {
 			w.WriteHeader(http.StatusBadGateway)
 		},
 	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if r.Method != http.MethodOptions || origin == "" || r.Header.Get("Access-Control-Request-Method") == "" {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		rp.ServeHTTP(sw, r)
+		logger.LogAttrs(r.Context(), slog.LevelInfo, "fakeaura: preflight", slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status), slog.String("origin", origin),
+			slog.String("method", r.Header.Get("Access-Control-Request-Method")))
+	})
+}
+
+// statusWriter remembers the status of an answer.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
 }
 
 // staticHandler serves the page folder, the page's configuration and a
@@ -272,7 +298,14 @@ func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	if r.Message == "uploadtoken: issued" {
 		return nil // the exchange's call line follows
 	}
-	if r.Message == "auratest: call" {
+	if r.Message == "fakeaura: preflight" {
+		status := attrs["status"].Int64()
+		fmt.Fprintf(&b, "%-7s %s %d  (CORS preflight from %s for %s", "OPTIONS", attrs["path"], status, attrs["origin"], attrs["method"])
+		if status == http.StatusForbidden {
+			b.WriteString("; origin not allowed: see -allow-origin")
+		}
+		b.WriteString(")")
+	} else if r.Message == "auratest: call" {
 		fmt.Fprintf(&b, "%-7s %s %d", attrs["method"], attrs["path"], attrs["status"].Int64())
 		if ep := attrs["endpoint"].String(); ep != "" {
 			fmt.Fprintf(&b, "  (%s)", ep)

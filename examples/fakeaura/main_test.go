@@ -266,7 +266,10 @@ func TestStaticPage(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 0, f.stop())
-	assertNoSecrets(t, f, f.stderr.String())
+	log := f.stderr.String()
+	assert.Regexp(t, `(?m)^\d\d:\d\d:\d\d\.\d{3} OPTIONS /api/uploader/config 204  \(CORS preflight from `+origin+` for POST\)$`, log)
+	assert.Regexp(t, `(?m)^\d\d:\d\d:\d\d\.\d{3} OPTIONS /api/uploader/config 403  \(CORS preflight from http://evil\.example for POST; origin not allowed: see -allow-origin\)$`, log)
+	assertNoSecrets(t, f, log)
 }
 
 // TestNoOriginByDefault: without -allow-origin or -static no page may
