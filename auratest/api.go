@@ -12,28 +12,33 @@ import (
 
 	"github.com/dicombridge/dicombridge/hmac"
 	"github.com/dicombridge/dicombridge/internal/auraapi"
+	"github.com/dicombridge/dicombridge/internal/auraserver"
 	"github.com/dicombridge/dicombridge/uploadtoken"
 )
 
-// apiHandler routes /api/... . Each route is, outside in: CORS, recording,
-// failure injection, method check, rate limit, API key, authentication
+// apiHandler routes /api/... . Each route is, outside in: recording (so
+// that preflights show in Calls), CORS, failure injection, method check, rate limit, API key, authentication
 // (HMAC for the exchange, a scoped upload token for the rest), handler.
 func (s *Server) apiHandler() http.Handler {
 	mux := http.NewServeMux()
 	route := func(ep Endpoint, method string, auth func(http.Handler) http.Handler, h http.HandlerFunc) {
 		var inner http.Handler = h
 		inner = auth(inner)
-		inner = s.requireAPIKey(inner)
+		if ep != EndpointSubmit && ep != EndpointWithdraw {
+			// Aura's manage clients (.NET, Python) send the bearer token
+			// alone; see docs/aura.md, "Manage".
+			inner = s.requireAPIKey(inner)
+		}
 		inner = s.rateLimit(ep, inner)
 		inner = requireMethod(method, inner)
-		mux.Handle("/api/"+string(ep), s.apiCORS(s.record(ep, true, s.inject(ep, false, inner))))
+		mux.Handle("/api/"+string(ep), s.record(ep, true, s.apiCORS(s.inject(ep, false, inner))))
 	}
-	exchange := &uploadtoken.ExchangeHandler{Issuer: s.Issuer, OAuthShape: s.cfg.oauthShape, Logger: s.cfg.logger}
+	exchange := &auraserver.ExchangeHandler{Issuer: s.issuer, OAuthShape: s.cfg.oauthShape, Logger: s.cfg.logger}
 	route(EndpointExchange, http.MethodPost, func(h http.Handler) http.Handler {
-		return hmac.Middleware(s.Verifier, restoreBody(h))
+		return hmac.Middleware(s.verifier, restoreBody(h))
 	}, exchange.ServeHTTP)
 	scoped := func(scope string) func(http.Handler) http.Handler {
-		return func(h http.Handler) http.Handler { return uploadtoken.RequireScope(s.Issuer, scope, h) }
+		return func(h http.Handler) http.Handler { return auraserver.RequireScope(s.issuer, scope, h) }
 	}
 	route(EndpointConfig, http.MethodGet, scoped(uploadtoken.ScopeIntegrationRead), s.serveConfig)
 	route(EndpointInit, http.MethodPost, scoped(uploadtoken.ScopeUploadInit), s.serveInit)
@@ -41,7 +46,9 @@ func (s *Server) apiHandler() http.Handler {
 	route(EndpointComplete, http.MethodPost, scoped(uploadtoken.ScopeUploadManage), s.serveComplete)
 	route(EndpointError, http.MethodPost, scoped(uploadtoken.ScopeUploadManage), s.serveError)
 	route(EndpointCancel, http.MethodPost, scoped(uploadtoken.ScopeUploadManage), s.serveCancel)
-	mux.Handle("/", s.apiCORS(s.record(EndpointUnknown, true, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	route(EndpointSubmit, http.MethodPost, scoped(uploadtoken.ScopeUploadManage), s.serveSubmit)
+	route(EndpointWithdraw, http.MethodPost, scoped(uploadtoken.ScopeUploadManage), s.serveWithdraw)
+	mux.Handle("/", s.record(endpointUnknown, true, s.apiCORS(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		auraapi.Message(w, http.StatusNotFound, "Not Found")
 	}))))
 	return mux
@@ -111,11 +118,11 @@ func (s *Server) rate(ep Endpoint) uploadtoken.Rate {
 	}
 	switch ep {
 	case EndpointExchange:
-		return uploadtoken.ExchangeRate
+		return auraserver.ExchangeRate
 	case EndpointConfig:
-		return uploadtoken.ConfigRate
+		return auraserver.ConfigRate
 	}
-	return uploadtoken.LifecycleRate
+	return auraserver.LifecycleRate
 }
 
 // rateLimit applies the endpoint's budget per credential: the API key for
@@ -127,7 +134,7 @@ func (s *Server) rateLimit(ep Endpoint, next http.Handler) http.Handler {
 	}
 	group := string(rateGroup(ep))
 	key := func(r *http.Request) string {
-		cred := uploadtoken.BearerToken(r)
+		cred := auraserver.BearerToken(r)
 		if ep == EndpointExchange || cred == "" {
 			cred = r.Header.Get("X-Api-Key")
 		}
@@ -138,7 +145,8 @@ func (s *Server) rateLimit(ep Endpoint, next http.Handler) http.Handler {
 	})
 }
 
-// serveConfig answers GET /uploader/config with a fresh lift token.
+// serveConfig answers GET /uploader/config with a fresh lift token, the
+// bucket "uploads" and the mode "bulk" of Aura's documentation.
 func (s *Server) serveConfig(w http.ResponseWriter, r *http.Request) {
 	lift := "lift_" + randomString(48)
 	s.mu.Lock()
@@ -152,7 +160,7 @@ func (s *Server) serveConfig(w http.ResponseWriter, r *http.Request) {
 	auraapi.WriteJSON(w, http.StatusOK, struct {
 		Lift liftJSON `json:"lift"`
 		Mode string   `json:"mode"`
-	}{liftJSON{s.TusURL, lift, s.cfg.bucket}, s.cfg.mode})
+	}{liftJSON{s.TusURL, lift, "uploads"}, "bulk"})
 }
 
 // Session is the server's view of one upload_id.
@@ -160,7 +168,7 @@ type Session struct {
 	UploadID   string
 	AssemblyID string   // from start
 	State      string   // the last of States
-	States     []string // "initialized", "started", "completed", "failed", "cancelled" in the order reached
+	States     []string // the states (StateInitialized, …) in the order reached
 	Init       []byte   // the init body as received
 	StudyIDs   []string // the ids init answered
 	Message    string   // from error
@@ -173,6 +181,8 @@ const (
 	StateCompleted   = "completed"
 	StateFailed      = "failed"
 	StateCancelled   = "cancelled"
+	StateSubmitted   = "submitted" // by manage/submit, after completed
+	StateWithdrawn   = "withdrawn" // by manage/withdraw, after submitted
 )
 
 // Session returns the state of an upload_id.
@@ -397,7 +407,7 @@ func (s *Server) lifecycle(w http.ResponseWriter, r *http.Request, extra, label 
 
 func finished(ss *Session) bool {
 	switch ss.State {
-	case StateCompleted, StateFailed, StateCancelled:
+	case StateCompleted, StateFailed, StateCancelled, StateSubmitted, StateWithdrawn:
 		return true
 	}
 	return false
@@ -414,13 +424,28 @@ func (s *Server) serveStart(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// serveComplete accepts complete only for a started upload whose Tus
+// upload (the one with its upload_id metadata) has all its bytes: Aura
+// processes the file on complete, and the real widget sends complete even
+// when the Tus upload failed or was cancelled. So when a page sends cancel
+// and complete together, the outcome does not depend on their order:
+// cancel is accepted and complete refused.
 func (s *Server) serveComplete(w http.ResponseWriter, r *http.Request) {
+	var probe struct {
+		UploadID string `json:"upload_id"`
+	}
+	_ = json.Unmarshal(bodyFrom(r.Context()), &probe)
+	up, found := s.Upload(probe.UploadID)
+	received := found && up.Complete && !up.Terminated
 	s.lifecycle(w, r, "assembly_id", "assembly id", func(ss *Session, assembly string) string {
 		if ss.State != StateStarted {
 			return "The upload has not been started or has already finished."
 		}
 		if assembly != ss.AssemblyID {
 			return "The assembly id does not match the started upload."
+		}
+		if !received {
+			return "The upload's file has not been received."
 		}
 		ss.moveTo(StateCompleted)
 		return ""
@@ -446,4 +471,61 @@ func (s *Server) serveCancel(w http.ResponseWriter, r *http.Request) {
 		ss.moveTo(StateCancelled)
 		return ""
 	})
+}
+
+// manage validates a submit/withdraw body ({"upload_id", key?}; key's
+// value must be of kind "object" or "string" when present), moves the
+// session from the state from to the state to, and answers
+// {"success","upload_id","status","message"} as Aura does.
+func (s *Server) manage(w http.ResponseWriter, r *http.Request, key, kind, from, to, refusal, done string) {
+	var errs fields
+	m := decodeObject(r, &errs)
+	if m == nil {
+		auraapi.Validation(w, errs)
+		return
+	}
+	id := str(m, "upload_id", "upload id", &errs)
+	if raw, ok := m[key]; ok && string(raw) != "null" {
+		var obj map[string]json.RawMessage
+		var text string
+		if (kind == "object" && json.Unmarshal(raw, &obj) != nil) || (kind == "string" && json.Unmarshal(raw, &text) != nil) {
+			errs.add(key, "The "+key+" field must be "+map[string]string{"object": "an array.", "string": "a string."}[kind])
+		}
+	}
+	if len(errs) > 0 {
+		auraapi.Validation(w, errs)
+		return
+	}
+	s.mu.Lock()
+	ss, ok := s.sessions[id]
+	msg := ""
+	switch {
+	case !ok:
+		msg = "The selected upload id is invalid."
+	case ss.State != from:
+		msg = refusal
+	default:
+		ss.moveTo(to)
+	}
+	s.mu.Unlock()
+	if msg != "" {
+		auraapi.Validation(w, []auraapi.Field{{Name: "upload_id", Messages: []string{msg}}})
+		return
+	}
+	auraapi.WriteJSON(w, http.StatusOK, struct {
+		Success  bool   `json:"success"`
+		UploadID string `json:"upload_id"`
+		Status   string `json:"status"`
+		Message  string `json:"message"`
+	}{true, id, to, done})
+}
+
+func (s *Server) serveSubmit(w http.ResponseWriter, r *http.Request) {
+	s.manage(w, r, "metadata", "object", StateCompleted, StateSubmitted,
+		"The upload must be completed before it can be submitted.", "Upload submitted.")
+}
+
+func (s *Server) serveWithdraw(w http.ResponseWriter, r *http.Request) {
+	s.manage(w, r, "reason", "string", StateSubmitted, StateWithdrawn,
+		"Only a submitted upload can be withdrawn.", "Upload withdrawn.")
 }

@@ -12,14 +12,14 @@ import (
 // CORS as the real widget needs it (spec §9): every API and Tus call from a
 // browser is preceded by a preflight.
 const (
-	// APIAllowHeaders are the request headers the API lets a page send:
+	// apiAllowHeaders are the request headers the API lets a page send:
 	// the widget's authorization, x-api-key and content-type, plus the
 	// X-Aura-* headers of the reference example page's in-browser exchange.
-	APIAllowHeaders = "authorization, content-type, x-api-key, x-aura-nonce, x-aura-timestamp"
-	// APIAllowMethods are the API's methods.
-	APIAllowMethods = "GET, POST, OPTIONS"
-	// CORSMaxAge is how long a browser may cache a preflight, in seconds.
-	CORSMaxAge = "86400"
+	apiAllowHeaders = "authorization, content-type, x-api-key, x-aura-nonce, x-aura-timestamp"
+	// apiAllowMethods are the API's methods.
+	apiAllowMethods = "GET, POST, OPTIONS"
+	// corsMaxAge is how long a browser may cache a preflight, in seconds.
+	corsMaxAge = "86400"
 )
 
 // The Tus endpoint's CORS values are tusd's own defaults, which include
@@ -56,9 +56,9 @@ func (s *Server) apiCORS(next http.Handler) http.Handler {
 				return
 			}
 			h.Set("Access-Control-Allow-Origin", origin)
-			h.Set("Access-Control-Allow-Methods", APIAllowMethods)
-			h.Set("Access-Control-Allow-Headers", APIAllowHeaders)
-			h.Set("Access-Control-Max-Age", CORSMaxAge)
+			h.Set("Access-Control-Allow-Methods", apiAllowMethods)
+			h.Set("Access-Control-Allow-Headers", apiAllowHeaders)
+			h.Set("Access-Control-Max-Age", corsMaxAge)
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
@@ -92,7 +92,7 @@ func (s *Server) tusCORS(next http.Handler) http.Handler {
 		if r.Method == http.MethodOptions {
 			h.Set("Access-Control-Allow-Methods", tusAllowMethods)
 			h.Set("Access-Control-Allow-Headers", tusAllowHeaders)
-			h.Set("Access-Control-Max-Age", CORSMaxAge)
+			h.Set("Access-Control-Max-Age", corsMaxAge)
 		} else {
 			h.Set("Access-Control-Expose-Headers", tusExposeHeaders)
 		}

@@ -9,10 +9,9 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
+	"github.com/dicombridge/dicombridge/internal/auraclient"
 	"github.com/dicombridge/dicombridge/internal/httpx"
-	"github.com/dicombridge/dicombridge/uploadtoken"
 )
 
 // Endpoint names one route of the fake, for [Server.Fail] and
@@ -28,19 +27,20 @@ const (
 	EndpointComplete Endpoint = "uploader/upload/complete"
 	EndpointError    Endpoint = "uploader/upload/error"
 	EndpointCancel   Endpoint = "uploader/upload/cancel"
+	EndpointSubmit   Endpoint = "uploader/manage/submit"
+	EndpointWithdraw Endpoint = "uploader/manage/withdraw"
 	EndpointTus      Endpoint = "tus"
-	// EndpointUnknown is recorded for requests to no route.
-	EndpointUnknown Endpoint = ""
 )
+
+// endpointUnknown is recorded for requests to no route.
+const endpointUnknown Endpoint = ""
 
 // Call is one request the server received, recorded after it answered.
 type Call struct {
-	Seq      int // 1, 2, … across both listeners
-	Time     time.Time
-	Endpoint Endpoint
-	Method   string
-	Path     string // as received, e.g. "/api/uploader/upload/init"
-	RawQuery string
+	Seq      int      // 1, 2, … across both listeners
+	Endpoint Endpoint // "" for a request to no route
+	Method   string   // OPTIONS for a browser's CORS preflight
+	Path     string   // as received, e.g. "/api/uploader/upload/init"
 	// Header is a copy with secrets redacted: "Authorization: Bearer
 	// aubt_…#1a2b3c4d" (compare with Token.Redacted()), the HMAC signature,
 	// X-Api-Key and the lift token likewise; every other header as sent.
@@ -53,15 +53,16 @@ type Call struct {
 	Injected bool // answered (or delayed, or cut) by an injected Failure
 }
 
-// Calls returns every recorded call, in order.
+// Calls returns every recorded call (CORS preflights included), in order.
 func (s *Server) Calls() []Call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.calls)
 }
 
-// CallsTo returns the recorded calls of one endpoint, in order. OPTIONS
-// preflights are included; filter on Method if they are not wanted.
+// CallsTo returns the recorded calls of one endpoint, in order. CORS
+// preflights (Method "OPTIONS") are included; filter on Method if they are
+// not wanted.
 func (s *Server) CallsTo(ep Endpoint) []Call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -141,11 +142,9 @@ func (c *countingReader) Read(p []byte) (int, error) {
 func (s *Server) record(ep Endpoint, captureBody bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c := Call{
-			Time:     s.now(),
 			Endpoint: ep,
 			Method:   r.Method,
 			Path:     r.URL.Path,
-			RawQuery: r.URL.RawQuery,
 			Header:   redactHeader(r.Header),
 		}
 		c.Header.Set("Host", r.Host)
@@ -191,6 +190,9 @@ func (s *Server) addCall(r *http.Request, c Call) {
 	c.Seq = len(s.calls) + 1
 	s.calls = append(s.calls, c)
 	s.mu.Unlock()
+	if s.cfg.onCall != nil {
+		s.cfg.onCall(c)
+	}
 	if l := s.cfg.logger; l != nil {
 		l.LogAttrs(r.Context(), slog.LevelInfo, "auratest: call",
 			slog.String("endpoint", string(c.Endpoint)), slog.String("method", c.Method),
@@ -208,7 +210,7 @@ func redactHeader(h http.Header) http.Header {
 		if vs := out.Values(k); len(vs) > 0 {
 			red := make([]string, len(vs))
 			for i, v := range vs {
-				red[i] = uploadtoken.Redact(v)
+				red[i] = auraclient.Redact(v)
 			}
 			out[k] = red
 		}
@@ -229,16 +231,16 @@ func redactHeader(h http.Header) http.Header {
 func redactAuthorization(v string) string {
 	scheme, rest, ok := strings.Cut(v, " ")
 	if !ok {
-		return uploadtoken.Redact(v)
+		return auraclient.Redact(v)
 	}
 	if scheme == "AURA-HMAC-SHA256" {
 		parts := strings.Split(rest, ",")
 		for i, p := range parts {
 			if k, val, ok := strings.Cut(p, "="); ok && strings.TrimSpace(k) == "Signature" {
-				parts[i] = k + "=" + uploadtoken.Redact(val)
+				parts[i] = k + "=" + auraclient.Redact(val)
 			}
 		}
 		return scheme + " " + strings.Join(parts, ",")
 	}
-	return scheme + " " + uploadtoken.Redact(rest)
+	return scheme + " " + auraclient.Redact(rest)
 }

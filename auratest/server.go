@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -13,13 +12,9 @@ import (
 	"sync"
 	"time"
 
-	exslog "golang.org/x/exp/slog"
-
-	"github.com/tus/tusd/v2/pkg/filestore"
-	tusd "github.com/tus/tusd/v2/pkg/handler"
-
 	"github.com/dicombridge/dicombridge/hmac"
-	"github.com/dicombridge/dicombridge/internal/tusdlock"
+	"github.com/dicombridge/dicombridge/internal/auraserver"
+	"github.com/dicombridge/dicombridge/tusclient/tustest"
 	"github.com/dicombridge/dicombridge/uploadtoken"
 )
 
@@ -37,20 +32,17 @@ type Server struct {
 	// HMAC app id (aura_pk_…) and secret (aura_sk_…) for the exchange, and
 	// the service API key (aura_au_…) for every API call.
 	AppID, Secret, APIKey string
-	// Issuer mints and checks the upload tokens (the real one).
-	Issuer *uploadtoken.Issuer
-	// Verifier checks the exchange's HMAC signatures (the real one).
-	Verifier *hmac.Verifier
 
-	cfg     config
-	api     *httptest.Server
-	tus     *httptest.Server
-	tusd    *tusd.Handler
-	store   filestore.FileStore
-	dir     string
-	ownDir  bool
-	closing chan struct{}
-	once    sync.Once // guards Close
+	cfg      config
+	issuer   *auraserver.Issuer // mints and checks the upload tokens
+	verifier *hmac.Verifier     // checks the exchange's HMAC signatures
+	api      *httptest.Server
+	tus      *httptest.Server // the Tus origin: the fake's checks, then tusd
+	tusd     *tustest.Server  // tusd, mounted on tus
+	dir      string
+	ownDir   bool
+	closing  chan struct{}
+	once     sync.Once // guards Close
 
 	mu         sync.Mutex // guards every field below
 	calls      []Call
@@ -74,10 +66,9 @@ type config struct {
 	limiter               uploadtoken.Limiter
 	rates                 map[Endpoint]uploadtoken.Rate
 	noLimits              bool
-	mode, bucket          string
 	oauthShape            bool
-	tusMaxSize            int64
 	dir                   string
+	onCall                func(Call)
 }
 
 // Option configures a Server.
@@ -102,14 +93,21 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 // WithNow sets the clock of the issuer and the HMAC verifier.
 func WithNow(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
-// WithNonceStore shares HMAC nonces with other servers (redisstore).
-func WithNonceStore(s hmac.NonceStore) Option { return func(c *config) { c.nonces = s } }
+// WithSharedState keeps the server's HMAC nonces, issued tokens (with
+// their use counts) and rate-limit windows in the given stores instead of
+// in memory, so that several servers (several instances of a fake behind
+// one address, say) act as one: a replay sent to another instance is
+// refused, max_uses is exact across them, and the limits apply to all.
+// redisstore provides the three; a nil one stays in memory.
+func WithSharedState(nonces hmac.NonceStore, tokens uploadtoken.Store, limits uploadtoken.Limiter) Option {
+	return func(c *config) { c.nonces, c.tokens, c.limiter = nonces, tokens, limits }
+}
 
-// WithTokenStore shares issued tokens and their use counts (redisstore).
-func WithTokenStore(s uploadtoken.Store) Option { return func(c *config) { c.tokens = s } }
-
-// WithLimiter shares rate-limit windows (redisstore).
-func WithLimiter(l uploadtoken.Limiter) Option { return func(c *config) { c.limiter = l } }
+// WithOnCall calls f with each call once it is answered and recorded
+// (preflights included), as it happens: for a program that shows the
+// traffic live. f runs on the request's goroutine, possibly on several at
+// once; it must be quick and safe for concurrent use.
+func WithOnCall(f func(Call)) Option { return func(c *config) { c.onCall = f } }
 
 // WithRate replaces the published limit of one endpoint group: EndpointExchange,
 // EndpointConfig, or any lifecycle endpoint (the lifecycle shares one budget).
@@ -125,19 +123,9 @@ func WithRate(ep Endpoint, r uploadtoken.Rate) Option {
 // WithoutRateLimits turns rate limiting off.
 func WithoutRateLimits() Option { return func(c *config) { c.noLimits = true } }
 
-// WithMode sets the config "mode" (default "bulk"), which the uploader
-// sends back as Tus metadata.
-func WithMode(mode string) Option { return func(c *config) { c.mode = mode } }
-
-// WithBucket sets lift.bucket (default "uploads").
-func WithBucket(bucket string) Option { return func(c *config) { c.bucket = bucket } }
-
 // WithOAuthExchangeResponse makes the exchange answer in the C#/Python
 // clients' shape {"access_token","token_type","expires_in","scopes"}.
 func WithOAuthExchangeResponse() Option { return func(c *config) { c.oauthShape = true } }
-
-// WithTusMaxSize limits the size of one Tus upload (default: none).
-func WithTusMaxSize(n int64) Option { return func(c *config) { c.tusMaxSize = n } }
 
 // WithDir stores Tus uploads in dir instead of a new temporary directory
 // (which Close removes; dir is left alone).
@@ -159,12 +147,6 @@ func NewServer(opts ...Option) *Server {
 	if cfg.apiKey == "" {
 		cfg.apiKey = "aura_au_auratest_" + randomString(24)
 	}
-	if cfg.mode == "" {
-		cfg.mode = "bulk"
-	}
-	if cfg.bucket == "" {
-		cfg.bucket = "uploads"
-	}
 	if len(cfg.origins) == 0 {
 		cfg.origins = []string{"*"}
 	}
@@ -182,10 +164,10 @@ func NewServer(opts ...Option) *Server {
 		uploads:    map[string]*uploadRecord{},
 		liftTokens: map[string]struct{}{},
 	}
-	s.Issuer = &uploadtoken.Issuer{Store: cfg.tokens, Now: cfg.now}
+	s.issuer = &auraserver.Issuer{Store: cfg.tokens, Now: cfg.now}
 	secret := cfg.secret
 	appID := cfg.appID
-	s.Verifier = &hmac.Verifier{
+	s.verifier = &hmac.Verifier{
 		Secret: func(ctx context.Context, id string) (string, error) {
 			if subtle.ConstantTimeCompare([]byte(id), []byte(appID)) != 1 {
 				return "", hmac.ErrUnknownApp
@@ -205,23 +187,11 @@ func NewServer(opts ...Option) *Server {
 		}
 		s.dir, s.ownDir = d, true
 	}
-	s.store = filestore.New(s.dir)
-	composer := tusd.NewStoreComposer()
-	s.store.UseIn(composer)
-	composer.UseLocker(tusdlock.New()) // see internal/tusdlock: tusd's interrupting locks race
-	th, err := tusd.NewHandler(tusd.Config{
-		BasePath:      "/files/",
-		StoreComposer: composer,
-		MaxSize:       cfg.tusMaxSize,
-		Cors:          &tusd.CorsConfig{Disable: true}, // see cors.go
-		Logger:        exslog.New(exslog.NewTextHandler(io.Discard, nil)),
-		// The fake answers quickly when a client goes away mid-PATCH.
-		GracefulRequestCompletionTimeout: time.Second,
-	})
+	ts, err := tustest.New(tustest.Options{BasePath: "/files/", Dir: s.dir})
 	if err != nil {
-		panic("auratest: tusd: " + err.Error())
+		panic("auratest: " + err.Error())
 	}
-	s.tusd = th
+	s.tusd = ts
 	s.tus = httptest.NewServer(s.tusHandler())
 	s.TusURL = s.tus.URL + "/files/"
 	s.api = httptest.NewServer(s.apiHandler())
@@ -236,6 +206,7 @@ func (s *Server) Close() {
 		close(s.closing)
 		s.api.Close()
 		s.tus.Close()
+		s.tusd.Close()
 		if s.ownDir {
 			_ = os.RemoveAll(s.dir)
 		}
@@ -244,9 +215,6 @@ func (s *Server) Close() {
 
 // Client returns an HTTP client for both listeners.
 func (s *Server) Client() *http.Client { return s.api.Client() }
-
-// Dir is where the Tus server stores uploads.
-func (s *Server) Dir() string { return s.dir }
 
 // Exchanger returns an uploadtoken.Client set up with the server's
 // credentials, as a partner backend would configure it.
@@ -262,7 +230,7 @@ func (s *Server) Exchanger() *uploadtoken.Client {
 // IssueToken mints a token directly, without the HMAC exchange, for tests
 // that are not about the exchange. No scopes means all three.
 func (s *Server) IssueToken(ctx context.Context, scopes ...string) (*uploadtoken.Token, error) {
-	return s.Issuer.Issue(ctx, s.AppID, uploadtoken.ExchangeRequest{Scopes: scopes})
+	return s.issuer.Issue(ctx, s.AppID, uploadtoken.ExchangeRequest{Scopes: scopes})
 }
 
 func (s *Server) now() time.Time {

@@ -16,8 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/dicombridge/dicombridge/auratest"
 	"github.com/dicombridge/dicombridge/hmac"
+	"github.com/dicombridge/dicombridge/internal/auraclient"
+	"github.com/dicombridge/dicombridge/internal/auraserver"
 	"github.com/dicombridge/dicombridge/uploadtoken"
 )
 
@@ -26,6 +31,14 @@ func newServer(t *testing.T, opts ...auratest.Option) *auratest.Server {
 	s := auratest.NewServer(opts...)
 	t.Cleanup(s.Close)
 	return s
+}
+
+// withIssuer starts a server whose tokens live in a store the returned
+// Issuer shares, so that a test can check them (uses, app id).
+func withIssuer(t *testing.T, opts ...auratest.Option) (*auratest.Server, *auraserver.Issuer) {
+	t.Helper()
+	store := &auraserver.MemoryStore{}
+	return newServer(t, append(opts, auratest.WithSharedState(nil, store, nil))...), &auraserver.Issuer{Store: store}
 }
 
 // call sends one API request with the given credentials and returns the
@@ -66,18 +79,18 @@ func TestExchangeThroughRealVerifierAndIssuer(t *testing.T) {
 			if oauth {
 				opts = append(opts, auratest.WithOAuthExchangeResponse())
 			}
-			s := newServer(t, opts...)
+			s, iss := withIssuer(t, opts...)
 			tok, err := s.Exchanger().Exchange(context.Background(), uploadtoken.ExchangeRequest{TTL: 2 * time.Hour, MaxUses: 7})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !uploadtoken.WellFormed(tok.Value) || len(tok.Scopes) != 3 || tok.MaxUses != 7 {
+			if !auraserver.WellFormed(tok.Value) || len(tok.Scopes) != 3 || tok.MaxUses != 7 {
 				t.Fatalf("token %v", tok)
 			}
 			if d := time.Until(tok.ExpiresAt); d < 2*time.Hour-5*time.Second || d > 2*time.Hour+time.Second {
 				t.Fatalf("expires in %v", d)
 			}
-			g, err := s.Issuer.Authorize(context.Background(), tok.Value, uploadtoken.ScopeIntegrationRead)
+			g, err := iss.Authorize(context.Background(), tok.Value, uploadtoken.ScopeIntegrationRead)
 			if err != nil || g.AppID != s.AppID || g.MaxUses != 7 {
 				t.Fatalf("grant %+v %v", g, err)
 			}
@@ -90,7 +103,7 @@ func TestExchangeThroughRealVerifierAndIssuer(t *testing.T) {
 				string(c.Body) != `{"ttl":7200,"scopes":["upload:init","upload:manage","integration:read"],"max_uses":7}` {
 				t.Fatalf("recorded %+v body %s", c, c.Body)
 			}
-			if got := c.Header.Get("X-Api-Key"); got != uploadtoken.Redact(s.APIKey) {
+			if got := c.Header.Get("X-Api-Key"); got != auraclient.Redact(s.APIKey) {
 				t.Errorf("X-Api-Key recorded as %q", got)
 			}
 			if a := c.Header.Get("Authorization"); !strings.HasPrefix(a, "AURA-HMAC-SHA256 Credential="+s.AppID+",SignedHeaders=content-type;host;x-aura-nonce;x-aura-timestamp,Signature=…#") {
@@ -187,7 +200,7 @@ func TestExchangeReplayRefused(t *testing.T) {
 
 func TestRateLimits(t *testing.T) {
 	t.Parallel()
-	s := newServer(t)
+	s, iss := withIssuer(t)
 	ex := s.Exchanger()
 	ctx := context.Background()
 	var tok *uploadtoken.Token
@@ -215,7 +228,7 @@ func TestRateLimits(t *testing.T) {
 		t.Fatalf("Retry-After %q", h.Get("Retry-After"))
 	}
 	// The refused call did not use up a use of the token.
-	g, err := s.Issuer.Authorize(ctx, tok.Value, "")
+	g, err := iss.Authorize(ctx, tok.Value, "")
 	if err != nil || g.Uses != 31 {
 		t.Fatalf("uses after 30 allowed calls: %+v %v", g, err)
 	}
@@ -300,6 +313,9 @@ func TestLifecycleStateMachine(t *testing.T) {
 			`{"success":true,"upload_id":"` + uploadID + `","status":"started"}`},
 		{"/uploader/upload/complete", `{"upload_id":"` + uploadID + `","assembly_id":"a2","mode":"uploader"}`, 422,
 			`{"message":"The assembly id does not match the started upload.","errors":{"upload_id":["The assembly id does not match the started upload."]}}`},
+		{"/uploader/upload/complete", `{"upload_id":"` + uploadID + `","assembly_id":"a1","mode":"uploader"}`, 422,
+			`{"message":"The upload's file has not been received.","errors":{"upload_id":["The upload's file has not been received."]}}`},
+		{"tus", "", 0, ""},
 		{"/uploader/upload/complete", `{"upload_id":"` + uploadID + `","assembly_id":"a1","mode":"uploader"}`, 200,
 			`{"success":true,"upload_id":"` + uploadID + `","status":"completed"}`},
 		{"/uploader/upload/cancel", `{"upload_id":"` + uploadID + `","mode":"uploader"}`, 422,
@@ -308,6 +324,10 @@ func TestLifecycleStateMachine(t *testing.T) {
 			`{"message":"The message field is required.","errors":{"message":["The message field is required."]}}`},
 	}
 	for i, st := range steps {
+		if st.path == "tus" {
+			tusUpload(t, s, uploadID, 1000)
+			continue
+		}
 		status, _, body := call(t, s, "POST", st.path, tok.Value, st.body)
 		if status != st.status || body != st.want {
 			t.Fatalf("step %d %s: got %d %s\nwant %d %s", i, st.path, status, body, st.status, st.want)
@@ -399,6 +419,18 @@ func liftFor(t *testing.T, s *auratest.Server) (string, map[string]any) {
 	return cfg.Lift["token"].(string), cfg.Lift
 }
 
+// tusUpload stores a Tus upload of size bytes with the "upload_id"
+// metadata id.
+func tusUpload(t *testing.T, s *auratest.Server, id string, size int) {
+	t.Helper()
+	lift, _ := liftFor(t, s)
+	c := tus{t, s, lift}
+	resp := c.do("POST", s.TusURL, nil, map[string]string{"Upload-Length": strconv.Itoa(size), "Upload-Metadata": metadata("upload_id", id)})
+	require.Equal(t, 201, resp.StatusCode)
+	resp = c.do("PATCH", resp.Header.Get("Location"), bytes.Repeat([]byte{'z'}, size), map[string]string{"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+	require.Equal(t, 204, resp.StatusCode)
+}
+
 func zipOf(t *testing.T, files map[string]string) []byte {
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
@@ -434,27 +466,30 @@ func TestTusUploadRecorded(t *testing.T) {
 		}
 	}
 	up, ok := s.Upload(uploadID)
-	if !ok || !up.Complete || up.Size != int64(len(data)) || up.MetadataHeader != meta {
-		t.Fatalf("upload %+v", up)
-	}
-	if got := strings.Join(up.MetaKeys(), ","); got != "upload_id,bucket,mode,name,type,filetype,filename" {
-		t.Fatalf("metadata keys in order: %s", got)
-	}
-	if v, _ := up.Meta("filename"); v != uploadID+".zip" {
-		t.Fatalf("filename %q", v)
-	}
-	stored, err := up.Bytes()
-	if err != nil || !bytes.Equal(stored, data) {
-		t.Fatalf("stored bytes differ: %v", err)
-	}
+	require.True(t, ok)
+	assert.True(t, up.Complete)
+	assert.Equal(t, int64(len(data)), up.Size)
+	assert.Equal(t, int64(len(data)), up.Offset)
+	assert.NoError(t, up.MetadataErr)
+	assert.Equal(t, []auratest.MetaPair{{Key: "upload_id", Value: uploadID}, {Key: "bucket", Value: "uploads"}, {Key: "mode", Value: "bulk"},
+		{Key: "name", Value: uploadID + ".zip"}, {Key: "type", Value: "application/zip"}, {Key: "filetype", Value: "application/zip"},
+		{Key: "filename", Value: uploadID + ".zip"}}, up.Metadata, "metadata in header order")
+	f, err := up.Open()
+	require.NoError(t, err)
+	stored, err := io.ReadAll(f)
+	f.Close()
+	require.NoError(t, err)
+	assert.Equal(t, data, stored)
 	entries, err := up.ZipEntries()
-	if err != nil || len(entries) != 2 || entries[0].Name != "1.2.3/a.dcm" || entries[1].UncompressedSize != 3000 || entries[1].Method != zip.Deflate {
-		t.Fatalf("entries %+v %v", entries, err)
-	}
+	require.NoError(t, err)
+	require.Len(t, entries, 2)
+	assert.Equal(t, "1.2.3/a.dcm", entries[0].Name)
+	assert.EqualValues(t, 3000, entries[1].UncompressedSize64)
+	assert.Equal(t, zip.Deflate, entries[1].Method)
 	// Recorded Tus calls: the lift token is redacted, sizes are counted.
 	calls := s.CallsTo(auratest.EndpointTus)
 	if len(calls) != 3 || calls[1].BodySize != int64(half) || calls[0].Status != 201 ||
-		calls[1].Header.Get("Authorization") != "Bearer "+uploadtoken.Redact(lift) {
+		calls[1].Header.Get("Authorization") != "Bearer "+auraclient.Redact(lift) {
 		t.Fatalf("tus calls %+v", calls)
 	}
 	// Termination.
@@ -538,10 +573,12 @@ func TestTusFailuresAndResume(t *testing.T) {
 		t.Fatalf("resume: %d", resp.StatusCode)
 	}
 	up, _ := s.Upload(uploadID)
-	got, _ := up.Bytes()
-	if !up.Complete || !bytes.Equal(got, data) {
-		t.Fatalf("resumed upload differs (complete %v, %d bytes)", up.Complete, len(got))
-	}
+	assert.True(t, up.Complete)
+	f, err := up.Open()
+	require.NoError(t, err)
+	got, _ := io.ReadAll(f)
+	f.Close()
+	assert.Equal(t, data, got, "resumed upload")
 	var injected, dropped int
 	for _, c := range s.CallsTo(auratest.EndpointTus) {
 		if c.Injected {
@@ -622,7 +659,7 @@ func TestCORS(t *testing.T) {
 		resp := preflight(s.URL+tc.path, "http://localhost:5173", tc.method, tc.headers)
 		h := resp.Header
 		if resp.StatusCode != 204 || h.Get("Access-Control-Allow-Origin") != "http://localhost:5173" ||
-			h.Get("Access-Control-Allow-Headers") != auratest.APIAllowHeaders || !strings.Contains(h.Get("Access-Control-Allow-Methods"), tc.method) {
+			h.Get("Access-Control-Allow-Headers") != "authorization, content-type, x-api-key, x-aura-nonce, x-aura-timestamp" || !strings.Contains(h.Get("Access-Control-Allow-Methods"), tc.method) {
 			t.Errorf("API preflight %s: %d %v", tc.path, resp.StatusCode, h)
 		}
 		for _, want := range strings.Split(tc.headers, ",") {
@@ -729,4 +766,204 @@ func TestConcurrentInitsOfOneUploadID(t *testing.T) {
 	if ss := s.Sessions(); len(ss) != 1 || len(ss[0].StudyIDs) != 2 {
 		t.Fatalf("sessions %+v, want one with two study ids", ss)
 	}
+}
+
+// startedUpload inits and starts a fresh upload (assembly "a1") and
+// returns its id.
+func startedUpload(t *testing.T, s *auratest.Server, tok string, n int) string {
+	t.Helper()
+	id := fmt.Sprintf("%08x", n) + uploadID[8:]
+	status, _, body := call(t, s, "POST", "/uploader/upload/init", tok, strings.Replace(initBody, uploadID, id, 1))
+	require.Equal(t, 200, status, body)
+	status, _, body = call(t, s, "POST", "/uploader/upload/start", tok, `{"upload_id":"`+id+`","assembly_id":"a1","mode":"uploader"}`)
+	require.Equal(t, 200, status, body)
+	return id
+}
+
+func TestManageStateMachine(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	tok, err := s.IssueToken(context.Background())
+	require.NoError(t, err)
+	id := startedUpload(t, s, tok.Value, 1)
+	refusal := func(msg string) string {
+		return `{"message":"` + msg + `","errors":{"upload_id":["` + msg + `"]}}`
+	}
+	submit := `{"upload_id":"` + id + `","metadata":{"priority":"urgent"}}`
+	withdraw := `{"upload_id":"` + id + `","reason":"wrong patient"}`
+	steps := []struct {
+		path, body string
+		status     int
+		want       string
+	}{
+		{"/uploader/manage/submit", `{"upload_id":"` + uploadID + `"}`, 422, refusal("The selected upload id is invalid.")},
+		{"/uploader/manage/submit", submit, 422, refusal("The upload must be completed before it can be submitted.")},
+		{"/uploader/manage/withdraw", withdraw, 422, refusal("Only a submitted upload can be withdrawn.")},
+		{"/uploader/manage/submit", `{"upload_id":"` + id + `","metadata":"x"}`, 422,
+			`{"message":"The metadata field must be an array.","errors":{"metadata":["The metadata field must be an array."]}}`},
+		{"tus+complete", "", 0, ""},
+		{"/uploader/manage/withdraw", withdraw, 422, refusal("Only a submitted upload can be withdrawn.")},
+		{"/uploader/manage/submit", submit, 200, `{"success":true,"upload_id":"` + id + `","status":"submitted","message":"Upload submitted."}`},
+		{"/uploader/manage/submit", submit, 422, refusal("The upload must be completed before it can be submitted.")},
+		{"/uploader/upload/cancel", `{"upload_id":"` + id + `","mode":"uploader"}`, 422, refusal("The upload has already finished.")},
+		{"/uploader/manage/withdraw", `{"upload_id":"` + id + `","reason":7}`, 422,
+			`{"message":"The reason field must be a string.","errors":{"reason":["The reason field must be a string."]}}`},
+		{"/uploader/manage/withdraw", withdraw, 200, `{"success":true,"upload_id":"` + id + `","status":"withdrawn","message":"Upload withdrawn."}`},
+		{"/uploader/manage/withdraw", withdraw, 422, refusal("Only a submitted upload can be withdrawn.")},
+	}
+	for i, st := range steps {
+		if st.path == "tus+complete" {
+			tusUpload(t, s, id, 10)
+			status, _, body := call(t, s, "POST", "/uploader/upload/complete", tok.Value, `{"upload_id":"`+id+`","assembly_id":"a1","mode":"uploader"}`)
+			require.Equal(t, 200, status, body)
+			continue
+		}
+		status, _, body := call(t, s, "POST", st.path, tok.Value, st.body)
+		assert.Equal(t, st.status, status, "step %d", i)
+		assert.Equal(t, st.want, body, "step %d", i)
+	}
+	ss, ok := s.Session(id)
+	require.True(t, ok)
+	assert.Equal(t, []string{"initialized", "started", "completed", "submitted", "withdrawn"}, ss.States)
+	assert.Equal(t, auratest.StateWithdrawn, ss.State)
+	assert.Len(t, s.CallsTo(auratest.EndpointSubmit), 5, "every submit is recorded")
+
+	// No X-Api-Key is needed (Aura's manage clients send none); the scope is.
+	initOnly, err := s.IssueToken(context.Background(), uploadtoken.ScopeUploadInit)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		tok    string
+		status int
+		want   string
+	}{
+		{initOnly.Value, 401, `{"error":{"message":"Upload token does not have the upload:manage scope."}}`},
+		{"", 401, `{"error":{"message":"Missing upload token."}}`},
+		{tok.Value, 422, refusal("Only a submitted upload can be withdrawn.")},
+	} {
+		req, err := http.NewRequest("POST", s.URL+"/uploader/manage/withdraw", strings.NewReader(withdraw))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		if tc.tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.tok)
+		}
+		status, _, body := send(t, s, req)
+		assert.Equal(t, tc.status, status)
+		assert.Equal(t, tc.want, strings.TrimSpace(body))
+	}
+
+	// Failure injection works on the manage routes as on the others.
+	s.Fail(auratest.EndpointSubmit, auratest.Failure{Status: 503, Times: 1})
+	status, _, _ := call(t, s, "POST", "/uploader/manage/submit", tok.Value, submit)
+	assert.Equal(t, 503, status)
+	status, _, _ = call(t, s, "POST", "/uploader/manage/submit", tok.Value, submit)
+	assert.Equal(t, 422, status, "Times 1 fails one request")
+	calls := s.CallsTo(auratest.EndpointSubmit)
+	assert.True(t, calls[len(calls)-2].Injected)
+	assert.False(t, calls[len(calls)-1].Injected)
+}
+
+// TestCancelCompleteRace replays what the real widget does when a user
+// cancels mid-upload: it sends cancel and complete together. Whatever
+// their order, cancel is accepted and complete refused, because the Tus
+// upload never finished.
+func TestCancelCompleteRace(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	tok, err := s.IssueToken(context.Background())
+	require.NoError(t, err)
+	for i, order := range []string{"cancel-first", "complete-first", "together"} {
+		t.Run(order, func(t *testing.T) {
+			id := startedUpload(t, s, tok.Value, 100+i)
+			// Part of the data arrived, as in a cancelled upload.
+			lift, _ := liftFor(t, s)
+			c := tus{t, s, lift}
+			resp := c.do("POST", s.TusURL, nil, map[string]string{"Upload-Length": "100", "Upload-Metadata": metadata("upload_id", id)})
+			require.Equal(t, 201, resp.StatusCode)
+			resp = c.do("PATCH", resp.Header.Get("Location"), make([]byte, 40), map[string]string{"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"})
+			require.Equal(t, 204, resp.StatusCode)
+
+			results := map[string]int{}
+			var mu sync.Mutex
+			run := func(what string) {
+				body := `{"upload_id":"` + id + `","mode":"uploader"}`
+				if what == "complete" {
+					body = `{"upload_id":"` + id + `","assembly_id":"a1","mode":"uploader"}`
+				}
+				status, _, _ := call(t, s, "POST", "/uploader/upload/"+what, tok.Value, body)
+				mu.Lock()
+				results[what] = status
+				mu.Unlock()
+			}
+			switch order {
+			case "cancel-first":
+				run("cancel")
+				run("complete")
+			case "complete-first":
+				run("complete")
+				run("cancel")
+			default:
+				var wg sync.WaitGroup
+				for _, what := range []string{"cancel", "complete"} {
+					wg.Go(func() { run(what) })
+				}
+				wg.Wait()
+			}
+			assert.Equal(t, map[string]int{"cancel": 200, "complete": 422}, results)
+			ss, _ := s.Session(id)
+			assert.Equal(t, []string{"initialized", "started", "cancelled"}, ss.States)
+		})
+	}
+}
+
+// TestPreflightsRecordedAndObserved: a browser's CORS preflights show in
+// Calls and CallsTo, on the API and on Tus, allowed or refused, and
+// WithOnCall sees every call as it is recorded.
+func TestPreflightsRecordedAndObserved(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var seen []auratest.Call
+	s := newServer(t, auratest.WithAllowedOrigins("http://localhost:5173"), auratest.WithOnCall(func(c auratest.Call) {
+		mu.Lock()
+		seen = append(seen, c)
+		mu.Unlock()
+	}))
+	preflight := func(url, origin string) int {
+		req, err := http.NewRequest("OPTIONS", url, nil)
+		require.NoError(t, err)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		resp, err := s.Client().Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, 204, preflight(s.URL+"/uploader/upload/init", "http://localhost:5173"))
+	assert.Equal(t, 403, preflight(s.URL+"/uploader/manage/submit", "https://evil.example"))
+	assert.Equal(t, 200, preflight(s.TusURL, "http://localhost:5173"))
+	assert.Equal(t, 204, preflight(s.URL+"/no/such/route", "http://localhost:5173"))
+
+	type row struct {
+		Endpoint auratest.Endpoint
+		Method   string
+		Status   int
+		Origin   string
+	}
+	var got []row
+	for _, c := range s.Calls() {
+		got = append(got, row{c.Endpoint, c.Method, c.Status, c.Header.Get("Origin")})
+	}
+	assert.Equal(t, []row{
+		{auratest.EndpointInit, "OPTIONS", 204, "http://localhost:5173"},
+		{auratest.EndpointSubmit, "OPTIONS", 403, "https://evil.example"},
+		{auratest.EndpointTus, "OPTIONS", 200, "http://localhost:5173"},
+		{"", "OPTIONS", 204, "http://localhost:5173"},
+	}, got)
+	assert.Len(t, s.CallsTo(auratest.EndpointInit), 1)
+
+	// The hook saw the same calls, in order, as they happened.
+	_, err := s.IssueToken(context.Background())
+	require.NoError(t, err)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, s.Calls(), seen)
 }

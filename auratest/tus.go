@@ -2,7 +2,6 @@ package auratest
 
 import (
 	"archive/zip"
-	"context"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -11,18 +10,20 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 
-	"github.com/dicombridge/dicombridge/uploadtoken"
+	"github.com/dicombridge/dicombridge/internal/auraserver"
 )
 
-// tusHandler serves the Tus endpoint: CORS, recording, failure injection,
-// the lift-token check, then tusd (filestore in the server's directory).
+// tusHandler serves the Tus endpoint: recording, CORS, failure injection,
+// the lift-token check, then tusd (a tustest.Server, filestore in the
+// server's directory).
 func (s *Server) tusHandler() http.Handler {
-	inner := http.StripPrefix("/files/", s.tusd)
+	inner := s.tusd.Handler()
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodOptions && !s.liftTokenOK(uploadtoken.BearerToken(r)) {
+		if r.Method != http.MethodOptions && !s.liftTokenOK(auraserver.BearerToken(r)) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.Header().Set("Tus-Resumable", "1.0.0")
 			w.WriteHeader(http.StatusUnauthorized)
@@ -44,8 +45,8 @@ func (s *Server) tusHandler() http.Handler {
 	})
 	h = s.inject(EndpointTus, true, h)
 	mux := http.NewServeMux()
-	mux.Handle("/files/", s.tusCORS(s.record(EndpointTus, false, h)))
-	mux.Handle("/", s.tusCORS(s.record(EndpointUnknown, false, http.NotFoundHandler())))
+	mux.Handle("/files/", s.record(EndpointTus, false, s.tusCORS(h)))
+	mux.Handle("/", s.record(endpointUnknown, false, s.tusCORS(http.NotFoundHandler())))
 	return mux
 }
 
@@ -106,6 +107,16 @@ type MetaPair struct {
 	Key, Value string
 }
 
+// metaValue returns the value of key in m, or "".
+func metaValue(m []MetaPair, key string) string {
+	for _, p := range m {
+		if p.Key == key {
+			return p.Value
+		}
+	}
+	return ""
+}
+
 // parseMetadata decodes an Upload-Metadata header keeping its order.
 func parseMetadata(h string) ([]MetaPair, error) {
 	if strings.TrimSpace(h) == "" {
@@ -127,96 +138,53 @@ func parseMetadata(h string) ([]MetaPair, error) {
 
 // Upload is a Tus upload the server received (complete or not).
 type Upload struct {
-	ID  string // tusd's id, the last segment of URL
-	URL string // the Location the server answered
 	// Metadata is the Upload-Metadata of the creation request in header
-	// order, values decoded; MetadataHeader is the header as sent and
-	// MetadataErr reports a value that was not standard Base64.
-	Metadata       []MetaPair
-	MetadataHeader string
-	MetadataErr    error
-	Size           int64 // Upload-Length
-	Offset         int64 // bytes stored so far
-	Complete       bool  // Offset == Size
-	Terminated     bool  // deleted by a Tus DELETE
-	Path           string
-}
+	// order, values decoded; MetadataErr reports a value that was not
+	// standard Base64.
+	Metadata    []MetaPair
+	MetadataErr error
+	Size        int64 // Upload-Length
+	Offset      int64 // bytes stored so far
+	Complete    bool  // Offset == Size
+	Terminated  bool  // deleted by a Tus DELETE
 
-// Meta returns the value of one metadata key.
-func (u Upload) Meta(key string) (string, bool) {
-	for _, p := range u.Metadata {
-		if p.Key == key {
-			return p.Value, true
-		}
-	}
-	return "", false
-}
-
-// MetaKeys returns the metadata keys in the order they were sent.
-func (u Upload) MetaKeys() []string {
-	keys := make([]string, len(u.Metadata))
-	for i, p := range u.Metadata {
-		keys[i] = p.Key
-	}
-	return keys
+	path string // the stored bytes
 }
 
 // Open opens the stored bytes.
 func (u Upload) Open() (io.ReadCloser, error) {
-	if u.Terminated || u.Path == "" {
-		return nil, errors.New("auratest: upload " + u.ID + " has no stored data")
+	if u.Terminated || u.path == "" {
+		return nil, errors.New("auratest: the upload has no stored data")
 	}
-	return os.Open(u.Path)
+	return os.Open(u.path)
 }
 
-// Bytes reads the stored bytes. Uploads can be large; prefer Open or Path.
-func (u Upload) Bytes() ([]byte, error) {
-	f, err := u.Open()
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(f)
-}
-
-// ZipEntry describes one member of an uploaded zip.
-type ZipEntry struct {
-	Name             string
-	Method           uint16 // zip.Store or zip.Deflate
-	Flags            uint16
-	CRC32            uint32
-	CompressedSize   uint64
-	UncompressedSize uint64
-}
-
-// ZipEntries lists the members of the upload, which must be a complete zip.
-func (u Upload) ZipEntries() ([]ZipEntry, error) {
+// ZipEntries lists the headers of the members of the upload, which must
+// be a complete zip: names, methods, flags, CRC-32 and sizes as written.
+func (u Upload) ZipEntries() ([]zip.FileHeader, error) {
 	zr, err := u.OpenZip()
 	if err != nil {
 		return nil, err
 	}
 	defer zr.Close()
-	out := make([]ZipEntry, 0, len(zr.File))
+	out := make([]zip.FileHeader, 0, len(zr.File))
 	for _, f := range zr.File {
-		out = append(out, ZipEntry{
-			Name: f.Name, Method: f.Method, Flags: f.Flags, CRC32: f.CRC32,
-			CompressedSize: f.CompressedSize64, UncompressedSize: f.UncompressedSize64,
-		})
+		out = append(out, f.FileHeader)
 	}
 	return out, nil
 }
 
 // OpenZip opens the upload as a zip archive; the caller closes it.
 func (u Upload) OpenZip() (*zip.ReadCloser, error) {
-	if u.Terminated || u.Path == "" {
-		return nil, errors.New("auratest: upload " + u.ID + " has no stored data")
+	if u.Terminated || u.path == "" {
+		return nil, errors.New("auratest: the upload has no stored data")
 	}
 	if !u.Complete {
-		return nil, fmt.Errorf("auratest: upload %s is incomplete (%d of %d bytes)", u.ID, u.Offset, u.Size)
+		return nil, fmt.Errorf("auratest: the upload is incomplete (%d of %d bytes)", u.Offset, u.Size)
 	}
-	zr, err := zip.OpenReader(u.Path)
+	zr, err := zip.OpenReader(u.path)
 	if err != nil {
-		return nil, fmt.Errorf("auratest: upload %s: %w", u.ID, err)
+		return nil, fmt.Errorf("auratest: the upload: %w", err)
 	}
 	return zr, nil
 }
@@ -241,7 +209,7 @@ func (s *Server) Uploads() []Upload {
 func (s *Server) Upload(uploadID string) (Upload, bool) {
 	ups := s.Uploads()
 	for i := len(ups) - 1; i >= 0; i-- {
-		if v, _ := ups[i].Meta("upload_id"); v == uploadID {
+		if metaValue(ups[i].Metadata, "upload_id") == uploadID {
 			return ups[i], true
 		}
 	}
@@ -249,23 +217,14 @@ func (s *Server) Upload(uploadID string) (Upload, bool) {
 }
 
 func (s *Server) describe(rec uploadRecord) Upload {
-	u := Upload{
-		ID: rec.id, URL: rec.url, Terminated: rec.terminated,
-		Metadata: slices.Clone(rec.meta), MetadataHeader: rec.rawMeta, MetadataErr: rec.metaErr,
-	}
+	u := Upload{Terminated: rec.terminated, Metadata: slices.Clone(rec.meta), MetadataErr: rec.metaErr, path: filepath.Join(s.dir, rec.id)}
 	if rec.terminated {
 		return u
 	}
-	up, err := s.store.GetUpload(context.Background(), rec.id)
+	info, err := s.tusd.Info(rec.url)
 	if err != nil {
 		return u
 	}
-	info, err := up.GetInfo(context.Background())
-	if err != nil {
-		return u
-	}
-	u.Size, u.Offset = info.Size, info.Offset
-	u.Complete = !info.SizeIsDeferred && info.Offset == info.Size
-	u.Path = info.Storage["Path"]
+	u.Size, u.Offset, u.Complete = info.Size, info.Offset, info.Complete()
 	return u
 }

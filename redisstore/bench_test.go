@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dicombridge/dicombridge/internal/auraserver"
 	"github.com/dicombridge/dicombridge/internal/redistest"
 	"github.com/dicombridge/dicombridge/uploadtoken"
 )
@@ -30,7 +31,7 @@ func BenchmarkNonceClaim(b *testing.B) {
 func BenchmarkAuthorizeRedis(b *testing.B) {
 	srv := redistest.Start(b)
 	s, _ := instance(b, srv.Addr, "b:")
-	iss := &uploadtoken.Issuer{Store: s.Tokens()}
+	iss := &auraserver.Issuer{Store: s.Tokens()}
 	ctx := context.Background()
 	tok, _ := iss.Issue(ctx, "app", uploadtoken.ExchangeRequest{})
 	b.ReportAllocs()

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dicombridge/dicombridge/hmac"
+	"github.com/dicombridge/dicombridge/internal/auraserver"
 	"github.com/dicombridge/dicombridge/uploadtoken"
 )
 
@@ -113,7 +114,7 @@ func (t *Tokens) Save(ctx context.Context, id string, rec uploadtoken.Record) er
 	if err != nil {
 		return fmt.Errorf("redisstore: save token: %w", err)
 	}
-	ttl := ttlUntil(t.s.now(), rec.ExpiresAt.Add(uploadtoken.ExpiredGrace))
+	ttl := ttlUntil(t.s.now(), rec.ExpiresAt.Add(auraserver.ExpiredGrace))
 	if err := t.s.rdb.Set(ctx, t.s.prefix+tokenSpace+id, data, ttl).Err(); err != nil {
 		return fmt.Errorf("redisstore: save token: %w", err)
 	}
@@ -151,7 +152,7 @@ return {n, 1}
 
 // Use implements uploadtoken.Store.
 func (t *Tokens) Use(ctx context.Context, id string, max int, expiresAt time.Time) (int, bool, error) {
-	ttl := ttlUntil(t.s.now(), expiresAt.Add(uploadtoken.ExpiredGrace))
+	ttl := ttlUntil(t.s.now(), expiresAt.Add(auraserver.ExpiredGrace))
 	res, err := useScript.Run(ctx, t.s.rdb, []string{t.s.prefix + usesSpace + id}, max, ttl.Milliseconds()).Int64Slice()
 	if err != nil {
 		return 0, false, fmt.Errorf("redisstore: count use: %w", err)

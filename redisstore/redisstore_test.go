@@ -13,9 +13,12 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/dicombridge/dicombridge/auratest"
 	"github.com/dicombridge/dicombridge/hmac"
+	"github.com/dicombridge/dicombridge/internal/auraserver"
 	"github.com/dicombridge/dicombridge/internal/redistest"
 	"github.com/dicombridge/dicombridge/redisstore"
 	"github.com/dicombridge/dicombridge/uploadtoken"
@@ -144,8 +147,8 @@ func TestReplayAcrossServersOverHTTP(t *testing.T) {
 	a, _ := instance(t, srv.Addr, "h:")
 	b, _ := instance(t, srv.Addr, "h:")
 	creds := auratest.WithCredentials("aura_pk_lb", "aura_sk_lb_secret", "aura_au_lb_key")
-	sa := auratest.NewServer(creds, auratest.WithNonceStore(a.Nonces()), auratest.WithTokenStore(a.Tokens()))
-	sb := auratest.NewServer(creds, auratest.WithNonceStore(b.Nonces()), auratest.WithTokenStore(b.Tokens()))
+	sa := auratest.NewServer(creds, auratest.WithSharedState(a.Nonces(), a.Tokens(), nil))
+	sb := auratest.NewServer(creds, auratest.WithSharedState(b.Nonces(), b.Tokens(), nil))
 	t.Cleanup(sa.Close)
 	t.Cleanup(sb.Close)
 	const host = "aura.example.com"
@@ -175,9 +178,11 @@ func TestReplayAcrossServersOverHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sb.Issuer.Authorize(context.Background(), tok.Value, uploadtoken.ScopeIntegrationRead); err != nil {
-		t.Fatalf("instance B does not know A's token: %v", err)
-	}
+	hc := &http.Client{Transport: &uploadtoken.Transport{Source: uploadtoken.StaticSource(tok), APIKey: sb.APIKey, Base: sb.Client().Transport}}
+	resp, err = hc.Get(sb.URL + "/uploader/config")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode, "instance B knows A's token")
 }
 
 func TestMaxUsesExactAcrossIssuers(t *testing.T) {
@@ -185,8 +190,8 @@ func TestMaxUsesExactAcrossIssuers(t *testing.T) {
 	srv := redistest.Start(t)
 	a, rdb := instance(t, srv.Addr, "m:")
 	b, _ := instance(t, srv.Addr, "m:")
-	ia := &uploadtoken.Issuer{Store: a.Tokens()}
-	ib := &uploadtoken.Issuer{Store: b.Tokens()}
+	ia := &auraserver.Issuer{Store: a.Tokens()}
+	ib := &auraserver.Issuer{Store: b.Tokens()}
 	ctx := context.Background()
 	tok, err := ia.Issue(ctx, "aura_pk_app", uploadtoken.ExchangeRequest{MaxUses: 10, Scopes: []string{uploadtoken.ScopeUploadManage}})
 	if err != nil {
@@ -206,7 +211,7 @@ func TestMaxUsesExactAcrossIssuers(t *testing.T) {
 			switch {
 			case err == nil:
 				granted.Add(1)
-			case errors.Is(err, uploadtoken.ErrExhausted):
+			case errors.Is(err, auraserver.ErrExhausted):
 				exhausted.Add(1)
 			default:
 				t.Error(err)
@@ -248,7 +253,7 @@ func TestTokenRecordsExpire(t *testing.T) {
 		t.Fatalf("load: %+v %v", got, err)
 	}
 	ttl := rdb.PTTL(ctx, "e:token:abc").Val()
-	if want := time.Minute + uploadtoken.ExpiredGrace; ttl > want || ttl < want-5*time.Second {
+	if want := time.Minute + auraserver.ExpiredGrace; ttl > want || ttl < want-5*time.Second {
 		t.Fatalf("record TTL %v, want about %v", ttl, want)
 	}
 	// A record whose expiry is long past still gets a (short) TTL.
@@ -329,8 +334,8 @@ func TestExchangeLimitAcrossServers(t *testing.T) {
 	a, _ := instance(t, srv.Addr, "x:")
 	b, _ := instance(t, srv.Addr, "x:")
 	creds := auratest.WithCredentials("aura_pk_lb", "aura_sk_lb_secret", "aura_au_lb_key")
-	sa := auratest.NewServer(creds, auratest.WithLimiter(a.Limiter()), auratest.WithNonceStore(a.Nonces()))
-	sb := auratest.NewServer(creds, auratest.WithLimiter(b.Limiter()), auratest.WithNonceStore(b.Nonces()))
+	sa := auratest.NewServer(creds, auratest.WithSharedState(a.Nonces(), nil, a.Limiter()))
+	sb := auratest.NewServer(creds, auratest.WithSharedState(b.Nonces(), nil, b.Limiter()))
 	t.Cleanup(sa.Close)
 	t.Cleanup(sb.Close)
 	ctx := context.Background()
@@ -408,7 +413,7 @@ func TestRedisDown(t *testing.T) {
 	checks["save"] = s.Tokens().Save(ctx, "id", uploadtoken.Record{ExpiresAt: time.Now().Add(time.Minute)})
 	_, checks["load"] = s.Tokens().Load(ctx, "id")
 	_, _, checks["use"] = s.Tokens().Use(ctx, "id", 1, time.Now().Add(time.Minute))
-	_, checks["allow"] = s.Limiter().Allow(ctx, "k", uploadtoken.ExchangeRate)
+	_, checks["allow"] = s.Limiter().Allow(ctx, "k", auraserver.ExchangeRate)
 	checks["revoke"] = s.Revocations().Revoke(ctx, "j", time.Now())
 	_, checks["revoked"] = s.Revocations().Revoked(ctx, "j")
 	for name, err := range checks {

@@ -9,32 +9,33 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/dicombridge/dicombridge/internal/httpx"
+	"github.com/dicombridge/dicombridge/internal/origin"
+	"github.com/dicombridge/dicombridge/internal/retry"
 )
 
-// DefaultChunkSize is the PATCH body size when [Config.ChunkSize] is 0.
-const DefaultChunkSize = 8 << 20
+// defaultChunkSize is the PATCH body size when [Config.ChunkSize] is 0.
+const defaultChunkSize = 8 << 20
 
-// DefaultStallTimeout is [Config.StallTimeout] when it is 0.
-const DefaultStallTimeout = 30 * time.Second
+// defaultStallTimeout is [Config.StallTimeout] when it is 0.
+const defaultStallTimeout = 30 * time.Second
 
 // maxResponseBody bounds how much of a response body the client reads.
 const maxResponseBody = 64 << 10
 
 // Checksum settings for [Config.Checksum].
 const (
-	// ChecksumAuto uses the checksum extension when the server offers it,
+	// checksumAuto uses the checksum extension when the server offers it,
 	// with the first of sha256, sha1, sha512, md5 it supports.
-	ChecksumAuto = ""
+	checksumAuto = ""
 	// ChecksumOff never sends Upload-Checksum.
 	ChecksumOff = "off"
 )
 
-// checksumPreference is the order ChecksumAuto tries algorithms in.
+// checksumPreference is the order checksumAuto tries algorithms in.
 var checksumPreference = []string{"sha256", "sha1", "sha512", "md5"}
 
 // Config configures a [Client]. Only Endpoint is required; every other
@@ -71,7 +72,7 @@ type Config struct {
 	// abandoned with [ErrStalled] and retried. 0 means 30 s; negative
 	// disables the watchdog.
 	StallTimeout time.Duration
-	// Checksum selects the checksum extension: [ChecksumAuto] (the default:
+	// Checksum selects the checksum extension: "" (the default:
 	// use it when the server offers it), [ChecksumOff], or an algorithm name
 	// (sha1, sha256, sha512, md5) that must then be offered by the server
 	// (else [ErrUnsupported]).
@@ -100,8 +101,8 @@ type Config struct {
 }
 
 // Client uploads to one Tus endpoint. Create it with [New]. It is safe for
-// concurrent use; uploads share its connections and its cached
-// [Capabilities].
+// concurrent use; uploads share its connections and what the server
+// announced in its OPTIONS response.
 type Client struct {
 	endpoint *url.URL
 	cfg      Config // defaults applied
@@ -112,7 +113,7 @@ type Client struct {
 	// OPTIONS so concurrent callers share one request, and waiting for it
 	// honours the waiter's context.
 	capsSem chan struct{}
-	caps    *Capabilities // nil until fetched
+	caps    *serverCaps // nil until fetched
 }
 
 // New validates cfg and returns a Client.
@@ -122,13 +123,13 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("%w: endpoint: %v", ErrInvalidConfig, err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%w: endpoint %q must be an absolute http or https URL", ErrInvalidConfig, redactURL(u))
+		return nil, fmt.Errorf("%w: endpoint %q must be an absolute http or https URL", ErrInvalidConfig, httpx.RedactURL(u))
 	}
 	if cfg.ChunkSize < 0 {
 		return nil, fmt.Errorf("%w: negative ChunkSize %d", ErrInvalidConfig, cfg.ChunkSize)
 	}
 	if cfg.ChunkSize == 0 {
-		cfg.ChunkSize = DefaultChunkSize
+		cfg.ChunkSize = defaultChunkSize
 	}
 	if cfg.ParallelUploads < 0 {
 		return nil, fmt.Errorf("%w: negative ParallelUploads %d", ErrInvalidConfig, cfg.ParallelUploads)
@@ -139,10 +140,10 @@ func New(cfg Config) (*Client, error) {
 		}
 	}
 	if cfg.StallTimeout == 0 {
-		cfg.StallTimeout = DefaultStallTimeout
+		cfg.StallTimeout = defaultStallTimeout
 	}
 	switch cfg.Checksum {
-	case ChecksumAuto, ChecksumOff:
+	case checksumAuto, ChecksumOff:
 	default:
 		if newHash(cfg.Checksum) == nil {
 			return nil, fmt.Errorf("%w: unknown checksum algorithm %q (want sha1, sha256, sha512 or md5)", ErrInvalidConfig, cfg.Checksum)
@@ -160,20 +161,17 @@ func New(cfg Config) (*Client, error) {
 	}
 	// A redirect is an upload URL handed out by the server as much as a
 	// Location is: vet it the same way before the request, its headers
-	// and its body go there.
+	// and its body go there. The redirect limit is the SDK's one.
 	next := hc.CheckRedirect
-	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+	hc.CheckRedirect = origin.Redirects(func(req *http.Request, via []*http.Request) error {
 		if _, err := c.checkURL(req.URL.String()); err != nil {
 			return err
 		}
 		if next != nil {
 			return next(req, via)
 		}
-		if len(via) >= 10 {
-			return errors.New("stopped after 10 redirects")
-		}
 		return nil
-	}
+	})
 	c.hc = &hc
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -181,28 +179,25 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// Endpoint returns the creation URL.
-func (c *Client) Endpoint() string { return c.endpoint.String() }
-
 // CloseIdleConnections closes idle connections of the client's
 // http.Client, as http.Client.CloseIdleConnections does.
 func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
 
-// Capabilities returns what the server announces in its OPTIONS response,
+// capabilities returns what the server announces in its OPTIONS response,
 // fetching it once and caching it. A server that answers OPTIONS with an
-// error status yields Capabilities with Known false (and that is cached);
+// error status yields serverCaps with Known false (and that is cached);
 // network errors are retried per [Config.Retry] and returned, not cached.
-func (c *Client) Capabilities(ctx context.Context) (Capabilities, error) {
+func (c *Client) capabilities(ctx context.Context) (serverCaps, error) {
 	select {
 	case c.capsSem <- struct{}{}:
 	case <-ctx.Done():
-		return Capabilities{}, fmt.Errorf("tusclient: waiting for OPTIONS: %w", ctx.Err())
+		return serverCaps{}, fmt.Errorf("tusclient: waiting for OPTIONS: %w", ctx.Err())
 	}
 	defer func() { <-c.capsSem }()
 	if c.caps != nil {
 		return *c.caps, nil
 	}
-	var caps Capabilities
+	var caps serverCaps
 	err := c.retrying(ctx, func() error {
 		resp, err := c.roundTrip(ctx, &request{method: http.MethodOptions, url: c.endpoint.String(), noTus: true})
 		if err != nil {
@@ -216,7 +211,7 @@ func (c *Client) Capabilities(ctx context.Context) (Capabilities, error) {
 		return nil
 	})
 	if err != nil {
-		return Capabilities{}, err
+		return serverCaps{}, err
 	}
 	c.caps = &caps
 	return caps, nil
@@ -246,34 +241,33 @@ func (c *Client) Terminate(ctx context.Context, uploadURL string) error {
 // retrying runs f until it succeeds, the retry policy gives up, or ctx is
 // done. It suits requests with no upload progress (OPTIONS, POST, DELETE).
 func (c *Client) retrying(ctx context.Context, f func() error) error {
-	var rs retryState
+	rs := newRetryState(c.cfg.Retry)
 	for {
 		err := f()
 		if err == nil {
 			return nil
 		}
-		delay, ok := rs.next(ctx, c.cfg.Retry, err, 0)
+		delay, ok := rs.next(ctx, err, 0)
 		if !ok {
-			return c.giveUp(ctx, err, rs.total)
+			return c.giveUp(ctx, err, rs.total())
 		}
-		c.log.Info("tusclient: retrying", "attempt", rs.total, "delay", delay, "error", err)
-		if err := sleep(ctx, delay); err != nil {
-			return fmt.Errorf("tusclient: %w (while waiting to retry after: %v)", err, errorString(err))
+		c.log.Info("tusclient: retrying", "attempt", rs.total(), "delay", delay, "error", err)
+		if serr := retry.Sleep(ctx, delay); serr != nil {
+			return waitError(serr, err)
 		}
 	}
 }
 
-func errorString(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
+// waitError is the error of a retry wait that ended with the context:
+// it wraps the context's cause and the failure being retried.
+func waitError(cause, last error) error {
+	return fmt.Errorf("tusclient: %w (while waiting to retry after: %w)", cause, last)
 }
 
 // giveUp wraps the last error when retries were made.
 func (c *Client) giveUp(ctx context.Context, err error, retries int) error {
 	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-		return fmt.Errorf("tusclient: %w (last error: %v)", ctx.Err(), err)
+		return fmt.Errorf("tusclient: %w (last error: %w)", context.Cause(ctx), err)
 	}
 	if retries > 0 {
 		return fmt.Errorf("tusclient: giving up after %d retries: %w", retries, err)
@@ -292,28 +286,16 @@ func (c *Client) checkURL(raw string) (*url.URL, error) {
 		check = c.sameOrigin
 	}
 	if err := check(u); err != nil {
-		return nil, &permanent{fmt.Errorf("%w: upload URL %s refused: %w", ErrProtocol, redactURL(u), err)}
+		return nil, retry.Permanent(fmt.Errorf("%w: upload URL %s refused: %w", ErrProtocol, httpx.RedactURL(u), err))
 	}
 	return u, nil
 }
 
 func (c *Client) sameOrigin(u *url.URL) error {
-	if !strings.EqualFold(u.Scheme, c.endpoint.Scheme) || !strings.EqualFold(hostPort(u), hostPort(c.endpoint)) {
-		return fmt.Errorf("origin differs from endpoint %s://%s (set Config.CheckUploadURL to allow it)", c.endpoint.Scheme, c.endpoint.Host)
+	if err := origin.Check(c.endpoint, u); err != nil {
+		return fmt.Errorf("%w (set Config.CheckUploadURL to allow it)", err)
 	}
 	return nil
-}
-
-func hostPort(u *url.URL) string {
-	p := u.Port()
-	if p == "" {
-		if strings.EqualFold(u.Scheme, "https") {
-			p = "443"
-		} else {
-			p = "80"
-		}
-	}
-	return strings.ToLower(u.Hostname()) + ":" + p
 }
 
 // resolveLocation turns a Location header into an absolute, vetted URL.
@@ -336,28 +318,6 @@ func (c *Client) resolveLocation(base string, loc string) (string, error) {
 	return u.String(), nil
 }
 
-// redactURL returns u without user info, query or fragment.
-func redactURL(u *url.URL) string {
-	if u == nil {
-		return ""
-	}
-	v := *u
-	v.User = nil
-	v.RawQuery = ""
-	v.ForceQuery = false
-	v.Fragment = ""
-	v.RawFragment = ""
-	return v.String()
-}
-
-func redactRaw(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return redactURL(u)
-}
-
 // request is one Tus request.
 type request struct {
 	method string
@@ -378,20 +338,11 @@ type response struct {
 	status int
 	header http.Header
 	body   []byte
+	remote httpx.Remote // for errors
 }
 
 func (r *response) err() error {
-	b := r.body
-	if len(b) > maxErrorBody {
-		b = b[:maxErrorBody]
-	}
-	return &HTTPError{
-		Method:     r.method,
-		URL:        redactRaw(r.url),
-		StatusCode: r.status,
-		Header:     redactHeader(r.header),
-		Body:       append([]byte(nil), b...),
-	}
+	return &HTTPError{Method: r.method, URL: r.remote.URL, StatusCode: r.remote.StatusCode, Body: r.remote.Body}
 }
 
 // offset reads Upload-Offset from the response.
@@ -399,7 +350,7 @@ func (r *response) offset() (int64, error) {
 	v := r.header.Get(hUploadOffset)
 	n, err := parseOffset(v)
 	if err != nil {
-		return 0, permanentf(ErrProtocol, "%s %s: %d response with Upload-Offset %q: %v", r.method, redactRaw(r.url), r.status, excerpt([]byte(v), 40), err)
+		return 0, permanentf(ErrProtocol, "%s %s: %d response with Upload-Offset %q: %v", r.method, httpx.RedactRawURL(r.url), r.status, httpx.CleanBody([]byte(v)), err)
 	}
 	return n, nil
 }
@@ -428,7 +379,7 @@ func (c *Client) roundTrip(ctx context.Context, r *request) (*response, error) {
 	}
 	req, err := http.NewRequestWithContext(rctx, method, r.url, rbody)
 	if err != nil {
-		return nil, &permanent{fmt.Errorf("tusclient: %s %s: %w", r.method, redactRaw(r.url), err)}
+		return nil, retry.Permanent(fmt.Errorf("tusclient: %s %s: %w", r.method, httpx.RedactRawURL(r.url), err))
 	}
 	if r.body != nil {
 		req.ContentLength = r.n
@@ -453,7 +404,7 @@ func (c *Client) roundTrip(ctx context.Context, r *request) (*response, error) {
 	}
 	if c.cfg.BeforeRequest != nil {
 		if err := c.cfg.BeforeRequest(req); err != nil {
-			return nil, &permanent{fmt.Errorf("tusclient: BeforeRequest: %w", err)}
+			return nil, retry.Permanent(fmt.Errorf("tusclient: BeforeRequest: %w", err))
 		}
 	}
 	start := time.Now()
@@ -474,9 +425,10 @@ func (c *Client) roundTrip(ctx context.Context, r *request) (*response, error) {
 	if rerr != nil && !errors.Is(rerr, httpx.ErrTooLarge) {
 		return nil, c.requestError(ctx, rctx, r, rerr)
 	}
-	c.log.Debug("tusclient: request", "method", r.method, "url", redactRaw(r.url), "status", resp.StatusCode,
+	c.log.Debug("tusclient: request", "method", r.method, "url", httpx.RedactRawURL(r.url), "status", resp.StatusCode,
 		"bytes", r.n, "duration", time.Since(start))
-	return &response{method: r.method, url: r.url, status: resp.StatusCode, header: resp.Header, body: b}, nil
+	return &response{method: r.method, url: r.url, status: resp.StatusCode, header: resp.Header, body: b,
+		remote: httpx.DescribeResponse(resp, b)}, nil
 }
 
 func (c *Client) requestError(ctx, rctx context.Context, r *request, err error) error {
@@ -490,7 +442,7 @@ func (c *Client) requestError(ctx, rctx context.Context, r *request, err error) 
 	case errors.Is(context.Cause(rctx), ErrStalled):
 		err = fmt.Errorf("%w after %v", ErrStalled, c.cfg.StallTimeout)
 	}
-	return fmt.Errorf("tusclient: %s %s: %w", r.method, redactRaw(r.url), err)
+	return fmt.Errorf("tusclient: %s %s: %w", r.method, httpx.RedactRawURL(r.url), err)
 }
 
 // bodyReader wraps a request body: it resets the stall timer on every read,

@@ -48,7 +48,9 @@
 // # Robustness
 //
 // Failed requests are retried after 0, 1, 3 and 5 s (like tus-js-client;
-// [RetryPolicy] makes this configurable, with a ShouldRetry hook). Network
+// [RetryPolicy] makes this configurable, with a ShouldRetry hook), each
+// wait spread by ±20 % so that clients that failed together do not retry
+// in lockstep. Network
 // errors, stalled requests ([Config.StallTimeout]), 5xx, 409, 423 and 460
 // are retried; other 4xx are not. Before every retry the client asks the
 // server for the offset with HEAD and resends only what is missing; the
@@ -57,13 +59,16 @@
 // flight. A [Store] ([MemoryStore], [FileStore]) keeps the upload URL under
 // a fingerprint, so a restarted process resumes the same upload without
 // resending finished bytes. Progress and other events are callbacks, never
-// channels. Failures come back as [*HTTPError] (status, redacted headers,
-// a bounded body excerpt; errors.As) and sentinel errors ([ErrNotFound],
+// channels. Failures come back as [*HTTPError] (method, URL without its
+// query, status and a cleaned body excerpt of at most 512 bytes, the
+// fields of every remote error of this SDK; errors.As) and sentinel
+// errors ([ErrNotFound],
 // [ErrChecksumMismatch], ...; errors.Is). Credentials never appear in
 // errors or logs, and upload URLs handed out by the server (Location
 // headers and redirects) or read from a store must share the endpoint's
-// origin unless [Config.CheckUploadURL] says otherwise, so a token is never
-// sent to another host.
+// origin (scheme, host and port, with default ports made explicit) unless
+// [Config.CheckUploadURL] says otherwise, so a token is never sent to
+// another host; at most 5 redirects are followed.
 //
 // A [Client] is safe for concurrent use. An [Upload]'s accessors are too;
 // its Run and Terminate do not overlap.

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/dicombridge/dicombridge/internal/retry"
 )
 
 // Sentinel errors, checked with errors.Is. An [*HTTPError] matches the
@@ -56,11 +58,8 @@ var (
 	ErrStore = errors.New("tusclient: resume store")
 )
 
-// StatusChecksumMismatch is the Tus checksum extension's status code.
-const StatusChecksumMismatch = 460
-
-// maxErrorBody bounds the response body kept in an [HTTPError].
-const maxErrorBody = 1 << 10
+// statusChecksumMismatch is the Tus checksum extension's status code.
+const statusChecksumMismatch = 460
 
 // HTTPError is a response with a status code the request did not expect.
 // Use errors.As to get it:
@@ -68,23 +67,23 @@ const maxErrorBody = 1 << 10
 //	var he *tusclient.HTTPError
 //	if errors.As(err, &he) && he.StatusCode == http.StatusForbidden { ... }
 //
-// It never holds request headers, so Authorization values cannot leak
-// through it; response headers that may carry credentials are redacted.
+// Its fields are those of every remote error of this SDK. It never holds
+// headers, so credentials cannot leak through it.
 type HTTPError struct {
-	// Method is the request method (PATCH, POST, HEAD, DELETE, OPTIONS).
+	// Method is the Tus request method (PATCH, POST, HEAD, DELETE,
+	// OPTIONS), also when it was sent as POST with X-HTTP-Method-Override.
 	Method string
-	// URL is the request URL without user info and query.
+	// URL is the request URL without user info, query and fragment.
 	URL string
 	// StatusCode is the response status.
 	StatusCode int
-	// Header is a copy of the response headers with Authorization,
-	// Proxy-Authorization, Cookie and Set-Cookie values redacted.
-	Header http.Header
-	// Body is the start of the response body, at most 1 KiB.
-	Body []byte
+	// Body is the start of the response body, at most 512 bytes, with
+	// control characters removed and anything shaped like a credential
+	// redacted.
+	Body string
 }
 
-// Error returns "tusclient: METHOD URL: STATUS TEXT: body excerpt".
+// Error returns "tusclient: METHOD URL: STATUS TEXT: body".
 func (e *HTTPError) Error() string {
 	var b strings.Builder
 	b.WriteString("tusclient: ")
@@ -97,9 +96,9 @@ func (e *HTTPError) Error() string {
 		b.WriteByte(' ')
 		b.WriteString(t)
 	}
-	if ex := excerpt(e.Body, 200); ex != "" {
+	if e.Body != "" {
 		b.WriteString(": ")
-		b.WriteString(ex)
+		b.WriteString(e.Body)
 	}
 	return b.String()
 }
@@ -115,7 +114,7 @@ func (e *HTTPError) Is(target error) bool {
 	case ErrLocked:
 		return e.StatusCode == http.StatusLocked
 	case ErrChecksumMismatch:
-		return e.StatusCode == StatusChecksumMismatch
+		return e.StatusCode == statusChecksumMismatch
 	case ErrTooLarge:
 		return e.StatusCode == http.StatusRequestEntityTooLarge
 	}
@@ -123,41 +122,10 @@ func (e *HTTPError) Is(target error) bool {
 }
 
 func statusText(code int) string {
-	if code == StatusChecksumMismatch {
+	if code == statusChecksumMismatch {
 		return "Checksum Mismatch"
 	}
 	return http.StatusText(code)
-}
-
-// excerpt returns up to max bytes of b as one printable line.
-func excerpt(b []byte, max int) string {
-	if len(b) > max {
-		b = b[:max]
-	}
-	s := strings.ToValidUTF8(string(b), "")
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-	return strings.TrimSpace(s)
-}
-
-// sensitiveHeaders are response headers whose values are never kept.
-var sensitiveHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "Proxy-Authenticate"}
-
-func redactHeader(h http.Header) http.Header {
-	c := h.Clone()
-	if c == nil {
-		c = http.Header{}
-	}
-	for _, k := range sensitiveHeaders {
-		if _, ok := c[k]; ok {
-			c[k] = []string{"[REDACTED]"}
-		}
-	}
-	return c
 }
 
 // sourceError marks a failure to read the caller's data, which no retry can
@@ -167,13 +135,8 @@ type sourceError struct{ err error }
 func (e *sourceError) Error() string { return "tusclient: read source: " + e.err.Error() }
 func (e *sourceError) Unwrap() error { return e.err }
 
-// permanent marks errors the retry loop must not retry whatever ShouldRetry
-// says: bad input, protocol violations, store failures.
-type permanent struct{ err error }
-
-func (e *permanent) Error() string { return e.err.Error() }
-func (e *permanent) Unwrap() error { return e.err }
-
+// permanentf returns an error wrapping sentinel that the retry loop never
+// retries, whatever ShouldRetry says: bad input, protocol violations.
 func permanentf(sentinel error, format string, args ...any) error {
-	return &permanent{fmt.Errorf("%w: "+format, append([]any{sentinel}, args...)...)}
+	return retry.Permanent(fmt.Errorf("%w: "+format, append([]any{sentinel}, args...)...))
 }

@@ -27,7 +27,7 @@ func ExampleClient_NewUpload() {
 
 	c, err := tusclient.New(tusclient.Config{
 		Endpoint:   srv.URL,
-		HTTPClient: srv.HTTPClient(),
+		HTTPClient: srv.Client(),
 		BeforeRequest: func(r *http.Request) error {
 			r.Header.Set("Authorization", "Bearer my-token")
 			return nil
@@ -58,7 +58,7 @@ func ExampleClient_NewStreamUpload() {
 	srv, stop := exampleServer()
 	defer stop()
 
-	c, _ := tusclient.New(tusclient.Config{Endpoint: srv.URL, HTTPClient: srv.HTTPClient(), ChunkSize: 4})
+	c, _ := tusclient.New(tusclient.Config{Endpoint: srv.URL, HTTPClient: srv.Client(), ChunkSize: 4})
 	// A stream of unknown length: the upload is created with
 	// Upload-Defer-Length and the last PATCH declares the length.
 	up, _ := c.NewStreamUpload(strings.NewReader("produced on the fly"), -1, tusclient.UploadOptions{
@@ -78,7 +78,7 @@ func ExampleUpload_Terminate() {
 	srv, stop := exampleServer()
 	defer stop()
 
-	c, _ := tusclient.New(tusclient.Config{Endpoint: srv.URL, HTTPClient: srv.HTTPClient(), ChunkSize: 8})
+	c, _ := tusclient.New(tusclient.Config{Endpoint: srv.URL, HTTPClient: srv.Client(), ChunkSize: 8})
 	ctx, cancel := context.WithCancel(context.Background())
 	up, _ := c.NewUpload(strings.NewReader("a study the user cancels"), 24, tusclient.UploadOptions{
 		OnProgress: func(p tusclient.Progress) {
@@ -114,9 +114,9 @@ func ExampleMetadata_Encode() {
 func ExampleHTTPError() {
 	srv, stop := exampleServer()
 	defer stop()
-	srv.FailNext(http.MethodPost, 1, http.StatusForbidden)
+	srv.Fail(tustest.Failure{Method: http.MethodPost, Times: 1, Status: http.StatusForbidden})
 
-	c, _ := tusclient.New(tusclient.Config{Endpoint: srv.URL, HTTPClient: srv.HTTPClient()})
+	c, _ := tusclient.New(tusclient.Config{Endpoint: srv.URL, HTTPClient: srv.Client()})
 	up, _ := c.NewUpload(strings.NewReader("x"), 1, tusclient.UploadOptions{})
 	err := up.Run(context.Background())
 	var he *tusclient.HTTPError

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/dicombridge/dicombridge/tusclient"
 	"github.com/dicombridge/dicombridge/tusclient/tustest"
 )
@@ -42,8 +45,8 @@ func TestFaultProxy(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			srv := tustest.NewServer(t, tustest.Options{Checksum: tc.checksum})
-			proxy := tustest.NewFaultProxy(t, srv.Addr(), tustest.ProxyOptions{
-				Seed: tc.seed, MinUp: 2 << 10, MaxUp: 400 << 10, MinDown: 100, MaxDown: 4 << 10, MaxCuts: 30,
+			proxy := tustest.NewFaultProxy(t, srv.URL, tustest.ProxyOptions{
+				Seed: tc.seed, Up: [2]int64{2 << 10, 400 << 10}, Down: [2]int64{100, 4 << 10}, MaxCuts: 30,
 			})
 			retries := 0
 			c := newClient(t, srv, tusclient.Config{Endpoint: proxy.URL(srv.URL), ChunkSize: 128 << 10})
@@ -56,15 +59,10 @@ func TestFaultProxy(t *testing.T) {
 			} else {
 				up, err = c.NewUpload(bytes.NewReader(data), int64(len(data)), opts)
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := up.Run(context.Background()); err != nil {
-				t.Fatalf("Run after %d cuts: %v", proxy.Cuts(), err)
-			}
-			if proxy.Cuts() == 0 || retries == 0 {
-				t.Fatalf("no faults injected (cuts %d, retries %d)", proxy.Cuts(), retries)
-			}
+			require.NoError(t, err)
+			require.NoErrorf(t, up.Run(context.Background()), "Run after %d cuts", proxy.Cuts())
+			require.NotZero(t, proxy.Cuts(), "no faults injected")
+			require.NotZero(t, retries, "no retries")
 			t.Logf("%d cuts, %d retries", proxy.Cuts(), retries)
 			assertStored(t, srv, srv.URL+lastPathElem(up.URL()), data)
 		})
@@ -85,7 +83,8 @@ func lastPathElem(u string) string {
 // a new process; the client retries until it is back.
 func TestServerRestart(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(t, tustest.Options{PatchDelay: 5 * time.Millisecond})
+	srv := tustest.NewServer(t, tustest.Options{})
+	srv.Fail(tustest.Failure{Method: http.MethodPatch, Delay: 5 * time.Millisecond})
 	data := randomData(1<<20, 11)
 	var once sync.Once
 	restarted := make(chan struct{})
@@ -103,25 +102,17 @@ func TestServerRestart(t *testing.T) {
 						defer close(restarted)
 						srv.Stop()
 						time.Sleep(150 * time.Millisecond)
-						if err := srv.Start(); err != nil {
-							t.Error(err)
-						}
+						assert.NoError(t, srv.Start())
 					}()
 				})
 			}
 		},
 		OnRetry: func(error, int, time.Duration) { retries.Add(1) },
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := up.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, up.Run(context.Background()))
 	<-restarted
-	if retries.Load() == 0 {
-		t.Fatal("the restart caused no retry: it happened after the upload")
-	}
+	require.NotZero(t, retries.Load(), "the restart caused no retry: it happened after the upload")
 	assertStored(t, srv, up.URL(), data)
 }
 
@@ -133,31 +124,27 @@ func TestServerErrorBursts(t *testing.T) {
 	t.Run("recovers", func(t *testing.T) {
 		t.Parallel()
 		srv := tustest.NewServer(t, tustest.Options{})
-		srv.FailNext(http.MethodPost, 2, http.StatusServiceUnavailable)
-		srv.FailNext(http.MethodPatch, 3, http.StatusInternalServerError)
-		srv.FailNext(http.MethodHead, 2, http.StatusBadGateway)
-		srv.FailNext(http.MethodPatch, 1, http.StatusConflict)
-		srv.FailNext(http.MethodPatch, 1, http.StatusLocked)
+		srv.Fail(tustest.Failure{Method: http.MethodPost, Times: 2, Status: http.StatusServiceUnavailable})
+		srv.Fail(tustest.Failure{Method: http.MethodPatch, Times: 3, Status: http.StatusInternalServerError})
+		srv.Fail(tustest.Failure{Method: http.MethodHead, Times: 2, Status: http.StatusBadGateway})
+		srv.Fail(tustest.Failure{Method: http.MethodPatch, Times: 1, Status: http.StatusConflict})
+		srv.Fail(tustest.Failure{Method: http.MethodPatch, Times: 1, Status: http.StatusLocked})
 		// 9 failures in a row without progress: POST, POST, PATCH, HEAD,
 		// HEAD, PATCH, PATCH, PATCH 409, PATCH 423.
 		c := newClient(t, srv, tusclient.Config{ChunkSize: 64 << 10, Checksum: tusclient.ChecksumOff,
 			Retry: tusclient.RetryPolicy{Delays: make([]time.Duration, 12)}})
 		data := randomData(500_000, 12)
 		up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
-		if err := up.Run(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, up.Run(context.Background()))
 		assertStored(t, srv, up.URL(), data)
 		failed := map[int]int{}
-		for _, r := range srv.Requests() {
+		for _, r := range srv.Calls() {
 			if r.Status >= 400 {
 				failed[r.Status]++
 			}
 		}
 		want := map[int]int{503: 2, 500: 3, 502: 2, 409: 1, 423: 1}
-		if fmt.Sprint(failed) != fmt.Sprint(want) {
-			t.Fatalf("failed responses %v, want %v", failed, want)
-		}
+		assert.Equal(t, want, failed, "failed responses")
 	})
 	t.Run("gives up then resumes", func(t *testing.T) {
 		t.Parallel()
@@ -168,28 +155,25 @@ func TestServerErrorBursts(t *testing.T) {
 		up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{
 			OnProgress: func(p tusclient.Progress) {
 				if p.Offset == 128<<10 && p.Sent == p.Offset {
-					once.Do(func() { srv.FailNext("", 100, http.StatusServiceUnavailable) })
+					once.Do(func() { srv.Fail(tustest.Failure{Method: "", Times: 100, Status: http.StatusServiceUnavailable}) })
 				}
 			},
 		})
 		err := up.Run(context.Background())
 		var he *tusclient.HTTPError
-		if !errors.As(err, &he) || he.StatusCode != http.StatusServiceUnavailable ||
-			(he.Method != http.MethodHead && !bytes.Contains(he.Body, []byte("injected"))) {
-			t.Fatalf("Run error %v, want an HTTPError 503 with the body", err)
+		require.ErrorAs(t, err, &he)
+		assert.Equal(t, http.StatusServiceUnavailable, he.StatusCode)
+		if he.Method != http.MethodHead {
+			assert.Contains(t, he.Body, "injected", "the body is kept")
 		}
-		if got := up.Offset(); got != 128<<10 {
-			t.Fatalf("offset after failure %d, want %d", got, 128<<10)
-		}
+		require.EqualValues(t, 128<<10, up.Offset(), "offset after failure")
 		srv.ClearFailures()
-		srv.ResetRequests()
-		if err := up.Run(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		reqs := srv.Requests()
-		if reqs[0].Method != http.MethodHead || reqs[1].Header.Get("Upload-Offset") != fmt.Sprint(128<<10) {
-			t.Fatalf("resume did not start with HEAD then PATCH at 131072: %s %s", reqs[0].Method, reqs[1].Header.Get("Upload-Offset"))
-		}
+		since := len(srv.Calls())
+		require.NoError(t, up.Run(context.Background()))
+		reqs := srv.Calls()[since:]
+		require.GreaterOrEqual(t, len(reqs), 2)
+		assert.Equal(t, http.MethodHead, reqs[0].Method, "resume starts with HEAD")
+		assert.Equal(t, fmt.Sprint(128<<10), reqs[1].Header.Get("Upload-Offset"), "then PATCH at 131072")
 		assertStored(t, srv, up.URL(), data)
 	})
 }
@@ -208,31 +192,26 @@ func TestRetryStatusPolicy(t *testing.T) {
 		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
 			t.Parallel()
 			srv := tustest.NewServer(t, tustest.Options{})
-			srv.FailNext(http.MethodPatch, 1, tc.status)
+			srv.Fail(tustest.Failure{Method: http.MethodPatch, Times: 1, Status: tc.status})
 			c := newClient(t, srv, tusclient.Config{Checksum: tusclient.ChecksumOff})
 			data := randomData(1000, 5)
 			up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
 			err := up.Run(context.Background())
 			if tc.retry {
-				if err != nil {
-					t.Fatalf("status %d not retried: %v", tc.status, err)
-				}
+				require.NoErrorf(t, err, "status %d not retried", tc.status)
 				assertStored(t, srv, up.URL(), data)
 				return
 			}
 			var he *tusclient.HTTPError
-			if !errors.As(err, &he) || he.StatusCode != tc.status {
-				t.Fatalf("Run error %v, want HTTPError %d", err, tc.status)
-			}
+			require.ErrorAs(t, err, &he)
+			assert.Equal(t, tc.status, he.StatusCode)
 			patches := 0
-			for _, r := range srv.Requests() {
+			for _, r := range srv.Calls() {
 				if r.Method == http.MethodPatch {
 					patches++
 				}
 			}
-			if patches != 1 {
-				t.Fatalf("%d PATCH requests for a non-retried %d, want 1", patches, tc.status)
-			}
+			assert.Equal(t, 1, patches, "PATCH requests for a non-retried status")
 		})
 	}
 }
@@ -241,7 +220,7 @@ func TestRetryStatusPolicy(t *testing.T) {
 func TestShouldRetryHook(t *testing.T) {
 	t.Parallel()
 	srv := tustest.NewServer(t, tustest.Options{})
-	srv.FailNext(http.MethodPatch, 2, http.StatusTooManyRequests)
+	srv.Fail(tustest.Failure{Method: http.MethodPatch, Times: 2, Status: http.StatusTooManyRequests})
 	var seen []int
 	c := newClient(t, srv, tusclient.Config{Retry: tusclient.RetryPolicy{
 		Delays: []time.Duration{0, 0, 0},
@@ -253,12 +232,8 @@ func TestShouldRetryHook(t *testing.T) {
 	}})
 	data := randomData(1000, 6)
 	up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
-	if err := up.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if fmt.Sprint(seen) != "[1 2]" {
-		t.Fatalf("ShouldRetry attempts %v, want [1 2]", seen)
-	}
+	require.NoError(t, up.Run(context.Background()))
+	assert.Equal(t, []int{1, 2}, seen, "ShouldRetry attempts")
 	assertStored(t, srv, up.URL(), data)
 }
 
@@ -266,13 +241,12 @@ func TestShouldRetryHook(t *testing.T) {
 func TestNoRetries(t *testing.T) {
 	t.Parallel()
 	srv := tustest.NewServer(t, tustest.Options{})
-	srv.FailNext(http.MethodPatch, 1, http.StatusServiceUnavailable)
+	srv.Fail(tustest.Failure{Method: http.MethodPatch, Times: 1, Status: http.StatusServiceUnavailable})
 	c := newClient(t, srv, tusclient.Config{Retry: tusclient.RetryPolicy{Delays: []time.Duration{}}})
 	up, _ := c.NewUpload(bytes.NewReader([]byte("x")), 1, tusclient.UploadOptions{})
 	var he *tusclient.HTTPError
-	if err := up.Run(context.Background()); !errors.As(err, &he) || he.StatusCode != 503 {
-		t.Fatalf("Run error %v, want HTTPError 503", err)
-	}
+	require.ErrorAs(t, up.Run(context.Background()), &he)
+	assert.Equal(t, 503, he.StatusCode)
 }
 
 // TestCancelThenResume (fault e): cancelling the context stops the PATCH
@@ -290,7 +264,7 @@ func TestCancelThenResume(t *testing.T) {
 		OnProgress: func(p tusclient.Progress) {
 			if p.Offset >= 128<<10 {
 				once.Do(func() {
-					srv.SetPatchDelay(time.Minute) // the next PATCH hangs in the server
+					srv.Fail(tustest.Failure{Method: http.MethodPatch, Delay: time.Minute}) // the next PATCH hangs in the server
 					time.AfterFunc(100*time.Millisecond, cancel)
 				})
 			}
@@ -298,34 +272,24 @@ func TestCancelThenResume(t *testing.T) {
 	})
 	start := time.Now()
 	err := up.Run(ctx)
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("Run error %v, want context.Canceled", err)
-	}
-	if d := time.Since(start); d > 30*time.Second {
-		t.Fatalf("Run returned %v after cancel: the request in flight was not stopped", d)
-	}
+	require.ErrorIs(t, err, context.Canceled)
+	require.Less(t, time.Since(start), 30*time.Second, "the request in flight was not stopped")
 	confirmed := up.Offset()
-	if confirmed < 128<<10 || confirmed == int64(len(data)) {
-		t.Fatalf("offset after cancel %d", confirmed)
-	}
-	srv.SetPatchDelay(0)
-	srv.ResetRequests()
-	if err := up.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	reqs := srv.Requests()
-	if reqs[0].Method != http.MethodHead {
-		t.Fatalf("resume began with %s, want HEAD", reqs[0].Method)
-	}
+	require.GreaterOrEqual(t, confirmed, int64(128<<10), "offset after cancel")
+	require.NotEqual(t, int64(len(data)), confirmed, "offset after cancel")
+	srv.ClearFailures()
+	since := len(srv.Calls())
+	require.NoError(t, up.Run(context.Background()))
+	reqs := srv.Calls()[since:]
+	require.NotEmpty(t, reqs)
+	assert.Equal(t, http.MethodHead, reqs[0].Method, "resume begins with HEAD")
 	var sent int64
 	for _, r := range reqs {
 		if r.Method == http.MethodPatch {
 			sent += r.ContentLength
 		}
 	}
-	if sent != int64(len(data))-confirmed {
-		t.Fatalf("resume sent %d bytes, want %d (no finished byte again)", sent, int64(len(data))-confirmed)
-	}
+	assert.Equal(t, int64(len(data))-confirmed, sent, "resume sent no confirmed byte again")
 	assertStored(t, srv, up.URL(), data)
 }
 
@@ -333,7 +297,8 @@ func TestCancelThenResume(t *testing.T) {
 // StallTimeout with ErrStalled, and the retry succeeds.
 func TestStallTimeout(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(t, tustest.Options{PatchDelay: time.Minute})
+	srv := tustest.NewServer(t, tustest.Options{})
+	srv.Fail(tustest.Failure{Method: http.MethodPatch, Delay: time.Minute})
 	var stalls atomic.Int32
 	c := newClient(t, srv, tusclient.Config{StallTimeout: 300 * time.Millisecond})
 	data := randomData(200_000, 15)
@@ -341,15 +306,11 @@ func TestStallTimeout(t *testing.T) {
 		OnRetry: func(err error, _ int, _ time.Duration) {
 			if errors.Is(err, tusclient.ErrStalled) {
 				stalls.Add(1)
-				srv.SetPatchDelay(0)
+				srv.ClearFailures()
 			}
 		},
 	})
-	if err := up.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if stalls.Load() != 1 {
-		t.Fatalf("%d stalls, want 1", stalls.Load())
-	}
+	require.NoError(t, up.Run(context.Background()))
+	assert.EqualValues(t, 1, stalls.Load(), "stalls")
 	assertStored(t, srv, up.URL(), data)
 }

@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/dicombridge/dicombridge/tusclient"
 	"github.com/dicombridge/dicombridge/tusclient/tustest"
 )
@@ -27,23 +30,19 @@ func TestChecksumMismatch(t *testing.T) {
 	t.Run("transient", func(t *testing.T) {
 		t.Parallel()
 		srv := tustest.NewServer(t, tustest.Options{Checksum: true})
-		srv.CorruptNext(2)
+		srv.Fail(tustest.Failure{Corrupt: true, Times: 2})
 		c := newClient(t, srv, tusclient.Config{ChunkSize: 50_000})
 		data := randomData(120_000, 31)
 		up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
-		if err := up.Run(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, up.Run(context.Background()))
 		assertStored(t, srv, up.URL(), data)
 		n460 := 0
-		for _, r := range srv.Requests() {
-			if r.Status == tusclient.StatusChecksumMismatch {
+		for _, r := range srv.Calls() {
+			if r.Status == 460 {
 				n460++
 			}
 		}
-		if n460 != 2 {
-			t.Fatalf("%d responses 460, want 2", n460)
-		}
+		require.EqualValuesf(t, 2, n460, "%d responses 460, want 2", n460)
 	})
 	t.Run("persistent", func(t *testing.T) {
 		t.Parallel()
@@ -54,29 +53,26 @@ func TestChecksumMismatch(t *testing.T) {
 		up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{
 			OnProgress: func(p tusclient.Progress) {
 				if p.Offset == 50_000 {
-					once.Do(func() { srv.CorruptNext(100) })
+					once.Do(func() { srv.Fail(tustest.Failure{Corrupt: true, Times: 100}) })
 				}
 			},
 		})
 		err := up.Run(context.Background())
 		var he *tusclient.HTTPError
-		if !errors.Is(err, tusclient.ErrChecksumMismatch) || !errors.As(err, &he) || he.StatusCode != 460 ||
-			!strings.Contains(err.Error(), "460 Checksum Mismatch") {
-			t.Fatalf("Run error %v, want ErrChecksumMismatch / HTTPError 460", err)
-		}
+		require.ErrorIs(t, err, tusclient.ErrChecksumMismatch)
+		require.ErrorAs(t, err, &he)
+		assert.Equal(t, 460, he.StatusCode)
+		assert.Contains(t, err.Error(), "460 Checksum Mismatch")
 		info, err := srv.Info(up.URL())
-		if err != nil || info.Offset != 50_000 {
-			t.Fatalf("server offset %d (%v), want 50000: a damaged chunk was stored", info.Offset, err)
-		}
+		require.NoError(t, err)
+		assert.EqualValues(t, 50_000, info.Offset, "a damaged chunk was stored")
 	})
 	t.Run("required but not offered", func(t *testing.T) {
 		t.Parallel()
 		srv := tustest.NewServer(t, tustest.Options{})
 		c := newClient(t, srv, tusclient.Config{Checksum: "sha256"})
 		up, _ := c.NewUpload(bytes.NewReader([]byte("x")), 1, tusclient.UploadOptions{})
-		if err := up.Run(context.Background()); !errors.Is(err, tusclient.ErrUnsupported) {
-			t.Fatalf("Run error %v, want ErrUnsupported", err)
-		}
+		require.ErrorIs(t, up.Run(context.Background()), tusclient.ErrUnsupported, "Run error")
 	})
 }
 
@@ -96,19 +92,14 @@ func TestStreamLengths(t *testing.T) {
 			up, err := c.NewStreamUpload(onlyReader{bytes.NewReader(data)}, -1, tusclient.UploadOptions{
 				OnProgress: func(p tusclient.Progress) { last = p },
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := up.Run(context.Background()); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
+			require.NoError(t, up.Run(context.Background()))
 			assertStored(t, srv, up.URL(), data)
-			if last.Offset != int64(n) || last.Size != int64(n) {
-				t.Fatalf("last progress %+v", last)
-			}
-			var post tustest.Request
+			require.EqualValuesf(t, int64(n), last.Offset, "last progress %+v", last)
+			require.EqualValuesf(t, int64(n), last.Size, "last progress %+v", last)
+			var post tustest.Call
 			var lengths []string
-			for _, r := range srv.Requests() {
+			for _, r := range srv.Calls() {
 				switch r.Method {
 				case http.MethodPost:
 					post = r
@@ -117,18 +108,15 @@ func TestStreamLengths(t *testing.T) {
 				}
 			}
 			if n <= chunk {
-				if post.Header.Get("Upload-Length") != fmt.Sprint(n) || post.Header.Get("Upload-Defer-Length") != "" {
-					t.Fatalf("POST headers %v, want Upload-Length %d", post.Header, n)
-				}
+				require.EqualValuesf(t, fmt.Sprint(n), post.Header.Get("Upload-Length"), "POST headers %v, want Upload-Length %d", post.Header, n)
+				require.Emptyf(t, post.Header.Get("Upload-Defer-Length"), "POST headers %v, want Upload-Length %d", post.Header, n)
 				return
 			}
-			if post.Header.Get("Upload-Defer-Length") != "1" || post.Header.Get("Upload-Length") != "" {
-				t.Fatalf("POST headers %v, want Upload-Defer-Length: 1", post.Header)
-			}
+			require.EqualValuesf(t, "1", post.Header.Get("Upload-Defer-Length"), "POST headers %v, want Upload-Defer-Length: 1", post.Header)
+			require.Emptyf(t, post.Header.Get("Upload-Length"), "POST headers %v, want Upload-Defer-Length: 1", post.Header)
 			for i, l := range lengths {
-				if want := map[bool]string{true: fmt.Sprint(n), false: ""}[i == len(lengths)-1]; l != want {
-					t.Fatalf("PATCH %d Upload-Length %q, want %q (all: %q)", i, l, want, lengths)
-				}
+				want := map[bool]string{true: fmt.Sprint(n), false: ""}[i == len(lengths)-1]
+				require.Equal(t, want, l, "PATCH %d Upload-Length (all: %q)", i, lengths)
 			}
 		})
 	}
@@ -142,18 +130,12 @@ func TestStreamKnownSize(t *testing.T) {
 	c := newClient(t, srv, tusclient.Config{ChunkSize: 1000})
 	data := randomData(2500, 41)
 	up, _ := c.NewStreamUpload(onlyReader{bytes.NewReader(data)}, 2500, tusclient.UploadOptions{})
-	if err := up.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, up.Run(context.Background()))
 	assertStored(t, srv, up.URL(), data)
 	short, _ := c.NewStreamUpload(onlyReader{bytes.NewReader(data[:2400])}, 2500, tusclient.UploadOptions{})
-	if err := short.Run(context.Background()); !errors.Is(err, tusclient.ErrSourceChanged) {
-		t.Fatalf("short stream: %v, want ErrSourceChanged", err)
-	}
+	require.ErrorIs(t, short.Run(context.Background()), tusclient.ErrSourceChanged, "short stream")
 	shortAt, _ := c.NewUpload(bytes.NewReader(data[:2400]), 2500, tusclient.UploadOptions{})
-	if err := shortAt.Run(context.Background()); !errors.Is(err, tusclient.ErrSourceChanged) {
-		t.Fatalf("short ReaderAt: %v, want ErrSourceChanged", err)
-	}
+	require.ErrorIs(t, shortAt.Run(context.Background()), tusclient.ErrSourceChanged, "short ReaderAt")
 }
 
 // TestStreamResumeFromStore: a stream regenerated after a restart resumes:
@@ -171,29 +153,19 @@ func TestStreamResumeFromStore(t *testing.T) {
 		}
 	}}
 	up, _ := c.NewStreamUpload(onlyReader{bytes.NewReader(data)}, -1, opts)
-	if err := up.Run(ctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("first Run: %v", err)
-	}
+	require.ErrorIs(t, up.Run(ctx), context.Canceled, "first Run")
 	held := up.Offset()
-	srv.ResetRequests()
+	since := len(srv.Calls())
 	opts.OnProgress = nil
 	again, _ := c.NewStreamUpload(onlyReader{bytes.NewReader(data)}, -1, opts)
-	if err := again.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if again.URL() != up.URL() {
-		t.Fatalf("resumed %s, want %s", again.URL(), up.URL())
-	}
+	require.NoError(t, again.Run(context.Background()))
+	require.EqualValuesf(t, up.URL(), again.URL(), "resumed %s, want %s", again.URL(), up.URL())
 	var sent int64
-	for _, r := range srv.Requests() {
-		if r.Method == http.MethodPost {
-			t.Fatal("resume created a new upload")
-		}
+	for _, r := range srv.Calls()[since:] {
+		require.NotEqualValues(t, http.MethodPost, r.Method, "resume created a new upload")
 		sent += max(r.ContentLength, 0)
 	}
-	if sent != int64(len(data))-held {
-		t.Fatalf("resume sent %d bytes, want %d", sent, int64(len(data))-held)
-	}
+	require.EqualValuesf(t, int64(len(data))-held, sent, "resume sent %d bytes, want %d", sent, int64(len(data))-held)
 	assertStored(t, srv, up.URL(), data)
 }
 
@@ -207,18 +179,14 @@ func TestCreationWithUpload(t *testing.T) {
 			c := newClient(t, srv, tusclient.Config{ChunkSize: 40_000, UploadDataDuringCreation: true})
 			data := randomData(100_000, 43)
 			up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
-			if err := up.Run(context.Background()); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, up.Run(context.Background()))
 			assertStored(t, srv, up.URL(), data)
 			var got []string
-			for _, r := range srv.Requests() {
+			for _, r := range srv.Calls() {
 				got = append(got, fmt.Sprintf("%s %d %v", r.Method, r.ContentLength, r.Header.Get("Upload-Checksum") != ""))
 			}
 			want := fmt.Sprintf("OPTIONS 0 false|POST 40000 %[1]v|PATCH 40000 %[1]v|PATCH 20000 %[1]v", checksum)
-			if strings.Join(got, "|") != want {
-				t.Fatalf("requests %q, want %q", got, want)
-			}
+			require.EqualValuesf(t, want, strings.Join(got, "|"), "requests %q, want %q", got, want)
 		})
 	}
 }
@@ -238,26 +206,21 @@ func TestParallel(t *testing.T) {
 		OnCreated:  func(u string) { created = append(created, u) },
 		OnProgress: func(p tusclient.Progress) { mu.Lock(); last = p; mu.Unlock() },
 	})
-	if err := up.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if len(created) != 1 || created[0] != up.URL() {
-		t.Fatalf("OnCreated %v, URL %s", created, up.URL())
-	}
+	require.NoError(t, up.Run(context.Background()))
+	require.Lenf(t, created, 1, "OnCreated %v, URL %s", created, up.URL())
+	require.EqualValuesf(t, up.URL(), created[0], "OnCreated %v, URL %s", created, up.URL())
 	assertStored(t, srv, up.URL(), data)
 	info, _ := srv.Info(up.URL())
-	if !info.IsFinal || len(info.PartialUploads) != 3 || info.MetaData["filename"] != "p.bin" {
-		t.Fatalf("final upload %+v", info)
-	}
+	require.Truef(t, info.IsFinal, "final upload %+v", info)
+	require.Lenf(t, info.PartialUploads, 3, "final upload %+v", info)
+	require.EqualValuesf(t, "p.bin", info.MetaData["filename"], "final upload %+v", info)
 	for _, id := range info.PartialUploads {
 		pi, _ := srv.Info(srv.URL + id)
-		if !pi.IsPartial || len(pi.MetaData) != 0 {
-			t.Fatalf("partial upload %+v", pi)
-		}
+		require.Truef(t, pi.IsPartial, "partial upload %+v", pi)
+		require.Emptyf(t, pi.MetaData, "partial upload %+v", pi)
 	}
-	if last.Offset != int64(len(data)) || last.Size != int64(len(data)) {
-		t.Fatalf("last progress %+v", last)
-	}
+	require.EqualValuesf(t, int64(len(data)), last.Offset, "last progress %+v", last)
+	require.EqualValuesf(t, int64(len(data)), last.Size, "last progress %+v", last)
 }
 
 // TestParallelResume: a cancelled parallel upload resumes its parts from
@@ -279,47 +242,31 @@ func TestParallelResume(t *testing.T) {
 			}
 		},
 	})
-	if err := up.Run(ctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("first Run: %v", err)
-	}
+	require.ErrorIs(t, up.Run(ctx), context.Canceled, "first Run")
 	rec, ok, _ := store.Get(context.Background(), "p")
-	if !ok || len(rec.Parts) != 2 || rec.URL != "" {
-		t.Fatalf("record %+v", rec)
-	}
-	srv.ResetRequests()
+	require.Truef(t, ok, "record %+v", rec)
+	require.Lenf(t, rec.Parts, 2, "record %+v", rec)
+	require.Emptyf(t, rec.URL, "record %+v", rec)
+	since := len(srv.Calls())
 	again, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{Fingerprint: "p", Store: store, KeepRecord: true})
-	if err := again.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, again.Run(context.Background()))
 	posts := 0
-	for _, r := range srv.Requests() {
+	for _, r := range srv.Calls()[since:] {
 		if r.Method == http.MethodPost {
 			posts++
-			if !strings.HasPrefix(r.Header.Get("Upload-Concat"), "final;") {
-				t.Fatalf("resume created a partial upload again: %v", r.Header)
-			}
+			require.Truef(t, strings.HasPrefix(r.Header.Get("Upload-Concat"), "final;"), "resume created a partial upload again: %v", r.Header)
 		}
 	}
-	if posts != 1 {
-		t.Fatalf("%d POSTs, want 1 (the final)", posts)
-	}
+	require.EqualValuesf(t, 1, posts, "%d POSTs, want 1 (the final)", posts)
 	assertStored(t, srv, again.URL(), data)
 	// Terminate from a third Upload, as after a restart.
 	third, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{Fingerprint: "p", Store: store})
-	if err := third.Terminate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := srv.Info(again.URL()); err == nil {
-		t.Fatal("final upload survived Terminate")
-	}
+	require.NoError(t, third.Terminate(context.Background()))
+	require.False(t, exists(srv, again.URL()), "final upload survived Terminate")
 	for _, pr := range rec.Parts {
-		if _, err := srv.Info(pr.URL); err == nil {
-			t.Fatal("partial upload survived Terminate")
-		}
+		require.False(t, exists(srv, pr.URL), "partial upload survived Terminate")
 	}
-	if _, ok, _ := store.Get(context.Background(), "p"); ok {
-		t.Fatal("record survived Terminate")
-	}
+	require.False(t, stored(store, "p"), "record survived Terminate")
 }
 
 // TestParallelFallback: without concatenation on the server, a parallel
@@ -330,9 +277,7 @@ func TestParallelFallback(t *testing.T) {
 	c := newClient(t, srv, tusclient.Config{ParallelUploads: 4})
 	data := randomData(3<<20, 46)
 	up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
-	if err := up.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, up.Run(context.Background()))
 	assertStored(t, srv, up.URL(), data)
 }
 
@@ -353,29 +298,15 @@ func TestTerminate(t *testing.T) {
 			}
 		},
 	})
-	if err := up.Run(ctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Run: %v", err)
-	}
+	require.ErrorIs(t, up.Run(ctx), context.Canceled, "Run")
 	old := up.URL()
-	if err := up.Terminate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := srv.Info(old); err == nil {
-		t.Fatal("upload survived Terminate")
-	}
-	if _, ok, _ := store.Get(context.Background(), "t"); ok {
-		t.Fatal("record survived Terminate")
-	}
+	require.NoError(t, up.Terminate(context.Background()))
+	require.False(t, exists(srv, old), "upload survived Terminate")
+	require.False(t, stored(store, "t"), "record survived Terminate")
 	// Terminating an upload that is already gone is not an error.
-	if err := c.Terminate(context.Background(), old); err != nil {
-		t.Fatalf("second Terminate: %v", err)
-	}
-	if err := up.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if up.URL() == old {
-		t.Fatal("Run after Terminate reused the terminated upload")
-	}
+	require.NoError(t, c.Terminate(context.Background(), old), "second Terminate")
+	require.NoError(t, up.Run(context.Background()))
+	require.NotEqualValues(t, old, up.URL(), "Run after Terminate reused the terminated upload")
 	assertStored(t, srv, up.URL(), data)
 }
 
@@ -389,12 +320,8 @@ func TestStoredUploadGone(t *testing.T) {
 	c := newClient(t, srv, tusclient.Config{})
 	data := randomData(1000, 48)
 	up, _ := c.NewUpload(bytes.NewReader(data), 1000, tusclient.UploadOptions{Fingerprint: "g", Store: store})
-	if err := up.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if strings.HasSuffix(up.URL(), "0123456789abcdef") {
-		t.Fatal("kept the lost upload")
-	}
+	require.NoError(t, up.Run(context.Background()))
+	require.False(t, strings.HasSuffix(up.URL(), "0123456789abcdef"), "kept the lost upload")
 	assertStored(t, srv, up.URL(), data)
 }
 
@@ -449,28 +376,19 @@ func TestHeadOffsetBeyondSent(t *testing.T) {
 			t.Cleanup(liar.Close)
 			c, err := tusclient.New(tusclient.Config{Endpoint: liar.URL + "/files/", HTTPClient: liar.Client(),
 				ChunkSize: 1000, Checksum: tusclient.ChecksumOff, Retry: fastRetry})
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			up, _ := c.NewUpload(bytes.NewReader(make([]byte, 5000)), 5000, tusclient.UploadOptions{})
 			err = up.Run(context.Background())
 			mu.Lock()
 			defer mu.Unlock()
 			if tt.wantErr {
-				if !errors.Is(err, tusclient.ErrProtocol) {
-					t.Errorf("Run: %v, want ErrProtocol", err)
-				}
-				if len(patches) != 1 {
-					t.Errorf("PATCH offsets %v, want only the first", patches)
-				}
+				assert.ErrorIs(t, err, tusclient.ErrProtocol)
+				assert.Len(t, patches, 1, "only the first PATCH")
 				return
 			}
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-			if want := []string{"1000", "2000", "3000", "4000"}; fmt.Sprint(patches[1:]) != fmt.Sprint(want) {
-				t.Errorf("PATCH offsets %v, want 0 then %v", patches, want)
-			}
+			assert.NoError(t, err, "Run")
+			require.NotEmpty(t, patches)
+			assert.Equal(t, []string{"1000", "2000", "3000", "4000"}, patches[1:], "PATCH offsets after the first")
 		})
 	}
 }
@@ -488,12 +406,8 @@ func TestRecordMismatchIgnored(t *testing.T) {
 		store := &tusclient.MemoryStore{}
 		_ = store.Put(context.Background(), "f", rec)
 		up, _ := c.NewUpload(bytes.NewReader(make([]byte, 10)), 10, tusclient.UploadOptions{Fingerprint: "f", Store: store})
-		if err := up.Run(context.Background()); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if strings.HasSuffix(up.URL(), "/x") {
-			t.Fatalf("%s: resumed a mismatching record", name)
-		}
+		require.NoErrorf(t, up.Run(context.Background()), "%s", name)
+		require.Falsef(t, strings.HasSuffix(up.URL(), "/x"), "%s: resumed a mismatching record", name)
 	}
 }
 
@@ -502,7 +416,8 @@ func TestRecordMismatchIgnored(t *testing.T) {
 func TestLocation(t *testing.T) {
 	t.Parallel()
 	srv := tustest.NewServer(t, tustest.Options{})
-	target, _ := url.Parse("http://" + srv.Addr())
+	target, _ := url.Parse(srv.URL)
+	target.Path = ""
 	newProxy := func(rewrite func(string) string) *httptest.Server {
 		rp := httputil.NewSingleHostReverseProxy(target)
 		rp.ModifyResponse = func(r *http.Response) error {
@@ -520,20 +435,16 @@ func TestLocation(t *testing.T) {
 	rel := newProxy(func(l string) string { u, _ := url.Parse(l); return u.Path })
 	c := newClient(t, srv, tusclient.Config{Endpoint: rel.URL + tustest.DefaultBasePath, HTTPClient: rel.Client()})
 	up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
-	if err := up.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(up.URL(), rel.URL+tustest.DefaultBasePath) {
-		t.Fatalf("relative Location resolved to %s", up.URL())
-	}
+	require.NoError(t, up.Run(context.Background()))
+	require.Truef(t, strings.HasPrefix(up.URL(), rel.URL+tustest.DefaultBasePath), "relative Location resolved to %s", up.URL())
 	assertStored(t, srv, srv.URL+lastPathElem(up.URL()), data)
 
 	other := newProxy(func(l string) string { u, _ := url.Parse(l); u.Host = "attacker.example"; return u.String() })
 	c2 := newClient(t, srv, tusclient.Config{Endpoint: other.URL + tustest.DefaultBasePath, HTTPClient: other.Client()})
 	up2, _ := c2.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
-	if err := up2.Run(context.Background()); !errors.Is(err, tusclient.ErrProtocol) || !strings.Contains(err.Error(), "origin") {
-		t.Fatalf("cross-origin Location: %v, want ErrProtocol", err)
-	}
+	err := up2.Run(context.Background())
+	require.ErrorIs(t, err, tusclient.ErrProtocol, "cross-origin Location")
+	assert.Contains(t, err.Error(), "origin")
 }
 
 // TestRedirectToOtherOrigin: a redirect is a URL handed out by the server
@@ -558,7 +469,8 @@ func TestRedirectToOtherOrigin(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(thief.Close)
-	target, _ := url.Parse("http://" + srv.Addr())
+	target, _ := url.Parse(srv.URL)
+	target.Path = ""
 	rp := httputil.NewSingleHostReverseProxy(target)
 	var redirectTo string // guarded by mu
 	setRedirect := func(s string) { mu.Lock(); redirectTo = s; mu.Unlock() }
@@ -585,22 +497,17 @@ func TestRedirectToOtherOrigin(t *testing.T) {
 
 	setRedirect(front.URL + "/same") // same origin: followed
 	up, _ := newClient(t, srv, cfg).NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
-	if err := up.Run(context.Background()); err != nil {
-		t.Fatalf("same-origin redirect: %v", err)
-	}
+	require.NoError(t, up.Run(context.Background()), "same-origin redirect")
 	assertStored(t, srv, srv.URL+lastPathElem(up.URL()), data)
 
 	setRedirect(thief.URL)
 	up, _ = newClient(t, srv, cfg).NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
 	err := up.Run(context.Background())
-	if !errors.Is(err, tusclient.ErrProtocol) || !strings.Contains(err.Error(), "origin") {
-		t.Errorf("redirect to another origin: %v, want ErrProtocol", err)
-	}
+	require.ErrorIs(t, err, tusclient.ErrProtocol, "redirect to another origin")
+	assert.Contains(t, err.Error(), "origin")
 	mu.Lock()
 	defer mu.Unlock()
-	if len(stolen) != 0 {
-		t.Errorf("%d requests reached the other origin, first with X-Api-Key %q", len(stolen), stolen[0].Get("X-Api-Key"))
-	}
+	assert.Empty(t, stolen, "requests reached the other origin")
 }
 
 // TestOverridePatchMethod sends PATCH and DELETE as POST with
@@ -611,20 +518,14 @@ func TestOverridePatchMethod(t *testing.T) {
 	c := newClient(t, srv, tusclient.Config{OverridePatchMethod: true, Checksum: tusclient.ChecksumOff})
 	data := randomData(3000, 50)
 	up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
-	if err := up.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, up.Run(context.Background()))
 	assertStored(t, srv, up.URL(), data)
-	if err := c.Terminate(context.Background(), up.URL()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.Terminate(context.Background(), up.URL()))
 	var got []string
-	for _, r := range srv.Requests() {
+	for _, r := range srv.Calls() {
 		got = append(got, r.Method+"/"+r.Header.Get("X-HTTP-Method-Override"))
 	}
-	if strings.Join(got, " ") != "POST/ PATCH/PATCH DELETE/DELETE" {
-		t.Fatalf("requests %v", got)
-	}
+	require.EqualValuesf(t, "POST/ PATCH/PATCH DELETE/DELETE", strings.Join(got, " "), "requests %v", got)
 }
 
 // TestEmptyUpload: a zero-length upload is complete at creation.
@@ -634,22 +535,19 @@ func TestEmptyUpload(t *testing.T) {
 	c := newClient(t, srv, tusclient.Config{Checksum: tusclient.ChecksumOff})
 	var last tusclient.Progress
 	up, _ := c.NewUpload(bytes.NewReader(nil), 0, tusclient.UploadOptions{OnProgress: func(p tusclient.Progress) { last = p }})
-	if err := up.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, up.Run(context.Background()))
 	assertStored(t, srv, up.URL(), nil)
-	if reqs := srv.Requests(); len(reqs) != 1 || reqs[0].Method != http.MethodPost {
-		t.Fatalf("requests %+v, want one POST", reqs)
-	}
-	if last != (tusclient.Progress{Size: 0}) {
-		t.Fatalf("progress %+v", last)
-	}
+	reqs := srv.Calls()
+	require.Len(t, reqs, 1, "one request")
+	assert.Equal(t, http.MethodPost, reqs[0].Method)
+	assert.Equal(t, tusclient.Progress{Size: 0}, last)
 }
 
 // TestRunBusy: Run and Terminate refuse to overlap with a running Run.
 func TestRunBusy(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(t, tustest.Options{PatchDelay: time.Minute})
+	srv := tustest.NewServer(t, tustest.Options{})
+	srv.Fail(tustest.Failure{Method: http.MethodPatch, Delay: time.Minute})
 	c := newClient(t, srv, tusclient.Config{})
 	up, _ := c.NewUpload(bytes.NewReader(make([]byte, 100)), 100, tusclient.UploadOptions{})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -667,16 +565,10 @@ func TestRunBusy(t *testing.T) {
 		once.Do(func() { close(started) })
 	}()
 	<-started
-	if err := up.Run(context.Background()); !errors.Is(err, tusclient.ErrBusy) {
-		t.Fatalf("second Run: %v, want ErrBusy", err)
-	}
-	if err := up.Terminate(context.Background()); !errors.Is(err, tusclient.ErrBusy) {
-		t.Fatalf("Terminate during Run: %v, want ErrBusy", err)
-	}
+	require.ErrorIs(t, up.Run(context.Background()), tusclient.ErrBusy, "second Run")
+	require.ErrorIs(t, up.Terminate(context.Background()), tusclient.ErrBusy, "Terminate during Run")
 	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("Run: %v", err)
-	}
+	require.ErrorIs(t, <-done, context.Canceled, "Run")
 }
 
 // failingReaderAt fails at offset at.
@@ -704,21 +596,16 @@ func TestSourceError(t *testing.T) {
 	data := randomData(50_000, 51)
 	up, _ := c.NewUpload(failingReaderAt{data, 25_000}, int64(len(data)), tusclient.UploadOptions{})
 	err := up.Run(context.Background())
-	if !errors.Is(err, errDisk) {
-		t.Fatalf("Run: %v, want the source error", err)
-	}
-	for _, r := range srv.Requests() {
-		if off, _ := parseInt(r.Header.Get("Upload-Offset")); r.Method == http.MethodPatch && off > 20_000 {
-			t.Fatalf("PATCH at %s: the failing chunk was retried or skipped", r.Header.Get("Upload-Offset"))
+	require.ErrorIs(t, err, errDisk, "the source error")
+	for _, r := range srv.Calls() {
+		if r.Method == http.MethodPatch {
+			off, _ := parseInt(r.Header.Get("Upload-Offset"))
+			require.LessOrEqual(t, off, int64(20_000), "the failing chunk was retried or skipped")
 		}
 	}
-	if n := up.Offset(); n > 25_000 {
-		t.Fatalf("offset %d beyond the readable data", n)
-	}
+	require.LessOrEqual(t, up.Offset(), int64(25_000), "offset beyond the readable data")
 	sr, _ := c.NewStreamUpload(io.MultiReader(bytes.NewReader(data[:15_000]), iotestErrReader{}), -1, tusclient.UploadOptions{})
-	if err := sr.Run(context.Background()); !errors.Is(err, errDisk) {
-		t.Fatalf("stream Run: %v, want the source error", err)
-	}
+	require.ErrorIs(t, sr.Run(context.Background()), errDisk, "stream Run")
 }
 
 type iotestErrReader struct{}
@@ -730,27 +617,23 @@ func (iotestErrReader) Read([]byte) (int, error) { return 0, errDisk }
 func TestProgress(t *testing.T) {
 	t.Parallel()
 	srv := tustest.NewServer(t, tustest.Options{})
-	srv.FailNext(http.MethodPatch, 1, 500)
+	srv.Fail(tustest.Failure{Method: http.MethodPatch, Times: 1, Status: 500})
 	c := newClient(t, srv, tusclient.Config{ChunkSize: 64 << 10})
 	data := randomData(1<<20, 52)
 	var reports []tusclient.Progress
 	up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{
 		OnProgress: func(p tusclient.Progress) { reports = append(reports, p) },
 	})
-	if err := up.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if len(reports) < 16 {
-		t.Fatalf("%d reports", len(reports))
-	}
+	require.NoError(t, up.Run(context.Background()))
+	require.Falsef(t, len(reports) < 16, "%d reports", len(reports))
 	for i, p := range reports {
-		if p.Sent < p.Offset || p.Size != int64(len(data)) || (i > 0 && p.Offset < reports[i-1].Offset) {
-			t.Fatalf("report %d: %+v after %+v", i, p, reports[max(i-1, 0)])
-		}
+		require.Falsef(t, p.Sent < p.Offset, "report %d: %+v after %+v", i, p, reports[max(i-1, 0)])
+		require.EqualValuesf(t, int64(len(data)), p.Size, "report %d: %+v after %+v", i, p, reports[max(i-1, 0)])
+		require.Falsef(t, i > 0 && p.Offset < reports[i-1].Offset, "report %d: %+v after %+v", i, p, reports[max(i-1, 0)])
 	}
-	if l := reports[len(reports)-1]; l.Offset != l.Size || l.Sent != l.Size {
-		t.Fatalf("last report %+v", l)
-	}
+	l := reports[len(reports)-1]
+	assert.Equal(t, l.Size, l.Offset, "last report")
+	assert.Equal(t, l.Size, l.Sent, "last report")
 }
 
 // TestAccessorsDuringRun reads URL, Offset and Progress from another
@@ -778,11 +661,9 @@ func TestAccessorsDuringRun(t *testing.T) {
 	err := up.Run(context.Background())
 	close(stop)
 	wg.Wait()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p := up.Progress(); p.Size != int64(len(data)) || p.Offset != p.Size {
-		t.Fatalf("final progress %+v", p)
-	}
+	require.NoError(t, err)
+	p := up.Progress()
+	assert.Equal(t, int64(len(data)), p.Size, "final progress")
+	assert.Equal(t, p.Size, p.Offset, "final progress")
 	assertStored(t, srv, up.URL(), data)
 }

@@ -68,8 +68,8 @@ func parseList(values []string) []string {
 	return out
 }
 
-// Capabilities is what a server announced in its OPTIONS response.
-type Capabilities struct {
+// serverCaps is what a server announced in its OPTIONS response.
+type serverCaps struct {
 	// Versions lists Tus-Version, most preferred first.
 	Versions []string
 	// Extensions lists Tus-Extension (creation, termination, ...).
@@ -85,7 +85,7 @@ type Capabilities struct {
 }
 
 // Has reports whether the server announced the extension.
-func (c Capabilities) Has(ext string) bool {
+func (c serverCaps) Has(ext string) bool {
 	for _, e := range c.Extensions {
 		if e == ext {
 			return true
@@ -96,7 +96,7 @@ func (c Capabilities) Has(ext string) bool {
 
 // HasChecksum reports whether the server announced the checksum extension
 // and the algorithm.
-func (c Capabilities) HasChecksum(algo string) bool {
+func (c serverCaps) HasChecksum(algo string) bool {
 	if !c.Has(extChecksum) {
 		return false
 	}
@@ -110,8 +110,8 @@ func (c Capabilities) HasChecksum(algo string) bool {
 
 // parseCapabilities reads an OPTIONS response's headers. It never fails: a
 // malformed Tus-Max-Size is ignored.
-func parseCapabilities(h http.Header) Capabilities {
-	c := Capabilities{
+func parseCapabilities(h http.Header) serverCaps {
+	c := serverCaps{
 		Versions:           parseList(h.Values(hTusVersion)),
 		Extensions:         parseList(h.Values(hTusExtension)),
 		ChecksumAlgorithms: parseList(h.Values(hTusChecksumAlgo)),

@@ -5,19 +5,21 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestParseOffset(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]int64{"0": 0, "70": 70, "9223372036854775807": 1<<63 - 1, "007": 7} {
-		if got, err := parseOffset(in); err != nil || got != want {
-			t.Errorf("parseOffset(%q) = %d, %v", in, got, err)
-		}
+		got, err := parseOffset(in)
+		assert.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
 	}
 	for _, in := range []string{"", "-1", "+1", " 1", "1 ", "1e3", "0x10", "9223372036854775808", "12345678901234567890"} {
-		if _, err := parseOffset(in); err == nil {
-			t.Errorf("parseOffset(%q) accepted", in)
-		}
+		_, err := parseOffset(in)
+		assert.Error(t, err, "parseOffset(%q) accepted", in)
 	}
 }
 
@@ -30,13 +32,15 @@ func TestParseCapabilities(t *testing.T) {
 	h.Add("Tus-Checksum-Algorithm", "md5,sha1")
 	h.Add("Tus-Max-Size", "1073741824")
 	c := parseCapabilities(h)
-	if !c.Known || strings.Join(c.Extensions, "|") != "creation|termination|checksum|concatenation" ||
-		c.MaxSize != 1<<30 || !c.HasChecksum("sha1") || c.HasChecksum("sha256") || c.Versions[1] != "0.2.2" {
-		t.Fatalf("%+v", c)
-	}
-	if c := parseCapabilities(http.Header{"Tus-Max-Size": {"-5"}}); c.Known || c.MaxSize != 0 {
-		t.Fatalf("%+v", c)
-	}
+	assert.True(t, c.Known)
+	assert.Equal(t, []string{"creation", "termination", "checksum", "concatenation"}, c.Extensions)
+	assert.EqualValues(t, 1<<30, c.MaxSize)
+	assert.True(t, c.HasChecksum("sha1"))
+	assert.False(t, c.HasChecksum("sha256"))
+	assert.Equal(t, []string{"1.0.0", "0.2.2"}, c.Versions)
+	c = parseCapabilities(http.Header{"Tus-Max-Size": {"-5"}})
+	assert.False(t, c.Known)
+	assert.Zero(t, c.MaxSize)
 }
 
 // FuzzParseHeaders: the Tus response header parsers never panic, accept
@@ -47,20 +51,18 @@ func FuzzParseHeaders(f *testing.F) {
 	f.Add("99999999999999999999", " a , B\t", "\x00", "x")
 	f.Fuzz(func(t *testing.T, offset, ext, algos, version string) {
 		if n, err := parseOffset(offset); err == nil {
-			if n < 0 || strings.TrimLeft(offset, "0") != strings.TrimLeft(strconv.FormatInt(n, 10), "0") {
-				t.Fatalf("parseOffset(%q) = %d", offset, n)
-			}
+			require.Falsef(t, n < 0, "parseOffset(%q) = %d", offset, n)
+			require.EqualValuesf(t, strings.TrimLeft(strconv.FormatInt(n, 10), "0"), strings.TrimLeft(offset, "0"), "parseOffset(%q) = %d", offset, n)
 		}
 		h := http.Header{"Tus-Extension": {ext}, "Tus-Checksum-Algorithm": {algos}, "Tus-Version": {version}, "Tus-Max-Size": {offset}}
 		c := parseCapabilities(h)
-		if c.MaxSize < 0 {
-			t.Fatalf("MaxSize %d", c.MaxSize)
-		}
+		require.Falsef(t, c.MaxSize < 0, "MaxSize %d", c.MaxSize)
 		for _, l := range [][]string{c.Extensions, c.ChecksumAlgorithms, c.Versions} {
 			for _, tok := range l {
-				if tok == "" || strings.ContainsAny(tok, ",") || tok != strings.ToLower(tok) || strings.Trim(tok, " \t") != tok {
-					t.Fatalf("token %q", tok)
-				}
+				require.NotZerof(t, tok, "token %q", tok)
+				require.Falsef(t, strings.ContainsAny(tok, ","), "token %q", tok)
+				require.EqualValuesf(t, strings.ToLower(tok), tok, "token %q", tok)
+				require.EqualValuesf(t, tok, strings.Trim(tok, " \t"), "token %q", tok)
 			}
 		}
 	})

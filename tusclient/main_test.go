@@ -1,6 +1,7 @@
 package tusclient_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"go.uber.org/goleak"
 
@@ -50,13 +53,9 @@ func sha(b []byte) string {
 func writeFile(t *testing.T, data []byte) *os.File {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "data.bin")
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(p, data, 0o600))
 	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { f.Close() })
 	return f
 }
@@ -69,15 +68,13 @@ func newClient(t *testing.T, srv *tustest.Server, cfg tusclient.Config) *tusclie
 		cfg.Endpoint = srv.URL
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = srv.HTTPClient()
+		cfg.HTTPClient = srv.Client()
 	}
 	if cfg.Retry.Delays == nil {
 		cfg.Retry = fastRetry
 	}
 	c, err := tusclient.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return c
 }
 
@@ -85,38 +82,29 @@ func newClient(t *testing.T, srv *tustest.Server, cfg tusclient.Config) *tusclie
 func assertStored(t *testing.T, srv *tustest.Server, url string, data []byte) {
 	t.Helper()
 	got, err := srv.StoredSHA256(url)
-	if err != nil {
-		t.Fatalf("stored file: %v", err)
-	}
-	if want := sha(data); got != want {
-		p, _ := srv.StoredFile(url)
-		b, _ := os.ReadFile(p)
-		t.Fatalf("stored SHA-256 %s, want %s (stored %d bytes, sent %d; first difference at %d)",
-			got, want, len(b), len(data), firstDiff(b, data))
-	}
+	require.NoError(t, err, "stored file")
+	require.Equal(t, sha(data), got, "stored SHA-256 (sent %d bytes)", len(data))
 	info, err := srv.Info(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.Offset != int64(len(data)) || info.Size != int64(len(data)) || info.SizeIsDeferred {
-		t.Fatalf("server info %+v, want offset = size = %d", info, len(data))
-	}
-}
-
-func firstDiff(a, b []byte) int {
-	for i := range min(len(a), len(b)) {
-		if a[i] != b[i] {
-			return i
-		}
-	}
-	if len(a) != len(b) {
-		return min(len(a), len(b))
-	}
-	return -1
+	require.NoError(t, err)
+	require.EqualValues(t, len(data), info.Offset, "server offset")
+	require.EqualValues(t, len(data), info.Size, "server size")
+	require.True(t, info.Complete(), "server info %+v", info)
 }
 
 func parseInt(s string) (int64, error) {
 	var n int64
 	_, err := fmt.Sscan(s, &n)
 	return n, err
+}
+
+// exists reports whether srv still knows the upload at url.
+func exists(srv *tustest.Server, url string) bool {
+	_, err := srv.Info(url)
+	return err == nil
+}
+
+// stored reports whether store holds a record for fingerprint.
+func stored(store tusclient.Store, fingerprint string) bool {
+	_, ok, _ := store.Get(context.Background(), fingerprint)
+	return ok
 }

@@ -30,9 +30,9 @@ func (m Metadata) Get(key string) (string, bool) {
 	return "", false
 }
 
-// Validate reports the first rule m breaks, as an error wrapping
+// validate reports the first rule m breaks, as an error wrapping
 // [ErrInvalidMetadata].
-func (m Metadata) Validate() error {
+func (m Metadata) validate() error {
 	seen := make(map[string]struct{}, len(m))
 	for i, p := range m {
 		if err := validKey(p.Key); err != nil {
@@ -63,7 +63,7 @@ func validKey(k string) error {
 // in m's order. An empty value is encoded as "key " (key and a space), as
 // tus-js-client does. Encode of empty metadata is "".
 func (m Metadata) Encode() (string, error) {
-	if err := m.Validate(); err != nil {
+	if err := m.validate(); err != nil {
 		return "", err
 	}
 	var b strings.Builder

@@ -2,10 +2,11 @@ package tusclient_test
 
 import (
 	"encoding/base64"
-	"errors"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/dicombridge/dicombridge/tusclient"
 )
@@ -24,9 +25,7 @@ func TestMetadataEncodeAuraOrder(t *testing.T) {
 		{Key: "filename", Value: "0f8fad5b-d9cb-469f-a165-70867728950e.zip"},
 	}
 	got, err := md.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	want := "upload_id MGY4ZmFkNWItZDljYi00NjlmLWExNjUtNzA4Njc3Mjg5NTBl," +
 		"bucket bGlmdC1ldQ==," +
 		"mode YnVsaw==," +
@@ -34,13 +33,10 @@ func TestMetadataEncodeAuraOrder(t *testing.T) {
 		"type YXBwbGljYXRpb24vemlw," +
 		"filetype YXBwbGljYXRpb24vemlw," +
 		"filename MGY4ZmFkNWItZDljYi00NjlmLWExNjUtNzA4Njc3Mjg5NTBlLnppcA=="
-	if got != want {
-		t.Fatalf("Encode:\n got %s\nwant %s", got, want)
-	}
+	require.EqualValuesf(t, want, got, "Encode:\n got %s\nwant %s", got, want)
 	back, err := tusclient.ParseMetadata(got)
-	if err != nil || !reflect.DeepEqual(back, md) {
-		t.Fatalf("ParseMetadata(Encode) = %v, %v; want %v", back, err, md)
-	}
+	require.NoErrorf(t, err, "ParseMetadata(Encode) = %v, %v; want %v", back, err, md)
+	require.Truef(t, reflect.DeepEqual(back, md), "ParseMetadata(Encode) = %v, %v; want %v", back, err, md)
 }
 
 func TestMetadataEncode(t *testing.T) {
@@ -61,9 +57,8 @@ func TestMetadataEncode(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			got, err := tc.md.Encode()
-			if err != nil || got != tc.want {
-				t.Fatalf("Encode = %q, %v; want %q", got, err, tc.want)
-			}
+			require.NoErrorf(t, err, "Encode = %q, %v; want %q", got, err, tc.want)
+			require.EqualValuesf(t, tc.want, got, "Encode = %q, %v; want %q", got, err, tc.want)
 		})
 	}
 }
@@ -86,12 +81,8 @@ func TestMetadataInvalid(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if _, err := tc.md.Encode(); !errors.Is(err, tusclient.ErrInvalidMetadata) {
-				t.Fatalf("Encode error %v, want ErrInvalidMetadata", err)
-			}
-			if err := tc.md.Validate(); !errors.Is(err, tusclient.ErrInvalidMetadata) {
-				t.Fatalf("Validate error %v, want ErrInvalidMetadata", err)
-			}
+			_, err := tc.md.Encode()
+			require.ErrorIs(t, err, tusclient.ErrInvalidMetadata)
 		})
 	}
 }
@@ -123,14 +114,11 @@ func TestParseMetadata(t *testing.T) {
 			t.Parallel()
 			got, err := tusclient.ParseMetadata(tc.in)
 			if tc.wantErr {
-				if !errors.Is(err, tusclient.ErrInvalidMetadata) {
-					t.Fatalf("ParseMetadata(%q) = %v, %v; want ErrInvalidMetadata", tc.in, got, err)
-				}
+				require.ErrorIsf(t, err, tusclient.ErrInvalidMetadata, "ParseMetadata(%q) = %v, %v; want ErrInvalidMetadata", tc.in, got, err)
 				return
 			}
-			if err != nil || !reflect.DeepEqual(got, tc.want) {
-				t.Fatalf("ParseMetadata(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
-			}
+			require.NoErrorf(t, err, "ParseMetadata(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
+			require.Truef(t, reflect.DeepEqual(got, tc.want), "ParseMetadata(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
 		})
 	}
 }
@@ -145,30 +133,20 @@ func FuzzParseMetadata(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in string) {
 		md, err := tusclient.ParseMetadata(in)
 		if err != nil {
-			if !errors.Is(err, tusclient.ErrInvalidMetadata) {
-				t.Fatalf("error %v does not wrap ErrInvalidMetadata", err)
-			}
+			require.ErrorIsf(t, err, tusclient.ErrInvalidMetadata, "error %v does not wrap ErrInvalidMetadata", err)
 			return
 		}
 		enc, err := md.Encode()
-		if err != nil {
-			t.Fatalf("parsed %q to %v, which does not encode: %v", in, md, err)
-		}
+		require.NoErrorf(t, err, "parsed %q to %v, which does not encode", in, md)
 		md2, err := tusclient.ParseMetadata(enc)
-		if err != nil || !reflect.DeepEqual(md, md2) && len(md) > 0 {
-			t.Fatalf("round trip of %q: %v -> %q -> %v, %v", in, md, enc, md2, err)
-		}
+		require.NoErrorf(t, err, "round trip of %q: %v -> %q -> %v, ", in, md, enc, md2)
+		require.Falsef(t, !reflect.DeepEqual(md, md2) && len(md) > 0, "round trip of %q: %v -> %q -> %v, ", in, md, enc, md2)
 		enc2, _ := md2.Encode()
-		if enc2 != enc {
-			t.Fatalf("encoding not canonical: %q then %q", enc, enc2)
-		}
+		require.EqualValuesf(t, enc, enc2, "encoding not canonical: %q then %q", enc, enc2)
 		for _, p := range md {
-			if strings.ContainsAny(p.Key, " ,\r\n") {
-				t.Fatalf("key %q accepted", p.Key)
-			}
-			if _, err := base64.StdEncoding.DecodeString(base64.StdEncoding.EncodeToString([]byte(p.Value))); err != nil {
-				t.Fatal(err)
-			}
+			require.Falsef(t, strings.ContainsAny(p.Key, " ,\r\n"), "key %q accepted", p.Key)
+			_, err := base64.StdEncoding.DecodeString(base64.StdEncoding.EncodeToString([]byte(p.Value)))
+			require.NoError(t, err)
 		}
 	})
 }

@@ -15,7 +15,7 @@ const minPartSize = 1 << 20
 // parallelParts returns how many partial uploads to use: 1 unless
 // ParallelUploads asks for more, the source is an io.ReaderAt, the server
 // offers concatenation and the data is large enough.
-func (u *Upload) parallelParts(caps Capabilities) int {
+func (u *Upload) parallelParts(caps serverCaps) int {
 	n := u.c.cfg.ParallelUploads
 	if n <= 1 || u.ra == nil || !caps.Has(extConcatenation) {
 		return 1
@@ -27,7 +27,7 @@ func (u *Upload) parallelParts(caps Capabilities) int {
 }
 
 // runParallel uploads n partial uploads at once and concatenates them.
-func (u *Upload) runParallel(ctx context.Context, caps Capabilities, algo string, n int) error {
+func (u *Upload) runParallel(ctx context.Context, caps serverCaps, algo string, n int) error {
 	u.mu.Lock()
 	fresh := u.parts == nil
 	if fresh {

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/dicombridge/dicombridge/tusclient"
 	"github.com/dicombridge/dicombridge/tusclient/tustest"
 )
@@ -20,7 +23,8 @@ const childEnv = "TUSCLIENT_TEST_CHILD"
 // same server upload from the store and sends only the missing bytes.
 func TestProcessRestart(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(t, tustest.Options{PatchDelay: 10 * time.Millisecond})
+	srv := tustest.NewServer(t, tustest.Options{})
+	srv.Fail(tustest.Failure{Method: http.MethodPatch, Delay: 10 * time.Millisecond})
 	data := randomData(1<<20, 21)
 	f := writeFile(t, data)
 	storeDir := t.TempDir()
@@ -31,25 +35,19 @@ func TestProcessRestart(t *testing.T) {
 	cmd.Env = append(os.Environ(), childEnv+"=1", "TUSCLIENT_ENDPOINT="+srv.URL,
 		"TUSCLIENT_FILE="+f.Name(), "TUSCLIENT_STORE="+storeDir, "TUSCLIENT_FP="+fp)
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	store, err := tusclient.NewFileStore(storeDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx := context.Background()
 	var rec tusclient.Record
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		if time.Now().After(deadline) {
-			t.Fatalf("child made no progress; its output:\n%s", out.String())
+			require.FailNow(t, "child made no progress", "its output:\n%s", out.String())
 		}
 		r, ok, err := store.Get(ctx, fp)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if ok {
 			if info, err := srv.Info(r.URL); err == nil && info.Offset >= int64(len(data))/4 {
 				rec = r
@@ -58,35 +56,25 @@ func TestProcessRestart(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, cmd.Process.Kill())
 	_ = cmd.Wait()
 	// The dead child's last PATCH may still be in the server (the socket
 	// buffer held its body); wait until the server is quiet, as a new
 	// process would only start later anyway.
-	srv.SetPatchDelay(0)
+	srv.ClearFailures()
 	info := waitQuiet(t, srv, rec.URL)
-	if info.Offset == int64(len(data)) {
-		t.Fatal("the child finished before it was killed")
-	}
+	require.NotEqualValues(t, int64(len(data)), info.Offset, "the child finished before it was killed")
 	t.Logf("child killed with %d of %d bytes stored", info.Offset, len(data))
 
-	srv.ResetRequests()
+	since := len(srv.Calls())
 	c := newClient(t, srv, tusclient.Config{ChunkSize: 32 << 10})
 	up, err := c.NewUpload(f, int64(len(data)), tusclient.UploadOptions{Fingerprint: fp, Store: store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := up.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if up.URL() != rec.URL {
-		t.Fatalf("resumed at %s, want the stored %s", up.URL(), rec.URL)
-	}
+	require.NoError(t, err)
+	require.NoError(t, up.Run(ctx))
+	require.EqualValuesf(t, rec.URL, up.URL(), "resumed at %s, want the stored %s", up.URL(), rec.URL)
 	var heads, posts int
 	var resumeAt, sent int64 = -1, 0
-	for _, r := range srv.Requests() {
+	for _, r := range srv.Calls()[since:] {
 		switch r.Method {
 		case http.MethodHead:
 			heads++
@@ -99,14 +87,12 @@ func TestProcessRestart(t *testing.T) {
 			sent += r.ContentLength
 		}
 	}
-	if posts != 0 || heads != 1 || resumeAt != info.Offset || sent != int64(len(data))-resumeAt {
-		t.Fatalf("resume: %d POST, %d HEAD, first PATCH at %d, %d bytes sent; want 0 POST, 1 HEAD, no byte twice",
-			posts, heads, resumeAt, sent)
-	}
+	assert.Zero(t, posts, "resume created an upload")
+	assert.Equal(t, 1, heads, "resume HEAD requests")
+	assert.Equal(t, info.Offset, resumeAt, "first PATCH of the resume")
+	assert.Equal(t, int64(len(data))-resumeAt, sent, "no byte sent twice")
 	assertStored(t, srv, up.URL(), data)
-	if _, ok, _ := store.Get(ctx, fp); ok {
-		t.Fatal("the store record survived a finished upload")
-	}
+	assert.False(t, stored(store, fp), "the store record survived a finished upload")
 }
 
 // TestHelperChildUpload is the process TestProcessRestart kills.
@@ -115,22 +101,14 @@ func TestHelperChildUpload(t *testing.T) {
 		t.Skip("helper process for TestProcessRestart")
 	}
 	f, err := os.Open(os.Getenv("TUSCLIENT_FILE"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	st, _ := f.Stat()
 	store, err := tusclient.NewFileStore(os.Getenv("TUSCLIENT_STORE"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	c, err := tusclient.New(tusclient.Config{Endpoint: os.Getenv("TUSCLIENT_ENDPOINT"), ChunkSize: 32 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	up, err := c.NewUpload(f, st.Size(), tusclient.UploadOptions{Fingerprint: os.Getenv("TUSCLIENT_FP"), Store: store})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	err = up.Run(context.Background())
 	t.Fatalf("the child should have been killed; Run returned %v", err)
 }
@@ -142,9 +120,7 @@ func waitQuiet(t *testing.T, srv *tustest.Server, url string) tustest.Info {
 	stable := time.Now()
 	for time.Since(stable) < 200*time.Millisecond {
 		info, err := srv.Info(url)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if info.Offset != last.Offset {
 			last, stable = info, time.Now()
 		}

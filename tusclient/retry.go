@@ -5,31 +5,33 @@ import (
 	"errors"
 	"net/http"
 	"time"
+
+	"github.com/dicombridge/dicombridge/internal/retry"
 )
 
-// DefaultRetryDelays are the waits before the first, second, third and
+// defaultRetryDelays are the waits before the first, second, third and
 // fourth retry of a failed request, as in tus-js-client (and the Aura
 // uploader): 0, 1, 3 and 5 seconds.
 var defaultRetryDelays = []time.Duration{0, time.Second, 3 * time.Second, 5 * time.Second}
 
-// DefaultRetryDelays returns a copy of the default delays (0, 1, 3, 5 s).
-func DefaultRetryDelays() []time.Duration {
-	return append([]time.Duration(nil), defaultRetryDelays...)
-}
+// retryJitter spreads every wait over ±20 %, so that clients that failed
+// together (a server restart) do not come back in lockstep.
+const retryJitter = 0.2
 
 // RetryPolicy says when and how often a failed request is tried again.
-// The zero value is the default policy.
+// The zero value is the default policy: retries after 0, 1, 3 and 5 s.
 //
-// Before each retry of a transfer the client waits the next delay (the
-// wait ends early if the context is cancelled) and then asks the server for
-// the upload's offset with HEAD, so it resends only what the server lacks.
-// Whenever the upload made progress since the previous failure, the
-// sequence of delays starts again from the first one, so a long upload
-// over a flaky link survives any number of interruptions as long as each
-// attempt gets some bytes through.
+// Each wait is spread at random over ±20 % of its delay, so a fleet of
+// clients that failed together does not retry in lockstep, and it ends
+// early if the context is cancelled. Before each retry of a transfer the
+// client asks the server for the upload's offset with HEAD, so it resends
+// only what the server lacks. Whenever the upload made progress since the
+// previous failure, the sequence of delays starts again from the first
+// one, so a long upload over a flaky link survives any number of
+// interruptions as long as each attempt gets some bytes through.
 type RetryPolicy struct {
-	// Delays are the waits before retry 1, 2, ... A nil slice means
-	// [DefaultRetryDelays]; an empty non-nil slice disables retries.
+	// Delays are the waits before retry 1, 2, ... A nil slice means 0, 1,
+	// 3 and 5 s; an empty non-nil slice disables retries.
 	Delays []time.Duration
 	// ShouldRetry decides whether an error is worth another attempt;
 	// attempt counts from 1. Nil means [DefaultShouldRetry]. It is not
@@ -38,18 +40,24 @@ type RetryPolicy struct {
 	ShouldRetry func(err error, attempt int) bool
 }
 
-func (p RetryPolicy) delays() []time.Duration {
-	if p.Delays == nil {
-		return defaultRetryDelays
+// policy translates p into the SDK's retry policy.
+func (p RetryPolicy) policy() retry.Policy {
+	delays := p.Delays
+	if delays == nil {
+		delays = defaultRetryDelays
 	}
-	return p.Delays
-}
-
-func (p RetryPolicy) should(err error, attempt int) bool {
-	if p.ShouldRetry != nil {
-		return p.ShouldRetry(err, attempt)
+	should := p.ShouldRetry
+	if should == nil {
+		should = DefaultShouldRetry
 	}
-	return DefaultShouldRetry(err, attempt)
+	return retry.Policy{
+		Delays: delays,
+		Jitter: retryJitter,
+		ShouldRetry: func(err error, attempt int) bool {
+			var se *sourceError
+			return !errors.As(err, &se) && should(err, attempt)
+		},
+	}
 }
 
 // DefaultShouldRetry retries network errors, stalled requests, 5xx
@@ -70,7 +78,7 @@ func DefaultShouldRetry(err error, attempt int) bool {
 		case he.StatusCode >= 500:
 			return true
 		case he.StatusCode == http.StatusConflict, he.StatusCode == http.StatusLocked,
-			he.StatusCode == StatusChecksumMismatch:
+			he.StatusCode == statusChecksumMismatch:
 			return true
 		}
 		return false
@@ -80,47 +88,22 @@ func DefaultShouldRetry(err error, attempt int) bool {
 
 // retryState counts failures of one transfer.
 type retryState struct {
-	attempt      int   // retries made since the last progress
-	total        int   // retries made in all
+	r            *retry.Retrier
 	offsetAtFail int64 // confirmed offset at the previous failure
 }
 
+func newRetryState(p RetryPolicy) *retryState { return &retryState{r: p.policy().Start()} }
+
 // next decides whether to retry err. It returns the delay to wait, or ok
-// false. progress is the confirmed offset now.
-func (rs *retryState) next(ctx context.Context, p RetryPolicy, err error, progress int64) (time.Duration, bool) {
-	if ctx.Err() != nil {
-		return 0, false
-	}
-	var pe *permanent
-	var se *sourceError
-	if errors.As(err, &pe) || errors.As(err, &se) {
-		return 0, false
-	}
+// false. progress is the confirmed offset now: progress since the previous
+// failure restarts the schedule.
+func (rs *retryState) next(ctx context.Context, err error, progress int64) (time.Duration, bool) {
 	if progress > rs.offsetAtFail {
-		rs.attempt = 0
+		rs.r.Reset()
 	}
 	rs.offsetAtFail = progress
-	d := p.delays()
-	if rs.attempt >= len(d) || !p.should(err, rs.attempt+1) {
-		return 0, false
-	}
-	delay := d[rs.attempt]
-	rs.attempt++
-	rs.total++
-	return delay, true
+	return rs.r.Next(ctx, err)
 }
 
-// sleep waits d or until ctx is done, whichever comes first.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+// total is the number of retries made.
+func (rs *retryState) total() int { return rs.r.Total() }

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"hash"
 	"io"
+
+	"github.com/dicombridge/dicombridge/internal/retry"
 )
 
 // chunk is the data the next request carries: bytes [off, off+n) of the
@@ -90,7 +92,7 @@ func (s *streamSource) canRestart() bool { return s.start == 0 }
 // stream if off lies beyond the buffer (resuming a stream after a restart).
 func (s *streamSource) advance(off int64) error {
 	if off < s.start {
-		return &permanent{fmt.Errorf("%w: server wants offset %d, the oldest byte still held is %d", ErrStreamRewind, off, s.start)}
+		return retry.Permanent(fmt.Errorf("%w: server wants offset %d, the oldest byte still held is %d", ErrStreamRewind, off, s.start))
 	}
 	k := off - s.start
 	if k <= int64(len(s.buf)) {
@@ -102,11 +104,11 @@ func (s *streamSource) advance(off int64) error {
 	skip := k - int64(len(s.buf))
 	s.buf = s.buf[:0]
 	if s.eof {
-		return &permanent{fmt.Errorf("%w: stream ended at %d, server holds %d bytes", ErrSourceChanged, s.start+k-skip, off)}
+		return retry.Permanent(fmt.Errorf("%w: stream ended at %d, server holds %d bytes", ErrSourceChanged, s.start+k-skip, off))
 	}
 	m, err := io.CopyN(io.Discard, s.r, skip)
 	if err == io.EOF {
-		return &permanent{fmt.Errorf("%w: stream ended at %d, server holds %d bytes", ErrSourceChanged, off-skip+m, off)}
+		return retry.Permanent(fmt.Errorf("%w: stream ended at %d, server holds %d bytes", ErrSourceChanged, off-skip+m, off))
 	}
 	if err != nil {
 		return &sourceError{err}
@@ -128,7 +130,7 @@ func (s *streamSource) fill() error {
 	}
 	have := s.start + int64(len(s.buf))
 	if s.declared >= 0 && (have > s.declared || (s.eof && have != s.declared)) {
-		return &permanent{fmt.Errorf("%w: stream declared %d bytes, has at least %d", ErrSourceChanged, s.declared, have)}
+		return retry.Permanent(fmt.Errorf("%w: stream declared %d bytes, has at least %d", ErrSourceChanged, s.declared, have))
 	}
 	return nil
 }
@@ -181,7 +183,7 @@ func checksum(algo string, c chunk, buf []byte) (string, error) {
 			return "", &sourceError{err}
 		}
 		if n != c.n {
-			return "", &permanent{fmt.Errorf("%w: read %d of %d bytes", ErrSourceChanged, n, c.n)}
+			return "", retry.Permanent(fmt.Errorf("%w: read %d of %d bytes", ErrSourceChanged, n, c.n))
 		}
 	}
 	return algo + " " + base64.StdEncoding.EncodeToString(h.Sum(nil)), nil

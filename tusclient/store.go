@@ -117,11 +117,8 @@ func NewFileStore(dir string) (*FileStore, error) {
 	return &FileStore{dir: dir}, nil
 }
 
-// Dir returns the store's directory.
-func (s *FileStore) Dir() string { return s.dir }
-
-// Path returns the file that holds fingerprint's record.
-func (s *FileStore) Path(fingerprint string) string {
+// path returns the file that holds fingerprint's record.
+func (s *FileStore) path(fingerprint string) string {
 	sum := sha256.Sum256([]byte(fingerprint))
 	return filepath.Join(s.dir, "tus-"+hex.EncodeToString(sum[:])+".json")
 }
@@ -132,7 +129,7 @@ func (s *FileStore) Get(ctx context.Context, fp string) (Record, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return Record{}, false, err
 	}
-	p := s.Path(fp)
+	p := s.path(fp)
 	f, err := os.Open(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Record{}, false, nil
@@ -204,7 +201,7 @@ func (s *FileStore) Put(ctx context.Context, fp string, r Record) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrStore, err)
 	}
-	p := s.Path(fp)
+	p := s.path(fp)
 	if err := atomicfile.Write(p, b); err != nil {
 		return fmt.Errorf("%w: %w", ErrStore, err)
 	}
@@ -216,7 +213,7 @@ func (s *FileStore) Delete(ctx context.Context, fp string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	err := os.Remove(s.Path(fp))
+	err := os.Remove(s.path(fp))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w: %w", ErrStore, err)
 	}

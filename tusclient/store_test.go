@@ -2,77 +2,59 @@ package tusclient
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestStores(t *testing.T) {
 	t.Parallel()
 	fs, err := NewFileStore(filepath.Join(t.TempDir(), "a", "b"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for name, s := range map[string]Store{"memory": &MemoryStore{}, "file": fs} {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			rec := Record{Endpoint: "http://h/files/", URL: "http://h/files/1", Size: 10,
 				Parts:   []PartRecord{{URL: "http://h/files/p", Start: 0, Length: 4}, {Start: 4, Length: 6}},
 				Created: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-			if _, ok, err := s.Get(ctx, "fp"); ok || err != nil {
-				t.Fatalf("Get on empty store: %v %v", ok, err)
-			}
-			if err := s.Put(ctx, "fp", rec); err != nil {
-				t.Fatal(err)
-			}
+			_, ok, err := s.Get(ctx, "fp")
+			require.NoError(t, err, "Get on empty store")
+			require.False(t, ok, "Get on empty store")
+			require.NoError(t, s.Put(ctx, "fp", rec))
 			got, ok, err := s.Get(ctx, "fp")
-			if !ok || err != nil || !reflect.DeepEqual(got, rec) {
-				t.Fatalf("Get = %+v %v %v", got, ok, err)
-			}
+			require.NoError(t, err)
+			require.True(t, ok)
+			assert.Equal(t, rec, got)
 			rec.URL = "http://h/files/2"
-			if err := s.Put(ctx, "fp", rec); err != nil {
-				t.Fatal(err)
-			}
-			if got, _, _ := s.Get(ctx, "fp"); got.URL != rec.URL {
-				t.Fatalf("Put did not replace: %+v", got)
-			}
-			if err := s.Delete(ctx, "fp"); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Delete(ctx, "fp"); err != nil {
-				t.Fatalf("Delete of a missing record: %v", err)
-			}
-			if _, ok, _ := s.Get(ctx, "fp"); ok {
-				t.Fatal("record survived Delete")
-			}
+			require.NoError(t, s.Put(ctx, "fp", rec))
+			got, _, _ = s.Get(ctx, "fp")
+			assert.Equal(t, rec.URL, got.URL, "Put did not replace")
+			require.NoError(t, s.Delete(ctx, "fp"))
+			require.NoError(t, s.Delete(ctx, "fp"), "Delete of a missing record")
+			_, ok, _ = s.Get(ctx, "fp")
+			assert.False(t, ok, "record survived Delete")
 		})
 	}
-	entries, _ := os.ReadDir(fs.Dir())
-	if len(entries) != 0 {
-		t.Fatalf("FileStore left files behind: %v", entries)
-	}
+	entries, _ := os.ReadDir(fs.dir)
+	assert.Empty(t, entries, "FileStore left files behind")
 }
 
 func TestFileStoreCorrupt(t *testing.T) {
 	t.Parallel()
 	fs, _ := NewFileStore(t.TempDir())
-	if err := os.WriteFile(fs.Path("fp"), []byte(`{"v":1,"endpoint":`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(fs.path("fp"), []byte(`{"v":1,"endpoint":`), 0o600))
 	_, _, err := fs.Get(context.Background(), "fp")
-	if !errors.Is(err, ErrStore) || !strings.Contains(err.Error(), fs.Path("fp")) {
-		t.Fatalf("Get of a corrupt file: %v, want ErrStore naming the file", err)
-	}
-	if _, err := os.Stat(fs.Path("fp")); err != nil {
-		t.Fatal("the corrupt file was removed")
-	}
-	if _, err := NewFileStore(""); !errors.Is(err, ErrInvalidConfig) {
-		t.Fatalf("NewFileStore(\"\"): %v", err)
-	}
+	require.ErrorIs(t, err, ErrStore, "Get of a corrupt file")
+	assert.Contains(t, err.Error(), fs.path("fp"), "the error names the file")
+	_, err = os.Stat(fs.path("fp"))
+	assert.NoError(t, err, "the corrupt file was removed")
+	_, err = NewFileStore("")
+	assert.ErrorIs(t, err, ErrInvalidConfig)
 }
 
 // FuzzDecodeRecord: record files from disk never panic the decoder, and
@@ -88,23 +70,18 @@ func FuzzDecodeRecord(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if r.Endpoint == "" || r.Size < -1 {
-			t.Fatalf("accepted %+v", r)
-		}
+		require.NotZerof(t, r.Endpoint, "accepted %+v", r)
+		require.Falsef(t, r.Size < -1, "accepted %+v", r)
 		var next int64
 		for _, p := range r.Parts {
-			if p.Start != next || p.Length < 0 {
-				t.Fatalf("accepted inconsistent parts %+v", r.Parts)
-			}
+			require.EqualValuesf(t, next, p.Start, "accepted inconsistent parts %+v", r.Parts)
+			require.Falsef(t, p.Length < 0, "accepted inconsistent parts %+v", r.Parts)
 			next += p.Length
 		}
 		enc, err := encodeRecord(r)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		r2, err := decodeRecord(enc)
-		if err != nil || !reflect.DeepEqual(r, r2) {
-			t.Fatalf("round trip: %+v -> %+v, %v", r, r2, err)
-		}
+		require.NoErrorf(t, err, "round trip: %+v -> %+v, ", r, r2)
+		require.Truef(t, reflect.DeepEqual(r, r2), "round trip: %+v -> %+v, ", r, r2)
 	})
 }

@@ -8,6 +8,10 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/dicombridge/dicombridge/internal/retry"
+
+	"github.com/dicombridge/dicombridge/internal/httpx"
 )
 
 // UploadOptions describes one upload beyond its data. The zero value
@@ -286,20 +290,20 @@ func (u *Upload) Run(ctx context.Context) error {
 
 // prepare fetches capabilities when an option depends on them and picks
 // the checksum algorithm.
-func (u *Upload) prepare(ctx context.Context) (Capabilities, string, error) {
+func (u *Upload) prepare(ctx context.Context) (serverCaps, string, error) {
 	cfg := &u.c.cfg
 	need := cfg.Checksum != ChecksumOff || cfg.UploadDataDuringCreation || cfg.ParallelUploads > 1 || u.declared < 0
 	if !need {
-		return Capabilities{}, "", nil
+		return serverCaps{}, "", nil
 	}
-	caps, err := u.c.Capabilities(ctx)
+	caps, err := u.c.capabilities(ctx)
 	if err != nil {
-		return Capabilities{}, "", err
+		return serverCaps{}, "", err
 	}
 	switch cfg.Checksum {
 	case ChecksumOff:
 		return caps, "", nil
-	case ChecksumAuto:
+	case checksumAuto:
 		for _, a := range checksumPreference {
 			if caps.HasChecksum(a) {
 				return caps, a, nil
@@ -316,7 +320,7 @@ func (u *Upload) prepare(ctx context.Context) (Capabilities, string, error) {
 }
 
 // runSingle uploads the data as one Tus upload.
-func (u *Upload) runSingle(ctx context.Context, caps Capabilities, algo string) error {
+func (u *Upload) runSingle(ctx context.Context, caps serverCaps, algo string) error {
 	u.mu.Lock()
 	p := u.single
 	if p == nil {
@@ -347,8 +351,8 @@ func (u *Upload) runSingle(ctx context.Context, caps Capabilities, algo string) 
 }
 
 // transfer drives one part to completion: create, sync, patch, retry.
-func (u *Upload) transfer(ctx context.Context, p *part, caps Capabilities, algo string, announce bool) error {
-	var rs retryState
+func (u *Upload) transfer(ctx context.Context, p *part, caps serverCaps, algo string, announce bool) error {
+	rs := newRetryState(u.c.cfg.Retry)
 	for !p.complete() {
 		err := u.step(ctx, p, caps, algo, announce)
 		if err == nil {
@@ -365,16 +369,16 @@ func (u *Upload) transfer(ctx context.Context, p *part, caps Capabilities, algo 
 			p.lengthDeclared = false
 			continue
 		}
-		delay, ok := rs.next(ctx, u.c.cfg.Retry, err, p.offset)
+		delay, ok := rs.next(ctx, err, p.offset)
 		if !ok {
-			return u.c.giveUp(ctx, err, rs.total)
+			return u.c.giveUp(ctx, err, rs.total())
 		}
-		u.c.log.Info("tusclient: retrying", "attempt", rs.total, "delay", delay, "offset", p.offset, "error", err)
+		u.c.log.Info("tusclient: retrying", "attempt", rs.total(), "delay", delay, "offset", p.offset, "error", err)
 		if u.opts.OnRetry != nil {
-			u.opts.OnRetry(err, rs.total, delay)
+			u.opts.OnRetry(err, rs.total(), delay)
 		}
-		if serr := sleep(ctx, delay); serr != nil {
-			return fmt.Errorf("tusclient: %w (while waiting to retry after: %v)", serr, err)
+		if serr := retry.Sleep(ctx, delay); serr != nil {
+			return waitError(serr, err)
 		}
 		if p.url != "" {
 			p.needSync = true
@@ -383,7 +387,7 @@ func (u *Upload) transfer(ctx context.Context, p *part, caps Capabilities, algo 
 	return nil
 }
 
-func (u *Upload) step(ctx context.Context, p *part, caps Capabilities, algo string, announce bool) error {
+func (u *Upload) step(ctx context.Context, p *part, caps serverCaps, algo string, announce bool) error {
 	switch {
 	case p.url == "":
 		return u.create(ctx, p, caps, algo, announce)
@@ -396,7 +400,7 @@ func (u *Upload) step(ctx context.Context, p *part, caps Capabilities, algo stri
 
 // create POSTs a new upload, with the first chunk when
 // creation-with-upload is on.
-func (u *Upload) create(ctx context.Context, p *part, caps Capabilities, algo string, announce bool) error {
+func (u *Upload) create(ctx context.Context, p *part, caps serverCaps, algo string, announce bool) error {
 	h := map[string]string{}
 	if p.size < 0 {
 		// A stream: if it ends within the first chunk its length is known
@@ -495,7 +499,7 @@ func (u *Upload) save(ctx context.Context) error {
 	}
 	u.mu.Unlock()
 	if err := u.opts.Store.Put(ctx, u.opts.Fingerprint, rec); err != nil {
-		return &permanent{fmt.Errorf("tusclient: saving resume record: %w", err)}
+		return retry.Permanent(fmt.Errorf("tusclient: saving resume record: %w", err))
 	}
 	return nil
 }
@@ -516,7 +520,7 @@ func (u *Upload) sync(ctx context.Context, p *part, announce bool) error {
 	if v := resp.header.Get(hUploadLength); v != "" {
 		n, err := parseOffset(v)
 		if err != nil {
-			return permanentf(ErrProtocol, "HEAD: Upload-Length %q: %v", excerpt([]byte(v), 40), err)
+			return permanentf(ErrProtocol, "HEAD: Upload-Length %q: %v", httpx.CleanBody([]byte(v)), err)
 		}
 		if p.size >= 0 && n != p.size {
 			return permanentf(ErrProtocol, "HEAD: server says Upload-Length %d, the data has %d bytes", n, p.size)

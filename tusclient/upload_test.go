@@ -5,6 +5,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/dicombridge/dicombridge/tusclient"
 	"github.com/dicombridge/dicombridge/tusclient/tustest"
 )
@@ -17,14 +19,10 @@ func TestUploadBasic(t *testing.T) {
 	up, err := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{
 		Metadata: tusclient.Metadata{{Key: "filename", Value: "a.bin"}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := up.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	require.NoError(t, up.Run(context.Background()))
 	assertStored(t, srv, up.URL(), data)
-	for _, r := range srv.Requests() {
+	for _, r := range srv.Calls() {
 		t.Logf("%s %s %d %d off=%s", r.Method, r.Path, r.ContentLength, r.Status, r.Header.Get("Upload-Offset"))
 	}
 }

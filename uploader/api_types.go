@@ -8,30 +8,32 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/dicombridge/dicombridge/uploadtoken"
+	"github.com/dicombridge/dicombridge/internal/auraclient"
 )
 
 // Wire constants of the reference client, made explicit (spec §8 item 9).
 const (
-	// InitMode is the "mode" of every init body: the reference client
+	// initMode is the "mode" of every init body: the reference client
 	// hard-codes "bulk" whatever its caller passes (spec §4.3).
-	InitMode = "bulk"
-	// InitType is the "type" of every init body.
-	InitType = "uploader"
-	// DefaultSource is the init "source" when InitRequest.Source is empty.
-	DefaultSource = "standalone-uploader"
-	// LifecycleMode is the "mode" of start, complete, error and cancel.
-	LifecycleMode = "uploader"
+	initMode = "bulk"
+	// initType is the "type" of every init body.
+	initType = "uploader"
+	// defaultSource is the init "source" when InitRequest.Source is empty.
+	defaultSource = "standalone-uploader"
+	// lifecycleMode is the "mode" of start, complete, error and cancel.
+	lifecycleMode = "uploader"
 )
 
 // Endpoint paths, relative to the API base URL (which ends in /api).
 const (
-	PathConfig   = "/uploader/config"
-	PathInit     = "/uploader/upload/init"
-	PathStart    = "/uploader/upload/start"
-	PathComplete = "/uploader/upload/complete"
-	PathError    = "/uploader/upload/error"
-	PathCancel   = "/uploader/upload/cancel"
+	pathConfig   = "/uploader/config"
+	pathInit     = "/uploader/upload/init"
+	pathStart    = "/uploader/upload/start"
+	pathComplete = "/uploader/upload/complete"
+	pathError    = "/uploader/upload/error"
+	pathCancel   = "/uploader/upload/cancel"
+	pathSubmit   = "/uploader/manage/submit"
+	pathWithdraw = "/uploader/manage/withdraw"
 )
 
 // ServerConfig is the answer of GET /uploader/config (spec §4.2).
@@ -39,7 +41,7 @@ type ServerConfig struct {
 	Lift Lift
 	// Mode is the server's mode ("bulk" in Aura's README). It becomes the
 	// Tus Upload-Metadata "mode" (spec §4.10), unlike the lifecycle calls,
-	// which always send LifecycleMode.
+	// which always send lifecycleMode.
 	Mode string
 }
 
@@ -71,7 +73,7 @@ func redactLift(tok string) string {
 	if tok == "" {
 		return ""
 	}
-	return "…#" + uploadtoken.Fingerprint(tok)
+	return "…#" + auraclient.Fingerprint(tok)
 }
 
 // ErrServerConfig is matched (errors.Is) by every [*ConfigError].
@@ -176,7 +178,7 @@ type InitRequest struct {
 	UploadID string
 	// Studies in the order they were first seen; each is keyed by its UID.
 	Studies []Study
-	// Source is sent as "source"; empty means DefaultSource.
+	// Source is sent as "source"; empty means defaultSource.
 	Source string
 	// PatientID is the Aurabox patient id, if known; empty sends null.
 	PatientID string
@@ -261,11 +263,11 @@ func (r InitRequest) Body() ([]byte, error) {
 		r.Studies[i].write(&so, seriesOrder[i])
 	}
 	studies.end()
-	o.str("mode", InitMode)
-	o.str("type", InitType)
+	o.str("mode", initMode)
+	o.str("type", initType)
 	src := r.Source
 	if src == "" {
-		src = DefaultSource
+		src = defaultSource
 	}
 	o.str("source", src)
 	if r.PatientID == "" {
@@ -376,7 +378,60 @@ func lifecycleBody(uploadID, key, value string) []byte {
 	if key != "" {
 		o.str(key, value)
 	}
-	o.str("mode", LifecycleMode)
+	o.str("mode", lifecycleMode)
 	o.end()
 	return buf.Bytes()
+}
+
+// manageBody builds {"upload_id":…} plus key with an already-encoded value
+// when value is not nil: the submit and withdraw bodies.
+func manageBody(uploadID, key string, value []byte) []byte {
+	var buf bytes.Buffer
+	o := beginObject(&buf)
+	o.str("upload_id", uploadID)
+	if value != nil {
+		o.raw(key, value)
+	}
+	o.end()
+	return buf.Bytes()
+}
+
+// ManageResult is Aura's answer to Submit and Withdraw:
+// {"success","upload_id","status","message"}.
+type ManageResult struct {
+	UploadID string // the upload the answer is about
+	Status   string // "submitted" or "withdrawn"
+	Message  string // Aura's human-readable text; may be empty
+}
+
+// ErrRefused is matched (errors.Is) by the error of a Submit or Withdraw
+// that Aura answered with 2xx but "success": false, or with a body that is
+// not a manage answer.
+var ErrRefused = errors.New("uploader: manage call not accepted")
+
+// parseManageResult decodes a manage answer; "success" must be true.
+func parseManageResult(path string, data []byte) (*ManageResult, error) {
+	var r struct {
+		Success  *bool           `json:"success"`
+		UploadID json.RawMessage `json:"upload_id"`
+		Status   json.RawMessage `json:"status"`
+		Message  json.RawMessage `json:"message"`
+	}
+	op := strings.TrimPrefix(path, "/uploader/manage/")
+	if json.Unmarshal(data, &r) != nil {
+		return nil, fmt.Errorf("%w: %s: answer is not a JSON object", ErrRefused, op)
+	}
+	res := &ManageResult{}
+	res.UploadID, _ = nonEmptyString(r.UploadID)
+	res.Status, _ = nonEmptyString(r.Status)
+	res.Message, _ = nonEmptyString(r.Message)
+	res.Message = truncate(scrub(res.Message), 1024)
+	if r.Success == nil || !*r.Success {
+		msg := res.Message
+		if msg == "" {
+			msg = "success is not true"
+		}
+		return res, fmt.Errorf("%w: %s: %s", ErrRefused, op, msg)
+	}
+	return res, nil
 }

@@ -12,8 +12,8 @@ import (
 
 	"github.com/dicombridge/dicombridge/auratest"
 	"github.com/dicombridge/dicombridge/dicomgen"
+	"github.com/dicombridge/dicombridge/internal/auraclient"
 	"github.com/dicombridge/dicombridge/uploader"
-	"github.com/dicombridge/dicombridge/uploadtoken"
 )
 
 var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
@@ -200,7 +200,7 @@ func checkTus(t *testing.T, aura *auratest.Server, id string, size int64, liftTo
 		if c.Method == "OPTIONS" {
 			continue
 		}
-		if a := c.Header.Get("Authorization"); liftToken == "" || a != "Bearer "+uploadtoken.Redact(liftToken) {
+		if a := c.Header.Get("Authorization"); liftToken == "" || a != "Bearer "+auraclient.Redact(liftToken) {
 			t.Errorf("tus %s Authorization %q, want the lift token", c.Method, a)
 		}
 		if k := c.Header.Get("X-Api-Key"); k != "" {

@@ -1,14 +1,18 @@
 package uploader_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/dicombridge/dicombridge/auratest"
 	"github.com/dicombridge/dicombridge/dicomgen"
+	"github.com/dicombridge/dicombridge/tusclient"
 	"github.com/dicombridge/dicombridge/uploader"
 	"github.com/dicombridge/dicombridge/uploadtoken"
 )
@@ -90,7 +94,7 @@ func ExampleSession_Remove() {
 
 // The lifecycle calls of one upload, against the fake Aura API. Between
 // Start and Complete the uploader sends the zip to cfg.Lift.Endpoint over
-// Tus (package tusclient).
+// Tus (package tusclient); Submit hands the completed upload over.
 func ExampleAPI() {
 	aura := auratest.NewServer()
 	defer aura.Close()
@@ -121,14 +125,36 @@ func ExampleAPI() {
 	if err := api.Start(ctx, id, "assembly-1"); err != nil {
 		log.Fatal(err)
 	}
+	// The zip goes to the lift endpoint (the Uploader does all of this).
+	tus, err := tusclient.New(tusclient.Config{Endpoint: cfg.Lift.Endpoint,
+		Header: http.Header{"Authorization": {"Bearer " + cfg.Lift.Token}}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	zip := []byte("PK\x05\x06" + strings.Repeat("\x00", 18)) // an empty zip
+	up, err := tus.NewUpload(bytes.NewReader(zip), int64(len(zip)), tusclient.UploadOptions{
+		Metadata: tusclient.Metadata{{Key: "upload_id", Value: id}, {Key: "bucket", Value: cfg.Lift.Bucket}}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := up.Run(ctx); err != nil {
+		log.Fatal(err)
+	}
 	if err := api.Complete(ctx, id, "assembly-1"); err != nil {
 		log.Fatal(err)
 	}
+	// A backend may then hand the upload over for processing, or take it back.
+	res, err := api.Submit(ctx, id, map[string]any{"priority": "routine"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res.Status, res.Message)
 	ss, _ := aura.Session(id)
 	fmt.Println(ss.States)
 	// Output:
 	// tus bucket: uploads mode: bulk
-	// [initialized started completed]
+	// submitted Upload submitted.
+	// [initialized started completed submitted]
 }
 
 // The init body is built byte for byte as Aura's browser client builds it:

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dicombridge/dicombridge/dicomscan"
+	"github.com/dicombridge/dicombridge/internal/auraclient"
 	"github.com/dicombridge/dicombridge/tusclient"
 	"github.com/dicombridge/dicombridge/uploadtoken"
 )
@@ -40,7 +41,7 @@ func reportMessage(err error, secrets ...string) string {
 			msg += ": " + b
 		}
 	case errors.As(err, &ae):
-		msg = fmt.Sprintf("aura api %s %s failed: %d %s", ae.Method, ae.Path, ae.StatusCode, ae.Message)
+		msg = fmt.Sprintf("aura api %s %s failed: %d %s", ae.Method, apiPath(ae), ae.StatusCode, ae.Message)
 	case errors.As(err, &fe):
 		msg = "reading a source file failed: " + fe.Reason()
 	case errors.As(err, &pe):
@@ -79,7 +80,7 @@ func (e *scrubbedError) Unwrap() error { return e.err }
 func scrubError(err error, secrets ...string) error {
 	var he *tusclient.HTTPError
 	if errors.As(err, &he) {
-		he.Body = []byte(scrub(string(he.Body), secrets...))
+		he.Body = scrub(he.Body, secrets...)
 	}
 	var ae *uploadtoken.APIError
 	if errors.As(err, &ae) {
@@ -99,7 +100,7 @@ func scrub(s string, secrets ...string) string {
 			s = strings.ReplaceAll(s, sec, "[redacted]")
 		}
 	}
-	s = credentialLike.ReplaceAllStringFunc(s, uploadtoken.Redact)
+	s = credentialLike.ReplaceAllStringFunc(s, auraclient.Redact)
 	s = bearer.ReplaceAllString(s, "${1}[redacted]")
 	return strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {

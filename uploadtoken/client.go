@@ -8,23 +8,22 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/dicombridge/dicombridge/hmac"
-	"github.com/dicombridge/dicombridge/internal/httpx"
+	"github.com/dicombridge/dicombridge/internal/auraclient"
 )
 
-// ExchangePath is the exchange endpoint, relative to the API base URL.
-const ExchangePath = "/auth/exchange"
+// exchangePath is the exchange endpoint, relative to the API base URL.
+const exchangePath = "/auth/exchange"
 
 // Client exchanges HMAC credentials for upload tokens on a partner backend
-// (spec §4.1). The zero value is not usable: BaseURL, APIKey and Signer are
-// required. A Client is safe for concurrent use; it must not be copied
-// after first use (it keeps its default HTTP client), so share a *Client.
+// (docs/aura.md, "Token exchange"). The zero value is not usable: BaseURL,
+// APIKey and Signer are required. A Client is safe for concurrent use; it
+// must not be copied after first use (it keeps its default HTTP client),
+// so share a *Client.
 type Client struct {
 	// BaseURL is the Aura API root including /api, e.g.
 	// "https://aura.example.com/api". The request goes to BaseURL +
@@ -45,8 +44,7 @@ type Client struct {
 	// MaxBody bounds the response read; 0 means 1 MiB.
 	MaxBody int64
 
-	defaultOnce sync.Once    // guards defaultHTTP
-	defaultHTTP *http.Client // used when HTTPClient is nil
+	def auraclient.DefaultClient // used when HTTPClient is nil
 }
 
 // Format prints the Client for every fmt verb without its credentials:
@@ -54,7 +52,7 @@ type Client struct {
 // Signer:hmac.Signer{AppID:<id> Secret:[redacted]}}, so a Client logged
 // with a configuration, or wrapped into an error, does not leak them.
 func (c *Client) Format(f fmt.State, _ rune) {
-	fmt.Fprintf(f, "uploadtoken.Client{BaseURL:%s APIKey:%s Signer:%v}", c.BaseURL, Redact(c.APIKey), c.Signer)
+	fmt.Fprint(f, auraclient.Describe("uploadtoken.Client", c.BaseURL, c.APIKey, fmt.Sprintf(" Signer:%v", c.Signer)))
 }
 
 // LogValue makes slog print the Client as Format does, with any handler
@@ -122,48 +120,26 @@ func (c *Client) Exchange(ctx context.Context, req ExchangeRequest) (*Token, err
 	if c.Signer == nil {
 		return nil, errors.New("uploadtoken: Client.Signer is nil")
 	}
-	if c.APIKey == "" {
-		return nil, errors.New("uploadtoken: Client.APIKey is empty")
-	}
-	endpoint, err := JoinURL(c.BaseURL, ExchangePath)
-	if err != nil {
-		return nil, err
-	}
 	body, err := req.Body()
 	if err != nil {
 		return nil, err
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("uploadtoken: exchange: %w", err)
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", "application/json")
-	hreq.Header.Set("X-Api-Key", c.APIKey)
-	if err := c.Signer.Sign(hreq); err != nil {
-		return nil, fmt.Errorf("uploadtoken: exchange: sign: %w", err)
-	}
+	conn := &auraclient.Conn{Pkg: "uploadtoken", BaseURL: c.BaseURL, APIKey: c.APIKey, HTTPClient: c.def.Or(c.HTTPClient),
+		Logger: c.Logger, MaxBody: c.MaxBody, Wrap: wrapError}
 	now := c.now()
-	start := time.Now()
-	resp, err := c.httpClient().Do(hreq)
+	data, err := conn.Do(ctx, auraclient.Request{Method: http.MethodPost, Path: exchangePath, Body: body,
+		Prepare: func(r *http.Request) error {
+			r.Header.Set("X-Api-Key", c.APIKey)
+			if err := c.Signer.Sign(r); err != nil {
+				return fmt.Errorf("sign: %w", err)
+			}
+			return nil
+		}})
 	if err != nil {
-		return nil, fmt.Errorf("uploadtoken: exchange: %w", err)
-	}
-	defer httpx.DrainAndClose(resp.Body)
-	data, err := httpx.ReadLimited(resp.Body, c.MaxBody)
-	if c.Logger != nil {
-		c.Logger.LogAttrs(ctx, slog.LevelDebug, "uploadtoken: exchange",
-			slog.String("method", hreq.Method), slog.String("path", hreq.URL.Path),
-			slog.Int("status", resp.StatusCode), slog.Duration("elapsed", time.Since(start)))
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, fmt.Errorf("uploadtoken: exchange: %w", NewAPIError(resp, data))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("uploadtoken: exchange: read response: %w", err)
+		return nil, err
 	}
 	ttl, _ := req.ttl()
-	tok, err := ParseExchangeResponse(data, now, ttl)
+	tok, err := parseExchangeResponse(data, now, ttl)
 	if err != nil {
 		return nil, err
 	}
@@ -179,16 +155,20 @@ func (c *Client) Exchange(ctx context.Context, req ExchangeRequest) (*Token, err
 	return tok, nil
 }
 
+// maxExpiry bounds how far in the future an exchange answer may say its
+// token expires (Aura issues them for 24 h at most).
+const maxExpiry = 10 * 365 * 24 * time.Hour
+
 // ErrBadResponse is wrapped by errors about a 2xx response that is not a
 // usable token.
 var ErrBadResponse = errors.New("uploadtoken: bad exchange response")
 
-// ParseExchangeResponse decodes either documented response shape (spec
-// §4.1): {"token","expires_at","scopes","max_uses"} or {"access_token",
+// parseExchangeResponse decodes either documented response shape (docs/aura.md,
+// "Token exchange"): {"token","expires_at","scopes","max_uses"} or {"access_token",
 // "token_type","expires_in","scopes"}. A relative expires_in counts from
 // now; if neither expiry is present, the token is assumed to live for
 // fallbackTTL from now (0 leaves ExpiresAt zero).
-func ParseExchangeResponse(data []byte, now time.Time, fallbackTTL time.Duration) (*Token, error) {
+func parseExchangeResponse(data []byte, now time.Time, fallbackTTL time.Duration) (*Token, error) {
 	var r struct {
 		Token       *string         `json:"token"`
 		AccessToken *string         `json:"access_token"`
@@ -214,18 +194,23 @@ func ParseExchangeResponse(data []byte, now time.Time, fallbackTTL time.Duration
 		return nil, fmt.Errorf("%w: token has characters a bearer token cannot carry", ErrBadResponse)
 	}
 	if r.TokenType != nil && *r.TokenType != "" && !strings.EqualFold(*r.TokenType, "bearer") {
-		return nil, fmt.Errorf("%w: token_type %q is not Bearer", ErrBadResponse, cleanMessage(*r.TokenType))
+		return nil, fmt.Errorf("%w: token_type %q is not Bearer", ErrBadResponse, auraclient.Clean(*r.TokenType))
 	}
 	switch {
 	case r.ExpiresAt != nil && *r.ExpiresAt != "":
 		t, err := time.Parse(time.RFC3339Nano, *r.ExpiresAt)
 		if err != nil {
-			return nil, fmt.Errorf("%w: expires_at %q is not RFC 3339", ErrBadResponse, cleanMessage(*r.ExpiresAt))
+			return nil, fmt.Errorf("%w: expires_at %q is not RFC 3339", ErrBadResponse, auraclient.Clean(*r.ExpiresAt))
+		}
+		// A present expiry is always checked: a year-1 date (Go's zero
+		// time, or near it) must not read as "no expiry".
+		if !t.After(now) || t.After(now.Add(maxExpiry)) {
+			return nil, fmt.Errorf("%w: expires_at %s is not between now and %v from now", ErrBadResponse, t.UTC().Format(time.RFC3339), maxExpiry)
 		}
 		tok.ExpiresAt = t
 	case len(r.ExpiresIn) > 0 && string(r.ExpiresIn) != "null":
-		n, err := parseIntField(r.ExpiresIn)
-		if err != nil || n < 0 || n > int64(10*365*24*3600) {
+		n, err := auraclient.ParseInt(r.ExpiresIn)
+		if err != nil || n < 0 || n > int64(maxExpiry/time.Second) {
 			return nil, fmt.Errorf("%w: expires_in %s is not a number of seconds", ErrBadResponse, clip(r.ExpiresIn))
 		}
 		tok.ExpiresAt = now.Add(time.Duration(n) * time.Second)
@@ -243,7 +228,7 @@ func ParseExchangeResponse(data []byte, now time.Time, fallbackTTL time.Duration
 		}
 	}
 	if len(r.MaxUses) > 0 && string(r.MaxUses) != "null" {
-		n, err := parseIntField(r.MaxUses)
+		n, err := auraclient.ParseInt(r.MaxUses)
 		if err != nil || n < 0 || n > 1<<31-1 {
 			return nil, fmt.Errorf("%w: max_uses %s is not a count", ErrBadResponse, clip(r.MaxUses))
 		}
@@ -252,30 +237,9 @@ func ParseExchangeResponse(data []byte, now time.Time, fallbackTTL time.Duration
 	return tok, nil
 }
 
-// parseIntField accepts a JSON integer or an integer in a string (Laravel
-// sometimes serialises numbers as strings).
-func parseIntField(raw json.RawMessage) (int64, error) {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	}
-	var n json.Number
-	if err := json.Unmarshal(raw, &n); err != nil {
-		return 0, err
-	}
-	if i, err := n.Int64(); err == nil {
-		return i, nil
-	}
-	f, err := n.Float64()
-	if err != nil || f != float64(int64(f)) {
-		return 0, errors.New("not an integer")
-	}
-	return int64(f), nil
-}
-
 func clip(raw []byte) string {
 	const max = 40
-	s := cleanMessage(string(raw))
+	s := auraclient.Clean(string(raw))
 	if len(s) > max {
 		return s[:max] + "…"
 	}
@@ -304,52 +268,11 @@ func isPrintableASCII(s string) bool {
 	return true
 }
 
-func (c *Client) httpClient() *http.Client {
-	if c.HTTPClient != nil {
-		return c.HTTPClient
-	}
-	c.defaultOnce.Do(func() { c.defaultHTTP = httpx.NewClient(0) })
-	return c.defaultHTTP
-}
-
 func (c *Client) now() time.Time {
 	if c.Now != nil {
 		return c.Now()
 	}
 	return time.Now()
-}
-
-// JoinURL appends path to base the way Aura's client does (spec §1.5, §8
-// item 18): one trailing "/" of the base path is dropped and path, which
-// starts with "/", is appended. base must be an absolute http or https URL
-// without query or fragment.
-func JoinURL(base, path string) (string, error) {
-	u, err := ParseBaseURL(base)
-	if err != nil {
-		return "", err
-	}
-	u.Path = strings.TrimSuffix(u.Path, "/") + path
-	u.RawPath = ""
-	return u.String(), nil
-}
-
-// ParseBaseURL checks that base is an absolute http(s) URL with a host and
-// no query, fragment or user info.
-func ParseBaseURL(base string) (*url.URL, error) {
-	if base == "" {
-		return nil, errors.New("uploadtoken: base URL is required")
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		return nil, errors.New("uploadtoken: base URL must be a valid URL")
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" {
-		return nil, errors.New("uploadtoken: base URL must be an absolute http or https URL")
-	}
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return nil, errors.New("uploadtoken: base URL must not have a query, fragment or user info")
-	}
-	return u, nil
 }
 
 // marshalJS encodes v as JavaScript's JSON.stringify would: compact, and

@@ -3,20 +3,22 @@ package uploadtoken
 import (
 	"bytes"
 	"context"
-	"errors"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/dicombridge/dicombridge/hmac"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // captured is one request as the server saw it.
@@ -54,8 +56,9 @@ func fakeAura(t *testing.T, status int, answer string, header http.Header) (*htt
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}, &got
 }
 
-// The spec's reference request (§2.1): our default exchange body is the
-// reference body, so the whole request, signature included, is known.
+// The reference request of Aura's HMAC documentation (docs/aura-hmac.md):
+// our default exchange body is the reference body, so the whole request,
+// signature included, is known.
 func TestExchangeReferenceRequest(t *testing.T) {
 	t.Parallel()
 	hc, got := fakeAura(t, 200, `{"token":"`+secretValue+`","expires_at":"2024-01-25T13:00:00Z","scopes":["upload:init","upload:manage","integration:read"],"max_uses":100}`, nil)
@@ -66,19 +69,13 @@ func TestExchangeReferenceRequest(t *testing.T) {
 			Now:   func() time.Time { return time.Unix(1706184000, 0) },
 			Nonce: func() string { return "f47ac10b-58cc-4372-a567-0e02b2c3d479" }},
 		HTTPClient: hc,
+		Now:        func() time.Time { return time.Unix(1706184000, 0) }, // 1 h before expires_at
 	}
 	tok, err := c.Exchange(context.Background(), ExchangeRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(*got) != 1 {
-		t.Fatalf("%d requests", len(*got))
-	}
+	require.NoError(t, err)
+	require.Len(t, *got, 1)
 	r := (*got)[0]
-	wantBody := `{"ttl":3600,"scopes":["upload:init","upload:manage","integration:read"]}`
-	if string(r.body) != wantBody {
-		t.Errorf("body = %s, want %s", r.body, wantBody)
-	}
+	assert.Equal(t, `{"ttl":3600,"scopes":["upload:init","upload:manage","integration:read"]}`, string(r.body))
 	wantHeaders := map[string]string{
 		"Authorization":    "AURA-HMAC-SHA256 Credential=aura_pk_testapp123,SignedHeaders=content-type;host;x-aura-nonce;x-aura-timestamp,Signature=a1ce57d8b3c240fbfdfdd704cdba0ce38563f76f3d291cca6580089b8a7462c5",
 		"Content-Type":     "application/json",
@@ -88,18 +85,14 @@ func TestExchangeReferenceRequest(t *testing.T) {
 		"X-Aura-Nonce":     "f47ac10b-58cc-4372-a567-0e02b2c3d479",
 	}
 	for k, v := range wantHeaders {
-		if got := r.header.Values(k); len(got) != 1 || got[0] != v {
-			t.Errorf("%s = %q, want %q", k, got, v)
-		}
+		assert.Equal(t, []string{v}, r.header.Values(k), k)
 	}
-	if r.method != "POST" || r.path != "/api/auth/exchange" || r.host != "aura.example.com" {
-		t.Errorf("request line = %s %s host %s", r.method, r.path, r.host)
-	}
+	assert.Equal(t, "POST", r.method)
+	assert.Equal(t, "/api/auth/exchange", r.path)
+	assert.Equal(t, "aura.example.com", r.host)
 	want := &Token{Value: secretValue, ExpiresAt: time.Date(2024, 1, 25, 13, 0, 0, 0, time.UTC),
 		Scopes: []string{"upload:init", "upload:manage", "integration:read"}, MaxUses: 100}
-	if !reflect.DeepEqual(tok, want) {
-		t.Errorf("token = %v, want %v", tok, want)
-	}
+	assert.Equal(t, want, tok)
 }
 
 func TestExchangeBodies(t *testing.T) {
@@ -124,14 +117,11 @@ func TestExchangeBodies(t *testing.T) {
 			t.Parallel()
 			b, err := tc.req.Body()
 			if tc.err {
-				if !errors.Is(err, ErrInvalidRequest) {
-					t.Fatalf("err = %v, want ErrInvalidRequest", err)
-				}
+				assert.ErrorIs(t, err, ErrInvalidRequest)
 				return
 			}
-			if err != nil || string(b) != tc.want {
-				t.Fatalf("Body() = %s, %v; want %s", b, err, tc.want)
-			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, string(b))
 		})
 	}
 }
@@ -159,28 +149,25 @@ func TestExchangeErrors(t *testing.T) {
 			hc, _ := fakeAura(t, tc.status, tc.body, tc.header)
 			c := &Client{BaseURL: "http://aura.example.com/api", APIKey: "aura_au_key", Signer: signer, HTTPClient: hc}
 			_, err := c.Exchange(context.Background(), ExchangeRequest{})
-			if err == nil {
-				t.Fatal("no error")
-			}
-			if !strings.HasPrefix(err.Error(), "uploadtoken: ") {
-				t.Errorf("error %q does not start with the package name", err)
-			}
-			if tc.is != nil && !errors.Is(err, tc.is) {
-				t.Errorf("errors.Is(%v) false for %v", tc.is, err)
+			require.Error(t, err)
+			assert.True(t, strings.HasPrefix(err.Error(), "uploadtoken: "), "error %q does not start with the package name", err)
+			if tc.is != nil {
+				assert.ErrorIs(t, err, tc.is)
 			}
 			if tc.msg != "" {
 				var apiErr *APIError
-				if !errors.As(err, &apiErr) || apiErr.Message != tc.msg || apiErr.StatusCode != tc.status {
-					t.Fatalf("APIError = %+v", apiErr)
-				}
-				if tc.status == 429 && apiErr.RetryAfter != 42*time.Second {
-					t.Errorf("RetryAfter = %v", apiErr.RetryAfter)
+				require.ErrorAs(t, err, &apiErr)
+				assert.Equal(t, tc.msg, apiErr.Message)
+				assert.Equal(t, tc.status, apiErr.StatusCode)
+				assert.Equal(t, "POST", apiErr.Method)
+				assert.Equal(t, "http://aura.example.com/api/auth/exchange", apiErr.URL)
+				assert.Equal(t, tc.body, apiErr.Body)
+				if tc.status == 429 {
+					assert.Equal(t, 42*time.Second, apiErr.RetryAfter)
 				}
 			}
 			for _, secret := range []string{"aura_sk_topsecretvalue", "topsecret", "aura_au_key"} {
-				if strings.Contains(err.Error(), secret) {
-					t.Errorf("error leaks %q: %v", secret, err)
-				}
+				assert.NotContains(t, err.Error(), secret)
 			}
 		})
 	}
@@ -189,32 +176,19 @@ func TestExchangeErrors(t *testing.T) {
 func TestExchangeRefusesBadConfig(t *testing.T) {
 	t.Parallel()
 	signer := &hmac.Signer{AppID: "a", Secret: "s"}
-	for name, c := range map[string]*Client{
-		"no signer":     {BaseURL: "https://h/api", APIKey: "k"},
-		"no key":        {BaseURL: "https://h/api", Signer: signer},
-		"no base":       {APIKey: "k", Signer: signer},
-		"relative base": {BaseURL: "/api", APIKey: "k", Signer: signer},
-		"query":         {BaseURL: "https://h/api?x=1", APIKey: "k", Signer: signer},
-		"ftp":           {BaseURL: "ftp://h/api", APIKey: "k", Signer: signer},
+	for name, tc := range map[string]struct {
+		c    *Client
+		want string
+	}{
+		"no signer":     {&Client{BaseURL: "https://h/api", APIKey: "k"}, "uploadtoken: Client.Signer is nil"},
+		"no key":        {&Client{BaseURL: "https://h/api", Signer: signer}, "uploadtoken: APIKey is required"},
+		"no base":       {&Client{APIKey: "k", Signer: signer}, "uploadtoken: BaseURL is required"},
+		"relative base": {&Client{BaseURL: "/api", APIKey: "k", Signer: signer}, "uploadtoken: BaseURL must be a valid URL: not an absolute http or https URL"},
+		"query":         {&Client{BaseURL: "https://h/api?x=1", APIKey: "k", Signer: signer}, "uploadtoken: BaseURL must be a valid URL: must not have a query, fragment or user info"},
+		"ftp":           {&Client{BaseURL: "ftp://h/api", APIKey: "k", Signer: signer}, "uploadtoken: BaseURL must be a valid URL: not an absolute http or https URL"},
 	} {
-		if _, err := c.Exchange(context.Background(), ExchangeRequest{}); err == nil || !strings.HasPrefix(err.Error(), "uploadtoken: ") {
-			t.Errorf("%s: err = %v", name, err)
-		}
-	}
-}
-
-func TestJoinURL(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct{ base, want string }{
-		{"https://aura.example.com/api", "https://aura.example.com/api/auth/exchange"},
-		{"https://aura.example.com/api/", "https://aura.example.com/api/auth/exchange"},
-		{"https://aura.example.com", "https://aura.example.com/auth/exchange"},
-		{"http://127.0.0.1:8080/x/api", "http://127.0.0.1:8080/x/api/auth/exchange"},
-	} {
-		got, err := JoinURL(tc.base, ExchangePath)
-		if err != nil || got != tc.want {
-			t.Errorf("JoinURL(%q) = %q, %v", tc.base, got, err)
-		}
+		_, err := tc.c.Exchange(context.Background(), ExchangeRequest{})
+		assert.EqualError(t, err, tc.want, name)
 	}
 }
 
@@ -227,17 +201,24 @@ func TestParseExchangeResponse(t *testing.T) {
 		want *Token
 		err  bool
 	}{
-		{"readme shape", `{"token":"aubt_x","expires_at":"2025-01-24T12:00:00Z","scopes":["upload:init","upload:manage"],"max_uses":100}`,
-			&Token{Value: "aubt_x", ExpiresAt: time.Date(2025, 1, 24, 12, 0, 0, 0, time.UTC), Scopes: []string{"upload:init", "upload:manage"}, MaxUses: 100}, false},
+		{"readme shape", `{"token":"aubt_x","expires_at":"2026-01-01T12:00:00Z","scopes":["upload:init","upload:manage"],"max_uses":100}`,
+			&Token{Value: "aubt_x", ExpiresAt: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC), Scopes: []string{"upload:init", "upload:manage"}, MaxUses: 100}, false},
 		{"c# fixture shape", `{"access_token":"test-token-123","token_type":"Bearer","expires_in":3600,"scopes":["upload:init","upload:manage"]}`,
 			&Token{Value: "test-token-123", ExpiresAt: now.Add(time.Hour), Scopes: []string{"upload:init", "upload:manage"}}, false},
-		{"fractional expires_at with offset", `{"token":"t","expires_at":"2025-01-24T14:00:00.5+02:00"}`,
-			&Token{Value: "t", ExpiresAt: time.Date(2025, 1, 24, 12, 0, 0, 5e8, time.UTC)}, false},
+		{"fractional expires_at with offset", `{"token":"t","expires_at":"2026-01-01T14:00:00.5+02:00"}`,
+			&Token{Value: "t", ExpiresAt: time.Date(2026, 1, 1, 12, 0, 0, 5e8, time.UTC)}, false},
 		{"expires_in as string", `{"token":"t","expires_in":"60"}`, &Token{Value: "t", ExpiresAt: now.Add(time.Minute)}, false},
 		{"no expiry uses fallback", `{"token":"t"}`, &Token{Value: "t", ExpiresAt: now.Add(DefaultTTL)}, false},
 		{"space separated scopes", `{"token":"t","expires_in":1,"scopes":"upload:init upload:manage"}`,
 			&Token{Value: "t", ExpiresAt: now.Add(time.Second), Scopes: []string{"upload:init", "upload:manage"}}, false},
 		{"token wins over access_token", `{"token":"a","access_token":"b","expires_in":1}`, &Token{Value: "a", ExpiresAt: now.Add(time.Second)}, false},
+		{"year-1 expires_at", `{"token":"t","expires_at":"0001-01-01T00:00:00Z"}`, nil, true},
+		{"year-1 expires_at with offset", `{"token":"t","expires_at":"0001-01-01T00:00:00+00:00"}`, nil, true},
+		{"year-1 expires_at east of UTC", `{"token":"t","expires_at":"0001-01-01T00:00:00+02:00"}`, nil, true},
+		{"expired already", `{"token":"t","expires_at":"2025-12-31T23:59:59Z"}`, nil, true},
+		{"expires at now", `{"token":"t","expires_at":"2026-01-01T00:00:00Z"}`, nil, true},
+		{"expires in 9999", `{"token":"t","expires_at":"9999-12-31T23:59:59Z"}`, nil, true},
+		{"expires_in beyond 10 years", `{"token":"t","expires_in":315360001}`, nil, true},
 		{"empty token", `{"token":"","expires_in":1}`, nil, true},
 		{"no token", `{"expires_in":1}`, nil, true},
 		{"bad expires_at", `{"token":"t","expires_at":"tomorrow"}`, nil, true},
@@ -252,19 +233,16 @@ func TestParseExchangeResponse(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			tok, err := ParseExchangeResponse([]byte(tc.body), now, DefaultTTL)
+			tok, err := parseExchangeResponse([]byte(tc.body), now, DefaultTTL)
 			if tc.err {
-				if !errors.Is(err, ErrBadResponse) {
-					t.Fatalf("err = %v, want ErrBadResponse", err)
-				}
+				assert.ErrorIs(t, err, ErrBadResponse)
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tok.Value != tc.want.Value || !tok.ExpiresAt.Equal(tc.want.ExpiresAt) || !reflect.DeepEqual(tok.Scopes, tc.want.Scopes) || tok.MaxUses != tc.want.MaxUses {
-				t.Fatalf("got %+v (%s), want %+v", *tok, tok.ExpiresAt, *tc.want)
-			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want.Value, tok.Value)
+			assert.True(t, tok.ExpiresAt.Equal(tc.want.ExpiresAt), "expires %s, want %s", tok.ExpiresAt, tc.want.ExpiresAt)
+			assert.Equal(t, tc.want.Scopes, tok.Scopes)
+			assert.Equal(t, tc.want.MaxUses, tok.MaxUses)
 		})
 	}
 }
@@ -279,19 +257,15 @@ func FuzzParseExchangeResponse(f *testing.F) {
 	}
 	now := time.Unix(1700000000, 0)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		tok, err := ParseExchangeResponse(body, now, time.Hour)
+		tok, err := parseExchangeResponse(body, now, time.Hour)
 		if err != nil {
-			if !errors.Is(err, ErrBadResponse) {
-				t.Fatalf("error %v does not wrap ErrBadResponse", err)
-			}
+			require.ErrorIs(t, err, ErrBadResponse)
 			return
 		}
-		if tok.Value == "" || !isPrintableASCII(tok.Value) {
-			t.Fatalf("unusable token accepted: %q", tok.Value)
-		}
-		if tok.MaxUses < 0 {
-			t.Fatal("negative max uses")
-		}
+		require.NotEmpty(t, tok.Value)
+		require.True(t, isPrintableASCII(tok.Value), "unusable token accepted: %q", tok.Value)
+		require.GreaterOrEqual(t, tok.MaxUses, 0)
+		require.False(t, tok.ExpiresAt.IsZero(), "a token without a known expiry")
 		_ = tok.String()
 	})
 }
@@ -308,16 +282,11 @@ func TestClientNeverPrintsCredentials(t *testing.T) {
 		for name, v := range map[string]any{"pointer": c, "nested": config{c}} {
 			out := fmt.Sprintf(verb, v)
 			for _, secret := range []string{"myservice_abc123", "supersecretkey456", "6d7973657276696365"} {
-				if strings.Contains(out, secret) {
-					t.Errorf("Sprintf(%s, %s) leaks %q: %s", verb, name, secret, out)
-				}
+				assert.NotContains(t, out, secret, "Sprintf(%s, %s)", verb, name)
 			}
 		}
 	}
-	want := "uploadtoken.Client{BaseURL:https://aura.example.com/api APIKey:" + Redact(c.APIKey) + " Signer:hmac.Signer{AppID:aura_pk_app Secret:[redacted]}}"
-	if got := fmt.Sprint(c); got != want {
-		t.Errorf("Sprint = %q, want %q", got, want)
-	}
+	assert.Equal(t, "uploadtoken.Client{BaseURL:https://aura.example.com/api APIKey:aura_au_…#"+fingerprint(c.APIKey)+" Signer:hmac.Signer{AppID:aura_pk_app Secret:[redacted]}}", fmt.Sprint(c))
 }
 
 // TestClientNeverLogsCredentials: the same with slog's JSON handler, which
@@ -328,7 +297,14 @@ func TestClientNeverLogsCredentials(t *testing.T) {
 		Signer: &hmac.Signer{AppID: "aura_pk_app", Secret: "aura_sk_supersecretkey456"}}
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("configured", "client", c)
-	if out := buf.String(); strings.Contains(out, "topsecret") || strings.Contains(out, "supersecret") || !strings.Contains(out, "aura.example") {
-		t.Fatalf("JSON log line: %s", out)
-	}
+	out := buf.String()
+	assert.NotContains(t, out, "topsecret")
+	assert.NotContains(t, out, "supersecret")
+	assert.Contains(t, out, "aura.example")
+}
+
+// fingerprint is the first 8 hex digits of SHA-256(s), as redactions show.
+func fingerprint(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:4])
 }

@@ -106,8 +106,8 @@ func ExampleClient_Exchange() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(uploadtoken.WellFormed(tok.Value), tok.Scopes, tok.MaxUses)
-	// Output: true [upload:init upload:manage integration:read] 100
+	fmt.Println(strings.HasPrefix(tok.Value, uploadtoken.Prefix), len(tok.Value), tok.Scopes, tok.MaxUses)
+	// Output: true 69 [upload:init upload:manage integration:read] 100
 }
 
 // A CachingSource exchanges once and reuses the token until a minute
@@ -141,24 +141,25 @@ func ExampleToken_String() {
 	// uploadtoken.Token{aubt_…#5f311f68 expires 2026-05-01T12:00:00Z scopes upload:init}
 }
 
-// The server side: an Issuer mints tokens and Authorize checks scope,
-// expiry and max_uses.
-func ExampleIssuer() {
-	ctx := context.Background()
-	iss := &uploadtoken.Issuer{} // in memory; redisstore shares it between instances
-	tok, _ := iss.Issue(ctx, "aura_pk_app", uploadtoken.ExchangeRequest{
-		Scopes: []string{uploadtoken.ScopeUploadInit}, MaxUses: 1,
-	})
-	_, err := iss.Authorize(ctx, tok.Value, uploadtoken.ScopeUploadManage)
-	fmt.Println(errors.Is(err, uploadtoken.ErrScope))
-	g, err := iss.Authorize(ctx, tok.Value, uploadtoken.ScopeUploadInit)
-	fmt.Println(g.AppID, g.Uses, err)
-	_, err = iss.Authorize(ctx, tok.Value, uploadtoken.ScopeUploadInit)
-	fmt.Println(errors.Is(err, uploadtoken.ErrExhausted))
-	// Output:
-	// true
-	// aura_pk_app 1 <nil>
-	// true
+// A Transport lets any http.Client call the Aura API with an upload token,
+// as Aura's browser widget does: Bearer token and X-Api-Key on every
+// request, and a new token after a 401.
+func ExampleTransport() {
+	aura := auratest.NewServer()
+	defer aura.Close()
+	exchanger := &uploadtoken.Client{BaseURL: aura.URL, APIKey: aura.APIKey,
+		Signer: &hmac.Signer{AppID: aura.AppID, Secret: aura.Secret}}
+	hc := &http.Client{Transport: &uploadtoken.Transport{
+		Source: exchanger.Source(uploadtoken.ExchangeRequest{}), // cached, refreshed before expiry
+		APIKey: aura.APIKey,
+	}}
+	resp, err := hc.Get(aura.URL + "/uploader/config")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	fmt.Println(resp.Status)
+	// Output: 200 OK
 }
 
 // Errors from Aura are *APIError values, classified with errors.Is.
@@ -173,10 +174,8 @@ func ExampleAPIError() {
 	_, err := c.Exchange(context.Background(), uploadtoken.ExchangeRequest{})
 	var apiErr *uploadtoken.APIError
 	if errors.As(err, &apiErr) {
-		fmt.Println(apiErr.StatusCode, apiErr.Message, errors.Is(err, uploadtoken.ErrForbidden))
+		fmt.Println(apiErr.Method, apiErr.StatusCode, apiErr.Message, errors.Is(err, uploadtoken.ErrForbidden))
 	}
-	fmt.Println(err)
 	// Output:
-	// 403 signature mismatch true
-	// uploadtoken: exchange: aura api: POST /api/auth/exchange: 403 Forbidden: signature mismatch
+	// POST 403 signature mismatch true
 }

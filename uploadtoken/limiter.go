@@ -2,8 +2,15 @@ package uploadtoken
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"math"
+	"net/http"
+	"strconv"
 	"sync"
 	"time"
+
+	"github.com/dicombridge/dicombridge/internal/auraapi"
 )
 
 // Rate is a request budget: Limit requests per Window.
@@ -11,13 +18,6 @@ type Rate struct {
 	Limit  int
 	Window time.Duration
 }
-
-// The Aura API's published limits (spec §3, §7).
-var (
-	ExchangeRate  = Rate{Limit: 10, Window: time.Minute} // POST /auth/exchange
-	ConfigRate    = Rate{Limit: 30, Window: time.Minute} // GET /uploader/config
-	LifecycleRate = Rate{Limit: 60, Window: time.Minute} // POST /uploader/upload/*, shared
-)
 
 // Decision is a [Limiter]'s answer for one request.
 type Decision struct {
@@ -80,4 +80,37 @@ func (l *MemoryLimiter) Allow(ctx context.Context, key string, rate Rate) (Decis
 	}
 	w.count++
 	return Decision{Allowed: true, Remaining: rate.Limit - w.count}, nil
+}
+
+// RateLimit refuses requests beyond rate per key(r) with 429, a
+// Retry-After header in whole seconds and {"message":"Too Many
+// Attempts."}, as Laravel's throttle middleware does; allowed requests get
+// X-RateLimit-Limit and X-RateLimit-Remaining. A limiter failure answers
+// 503 rather than letting requests through unmetered.
+//
+// key(r) is often a credential (an API key, a token); RateLimit passes the
+// Limiter only a SHA-256 digest of it, so no limiter store (a Redis key
+// name, say) ever holds the credential itself.
+func RateLimit(l Limiter, rate Rate, key func(*http.Request) string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sum := sha256.Sum256([]byte(key(r)))
+		d, err := l.Allow(r.Context(), hex.EncodeToString(sum[:16]), rate)
+		if err != nil {
+			auraapi.Message(w, http.StatusServiceUnavailable, "Service Unavailable")
+			return
+		}
+		h := w.Header()
+		h.Set("X-RateLimit-Limit", strconv.Itoa(rate.Limit))
+		h.Set("X-RateLimit-Remaining", strconv.Itoa(d.Remaining))
+		if !d.Allowed {
+			secs := int64(math.Ceil(d.RetryAfter.Seconds()))
+			if secs < 1 {
+				secs = 1
+			}
+			h.Set("Retry-After", strconv.FormatInt(secs, 10))
+			auraapi.Message(w, http.StatusTooManyRequests, "Too Many Attempts.")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -7,6 +7,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // clock is a settable time source for tests.
@@ -74,13 +77,10 @@ func TestCachingSourceSingleFlight(t *testing.T) {
 	time.Sleep(20 * time.Millisecond) // let the others queue behind the in-flight call
 	close(src.gate)
 	wg.Wait()
-	if n := src.calls.Load(); n != 1 {
-		t.Fatalf("%d exchanges for 100 concurrent callers, want 1", n)
-	}
+	require.EqualValues(t, 1, src.calls.Load(), "exchanges for 100 concurrent callers")
 	for i := range toks {
-		if errs[i] != nil || toks[i] != toks[0] {
-			t.Fatalf("caller %d got %v, %v", i, toks[i], errs[i])
-		}
+		require.NoError(t, errs[i], "caller %d", i)
+		assert.Same(t, toks[0], toks[i], "caller %d", i)
 	}
 }
 
@@ -92,14 +92,15 @@ func TestCachingSourceRefreshMargin(t *testing.T) {
 	ctx := context.Background()
 	first, _ := cs.Token(ctx)
 	clk.Add(time.Hour - 61*time.Second) // 61 s left: still reused
-	if tok, _ := cs.Token(ctx); tok != first || src.calls.Load() != 1 {
-		t.Fatalf("token replaced with 61 s left (calls %d)", src.calls.Load())
-	}
+	tok, err := cs.Token(ctx)
+	require.NoError(t, err)
+	assert.Same(t, first, tok, "token replaced with 61 s left")
+	assert.EqualValues(t, 1, src.calls.Load())
 	clk.Add(2 * time.Second) // 59 s left: replaced
 	second, err := cs.Token(ctx)
-	if err != nil || second == first || src.calls.Load() != 2 {
-		t.Fatalf("token not replaced with 59 s left (calls %d, err %v)", src.calls.Load(), err)
-	}
+	require.NoError(t, err)
+	assert.NotSame(t, first, second, "token not replaced with 59 s left")
+	assert.EqualValues(t, 2, src.calls.Load())
 }
 
 func TestCachingSourceShortLivedTokens(t *testing.T) {
@@ -110,13 +111,11 @@ func TestCachingSourceShortLivedTokens(t *testing.T) {
 	ctx := context.Background()
 	first, _ := cs.Token(ctx)
 	clk.Add(10 * time.Second)
-	if tok, _ := cs.Token(ctx); tok != first {
-		t.Fatal("a 30 s token was refetched after 10 s")
-	}
+	tok, _ := cs.Token(ctx)
+	assert.Same(t, first, tok, "a 30 s token was refetched after 10 s")
 	clk.Add(6 * time.Second)
-	if tok, _ := cs.Token(ctx); tok == first {
-		t.Fatal("a 30 s token was reused with 14 s left")
-	}
+	tok, _ = cs.Token(ctx)
+	assert.NotSame(t, first, tok, "a 30 s token was reused with 14 s left")
 }
 
 func TestCachingSourceFailureKeepsValidToken(t *testing.T) {
@@ -128,17 +127,16 @@ func TestCachingSourceFailureKeepsValidToken(t *testing.T) {
 	first, _ := cs.Token(ctx)
 	src.fail.Store(true)
 	clk.Add(time.Hour - 30*time.Second)
-	if tok, err := cs.Token(ctx); err != nil || tok != first {
-		t.Fatalf("valid token not returned after a failed refresh: %v, %v", tok, err)
-	}
+	tok, err := cs.Token(ctx)
+	require.NoError(t, err, "valid token not returned after a failed refresh")
+	assert.Same(t, first, tok)
 	clk.Add(31 * time.Second) // expired now
-	if _, err := cs.Token(ctx); err == nil {
-		t.Fatal("expired token returned after a failed refresh")
-	}
+	_, err = cs.Token(ctx)
+	assert.EqualError(t, err, "exchange failed", "expired token returned after a failed refresh")
 	src.fail.Store(false)
-	if tok, err := cs.Token(ctx); err != nil || tok == first {
-		t.Fatalf("no recovery: %v %v", tok, err)
-	}
+	tok, err = cs.Token(ctx)
+	require.NoError(t, err, "no recovery")
+	assert.NotSame(t, first, tok)
 }
 
 func TestCachingSourceInvalidateAndCancel(t *testing.T) {
@@ -149,13 +147,11 @@ func TestCachingSourceInvalidateAndCancel(t *testing.T) {
 	ctx := context.Background()
 	first, _ := cs.Token(ctx)
 	cs.Invalidate(&Token{Value: first.Value}) // another pointer: ignored
-	if tok, _ := cs.Token(ctx); tok != first {
-		t.Fatal("Invalidate of a different token dropped the cache")
-	}
+	tok, _ := cs.Token(ctx)
+	assert.Same(t, first, tok, "Invalidate of a different token dropped the cache")
 	cs.Invalidate(first)
-	if tok, _ := cs.Token(ctx); tok == first {
-		t.Fatal("Invalidate did not drop the token")
-	}
+	tok, _ = cs.Token(ctx)
+	assert.NotSame(t, first, tok, "Invalidate did not drop the token")
 
 	// The first caller starts the exchange and gives up; a second caller
 	// waiting meanwhile must still get the token from that one exchange
@@ -175,25 +171,24 @@ func TestCachingSourceInvalidateAndCancel(t *testing.T) {
 	other := make(chan result, 1)
 	go func() { tok, err := cs2.Token(ctx); other <- result{tok, err} }()
 	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("cancelled waiter got %v", err)
-	}
+	assert.ErrorIs(t, <-done, context.Canceled, "cancelled waiter")
 	close(src2.gate) // the shared call completes for the other caller
-	if r := <-other; r.err != nil || r.tok == nil || src2.calls.Load() != 1 {
-		t.Fatalf("other caller after the first cancelled: %v %v calls %d", r.tok, r.err, src2.calls.Load())
-	}
-	if tok, err := cs2.Token(ctx); err != nil || tok == nil || src2.calls.Load() != 1 {
-		t.Fatalf("after cancel: %v %v calls %d", tok, err, src2.calls.Load())
-	}
+	r := <-other
+	require.NoError(t, r.err, "other caller after the first cancelled")
+	assert.NotNil(t, r.tok)
+	assert.EqualValues(t, 1, src2.calls.Load())
+	tok, err := cs2.Token(ctx)
+	require.NoError(t, err)
+	assert.Same(t, r.tok, tok)
+	assert.EqualValues(t, 1, src2.calls.Load())
 }
 
 func TestStaticSource(t *testing.T) {
 	t.Parallel()
 	tok := &Token{Value: "aubt_x"}
-	if got, err := StaticSource(tok).Token(context.Background()); err != nil || got != tok {
-		t.Fatal("static source")
-	}
-	if _, err := StaticSource(nil).Token(context.Background()); err == nil {
-		t.Fatal("nil static source gave no error")
-	}
+	got, err := StaticSource(tok).Token(context.Background())
+	require.NoError(t, err)
+	assert.Same(t, tok, got)
+	_, err = StaticSource(nil).Token(context.Background())
+	assert.EqualError(t, err, "uploadtoken: static source has no token")
 }

@@ -1,19 +1,19 @@
 package uploadtoken
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/dicombridge/dicombridge/internal/auraclient"
 )
 
 // Prefix starts every Aura upload token ("AUra Bearer Token").
 const Prefix = "aubt_"
 
-// Scopes an upload token can carry (spec §7).
+// Scopes an upload token can carry (docs/aura.md, "Upload tokens").
 const (
 	ScopeIntegrationRead = "integration:read" // GET /uploader/config
 	ScopeUploadInit      = "upload:init"      // POST /uploader/upload/init
@@ -22,19 +22,10 @@ const (
 
 // DefaultScopes are the scopes an upload needs from start to end. The
 // reference README's backend example forgets integration:read, without which
-// the uploader cannot fetch its configuration (spec §8 item 8).
+// the uploader cannot fetch its configuration (docs/aura.md, "Upload tokens").
 var DefaultScopes = []string{ScopeUploadInit, ScopeUploadManage, ScopeIntegrationRead}
 
-// KnownScope reports whether s is one of the three scopes Aura defines.
-func KnownScope(s string) bool {
-	switch s {
-	case ScopeIntegrationRead, ScopeUploadInit, ScopeUploadManage:
-		return true
-	}
-	return false
-}
-
-// Token lifetimes (spec §7).
+// Token lifetimes (docs/aura.md, "Upload tokens").
 const (
 	DefaultTTL = time.Hour
 	MaxTTL     = 24 * time.Hour
@@ -54,7 +45,7 @@ type Token struct {
 // Redacted returns the token value with everything after its prefix
 // replaced by a short SHA-256 fingerprint, e.g. "aubt_…#3f2a9c1b". Two
 // redactions of one value are equal, so logs can be correlated.
-func (t Token) Redacted() string { return Redact(t.Value) }
+func (t Token) Redacted() string { return auraclient.Redact(t.Value) }
 
 // Valid reports whether t has a value and, if its expiry is known, has not
 // expired at now.
@@ -95,9 +86,6 @@ func (t Token) String() string {
 	return b.String()
 }
 
-// GoString makes %#v as safe as %v.
-func (t Token) GoString() string { return t.String() }
-
 // Format makes every fmt verb (%v, %+v, %#v, %s, %q, %x...) print the
 // redacted description, never the value.
 func (t Token) Format(f fmt.State, verb rune) {
@@ -136,38 +124,10 @@ func (t Token) MarshalJSON() ([]byte, error) {
 		Scopes    []string   `json:"scopes,omitempty"`
 		MaxUses   int        `json:"max_uses,omitempty"`
 	}
-	r := redacted{Token: Redact(t.Value), Scopes: t.Scopes, MaxUses: t.MaxUses}
+	r := redacted{Token: auraclient.Redact(t.Value), Scopes: t.Scopes, MaxUses: t.MaxUses}
 	if !t.ExpiresAt.IsZero() {
 		e := t.ExpiresAt
 		r.ExpiresAt = &e
 	}
 	return json.Marshal(r)
-}
-
-// redactPrefixes are credential prefixes that are not secret on their own
-// and make a redacted value recognisable.
-var redactPrefixes = []string{Prefix, "aura_au_", "aura_sk_"}
-
-// Redact returns a printable stand-in for a secret: a known prefix
-// ("aubt_", "aura_au_", "aura_sk_") is kept and the rest becomes "…#" plus
-// the first 8 hex digits of its SHA-256. The empty string stays empty.
-func Redact(secret string) string {
-	if secret == "" {
-		return ""
-	}
-	prefix := ""
-	for _, p := range redactPrefixes {
-		if strings.HasPrefix(secret, p) {
-			prefix = p
-			break
-		}
-	}
-	return prefix + "…#" + Fingerprint(secret)
-}
-
-// Fingerprint returns the first 8 hex digits of SHA-256(secret): enough to
-// tell tokens apart in logs, useless for recovering them.
-func Fingerprint(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(sum[:4])
 }

@@ -95,7 +95,8 @@ func countStacks(fn string) int {
 // TestGoTusAbortDoesNotStopRequest: Abort does not interrupt the PATCH in
 // flight (there is no context); against a stalled server Upload hangs.
 func TestGoTusAbortDoesNotStopRequest(t *testing.T) {
-	srv := tustest.NewServer(t, tustest.Options{PatchDelay: time.Hour})
+	srv := tustest.NewServer(t, tustest.Options{})
+	srv.Fail(tustest.Failure{Method: http.MethodPatch, Delay: time.Hour})
 	c := gotusClient(t, srv.URL, 1<<20)
 	up, err := c.CreateUpload(gotus.NewUploadFromBytes(make([]byte, 1000)))
 	if err != nil {
@@ -118,7 +119,7 @@ func TestGoTusAbortDoesNotStopRequest(t *testing.T) {
 // TestGoTusNoRetry: one 503 fails the whole upload; there is no retry.
 func TestGoTusNoRetry(t *testing.T) {
 	srv := tustest.NewServer(t, tustest.Options{})
-	srv.FailNext(http.MethodPatch, 1, http.StatusServiceUnavailable)
+	srv.Fail(tustest.Failure{Method: http.MethodPatch, Times: 1, Status: http.StatusServiceUnavailable})
 	c := gotusClient(t, srv.URL, 1<<20)
 	up, err := c.CreateUpload(gotus.NewUploadFromBytes([]byte("hello")))
 	if err != nil {

@@ -41,7 +41,7 @@ func TestPeakRSS(t *testing.T) {
 				continue // it would hold the whole file in memory; see the 64 MiB row
 			}
 			rss, url := childRSS(t, client, srv.URL, path)
-			verifyAndDrop(t, srv, url, size)
+			verifyAndDrop(t, srv, filepath.Join(dir, "store"), url, size)
 			rows = append(rows, row{client, size, rss})
 			if strings.HasPrefix(client, "tusclient") && rss > rssLimitMiB {
 				t.Errorf("%s uploading %d MiB: peak RSS %.1f MiB, limit %d MiB", client, size>>20, rss, rssLimitMiB)
@@ -120,7 +120,7 @@ func TestRSSChild(t *testing.T) {
 		url = up.URL()
 	case "gotus-file", "gotus-reader":
 		cfg := gotus.DefaultConfig()
-		cfg.ChunkSize = tusclient.DefaultChunkSize
+		cfg.ChunkSize = 8 << 20 // tusclient's default chunk size
 		c, err := gotus.NewClient(endpoint, cfg)
 		if err != nil {
 			t.Fatal(err)

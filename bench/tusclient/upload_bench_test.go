@@ -57,7 +57,7 @@ func contenders(tb testing.TB, endpoint string) []contender {
 	hc3 := newHTTPClient()
 	tb.Cleanup(hc3.CloseIdleConnections)
 	cfg := gotus.DefaultConfig()
-	cfg.ChunkSize = tusclient.DefaultChunkSize
+	cfg.ChunkSize = 8 << 20 // tusclient's default chunk size
 	cfg.HttpClient = hc3
 	gc, err := gotus.NewClient(endpoint, cfg)
 	if err != nil {
@@ -82,12 +82,13 @@ func contenders(tb testing.TB, endpoint string) []contender {
 
 // verifyAndDrop checks the server stored size bytes, then deletes them to
 // keep the disk from filling up.
-func verifyAndDrop(tb testing.TB, srv *tustest.Server, url string, size int64) {
+func verifyAndDrop(tb testing.TB, srv *tustest.Server, storeDir, url string, size int64) {
 	tb.Helper()
-	if info, err := srv.Info(url); err != nil || info.Offset != size || info.Size != size {
+	info, err := srv.Info(url)
+	if err != nil || info.Offset != size || info.Size != size {
 		tb.Fatalf("stored %+v, %v", info, err)
 	}
-	stored, _ := srv.StoredFile(url)
+	stored := filepath.Join(storeDir, info.ID)
 	os.Remove(stored)
 	os.Remove(stored + ".info")
 }
@@ -114,7 +115,7 @@ func BenchmarkUpload(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.StopTimer()
-				verifyAndDrop(b, srv, url, benchSize)
+				verifyAndDrop(b, srv, filepath.Join(dir, "store"), url, benchSize)
 				b.StartTimer()
 			}
 		})
@@ -151,7 +152,7 @@ func TestThroughputTable(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", c.name, err)
 			}
-			verifyAndDrop(t, srv, url, benchSize)
+			verifyAndDrop(t, srv, filepath.Join(dir, "store"), url, benchSize)
 			times[i] = append(times[i], d)
 		}
 	}

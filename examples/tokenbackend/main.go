@@ -20,6 +20,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,6 +29,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"slices"
@@ -78,7 +81,14 @@ func sessionUser(r *http.Request) string {
 	if err != nil || c.Value == "" || len(c.Value) > 128 {
 		return ""
 	}
-	return "session-" + uploadtoken.Fingerprint(c.Value)
+	return "session-" + fingerprint(c.Value)
+}
+
+// fingerprint is the first 8 hex digits of SHA-256(s): enough to tell
+// sessions apart in logs, useless for recovering them.
+func fingerprint(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:4])
 }
 
 // newHandler serves POST /api/upload-token.
@@ -185,8 +195,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmd.Fail(&cli.UsageError{Msg: strings.Join(missing, ", ") + " not set",
 			Hint: "set them in the environment, or try -demo"})
 	}
-	if _, err := uploadtoken.ParseBaseURL(base); err != nil {
-		return cmd.Fail(cli.Usagef("AURA_API_URL: %v", err))
+	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return cmd.Fail(cli.Usagef("AURA_API_URL: %q is not an absolute http or https URL", base))
 	}
 
 	h := newHandler(config{

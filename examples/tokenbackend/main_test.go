@@ -116,7 +116,7 @@ func TestIssue(t *testing.T) {
 		t.Errorf("exchange calls %+v", ex)
 	}
 	l := logs.String()
-	if !strings.Contains(l, "upload token issued") || !strings.Contains(l, "user=session-"+uploadtoken.Fingerprint("alice")) {
+	if !strings.Contains(l, "upload token issued") || !strings.Contains(l, "user=session-"+fingerprint("alice")) {
 		t.Errorf("logs:\n%s", l)
 	}
 	if strings.Contains(l, tok) || strings.Contains(l, aura.Secret) || strings.Contains(l, aura.APIKey) || strings.Contains(l, "alice") {

@@ -117,7 +117,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(meta) == 0 {
 		md = tusclient.Metadata{{Key: "filename", Value: filepath.Base(path)}}
 	}
-	if err := md.Validate(); err != nil {
+	if _, err := md.Encode(); err != nil {
 		return usage("-metadata: %v", err)
 	}
 

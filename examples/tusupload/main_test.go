@@ -127,7 +127,7 @@ func TestUpload(t *testing.T) {
 	require.NoError(t, err, out.String())
 	assert.Equal(t, fmt.Sprintf("%x", sha256sum(data)), sum)
 	var patches int
-	for _, r := range srv.Requests() {
+	for _, r := range srv.Calls() {
 		assert.Equal(t, "Bearer tok-1", r.Header.Get("Authorization"), r.Method)
 		assert.Equal(t, "a:b", r.Header.Get("X-Trace"), r.Method)
 		switch r.Method {
@@ -154,7 +154,8 @@ func TestResume(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
 			t.Parallel()
-			srv := tustest.NewServer(t, tustest.Options{PatchDelay: 15 * time.Millisecond})
+			srv := tustest.NewServer(t, tustest.Options{})
+			srv.Fail(tustest.Failure{Method: http.MethodPatch, Delay: 15 * time.Millisecond})
 			path, data := dataFile(t, 1<<20)
 			dir := t.TempDir()
 			args := []string{"-endpoint", srv.URL, "-chunk", "32KiB", "-resume-dir", dir, path}
@@ -177,16 +178,16 @@ func TestResume(t *testing.T) {
 				require.Equal(t, 130, code, errs.String())
 				assert.Regexp(t, `(?m)^tusupload: interrupted with [0-9.]+ [KM]iB of 1\.0 MiB on the server; run the same command again to resume$`, errs.String())
 			}
-			srv.SetPatchDelay(0)
+			srv.ClearFailures()
 			held := quiet(t, srv, url)
 			require.NotEqual(t, int64(len(data)), held, "finished before the interruption")
-			srv.ResetRequests()
+			since := len(srv.Calls())
 
 			cmd, errs, out := startCLI(t, args...)
 			require.Equal(t, 0, wait(t, cmd, errs), "second run:\n%s", errs)
 			assert.Equal(t, url, lastLine(out.String()), "the second run resumes the same upload")
 			var sent int64
-			for i, r := range srv.Requests() {
+			for i, r := range srv.Calls()[since:] {
 				require.NotEqual(t, http.MethodPost, r.Method, "request %d: the second run did not resume", i)
 				if i == 1 {
 					require.Equal(t, http.MethodHead, r.Method, "request %d: the second run did not resume", i)

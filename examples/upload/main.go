@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -303,7 +304,11 @@ func apiCause(what string) func(error) string {
 		if !errors.As(err, &ae) {
 			return ""
 		}
-		msg := fmt.Sprintf("%s: %d %s on %s %s", what, ae.StatusCode, http.StatusText(ae.StatusCode), ae.Method, ae.Path)
+		path := ae.URL
+		if u, err := url.Parse(ae.URL); err == nil {
+			path = u.Path
+		}
+		msg := fmt.Sprintf("%s: %d %s on %s %s", what, ae.StatusCode, http.StatusText(ae.StatusCode), ae.Method, path)
 		if ae.Message != "" && ae.Message != http.StatusText(ae.StatusCode) {
 			msg += ": " + ae.Message
 		}

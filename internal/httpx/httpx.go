@@ -1,6 +1,8 @@
 // Package httpx holds the small HTTP helpers the SDK's packages share:
-// bounded body reads and a default client with timeouts. It is internal so
-// that callers never depend on it.
+// bounded body reads, a default client with timeouts, and the one shape of
+// a remote failure ([Remote], built by [DescribeResponse], with its body
+// cleaned by [CleanBody]). It is internal so that callers never depend on
+// it.
 package httpx
 
 import (
@@ -9,9 +11,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
+
+	"github.com/dicombridge/dicombridge/internal/origin"
 )
 
 // ErrTooLarge is returned by [ReadLimited] when the body holds more than the
@@ -52,42 +54,14 @@ func DrainAndClose(body io.ReadCloser) {
 // NewClient returns an *http.Client with the timeouts a library should have
 // when the caller did not supply a client: a 30 s overall timeout for API
 // calls, and dial, TLS and response-header timeouts on the transport. It
-// follows redirects only within the origin of the request
-// ([SameOriginRedirects]). Each call returns a new client and transport;
+// follows at most origin.MaxRedirects redirects, all within the origin of
+// the request (origin.SameOriginRedirects). Each call returns a new client and transport;
 // nothing is global.
 func NewClient(timeout time.Duration) *http.Client {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	return &http.Client{Timeout: timeout, Transport: NewTransport(), CheckRedirect: SameOriginRedirects}
-}
-
-// ErrCrossOriginRedirect is returned (inside a *url.Error) when a server
-// redirects a request of a client from [NewClient] to another origin.
-var ErrCrossOriginRedirect = errors.New("httpx: redirect to another origin refused")
-
-// SameOriginRedirects is an http.Client CheckRedirect policy that follows at
-// most 10 redirects, all on the scheme, host and port of the first request.
-// net/http removes only Authorization, WWW-Authenticate and Cookie when a
-// redirect leaves the domain; credentials in other headers (X-Api-Key, the
-// Orthanc token header) would follow a redirect anywhere.
-func SameOriginRedirects(req *http.Request, via []*http.Request) error {
-	if len(via) >= 10 {
-		return errors.New("httpx: stopped after 10 redirects")
-	}
-	if origin(req.URL) != origin(via[0].URL) {
-		return fmt.Errorf("%w: %s", ErrCrossOriginRedirect, origin(req.URL))
-	}
-	return nil
-}
-
-// origin is scheme://host:port, with the default port made explicit.
-func origin(u *url.URL) string {
-	port := u.Port()
-	if port == "" {
-		port = map[string]string{"http": "80", "https": "443"}[strings.ToLower(u.Scheme)]
-	}
-	return strings.ToLower(u.Scheme) + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+	return &http.Client{Timeout: timeout, Transport: NewTransport(), CheckRedirect: origin.SameOriginRedirects}
 }
 
 // NewTransport returns an *http.Transport with bounded dial, TLS handshake,

@@ -1,12 +1,15 @@
 package httpx
 
 import (
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/dicombridge/dicombridge/internal/origin"
 )
 
 func TestReadLimited(t *testing.T) {
@@ -26,25 +29,29 @@ func TestReadLimited(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ReadLimited(strings.NewReader(tt.in), tt.limit)
-			if string(got) != tt.want {
-				t.Errorf("got %q, want %q", got, tt.want)
-			}
-			if errors.Is(err, ErrTooLarge) != tt.tooBig {
-				t.Errorf("err = %v, tooBig want %v", err, tt.tooBig)
+			assert.Equal(t, tt.want, string(got))
+			if tt.tooBig {
+				assert.ErrorIs(t, err, ErrTooLarge)
+			} else {
+				assert.NoError(t, err)
 			}
 		})
 	}
 }
 
+func TestReadLimitedDefault(t *testing.T) {
+	t.Parallel()
+	got, err := ReadLimited(strings.NewReader(strings.Repeat("x", DefaultMaxBody+1)), 0)
+	assert.ErrorIs(t, err, ErrTooLarge)
+	assert.Len(t, got, DefaultMaxBody)
+}
+
 func TestNewClientHasTimeouts(t *testing.T) {
 	t.Parallel()
 	c := NewClient(0)
-	if c.Timeout == 0 {
-		t.Fatal("default client has no timeout")
-	}
-	if NewClient(0).Transport == c.Transport {
-		t.Fatal("clients share a transport: global state")
-	}
+	assert.NotZero(t, c.Timeout, "default client has no timeout")
+	assert.NotSame(t, c.Transport, NewClient(0).Transport, "clients share a transport: global state")
+	assert.NotNil(t, c.CheckRedirect)
 }
 
 func TestStatusRecorder(t *testing.T) {
@@ -55,19 +62,15 @@ func TestStatusRecorder(t *testing.T) {
 		want  int
 	}{
 		{"nothing", func(http.ResponseWriter) {}, 0},
-		{"body only", func(w http.ResponseWriter) { w.Write([]byte("x")) }, http.StatusOK},
+		{"body only", func(w http.ResponseWriter) { _, _ = w.Write([]byte("x")) }, http.StatusOK},
 		{"explicit", func(w http.ResponseWriter) { w.WriteHeader(http.StatusTeapot); w.WriteHeader(http.StatusOK) }, http.StatusTeapot},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			inner := httptest.NewRecorder()
 			rec := &StatusRecorder{ResponseWriter: inner}
 			tc.write(rec)
-			if rec.Status != tc.want {
-				t.Fatalf("Status = %d, want %d", rec.Status, tc.want)
-			}
-			if rec.Unwrap() != inner {
-				t.Fatal("Unwrap does not return the wrapped writer")
-			}
+			assert.Equal(t, tc.want, rec.Status)
+			assert.Same(t, inner, rec.Unwrap())
 		})
 	}
 }
@@ -77,48 +80,44 @@ func TestStatusRecorder(t *testing.T) {
 // redirects within the origin are followed.
 func TestNewClientKeepsCredentialsOnOrigin(t *testing.T) {
 	t.Parallel()
-	var leaked atomic.Bool
+	leaked := make(chan struct{}, 1)
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Api-Key") != "" {
-			leaked.Store(true)
+			leaked <- struct{}{}
 		}
 	}))
 	defer other.Close()
-	var origin *httptest.Server
-	origin = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/away":
 			http.Redirect(w, r, other.URL+"/steal", http.StatusFound)
 		case "/here":
-			http.Redirect(w, r, origin.URL+"/ok", http.StatusTemporaryRedirect)
+			http.Redirect(w, r, srv.URL+"/ok", http.StatusTemporaryRedirect)
 		case "/ok":
-			w.Write([]byte(r.Header.Get("X-Api-Key")))
+			_, _ = w.Write([]byte(r.Header.Get("X-Api-Key")))
 		}
 	}))
-	defer origin.Close()
+	defer srv.Close()
 	c := NewClient(0)
 
-	req, _ := http.NewRequest(http.MethodGet, origin.URL+"/away", nil)
+	req, err := http.NewRequest(http.MethodGet, srv.URL+"/away", nil)
+	require.NoError(t, err)
 	req.Header.Set("X-Api-Key", "aura_au_secret")
 	resp, err := c.Do(req)
 	if err == nil {
 		resp.Body.Close()
 	}
-	if !errors.Is(err, ErrCrossOriginRedirect) {
-		t.Fatalf("cross-origin redirect: err = %v, want ErrCrossOriginRedirect", err)
-	}
-	if leaked.Load() {
-		t.Fatal("X-Api-Key reached the other origin")
-	}
+	assert.ErrorIs(t, err, origin.ErrCrossOrigin)
+	assert.Empty(t, leaked, "X-Api-Key reached the other origin")
 
-	req, _ = http.NewRequest(http.MethodGet, origin.URL+"/here", nil)
+	req, err = http.NewRequest(http.MethodGet, srv.URL+"/here", nil)
+	require.NoError(t, err)
 	req.Header.Set("X-Api-Key", "k")
 	resp, err = c.Do(req)
-	if err != nil {
-		t.Fatalf("same-origin redirect: %v", err)
-	}
+	require.NoError(t, err, "same-origin redirect")
 	defer resp.Body.Close()
-	if b, _ := ReadLimited(resp.Body, 0); string(b) != "k" {
-		t.Fatalf("same-origin redirect lost the header: %q", b)
-	}
+	b, err := ReadLimited(resp.Body, 0)
+	require.NoError(t, err)
+	assert.Equal(t, "k", string(b), "same-origin redirect lost the header")
 }

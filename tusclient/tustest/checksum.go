@@ -16,52 +16,50 @@ import (
 	"strings"
 )
 
-// ChecksumAlgorithms are the algorithms [ChecksumHandler] verifies, in the
+// checksumAlgorithms are the algorithms checksumHandler verifies, in the
 // order it announces them.
-var ChecksumAlgorithms = []string{"sha1", "sha256", "sha512", "md5"}
+var checksumAlgorithms = []string{"sha1", "sha256", "sha512", "md5"}
 
-// MaxChecksumBody is the largest request body [ChecksumHandler] buffers to
+// maxChecksumBody is the largest request body checksumHandler buffers to
 // verify; larger checksummed bodies get 413.
-const MaxChecksumBody = 64 << 20
+const maxChecksumBody = 64 << 20
 
-// ChecksumHandler adds the Tus checksum extension to a Tus 1.0 server that
+// checksumHandler adds the Tus checksum extension to a Tus 1.0 server that
 // lacks it (tusd): it is a faithful implementation of the extension in
-// front of Next, which keeps every other rule of the protocol.
+// front of next, which keeps every other rule of the protocol.
 //
 //   - OPTIONS responses gain "checksum" in Tus-Extension and a
 //     Tus-Checksum-Algorithm header.
 //   - A PATCH (or a creation-with-upload POST) carrying Upload-Checksum is
 //     read completely first. A malformed header or an unsupported algorithm
 //     gets 400 Bad Request, a digest that does not match the body gets 460
-//     Checksum Mismatch; in both cases the chunk is discarded and Next never
+//     Checksum Mismatch; in both cases the chunk is discarded and next never
 //     sees the request, so the upload and its offset are unchanged. A body
 //     that does not arrive completely is discarded too. A matching body is
-//     passed on to Next unchanged.
+//     passed on to next unchanged.
 //   - Requests without Upload-Checksum, and requests whose Tus-Resumable is
-//     not 1.0.0 (Next answers those with 412), pass through untouched.
-type ChecksumHandler struct {
-	Next http.Handler
-
-	corrupt func() bool // test hook: damage this body?
+//     not 1.0.0 (next answers those with 412), pass through untouched.
+type checksumHandler struct {
+	next http.Handler
 }
 
-func (h *ChecksumHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *checksumHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	method := r.Method
 	if o := r.Header.Get("X-HTTP-Method-Override"); method == http.MethodPost && o != "" {
 		method = o
 	}
 	if method == http.MethodOptions {
-		h.Next.ServeHTTP(&optionsWriter{ResponseWriter: w}, r)
+		h.next.ServeHTTP(&optionsWriter{ResponseWriter: w}, r)
 		return
 	}
 	sum := r.Header.Get("Upload-Checksum")
 	carriesData := method == http.MethodPatch ||
 		(method == http.MethodPost && r.Header.Get("Content-Type") == "application/offset+octet-stream")
 	if sum == "" || !carriesData || r.Header.Get("Tus-Resumable") != "1.0.0" {
-		h.Next.ServeHTTP(w, r)
+		h.next.ServeHTTP(w, r)
 		return
 	}
-	algo, want, err := ParseUploadChecksum(sum)
+	algo, want, err := parseUploadChecksum(sum)
 	if err != nil {
 		fail(w, http.StatusBadRequest, err.Error())
 		return
@@ -71,21 +69,21 @@ func (h *ChecksumHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusBadRequest, fmt.Sprintf("unsupported checksum algorithm %q", algo))
 		return
 	}
-	if r.ContentLength > MaxChecksumBody {
+	if r.ContentLength > maxChecksumBody {
 		fail(w, http.StatusRequestEntityTooLarge, "checksummed body too large")
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxChecksumBody+1))
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxChecksumBody+1))
 	if err != nil || (r.ContentLength >= 0 && int64(len(body)) != r.ContentLength) {
 		// The chunk did not arrive whole, so it cannot be verified: drop it.
 		fail(w, http.StatusBadRequest, "incomplete body")
 		return
 	}
-	if len(body) > MaxChecksumBody {
+	if len(body) > maxChecksumBody {
 		fail(w, http.StatusRequestEntityTooLarge, "checksummed body too large")
 		return
 	}
-	if h.corrupt != nil && h.corrupt() && len(body) > 0 {
+	if r.Context().Value(corruptKey{}) != nil && len(body) > 0 {
 		body[len(body)/2] ^= 0x01
 	}
 	hh.Write(body)
@@ -95,7 +93,7 @@ func (h *ChecksumHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
-	h.Next.ServeHTTP(w, r)
+	h.next.ServeHTTP(w, r)
 }
 
 func fail(w http.ResponseWriter, status int, msg string) {
@@ -107,11 +105,11 @@ func fail(w http.ResponseWriter, status int, msg string) {
 
 var errChecksumHeader = errors.New(`tustest: Upload-Checksum must be "<algorithm> <base64 digest>"`)
 
-// ParseUploadChecksum splits an Upload-Checksum value into the algorithm
+// parseUploadChecksum splits an Upload-Checksum value into the algorithm
 // name and the decoded digest. The name must be non-empty ASCII without
 // upper-case letters or spaces; the digest standard padded Base64 of a
 // non-empty value; exactly one space separates them.
-func ParseUploadChecksum(v string) (algo string, digest []byte, err error) {
+func parseUploadChecksum(v string) (algo string, digest []byte, err error) {
 	algo, enc, ok := strings.Cut(v, " ")
 	if !ok || algo == "" || enc == "" || strings.ContainsAny(enc, " \t\r\n") {
 		return "", nil, errChecksumHeader
@@ -158,7 +156,7 @@ func (o *optionsWriter) WriteHeader(code int) {
 		} else {
 			h.Set("Tus-Extension", "checksum")
 		}
-		h.Set("Tus-Checksum-Algorithm", strings.Join(ChecksumAlgorithms, ","))
+		h.Set("Tus-Checksum-Algorithm", strings.Join(checksumAlgorithms, ","))
 	}
 	o.ResponseWriter.WriteHeader(code)
 }

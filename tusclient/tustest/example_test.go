@@ -17,7 +17,7 @@ func ExampleNew() {
 	defer srv.Close()
 
 	// Create an upload of 11 bytes and send them with the spec's checksum.
-	c := srv.HTTPClient()
+	c := srv.Client()
 	req, _ := http.NewRequest("POST", srv.URL, nil)
 	req.Header.Set("Tus-Resumable", "1.0.0")
 	req.Header.Set("Upload-Length", "11")
@@ -41,16 +41,16 @@ func ExampleNew() {
 	// b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9
 }
 
-func ExampleServer_FailNext() {
+func ExampleServer_Fail() {
 	srv, _ := tustest.New(tustest.Options{})
 	defer srv.Close()
-	srv.FailNext(http.MethodPost, 1, http.StatusServiceUnavailable)
+	srv.Fail(tustest.Failure{Method: http.MethodPost, Times: 1, Status: http.StatusServiceUnavailable})
 
 	req, _ := http.NewRequest("POST", srv.URL, nil)
 	req.Header.Set("Tus-Resumable", "1.0.0")
 	req.Header.Set("Upload-Length", "1")
 	for i := 0; i < 2; i++ {
-		resp, _ := srv.HTTPClient().Do(req)
+		resp, _ := srv.Client().Do(req)
 		resp.Body.Close()
 		fmt.Println(resp.StatusCode)
 	}

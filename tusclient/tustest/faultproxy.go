@@ -4,6 +4,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -11,18 +12,18 @@ import (
 )
 
 // ProxyOptions configures a [FaultProxy]. Byte budgets are drawn uniformly
-// from [Min, Max) for every connection; a Max of 0 leaves that direction
+// from [min, max) for every connection; a max of 0 leaves that direction
 // uncut.
 type ProxyOptions struct {
 	// Seed seeds the random budgets; 0 picks one from the clock. The seed is
 	// logged so a failing run can be replayed.
 	Seed uint64
-	// MinUp and MaxUp bound the client-to-server bytes a connection may
+	// Up bounds ({min, max}) the client-to-server bytes a connection may
 	// carry before it is cut (mid-request, usually mid-body).
-	MinUp, MaxUp int64
-	// MinDown and MaxDown bound the server-to-client bytes before a cut
+	Up [2]int64
+	// Down bounds ({min, max}) the server-to-client bytes before a cut
 	// (mid-response: the server did the work, the client never hears).
-	MinDown, MaxDown int64
+	Down [2]int64
 	// MaxCuts stops cutting after this many cuts (0: no limit), so a test
 	// is sure to finish.
 	MaxCuts int
@@ -32,9 +33,7 @@ type ProxyOptions struct {
 // random, seeded byte counts in either direction. Every cut is logged with
 // its connection number and byte count. It is safe for concurrent use.
 type FaultProxy struct {
-	// Addr is the proxy's host:port.
-	Addr string
-
+	addr   string
 	t      testing.TB
 	target string
 	opts   ProxyOptions
@@ -49,21 +48,24 @@ type FaultProxy struct {
 	close bool
 }
 
-// NewFaultProxy starts a proxy to target (host:port) and closes it when
-// the test ends.
+// NewFaultProxy starts a proxy on 127.0.0.1 to target (a server's URL, or
+// host:port) and closes it when the test ends.
 func NewFaultProxy(t testing.TB, target string, opts ProxyOptions) *FaultProxy {
 	t.Helper()
+	if u, err := url.Parse(target); err == nil && u.Host != "" {
+		target = u.Host
+	}
 	if opts.Seed == 0 {
 		opts.Seed = uint64(time.Now().UnixNano())
 	}
 	t.Logf("tustest: fault proxy seed %d (up %d-%d, down %d-%d, max cuts %d)",
-		opts.Seed, opts.MinUp, opts.MaxUp, opts.MinDown, opts.MaxDown, opts.MaxCuts)
+		opts.Seed, opts.Up[0], opts.Up[1], opts.Down[0], opts.Down[1], opts.MaxCuts)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("tustest: proxy listen: %v", err)
 	}
 	p := &FaultProxy{
-		Addr: ln.Addr().String(), t: t, target: target, opts: opts, ln: ln,
+		addr: ln.Addr().String(), t: t, target: target, opts: opts, ln: ln,
 		rng:   rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
 		conns: map[net.Conn]struct{}{},
 	}
@@ -80,7 +82,7 @@ func (p *FaultProxy) URL(u string) string {
 		return u
 	}
 	_, path, _ := strings.Cut(rest, "/")
-	return "http://" + p.Addr + "/" + path
+	return "http://" + p.addr + "/" + path
 }
 
 // Cuts returns how many connections were cut so far.
@@ -164,8 +166,8 @@ func (p *FaultProxy) handle(client net.Conn) {
 	cutting := p.opts.MaxCuts == 0 || p.cuts < p.opts.MaxCuts
 	up, down := int64(-1), int64(-1)
 	if cutting {
-		up = p.budget(p.opts.MinUp, p.opts.MaxUp)
-		down = p.budget(p.opts.MinDown, p.opts.MaxDown)
+		up = p.budget(p.opts.Up[0], p.opts.Up[1])
+		down = p.budget(p.opts.Down[0], p.opts.Down[1])
 	}
 	p.mu.Unlock()
 

@@ -18,7 +18,6 @@ import (
 
 	"github.com/tus/tusd/v2/pkg/filestore"
 	"github.com/tus/tusd/v2/pkg/handler"
-	"github.com/tus/tusd/v2/pkg/memorylocker"
 
 	"github.com/dicombridge/dicombridge/internal/tusdlock"
 	xslog "golang.org/x/exp/slog"
@@ -36,69 +35,56 @@ type Options struct {
 	// BasePath is the URL path of the creation endpoint; default
 	// DefaultBasePath.
 	BasePath string
-	// Dir is the filestore directory; default a new t.TempDir(). Pass the
-	// Dir of an earlier Server to simulate a new server process over the
-	// same disk.
+	// Dir is the filestore directory; default a new temporary directory
+	// that Close removes. Pass the same Dir to a later Server to simulate a
+	// new server process over the same disk.
 	Dir string
 	// MaxSize is tusd's Tus-Max-Size; 0 means no limit.
 	MaxSize int64
 	// Checksum puts the checksum extension (sha1, sha256, sha512, md5) in
-	// front of tusd, which lacks it. See [ChecksumHandler].
+	// front of tusd, which lacks it: OPTIONS announces it, a body whose
+	// Upload-Checksum does not match gets 460 Checksum Mismatch and is
+	// discarded, a malformed header or unknown algorithm gets 400.
 	Checksum bool
 	// DisableConcatenation turns tusd's concatenation extension off.
 	DisableConcatenation bool
-	// PatchDelay delays every PATCH before tusd sees it, to slow an upload
-	// down for tests that interrupt it.
-	PatchDelay time.Duration
-	// InterruptLocks keeps tusd's own locking, where a request for an
-	// upload interrupts the request holding it. By default a request waits
-	// for the holder to finish instead, because tusd v2.10.0 has a data race
-	// on the interruption path (handler/context.go reads the body that
-	// writeChunk sets; see tus/tusd#1192) which -race reports in tests that
-	// cut connections.
-	InterruptLocks bool
 	// PreUploadCreate, if set, is tusd's PreUploadCreateCallback: it can
 	// inspect metadata and headers of creation requests, or reject them.
 	PreUploadCreate func(handler.HookEvent) (handler.HTTPResponse, handler.FileInfoChanges, error)
 }
 
-// Server is tusd v2 (filestore on disk, memorylocker) served on 127.0.0.1,
-// with request recording and failure injection. It is safe for concurrent
-// use.
+// Server is tusd v2 (filestore on disk) served on 127.0.0.1, with request
+// recording and failure injection. It is safe for concurrent use.
+//
+// A request for an upload that another request holds waits for the holder
+// to finish instead of interrupting it (tusd's default), because tusd
+// v2.10.0 has a data race on the interruption path (tus/tusd#1192) that
+// -race reports in tests that cut connections; clients see the same
+// outcome, one request later.
 type Server struct {
 	// URL is the creation endpoint, such as
 	// http://127.0.0.1:40123/tus/files/.
 	URL string
-	// Dir is the filestore directory; each upload is Dir/<id> with its
-	// metadata in Dir/<id>.info.
-	Dir string
 
 	opts   Options
-	addr   string
+	dir    string
 	port   *portKeeper // holds the port across Stop and Start
-	ownDir bool        // Dir was made by New; Close removes it
+	ownDir bool        // dir was made by New; Close removes it
 
-	mu       sync.Mutex // guards srv, store, stopped, fails, corrupt, requests, clients, opts.PatchDelay
+	mu       sync.Mutex // guards mux, store, stopped, stop, fails, calls, clients
 	srv      *http.Server
+	mux      http.Handler
 	stop     chan struct{} // closed by Stop
 	store    filestore.FileStore
 	stopped  bool
-	fails    []failRule
-	corrupt  int
-	requests []Request
+	fails    []*failure
+	calls    []Call
 	clients  []*http.Client
-
 	inflight sync.WaitGroup // handlers running
 }
 
-type failRule struct {
-	method string
-	status int
-	n      int
-}
-
-// Request is one request the server received.
-type Request struct {
+// Call is one request the server received, recorded after it answered.
+type Call struct {
 	// Method is the effective method (X-HTTP-Method-Override applied).
 	Method string
 	// Path is the URL path.
@@ -110,10 +96,44 @@ type Request struct {
 	// Status is the response status, 0 if none was written (the
 	// connection broke first).
 	Status int
+	// Injected is true when a [Failure] answered, delayed or damaged the
+	// request.
+	Injected bool
 }
 
-// New starts a Server. The caller must Close it. If Options.Dir is empty,
-// New makes a temporary directory and Close removes it.
+// Failure describes how the server misbehaves, for [Server.Fail]. Its
+// effects apply in this order: Delay, then either Corrupt (the request
+// goes on to the server with its body damaged) or Status (the server
+// answers Status without handling the request; the body is read and
+// discarded first, like a server that fails after reading).
+type Failure struct {
+	// Method restricts the failure to one method ("PATCH"); "" matches
+	// every method.
+	Method string
+	// Status is the status to answer instead of handling the request; 0
+	// handles it normally (after Delay).
+	Status int
+	// Times is how many matching requests are affected: N > 0 affects the
+	// next N, then the server works again; 0 affects every matching request
+	// until ClearFailures.
+	Times int
+	// Delay is waited before anything else; a client that gives up ends it
+	// early, and Stop drops the connection. Use it to slow an upload down.
+	Delay time.Duration
+	// Corrupt flips one bit in the body of requests that carry
+	// Upload-Checksum (only those match), before the checksum is verified,
+	// as damage in transit would. It needs [Options.Checksum].
+	Corrupt bool
+}
+
+type failure struct {
+	Failure
+	seen int
+}
+
+// New starts a Server on 127.0.0.1. The caller must Close it. If
+// Options.Dir is empty, New makes a temporary directory and Close removes
+// it.
 func New(opts Options) (*Server, error) {
 	if opts.BasePath == "" {
 		opts.BasePath = DefaultBasePath
@@ -121,21 +141,20 @@ func New(opts Options) (*Server, error) {
 	if !strings.HasSuffix(opts.BasePath, "/") {
 		opts.BasePath += "/"
 	}
-	s := &Server{opts: opts, Dir: opts.Dir}
-	if s.Dir == "" {
+	s := &Server{opts: opts, dir: opts.Dir}
+	if s.dir == "" {
 		d, err := os.MkdirTemp("", "tustest-")
 		if err != nil {
 			return nil, fmt.Errorf("tustest: %w", err)
 		}
-		s.Dir, s.ownDir = d, true
+		s.dir, s.ownDir = d, true
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		s.removeDir()
 		return nil, fmt.Errorf("tustest: listen: %w", err)
 	}
-	s.addr = ln.Addr().String()
-	s.URL = "http://" + s.addr + opts.BasePath
+	s.URL = "http://" + ln.Addr().String() + opts.BasePath
 	s.port = newPortKeeper(ln)
 	if err := s.serve(s.port.open()); err != nil {
 		s.port.Close()
@@ -145,7 +164,7 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// NewServer starts a Server and closes it when the test ends.
+// NewServer starts a Server on 127.0.0.1 and closes it when the test ends.
 func NewServer(t testing.TB, opts Options) *Server {
 	t.Helper()
 	s, err := New(opts)
@@ -158,22 +177,15 @@ func NewServer(t testing.TB, opts Options) *Server {
 
 func (s *Server) removeDir() {
 	if s.ownDir {
-		_ = os.RemoveAll(s.Dir)
+		_ = os.RemoveAll(s.dir)
 	}
 }
 
-// Addr returns the host:port the server listens on.
-func (s *Server) Addr() string { return s.addr }
-
 func (s *Server) serve(ln net.Listener) error {
-	store := filestore.New(s.Dir)
+	store := filestore.New(s.dir)
 	composer := handler.NewStoreComposer()
 	store.UseIn(composer)
-	if s.opts.InterruptLocks {
-		memorylocker.New().UseIn(composer)
-	} else {
-		composer.UseLocker(tusdlock.New())
-	}
+	composer.UseLocker(tusdlock.New())
 	h, err := handler.NewHandler(handler.Config{
 		BasePath:                         s.opts.BasePath,
 		StoreComposer:                    composer,
@@ -190,17 +202,34 @@ func (s *Server) serve(ln net.Listener) error {
 	}
 	var tus http.Handler = h
 	if s.opts.Checksum {
-		tus = &ChecksumHandler{Next: h, corrupt: s.takeCorrupt}
+		tus = &checksumHandler{next: h}
 	}
 	mux := http.NewServeMux()
 	mux.Handle(s.opts.BasePath, s.wrap(http.StripPrefix(strings.TrimSuffix(s.opts.BasePath, "/"), tus)))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	s.mu.Lock()
-	s.srv, s.store, s.stopped, s.stop = srv, store, false, make(chan struct{})
+	s.srv, s.mux, s.store, s.stopped, s.stop = srv, mux, store, false, make(chan struct{})
 	s.mu.Unlock()
 	go func() { _ = srv.Serve(ln) }()
 	return nil
 }
+
+// Handler returns the server as an http.Handler, for mounting on another
+// server (a fake of a system whose Tus endpoint sits beside its API, with
+// its own checks in front): requests keep their full path, so mount it
+// where BasePath is reachable. Calls, failures, Stop and Start apply to it
+// as to the server's own listener; while the server is stopped, it drops
+// every connection.
+func (s *Server) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		mux := s.mux
+		s.mu.Unlock()
+		mux.ServeHTTP(w, r)
+	})
+}
+
+type corruptKey struct{}
 
 // wrap records requests, injects failures and delays.
 func (s *Server) wrap(next http.Handler) http.Handler {
@@ -213,6 +242,7 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 			panic(http.ErrAbortHandler) // accepted just before Stop: drop it
 		}
 		s.inflight.Add(1)
+		stop := s.stop
 		s.mu.Unlock()
 		defer s.inflight.Done()
 		method := r.Method
@@ -220,26 +250,19 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 			method = o
 		}
 		rec := &httpx.StatusRecorder{ResponseWriter: w}
+		f, injected := s.takeFailure(method, r)
 		defer func() {
 			s.mu.Lock()
-			s.requests = append(s.requests, Request{
+			s.calls = append(s.calls, Call{
 				Method: method, Path: r.URL.Path, Header: r.Header.Clone(),
-				ContentLength: r.ContentLength, Status: rec.Status,
+				ContentLength: r.ContentLength, Status: rec.Status, Injected: injected,
 			})
 			s.mu.Unlock()
 		}()
-		if status := s.takeFailure(method); status != 0 {
-			// Consume the body like a real server that fails after reading.
-			_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 64<<20))
-			rec.Header().Set("Tus-Resumable", "1.0.0")
-			rec.WriteHeader(status)
-			fmt.Fprintf(rec, "tustest: injected failure %d", status)
-			return
-		}
-		if d, stop := s.patchDelay(); method == http.MethodPatch && d > 0 {
+		if f.Delay > 0 {
 			// The server reads no body meanwhile, so it cannot notice a
 			// client that gives up; Stop ends the wait.
-			t := time.NewTimer(d)
+			t := time.NewTimer(f.Delay)
 			select {
 			case <-t.C:
 			case <-r.Context().Done():
@@ -253,90 +276,68 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 				panic(http.ErrAbortHandler)
 			}
 		}
+		switch {
+		case f.Corrupt:
+			r = r.WithContext(context.WithValue(r.Context(), corruptKey{}, true))
+		case f.Status != 0:
+			_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 64<<20))
+			rec.Header().Set("Tus-Resumable", "1.0.0")
+			rec.WriteHeader(f.Status)
+			fmt.Fprintf(rec, "tustest: injected failure %d", f.Status)
+			return
+		}
 		next.ServeHTTP(rec, r)
 	})
 }
 
-func (s *Server) takeFailure(method string) int {
+// takeFailure returns the first Failure that matches the request, if any,
+// and counts the match.
+func (s *Server) takeFailure(method string, r *http.Request) (Failure, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i := range s.fails {
-		f := &s.fails[i]
-		if f.n > 0 && (f.method == "" || f.method == method) {
-			f.n--
-			return f.status
+	for _, f := range s.fails {
+		if f.Method != "" && !strings.EqualFold(f.Method, method) {
+			continue
 		}
+		if f.Corrupt && r.Header.Get("Upload-Checksum") == "" {
+			continue
+		}
+		if f.Times > 0 && f.seen >= f.Times {
+			continue
+		}
+		f.seen++
+		return f.Failure, true
 	}
-	return 0
+	return Failure{}, false
 }
 
-func (s *Server) patchDelay() (time.Duration, <-chan struct{}) {
+// Fail makes the server misbehave (see [Failure]). Several failures apply
+// in the order they were added: a request meets the first that matches it
+// and is not used up.
+func (s *Server) Fail(f Failure) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.opts.PatchDelay, s.stop
+	s.fails = append(s.fails, &failure{Failure: f})
 }
 
-// SetPatchDelay changes [Options.PatchDelay] for requests that arrive from
-// now on.
-func (s *Server) SetPatchDelay(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.opts.PatchDelay = d
-}
-
-func (s *Server) takeCorrupt() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.corrupt > 0 {
-		s.corrupt--
-		return true
-	}
-	return false
-}
-
-// FailNext makes the next n requests with the method ("" for any) fail
-// with status before they reach tusd; the request body is read and
-// discarded. Rules add up and apply in the order they were made.
-func (s *Server) FailNext(method string, n, status int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fails = append(s.fails, failRule{method: method, status: status, n: n})
-}
-
-// ClearFailures drops the failures FailNext injected that have not
-// happened yet.
+// ClearFailures drops every injected failure.
 func (s *Server) ClearFailures() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fails = nil
 }
 
-// CorruptNext flips one bit in each of the next n request bodies that carry
-// Upload-Checksum, before the checksum is verified, as damage in transit
-// would. It needs [Options.Checksum].
-func (s *Server) CorruptNext(n int) {
+// Calls returns every request received so far (OPTIONS included), in order
+// of completion.
+func (s *Server) Calls() []Call {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.corrupt += n
+	return append([]Call(nil), s.calls...)
 }
 
-// Requests returns the requests received so far, in order of completion.
-func (s *Server) Requests() []Request {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Request(nil), s.requests...)
-}
-
-// ResetRequests forgets the recorded requests.
-func (s *Server) ResetRequests() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.requests = nil
-}
-
-// HTTPClient returns an *http.Client for this server whose idle
-// connections are closed when the server closes.
-func (s *Server) HTTPClient() *http.Client {
+// Client returns an *http.Client for this server whose idle connections
+// are closed when the server closes.
+func (s *Server) Client() *http.Client {
 	c := &http.Client{Transport: httpx.NewTransport()}
 	s.mu.Lock()
 	s.clients = append(s.clients, c)
@@ -383,14 +384,8 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// Restart is Stop then Start.
-func (s *Server) Restart() error {
-	s.Stop()
-	return s.Start()
-}
-
 // Close stops the server for good, closes idle connections of the
-// clients from HTTPClient, and removes Dir if New made it.
+// clients from Client, and removes the directory if New made it.
 func (s *Server) Close() {
 	s.Stop()
 	_ = s.port.Close()
@@ -404,8 +399,8 @@ func (s *Server) Close() {
 	s.removeDir()
 }
 
-// ID returns the upload id in an upload URL of this server.
-func (s *Server) ID(uploadURL string) (string, error) {
+// id returns the upload id in an upload URL of this server.
+func (s *Server) id(uploadURL string) (string, error) {
 	u, err := url.Parse(uploadURL)
 	if err != nil {
 		return "", err
@@ -417,21 +412,26 @@ func (s *Server) ID(uploadURL string) (string, error) {
 	return id, nil
 }
 
-// Info is what tusd stores about an upload.
+// Info is what the server stores about an upload.
 type Info struct {
 	ID             string
-	Size           int64
-	SizeIsDeferred bool
-	Offset         int64
+	Size           int64 // the declared length; 0 while deferred
+	Offset         int64 // bytes received
 	MetaData       map[string]string
-	IsPartial      bool
-	IsFinal        bool
-	PartialUploads []string
+	IsPartial      bool     // a partial upload (concatenation extension)
+	IsFinal        bool     // the concatenation of PartialUploads
+	PartialUploads []string // ids of the parts of a final upload
+
+	sizeIsDeferred bool
 }
+
+// Complete reports whether the server holds every byte of the upload: its
+// length is declared and its offset has reached it.
+func (i Info) Complete() bool { return !i.sizeIsDeferred && i.Offset == i.Size }
 
 // Info reads the stored state of the upload at uploadURL.
 func (s *Server) Info(uploadURL string) (Info, error) {
-	id, err := s.ID(uploadURL)
+	id, err := s.id(uploadURL)
 	if err != nil {
 		return Info{}, err
 	}
@@ -447,36 +447,19 @@ func (s *Server) Info(uploadURL string) (Info, error) {
 		return Info{}, err
 	}
 	return Info{
-		ID: fi.ID, Size: fi.Size, SizeIsDeferred: fi.SizeIsDeferred, Offset: fi.Offset,
+		ID: fi.ID, Size: fi.Size, sizeIsDeferred: fi.SizeIsDeferred, Offset: fi.Offset,
 		MetaData: fi.MetaData, IsPartial: fi.IsPartial, IsFinal: fi.IsFinal, PartialUploads: fi.PartialUploads,
 	}, nil
 }
 
-// StoredFile returns the path of the file holding the upload's bytes.
-func (s *Server) StoredFile(uploadURL string) (string, error) {
-	id, err := s.ID(uploadURL)
-	if err != nil {
-		return "", err
-	}
-	p := filepath.Join(s.Dir, id)
-	if _, err := os.Stat(p); err != nil {
-		return "", err
-	}
-	return p, nil
-}
-
-// StoredSHA256 returns the hex SHA-256 of the upload's stored bytes.
+// StoredSHA256 returns the hex SHA-256 of the bytes stored for the upload
+// at uploadURL.
 func (s *Server) StoredSHA256(uploadURL string) (string, error) {
-	p, err := s.StoredFile(uploadURL)
+	id, err := s.id(uploadURL)
 	if err != nil {
 		return "", err
 	}
-	return FileSHA256(p)
-}
-
-// FileSHA256 returns the hex SHA-256 of a file.
-func FileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
+	f, err := os.Open(filepath.Join(s.dir, id))
 	if err != nil {
 		return "", err
 	}

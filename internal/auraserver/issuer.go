@@ -1,4 +1,14 @@
-package uploadtoken
+// Package auraserver is the server side of Aura's upload tokens, as
+// auratest runs it: an [Issuer] that mints tokens and checks them
+// (max_uses counted exactly), [RequireScope] guarding an endpoint, and
+// [ExchangeHandler] answering the token exchange. See docs/aura.md,
+// "Upload tokens" and "Token exchange".
+//
+// It is internal: a partner backend never issues tokens, and test authors
+// use auratest. The parts a backend or a shared store implements
+// (uploadtoken.Store, uploadtoken.Limiter, uploadtoken.RateLimit) stay in
+// uploadtoken.
+package auraserver
 
 import (
 	"context"
@@ -11,45 +21,32 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/dicombridge/dicombridge/internal/auraclient"
+	"github.com/dicombridge/dicombridge/uploadtoken"
 )
 
-// Errors returned by [Issuer.Authorize]; test with errors.Is.
+// Errors returned by [Issuer.Authorize] besides
+// uploadtoken.ErrUnknownToken; test with errors.Is.
 var (
-	ErrUnknownToken = errors.New("uploadtoken: unknown upload token")
-	ErrExpired      = errors.New("uploadtoken: upload token expired")
-	ErrScope        = errors.New("uploadtoken: upload token lacks the required scope")
-	ErrExhausted    = errors.New("uploadtoken: upload token has no uses left")
+	ErrExpired   = errors.New("uploadtoken: upload token expired")
+	ErrScope     = errors.New("uploadtoken: upload token lacks the required scope")
+	ErrExhausted = errors.New("uploadtoken: upload token has no uses left")
 )
 
 // tokenChars is the alphabet of the 64 random characters after "aubt_".
 const tokenChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
-// tokenLen is the number of random characters in a token (spec §7).
+// tokenLen is the number of random characters in a token (docs/aura.md, "Upload tokens").
 const tokenLen = 64
 
-// Record is what the server keeps about an issued token. The token itself
-// is never stored: records are keyed by [HashToken].
-type Record struct {
-	AppID     string    `json:"app_id,omitempty"`
-	Scopes    []string  `json:"scopes"`
-	IssuedAt  time.Time `json:"issued_at"`
-	ExpiresAt time.Time `json:"expires_at"`
-	MaxUses   int       `json:"max_uses,omitempty"`
-}
-
-// Store keeps token records and counts their uses. Implementations must be
-// safe for concurrent use and atomic across every process sharing them:
-// [MemoryStore] within one process, redisstore across many.
-type Store interface {
-	// Save keeps rec under id until at least rec.ExpiresAt.
-	Save(ctx context.Context, id string, rec Record) error
-	// Load returns the record saved under id, or an error wrapping
-	// ErrUnknownToken.
-	Load(ctx context.Context, id string) (*Record, error)
-	// Use counts one use of id and returns the new count. When max > 0 and
-	// max uses were already counted, it counts nothing and returns ok ==
-	// false. The counter may be forgotten after expiresAt.
-	Use(ctx context.Context, id string, max int, expiresAt time.Time) (uses int, ok bool, err error)
+// KnownScope reports whether s is one of the three scopes Aura defines.
+func KnownScope(s string) bool {
+	switch s {
+	case uploadtoken.ScopeIntegrationRead, uploadtoken.ScopeUploadInit, uploadtoken.ScopeUploadManage:
+		return true
+	}
+	return false
 }
 
 // HashToken returns the key a token is stored under: the hex SHA-256 of
@@ -71,24 +68,24 @@ type Grant struct {
 }
 
 // Issuer mints upload tokens and checks them, as the Aura server does
-// (spec §7): "aubt_" + 64 characters from crypto/rand, a TTL of 1 h by
+// (docs/aura.md, "Upload tokens"): "aubt_" + 64 characters from crypto/rand, a TTL of 1 h by
 // default and 24 h at most, only the three known scopes, and max_uses
 // enforced exactly even under concurrency. The zero value keeps tokens in
-// a [MemoryStore]; set Store to share them between processes. An Issuer is
+// memory; set Store to share them between processes. An Issuer is
 // safe for concurrent use.
 type Issuer struct {
-	Store Store            // nil: an in-memory store created on first use
-	Now   func() time.Time // nil: time.Now
-	Rand  io.Reader        // nil: crypto/rand.Reader
+	Store uploadtoken.Store // nil: an in-memory store created on first use
+	Now   func() time.Time  // nil: time.Now
+	Rand  io.Reader         // nil: crypto/rand.Reader
 
 	once sync.Once // guards mem
 	mem  *MemoryStore
 }
 
 // Issue mints a token for appID with req's TTL, scopes and max_uses.
-// Empty scopes mean DefaultScopes. Bad arguments give an error wrapping
-// ErrInvalidRequest (see also [ValidateRequest]).
-func (i *Issuer) Issue(ctx context.Context, appID string, req ExchangeRequest) (*Token, error) {
+// Empty scopes mean uploadtoken.DefaultScopes. Bad arguments give an error wrapping
+// uploadtoken.ErrInvalidRequest (see also [ValidateRequest]).
+func (i *Issuer) Issue(ctx context.Context, appID string, req uploadtoken.ExchangeRequest) (*uploadtoken.Token, error) {
 	scopes, ttl, err := ValidateRequest(req)
 	if err != nil {
 		return nil, err
@@ -98,7 +95,7 @@ func (i *Issuer) Issue(ctx context.Context, appID string, req ExchangeRequest) (
 		return nil, err
 	}
 	now := i.now()
-	rec := Record{
+	rec := uploadtoken.Record{
 		AppID:     appID,
 		Scopes:    scopes,
 		IssuedAt:  now.UTC(),
@@ -108,30 +105,34 @@ func (i *Issuer) Issue(ctx context.Context, appID string, req ExchangeRequest) (
 	if err := i.store().Save(ctx, HashToken(value), rec); err != nil {
 		return nil, fmt.Errorf("uploadtoken: save token: %w", err)
 	}
-	return &Token{Value: value, ExpiresAt: rec.ExpiresAt, Scopes: slices.Clone(scopes), MaxUses: req.MaxUses}, nil
+	return &uploadtoken.Token{Value: value, ExpiresAt: rec.ExpiresAt, Scopes: slices.Clone(scopes), MaxUses: req.MaxUses}, nil
 }
 
 // ValidateRequest checks req as the issuer does and returns the effective
-// scopes (deduplicated, DefaultScopes if empty) and TTL.
-func ValidateRequest(req ExchangeRequest) ([]string, time.Duration, error) {
-	ttl, err := req.ttl()
-	if err != nil {
-		return nil, 0, err
+// scopes (deduplicated, uploadtoken.DefaultScopes if empty) and TTL.
+func ValidateRequest(req uploadtoken.ExchangeRequest) ([]string, time.Duration, error) {
+	ttl := req.TTL
+	switch {
+	case ttl == 0:
+		ttl = uploadtoken.DefaultTTL
+	case ttl < 0 || ttl > uploadtoken.MaxTTL:
+		return nil, 0, fmt.Errorf("%w: ttl %v is outside 1 s to %v", uploadtoken.ErrInvalidRequest, req.TTL, uploadtoken.MaxTTL)
 	}
+	ttl = (ttl + time.Second - 1).Truncate(time.Second)
 	if ttl < time.Second {
-		return nil, 0, fmt.Errorf("%w: ttl must be at least 1 second", ErrInvalidRequest)
+		return nil, 0, fmt.Errorf("%w: ttl must be at least 1 second", uploadtoken.ErrInvalidRequest)
 	}
 	if req.MaxUses < 0 {
-		return nil, 0, fmt.Errorf("%w: max_uses %d is negative", ErrInvalidRequest, req.MaxUses)
+		return nil, 0, fmt.Errorf("%w: max_uses %d is negative", uploadtoken.ErrInvalidRequest, req.MaxUses)
 	}
 	scopes := req.Scopes
 	if len(scopes) == 0 {
-		scopes = DefaultScopes
+		scopes = uploadtoken.DefaultScopes
 	}
 	var out []string
 	for _, s := range scopes {
 		if !KnownScope(s) {
-			return nil, 0, fmt.Errorf("%w: unknown scope %q", ErrInvalidRequest, cleanMessage(s))
+			return nil, 0, fmt.Errorf("%w: unknown scope %q", uploadtoken.ErrInvalidRequest, auraclient.Clean(s))
 		}
 		if !slices.Contains(out, s) {
 			out = append(out, s)
@@ -141,17 +142,17 @@ func ValidateRequest(req ExchangeRequest) ([]string, time.Duration, error) {
 }
 
 // Authorize checks token for scope (empty: any scope) and counts one use.
-// It fails with ErrUnknownToken, ErrExpired, ErrScope or ErrExhausted, or
+// It fails with uploadtoken.ErrUnknownToken, ErrExpired, ErrScope or ErrExhausted, or
 // a store error. A request for the wrong scope does not use up a use.
 func (i *Issuer) Authorize(ctx context.Context, token, scope string) (*Grant, error) {
 	if !WellFormed(token) {
-		return nil, ErrUnknownToken
+		return nil, uploadtoken.ErrUnknownToken
 	}
 	id := HashToken(token)
 	rec, err := i.store().Load(ctx, id)
 	if err != nil {
-		if errors.Is(err, ErrUnknownToken) {
-			return nil, ErrUnknownToken
+		if errors.Is(err, uploadtoken.ErrUnknownToken) {
+			return nil, uploadtoken.ErrUnknownToken
 		}
 		return nil, fmt.Errorf("uploadtoken: load token: %w", err)
 	}
@@ -181,10 +182,10 @@ func (i *Issuer) Authorize(ctx context.Context, token, scope string) (*Grant, er
 // WellFormed reports whether s has the shape of an upload token: "aubt_"
 // and 64 characters from [A-Za-z0-9].
 func WellFormed(s string) bool {
-	if len(s) != len(Prefix)+tokenLen || s[:len(Prefix)] != Prefix {
+	if len(s) != len(uploadtoken.Prefix)+tokenLen || s[:len(uploadtoken.Prefix)] != uploadtoken.Prefix {
 		return false
 	}
-	for i := len(Prefix); i < len(s); i++ {
+	for i := len(uploadtoken.Prefix); i < len(s); i++ {
 		c := s[i]
 		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9') {
 			return false
@@ -201,8 +202,8 @@ func (i *Issuer) newValue() (string, error) {
 		r = rand.Reader
 	}
 	const limit = 256 - 256%len(tokenChars) // 248: largest multiple of 62
-	out := make([]byte, 0, len(Prefix)+tokenLen)
-	out = append(out, Prefix...)
+	out := make([]byte, 0, len(uploadtoken.Prefix)+tokenLen)
+	out = append(out, uploadtoken.Prefix...)
 	var buf [96]byte
 	for len(out) < cap(out) {
 		if _, err := io.ReadFull(r, buf[:]); err != nil {
@@ -217,7 +218,7 @@ func (i *Issuer) newValue() (string, error) {
 	return string(out), nil
 }
 
-func (i *Issuer) store() Store {
+func (i *Issuer) store() uploadtoken.Store {
 	if i.Store != nil {
 		return i.Store
 	}

@@ -1,4 +1,4 @@
-package uploadtoken
+package auraserver
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/dicombridge/dicombridge/uploadtoken"
 )
 
 var tokenRE = regexp.MustCompile(`^aubt_[A-Za-z0-9]{64}$`)
@@ -20,7 +22,7 @@ func TestIssuerMintsWellFormedUniqueTokens(t *testing.T) {
 	seen := map[string]bool{}
 	counts := map[byte]int{}
 	for i := 0; i < 200; i++ {
-		tok, err := iss.Issue(context.Background(), "app", ExchangeRequest{})
+		tok, err := iss.Issue(context.Background(), "app", uploadtoken.ExchangeRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,22 +50,22 @@ func TestIssuerTTLAndScopes(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name    string
-		req     ExchangeRequest
+		req     uploadtoken.ExchangeRequest
 		ttl     time.Duration
 		scopes  []string
 		invalid bool
 	}{
-		{"default", ExchangeRequest{}, time.Hour, DefaultScopes, false},
-		{"24h", ExchangeRequest{TTL: 24 * time.Hour, Scopes: []string{ScopeUploadInit}}, 24 * time.Hour, []string{ScopeUploadInit}, false},
-		{"dedup", ExchangeRequest{TTL: time.Minute, Scopes: []string{ScopeUploadInit, ScopeUploadInit}}, time.Minute, []string{ScopeUploadInit}, false},
-		{"over 24h", ExchangeRequest{TTL: 24*time.Hour + time.Second}, 0, nil, true},
-		{"negative", ExchangeRequest{TTL: -time.Minute}, 0, nil, true},
-		{"unknown scope", ExchangeRequest{Scopes: []string{"upload:delete"}}, 0, nil, true},
-		{"negative uses", ExchangeRequest{MaxUses: -1}, 0, nil, true},
+		{"default", uploadtoken.ExchangeRequest{}, time.Hour, uploadtoken.DefaultScopes, false},
+		{"24h", uploadtoken.ExchangeRequest{TTL: 24 * time.Hour, Scopes: []string{uploadtoken.ScopeUploadInit}}, 24 * time.Hour, []string{uploadtoken.ScopeUploadInit}, false},
+		{"dedup", uploadtoken.ExchangeRequest{TTL: time.Minute, Scopes: []string{uploadtoken.ScopeUploadInit, uploadtoken.ScopeUploadInit}}, time.Minute, []string{uploadtoken.ScopeUploadInit}, false},
+		{"over 24h", uploadtoken.ExchangeRequest{TTL: 24*time.Hour + time.Second}, 0, nil, true},
+		{"negative", uploadtoken.ExchangeRequest{TTL: -time.Minute}, 0, nil, true},
+		{"unknown scope", uploadtoken.ExchangeRequest{Scopes: []string{"upload:delete"}}, 0, nil, true},
+		{"negative uses", uploadtoken.ExchangeRequest{MaxUses: -1}, 0, nil, true},
 	} {
 		tok, err := iss.Issue(ctx, "app", tc.req)
 		if tc.invalid {
-			if !errors.Is(err, ErrInvalidRequest) {
+			if !errors.Is(err, uploadtoken.ErrInvalidRequest) {
 				t.Errorf("%s: err = %v", tc.name, err)
 			}
 			continue
@@ -82,33 +84,33 @@ func TestIssuerAuthorize(t *testing.T) {
 	clk := newClock()
 	iss := &Issuer{Now: clk.Now}
 	ctx := context.Background()
-	tok, _ := iss.Issue(ctx, "aura_pk_app", ExchangeRequest{TTL: time.Minute, Scopes: []string{ScopeUploadInit}, MaxUses: 2})
-	if _, err := iss.Authorize(ctx, tok.Value, ScopeUploadManage); !errors.Is(err, ErrScope) {
+	tok, _ := iss.Issue(ctx, "aura_pk_app", uploadtoken.ExchangeRequest{TTL: time.Minute, Scopes: []string{uploadtoken.ScopeUploadInit}, MaxUses: 2})
+	if _, err := iss.Authorize(ctx, tok.Value, uploadtoken.ScopeUploadManage); !errors.Is(err, ErrScope) {
 		t.Fatalf("wrong scope: %v", err)
 	}
-	g, err := iss.Authorize(ctx, tok.Value, ScopeUploadInit)
+	g, err := iss.Authorize(ctx, tok.Value, uploadtoken.ScopeUploadInit)
 	if err != nil || g.Uses != 1 || g.AppID != "aura_pk_app" || g.MaxUses != 2 || g.ID != HashToken(tok.Value)[:16] {
 		t.Fatalf("first use: %+v %v (the wrong-scope call must not count)", g, err)
 	}
 	if g, err := iss.Authorize(ctx, tok.Value, ""); err != nil || g.Uses != 2 {
 		t.Fatalf("second use: %+v %v", g, err)
 	}
-	if _, err := iss.Authorize(ctx, tok.Value, ScopeUploadInit); !errors.Is(err, ErrExhausted) {
+	if _, err := iss.Authorize(ctx, tok.Value, uploadtoken.ScopeUploadInit); !errors.Is(err, ErrExhausted) {
 		t.Fatalf("third use: %v", err)
 	}
 	for _, bad := range []string{"", "aubt_", "Bearer x", tok.Value[:68], tok.Value + "x", "aubt_" + strings.Repeat("!", 64),
 		"aubt_" + strings.Repeat("A", 64)} {
-		if _, err := iss.Authorize(ctx, bad, ""); !errors.Is(err, ErrUnknownToken) {
+		if _, err := iss.Authorize(ctx, bad, ""); !errors.Is(err, uploadtoken.ErrUnknownToken) {
 			t.Errorf("Authorize(%q) = %v", bad, err)
 		}
 	}
-	tok2, _ := iss.Issue(ctx, "a", ExchangeRequest{TTL: time.Minute})
+	tok2, _ := iss.Issue(ctx, "a", uploadtoken.ExchangeRequest{TTL: time.Minute})
 	clk.Add(time.Minute)
 	if _, err := iss.Authorize(ctx, tok2.Value, ""); !errors.Is(err, ErrExpired) {
 		t.Fatalf("at expiry: %v", err)
 	}
 	clk.Add(ExpiredGrace + time.Second)
-	if _, err := iss.Authorize(ctx, tok2.Value, ""); !errors.Is(err, ErrUnknownToken) {
+	if _, err := iss.Authorize(ctx, tok2.Value, ""); !errors.Is(err, uploadtoken.ErrUnknownToken) {
 		t.Fatalf("long expired: %v", err)
 	}
 }
@@ -117,14 +119,14 @@ func TestIssuerMaxUsesExactUnderConcurrency(t *testing.T) {
 	t.Parallel()
 	iss := &Issuer{}
 	ctx := context.Background()
-	tok, _ := iss.Issue(ctx, "a", ExchangeRequest{MaxUses: 10})
+	tok, _ := iss.Issue(ctx, "a", uploadtoken.ExchangeRequest{MaxUses: 10})
 	var granted, exhausted atomic.Int32
 	var wg sync.WaitGroup
 	for i := 0; i < 100; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := iss.Authorize(ctx, tok.Value, ScopeUploadInit)
+			_, err := iss.Authorize(ctx, tok.Value, uploadtoken.ScopeUploadInit)
 			switch {
 			case err == nil:
 				granted.Add(1)
@@ -145,7 +147,7 @@ func TestIssuerStoresOnlyHashes(t *testing.T) {
 	t.Parallel()
 	store := &MemoryStore{}
 	iss := &Issuer{Store: store}
-	tok, _ := iss.Issue(context.Background(), "app", ExchangeRequest{})
+	tok, _ := iss.Issue(context.Background(), "app", uploadtoken.ExchangeRequest{})
 	store.mu.Lock()
 	defer store.mu.Unlock()
 	for id, e := range store.entries {
@@ -166,33 +168,27 @@ func (failingReader) Read([]byte) (int, error) { return 0, errors.New("no entrop
 
 func TestIssuerRandomFailure(t *testing.T) {
 	t.Parallel()
-	if _, err := (&Issuer{Rand: failingReader{}}).Issue(context.Background(), "a", ExchangeRequest{}); err == nil {
+	if _, err := (&Issuer{Rand: failingReader{}}).Issue(context.Background(), "a", uploadtoken.ExchangeRequest{}); err == nil {
 		t.Fatal("no error when randomness fails")
 	}
 }
 
-func TestMemoryLimiterFixedWindow(t *testing.T) {
-	t.Parallel()
-	clk := newClock()
-	l := &MemoryLimiter{Now: clk.Now}
-	ctx := context.Background()
-	rate := Rate{Limit: 3, Window: time.Minute}
-	for i := 0; i < 3; i++ {
-		d, _ := l.Allow(ctx, "k", rate)
-		if !d.Allowed || d.Remaining != 2-i {
-			t.Fatalf("request %d: %+v", i, d)
-		}
-	}
-	clk.Add(20 * time.Second)
-	d, _ := l.Allow(ctx, "k", rate)
-	if d.Allowed || d.RetryAfter != 40*time.Second {
-		t.Fatalf("4th request: %+v", d)
-	}
-	if d, _ := l.Allow(ctx, "other", rate); !d.Allowed {
-		t.Fatal("keys are not independent")
-	}
-	clk.Add(40 * time.Second)
-	if d, _ := l.Allow(ctx, "k", rate); !d.Allowed || d.Remaining != 2 {
-		t.Fatalf("new window: %+v", d)
-	}
+// clock is a settable time source for tests.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }

@@ -1,4 +1,4 @@
-package uploadtoken
+package auraserver
 
 import (
 	"context"
@@ -6,17 +6,17 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
-	"time"
+
+	"github.com/dicombridge/dicombridge/uploadtoken"
 )
 
 func TestRequireScope(t *testing.T) {
 	t.Parallel()
 	iss := &Issuer{}
 	ctx := context.Background()
-	tok, _ := iss.Issue(ctx, "app", ExchangeRequest{Scopes: []string{ScopeUploadInit}, MaxUses: 1})
-	h := RequireScope(iss, ScopeUploadInit, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	tok, _ := iss.Issue(ctx, "app", uploadtoken.ExchangeRequest{Scopes: []string{uploadtoken.ScopeUploadInit}, MaxUses: 1})
+	h := RequireScope(iss, uploadtoken.ScopeUploadInit, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g, ok := GrantFromContext(r.Context())
 		if !ok || g.AppID != "app" {
 			t.Error("no grant in context")
@@ -44,40 +44,13 @@ func TestRequireScope(t *testing.T) {
 			t.Errorf("%s: %d %s", tc.name, rec.Code, rec.Body)
 		}
 	}
-	tok2, _ := iss.Issue(ctx, "app", ExchangeRequest{Scopes: []string{ScopeIntegrationRead}})
+	tok2, _ := iss.Issue(ctx, "app", uploadtoken.ExchangeRequest{Scopes: []string{uploadtoken.ScopeIntegrationRead}})
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("POST", "/x", nil)
 	req.Header.Set("Authorization", "Bearer "+tok2.Value)
 	h.ServeHTTP(rec, req)
 	if rec.Code != 401 || !strings.Contains(rec.Body.String(), "upload:init scope") {
 		t.Errorf("wrong scope: %d %s", rec.Code, rec.Body)
-	}
-}
-
-func TestRateLimitMiddleware(t *testing.T) {
-	t.Parallel()
-	clk := newClock()
-	l := &MemoryLimiter{Now: clk.Now}
-	h := RateLimit(l, Rate{Limit: 2, Window: time.Minute}, func(r *http.Request) string { return r.Header.Get("X-Api-Key") },
-		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }))
-	do := func(key string) *httptest.ResponseRecorder {
-		rec := httptest.NewRecorder()
-		req := httptest.NewRequest("GET", "/", nil)
-		req.Header.Set("X-Api-Key", key)
-		h.ServeHTTP(rec, req)
-		return rec
-	}
-	if r := do("a"); r.Code != 200 || r.Header().Get("X-RateLimit-Remaining") != "1" || r.Header().Get("X-RateLimit-Limit") != "2" {
-		t.Fatalf("first: %d %v", r.Code, r.Header())
-	}
-	do("a")
-	clk.Add(500 * time.Millisecond)
-	r := do("a")
-	if r.Code != 429 || r.Header().Get("Retry-After") != "60" || strings.TrimSpace(r.Body.String()) != `{"message":"Too Many Attempts."}` {
-		t.Fatalf("third: %d %v %s", r.Code, r.Header(), r.Body)
-	}
-	if do("b").Code != 200 {
-		t.Fatal("other key throttled")
 	}
 }
 
@@ -127,40 +100,4 @@ func FuzzParseExchangeRequest(f *testing.F) {
 			t.Fatalf("accepted body %q fails validation: %v", body, err)
 		}
 	})
-}
-
-// keyRecorder is a Limiter that records the keys it is asked about.
-type keyRecorder struct {
-	mu   sync.Mutex
-	keys []string
-}
-
-func (k *keyRecorder) Allow(_ context.Context, key string, rate Rate) (Decision, error) {
-	k.mu.Lock()
-	k.keys = append(k.keys, key)
-	k.mu.Unlock()
-	return Decision{Allowed: true, Remaining: rate.Limit - 1}, nil
-}
-
-// TestRateLimitNeverStoresTheKey: the limiter sees a digest of the key
-// (often a credential), the same for the same key and different for
-// different keys, never the key itself.
-func TestRateLimitNeverStoresTheKey(t *testing.T) {
-	t.Parallel()
-	rec := &keyRecorder{}
-	h := RateLimit(rec, Rate{Limit: 5, Window: time.Minute}, func(r *http.Request) string { return r.Header.Get("X-Api-Key") },
-		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	for _, key := range []string{"aura_au_svc_topsecretkey", "aura_au_svc_topsecretkey", "aura_au_other_key"} {
-		req := httptest.NewRequest("GET", "/", nil)
-		req.Header.Set("X-Api-Key", key)
-		h.ServeHTTP(httptest.NewRecorder(), req)
-	}
-	if len(rec.keys) != 3 || rec.keys[0] != rec.keys[1] || rec.keys[0] == rec.keys[2] {
-		t.Fatalf("keys %q: want one stable digest per credential", rec.keys)
-	}
-	for _, k := range rec.keys {
-		if strings.Contains(k, "secret") || strings.Contains(k, "aura_au") {
-			t.Fatalf("the limiter was given the credential: %q", k)
-		}
-	}
 }

@@ -1,17 +1,19 @@
-package uploadtoken
+package auraserver
 
 import (
 	"context"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/dicombridge/dicombridge/uploadtoken"
 )
 
 // ExpiredGrace is how long stores keep a record after it expires, so that
 // a late call is told "expired" rather than "unknown".
 const ExpiredGrace = time.Hour
 
-// MemoryStore is an in-process [Store]. Expired records are dropped
+// MemoryStore is an in-process uploadtoken.Store. Expired records are dropped
 // (ExpiredGrace after expiry) as new ones are saved, so memory stays
 // bounded by the tokens alive at once. The zero value is ready to use and
 // it is safe for concurrent use.
@@ -24,12 +26,12 @@ type MemoryStore struct {
 }
 
 type memEntry struct {
-	rec  Record
+	rec  uploadtoken.Record
 	uses int
 }
 
-// Save implements [Store].
-func (m *MemoryStore) Save(ctx context.Context, id string, rec Record) error {
+// Save implements uploadtoken.Store.
+func (m *MemoryStore) Save(ctx context.Context, id string, rec uploadtoken.Record) error {
 	now := m.now()
 	rec.Scopes = slices.Clone(rec.Scopes)
 	m.mu.Lock()
@@ -49,27 +51,27 @@ func (m *MemoryStore) Save(ctx context.Context, id string, rec Record) error {
 	return nil
 }
 
-// Load implements [Store].
-func (m *MemoryStore) Load(ctx context.Context, id string) (*Record, error) {
+// Load implements uploadtoken.Store.
+func (m *MemoryStore) Load(ctx context.Context, id string) (*uploadtoken.Record, error) {
 	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, ok := m.entries[id]
 	if !ok || now.After(e.rec.ExpiresAt.Add(ExpiredGrace)) {
-		return nil, ErrUnknownToken
+		return nil, uploadtoken.ErrUnknownToken
 	}
 	rec := e.rec
 	rec.Scopes = slices.Clone(rec.Scopes)
 	return &rec, nil
 }
 
-// Use implements [Store].
+// Use implements uploadtoken.Store.
 func (m *MemoryStore) Use(ctx context.Context, id string, max int, expiresAt time.Time) (int, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, ok := m.entries[id]
 	if !ok {
-		return 0, false, ErrUnknownToken
+		return 0, false, uploadtoken.ErrUnknownToken
 	}
 	if max > 0 && e.uses >= max {
 		return e.uses, false, nil

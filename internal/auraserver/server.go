@@ -1,9 +1,7 @@
-package uploadtoken
+package auraserver
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -15,7 +13,9 @@ import (
 
 	"github.com/dicombridge/dicombridge/hmac"
 	"github.com/dicombridge/dicombridge/internal/auraapi"
+	"github.com/dicombridge/dicombridge/internal/auraclient"
 	"github.com/dicombridge/dicombridge/internal/httpx"
+	"github.com/dicombridge/dicombridge/uploadtoken"
 )
 
 type grantKey struct{}
@@ -40,7 +40,7 @@ func BearerToken(r *http.Request) string {
 // RequireScope lets a request through only if it carries "Authorization:
 // Bearer aubt_…" for a token iss issued with scope, counting one use. It
 // answers 401 with {"error":{"message":...}} otherwise, as Aura does
-// (spec §3), and stores the [Grant] in the request context.
+// (docs/aura.md, "Errors"), and stores the [Grant] in the request context.
 func RequireScope(iss *Issuer, scope string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok := BearerToken(r)
@@ -52,7 +52,7 @@ func RequireScope(iss *Issuer, scope string, next http.Handler) http.Handler {
 		switch {
 		case err == nil:
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), grantKey{}, g)))
-		case errors.Is(err, ErrUnknownToken):
+		case errors.Is(err, uploadtoken.ErrUnknownToken):
 			auraapi.AuthError(w, http.StatusUnauthorized, "Invalid upload token.")
 		case errors.Is(err, ErrExpired):
 			auraapi.AuthError(w, http.StatusUnauthorized, "Upload token has expired.")
@@ -63,39 +63,6 @@ func RequireScope(iss *Issuer, scope string, next http.Handler) http.Handler {
 		default:
 			auraapi.Message(w, http.StatusInternalServerError, "Server Error")
 		}
-	})
-}
-
-// RateLimit refuses requests beyond rate per key(r) with 429, a
-// Retry-After header in whole seconds and {"message":"Too Many
-// Attempts."}, as Laravel's throttle middleware does; allowed requests get
-// X-RateLimit-Limit and X-RateLimit-Remaining. A limiter failure answers
-// 503 rather than letting requests through unmetered.
-//
-// key(r) is often a credential (an API key, a token); RateLimit passes the
-// Limiter only a SHA-256 digest of it, so no limiter store (a Redis key
-// name, say) ever holds the credential itself.
-func RateLimit(l Limiter, rate Rate, key func(*http.Request) string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sum := sha256.Sum256([]byte(key(r)))
-		d, err := l.Allow(r.Context(), hex.EncodeToString(sum[:16]), rate)
-		if err != nil {
-			auraapi.Message(w, http.StatusServiceUnavailable, "Service Unavailable")
-			return
-		}
-		h := w.Header()
-		h.Set("X-RateLimit-Limit", strconv.Itoa(rate.Limit))
-		h.Set("X-RateLimit-Remaining", strconv.Itoa(d.Remaining))
-		if !d.Allowed {
-			secs := int64(math.Ceil(d.RetryAfter.Seconds()))
-			if secs < 1 {
-				secs = 1
-			}
-			h.Set("Retry-After", strconv.FormatInt(secs, 10))
-			auraapi.Message(w, http.StatusTooManyRequests, "Too Many Attempts.")
-			return
-		}
-		next.ServeHTTP(w, r)
 	})
 }
 
@@ -135,8 +102,8 @@ func (h *ExchangeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	appID, _ := hmac.AppIDFromContext(r.Context())
 	tok, err := h.Issuer.Issue(r.Context(), appID, req)
 	if err != nil {
-		if errors.Is(err, ErrInvalidRequest) {
-			auraapi.Validation(w, []auraapi.Field{{Name: "ttl", Messages: []string{strings.TrimPrefix(err.Error(), ErrInvalidRequest.Error()+": ")}}})
+		if errors.Is(err, uploadtoken.ErrInvalidRequest) {
+			auraapi.Validation(w, []auraapi.Field{{Name: "ttl", Messages: []string{strings.TrimPrefix(err.Error(), uploadtoken.ErrInvalidRequest.Error()+": ")}}})
 			return
 		}
 		auraapi.Message(w, http.StatusInternalServerError, "Server Error")
@@ -163,27 +130,34 @@ func (h *ExchangeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}{tok.Value, tok.ExpiresAt.UTC().Format(time.RFC3339), tok.Scopes, tok.MaxUses})
 }
 
+// The Aura API's published rate limits (docs/aura.md, "Rate limits").
+var (
+	ExchangeRate  = uploadtoken.Rate{Limit: 10, Window: time.Minute} // POST /auth/exchange, per API key
+	ConfigRate    = uploadtoken.Rate{Limit: 30, Window: time.Minute} // GET /uploader/config
+	LifecycleRate = uploadtoken.Rate{Limit: 60, Window: time.Minute} // POST /uploader/upload/* and manage/*, shared
+)
+
 // ParseExchangeRequest decodes and validates an exchange body the way the
 // Laravel server does: ttl an integer from 1 to 86400 (optional), scopes an
 // array of known scopes (optional), max_uses a positive integer (optional).
 // Problems come back as fields, in body order ttl, scopes, max_uses.
-func ParseExchangeRequest(body []byte) (ExchangeRequest, []auraapi.Field) {
+func ParseExchangeRequest(body []byte) (uploadtoken.ExchangeRequest, []auraapi.Field) {
 	var raw struct {
 		TTL     json.RawMessage `json:"ttl"`
 		Scopes  json.RawMessage `json:"scopes"`
 		MaxUses json.RawMessage `json:"max_uses"`
 	}
-	var req ExchangeRequest
+	var req uploadtoken.ExchangeRequest
 	if err := json.Unmarshal(body, &raw); err != nil {
 		return req, []auraapi.Field{{Name: "body", Messages: []string{"The request body must be a JSON object."}}}
 	}
 	var fields []auraapi.Field
 	if present(raw.TTL) {
-		n, err := parseIntField(raw.TTL)
+		n, err := auraclient.ParseInt(raw.TTL)
 		switch {
 		case err != nil:
 			fields = append(fields, auraapi.Field{Name: "ttl", Messages: []string{"The ttl field must be an integer."}})
-		case n < 1 || n > int64(MaxTTL/time.Second):
+		case n < 1 || n > int64(uploadtoken.MaxTTL/time.Second):
 			fields = append(fields, auraapi.Field{Name: "ttl", Messages: []string{"The ttl field must be between 1 and 86400."}})
 		default:
 			req.TTL = time.Duration(n) * time.Second
@@ -207,7 +181,7 @@ func ParseExchangeRequest(body []byte) (ExchangeRequest, []auraapi.Field) {
 		}
 	}
 	if present(raw.MaxUses) {
-		n, err := parseIntField(raw.MaxUses)
+		n, err := auraclient.ParseInt(raw.MaxUses)
 		switch {
 		case err != nil:
 			fields = append(fields, auraapi.Field{Name: "max_uses", Messages: []string{"The max uses field must be an integer."}})
