@@ -126,8 +126,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		origins = append(origins, "")
 	}
 
-	logger := slog.New(&lineHandler{mu: &sync.Mutex{}, w: stderr})
-	aura := auratest.NewServer(auratest.WithAllowedOrigins(origins...), auratest.WithLogger(logger))
+	calls := &callLog{w: stderr}
+	logger := slog.New(calls)
+	aura := auratest.NewServer(auratest.WithAllowedOrigins(origins...), auratest.WithOnCall(calls.call), auratest.WithLogger(logger))
 	defer aura.Close()
 
 	apiURL := "http://" + apiLn.Addr().String() + "/api"
@@ -201,11 +202,10 @@ func startError(addr string, err error) error {
 }
 
 // proxy forwards to the auratest API on its own port, keeping the Host
-// the client sent: the HMAC signature covers it. It logs the browsers'
-// CORS preflights, which auratest answers without recording them.
+// the client sent: the HMAC signature covers it.
 func proxy(target string, logger *slog.Logger) http.Handler {
 	u, _ := url.Parse(target) // auratest's URL always parses
-	rp := &httputil.ReverseProxy{
+	return &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.Out.URL.Scheme, r.Out.URL.Host = u.Scheme, u.Host
 			r.Out.Host = r.In.Host
@@ -215,31 +215,6 @@ func proxy(target string, logger *slog.Logger) http.Handler {
 			w.WriteHeader(http.StatusBadGateway)
 		},
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		origin := r.Header.Get("Origin")
-		if r.Method != http.MethodOptions || origin == "" || r.Header.Get("Access-Control-Request-Method") == "" {
-			rp.ServeHTTP(w, r)
-			return
-		}
-		sw := &statusWriter{ResponseWriter: w}
-		rp.ServeHTTP(sw, r)
-		logger.LogAttrs(r.Context(), slog.LevelInfo, "fakeaura: preflight", slog.String("path", r.URL.Path),
-			slog.Int("status", sw.status), slog.String("origin", origin),
-			slog.String("method", r.Header.Get("Access-Control-Request-Method")))
-	})
-}
-
-// statusWriter remembers the status of an answer.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
 }
 
 // staticHandler serves the page folder, the page's configuration and a
@@ -271,58 +246,61 @@ func staticHandler(dir string, aura *auratest.Server, apiURL, page string) http.
 	return mux
 }
 
-// lineHandler prints each log record as one short line: the time, the
-// message and the attributes. auratest's call records read
-// "POST    /api/uploader/upload/init 201  (uploader/upload/init)"; the
-// issuer's record of each token is dropped (its call line says enough),
-// the verifier's reason for a rejected signature is kept.
-type lineHandler struct {
-	mu *sync.Mutex // guards writes to w
+// callLog prints each call the fake answers as one line, as it happens:
+// the time, the method, the path, the status and the endpoint, and for a
+// browser's CORS preflight the origin and whether it was let in. Call
+// headers are redacted by auratest, and none is printed anyway. As an
+// slog.Handler it adds the verifier's reason for a refused signature; the
+// other records (auratest's own call records, the issuer's) are dropped,
+// since the call line says the same.
+type callLog struct {
+	mu sync.Mutex // guards writes to w
 	w  io.Writer
 }
 
-func (h *lineHandler) Enabled(context.Context, slog.Level) bool { return true }
-func (h *lineHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
-func (h *lineHandler) WithGroup(string) slog.Handler            { return h }
-
-func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
-	attrs := map[string]slog.Value{}
-	var order []string
-	r.Attrs(func(a slog.Attr) bool {
-		attrs[a.Key] = a.Value.Resolve()
-		order = append(order, a.Key)
-		return true
-	})
+func (l *callLog) call(c auratest.Call) {
 	var b strings.Builder
-	b.WriteString(r.Time.Format("15:04:05.000 "))
-	if r.Message == "uploadtoken: issued" {
-		return nil // the exchange's call line follows
-	}
-	if r.Message == "fakeaura: preflight" {
-		status := attrs["status"].Int64()
-		fmt.Fprintf(&b, "%-7s %s %d  (CORS preflight from %s for %s", "OPTIONS", attrs["path"], status, attrs["origin"], attrs["method"])
-		if status == http.StatusForbidden {
+	b.WriteString(time.Now().Format("15:04:05.000 "))
+	fmt.Fprintf(&b, "%-7s %s %d", c.Method, c.Path, c.Status)
+	origin := c.Header.Get("Origin")
+	switch {
+	case c.Method == http.MethodOptions && origin != "" && c.Header.Get("Access-Control-Request-Method") != "":
+		fmt.Fprintf(&b, "  (CORS preflight from %s for %s", origin, c.Header.Get("Access-Control-Request-Method"))
+		if c.Status == http.StatusForbidden {
 			b.WriteString("; origin not allowed: see -allow-origin")
 		}
 		b.WriteString(")")
-	} else if r.Message == "auratest: call" {
-		fmt.Fprintf(&b, "%-7s %s %d", attrs["method"], attrs["path"], attrs["status"].Int64())
-		if ep := attrs["endpoint"].String(); ep != "" {
-			fmt.Fprintf(&b, "  (%s)", ep)
-		}
-		if attrs["injected"].Bool() {
-			b.WriteString(" injected failure")
-		}
-	} else {
-		b.WriteString("  ")
-		b.WriteString(r.Message)
-		for _, k := range order {
-			fmt.Fprintf(&b, " %s=%s", k, attrs[k])
-		}
+	case c.Endpoint != "":
+		fmt.Fprintf(&b, "  (%s)", c.Endpoint)
 	}
-	b.WriteByte('\n')
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	_, err := io.WriteString(h.w, b.String())
-	return err
+	if c.Injected {
+		b.WriteString(" injected failure")
+	}
+	l.write(b.String())
+}
+
+func (l *callLog) write(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, _ = io.WriteString(l.w, line+"\n")
+}
+
+func (l *callLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l *callLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *callLog) WithGroup(string) slog.Handler            { return l }
+
+func (l *callLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "auratest: call" || r.Message == "uploadtoken: issued" {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString(r.Time.Format("15:04:05.000 "))
+	b.WriteString("  ")
+	b.WriteString(r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		fmt.Fprintf(&b, " %s=%s", a.Key, a.Value.Resolve())
+		return true
+	})
+	l.write(b.String())
+	return nil
 }

@@ -269,6 +269,7 @@ func TestStaticPage(t *testing.T) {
 	log := f.stderr.String()
 	assert.Regexp(t, `(?m)^\d\d:\d\d:\d\d\.\d{3} OPTIONS /api/uploader/config 204  \(CORS preflight from `+origin+` for POST\)$`, log)
 	assert.Regexp(t, `(?m)^\d\d:\d\d:\d\d\.\d{3} OPTIONS /api/uploader/config 403  \(CORS preflight from http://evil\.example for POST; origin not allowed: see -allow-origin\)$`, log)
+	assert.Regexp(t, `(?m)^\d\d:\d\d:\d\d\.\d{3} OPTIONS /files/ 403  \(CORS preflight from http://evil\.example for POST; origin not allowed: see -allow-origin\)$`, log)
 	assertNoSecrets(t, f, log)
 }
 
