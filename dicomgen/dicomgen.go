@@ -214,7 +214,9 @@ func newInstance(o Options, st, se, in int) *instance {
 
 // UID returns a DICOM UID under the 2.25 root (a UUID-derived UID, PS3.5
 // B.2) made from the seed and the given parts, so that generated UIDs are
-// stable and unique: UID(1, "study", 0) is the same on every run.
+// stable and unique: UID(1, "study", 0) is the same on every run. [Write]
+// names its UIDs UID(seed, "study", st), UID(seed, "series", st, se) and
+// UID(seed, "instance", st, se, in), counting from 0.
 func UID(seed int64, parts ...any) string {
 	h := sha256.Sum256(fmt.Append(nil, seed, parts))
 	return "2.25." + new(big.Int).SetBytes(h[:16]).String()

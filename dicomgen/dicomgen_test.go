@@ -99,6 +99,9 @@ func TestSeed(t *testing.T) {
 		assert.NotEqual(t, a[i].PatientID, b[i].PatientID)
 	}
 	assert.Equal(t, a[2].PatientID, b[0].PatientID, "patients rotate with the seed")
+	// The UIDs are the documented UID(...) values.
+	assert.Equal(t, [3]string{UID(1, "study", 1), UID(1, "series", 1, 0), UID(1, "instance", 1, 0, 1)},
+		[3]string{b[3].StudyInstanceUID, b[3].SeriesInstanceUID, b[3].SOPInstanceUID})
 }
 
 // TestVariety: the defaults plus a mixed syntax list give every modality,

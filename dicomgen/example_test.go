@@ -41,3 +41,14 @@ func ExampleWrite() {
 	// study03/series01/IM00001.dcm NM 1.2.840.10008.1.2.1 Иванов^Пётр [ISO_IR 144]
 	// study03/series02/IM00001.dcm NM 1.2.840.10008.1.2.4.50 Иванов^Пётр [ISO_IR 144]
 }
+
+// UID gives the same UID for the same seed and parts, so expected values in
+// a test can be computed rather than copied: UID(seed, "study", 0) is the
+// Study Instance UID of the first study Write makes with that seed.
+func ExampleUID() {
+	fmt.Println(dicomgen.UID(0, "study", 0))
+	fmt.Println(dicomgen.UID(0, "study", 0) == dicomgen.UID(0, "study", 0), dicomgen.UID(0, "study", 0) == dicomgen.UID(1, "study", 0))
+	// Output:
+	// 2.25.298976429011952675602711257736621514697
+	// true false
+}
