@@ -46,8 +46,9 @@ func ExampleWrite() {
 // a test can be computed rather than copied: UID(seed, "study", 0) is the
 // Study Instance UID of the first study Write makes with that seed.
 func ExampleUID() {
-	fmt.Println(dicomgen.UID(0, "study", 0))
-	fmt.Println(dicomgen.UID(0, "study", 0) == dicomgen.UID(0, "study", 0), dicomgen.UID(0, "study", 0) == dicomgen.UID(1, "study", 0))
+	study := dicomgen.UID(0, "study", 0)
+	fmt.Println(study)
+	fmt.Println(study == dicomgen.UID(0, "study", 0), study == dicomgen.UID(1, "study", 0))
 	// Output:
 	// 2.25.298976429011952675602711257736621514697
 	// true false
