@@ -22,15 +22,15 @@ var surfaceBudget = map[string]int{
 	"hmac":                      55,
 	"uploadtoken":               95,
 	"dicomgen":                  35,
-	"dicomscan":                 115,
+	"dicomscan":                 92,
 	"tusclient":                 95,
 	"tusclient/tustest":         54,
 	"uploader":                  165,
 	"auratest":                  90,
 	"redisstore":                23,
 	"share":                     170,
-	"reportprovider":            221,
-	"reportprovider/kheopstest": 91,
+	"reportprovider":            135,
+	"reportprovider/kheopstest": 80,
 }
 
 func TestExportedSurface(t *testing.T) {

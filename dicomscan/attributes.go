@@ -6,16 +6,15 @@ import (
 	"unicode"
 )
 
-// Attributes are the 26 DICOM attributes the Aura uploader extracts from
-// every file (spec §6.4), under the keys of its attribute map, which the
-// JSON tags repeat. Text is decoded to UTF-8 by Specific Character Set
-// (0008,0005), cut at the first NUL and trimmed of leading and trailing
-// white space, as the uploader does. A missing or empty attribute is "".
-//
-// The Aura init call names a few of them differently at series level:
-// body_part is sent as body_part_examined, study_uid as study_instance_uid
-// and series_uid as series_instance_uid.
-type Attributes struct {
+// attributes are the 26 DICOM attributes the Aura uploader reads from
+// every file (docs/dicom.md, "Attributes"), under the keys of its
+// attribute map, which the JSON tags repeat. Text is decoded to UTF-8 by
+// Specific Character Set (0008,0005), cut at the first NUL and trimmed of
+// leading and trailing white space, as the uploader does. A missing or
+// empty attribute is "". The scan keeps them per file to build [Study] and
+// [Series] and to apply its rules; the fields are exported for the JSON
+// tags (the tests compare them with pydicom's), not for users.
+type attributes struct {
 	PatientName            string   `json:"patient_name"`             // (0010,0010) PN
 	PatientID              string   `json:"patient_id"`               // (0010,0020) LO
 	OtherPatientIDs        []string `json:"other_patient_ids"`        // (0010,1000) LO, split on '\'; nil if absent
@@ -44,7 +43,8 @@ type Attributes struct {
 	InstitutionName        string   `json:"institution_name"`         // (0008,0080) LO
 }
 
-// Indexes of the attributes in header.vals, in the order of spec §6.4.
+// Indexes of the attributes in header.vals, in the order of the table in
+// docs/dicom.md, "Attributes".
 const (
 	aPatientName = iota
 	aPatientID
@@ -148,7 +148,7 @@ func charsetText(a int) bool {
 	return false
 }
 
-func (a *Attributes) field(i int) *string {
+func (a *attributes) field(i int) *string {
 	switch i {
 	case aPatientName:
 		return &a.PatientName
@@ -205,8 +205,8 @@ func (a *Attributes) field(i int) *string {
 }
 
 // attributes decodes the raw values of h, interning strings in c.
-func (h *header) attributes(c *strCache) Attributes {
-	var a Attributes
+func (h *header) attributes(c *strCache) attributes {
+	var a attributes
 	var dec *textDecoder
 	for i := 0; i < numAttrs; i++ {
 		v := h.value(i)

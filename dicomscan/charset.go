@@ -12,7 +12,9 @@ import (
 	"golang.org/x/text/encoding/simplifiedchinese"
 )
 
-// Character sets of Specific Character Set (0008,0005), PS3.3 C.12.1.1.2.
+// Character sets of Specific Character Set (0008,0005), PS3.3 C.12.1.1.2
+// of the DICOM standard; what this package supports and how it falls back
+// is summed up in docs/dicom.md, "Character sets".
 //
 // Supported: the default repertoire, ISO_IR 100, 101, 109, 110, 126, 127,
 // 138, 144, 148, 166, 203 and 13, ISO_IR 192 (UTF-8), GB18030 and GBK, and

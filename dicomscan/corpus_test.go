@@ -8,10 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"testing"
 
 	"github.com/dicombridge/dicombridge/internal/testenv"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // reference is testdata/pydicom_reference.json: what pydicom 2.3.1 reads
@@ -24,23 +25,19 @@ type reference struct {
 }
 
 type refEntry struct {
-	Path       string      `json:"path"`
-	Status     string      `json:"status"`
-	TS         string      `json:"ts"`
-	Attributes *Attributes `json:"attributes"`
-	Forced     *Attributes `json:"forced"` // dcmread(force=True) of a file without preamble
+	Path   string      `json:"path"`
+	Status string      `json:"status"`
+	TS     string      `json:"ts"`
+	Attrs  *attributes `json:"attributes"`
+	Forced *attributes `json:"forced"` // dcmread(force=True) of a file without preamble
 }
 
 func loadReference(t *testing.T) reference {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", "pydicom_reference.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var ref reference
-	if err := json.Unmarshal(b, &ref); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal(b, &ref))
 	return ref
 }
 
@@ -52,9 +49,7 @@ func outcomeOf(t *testing.T, root string, res *Result) (map[string]string, map[s
 	insts := make(map[string]*Instance)
 	rel := func(p string) string {
 		r, err := filepath.Rel(root, p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return filepath.ToSlash(r)
 	}
 	for _, st := range res.Studies {
@@ -95,9 +90,7 @@ func TestPydicomCorpus(t *testing.T) {
 	ref := loadReference(t)
 
 	res, err := (&Scanner{}).Scan(context.Background(), root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	count := func(target error, list []*FileError) int {
 		n := 0
 		for _, fe := range list {
@@ -124,58 +117,43 @@ func TestPydicomCorpus(t *testing.T) {
 		"skipped": 48, "not DICOM": 12, "DICOMDIR": 8, "duplicates": 28,
 		"rejected": 6, "errors": 0,
 	}
-	if !reflect.DeepEqual(counts, want) {
-		t.Errorf("counts:\n got %v\nwant %v", counts, want)
-	}
+	assert.Equal(t, want, counts)
 	var size int64
 	for _, r := range ref.Corpora["test_files"] {
 		if r.Status == "instance" {
 			fi, err := os.Stat(filepath.Join(root, r.Path))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			size += fi.Size()
 		}
 	}
-	if got := res.Size(); got != size || size != 782_575 {
-		t.Errorf("Size() = %d, want %d (782575)", got, size)
-	}
+	assert.Equal(t, int64(782_575), size, "corpus size")
+	assert.Equal(t, size, res.Size())
 	compareWithReference(t, root, res, ref.Corpora["test_files"], false)
 
 	t.Run("dicomdirtests", func(t *testing.T) {
 		t.Parallel()
 		// The issue's numbers: 81 instances in 7 studies and 14 series.
 		res, err := Scan(context.Background(), filepath.Join(root, "dicomdirtests"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		got := [4]int{len(res.Studies), res.Series(), res.Instances(), len(res.Skipped)}
-		if want := [4]int{7, 14, 81, 10}; got != want {
-			t.Errorf("studies, series, instances, skipped = %v, want %v", got, want)
-		}
+		assert.Equal(t, [4]int{7, 14, 81, 10}, got, "studies, series, instances, skipped")
 		patients := map[string]bool{}
 		for _, st := range res.Studies {
 			patients[st.PatientID] = true
 		}
-		// The inventory in spec/dependencies.md says 4 patients; the files
+		// The corpus's directory names suggest 4 patients; the files
 		// hold 3 Patient IDs (the directory names 98892001 and 98892003
 		// are one patient, Doe^Peter).
-		if len(patients) != 3 {
-			t.Errorf("%d patients, want 3", len(patients))
-		}
+		assert.Len(t, patients, 3)
 	})
 
 	t.Run("AllowNoPreamble", func(t *testing.T) {
 		t.Parallel()
 		res, err := (&Scanner{AllowNoPreamble: true}).Scan(context.Background(), root)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		// rtstruct.dcm and ExplVR_LitEndNoMeta.dcm join;
 		// ExplVR_BigEndNoMeta.dcm is a copy of the latter.
-		if got := res.Instances(); got != 113 {
-			t.Errorf("Instances() = %d, want 113", got)
-		}
+		assert.Equal(t, 113, res.Instances())
 		compareWithReference(t, root, res, ref.Corpora["test_files"], true)
 	})
 }
@@ -188,24 +166,18 @@ func TestCharsetCorpus(t *testing.T) {
 	root := filepath.Join(filepath.Dir(testenv.PydicomTestFiles(t)), "charset_files")
 	ref := loadReference(t)
 	res, err := Scan(context.Background(), root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := res.Instances(), 13; got != want {
-		t.Errorf("Instances() = %d, want %d", got, want)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, 13, res.Instances())
 	compareWithReference(t, root, res, ref.Corpora["charset_files"], false)
 }
 
 func compareWithReference(t *testing.T, root string, res *Result, ref []refEntry, noPreamble bool) {
 	t.Helper()
 	status, insts := outcomeOf(t, root, res)
-	if len(status) != len(ref) {
-		t.Errorf("%d files in the result, %d in the reference", len(status), len(ref))
-	}
+	assert.Len(t, status, len(ref), "files in the result against the reference")
 	sops := map[string]bool{}
 	for _, r := range ref {
-		want, attrs := r.Status, r.Attributes
+		want, attrs := r.Status, r.Attrs
 		if noPreamble && r.Forced != nil {
 			attrs = r.Forced
 			switch {
@@ -222,21 +194,16 @@ func compareWithReference(t *testing.T, root string, res *Result, ref []refEntry
 		if want == "instance" {
 			sops[attrs.SOPInstanceUID] = true
 		}
-		if got := status[r.Path]; got != want {
-			t.Errorf("%s: %s, pydicom says %s", r.Path, got, want)
+		if !assert.Equal(t, want, status[r.Path], "%s: pydicom's verdict, then ours", r.Path) {
 			continue
 		}
 		if want != "instance" {
 			continue
 		}
 		in := insts[r.Path]
-		if !reflect.DeepEqual(in.Attributes, *attrs) {
-			g, _ := json.Marshal(in.Attributes)
-			w, _ := json.Marshal(attrs)
-			t.Errorf("%s: attributes\n got %s\nwant %s", r.Path, g, w)
-		}
-		if r.Forced == nil && in.TransferSyntaxUID != r.TS {
-			t.Errorf("%s: transfer syntax %q, want %q", r.Path, in.TransferSyntaxUID, r.TS)
+		assert.Equal(t, *attrs, in.attrs, "%s: attributes", r.Path)
+		if r.Forced == nil {
+			assert.Equal(t, r.TS, in.TransferSyntaxUID, "%s: transfer syntax", r.Path)
 		}
 	}
 }
@@ -256,15 +223,9 @@ func TestPydicomReference(t *testing.T) {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%v: %s", err, stderr.Bytes())
-	}
+	require.NoError(t, err, "%s", stderr.Bytes())
 	want, err := os.ReadFile(filepath.Join("testdata", "pydicom_reference.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(out, want) {
-		t.Errorf("pydicom_reference.py output differs from testdata/pydicom_reference.json; regenerate it:\n" +
-			"  /usr/bin/python3 testdata/pydicom_reference.py /usr/lib/python3/dist-packages/pydicom/data > testdata/pydicom_reference.json")
-	}
+	require.NoError(t, err)
+	assert.Equal(t, string(want), string(out), "pydicom_reference.py output differs from testdata/pydicom_reference.json; regenerate it:\n"+
+		"  /usr/bin/python3 testdata/pydicom_reference.py /usr/lib/python3/dist-packages/pydicom/data > testdata/pydicom_reference.json")
 }

@@ -4,14 +4,15 @@
 //
 // A [Scanner] walks its inputs and reads the header of each file with
 // several workers. It returns a [Result]: [Study] values, each holding
-// [Series], each holding [Instance] values. Every instance carries its
-// path, size, transfer syntax and the 26 [Attributes] the Aura uploader
-// extracts (spec §6.4), under the uploader's key names. Text is decoded to
-// UTF-8 by Specific Character Set: ISO_IR 100 and the other ISO 8859 sets,
-// ISO_IR 192, GB18030, GBK, and the ISO 2022 code extensions for Japanese,
-// Korean and Chinese.
+// [Series], each holding [Instance] values. Studies and series carry the
+// values the Aura uploader sends for them, read from their first file;
+// every instance carries its path, size, transfer syntax and SOP Instance
+// UID. Text is decoded to UTF-8 by Specific Character Set: ISO_IR 100 and
+// the other ISO 8859 sets, ISO_IR 192, GB18030, GBK, and the ISO 2022
+// code extensions for Japanese, Korean and Chinese.
 //
-// The scanner applies the uploader's rules, with the fixes of spec §8:
+// The scanner applies the uploader's rules, and fixes where the uploader
+// loses data silently:
 //
 //   - A file needs the 128-byte preamble and "DICM" prefix
 //     ([Scanner.AllowNoPreamble] relaxes this).
@@ -38,19 +39,24 @@
 // file declares. It keeps no value longer than 64 KiB, and limits nesting
 // to 64 levels. The fuzz tests check that no input panics it or makes it
 // allocate more than 16 MiB. github.com/suyashkumar/dicom v1.1.0 does
-// panic and allocate gigabytes on crafted files (spec/dependencies.md §3),
-// so this package uses it only in tests, to write and cross-check data.
+// panic and allocate gigabytes on crafted files, so this package uses it
+// only in tests, to write and cross-check data.
 //
 // [Zip] writes the instances as "<StudyInstanceUID>/<name>" entries, where
-// name is the relative path with '/' replaced by '-' (spec §5).
-// Colliding names get a suffix ([Zip.Entries]). Encapsulated transfer
-// syntaxes are stored; native pixel data is deflated with
-// github.com/klauspost/compress, several entries at a time. Each source
-// file is read once. Memory stays bounded whatever the study size, and
-// zip64 records are written when needed. The same files and settings
-// always give the same bytes, so an interrupted upload can rebuild the
-// archive and resume. When every entry is stored, [Zip.Size] gives the
-// archive size before it is written.
+// name is the relative path with '/' replaced by '-'. Folder and file
+// names are made portable (no drive letters such as "C:", no characters or
+// device names Windows reserves) and unique, ignoring case
+// ([Zip.Entries]). Encapsulated transfer syntaxes are stored; native
+// pixel data is deflated with github.com/klauspost/compress, several
+// entries at a time. Each source file is read once. Memory stays bounded
+// whatever the study size, and zip64 records are written when needed. The
+// same files and settings always give the same bytes, so an interrupted
+// upload can rebuild the archive and resume. When every entry is stored,
+// [Zip.Size] gives the archive size before it is written.
 //
 // A [Scanner] or [Zip] is safe for concurrent use once configured.
+//
+// What the package relies on (the Part 10 structure, the transfer
+// syntaxes and character sets it reads, the rules, the archive layout and
+// naming) is written down in docs/dicom.md in this repository.
 package dicomscan

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/dicombridge/dicombridge/internal/dicomio"
 )
 
 // Tags the parser knows, as group<<16 | element.
@@ -456,43 +458,26 @@ func (p *parser) itemHeader(rd *breader) (tag, vl uint32, err error) {
 }
 
 // elementHeader reads a tag, VR (explicit only) and value length. An
-// implicit VR element gets vr 0 unless it is a sequence delimiter.
+// implicit VR element gets vr 0 unless it is a sequence delimiter. The
+// encoding itself is internal/dicomio's, shared with the rest of the SDK.
 func (p *parser) elementHeader(rd *breader, explicit, bigEndian bool) (tag uint32, vr uint16, vl uint32, err error) {
+	syn := dicomio.Syntax{Explicit: explicit, BigEndian: bigEndian}
 	b, err := rd.peek(8)
 	if err != nil {
 		return 0, 0, 0, p.truncated(err)
 	}
-	if bigEndian {
-		tag = be32tag(b)
-	} else {
-		tag = le32tag(b)
-	}
-	if !explicit || tag>>16 == 0xFFFE {
-		rd.r += 8
-		if bigEndian {
-			return tag, 0, be32(b[4:]), nil
-		}
-		return tag, 0, le32(b[4:]), nil
-	}
-	if !isVR(b[4], b[5]) {
-		return 0, 0, 0, fmt.Errorf("%w: (%04X,%04X) has invalid VR %q", ErrMalformed, tag>>16, tag&0xFFFF, b[4:6])
-	}
-	vr = uint16(b[4])<<8 | uint16(b[5])
-	if !longVR(vr) {
-		rd.r += 8
-		if bigEndian {
-			return tag, vr, uint32(b[6])<<8 | uint32(b[7]), nil
-		}
-		return tag, vr, uint32(b[6]) | uint32(b[7])<<8, nil
-	}
-	b, err = rd.next(12)
+	h, n, err := dicomio.DecodeHeader(b, syn)
 	if err != nil {
-		return 0, 0, 0, p.truncated(err)
+		return 0, 0, 0, fmt.Errorf("%w: (%04X,%04X) has invalid VR %q", ErrMalformed, h.Tag>>16, h.Tag&0xFFFF, b[4:6])
 	}
-	if bigEndian {
-		return tag, vr, be32(b[8:]), nil
+	if n == 0 { // a long explicit VR: the length follows 4 more bytes
+		if b, err = rd.peek(12); err != nil {
+			return 0, 0, 0, p.truncated(err)
+		}
+		h, n, _ = dicomio.DecodeHeader(b, syn)
 	}
-	return tag, vr, le32(b[8:]), nil
+	rd.r += n
+	return uint32(h.Tag), uint16(h.VR), h.Length, nil
 }
 
 func le32(b []byte) uint32 {
@@ -512,33 +497,13 @@ func be32tag(b []byte) uint32 {
 }
 
 const (
-	vrSQ = 'S'<<8 | 'Q'
-	vrUN = 'U'<<8 | 'N'
+	vrSQ = uint16(dicomio.VRSQ)
+	vrUN = uint16(dicomio.VRUN)
 )
 
 // isVR reports whether two bytes are a VR of PS3.5 (2025 edition).
-func isVR(a, b byte) bool {
-	switch uint16(a)<<8 | uint16(b) {
-	case 'A'<<8 | 'E', 'A'<<8 | 'S', 'A'<<8 | 'T', 'C'<<8 | 'S', 'D'<<8 | 'A',
-		'D'<<8 | 'S', 'D'<<8 | 'T', 'F'<<8 | 'L', 'F'<<8 | 'D', 'I'<<8 | 'S',
-		'L'<<8 | 'O', 'L'<<8 | 'T', 'O'<<8 | 'B', 'O'<<8 | 'D', 'O'<<8 | 'F',
-		'O'<<8 | 'L', 'O'<<8 | 'V', 'O'<<8 | 'W', 'P'<<8 | 'N', 'S'<<8 | 'H',
-		'S'<<8 | 'L', 'S'<<8 | 'Q', 'S'<<8 | 'S', 'S'<<8 | 'T', 'S'<<8 | 'V',
-		'T'<<8 | 'M', 'U'<<8 | 'C', 'U'<<8 | 'I', 'U'<<8 | 'L', 'U'<<8 | 'N',
-		'U'<<8 | 'R', 'U'<<8 | 'S', 'U'<<8 | 'T', 'U'<<8 | 'V':
-		return true
-	}
-	return false
-}
+func isVR(a, b byte) bool { return dicomio.IsVR(a, b) }
 
 // longVR reports whether a VR has a 2-byte reserved field and a 4-byte
 // length in explicit VR.
-func longVR(vr uint16) bool {
-	switch vr {
-	case 'O'<<8 | 'B', 'O'<<8 | 'D', 'O'<<8 | 'F', 'O'<<8 | 'L', 'O'<<8 | 'V',
-		'O'<<8 | 'W', 'S'<<8 | 'Q', 'S'<<8 | 'V', 'U'<<8 | 'C', 'U'<<8 | 'N',
-		'U'<<8 | 'R', 'U'<<8 | 'T', 'U'<<8 | 'V':
-		return true
-	}
-	return false
-}
+func longVR(vr uint16) bool { return dicomio.VR(vr).Long() }

@@ -5,19 +5,21 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"reflect"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // parseAll parses b three ways (a seekable file, a stream of known size,
 // a stream of unknown size, like a deflated dataset or a .zip member) and
 // checks they agree.
-func parseAll(t *testing.T, b []byte, noPreamble bool) (Attributes, string, error) {
+func parseAll(t *testing.T, b []byte, noPreamble bool) (attributes, string, error) {
 	t.Helper()
 	type result struct {
-		a   Attributes
+		a   attributes
 		ts  string
 		err error
 	}
@@ -34,9 +36,9 @@ func parseAll(t *testing.T, b []byte, noPreamble bool) (Attributes, string, erro
 	stream := run(struct{ io.Reader }{bytes.NewReader(b)}, nil, int64(len(b)))
 	unknown := run(struct{ io.Reader }{bytes.NewReader(b)}, nil, -1)
 	for _, o := range []result{stream, unknown} {
-		if !reflect.DeepEqual(o.a, seek.a) || o.ts != seek.ts || !sameKind(o.err, seek.err) {
-			t.Errorf("stream and seekable parses differ:\n seek %+v %v\n stream %+v %v", seek.a, seek.err, o.a, o.err)
-		}
+		assert.Equal(t, seek.a, o.a, "stream and seekable parses differ")
+		assert.Equal(t, seek.ts, o.ts, "stream and seekable parses differ")
+		assert.True(t, sameKind(o.err, seek.err), "stream and seekable parses differ: %v and %v", o.err, seek.err)
 	}
 	return seek.a, seek.ts, seek.err
 }
@@ -82,16 +84,10 @@ func TestParseTransferSyntaxes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			a, ts, err := parseAll(t, tt.file, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if ts != tt.ts {
-				t.Errorf("transfer syntax %q, want %q", ts, tt.ts)
-			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.ts, ts, "transfer syntax")
 			want := [5]string{study, series, sop, "CT", "Test^Patient"}
-			if got := [5]string{a.StudyInstanceUID, a.SeriesInstanceUID, a.SOPInstanceUID, a.Modality, a.PatientName}; got != want {
-				t.Errorf("got %q, want %q", got, want)
-			}
+			assert.Equal(t, want, [5]string{a.StudyInstanceUID, a.SeriesInstanceUID, a.SOPInstanceUID, a.Modality, a.PatientName})
 		})
 	}
 }
@@ -152,25 +148,20 @@ func TestParseStructure(t *testing.T) {
 		name    string
 		file    []byte
 		wantErr error
-		check   func(t *testing.T, a Attributes)
+		check   func(t *testing.T, a attributes)
 	}{
 		{name: "nested undefined-length sequences", file: part10(tsExplicitLE, nested)},
-		{name: "UN sequence of undefined length", file: part10(tsExplicitLE, unSeq), check: func(t *testing.T, a Attributes) {
-			if a.PatientName != "Test^Patient" {
-				t.Errorf("PatientName %q: read from inside a sequence", a.PatientName)
-			}
+		{name: "UN sequence of undefined length", file: part10(tsExplicitLE, unSeq), check: func(t *testing.T, a attributes) {
+			assert.Equal(t, "Test^Patient", a.PatientName, "read from inside a sequence")
 		}},
 		{name: "defined-length sequence", file: part10(tsExplicitLE, definedSQ)},
 		{name: "stops before pixel data", file: part10(tsExplicitLE, hugePixels)},
-		{name: "NUL cut and trim", file: part10(tsExplicitLE, padded), check: func(t *testing.T, a Attributes) {
-			if a.StudyDescription != "Head" || !reflect.DeepEqual(a.OtherPatientIDs, []string{"A1", "B2", "C3"}) {
-				t.Errorf("StudyDescription %q, OtherPatientIDs %q", a.StudyDescription, a.OtherPatientIDs)
-			}
+		{name: "NUL cut and trim", file: part10(tsExplicitLE, padded), check: func(t *testing.T, a attributes) {
+			assert.Equal(t, "Head", a.StudyDescription)
+			assert.Equal(t, []string{"A1", "B2", "C3"}, a.OtherPatientIDs)
 		}},
-		{name: "first occurrence wins", file: part10(tsExplicitLE, firstWins), check: func(t *testing.T, a Attributes) {
-			if a.Modality != "MR" {
-				t.Errorf("Modality %q, want the first one, MR", a.Modality)
-			}
+		{name: "first occurrence wins", file: part10(tsExplicitLE, firstWins), check: func(t *testing.T, a attributes) {
+			assert.Equal(t, "MR", a.Modality, "want the first one")
 		}},
 		{name: "nesting too deep", file: part10(tsExplicitLE, deep.bytes()), wantErr: ErrMalformed},
 		{name: "invalid VR", file: part10(tsExplicitLE, badVR), wantErr: ErrMalformed},
@@ -194,17 +185,11 @@ func TestParseStructure(t *testing.T) {
 			t.Parallel()
 			a, _, err := parseAll(t, tt.file, false)
 			if tt.wantErr != nil {
-				if !errors.Is(err, tt.wantErr) {
-					t.Fatalf("err = %v, want %v", err, tt.wantErr)
-				}
+				require.ErrorIs(t, err, tt.wantErr)
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if a.StudyInstanceUID != study || a.SeriesInstanceUID != series || a.SOPInstanceUID != sop {
-				t.Errorf("UIDs %q %q %q", a.StudyInstanceUID, a.SeriesInstanceUID, a.SOPInstanceUID)
-			}
+			require.NoError(t, err)
+			assert.Equal(t, [3]string{study, series, sop}, [3]string{a.StudyInstanceUID, a.SeriesInstanceUID, a.SOPInstanceUID}, "UIDs")
 			if tt.check != nil {
 				tt.check(t, a)
 			}
@@ -232,17 +217,11 @@ func TestParseNoPreamble(t *testing.T) {
 			t.Parallel()
 			a, _, err := parseAll(t, tt.file, true)
 			if !tt.ok {
-				if !errors.Is(err, ErrNotDICOM) {
-					t.Fatalf("err = %v, want ErrNotDICOM", err)
-				}
+				require.ErrorIs(t, err, ErrNotDICOM)
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if a.SOPInstanceUID != sop {
-				t.Errorf("SOPInstanceUID %q", a.SOPInstanceUID)
-			}
+			require.NoError(t, err)
+			assert.Equal(t, sop, a.SOPInstanceUID)
 		})
 	}
 }
@@ -270,9 +249,7 @@ func TestParseAllocations(t *testing.T) {
 			p.h.attributes(&p.cache)
 		}
 		runtime.ReadMemStats(&after)
-		if per := (after.TotalAlloc - before.TotalAlloc) / 10; per > 64<<10 {
-			t.Errorf("%s: %d bytes allocated per parse", name, per)
-		}
+		assert.LessOrEqual(t, (after.TotalAlloc-before.TotalAlloc)/10, uint64(64<<10), "%s: bytes allocated per parse", name)
 	}
 }
 
@@ -296,22 +273,13 @@ func TestParseRepeatedValues(t *testing.T) {
 		runtime.ReadMemStats(&before)
 		err := p.parse(struct{ io.Reader }{bytes.NewReader(b)}, nil, int64(len(b)), false)
 		runtime.ReadMemStats(&after)
-		if err != nil {
-			t.Fatalf("%s: %v", ts, err)
-		}
-		if limit := (numAttrs + 1) * maxValue; cap(p.h.arena) > limit {
-			t.Errorf("%s (%d bytes): arena of %d bytes, want at most %d", ts, len(b), cap(p.h.arena), limit)
-		}
-		if n := after.TotalAlloc - before.TotalAlloc; n > 4<<20 {
-			t.Errorf("%s (%d bytes): %d bytes allocated", ts, len(b), n)
-		}
+		require.NoError(t, err, "%s", ts)
+		assert.LessOrEqual(t, cap(p.h.arena), (numAttrs+1)*maxValue, "%s (%d bytes): arena", ts, len(b))
+		assert.LessOrEqual(t, after.TotalAlloc-before.TotalAlloc, uint64(4<<20), "%s (%d bytes): bytes allocated", ts, len(b))
 		a := p.h.attributes(&p.cache)
-		if a.PatientName != strings.Repeat("A", 60000) || a.SOPInstanceUID != sop {
-			t.Errorf("%s: PatientName of %d bytes, SOP Instance UID %q", ts, len(a.PatientName), a.SOPInstanceUID)
-		}
-		if got := string(p.h.charsetValue()); got != "ISO_IR 100" {
-			t.Errorf("%s: Specific Character Set %q, want the first one", ts, got)
-		}
+		assert.Equal(t, strings.Repeat("A", 60000), a.PatientName, "%s: PatientName", ts)
+		assert.Equal(t, sop, a.SOPInstanceUID, ts)
+		assert.Equal(t, "ISO_IR 100", string(p.h.charsetValue()), "%s: Specific Character Set, want the first one", ts)
 	}
 }
 
@@ -357,9 +325,7 @@ func TestDecodeText(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			d := newTextDecoder([]byte(tt.charset))
-			if got := d.decode(tt.value, tt.pn); got != tt.want {
-				t.Errorf("decode(%q) = %q, want %q", tt.value, got, tt.want)
-			}
+			assert.Equal(t, tt.want, d.decode(tt.value, tt.pn), "decode(%q)", tt.value)
 		})
 	}
 }
@@ -373,12 +339,8 @@ func TestCharsetInFile(t *testing.T) {
 		d.str(0x00080005, "CS", "ISO_IR 100").instance(study, series, sop).str(0x00081030, "LO", "T\xeate\xe9")
 		b := part10(map[bool]string{false: tsExplicitLE, true: tsExplicitBE}[bigEndian], d.bytes())
 		a, _, err := parseAll(t, b, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if a.StudyDescription != "Têteé" {
-			t.Errorf("big endian %v: StudyDescription %q", bigEndian, a.StudyDescription)
-		}
+		require.NoError(t, err)
+		assert.Equal(t, "Têteé", a.StudyDescription, "big endian %v", bigEndian)
 	}
 }
 
@@ -394,12 +356,9 @@ func TestElementHeaderLengths(t *testing.T) {
 			ts = tsExplicitBE
 		}
 		a, _, err := parseAll(t, part10(ts, d.bytes()), false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if a.InstitutionAddress != "1 Main Street" || a.StudyDescription != "Long text VR" {
-			t.Errorf("%v: %q %q", order, a.InstitutionAddress, a.StudyDescription)
-		}
+		require.NoError(t, err)
+		assert.Equal(t, "1 Main Street", a.InstitutionAddress, "%v", order)
+		assert.Equal(t, "Long text VR", a.StudyDescription, "%v", order)
 	}
 }
 
@@ -427,16 +386,11 @@ func TestParseMetaIndependentOfPreviousFile(t *testing.T) {
 	for name, prev := range previous {
 		p := newParser()
 		if prev != nil {
-			if err := p.parse(bytes.NewReader(prev), nil, int64(len(prev)), false); err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
+			require.NoError(t, p.parse(bytes.NewReader(prev), nil, int64(len(prev)), false), "%s", name)
 		}
-		if err := p.parse(bytes.NewReader(file), nil, int64(len(file)), false); err != nil {
-			t.Errorf("%s: %v", name, err)
+		if !assert.NoError(t, p.parse(bytes.NewReader(file), nil, int64(len(file)), false), name) {
 			continue
 		}
-		if a := p.h.attributes(&p.cache); a.SOPInstanceUID != sop {
-			t.Errorf("%s: SOP Instance UID %q", name, a.SOPInstanceUID)
-		}
+		assert.Equal(t, sop, p.h.attributes(&p.cache).SOPInstanceUID, name)
 	}
 }

@@ -81,8 +81,12 @@ type Instance struct {
 	ModTime time.Time `json:"mod_time"`
 	// TransferSyntaxUID is (0002,0010), or "" if the file has none.
 	TransferSyntaxUID string `json:"transfer_syntax_uid"`
+	// SOPInstanceUID is (0008,0018), or "" if the file has none. The
+	// values the file shares with its study and series are on [Study] and
+	// [Series].
+	SOPInstanceUID string `json:"instance_uid"`
 
-	Attributes
+	attrs attributes // what the header held, for grouping and the rules
 }
 
 // Encapsulated reports whether the pixel data is compressed (any transfer
@@ -113,7 +117,8 @@ type Series struct {
 
 // Study is one study: the series sharing a Study Instance UID. Its fields
 // come from its first instance, in scan order, except StudyDescription,
-// which is taken from the first instance that has one (spec §6.5).
+// which is taken from the first instance that has one, as the Aura
+// uploader does (docs/dicom.md, "Studies and series").
 type Study struct {
 	StudyInstanceUID string `json:"study_uid"`
 	StudyDescription string `json:"study_description"`
@@ -122,6 +127,9 @@ type Study struct {
 	PatientName      string `json:"patient_name"`
 	StudyDate        string `json:"study_date"`
 	StudyTime        string `json:"study_time"`
+	AccessionNumber  string `json:"accession_no"`
+	PatientBirthDate string `json:"patient_birth_date"`
+	PatientSex       string `json:"patient_sex"`
 	// Modalities lists the series' modalities once each, in series
 	// order, without empty ones.
 	Modalities []string  `json:"modalities"`
@@ -546,7 +554,8 @@ func (s *Scanner) examine(p *parser, j job) outcome {
 		return o
 	}
 	in.TransferSyntaxUID = p.h.transferSyntax
-	in.Attributes = p.h.attributes(&p.cache)
+	in.attrs = p.h.attributes(&p.cache)
+	in.SOPInstanceUID = in.attrs.SOPInstanceUID
 	o.inst = in
 	return o
 }
@@ -648,34 +657,37 @@ func (s *Scanner) aggregate(outs []outcome) *Result {
 			}
 			sops[uid] = o.path
 		}
-		st := studies[i.StudyInstanceUID]
+		st := studies[i.attrs.StudyInstanceUID]
 		if st == nil {
 			st = &Study{
-				StudyInstanceUID: i.StudyInstanceUID,
-				StudyDescription: i.StudyDescription,
-				InstitutionName:  i.InstitutionName,
-				PatientID:        i.PatientID,
-				PatientName:      i.PatientName,
-				StudyDate:        i.StudyDate,
-				StudyTime:        i.StudyTime,
+				StudyInstanceUID: i.attrs.StudyInstanceUID,
+				StudyDescription: i.attrs.StudyDescription,
+				InstitutionName:  i.attrs.InstitutionName,
+				PatientID:        i.attrs.PatientID,
+				PatientName:      i.attrs.PatientName,
+				StudyDate:        i.attrs.StudyDate,
+				StudyTime:        i.attrs.StudyTime,
+				AccessionNumber:  i.attrs.AccessionNumber,
+				PatientBirthDate: i.attrs.PatientBirthDate,
+				PatientSex:       i.attrs.PatientSex,
 			}
-			studies[i.StudyInstanceUID] = st
+			studies[i.attrs.StudyInstanceUID] = st
 			res.Studies = append(res.Studies, st)
 		} else if st.StudyDescription == "" {
-			st.StudyDescription = i.StudyDescription
+			st.StudyDescription = i.attrs.StudyDescription
 		}
-		k := seriesKey{i.StudyInstanceUID, i.SeriesInstanceUID}
+		k := seriesKey{i.attrs.StudyInstanceUID, i.attrs.SeriesInstanceUID}
 		se := series[k]
 		if se == nil {
 			se = &Series{
-				SeriesInstanceUID: i.SeriesInstanceUID,
-				Modality:          i.Modality,
-				SeriesDescription: i.SeriesDescription,
-				BodyPartExamined:  i.BodyPartExamined,
-				SeriesDate:        i.SeriesDate,
-				SeriesTime:        i.SeriesTime,
-				StudyDate:         i.StudyDate,
-				SeriesNumber:      i.SeriesNumber,
+				SeriesInstanceUID: i.attrs.SeriesInstanceUID,
+				Modality:          i.attrs.Modality,
+				SeriesDescription: i.attrs.SeriesDescription,
+				BodyPartExamined:  i.attrs.BodyPartExamined,
+				SeriesDate:        i.attrs.SeriesDate,
+				SeriesTime:        i.attrs.SeriesTime,
+				StudyDate:         i.attrs.StudyDate,
+				SeriesNumber:      i.attrs.SeriesNumber,
 			}
 			series[k] = se
 			st.Series = append(st.Series, se)
@@ -691,15 +703,15 @@ func (s *Scanner) aggregate(outs []outcome) *Result {
 // classify applies the rules that exclude a parsed DICOM file.
 func classify(i *Instance) error {
 	switch {
-	case i.SOPClassUID == sopClassDICOMDIR:
+	case i.attrs.SOPClassUID == sopClassDICOMDIR:
 		return ErrDICOMDIR
-	case i.SOPClassUID == sopClassRawData && i.ProtocolName == protocolExamCard:
+	case i.attrs.SOPClassUID == sopClassRawData && i.attrs.ProtocolName == protocolExamCard:
 		return fmt.Errorf("%w: Raw Data Storage with Protocol Name %q (Philips ExamCard)", ErrRejected, protocolExamCard)
-	case i.StudyInstanceUID == "" && i.SeriesInstanceUID == "":
+	case i.attrs.StudyInstanceUID == "" && i.attrs.SeriesInstanceUID == "":
 		return fmt.Errorf("%w: no Study Instance UID and no Series Instance UID", ErrRejected)
-	case i.StudyInstanceUID == "":
+	case i.attrs.StudyInstanceUID == "":
 		return fmt.Errorf("%w: no Study Instance UID", ErrRejected)
-	case i.SeriesInstanceUID == "":
+	case i.attrs.SeriesInstanceUID == "":
 		return fmt.Errorf("%w: no Series Instance UID", ErrRejected)
 	}
 	return nil

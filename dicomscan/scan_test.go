@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +23,8 @@ import (
 
 	"github.com/dicombridge/dicombridge/dicomgen"
 	"github.com/dicombridge/dicombridge/internal/testenv"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestMain(m *testing.M) {
@@ -33,9 +34,7 @@ func TestMain(m *testing.M) {
 func generate(t testing.TB, dir string, o dicomgen.Options) []dicomgen.File {
 	t.Helper()
 	files, err := dicomgen.Write(context.Background(), dir, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return files
 }
 
@@ -50,35 +49,26 @@ func TestScanGenerated(t *testing.T) {
 			root := filepath.Join(t.TempDir(), "incoming")
 			files := generate(t, root, dicomgen.Options{Studies: 3, SeriesPerStudy: 2, InstancesPerSeries: 3, TransferSyntaxes: []string{ts}, Seed: 3})
 			res, err := Scan(context.Background(), root)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := [5]int{len(res.Studies), res.Series(), res.Instances(), res.Files, len(res.Skipped) + len(res.Rejected) + len(res.Errors)}; got != [5]int{3, 6, 18, 18, 0} {
-				t.Fatalf("studies, series, instances, files, others = %v", got)
-			}
+			require.NoError(t, err)
+			got := [5]int{len(res.Studies), res.Series(), res.Instances(), res.Files, len(res.Skipped) + len(res.Rejected) + len(res.Errors)}
+			require.Equal(t, [5]int{3, 6, 18, 18, 0}, got, "studies, series, instances, files, others")
 			i := 0
 			for _, st := range res.Studies {
-				if want := []string{files[i].Modality}; !reflect.DeepEqual(st.Modalities, want) {
-					t.Errorf("Modalities %q, want %q", st.Modalities, want)
-				}
-				if st.PatientName != files[i].PatientName || st.PatientID != files[i].PatientID || st.StudyInstanceUID != files[i].StudyInstanceUID {
-					t.Errorf("study %q %q %q, want %q %q %q", st.StudyInstanceUID, st.PatientName, st.PatientID,
-						files[i].StudyInstanceUID, files[i].PatientName, files[i].PatientID)
-				}
+				assert.Equal(t, []string{files[i].Modality}, st.Modalities)
+				assert.Equal(t, [3]string{files[i].StudyInstanceUID, files[i].PatientName, files[i].PatientID},
+					[3]string{st.StudyInstanceUID, st.PatientName, st.PatientID}, "study UID, patient name, patient ID")
 				for _, se := range st.Series {
 					for _, in := range se.Instances {
 						f := files[i]
 						i++
-						got := [8]string{in.Name, in.StudyInstanceUID, in.SeriesInstanceUID, in.SOPInstanceUID,
-							in.SOPClassUID, in.PatientName, in.Modality, in.TransferSyntaxUID}
+						got := [8]string{in.Name, in.attrs.StudyInstanceUID, in.attrs.SeriesInstanceUID, in.SOPInstanceUID,
+							in.attrs.SOPClassUID, in.attrs.PatientName, in.attrs.Modality, in.TransferSyntaxUID}
 						want := [8]string{"incoming/" + f.Name, f.StudyInstanceUID, f.SeriesInstanceUID, f.SOPInstanceUID,
 							f.SOPClassUID, f.PatientName, f.Modality, ts}
-						if got != want || in.Size != f.Size || in.Path != f.Path {
-							t.Errorf("instance\n got %q %d %s\nwant %q %d %s", got, in.Size, in.Path, want, f.Size, f.Path)
-						}
-						if in.InstitutionName != f.InstitutionName {
-							t.Errorf("InstitutionName %q, want %q (charset %q)", in.InstitutionName, f.InstitutionName, f.CharacterSet)
-						}
+						assert.Equal(t, want, got, "instance")
+						assert.Equal(t, f.Size, in.Size, "size of %s", f.Path)
+						assert.Equal(t, f.Path, in.Path)
+						assert.Equal(t, f.InstitutionName, in.attrs.InstitutionName, "InstitutionName (charset %q)", f.CharacterSet)
 					}
 				}
 			}
@@ -95,17 +85,13 @@ func TestScanDeterministic(t *testing.T) {
 	var want []byte
 	for _, workers := range []int{1, 3, 16} {
 		res, err := (&Scanner{Workers: workers}).Scan(context.Background(), root)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		got, err := json.Marshal(res)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		if want == nil {
 			want = got
-		} else if string(got) != string(want) {
-			t.Errorf("Workers %d: result differs from Workers 1", workers)
+		} else {
+			assert.Equal(t, string(want), string(got), "Workers %d: result differs from Workers 1", workers)
 		}
 	}
 }
@@ -119,19 +105,13 @@ func TestScanInputs(t *testing.T) {
 	write := func(name string, b []byte) string {
 		t.Helper()
 		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, b, 0o644))
 		return p
 	}
 	read := func(p string) []byte {
 		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return b
 	}
 	// A .zip input holding two generated instances (one stored, one
@@ -140,9 +120,7 @@ func TestScanInputs(t *testing.T) {
 	zw := zip.NewWriter(&zb)
 	for i, m := range []uint16{zip.Store, zip.Deflate} {
 		w, err := zw.CreateHeader(&zip.FileHeader{Name: "in/zip/" + filepath.Base(files[i].Path), Method: m})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		w.Write(read(files[i].Path))
 	}
 	for range 2 {
@@ -162,18 +140,12 @@ func TestScanInputs(t *testing.T) {
 	dicomdir := part10(tsExplicitLE, nil)
 	write("DICOMDIR", []byte(strings.Replace(string(dicomdir), "1.2.840.10008.5.1.4.1.1.2\x00", "1.2.840.10008.1.3.10\x00\x00\x00\x00\x00\x00", 1)))
 	write("readme.txt", []byte("not DICOM"))
-	if err := os.Symlink(filepath.Join(dir, "gen2"), filepath.Join(dir, "link-to-dir")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(other[0].Path, filepath.Join(dir, "link-to-file.dcm")); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.Symlink(filepath.Join(dir, "gen2"), filepath.Join(dir, "link-to-dir")))
+	require.NoError(t, os.Symlink(other[0].Path, filepath.Join(dir, "link-to-file.dcm")))
 	missing := filepath.Join(dir, "does-not-exist")
 
 	res, err := Scan(context.Background(), dir, missing, files[2].Path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	type outcome struct{ kind, reason string }
 	got := map[string]outcome{}
 	rel := func(p string) string {
@@ -191,9 +163,8 @@ func TestScanInputs(t *testing.T) {
 	for kind, list := range map[string][]*FileError{"skipped": res.Skipped, "rejected": res.Rejected, "error": res.Errors} {
 		for _, fe := range list {
 			var as *FileError
-			if !errors.As(error(fe), &as) || !strings.HasPrefix(fe.Error(), "dicomscan: "+fe.Path+": ") {
-				t.Errorf("%v: not a well-formed *FileError", fe)
-			}
+			assert.ErrorAs(t, error(fe), &as)
+			assert.True(t, strings.HasPrefix(fe.Error(), "dicomscan: "+fe.Path+": "), "%v: not a well-formed *FileError", fe)
 			reason := ""
 			for _, s := range sentinels {
 				if errors.Is(fe, s) {
@@ -229,33 +200,19 @@ func TestScanInputs(t *testing.T) {
 		"link-to-dir (skipped)":                                                                   {"skipped", "not a regular file"},
 		"does-not-exist (error)":                                                                  {"error", "file does not exist"},
 	}
-	if !reflect.DeepEqual(got, want) {
-		for k, v := range got {
-			if want[k] != v {
-				t.Errorf("%s: got %v, want %v", k, v, want[k])
-			}
-		}
-		for k, v := range want {
-			if _, ok := got[k]; !ok {
-				t.Errorf("%s: missing, want %v", k, v)
-			}
-		}
-	}
+	assert.Equal(t, want, got)
 	for _, fe := range res.Rejected {
-		if strings.HasSuffix(fe.Path, "examcard.dcm") && fe.Reason() != `rejected: Raw Data Storage with Protocol Name "ExamCard" (Philips ExamCard)` {
-			t.Errorf("ExamCard reason %q", fe.Reason())
+		if strings.HasSuffix(fe.Path, "examcard.dcm") {
+			assert.Equal(t, `rejected: Raw Data Storage with Protocol Name "ExamCard" (Philips ExamCard)`, fe.Reason(), "ExamCard reason")
 		}
 	}
-	if res.Files != 19 {
-		t.Errorf("Files = %d, want 19", res.Files)
-	}
-	if err := res.Err(); err == nil || len(err.(interface{ Unwrap() []error }).Unwrap()) != len(res.Errors) {
-		t.Errorf("Err() = %v", err)
-	}
+	assert.Equal(t, 19, res.Files)
+	err = res.Err()
+	require.Error(t, err)
+	require.Implements(t, (*interface{ Unwrap() []error })(nil), err)
+	assert.Len(t, err.(interface{ Unwrap() []error }).Unwrap(), len(res.Errors), "Err() lists every error")
 	var fe *FileError
-	if !errors.As(res.Err(), &fe) {
-		t.Error("errors.As(res.Err(), *FileError) failed")
-	}
+	assert.ErrorAs(t, res.Err(), &fe)
 }
 
 // TestScanArchive scans a .zip input on its own: members are instances,
@@ -266,34 +223,30 @@ func TestScanArchive(t *testing.T) {
 	files := generate(t, filepath.Join(dir, "src"), dicomgen.Options{SeriesPerStudy: 2, InstancesPerSeries: 2, Seed: 5})
 	zpath := filepath.Join(dir, "upload.ZIP")
 	out, err := os.Create(zpath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	zw := zip.NewWriter(out)
 	for i, f := range files {
 		m := []uint16{zip.Store, zip.Deflate}[i%2]
 		w, err := zw.CreateHeader(&zip.FileHeader{Name: f.Name, Method: m, Modified: time.Unix(1700000000, 0)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		b, _ := os.ReadFile(f.Path)
 		w.Write(b)
 	}
 	zw.Close()
 	out.Close()
 	res, err := Scan(context.Background(), zpath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Instances() != 4 || len(res.Errors)+len(res.Skipped) != 0 {
-		t.Fatalf("instances %d, errors %v, skipped %v", res.Instances(), res.Errors, res.Skipped)
-	}
+	require.NoError(t, err)
+	require.Equal(t, 4, res.Instances())
+	require.Empty(t, res.Errors)
+	require.Empty(t, res.Skipped)
 	in := res.Studies[0].Series[0].Instances[0]
-	if in.Archive != zpath || in.Member != files[0].Name || in.Name != files[0].Name ||
-		in.Path != zpath+"/"+files[0].Name || in.Size != files[0].Size || in.SOPInstanceUID != files[0].SOPInstanceUID ||
-		!in.ModTime.Equal(time.Unix(1700000000, 0)) {
-		t.Errorf("instance %+v", in)
-	}
+	assert.Equal(t, zpath, in.Archive)
+	assert.Equal(t, files[0].Name, in.Member)
+	assert.Equal(t, files[0].Name, in.Name)
+	assert.Equal(t, zpath+"/"+files[0].Name, in.Path)
+	assert.Equal(t, files[0].Size, in.Size)
+	assert.Equal(t, files[0].SOPInstanceUID, in.SOPInstanceUID)
+	assert.True(t, in.ModTime.Equal(time.Unix(1700000000, 0)), "ModTime %v", in.ModTime)
 }
 
 // TestScanArchiveMemberLimit: a compressed .zip member is a stream whose
@@ -308,9 +261,7 @@ func TestScanArchiveMemberLimit(t *testing.T) {
 	const limit = 1 << 20
 	zpath := filepath.Join(t.TempDir(), "in.zip")
 	out, err := os.Create(zpath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	member := func(sopUID string, skipped int) []byte {
 		d := (&ds{}).header(0x00090010, "OB", uint32(skipped)).raw(make([]byte, skipped))
 		return part10(tsExplicitLE, d.instance(study, series, sopUID).bytes())
@@ -326,25 +277,18 @@ func TestScanArchiveMemberLimit(t *testing.T) {
 		{"small.dcm", zip.Deflate, limit / 2},
 	} {
 		w, err := zw.CreateHeader(&zip.FileHeader{Name: m.name, Method: m.method})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		w.Write(member(fmt.Sprintf("%s.%d", sop, i), m.skipped))
 	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, zw.Close())
 	out.Close()
 	res, err := (&Scanner{streamLimit: limit}).Scan(context.Background(), zpath)
-	if err != nil {
-		t.Fatal(err)
+	require.NoError(t, err)
+	if assert.Len(t, res.Errors, 1) {
+		assert.Equal(t, zpath+"/bomb.dcm", res.Errors[0].Path)
+		assert.ErrorIs(t, res.Errors[0], ErrMalformed)
 	}
-	if len(res.Errors) != 1 || res.Errors[0].Path != zpath+"/bomb.dcm" || !errors.Is(res.Errors[0], ErrMalformed) {
-		t.Errorf("errors %v, want ErrMalformed for bomb.dcm", res.Errors)
-	}
-	if res.Instances() != 2 {
-		t.Errorf("%d instances, want stored.dcm and small.dcm", res.Instances())
-	}
+	assert.Equal(t, 2, res.Instances(), "want stored.dcm and small.dcm")
 }
 
 // TestScanArchiveOverlappingMembers: members whose data overlap (every
@@ -359,18 +303,12 @@ func TestScanArchiveOverlappingMembers(t *testing.T) {
 	zw := zip.NewWriter(&buf)
 	for _, name := range []string{"a.dcm", "b.dcm", "c.dcm"} {
 		w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		w.Write(body)
 	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, zw.Close())
 	honest := filepath.Join(dir, "honest.zip")
-	if err := os.WriteFile(honest, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(honest, buf.Bytes(), 0o644))
 	// Point every central-directory record at the first member's local
 	// header (offset 0): same name length, same sizes and CRC, so
 	// archive/zip accepts it, and three members share one stream.
@@ -386,27 +324,22 @@ func TestScanArchiveOverlappingMembers(t *testing.T) {
 		}
 		i += 4 + j
 	}
-	if n != 3 {
-		t.Fatalf("patched %d central-directory records, want 3", n)
-	}
+	require.Equal(t, 3, n, "patched central-directory records")
 	bombPath := filepath.Join(dir, "bomb.zip")
-	if err := os.WriteFile(bombPath, bomb, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(bombPath, bomb, 0o644))
 
 	res, err := Scan(context.Background(), honest)
-	if err != nil || len(res.Errors) != 0 || len(res.Skipped) != 2 {
-		// b.dcm and c.dcm repeat a.dcm's SOP Instance UID: skipped as duplicates.
-		t.Fatalf("honest archive: %v, errors %v, skipped %v", err, res.Errors, res.Skipped)
-	}
+	require.NoError(t, err)
+	require.Empty(t, res.Errors, "honest archive")
+	// b.dcm and c.dcm repeat a.dcm's SOP Instance UID: skipped as duplicates.
+	require.Len(t, res.Skipped, 2, "honest archive")
 	res, err = Scan(context.Background(), bombPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res.Errors) != 1 || res.Errors[0].Path != bombPath || !errors.Is(res.Errors[0], ErrArchive) ||
-		!strings.Contains(res.Errors[0].Error(), "overlapping") || res.Instances() != 0 {
-		t.Fatalf("bomb archive: errors %v, %d instances; want one ErrArchive for the archive", res.Errors, res.Instances())
-	}
+	require.NoError(t, err)
+	require.Len(t, res.Errors, 1, "bomb archive")
+	assert.Equal(t, bombPath, res.Errors[0].Path)
+	assert.ErrorIs(t, res.Errors[0], ErrArchive)
+	assert.ErrorContains(t, res.Errors[0], "overlapping")
+	assert.Zero(t, res.Instances())
 }
 
 // TestScanLinkedRoot: an argument that is a link to a directory is
@@ -422,16 +355,13 @@ func TestScanLinkedRoot(t *testing.T) {
 	var logs strings.Builder
 	s := Scanner{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	res, err := s.Scan(context.Background(), link, filepath.Join(dir, "nothing-here"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	in := res.Studies[0].Series[0].Instances[0]
-	if res.Instances() != 2 || in.Name != "link/study01/series01/IM00001.dcm" || in.Path != filepath.Join(link, "study01/series01/IM00001.dcm") {
-		t.Errorf("%d instances, first %q at %q", res.Instances(), in.Name, in.Path)
-	}
-	if !strings.Contains(logs.String(), "nothing-here") || !strings.Contains(logs.String(), "level=DEBUG") {
-		t.Errorf("log: %q", logs.String())
-	}
+	assert.Equal(t, 2, res.Instances())
+	assert.Equal(t, "link/study01/series01/IM00001.dcm", in.Name)
+	assert.Equal(t, filepath.Join(link, "study01/series01/IM00001.dcm"), in.Path)
+	assert.Contains(t, logs.String(), "nothing-here")
+	assert.Contains(t, logs.String(), "level=DEBUG")
 }
 
 // TestScanNotRegular: a named pipe is reported, never opened (opening a
@@ -444,12 +374,10 @@ func TestScanNotRegular(t *testing.T) {
 		t.Skip("no named pipes here:", err)
 	}
 	res, err := Scan(context.Background(), dir, fifo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res.Skipped) != 2 || !errors.Is(res.Skipped[0], ErrNotRegular) || !errors.Is(res.Skipped[1], ErrNotRegular) {
-		t.Errorf("skipped %v", res.Skipped)
-	}
+	require.NoError(t, err)
+	require.Len(t, res.Skipped, 2)
+	assert.ErrorIs(t, res.Skipped[0], ErrNotRegular)
+	assert.ErrorIs(t, res.Skipped[1], ErrNotRegular)
 }
 
 // TestStudyRules: study fields from the first file, the description from
@@ -459,34 +387,34 @@ func TestStudyRules(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	file := func(name, series, sop, modality, desc, seriesDesc, patient string) {
-		d := (&ds{}).str(0x00080018, "UI", sop).str(0x00080060, "CS", modality)
+		d := (&ds{}).str(0x00080018, "UI", sop).str(0x00080050, "SH", "ACC-"+name).str(0x00080060, "CS", modality)
 		if desc != "" {
 			d.str(0x00081030, "LO", desc)
 		}
 		d.str(0x0008103E, "LO", seriesDesc).str(0x00100010, "PN", patient).
+			str(0x00100030, "DA", map[bool]string{true: "19700101", false: "19800101"}[name == "a"]).str(0x00100040, "CS", map[bool]string{true: "F", false: "M"}[name == "a"]).
 			str(0x0020000D, "UI", "1.1").str(0x0020000E, "UI", series)
-		if err := os.WriteFile(filepath.Join(dir, name), part10(tsExplicitLE, d.bytes()), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), part10(tsExplicitLE, d.bytes()), 0o644))
 	}
 	file("a", "1.1.1", "1.1.1.1", "CT", "", "first", "First^Patient")
 	file("b", "1.1.2", "1.1.2.1", "PR", "Chest", "second", "Second^Name")
 	file("c", "1.1.1", "1.1.1.2", "MR", "Other", "ignored", "Third^Name")
 	file("d", "1.1.3", "1.1.3.1", "CT", "", "third", "X")
 	res, err := Scan(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	st := res.Studies[0]
-	if st.PatientName != "First^Patient" || st.StudyDescription != "Chest" || !reflect.DeepEqual(st.Modalities, []string{"CT", "PR"}) {
-		t.Errorf("study %+v", st)
-	}
-	if se := st.Series[0]; se.Modality != "CT" || se.SeriesDescription != "first" || len(se.Instances) != 2 {
-		t.Errorf("series %+v", se)
-	}
-	if st.Instances() != 4 || len(st.Series) != 3 {
-		t.Errorf("%d instances in %d series", st.Instances(), len(st.Series))
-	}
+	assert.Equal(t, "First^Patient", st.PatientName)
+	assert.Equal(t, "ACC-a", st.AccessionNumber, "from the first file")
+	assert.Equal(t, "19700101", st.PatientBirthDate, "from the first file")
+	assert.Equal(t, "F", st.PatientSex, "from the first file")
+	assert.Equal(t, "Chest", st.StudyDescription)
+	assert.Equal(t, []string{"CT", "PR"}, st.Modalities)
+	se := st.Series[0]
+	assert.Equal(t, "CT", se.Modality)
+	assert.Equal(t, "first", se.SeriesDescription)
+	assert.Len(t, se.Instances, 2)
+	assert.Equal(t, 4, st.Instances())
+	assert.Len(t, st.Series, 3)
 }
 
 func TestScanProgress(t *testing.T) {
@@ -496,16 +424,13 @@ func TestScanProgress(t *testing.T) {
 	var calls []Progress
 	s := Scanner{OnProgress: func(p Progress) { calls = append(calls, p) }}
 	res, err := s.Scan(context.Background(), root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(calls) != res.Files || res.Files != 20 {
-		t.Fatalf("%d progress calls for %d files", len(calls), res.Files)
-	}
+	require.NoError(t, err)
+	require.Equal(t, 20, res.Files)
+	require.Len(t, calls, res.Files, "progress calls")
 	for i, p := range calls {
-		if p.Done != i+1 || p.Found < p.Done || p.Path == "" {
-			t.Errorf("call %d: %+v", i, p)
-		}
+		assert.Equal(t, i+1, p.Done, "call %d", i)
+		assert.GreaterOrEqual(t, p.Found, p.Done, "call %d", i)
+		assert.NotEmpty(t, p.Path, "call %d", i)
 	}
 }
 
@@ -515,9 +440,8 @@ func TestScanCancel(t *testing.T) {
 	generate(t, root, dicomgen.Options{InstancesPerSeries: 50})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Scan(ctx, root); !errors.Is(err, context.Canceled) {
-		t.Errorf("canceled before: err = %v", err)
-	}
+	_, err := Scan(ctx, root)
+	assert.ErrorIs(t, err, context.Canceled, "canceled before")
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
 	s := Scanner{Workers: 2, OnProgress: func(p Progress) {
@@ -525,9 +449,9 @@ func TestScanCancel(t *testing.T) {
 			cancel()
 		}
 	}}
-	if _, err := s.Scan(ctx, root); !errors.Is(err, context.Canceled) || !strings.HasPrefix(err.Error(), "dicomscan: ") {
-		t.Errorf("canceled during: err = %v", err)
-	}
+	_, err = s.Scan(ctx, root)
+	require.ErrorIs(t, err, context.Canceled, "canceled during")
+	assert.True(t, strings.HasPrefix(err.Error(), "dicomscan: "), "err = %v", err)
 }
 
 // TestCrossCheckSuyashkumar compares the UIDs the scanner reads with
@@ -537,9 +461,7 @@ func TestCrossCheckSuyashkumar(t *testing.T) {
 	t.Parallel()
 	root := testenv.PydicomTestFiles(t)
 	res, err := Scan(context.Background(), root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	checked := 0
 	for _, st := range res.Studies {
 		for _, se := range st.Series {
@@ -549,23 +471,19 @@ func TestCrossCheckSuyashkumar(t *testing.T) {
 					continue
 				}
 				checked++
-				for tg, want := range map[tag.Tag]string{tag.StudyInstanceUID: in.StudyInstanceUID,
-					tag.SeriesInstanceUID: in.SeriesInstanceUID, tag.SOPInstanceUID: in.SOPInstanceUID} {
+				for tg, want := range map[tag.Tag]string{tag.StudyInstanceUID: in.attrs.StudyInstanceUID,
+					tag.SeriesInstanceUID: in.attrs.SeriesInstanceUID, tag.SOPInstanceUID: in.SOPInstanceUID} {
 					e, err := ds.FindElementByTag(tg)
-					if err != nil {
-						t.Errorf("%s: suyashkumar/dicom has no %v", in.Path, tg)
+					if !assert.NoError(t, err, "%s: suyashkumar/dicom has no %v", in.Path, tg) {
 						continue
 					}
-					if got := strings.TrimRight(strings.Join(dicom.MustGetStrings(e.Value), `\`), "\x00 "); got != want {
-						t.Errorf("%s: %v = %q, we read %q", in.Path, tg, got, want)
-					}
+					got := strings.TrimRight(strings.Join(dicom.MustGetStrings(e.Value), `\`), "\x00 ")
+					assert.Equal(t, got, want, "%s: %v (suyashkumar/dicom, then ours)", in.Path, tg)
 				}
 			}
 		}
 	}
-	if checked < 100 {
-		t.Errorf("only %d of %d instances cross-checked", checked, res.Instances())
-	}
+	assert.GreaterOrEqual(t, checked, 100, "instances cross-checked of %d", res.Instances())
 }
 
 func suyashParse(path string) (ds dicom.Dataset, ok bool) {

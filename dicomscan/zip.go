@@ -20,7 +20,9 @@ import (
 
 // Zip writes the instances of a scan as one zip archive, named as the Aura
 // uploader names its entries: "<StudyInstanceUID>/<name>", where name is
-// [Instance.Name] with every '/' (and '\') replaced by '-' (spec §5).
+// [Instance.Name] with every '/' (and '\') replaced by '-', both made
+// portable and unique ([Zip.Entries]; docs/dicom.md, "Zip layout and
+// names").
 //
 // The archive is deterministic: the same files with the same Zip settings
 // give byte-identical output (with the same build of this package), so an
@@ -79,24 +81,35 @@ const maxBuffered = 4 << 20
 // copyBufSize is the read size for sources.
 const copyBufSize = 256 << 10
 
-// Entries plans the archive: one entry per instance, in order, with
-// unique names. A name taken earlier in the archive gets the SOP
-// Instance UID appended before its extension ("IM1.dcm" becomes
-// "IM1_1.2.3.dcm"), then a counter if that is taken too; an empty name, "."
-// or ".." becomes the SOP Instance UID. A Study Instance UID that is not
-// a safe path component ("/", "\", "." or "..") has those characters
-// replaced by "-" ("" becomes "_").
+// Entries plans the archive: one entry per instance, in order, named
+// "<folder>/<name>" as described in docs/dicom.md, "Zip layout and names".
+// The folder is the study's Study Instance UID and the name the
+// instance's [Instance.Name] with '/' and '\' replaced by '-', both made
+// portable ([portableName]): no character Windows forbids in a name
+// (< > : " | ? * and control characters) and no name it reserves (CON,
+// PRN, AUX, NUL, COM0-9, LPT0-9, with or without an extension, in any
+// case), nor a trailing dot or space. Names are unique in the archive,
+// ignoring case as Windows and macOS extractors do: a study whose folder
+// is taken by an earlier study gets "_2", "_3"...; a name taken earlier in
+// its folder gets the SOP Instance UID appended before its extension
+// ("IM1.dcm" becomes "IM1_1.2.3.dcm"), then a counter; an empty name, "."
+// or ".." becomes the SOP Instance UID. The same studies always give the
+// same names.
 func (z *Zip) Entries(studies []*Study) []Entry {
 	var out []Entry
-	// Names used in the whole archive: two studies can share a directory
-	// once their UIDs are made safe ("1/2" and "1-2").
-	used := make(map[string]bool)
+	dirs := make(map[string]bool) // folders taken by earlier studies, folded
+	used := make(map[string]bool) // entry names taken, folded
 	for _, st := range studies {
-		dir := safeComponent(st.StudyInstanceUID) + "/"
+		dir := portableName(st.StudyInstanceUID)
+		for k := 2; dirs[foldName(dir)]; k++ {
+			dir = portableName(st.StudyInstanceUID) + "_" + strconv.Itoa(k)
+		}
+		dirs[foldName(dir)] = true
+		dir += "/"
 		for _, se := range st.Series {
 			for _, in := range se.Instances {
 				name := dir + entryName(in, dir, used)
-				used[name] = true
+				used[foldName(name)] = true
 				m := zip.Deflate
 				if z.Store || in.Encapsulated() {
 					m = zip.Store
@@ -108,40 +121,124 @@ func (z *Zip) Entries(studies []*Study) []Entry {
 	return out
 }
 
-func safeComponent(s string) string {
-	s = strings.NewReplacer("/", "-", "\\", "-").Replace(s)
+// foldName is the key under which two names collide in a
+// case-insensitive file system.
+func foldName(s string) string { return strings.ToLower(s) }
+
+// entryName returns the name of in under dir, unique among the used
+// entry names (folded).
+func entryName(in *Instance, dir string, used map[string]bool) string {
+	n := in.Name
+	if n == "" || n == "." || n == ".." {
+		n = in.SOPInstanceUID
+	}
+	n = portableName(n)
+	if !used[foldName(dir+n)] {
+		return n
+	}
+	stem, ext := splitExt(n)
+	if uid := in.SOPInstanceUID; uid != "" {
+		c := stem + "_" + portableName(uid) + ext
+		if !used[foldName(dir+c)] {
+			return c
+		}
+	}
+	for k := 2; ; k++ {
+		c := stem + "_" + strconv.Itoa(k) + ext
+		if !used[foldName(dir+c)] {
+			return c
+		}
+	}
+}
+
+// portableName turns s into one path component that every common file
+// system and zip extractor takes as a plain name, deterministically:
+//
+//   - '/' and '\' become '-' (the reference uploader's rule for '/');
+//   - the characters Windows forbids in names (< > : " | ? *), control
+//     characters (C0, DEL, C1) and bytes that are not UTF-8 become '_';
+//   - trailing dots and spaces, which Windows drops, become '_';
+//   - a name Windows reserves for a device (CON, PRN, AUX, NUL, CONIN$,
+//     CONOUT$, COM0-9, LPT0-9 and COM or LPT with a superscript digit),
+//     alone or before an extension, in any case, gets a '_' in front;
+//   - "" becomes "_", and "." and ".." become "-" and "--".
+//
+// A portable name is returned unchanged (so portableName is idempotent),
+// which keeps the names of ordinary files and UIDs as they were.
+// See docs/dicom.md, "Zip layout and names".
+func portableName(s string) string {
 	switch s {
 	case "":
 		return "_"
 	case ".", "..":
 		return strings.Repeat("-", len(s))
 	}
-	return s
+	var b []byte // nil while s needs no change
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		var repl byte
+		switch {
+		case r == '/' || r == '\\':
+			repl = '-'
+		case r == utf8.RuneError && n == 1,
+			r < 0x20, r == 0x7f, 0x80 <= r && r <= 0x9f,
+			r < utf8.RuneSelf && strings.IndexByte(`<>:"|?*`, byte(r)) >= 0:
+			repl = '_'
+		}
+		if repl != 0 && b == nil {
+			b = append(make([]byte, 0, len(s)+1), s[:i]...)
+		}
+		switch {
+		case repl != 0:
+			b = append(b, repl)
+		case b != nil:
+			b = append(b, s[i:i+n]...)
+		}
+		i += n
+	}
+	if b == nil {
+		b = []byte(s)
+		if !needsTrailFix(s) && !reservedName(s) {
+			return s
+		}
+	}
+	for i := len(b) - 1; i >= 0 && (b[i] == '.' || b[i] == ' '); i-- {
+		b[i] = '_'
+	}
+	if reservedName(string(b)) {
+		return "_" + string(b)
+	}
+	return string(b)
 }
 
-// entryName returns the name of in under dir, unique among the used
-// entry names.
-func entryName(in *Instance, dir string, used map[string]bool) string {
-	n := strings.NewReplacer("/", "-", "\\", "-").Replace(in.Name)
-	if n == "" || n == "." || n == ".." {
-		n = safeComponent(in.SOPInstanceUID)
-	}
-	if !used[dir+n] {
-		return n
-	}
-	stem, ext := splitExt(n)
-	if uid := in.SOPInstanceUID; uid != "" {
-		c := stem + "_" + safeComponent(uid) + ext
-		if !used[dir+c] {
-			return c
+func needsTrailFix(s string) bool {
+	return s != "" && (s[len(s)-1] == '.' || s[len(s)-1] == ' ')
+}
+
+// reservedName reports whether Windows takes name as a device: the part
+// before the first '.', without trailing spaces, is a reserved device
+// name in any case.
+func reservedName(name string) bool {
+	base, _, _ := strings.Cut(name, ".")
+	base = strings.TrimRight(base, " ")
+	switch len(base) {
+	case 3:
+		for _, r := range []string{"CON", "PRN", "AUX", "NUL"} {
+			if strings.EqualFold(base, r) {
+				return true
+			}
 		}
-	}
-	for k := 2; ; k++ {
-		c := stem + "_" + strconv.Itoa(k) + ext
-		if !used[dir+c] {
-			return c
+	case 4, 5: // a digit is one byte, a superscript digit two
+		if p := base[:3]; strings.EqualFold(p, "COM") || strings.EqualFold(p, "LPT") {
+			switch base[3:] {
+			case "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "\u00b9", "\u00b2", "\u00b3":
+				return true
+			}
 		}
+	case 6, 7:
+		return strings.EqualFold(base, "CONIN$") || strings.EqualFold(base, "CONOUT$")
 	}
+	return false
 }
 
 // splitExt splits a file extension of up to 5 characters holding a letter
@@ -360,6 +457,10 @@ func (zw *zipWriter) header(e Entry) *zip.FileHeader {
 	if !isASCIIString(e.Name) && utf8.ValidString(e.Name) {
 		fh.Flags |= 0x800
 	}
+	// The MS-DOS fields are set directly: setting Modified instead makes
+	// archive/zip add its own timestamp field and convert the time, and
+	// this package writes one UTC extended timestamp of its own (below).
+	//lint:ignore SA1019 the deprecated MS-DOS fields are what the zip format stores; see above
 	fh.ModifiedDate, fh.ModifiedTime = msDosTime(t)
 	var ext [extTimeLen]byte
 	binary.LittleEndian.PutUint16(ext[0:], 0x5455) // extended timestamp
@@ -373,6 +474,9 @@ func (zw *zipWriter) header(e Entry) *zip.FileHeader {
 func (zw *zipWriter) finish(fh *zip.FileHeader, crc uint32, comp, raw int64) {
 	fh.CRC32 = crc
 	fh.CompressedSize64, fh.UncompressedSize64 = uint64(comp), uint64(raw)
+	// archive/zip writes the central directory's sizes from the 32-bit
+	// fields, which CreateRaw filled in before the sizes were known.
+	//lint:ignore SA1019 the central directory reads the deprecated 32-bit fields; see above
 	fh.CompressedSize, fh.UncompressedSize = uint32(min(comp, math32)), uint32(min(raw, math32))
 	if comp >= math32 || raw >= math32 {
 		fh.ReaderVersion, fh.CreatorVersion = 45, 45

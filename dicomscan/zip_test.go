@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/dicombridge/dicombridge/dicomgen"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // mixedStudies scans three studies: one native (deflated in the zip), one
@@ -30,12 +31,9 @@ func mixedStudies(t *testing.T) (*Result, string) {
 		TransferSyntaxes: []string{dicomgen.JPEGBaseline}})
 	generate(t, filepath.Join(root, "large"), dicomgen.Options{InstancesPerSeries: 2, Seed: 3, ModTime: mt, Rows: 128, Columns: 128})
 	res, err := Scan(context.Background(), root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res.Studies) != 3 || res.Instances() != 13 {
-		t.Fatalf("%d studies, %d instances", len(res.Studies), res.Instances())
-	}
+	require.NoError(t, err)
+	require.Len(t, res.Studies, 3)
+	require.Equal(t, 13, res.Instances())
 	return res, root
 }
 
@@ -55,59 +53,41 @@ func TestZipRoundTrip(t *testing.T) {
 	var progress []ZipProgress
 	z := Zip{aheadLimit: smallAhead, OnProgress: func(p ZipProgress) { progress = append(progress, p) }}
 	n, err := z.Write(context.Background(), &buf, res.Studies)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != int64(buf.Len()) {
-		t.Errorf("Write returned %d, wrote %d", n, buf.Len())
-	}
+	require.NoError(t, err)
+	assert.Equal(t, int64(buf.Len()), n, "Write's count")
 	zr, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	entries := z.Entries(res.Studies)
-	if len(zr.File) != len(entries) || len(entries) != res.Instances() {
-		t.Fatalf("%d entries in the zip, %d planned, %d instances", len(zr.File), len(entries), res.Instances())
-	}
+	require.Len(t, entries, res.Instances(), "planned entries")
+	require.Len(t, zr.File, len(entries), "entries in the zip")
 	for i, f := range zr.File {
 		e := entries[i]
 		in := e.Instance
-		wantName := in.StudyInstanceUID + "/" + strings.ReplaceAll(in.Name, "/", "-")
-		if f.Name != wantName || e.Name != wantName {
-			t.Errorf("entry %d: %q (planned %q), want %q", i, f.Name, e.Name, wantName)
-		}
+		wantName := in.attrs.StudyInstanceUID + "/" + strings.ReplaceAll(in.Name, "/", "-")
+		assert.Equal(t, wantName, f.Name, "entry %d", i)
+		assert.Equal(t, wantName, e.Name, "planned entry %d", i)
 		wantMethod := zip.Deflate
 		if strings.Contains(in.Name, "jpeg/") {
 			wantMethod = zip.Store
 		}
-		if f.Method != wantMethod || f.Flags&0x8 == 0 {
-			t.Errorf("%s: method %d flags %#x, want method %d with a data descriptor", f.Name, f.Method, f.Flags, wantMethod)
-		}
-		if !f.Modified.Equal(in.ModTime) {
-			t.Errorf("%s: modified %v, want %v", f.Name, f.Modified, in.ModTime)
-		}
+		assert.Equal(t, wantMethod, f.Method, f.Name)
+		assert.NotZero(t, f.Flags&0x8, "%s: no data descriptor", f.Name)
+		assert.True(t, f.Modified.Equal(in.ModTime), "%s: modified %v, want %v", f.Name, f.Modified, in.ModTime)
 		rc, err := f.Open()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		got, err := io.ReadAll(rc) // also checks the CRC-32
 		rc.Close()
-		if err != nil {
-			t.Fatalf("%s: %v", f.Name, err)
-		}
+		require.NoError(t, err, "%s", f.Name)
 		src, err := os.ReadFile(in.Path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if sha(got) != sha(src) {
-			t.Errorf("%s: SHA-256 differs from %s", f.Name, in.Path)
-		}
+		require.NoError(t, err)
+		assert.Equal(t, sha(src), sha(got), "%s: SHA-256 differs from %s", f.Name, in.Path)
 	}
+	require.Len(t, progress, len(entries), "progress calls")
 	last := progress[len(progress)-1]
-	if len(progress) != len(entries) || last.Entries != last.TotalEntries || last.BytesRead != res.Size() ||
-		last.TotalBytes != res.Size() || last.BytesWritten > n {
-		t.Errorf("%d progress calls, last %+v", len(progress), last)
-	}
+	assert.Equal(t, last.TotalEntries, last.Entries)
+	assert.Equal(t, res.Size(), last.BytesRead)
+	assert.Equal(t, res.Size(), last.TotalBytes)
+	assert.LessOrEqual(t, last.BytesWritten, n)
 }
 
 // TestZipDeterministic: the same files and settings give the same bytes,
@@ -118,9 +98,8 @@ func TestZipDeterministic(t *testing.T) {
 	res, _ := mixedStudies(t)
 	write := func(z Zip) []byte {
 		var buf bytes.Buffer
-		if _, err := z.Write(context.Background(), &buf, res.Studies); err != nil {
-			t.Fatal(err)
-		}
+		_, err := z.Write(context.Background(), &buf, res.Studies)
+		require.NoError(t, err)
 		return buf.Bytes()
 	}
 	tests := []struct {
@@ -139,33 +118,24 @@ func TestZipDeterministic(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a, b := write(tt.a), write(tt.b)
-			if bytes.Equal(a, b) != tt.same {
-				t.Errorf("equal = %v, want %v (%d and %d bytes)", !tt.same, tt.same, len(a), len(b))
-			}
+			assert.Equal(t, tt.same, bytes.Equal(a, b), "equal archives (%d and %d bytes)", len(a), len(b))
 		})
 	}
 	t.Run("Size", func(t *testing.T) {
 		z := Zip{Store: true}
 		size, err := z.Size(res.Studies)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := int64(len(write(z))); got != size {
-			t.Errorf("Size() = %d, archive is %d bytes", size, got)
-		}
-		if _, err := (&Zip{}).Size(res.Studies); !errors.Is(err, ErrSizeUnknown) {
-			t.Errorf("deflating Size() err = %v, want ErrSizeUnknown", err)
-		}
+		require.NoError(t, err)
+		assert.Equal(t, size, int64(len(write(z))), "Size() against the archive")
+		_, err = (&Zip{}).Size(res.Studies)
+		assert.ErrorIs(t, err, ErrSizeUnknown, "deflating Size()")
 		jpeg := []*Study{res.Studies[0]} // "in/jpeg" comes first in walk order
-		if res.Studies[0].Series[0].Instances[0].TransferSyntaxUID != dicomgen.JPEGBaseline {
-			t.Fatal("study order changed")
-		}
+		require.Equal(t, dicomgen.JPEGBaseline, res.Studies[0].Series[0].Instances[0].TransferSyntaxUID, "study order changed")
 		size, err = (&Zip{}).Size(jpeg)
+		require.NoError(t, err, "encapsulated only: Size()")
 		var buf bytes.Buffer
-		n, werr := (&Zip{}).Write(context.Background(), &buf, jpeg)
-		if err != nil || werr != nil || n != size {
-			t.Errorf("encapsulated only: Size() = %d, %v; Write = %d, %v", size, err, n, werr)
-		}
+		n, err := (&Zip{}).Write(context.Background(), &buf, jpeg)
+		require.NoError(t, err)
+		assert.Equal(t, size, n, "encapsulated only: Size() against Write")
 	})
 }
 
@@ -177,9 +147,7 @@ func TestZipChanged(t *testing.T) {
 			root := t.TempDir()
 			generate(t, root, dicomgen.Options{InstancesPerSeries: 5})
 			res, err := Scan(context.Background(), root)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			victim := res.Studies[0].Series[0].Instances[3].Path
 			switch change {
 			case "grown":
@@ -200,17 +168,15 @@ func TestZipChanged(t *testing.T) {
 			}
 			err = writeUnblocking(t, res.Studies, victim)
 			var fe *FileError
-			if !errors.As(err, &fe) || fe.Path != victim {
-				t.Fatalf("err = %v, want a *FileError for %s", err, victim)
+			require.ErrorAs(t, err, &fe)
+			require.Equal(t, victim, fe.Path)
+			if change == "replaced by a FIFO" {
+				assert.ErrorIs(t, err, ErrNotRegular)
 			}
-			if change == "replaced by a FIFO" && !errors.Is(err, ErrNotRegular) {
-				t.Errorf("err = %v, want ErrNotRegular", err)
-			}
-			if change != "removed" && !errors.Is(err, ErrChanged) {
-				t.Errorf("err = %v, want ErrChanged", err)
-			}
-			if change == "removed" && !errors.Is(err, os.ErrNotExist) {
-				t.Errorf("err = %v, want os.ErrNotExist", err)
+			if change != "removed" {
+				assert.ErrorIs(t, err, ErrChanged)
+			} else {
+				assert.ErrorIs(t, err, os.ErrNotExist)
 			}
 		})
 	}
@@ -234,7 +200,7 @@ func writeUnblocking(t *testing.T, studies []*Study, fifo string) error {
 			f.Close()
 		}
 		<-done
-		t.Fatalf("Write blocked opening %s", fifo)
+		require.FailNow(t, "Write blocked opening "+fifo)
 		return nil
 	}
 }
@@ -249,12 +215,10 @@ func TestZipCancel(t *testing.T) {
 			cancel()
 		}
 	}}
-	if _, err := z.Write(ctx, io.Discard, res.Studies); !errors.Is(err, context.Canceled) {
-		t.Errorf("err = %v, want context.Canceled", err)
-	}
-	if _, err := (&Zip{Level: 10}).Write(context.Background(), io.Discard, res.Studies); err == nil {
-		t.Error("level 10 accepted")
-	}
+	_, err := z.Write(ctx, io.Discard, res.Studies)
+	assert.ErrorIs(t, err, context.Canceled)
+	_, err = (&Zip{Level: 10}).Write(context.Background(), io.Discard, res.Studies)
+	assert.Error(t, err, "level 10 accepted")
 }
 
 // TestZipFromArchive zips instances found inside a .zip input.
@@ -273,22 +237,19 @@ func TestZipFromArchive(t *testing.T) {
 	zw.Close()
 	out.Close()
 	res, err := Scan(context.Background(), zpath)
-	if err != nil || res.Instances() != 4 {
-		t.Fatalf("%v, %d instances", err, res.Instances())
-	}
+	require.NoError(t, err)
+	require.Equal(t, 4, res.Instances())
 	var buf bytes.Buffer
-	if _, err := (&Zip{}).Write(context.Background(), &buf, res.Studies); err != nil {
-		t.Fatal(err)
-	}
+	_, err = (&Zip{}).Write(context.Background(), &buf, res.Studies)
+	require.NoError(t, err)
 	zr, _ := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
 	for i, f := range zr.File {
 		rc, _ := f.Open()
 		got, _ := io.ReadAll(rc)
 		rc.Close()
 		src, _ := os.ReadFile(files[i].Path)
-		if want := files[i].StudyInstanceUID + "/dir-" + filepath.Base(files[i].Path); f.Name != want || sha(got) != sha(src) {
-			t.Errorf("entry %q (want %q), SHA-256 equal %v", f.Name, want, sha(got) == sha(src))
-		}
+		assert.Equal(t, files[i].StudyInstanceUID+"/dir-"+filepath.Base(files[i].Path), f.Name)
+		assert.Equal(t, sha(src), sha(got), "%s: SHA-256", f.Name)
 	}
 }
 
@@ -310,24 +271,22 @@ func TestZipArchiveReplacedByFIFO(t *testing.T) {
 	zw.Close()
 	out.Close()
 	res, err := Scan(context.Background(), zpath)
-	if err != nil || res.Instances() != 2 {
-		t.Fatalf("%v, %d instances", err, res.Instances())
-	}
+	require.NoError(t, err)
+	require.Equal(t, 2, res.Instances())
 	os.Remove(zpath)
 	if err := mkfifo(zpath); err != nil {
 		t.Skip("no named pipes here:", err)
 	}
 	err = writeUnblocking(t, res.Studies, zpath)
 	var fe *FileError
-	if !errors.As(err, &fe) || !errors.Is(err, ErrArchive) {
-		t.Errorf("err = %v, want a *FileError wrapping ErrArchive", err)
-	}
+	assert.ErrorAs(t, err, &fe)
+	assert.ErrorIs(t, err, ErrArchive)
 }
 
 func TestEntries(t *testing.T) {
 	t.Parallel()
 	in := func(name, sop string) *Instance {
-		return &Instance{Name: name, Attributes: Attributes{SOPInstanceUID: sop}}
+		return &Instance{Name: name, SOPInstanceUID: sop}
 	}
 	study := func(uid string, ins ...*Instance) *Study {
 		return &Study{StudyInstanceUID: uid, Series: []*Series{{Instances: ins}}}
@@ -351,10 +310,15 @@ func TestEntries(t *testing.T) {
 		study("1.2.4", in("folder/sub/file.dcm", "2.1")), // another study: no collision
 		study("../../etc", in("passwd", "3.1")),
 		study("", in("x", "4.1")),
-		// Different studies whose UIDs become the same directory.
+		// Different studies whose UIDs become the same folder get
+		// different folders.
 		study("5/6", in("a.dcm", "5.1")),
 		study("5-6", in("a.dcm", "5.2")),
 		study("_", in("x", "4.2")),
+		// Names a Windows extractor would misread (issue 11 §5).
+		study("C:", in("CON.dcm", "6.1"), in("con.DCM", "6.2"), in("a:b|c?.dcm", "6.3"), in("trailing. ", "6.4")),
+		study("c_", in("x", "7.1")), // collides with "C:" once portable, ignoring case
+		study("1.2.3.", in("LPT1", "8.1"), in("nul.tar.gz", "8.2"), in("IM\x01\x7f", "8.3"), in("IM1.dcm", "8.4"), in("im1.DCM", "8.5")),
 	}
 	want := []string{
 		"1.2.3/folder-sub-file.dcm",
@@ -374,23 +338,41 @@ func TestEntries(t *testing.T) {
 		"..-..-etc/passwd",
 		"_/x",
 		"5-6/a.dcm",
-		"5-6/a_5.2.dcm",
-		"_/x_4.2",
+		"5-6_2/a.dcm",
+		"__2/x",
+		"C_/_CON.dcm",
+		"C_/_con_6.2.DCM",
+		"C_/a_b_c_.dcm",
+		"C_/trailing__",
+		"c__2/x",
+		"1.2.3_/_LPT1",
+		"1.2.3_/_nul.tar.gz",
+		"1.2.3_/IM__",
+		"1.2.3_/IM1.dcm",
+		"1.2.3_/im1_8.5.DCM",
 	}
 	got := (&Zip{}).Entries(studies)
-	if len(got) != len(want) {
-		t.Fatalf("%d entries, want %d", len(got), len(want))
+	names := make([]string, len(got))
+	for i, e := range got {
+		names[i] = e.Name
 	}
+	assert.Equal(t, want, names)
 	seen := make(map[string]bool)
 	for i, e := range got {
-		if e.Name != want[i] {
-			t.Errorf("entry %d: %q, want %q", i, e.Name, want[i])
+		folded := strings.ToLower(e.Name)
+		assert.False(t, seen[folded], "entry %d: %q is already in the archive (ignoring case)", i, e.Name)
+		seen[folded] = true
+		for _, part := range strings.Split(e.Name, "/") {
+			assert.True(t, isPortable(part), "entry %d: %q is not portable", i, part)
 		}
-		if seen[e.Name] {
-			t.Errorf("entry %d: %q is already in the archive", i, e.Name)
-		}
-		seen[e.Name] = true
 	}
+	assert.Equal(t, names, func() []string { // deterministic
+		var again []string
+		for _, e := range (&Zip{}).Entries(studies) {
+			again = append(again, e.Name)
+		}
+		return again
+	}())
 }
 
 // TestZip64 writes an entry over 4 GiB (a sparse file, read at memory
@@ -405,9 +387,7 @@ func TestZip64(t *testing.T) {
 	src := filepath.Join(dir, "big.dcm")
 	head := part10(tsExplicitLE, (&ds{}).instance("5.5", "5.5.1", "5.5.1.1").header(0x7FE00010, "OW", 0xFFFFFFF0).bytes())
 	f, err := os.Create(src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	f.Write(head)
 	size := int64(len(head)) + 0xFFFFFFF0
 	if err := f.Truncate(size); err != nil {
@@ -417,38 +397,27 @@ func TestZip64(t *testing.T) {
 	small := filepath.Join(dir, "small.dcm")
 	os.WriteFile(small, part10(tsExplicitLE, (&ds{}).instance("5.5", "5.5.1", "5.5.1.2").bytes()), 0o644)
 	res, err := Scan(context.Background(), src, small)
-	if err != nil || res.Instances() != 2 {
-		t.Fatalf("%v, %d instances, errors %v", err, res.Instances(), res.Errors)
-	}
+	require.NoError(t, err)
+	require.Equal(t, 2, res.Instances(), "errors %v", res.Errors)
 	z := Zip{Store: true}
 	want, err := z.Size(res.Studies)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	out, err := os.Create(filepath.Join(dir, "out.zip"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	sw := &sparseWriter{f: out}
 	n, err := z.Write(context.Background(), sw, res.Studies)
 	if err == nil {
 		err = sw.finish()
 	}
 	out.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != want {
-		t.Errorf("wrote %d bytes, Size() = %d", n, want)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, want, n, "bytes written against Size()")
 	zr, err := zip.OpenReader(out.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer zr.Close()
-	if len(zr.File) != 2 || zr.File[0].UncompressedSize64 != uint64(size) || zr.File[1].Name != "5.5/small.dcm" {
-		t.Fatalf("entries %v", zr.File)
-	}
+	require.Len(t, zr.File, 2)
+	require.Equal(t, uint64(size), zr.File[0].UncompressedSize64)
+	require.Equal(t, "5.5/small.dcm", zr.File[1].Name)
 	// The big entry's CRC-32, computed without reading it back: the
 	// header, then zeros.
 	crc := crc32.Update(0, crc32.IEEETable, head)
@@ -456,19 +425,15 @@ func TestZip64(t *testing.T) {
 	for left := size - int64(len(head)); left > 0; left -= int64(len(zeros)) {
 		crc = crc32.Update(crc, crc32.IEEETable, zeros[:min(left, int64(len(zeros)))])
 	}
-	if zr.File[0].CRC32 != crc {
-		t.Errorf("big entry CRC-32 %08x, want %08x", zr.File[0].CRC32, crc)
-	}
+	assert.Equal(t, crc, zr.File[0].CRC32, "big entry CRC-32")
 	// The small entry sits after 4 GiB: its offset is in a zip64 record.
 	rc, err := zr.File[1].Open()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	got, err := io.ReadAll(rc) // checks the CRC-32
 	rc.Close()
-	if want, _ := os.ReadFile(small); err != nil || !bytes.Equal(got, want) {
-		t.Errorf("small entry: %v, equal %v", err, bytes.Equal(got, want))
-	}
+	assert.NoError(t, err)
+	want2, _ := os.ReadFile(small)
+	assert.Equal(t, want2, got, "small entry")
 }
 
 // sparseWriter leaves holes for runs of zeros, so a 4 GiB archive of a

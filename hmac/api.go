@@ -26,4 +26,11 @@ var (
 	// ErrReplay: the nonce was already used by this app within the skew
 	// window.
 	ErrReplay = errors.New("hmac: nonce already used")
+	// ErrNonCanonicalPath: the request path is not spelled in the
+	// canonical form the signature covers ("/api//auth/exchange",
+	// "/api/x/../auth/exchange", "/api/auth/%65xchange" for
+	// "/api/auth/exchange"), so a router could deliver it to another
+	// handler than the one it was signed for. See
+	// [Verifier.AllowNonCanonicalPath].
+	ErrNonCanonicalPath = errors.New("hmac: request path is not in canonical form")
 )

@@ -10,9 +10,9 @@ import (
 	"unicode/utf8"
 )
 
-// Service is the last element of the credential scope and the data of the
+// service is the last element of the credential scope and the data of the
 // second key-derivation step.
-const Service = "aura_request"
+const service = "aura_request"
 
 // The four header names AURA-HMAC-SHA256 can sign, in canonical order.
 // content-type is signed whenever it is present; the other three always.
@@ -106,7 +106,7 @@ func appendScope(b []byte, appID, date string) []byte {
 	b = append(b, '/')
 	b = append(b, date...)
 	b = append(b, '/')
-	return append(b, Service...)
+	return append(b, service...)
 }
 
 // appendAuthorization appends the Authorization header value.
@@ -171,7 +171,7 @@ func appendEscaped(b []byte, s string) []byte {
 }
 
 // canonicalPath canonicalizes a request path as Aura's TypeScript signer
-// does (spec §1.6):
+// does (docs/aura-hmac.md, "Path canonicalization"):
 //
 //  1. a missing leading '/' is added;
 //  2. dot segments are resolved, including their %2e/%2E forms and a trailing
@@ -183,7 +183,7 @@ func appendEscaped(b []byte, s string) []byte {
 //     the split happens before decoding, "%41" becomes "A", "+" becomes "%2B".
 //
 // Malformed escapes and invalid UTF-8 are an error (the TypeScript signer
-// throws). For the raw strings of the spec's table, '\' counts as '/' and a
+// throws). As in the reference signer's URL parsing, '\' counts as '/' and a
 // "#fragment" is dropped, as WHATWG URL parsing does in TypeScript; neither
 // character ever appears in a Go request's EscapedPath.
 //
@@ -335,8 +335,8 @@ func unhex(c byte) (byte, bool) {
 }
 
 // canonicalQuery canonicalizes a raw query as Aura's TypeScript signer does
-// (spec §1.7): the pieces between '&' are kept verbatim (never decoded or
-// re-encoded) and sorted as whole "k=v" strings in JavaScript's default
+// (docs/aura-hmac.md, "Query canonicalization"): the pieces between '&'
+// are kept verbatim (never decoded or re-encoded) and sorted as whole "k=v" strings in JavaScript's default
 // order (UTF-16 code units), then joined with '&'. Empty pieces are kept and
 // sort first; "a=2&a=1" becomes "a=1&a=2"; "a-b=2" sorts before "a=1".
 func canonicalQuery(raw string) string {
@@ -420,8 +420,9 @@ func isJSSpace(r rune) bool {
 
 // normalizeValue trims a header value and collapses every run of
 // whitespace inside it to one space, as the TypeScript signer does with
-// trim() and /\s+/g (spec §1.8): " application/json ;\t charset=utf-8 "
-// becomes "application/json ; charset=utf-8".
+// trim() and /\s+/g (docs/aura-hmac.md, "Header values"):
+// " application/json ;\t charset=utf-8 " becomes
+// "application/json ; charset=utf-8".
 func normalizeValue(v string) string {
 	if valueIsNormal(v) {
 		return v
@@ -461,3 +462,66 @@ func valueIsNormal(v string) bool {
 	}
 	return true
 }
+
+// reservedInPath reports whether c is one of the RFC 3986 reserved
+// characters a path segment may hold literally (sub-delims, ':' and '@').
+// HTTP clients send them literally or escaped, as the URL they were given
+// spelled them; AURA-HMAC-SHA256 signs both spellings alike.
+func reservedInPath(c byte) bool {
+	return strings.IndexByte("!$&'()*+,;=:@", c) >= 0
+}
+
+// spelledCanonically reports whether the wire path raw is spelled as its
+// canonical form canon (canonicalPath(raw)), allowing only one freedom:
+// each reserved character ([reservedInPath]) may be written literally or
+// as an upper-case escape, because Go's net/http and browsers send
+// ':' literally while the reference signer signs "%3A", and Go escapes
+// '!' where the signer keeps it. Everything that makes two spellings of
+// one canonical path route differently is refused: dot segments (also
+// %2E), empty segments, escapes of characters that need none ("%65" for
+// 'e'), and lower-case hex. See docs/aura-hmac.md, "Path spelling".
+//
+// It does not allocate.
+func spelledCanonically(raw, canon string) bool {
+	if raw == canon {
+		return true
+	}
+	if raw == "" {
+		return canon == "/" // a client request without a path sends "/"
+	}
+	j := 0
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if c == '%' && i+2 < len(raw) && isUpperHex(raw[i+1]) && isUpperHex(raw[i+2]) {
+			hi, _ := unhex(raw[i+1])
+			lo, _ := unhex(raw[i+2])
+			if d := hi<<4 | lo; reservedInPath(d) {
+				c = d
+				i += 2
+			}
+		}
+		if !reservedInPath(c) {
+			if j >= len(canon) || canon[j] != c {
+				return false
+			}
+			j++
+			continue
+		}
+		// A reserved character: the canonical form writes it literally
+		// if encodeURIComponent keeps it, else as %XX.
+		if keepLiteral(c) {
+			if j >= len(canon) || canon[j] != c {
+				return false
+			}
+			j++
+			continue
+		}
+		if j+3 > len(canon) || canon[j] != '%' || canon[j+1] != upperHex[c>>4] || canon[j+2] != upperHex[c&15] {
+			return false
+		}
+		j += 3
+	}
+	return j == len(canon)
+}
+
+func isUpperHex(c byte) bool { return '0' <= c && c <= '9' || 'A' <= c && c <= 'F' }

@@ -1,15 +1,18 @@
 package hmac
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
-// TestCanonicalPathTable is the spec §1.6 table (verified with the
-// TypeScript signer), plus the rules stated around it.
+// TestCanonicalPathTable is the table of docs/aura-hmac.md, "Path
+// canonicalization" (verified with the TypeScript signer), plus the rules
+// stated around it.
 func TestCanonicalPathTable(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -70,11 +73,10 @@ func TestCanonicalPathTable(t *testing.T) {
 			t.Parallel()
 			got, err := canonicalPath(tt.in)
 			if tt.want == "" {
-				if err == nil || !errors.Is(err, errPathEncoding) {
-					t.Fatalf("canonicalPath(%q) = %q, %v; want an encoding error", tt.in, got, err)
-				}
-			} else if err != nil || got != tt.want {
-				t.Fatalf("canonicalPath(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+				require.ErrorIs(t, err, errPathEncoding, "canonicalPath(%q) = %q", tt.in, got)
+			} else {
+				require.NoError(t, err)
+				require.Equal(t, tt.want, got, "canonicalPath(%q)", tt.in)
 			}
 			if tt.viaURL == "-" {
 				return
@@ -84,24 +86,19 @@ func TestCanonicalPathTable(t *testing.T) {
 				want = tt.viaURL
 			}
 			req, err := http.NewRequest("GET", "https://aura.example.com"+tt.in, nil)
-			if err != nil {
-				t.Fatalf("NewRequest: %v", err)
-			}
+			require.NoError(t, err)
 			c, err := requestCanonical(req)
 			if want == "" {
-				if err == nil {
-					t.Fatalf("request path %q: canonical %q, want an error", req.URL.EscapedPath(), c.path)
-				}
+				assert.Error(t, err, "request path %q: canonical %q", req.URL.EscapedPath(), c.path)
 				return
 			}
-			if err != nil || c.path != want {
-				t.Fatalf("request path %q: canonical %q, %v; want %q", req.URL.EscapedPath(), c.path, err, want)
-			}
+			require.NoError(t, err, "request path %q", req.URL.EscapedPath())
+			assert.Equal(t, want, c.path, "request path %q", req.URL.EscapedPath())
 		})
 	}
 }
 
-// TestCanonicalQueryTable is spec §1.7: pieces kept verbatim and sorted as
+// TestCanonicalQueryTable is docs/aura-hmac.md, "Query canonicalization": pieces kept verbatim and sorted as
 // whole "k=v" strings in JavaScript (UTF-16) order.
 func TestCanonicalQueryTable(t *testing.T) {
 	t.Parallel()
@@ -125,15 +122,13 @@ func TestCanonicalQueryTable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := canonicalQuery(tt.in); got != tt.want {
-				t.Errorf("canonicalQuery(%q) = %q, want %q", tt.in, got, tt.want)
-			}
+			assert.Equal(t, tt.want, canonicalQuery(tt.in), "canonicalQuery(%q)", tt.in)
 		})
 	}
 }
 
 // TestEscapeComponent is encodeURIComponent, as the TypeScript signer
-// encodes its params map (spec §1.7).
+// encodes its params map (docs/aura-hmac.md, "Query canonicalization").
 func TestEscapeComponent(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ in, want string }{
@@ -148,13 +143,11 @@ func TestEscapeComponent(t *testing.T) {
 		{"\x00\x7f", "%00%7F"},
 	}
 	for _, tt := range tests {
-		if got := EscapeComponent(tt.in); got != tt.want {
-			t.Errorf("EscapeComponent(%q) = %q, want %q", tt.in, got, tt.want)
-		}
+		assert.Equal(t, tt.want, EscapeComponent(tt.in), "EscapeComponent(%q)", tt.in)
 	}
 }
 
-// TestNormalizeValue is spec §1.8: trim, then collapse JavaScript \s runs.
+// TestNormalizeValue is docs/aura-hmac.md, "Header values": trim, then collapse JavaScript \s runs.
 func TestNormalizeValue(t *testing.T) {
 	t.Parallel()
 	tests := []struct{ in, want string }{
@@ -171,9 +164,7 @@ func TestNormalizeValue(t *testing.T) {
 		{"a\x01b", "a\x01b"},
 	}
 	for _, tt := range tests {
-		if got := normalizeValue(tt.in); got != tt.want {
-			t.Errorf("normalizeValue(%q) = %q, want %q", tt.in, got, tt.want)
-		}
+		assert.Equal(t, tt.want, normalizeValue(tt.in), "normalizeValue(%q)", tt.in)
 	}
 }
 
@@ -232,15 +223,10 @@ func TestSignRefusesWhatCannotBeSigned(t *testing.T) {
 			req := tt.req()
 			before := req.Header.Clone()
 			err := tt.signer.Sign(req)
-			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "hmac: ") {
-				t.Fatalf("Sign: err = %v, want one mentioning %q", err, tt.want)
-			}
-			if strings.Contains(err.Error(), "aura_sk_SECRET") {
-				t.Errorf("error text contains the secret: %v", err)
-			}
-			if len(req.Header) != len(before) {
-				t.Errorf("failed Sign changed the headers: %v", req.Header)
-			}
+			require.ErrorContains(t, err, tt.want)
+			assert.True(t, strings.HasPrefix(err.Error(), "hmac: "), "error without the package prefix: %v", err)
+			assert.NotContains(t, err.Error(), "aura_sk_SECRET", "error text contains the secret")
+			assert.Equal(t, before, req.Header, "failed Sign changed the headers")
 		})
 	}
 }

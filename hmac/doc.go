@@ -35,11 +35,27 @@
 // reference TypeScript signer does (see [Signer.Sign] for the rules and for
 // where this package deliberately does better: absolute URLs, byte bodies,
 // a missing Host). [Explain] shows the canonical request and string to sign
-// of any signed request, for debugging a 401 or 403.
+// of any signed request, for debugging a 401 or 403. The whole scheme, in
+// our words, is in docs/aura-hmac.md in this repository; the tests use
+// the corrected test vectors that Aura's TypeScript, C# and Python signers
+// agree on (Aura's published ones are stale).
 //
-// Published documentation of this scheme (HMAC_IMPLEMENTATION.md) prints
-// stale signatures for its test vectors; the tests of this package use the
-// corrected vectors that Aura's TypeScript, C# and Python signers agree on.
+// # Path spelling
+//
+// Canonicalization maps several spellings of a path to one:
+// "/api//auth/exchange", "/api/auth/./exchange", "/api/x/../auth/exchange"
+// and "/api/auth/%65xchange" all sign as "/api/auth/exchange". A signature
+// therefore does not say which spelling was sent, and a router in front of
+// the handler that routes those spellings apart (one that does not clean
+// paths, or routes on the raw path) could deliver a request signed for one
+// endpoint to another. So a [Verifier] refuses, by default, a request whose
+// path, as received (URL.EscapedPath), is not already spelled in its
+// canonical form, with [ErrNonCanonicalPath] (403 from [Middleware]). The
+// only freedom left is the one HTTP clients need: reserved characters such
+// as ':' or '+' may be sent literally or escaped. Signing is unchanged, so
+// a client must send canonical paths, as Go clients do for Aura's.
+// [Verifier.AllowNonCanonicalPath] restores the reference behaviour; its
+// doc says what that exposes. Details: docs/aura-hmac.md, "Path spelling".
 //
 // # Secrets
 //

@@ -150,3 +150,29 @@ func ExampleEscapeComponent() {
 	// Output:
 	// patient=Smith%2C%20John&note=a%2Bb%20(c)
 }
+
+// A signature covers the canonical path, so "/api//auth/exchange" carries
+// a valid signature for "/api/auth/exchange". Verify refuses that spelling
+// unless AllowNonCanonicalPath says every router in front of it treats
+// both alike.
+func ExampleVerifier_AllowNonCanonicalPath() {
+	now := time.Unix(1706140800, 0)
+	s := &hmac.Signer{AppID: "aura_pk_demo", Secret: "aura_sk_demo", Now: func() time.Time { return now }}
+	secret := func(context.Context, string) (string, error) { return "aura_sk_demo", nil }
+	clock := func() time.Time { return now }
+
+	for _, allow := range []bool{false, true} {
+		// httptest.NewRequest parses the target as net/http's server does.
+		req := httptest.NewRequest("POST", "https://aura.example.com/api//auth/exchange", strings.NewReader(`{"ttl":3600}`))
+		if err := s.Sign(req); err != nil {
+			fmt.Println(err)
+			return
+		}
+		v := &hmac.Verifier{Secret: secret, Now: clock, AllowNonCanonicalPath: allow}
+		_, err := v.Verify(req)
+		fmt.Printf("allow=%v: %v (ErrNonCanonicalPath: %v)\n", allow, err, errors.Is(err, hmac.ErrNonCanonicalPath))
+	}
+	// Output:
+	// allow=false: hmac: request path is not in canonical form: "/api//auth/exchange" is signed as "/api/auth/exchange"; send it spelled that way (ErrNonCanonicalPath: true)
+	// allow=true: <nil> (ErrNonCanonicalPath: false)
+}

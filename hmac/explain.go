@@ -11,9 +11,9 @@ import (
 )
 
 // Explanation is how AURA-HMAC-SHA256 sees one signed request: the values
-// the HMAC_IMPLEMENTATION.md "Debugging tip" says to compare when Aura
-// answers 401 or 403. It holds no secret: not the app secret, not the
-// derived keys, not the signature.
+// to compare between client and server when Aura answers 401 or 403
+// (docs/aura-hmac.md, "Debugging a 401 or 403"). It holds no secret: not
+// the app secret, not the derived keys, not the signature.
 type Explanation struct {
 	AppID            string // Credential of the Authorization header
 	Timestamp        string // X-Aura-Timestamp

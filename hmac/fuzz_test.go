@@ -129,10 +129,26 @@ func FuzzSignVerify(f *testing.F) {
 		if err != nil {
 			return // net/http's server would answer 400 itself
 		}
-		app, err := testVerifier().Verify(r)
+		relaxed := &Verifier{Secret: testSecrets, Now: fixedClock(t0), AllowNonCanonicalPath: true}
+		app, err := relaxed.Verify(r)
 		if err != nil || app != testApp {
 			server, _ := Explain(received(t, w.Bytes()))
 			t.Fatalf("Verify = %q, %v\nwire:\n%q\nclient: %+v\nserver: %+v", app, err, w.String(), client, server)
+		}
+		// The default Verifier takes the same request only if its path is
+		// spelled canonically, and says why when it is not.
+		r = received(t, w.Bytes())
+		canon, err := canonicalPath(r.URL.EscapedPath())
+		if err != nil {
+			t.Fatalf("verified, but the received path does not canonicalize: %v", err)
+		}
+		app, err = testVerifier().Verify(r)
+		if spelledCanonically(r.URL.EscapedPath(), canon) {
+			if err != nil || app != testApp {
+				t.Fatalf("canonically spelled %q: Verify = %q, %v", r.URL.EscapedPath(), app, err)
+			}
+		} else if !errors.Is(err, ErrNonCanonicalPath) {
+			t.Fatalf("%q (canonical %q): Verify = %q, %v; want ErrNonCanonicalPath", r.URL.EscapedPath(), canon, app, err)
 		}
 	})
 }

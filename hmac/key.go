@@ -19,7 +19,7 @@ func dateKey(secret, date string) []byte {
 // signingKeyFrom returns kSign = HMAC-SHA256(kDate, "aura_request").
 func signingKeyFrom(kDate []byte) []byte {
 	m := stdhmac.New(sha256.New, kDate)
-	m.Write([]byte(Service))
+	m.Write([]byte(service))
 	return m.Sum(nil)
 }
 

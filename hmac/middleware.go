@@ -17,7 +17,7 @@ type appIDKey struct{}
 // a secret or a derived key:
 //
 //	401  ErrMissingSignature, ErrMalformed, ErrUnknownApp (with WWW-Authenticate: AURA-HMAC-SHA256)
-//	403  ErrBadSignature, ErrStale, ErrReplay
+//	403  ErrBadSignature, ErrStale, ErrReplay, ErrNonCanonicalPath
 //	413  ErrBodyTooLarge
 //	400  the body could not be read
 //	500  ErrInternal (secret lookup or nonce store failed; v misconfigured)
@@ -69,6 +69,7 @@ func classify(err error) (int, string) {
 		{ErrBadSignature, http.StatusForbidden},
 		{ErrStale, http.StatusForbidden},
 		{ErrReplay, http.StatusForbidden},
+		{ErrNonCanonicalPath, http.StatusForbidden},
 		{ErrBodyTooLarge, http.StatusRequestEntityTooLarge},
 	} {
 		if errors.Is(err, c.err) {

@@ -13,6 +13,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // echoHandler answers with the app id from the context and the body it read.
@@ -54,30 +57,27 @@ func TestMiddleware(t *testing.T) {
 
 	post := func(t *testing.T, s *Signer, body string, edit func(*http.Request)) (int, string, http.Header) {
 		t.Helper()
-		req, _ := http.NewRequest("POST", srv.URL+"/api/auth/exchange", strings.NewReader(body))
+		req, err := http.NewRequest("POST", srv.URL+"/api/auth/exchange", strings.NewReader(body))
+		require.NoError(t, err)
 		if s != nil {
-			if err := s.Sign(req); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, s.Sign(req))
 		}
 		if edit != nil {
 			edit(req)
 		}
 		resp, err := srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
 		return resp.StatusCode, string(b), resp.Header
 	}
 	live := func(app, secret string) *Signer { return &Signer{AppID: app, Secret: secret} }
 
 	t.Run("accepted", func(t *testing.T) {
 		code, body, _ := post(t, live(testApp, testSecret), tv1Body, nil)
-		if code != 200 || body != testApp+" "+tv1Body {
-			t.Fatalf("%d %q", code, body)
-		}
+		assert.Equal(t, 200, code)
+		assert.Equal(t, testApp+" "+tv1Body, body)
 	})
 
 	var replayed *http.Request
@@ -110,28 +110,21 @@ func TestMiddleware(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			code, body, h := post(t, tt.signer, tt.body, tt.edit)
-			if code != tt.status {
-				t.Fatalf("status %d %q, want %d", code, body, tt.status)
-			}
+			require.Equal(t, tt.status, code, body)
 			if code == 200 {
 				return
 			}
 			checkErrorBody(t, body, h, tt.message)
-			if (code == 401) != (h.Get("WWW-Authenticate") == Algorithm) {
-				t.Errorf("WWW-Authenticate = %q on %d", h.Get("WWW-Authenticate"), code)
-			}
+			assert.Equal(t, code == 401, h.Get("WWW-Authenticate") == Algorithm, "WWW-Authenticate = %q on %d", h.Get("WWW-Authenticate"), code)
 		})
 	}
 	t.Run("replayed", func(t *testing.T) {
 		resp, err := srv.Client().Do(replayed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 403 {
-			t.Fatalf("replay: %d %s", resp.StatusCode, b)
-		}
+		require.NoError(t, err)
+		require.Equal(t, 403, resp.StatusCode, "replay: %s", b)
 		checkErrorBody(t, string(b), resp.Header, "nonce already used")
 	})
 	t.Run("log has reasons, no secrets", func(t *testing.T) {
@@ -139,22 +132,17 @@ func TestMiddleware(t *testing.T) {
 		defer logMu.Unlock()
 		out := logs.String()
 		for _, want := range []string{"status=401", "status=403", "status=413", "status=500", "level=ERROR", "app_id=nobody", "db down"} {
-			if !strings.Contains(out, want) {
-				t.Errorf("log lacks %q:\n%s", want, out)
-			}
+			assert.Contains(t, out, want, "log lacks it")
 		}
-		if strings.Contains(out, testSecret) || strings.Contains(out, "Signature=") {
-			t.Errorf("log leaks a secret or signature:\n%s", out)
-		}
+		assert.NotContains(t, out, testSecret, "log leaks the secret")
+		assert.NotContains(t, out, "Signature=", "log leaks a signature")
 	})
 }
 
 // checkErrorBody checks Aura's error shape and that nothing is echoed.
 func checkErrorBody(t *testing.T, body string, h http.Header, message string) {
 	t.Helper()
-	if ct := h.Get("Content-Type"); ct != "application/json" {
-		t.Errorf("Content-Type %q", ct)
-	}
+	assert.Equal(t, "application/json", h.Get("Content-Type"))
 	var e struct {
 		Error struct {
 			Message string `json:"message"`
@@ -162,11 +150,13 @@ func checkErrorBody(t *testing.T, body string, h http.Header, message string) {
 	}
 	dec := json.NewDecoder(strings.NewReader(body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&e); err != nil || e.Error.Message != message {
-		t.Errorf("body %q, want message %q (%v)", body, message, err)
+	if assert.NoError(t, dec.Decode(&e), "body %q", body) {
+		assert.Equal(t, message, e.Error.Message)
 	}
-	if strings.Contains(body, testSecret) || strings.Contains(body, "Signature") || strings.Contains(body, "app") && message != "unknown app" {
-		t.Errorf("body %q echoes request data", body)
+	assert.NotContains(t, body, testSecret)
+	assert.NotContains(t, body, "Signature")
+	if message != "unknown app" {
+		assert.NotContains(t, body, "app", "body echoes request data")
 	}
 }
 
@@ -186,12 +176,9 @@ func TestMiddlewareNilVerifier(t *testing.T) {
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("GET", "/", nil)
 	Middleware(nil, echoHandler).ServeHTTP(rec, req)
-	if rec.Code != 500 {
-		t.Fatalf("nil verifier: %d", rec.Code)
-	}
-	if _, ok := AppIDFromContext(req.Context()); ok {
-		t.Error("AppIDFromContext on a plain context reported an app id")
-	}
+	assert.Equal(t, 500, rec.Code, "nil verifier")
+	_, ok := AppIDFromContext(req.Context())
+	assert.False(t, ok, "AppIDFromContext on a plain context reported an app id")
 }
 
 func TestTransport(t *testing.T) {
@@ -202,51 +189,44 @@ func TestTransport(t *testing.T) {
 	rec := &recordingTransport{}
 	client := &http.Client{Transport: &Transport{Signer: &Signer{AppID: testApp, Secret: testSecret}, Base: rec}}
 
-	req, _ := http.NewRequest("POST", srv.URL+"/api/auth/exchange", strings.NewReader(tv1Body))
+	req, err := http.NewRequest("POST", srv.URL+"/api/auth/exchange", strings.NewReader(tv1Body))
+	require.NoError(t, err)
 	for attempt := range 2 { // the same *http.Request sent twice, as a retry would
 		if attempt > 0 {
 			req.Body, _ = req.GetBody()
 		}
 		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 || string(b) != testApp+" "+tv1Body {
-			t.Fatalf("attempt %d: %d %q", attempt, resp.StatusCode, b)
-		}
+		require.Equal(t, 200, resp.StatusCode, "attempt %d: %q", attempt, b)
+		require.Equal(t, testApp+" "+tv1Body, string(b), "attempt %d", attempt)
 	}
-	if len(req.Header) != 0 {
-		t.Errorf("Transport modified the caller's request: %v", req.Header)
-	}
-	if len(rec.sent) != 2 || rec.sent[0].Header.Get("X-Aura-Nonce") == rec.sent[1].Header.Get("X-Aura-Nonce") {
-		t.Fatalf("retries must be signed anew with new nonces")
-	}
+	assert.Empty(t, req.Header, "Transport modified the caller's request")
+	require.Len(t, rec.sent, 2)
+	assert.NotEqual(t, rec.sent[0].Header.Get("X-Aura-Nonce"), rec.sent[1].Header.Get("X-Aura-Nonce"), "retries must be signed anew with new nonces")
 
 	t.Run("body without GetBody", func(t *testing.T) {
-		req, _ := http.NewRequest("POST", srv.URL+"/x", io.NopCloser(strings.NewReader("streamed")))
+		req, err := http.NewRequest("POST", srv.URL+"/x", io.NopCloser(strings.NewReader("streamed")))
+		require.NoError(t, err)
 		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 || string(b) != testApp+" streamed" {
-			t.Fatalf("%d %q", resp.StatusCode, b)
-		}
+		assert.Equal(t, 200, resp.StatusCode)
+		assert.Equal(t, testApp+" streamed", string(b))
 	})
 	t.Run("signing error closes the body and sends nothing", func(t *testing.T) {
 		body := &closeRecorder{Reader: strings.NewReader("x")}
-		req, _ := http.NewRequest("POST", srv.URL+"/x", body)
+		req, err := http.NewRequest("POST", srv.URL+"/x", body)
+		require.NoError(t, err)
 		n := len(rec.sent)
-		_, err := (&http.Client{Transport: &Transport{Signer: &Signer{AppID: testApp}, Base: rec}}).Do(req)
-		if err == nil || !strings.Contains(err.Error(), "Secret is empty") || !body.closed || len(rec.sent) != n {
-			t.Fatalf("err %v closed %v sent %d", err, body.closed, len(rec.sent)-n)
-		}
-		if _, err := (&Transport{}).RoundTrip(req); err == nil {
-			t.Fatal("nil Signer accepted")
-		}
+		_, err = (&http.Client{Transport: &Transport{Signer: &Signer{AppID: testApp}, Base: rec}}).Do(req)
+		assert.ErrorContains(t, err, "Secret is empty")
+		assert.True(t, body.closed, "the body was not closed")
+		assert.Len(t, rec.sent, n, "a request was sent")
+		_, err = (&Transport{}).RoundTrip(req)
+		assert.Error(t, err, "nil Signer accepted")
 	})
 }
 

@@ -94,8 +94,8 @@ func (m *MemoryNonceStore) Claim(ctx context.Context, key string, ttl time.Durat
 	return true, nil
 }
 
-// Len returns the number of unexpired nonces held.
-func (m *MemoryNonceStore) Len() int {
+// len returns the number of unexpired nonces held (for tests).
+func (m *MemoryNonceStore) len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.seen)

@@ -2,12 +2,14 @@ package hmac
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // fakeClock is a settable clock for MemoryNonceStore.
@@ -36,36 +38,21 @@ func TestMemoryNonceStoreExpiry(t *testing.T) {
 	claim := func(key string, ttl time.Duration) bool {
 		t.Helper()
 		fresh, err := m.Claim(ctx, key, ttl)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return fresh
 	}
-	if !claim("a", time.Minute) || claim("a", time.Minute) {
-		t.Fatal("first claim must be fresh, the second a replay")
-	}
-	if !claim("b", 10*time.Minute) {
-		t.Fatal("b must be fresh")
-	}
+	require.True(t, claim("a", time.Minute), "first claim must be fresh")
+	require.False(t, claim("a", time.Minute), "the second claim must be a replay")
+	require.True(t, claim("b", 10*time.Minute), "b must be fresh")
 	clock.Advance(time.Minute - time.Nanosecond)
-	if claim("a", time.Minute) {
-		t.Fatal("a forgotten before its ttl")
-	}
+	require.False(t, claim("a", time.Minute), "a forgotten before its ttl")
 	clock.Advance(time.Nanosecond)
-	if m.Len() != 2 {
-		t.Fatalf("Len = %d before expiry runs, want 2", m.Len())
-	}
-	if !claim("a", time.Minute) {
-		t.Fatal("a not forgotten after its ttl")
-	}
-	if claim("b", time.Minute) {
-		t.Fatal("b forgotten early")
-	}
+	assert.Equal(t, 2, m.len(), "before expiry runs")
+	assert.True(t, claim("a", time.Minute), "a not forgotten after its ttl")
+	assert.False(t, claim("b", time.Minute), "b forgotten early")
 	clock.Advance(time.Hour)
 	claim("c", time.Minute)
-	if m.Len() != 1 {
-		t.Fatalf("Len = %d after everything expired, want 1", m.Len())
-	}
+	assert.Equal(t, 1, m.len(), "after everything expired")
 }
 
 func TestMemoryNonceStoreCapacity(t *testing.T) {
@@ -74,21 +61,20 @@ func TestMemoryNonceStoreCapacity(t *testing.T) {
 	m := &MemoryNonceStore{capacity: 3, now: clock.Now}
 	ctx := context.Background()
 	for i := range 3 {
-		if fresh, err := m.Claim(ctx, fmt.Sprint(i), time.Duration(i+1)*time.Minute); !fresh || err != nil {
-			t.Fatalf("claim %d: %v %v", i, fresh, err)
-		}
+		fresh, err := m.Claim(ctx, fmt.Sprint(i), time.Duration(i+1)*time.Minute)
+		require.NoError(t, err)
+		require.True(t, fresh, "claim %d", i)
 	}
-	if _, err := m.Claim(ctx, "x", time.Minute); !errors.Is(err, ErrNonceStoreFull) {
-		t.Fatalf("4th claim: %v, want ErrNonceStoreFull", err)
-	}
+	_, err := m.Claim(ctx, "x", time.Minute)
+	require.ErrorIs(t, err, ErrNonceStoreFull, "4th claim")
 	// A full store still recognises replays.
-	if fresh, err := m.Claim(ctx, "0", time.Minute); fresh || err != nil {
-		t.Fatalf("replay in a full store: %v %v", fresh, err)
-	}
+	fresh, err := m.Claim(ctx, "0", time.Minute)
+	require.NoError(t, err)
+	assert.False(t, fresh, "replay in a full store")
 	clock.Advance(time.Minute)
-	if fresh, err := m.Claim(ctx, "x", time.Minute); !fresh || err != nil {
-		t.Fatalf("claim after one expired: %v %v", fresh, err)
-	}
+	fresh, err = m.Claim(ctx, "x", time.Minute)
+	require.NoError(t, err)
+	assert.True(t, fresh, "claim after one expired")
 }
 
 // TestMemoryNonceStoreHeapOrder claims with shuffled ttls and checks that
@@ -107,13 +93,10 @@ func TestMemoryNonceStoreHeapOrder(t *testing.T) {
 		m.mu.Lock()
 		m.expire(clock.Now())
 		for i, ttl := range ttls {
-			if _, held := m.seen[fmt.Sprint(i)]; held != (ttl > sec) {
-				t.Errorf("at %ds key %d (ttl %ds): held=%v", sec, i, ttl, held)
-			}
+			_, held := m.seen[fmt.Sprint(i)]
+			assert.Equal(t, ttl > sec, held, "at %ds key %d (ttl %ds)", sec, i, ttl)
 		}
-		if len(m.seen) != len(m.byExpiry) {
-			t.Errorf("map has %d entries, heap %d", len(m.seen), len(m.byExpiry))
-		}
+		assert.Len(t, m.byExpiry, len(m.seen), "heap and map disagree")
 		m.mu.Unlock()
 	}
 }
@@ -121,17 +104,15 @@ func TestMemoryNonceStoreHeapOrder(t *testing.T) {
 func TestMemoryNonceStoreRejects(t *testing.T) {
 	t.Parallel()
 	var m MemoryNonceStore // zero value is usable
-	if _, err := m.Claim(context.Background(), "a", 0); err == nil {
-		t.Error("ttl 0 accepted")
-	}
+	_, err := m.Claim(context.Background(), "a", 0)
+	assert.Error(t, err, "ttl 0 accepted")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := m.Claim(ctx, "a", time.Minute); !errors.Is(err, context.Canceled) {
-		t.Errorf("cancelled ctx: %v", err)
-	}
-	if fresh, err := m.Claim(context.Background(), "a", time.Minute); !fresh || err != nil {
-		t.Errorf("zero value claim: %v %v", fresh, err)
-	}
+	_, err = m.Claim(ctx, "a", time.Minute)
+	assert.ErrorIs(t, err, context.Canceled)
+	fresh, err := m.Claim(context.Background(), "a", time.Minute)
+	assert.NoError(t, err)
+	assert.True(t, fresh, "zero value claim")
 }
 
 func TestMemoryNonceStoreConcurrent(t *testing.T) {
@@ -142,16 +123,12 @@ func TestMemoryNonceStoreConcurrent(t *testing.T) {
 	for range 64 {
 		wg.Go(func() {
 			ok, err := m.Claim(context.Background(), "app/nonce", time.Minute)
-			if err != nil {
-				t.Error(err)
-			}
+			assert.NoError(t, err)
 			if ok {
 				fresh.Add(1)
 			}
 		})
 	}
 	wg.Wait()
-	if fresh.Load() != 1 {
-		t.Fatalf("%d fresh claims, want exactly 1", fresh.Load())
-	}
+	assert.Equal(t, int32(1), fresh.Load(), "fresh claims")
 }

@@ -22,8 +22,8 @@ type authorization struct {
 //
 //	AURA-HMAC-SHA256 Credential=<appId>,SignedHeaders=<h1;h2;...>,Signature=<64 lower-case hex>
 //
-// as spec §1.11 describes: the algorithm up to the first space, then
-// comma-separated Key=Value pairs. Each of the three keys must appear
+// as docs/aura-hmac.md, "Verification", describes: the algorithm up to the
+// first space, then comma-separated Key=Value pairs. Each of the three keys must appear
 // exactly once, in any order; spaces around a pair are tolerated (the
 // reference signer writes none); anything else is an error wrapping
 // ErrMalformed. Errors never repeat the header's content.

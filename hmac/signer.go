@@ -86,7 +86,8 @@ func (s *Signer) LogValue() slog.Value { return slog.StringValue(fmt.Sprint(s)) 
 //     reads req.Body into memory, closes it, and replaces it (and GetBody
 //     and ContentLength) with an in-memory copy of the same bytes.
 //
-// Where Sign deliberately differs from the TypeScript signer (spec §8):
+// Where Sign deliberately differs from the TypeScript signer (docs/aura-hmac.md,
+// "Reference bugs we do not reproduce"):
 // Go requests always carry a parsed URL, so an absolute URL cannot be
 // mis-signed as "/https%3A/host/..." (TypeScript's bug); byte bodies are
 // hashed as raw bytes, never as JSON of a byte array; Content-Type is found

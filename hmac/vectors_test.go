@@ -12,10 +12,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
-// vector is one entry of testdata/aura-hmac.json (a copy of
-// shared/spec/vectors/aura-hmac.json), reproduced with Aura's TypeScript,
+// vector is one entry of testdata/aura-hmac.json, reproduced with Aura's TypeScript,
 // C# and Python signers.
 type vector struct {
 	Label              string            `json:"label"`
@@ -51,16 +53,10 @@ type vectorFile struct {
 func loadVectors(t testing.TB) vectorFile {
 	t.Helper()
 	b, err := os.ReadFile("testdata/aura-hmac.json")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var f vectorFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
-	if len(f.Vectors) != 9 {
-		t.Fatalf("expected 9 vectors, got %d", len(f.Vectors))
-	}
+	require.NoError(t, json.Unmarshal(b, &f))
+	require.Len(t, f.Vectors, 9)
 	return f
 }
 
@@ -69,9 +65,7 @@ func hexOf(b []byte) string { return hex.EncodeToString(b) }
 func mustUnix(t testing.TB, ts string) time.Time {
 	t.Helper()
 	n, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return time.Unix(n, 0)
 }
 
@@ -84,25 +78,17 @@ func TestVectorIntermediates(t *testing.T) {
 		t.Run(v.Label, func(t *testing.T) {
 			t.Parallel()
 			kDate := dateKey(v.AppSecret, v.Date)
-			if got := hexOf(kDate); got != v.DateKeyHex {
-				t.Errorf("date key = %s, want %s", got, v.DateKeyHex)
-			}
+			assert.Equal(t, v.DateKeyHex, hexOf(kDate), "date key")
 			kSign := signingKeyFrom(kDate)
-			if got := hexOf(kSign); got != v.SigningKeyHex {
-				t.Errorf("signing key = %s, want %s", got, v.SigningKeyHex)
-			}
+			assert.Equal(t, v.SigningKeyHex, hexOf(kSign), "signing key")
 			dk := newDayKey(v.AppSecret, mustUnix(t, v.Timestamp).Unix())
-			if dk.date != v.Date || hexOf(dk.kSign) != v.SigningKeyHex {
-				t.Errorf("newDayKey = %s/%x, want %s/%s", dk.date, dk.kSign, v.Date, v.SigningKeyHex)
-			}
+			assert.Equal(t, v.Date, dk.date, "newDayKey date")
+			assert.Equal(t, v.SigningKeyHex, hexOf(dk.kSign), "newDayKey key")
 			ph := sha256.Sum256([]byte(v.Body))
-			if got := hexOf(ph[:]); got != v.PayloadHash {
-				t.Errorf("payload hash = %s, want %s", got, v.PayloadHash)
-			}
+			assert.Equal(t, v.PayloadHash, hexOf(ph[:]), "payload hash")
 			path, err := canonicalPath(v.CanonicalPath)
-			if err != nil || path != v.CanonicalPath {
-				t.Errorf("canonicalPath(%q) = %q, %v; want it unchanged", v.CanonicalPath, path, err)
-			}
+			assert.NoError(t, err)
+			assert.Equal(t, v.CanonicalPath, path, "a canonical path must stay unchanged")
 			c := canonical{
 				method:      v.Method,
 				path:        path,
@@ -113,34 +99,18 @@ func TestVectorIntermediates(t *testing.T) {
 				timestamp:   v.SignedHeaderValues["x-aura-timestamp"],
 				payloadHash: ph,
 			}
-			if got := c.signedHeaders(); got != v.SignedHeaders {
-				t.Errorf("signed headers = %q, want %q", got, v.SignedHeaders)
-			}
+			assert.Equal(t, v.SignedHeaders, c.signedHeaders(), "signed headers")
 			creq := string(c.appendRequest(nil))
-			if creq != v.CanonicalRequest {
-				t.Errorf("canonical request =\n%q\nwant\n%q", creq, v.CanonicalRequest)
-			}
-			if !strings.Contains(creq, "\n"+v.CanonicalHeaders+"\n") {
-				t.Errorf("canonical request does not hold the canonical headers %q", v.CanonicalHeaders)
-			}
+			assert.Equal(t, v.CanonicalRequest, creq, "canonical request")
+			assert.Contains(t, creq, "\n"+v.CanonicalHeaders+"\n", "canonical headers")
 			crh := sha256.Sum256([]byte(creq))
-			if got := hexOf(crh[:]); got != v.CanonicalReqHash {
-				t.Errorf("canonical request hash = %s, want %s", got, v.CanonicalReqHash)
-			}
-			if got := string(appendScope(nil, v.AppID, v.Date)); got != v.CredentialScope {
-				t.Errorf("scope = %q, want %q", got, v.CredentialScope)
-			}
+			assert.Equal(t, v.CanonicalReqHash, hexOf(crh[:]), "canonical request hash")
+			assert.Equal(t, v.CredentialScope, string(appendScope(nil, v.AppID, v.Date)), "scope")
 			sts := appendStringToSign(nil, v.Timestamp, v.AppID, v.Date, &crh)
-			if string(sts) != v.StringToSign {
-				t.Errorf("string to sign = %q, want %q", sts, v.StringToSign)
-			}
+			assert.Equal(t, v.StringToSign, string(sts), "string to sign")
 			sig := dk.sign(sts)
-			if got := hexOf(sig[:]); got != v.Signature {
-				t.Errorf("signature = %s, want %s", got, v.Signature)
-			}
-			if got := string(appendAuthorization(nil, v.AppID, c.signedHeaders(), &sig)); got != v.Authorization {
-				t.Errorf("authorization = %q, want %q", got, v.Authorization)
-			}
+			assert.Equal(t, v.Signature, hexOf(sig[:]), "signature")
+			assert.Equal(t, v.Authorization, string(appendAuthorization(nil, v.AppID, c.signedHeaders(), &sig)), "authorization")
 		})
 	}
 }
@@ -157,9 +127,7 @@ func vectorRequest(t testing.TB, v vector, explicitContentType bool) *http.Reque
 		body = strings.NewReader(v.Body)
 	}
 	req, err := http.NewRequest(v.Method, u, body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if ct, ok := v.SignedHeaderValues["content-type"]; ok && (explicitContentType || v.Body == "") {
 		req.Header.Set("Content-Type", ct)
 	}
@@ -189,9 +157,7 @@ func TestSignVectors(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
 				req := vectorRequest(t, v, explicit)
-				if err := vectorSigner(t, v).Sign(req); err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, vectorSigner(t, v).Sign(req))
 				want := map[string]string{
 					"Authorization":    v.Authorization,
 					"X-Aura-Timestamp": v.Timestamp,
@@ -200,17 +166,17 @@ func TestSignVectors(t *testing.T) {
 					"X-Api-Key":        "aura_au_myservice_abc123",
 				}
 				for k, w := range want {
-					if got := req.Header.Values(k); w == "" && len(got) != 0 || w != "" && (len(got) != 1 || got[0] != w) {
-						t.Errorf("%s = %q, want %q", k, got, w)
+					if w == "" {
+						assert.Empty(t, req.Header.Values(k), k)
+					} else {
+						assert.Equal(t, []string{w}, req.Header.Values(k), k)
 					}
 				}
 				var b []byte
 				if req.Body != nil {
 					b, _ = io.ReadAll(req.Body)
 				}
-				if string(b) != v.Body {
-					t.Errorf("body after Sign = %q, want %q", b, v.Body)
-				}
+				assert.Equal(t, v.Body, string(b), "body after Sign")
 			})
 		}
 	}
@@ -220,21 +186,17 @@ func TestPrimitives(t *testing.T) {
 	t.Parallel()
 	f := loadVectors(t)
 	for body, want := range f.PayloadHashes {
-		if got := sha256.Sum256([]byte(body)); hexOf(got[:]) != want {
-			t.Errorf("sha256(%q) = %x, want %s", body, got, want)
-		}
+		got := sha256.Sum256([]byte(body))
+		assert.Equal(t, want, hexOf(got[:]), "sha256(%q)", body)
 	}
-	if got := sha256.Sum256(nil); hexOf(got[:]) != emptyPayloadHash {
-		t.Errorf("emptyPayloadHash is wrong")
-	}
+	empty := sha256.Sum256(nil)
+	assert.Equal(t, emptyPayloadHash, hexOf(empty[:]))
 	m := stdhmac.New(sha256.New, []byte("secret"))
 	m.Write([]byte("message"))
-	if got := m.Sum(nil); hexOf(got) != f.Primitives["hmac_sha256_hex(key='secret', data='message')"] {
-		t.Errorf("hmac(secret, message) = %x", got)
-	}
+	assert.Equal(t, f.Primitives["hmac_sha256_hex(key='secret', data='message')"], hexOf(m.Sum(nil)), "hmac(secret, message)")
 }
 
-// TestEdgeVectors are spec §2.5: requests run through the real TypeScript
+// TestEdgeVectors are the extra vectors of hmac/testdata: requests run through the real TypeScript
 // signer, all with app test-app-id, secret test-secret-key, nonce
 // 550e8400-e29b-41d4-a716-446655440000 and ts 1706140800 unless stated.
 func TestEdgeVectors(t *testing.T) {
@@ -303,9 +265,7 @@ func TestEdgeVectors(t *testing.T) {
 				body = strings.NewReader(tt.body)
 			}
 			req, err := http.NewRequest(tt.method, tt.url, body)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if tt.host != "" {
 				req.Host = tt.host
 			}
@@ -314,74 +274,54 @@ func TestEdgeVectors(t *testing.T) {
 			}
 			s := &Signer{AppID: "test-app-id", Secret: "test-secret-key",
 				Now: func() time.Time { return time.Unix(tt.ts, 0) }, Nonce: func() string { return nonce }}
-			if err := s.Sign(req); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, s.Sign(req))
 			ex, err := Explain(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !strings.HasPrefix(ex.CanonicalRequest, tt.method+"\n"+tt.wantPath+"\n"+tt.wantQuery+"\n") {
-				t.Errorf("canonical request starts %q, want path %q query %q", ex.CanonicalRequest, tt.wantPath, tt.wantQuery)
-			}
+			require.NoError(t, err)
+			assert.True(t, strings.HasPrefix(ex.CanonicalRequest, tt.method+"\n"+tt.wantPath+"\n"+tt.wantQuery+"\n"),
+				"canonical request starts %q, want path %q query %q", ex.CanonicalRequest, tt.wantPath, tt.wantQuery)
 			crh := sha256.Sum256([]byte(ex.CanonicalRequest))
-			if got := hexOf(crh[:]); got != tt.wantCRH {
-				t.Errorf("canonical request hash = %s, want %s\n%s", got, tt.wantCRH, ex.CanonicalRequest)
-			}
-			if got := req.Header.Get("Authorization"); !strings.HasSuffix(got, ",Signature="+tt.wantSig) {
-				t.Errorf("Authorization = %q, want signature %s", got, tt.wantSig)
-			}
+			assert.Equal(t, tt.wantCRH, hexOf(crh[:]), "canonical request hash")
+			assert.True(t, strings.HasSuffix(req.Header.Get("Authorization"), ",Signature="+tt.wantSig),
+				"Authorization = %q, want signature %s", req.Header.Get("Authorization"), tt.wantSig)
 		})
 	}
 
 	t.Run("X4 padded host", func(t *testing.T) {
 		t.Parallel()
-		if got := normalizeValue("  aura.example.com:8443 "); got != "aura.example.com:8443" {
-			t.Errorf("normalized host %q", got)
-		}
-		req, _ := http.NewRequest("POST", "https://aura.example.com:8443/api/auth/exchange", strings.NewReader(`{"ttl":3600}`))
+		assert.Equal(t, "aura.example.com:8443", normalizeValue("  aura.example.com:8443 "))
+		req, err := http.NewRequest("POST", "https://aura.example.com:8443/api/auth/exchange", strings.NewReader(`{"ttl":3600}`))
+		require.NoError(t, err)
 		req.Host = "  aura.example.com:8443 " // net/http would send an empty Host
-		if err := (&Signer{AppID: "test-app-id", Secret: "test-secret-key"}).Sign(req); err == nil || !strings.Contains(err.Error(), "host") {
-			t.Errorf("Sign with a padded Host: %v, want an error", err)
-		}
+		assert.ErrorContains(t, (&Signer{AppID: "test-app-id", Secret: "test-secret-key"}).Sign(req), "host", "Sign with a padded Host")
 	})
 
 	// X5: the README examples never set Host, so TypeScript signs only
-	// content-type;x-aura-nonce;x-aura-timestamp. Sign refuses that (spec
-	// §8 item 5), but the canonical form must still match.
+	// content-type;x-aura-nonce;x-aura-timestamp. Sign refuses that
+	// (docs/aura-hmac.md, "Reference bugs we do not reproduce"), but the
+	// canonical form must still match.
 	t.Run("X5 no host", func(t *testing.T) {
 		t.Parallel()
 		c := canonical{method: "POST", path: "/api/auth/exchange", contentType: "application/json",
 			nonce: nonce, timestamp: "1706140800", payloadHash: sha256.Sum256([]byte(tv1Body))}
-		if got := c.signedHeaders(); got != "content-type;x-aura-nonce;x-aura-timestamp" {
-			t.Errorf("signed headers = %q", got)
-		}
+		assert.Equal(t, "content-type;x-aura-nonce;x-aura-timestamp", c.signedHeaders(), "signed headers")
 		crh := sha256.Sum256(c.appendRequest(nil))
-		if got := hexOf(crh[:]); got != "7dd7a987790b20df9518fd27d3e56c4ed8b60c5fb9be13508a36d183924884ff" {
-			t.Errorf("crh = %s", got)
-		}
+		assert.Equal(t, "7dd7a987790b20df9518fd27d3e56c4ed8b60c5fb9be13508a36d183924884ff", hexOf(crh[:]), "crh")
 		sig := newDayKey("test-secret-key", 1706140800).sign(appendStringToSign(nil, "1706140800", "test-app-id", "20240125", &crh))
-		if got := hexOf(sig[:]); got != "b92ad1169fab30309a133164bd3c4e47e7d701ab047cedd6d3673de12efcf9a2" {
-			t.Errorf("signature = %s", got)
-		}
-		req, _ := http.NewRequest("POST", "/api/auth/exchange", strings.NewReader(tv1Body))
-		err := (&Signer{AppID: "test-app-id", Secret: "test-secret-key"}).Sign(req)
-		if err == nil || !strings.Contains(err.Error(), "no host") {
-			t.Errorf("Sign without host: err = %v, want a no-host error", err)
-		}
+		assert.Equal(t, "b92ad1169fab30309a133164bd3c4e47e7d701ab047cedd6d3673de12efcf9a2", hexOf(sig[:]), "signature")
+		req, err := http.NewRequest("POST", "/api/auth/exchange", strings.NewReader(tv1Body))
+		require.NoError(t, err)
+		err = (&Signer{AppID: "test-app-id", Secret: "test-secret-key"}).Sign(req)
+		assert.ErrorContains(t, err, "no host", "Sign without host")
 	})
 }
 
-// TestDayKeyDates checks the third key pair of spec §2 (the day before).
+// TestDayKeyDates checks the third key pair of the vectors (the day before).
 func TestDayKeyDates(t *testing.T) {
 	t.Parallel()
 	k := newDayKey("test-secret-key", 1706140799)
-	if k.date != "20240124" || hexOf(k.kSign) != "e554e389068b7651cc6cebe21ed203172396e72955cdf3b17206da025b86331e" {
-		t.Errorf("day key = %s %x", k.date, k.kSign)
-	}
-	if got := hexOf(dateKey("test-secret-key", "20240124")); got != "98336a755ff272173e71f4bb345648953b7bc24ac7a463bbc436bed765b2dd32" {
-		t.Errorf("date key = %s", got)
-	}
+	assert.Equal(t, "20240124", k.date)
+	assert.Equal(t, "e554e389068b7651cc6cebe21ed203172396e72955cdf3b17206da025b86331e", hexOf(k.kSign), "day key")
+	assert.Equal(t, "98336a755ff272173e71f4bb345648953b7bc24ac7a463bbc436bed765b2dd32", hexOf(dateKey("test-secret-key", "20240124")), "date key")
 }
 
 // TestMACMatchesCryptoHMAC checks the Sum256-based HMAC of dayKey against
@@ -397,8 +337,7 @@ func TestMACMatchesCryptoHMAC(t *testing.T) {
 		m := stdhmac.New(sha256.New, k.kSign)
 		m.Write(msg[:n])
 		want := m.Sum(nil)
-		if got := k.sign(msg[:n]); hexOf(got[:]) != hexOf(want) {
-			t.Fatalf("len %d: %x, want %x", n, got, want)
-		}
+		got := k.sign(msg[:n])
+		require.Equal(t, hexOf(want), hexOf(got[:]), "len %d", n)
 	}
 }

@@ -64,6 +64,20 @@ type Verifier struct {
 	// 4xx, Error for 5xx) with the reason, never a secret or a signature.
 	// nil means silent.
 	Logger *slog.Logger
+	// AllowNonCanonicalPath accepts a request whatever the spelling of
+	// its path, as long as it canonicalizes to the signed one (what a
+	// verifier that only recomputes the signature does):
+	// "/api//auth/exchange",
+	// "/api/x/../auth/exchange" and "/api/auth/%65xchange" then verify with
+	// a signature made for "/api/auth/exchange". Risky: the signature no
+	// longer says which handler a request reaches. A router or proxy in
+	// front of the handler that routes such spellings apart (one that
+	// does not clean paths, or routes on the raw path) can deliver a
+	// request signed for one endpoint to another. Set it only when every
+	// router in front of Verify cleans and decodes paths exactly as the
+	// signature does, or the handler behind Verify serves one path.
+	// The default (false) refuses such requests with ErrNonCanonicalPath.
+	AllowNonCanonicalPath bool
 
 	nonceOnce     sync.Once
 	defaultNonces *MemoryNonceStore
@@ -79,13 +93,15 @@ type Verifier struct {
 //     or ErrMalformed), and X-Aura-Timestamp and X-Aura-Nonce are present
 //     once each and well formed (ErrMalformed);
 //  2. the timestamp is within MaxSkew of Now, past or future (ErrStale);
-//  3. SignedHeaders lists exactly the headers the request must sign: host,
+//  3. the path is spelled in its canonical form (ErrNonCanonicalPath),
+//     unless AllowNonCanonicalPath is set; see the package doc;
+//  4. SignedHeaders lists exactly the headers the request must sign: host,
 //     x-aura-nonce, x-aura-timestamp, and content-type when the request has
 //     one (ErrBadSignature), so no header can be added or dropped unsigned;
-//  4. Secret knows the app (ErrUnknownApp, or ErrInternal);
-//  5. the body is at most MaxBody bytes (ErrBodyTooLarge);
-//  6. the signature matches, compared in constant time (ErrBadSignature);
-//  7. the nonce is fresh for this app (ErrReplay). It is claimed only after
+//  5. Secret knows the app (ErrUnknownApp, or ErrInternal);
+//  6. the body is at most MaxBody bytes (ErrBodyTooLarge);
+//  7. the signature matches, compared in constant time (ErrBadSignature);
+//  8. the nonce is fresh for this app (ErrReplay). It is claimed only after
 //     the signature checked out, so forged requests cannot burn nonces.
 //
 // The request is canonicalized exactly as [Signer.Sign] does, from
@@ -153,6 +169,9 @@ func (v *Verifier) verify(req *http.Request) (appID, claimed string, err error) 
 	c, err := requestCanonical(req)
 	if err != nil {
 		return "", claimed, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if raw := req.URL.EscapedPath(); !v.AllowNonCanonicalPath && !spelledCanonically(raw, c.path) {
+		return "", claimed, fmt.Errorf("%w: %q is signed as %q; send it spelled that way", ErrNonCanonicalPath, raw, c.path)
 	}
 	c.timestamp, c.nonce = tsText, nonce
 	ct := req.Header.Values("Content-Type")

@@ -16,6 +16,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const (
@@ -52,9 +55,7 @@ func testVerifier() *Verifier {
 func exchangeRequest(t testing.TB) *http.Request {
 	t.Helper()
 	req, err := http.NewRequest("POST", "https://aura.example.com/api/auth/exchange?x=1", strings.NewReader(tv1Body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Api-Key", "aura_au_myservice_abc123")
 	return req
@@ -63,13 +64,9 @@ func exchangeRequest(t testing.TB) *http.Request {
 // wire signs req with s and returns the bytes net/http puts on the wire.
 func wire(t testing.TB, s *Signer, req *http.Request) []byte {
 	t.Helper()
-	if err := s.Sign(req); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.Sign(req))
 	var b bytes.Buffer
-	if err := req.Write(&b); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, req.Write(&b))
 	return b.Bytes()
 }
 
@@ -77,9 +74,7 @@ func wire(t testing.TB, s *Signer, req *http.Request) []byte {
 func received(t testing.TB, w []byte) *http.Request {
 	t.Helper()
 	req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(w)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return req
 }
 
@@ -96,7 +91,7 @@ func TestVerifyAcceptsAndLeavesBodyReadable(t *testing.T) {
 			return r
 		}, ""},
 		{"odd path and port", func(t testing.TB) *http.Request {
-			r, _ := http.NewRequest("PUT", "http://127.0.0.1:8080/api/./files//a b/é/%41/?b=2&a=1&c="+EscapeComponent("x y"), strings.NewReader("raw \x00\xff bytes"))
+			r, _ := http.NewRequest("PUT", "http://127.0.0.1:8080/api/files/a b/é/A/?b=2&a=1&c="+EscapeComponent("x y"), strings.NewReader("raw \x00\xff bytes"))
 			r.Header.Set("Content-Type", " text/plain ;\t charset=latin1 ")
 			return r
 		}, "raw \x00\xff bytes"},
@@ -105,13 +100,11 @@ func TestVerifyAcceptsAndLeavesBodyReadable(t *testing.T) {
 			t.Parallel()
 			r := received(t, wire(t, testSigner(testApp), tt.req(t)))
 			app, err := testVerifier().Verify(r)
-			if err != nil || app != testApp {
-				t.Fatalf("Verify = %q, %v; want %q", app, err, testApp)
-			}
-			got, _ := io.ReadAll(r.Body)
-			if string(got) != tt.body {
-				t.Errorf("handler reads body %q, want %q", got, tt.body)
-			}
+			require.NoError(t, err)
+			require.Equal(t, testApp, app)
+			got, err := io.ReadAll(r.Body)
+			require.NoError(t, err)
+			assert.Equal(t, tt.body, string(got), "the handler reads the body")
 		})
 	}
 }
@@ -131,7 +124,7 @@ func TestVerifyTamper(t *testing.T) {
 		{"method case only", func(r *http.Request) { r.Method = "post" }, nil},
 		{"path", func(r *http.Request) { r.URL.Path = "/api/auth/exchangE" }, ErrBadSignature},
 		{"path prefix", func(r *http.Request) { r.URL.Path = "/auth/exchange" }, ErrBadSignature},
-		{"path equivalent", func(r *http.Request) { r.URL.Path = "/api//x/../auth/./exchange" }, nil},
+		{"path equivalent", func(r *http.Request) { r.URL.Path = "/api//x/../auth/./exchange" }, ErrNonCanonicalPath},
 		{"query value", func(r *http.Request) { r.URL.RawQuery = "x=2" }, ErrBadSignature},
 		{"query added", func(r *http.Request) { r.URL.RawQuery = "x=1&admin=1" }, ErrBadSignature},
 		{"query removed", func(r *http.Request) { r.URL.RawQuery = "" }, ErrBadSignature},
@@ -175,14 +168,12 @@ func TestVerifyTamper(t *testing.T) {
 			tt.tamper(r)
 			app, err := testVerifier().Verify(r) // fresh nonce store: only the signature decides
 			if tt.want == nil {
-				if err != nil || app != testApp {
-					t.Fatalf("Verify = %q, %v; want accepted", app, err)
-				}
+				require.NoError(t, err)
+				assert.Equal(t, testApp, app)
 				return
 			}
-			if !errors.Is(err, tt.want) || app != "" {
-				t.Fatalf("Verify = %q, %v; want %v", app, err, tt.want)
-			}
+			require.ErrorIs(t, err, tt.want)
+			assert.Empty(t, app)
 		})
 	}
 }
@@ -191,28 +182,26 @@ func TestVerifyTamper(t *testing.T) {
 // not verify once a Content-Type is added.
 func TestVerifyContentTypeAddedToGET(t *testing.T) {
 	t.Parallel()
-	get, _ := http.NewRequest("GET", "https://aura.example.com/api/uploader/config", nil)
+	get, err := http.NewRequest("GET", "https://aura.example.com/api/uploader/config", nil)
+	require.NoError(t, err)
 	r := received(t, wire(t, testSigner(testApp), get))
 	r.Header.Set("Content-Type", "application/json")
-	if _, err := testVerifier().Verify(r); !errors.Is(err, ErrBadSignature) {
-		t.Fatalf("err = %v, want ErrBadSignature", err)
-	}
+	_, err = testVerifier().Verify(r)
+	assert.ErrorIs(t, err, ErrBadSignature)
 }
 
 func TestVerifyReplay(t *testing.T) {
 	t.Parallel()
 	w := wire(t, testSigner(testApp), exchangeRequest(t))
 	v := testVerifier()
-	if _, err := v.Verify(received(t, w)); err != nil {
-		t.Fatal(err)
-	}
-	if app, err := v.Verify(received(t, w)); !errors.Is(err, ErrReplay) || app != "" {
-		t.Fatalf("replay: %q, %v; want ErrReplay", app, err)
-	}
+	_, err := v.Verify(received(t, w))
+	require.NoError(t, err)
+	app, err := v.Verify(received(t, w))
+	require.ErrorIs(t, err, ErrReplay)
+	assert.Empty(t, app)
 	// Re-signing gives a new nonce, so a retry is accepted.
-	if _, err := v.Verify(received(t, wire(t, testSigner(testApp), exchangeRequest(t)))); err != nil {
-		t.Fatalf("re-signed retry: %v", err)
-	}
+	_, err = v.Verify(received(t, wire(t, testSigner(testApp), exchangeRequest(t))))
+	assert.NoError(t, err, "re-signed retry")
 }
 
 // TestVerifyForgeryDoesNotBurnNonce: a request with a valid nonce but a bad
@@ -223,12 +212,10 @@ func TestVerifyForgeryDoesNotBurnNonce(t *testing.T) {
 	forged := received(t, wire(t, testSigner(testApp), exchangeRequest(t)))
 	forged.Header.Set("X-Aura-Nonce", genuine.Header.Get("X-Aura-Nonce"))
 	v := testVerifier()
-	if _, err := v.Verify(forged); !errors.Is(err, ErrBadSignature) {
-		t.Fatalf("forged: %v", err)
-	}
-	if _, err := v.Verify(genuine); err != nil {
-		t.Fatalf("genuine after forgery: %v", err)
-	}
+	_, err := v.Verify(forged)
+	require.ErrorIs(t, err, ErrBadSignature, "forged")
+	_, err = v.Verify(genuine)
+	assert.NoError(t, err, "genuine after forgery")
 }
 
 // TestVerifyNonceScopedByApp: two apps may use the same nonce.
@@ -238,9 +225,9 @@ func TestVerifyNonceScopedByApp(t *testing.T) {
 	for _, app := range []string{testApp, otherApp} {
 		s := testSigner(app)
 		s.Nonce = func() string { return "550e8400-e29b-41d4-a716-446655440000" }
-		if got, err := v.Verify(received(t, wire(t, s, exchangeRequest(t)))); err != nil || got != app {
-			t.Fatalf("app %s: %q, %v", app, got, err)
-		}
+		got, err := v.Verify(received(t, wire(t, s, exchangeRequest(t))))
+		require.NoError(t, err, "app %s", app)
+		assert.Equal(t, app, got)
 	}
 }
 
@@ -267,8 +254,10 @@ func TestVerifySkew(t *testing.T) {
 			t.Parallel()
 			v := &Verifier{Secret: testSecrets, MaxSkew: tt.maxSkew, Now: fixedClock(t0.Add(tt.offset))}
 			_, err := v.Verify(received(t, wire(t, testSigner(testApp), exchangeRequest(t))))
-			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
-				t.Fatalf("err = %v, want %v", err, tt.want)
+			if tt.want == nil {
+				assert.NoError(t, err)
+			} else {
+				assert.ErrorIs(t, err, tt.want)
 			}
 		})
 	}
@@ -297,15 +286,14 @@ func TestVerifyConcurrentReplays(t *testing.T) {
 			case errors.Is(err, ErrReplay):
 				replays.Add(1)
 			default:
-				t.Errorf("unexpected error: %v", err)
+				assert.Fail(t, "unexpected error", "%v", err)
 			}
 		})
 	}
 	close(start)
 	wg.Wait()
-	if accepted.Load() != 1 || replays.Load() != 63 {
-		t.Fatalf("accepted %d, replays %d; want 1 and 63", accepted.Load(), replays.Load())
-	}
+	assert.Equal(t, int32(1), accepted.Load(), "accepted")
+	assert.Equal(t, int32(63), replays.Load(), "replays")
 }
 
 type failingNonces struct{}
@@ -394,19 +382,14 @@ func TestVerifyErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			app, err := tt.v.Verify(tt.req(t))
-			if !errors.Is(err, tt.want) || app != "" {
-				t.Fatalf("Verify = %q, %v; want %v", app, err, tt.want)
+			require.ErrorIs(t, err, tt.want)
+			assert.Empty(t, app)
+			if tt.notWant != nil {
+				assert.NotErrorIs(t, err, tt.notWant)
 			}
-			if tt.notWant != nil && errors.Is(err, tt.notWant) {
-				t.Fatalf("err %v must not be %v", err, tt.notWant)
-			}
-			if !strings.HasPrefix(err.Error(), "hmac: ") {
-				t.Errorf("error %q does not start with the package name", err)
-			}
+			assert.True(t, strings.HasPrefix(err.Error(), "hmac: "), "error %q does not start with the package name", err)
 			for _, secret := range []string{testSecret, "aura_sk_other"} {
-				if strings.Contains(err.Error(), secret) {
-					t.Errorf("error %q contains a secret", err)
-				}
+				assert.NotContains(t, err.Error(), secret, "the error contains a secret")
 			}
 		})
 	}
@@ -420,41 +403,33 @@ func TestVerifyBodyTooLargeLosesNothing(t *testing.T) {
 		t.Run(fmt.Sprint("chunked=", chunked), func(t *testing.T) {
 			t.Parallel()
 			body := strings.Repeat("x", 5000)
-			req, _ := http.NewRequest("POST", "https://aura.example.com/api/auth/exchange", strings.NewReader(body))
+			req, err := http.NewRequest("POST", "https://aura.example.com/api/auth/exchange", strings.NewReader(body))
+			require.NoError(t, err)
 			if chunked {
 				req.GetBody = nil
 				req.Body = io.NopCloser(strings.NewReader(body))
 			}
 			s := testSigner(testApp)
-			if err := s.Sign(req); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, s.Sign(req))
 			if chunked {
 				// Sign buffered it; send it chunked anyway.
 				req.ContentLength = -1
 				req.TransferEncoding = []string{"chunked"}
 			}
 			var b bytes.Buffer
-			if err := req.Write(&b); err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, req.Write(&b))
 			r := received(t, b.Bytes())
-			if chunked != (r.ContentLength == -1) {
-				t.Fatalf("ContentLength = %d", r.ContentLength)
-			}
+			require.Equal(t, chunked, r.ContentLength == -1, "ContentLength = %d", r.ContentLength)
 			v := &Verifier{Secret: testSecrets, Now: fixedClock(t0), MaxBody: 1000}
-			if _, err := v.Verify(r); !errors.Is(err, ErrBodyTooLarge) {
-				t.Fatalf("err = %v, want ErrBodyTooLarge", err)
-			}
+			_, err = v.Verify(r)
+			require.ErrorIs(t, err, ErrBodyTooLarge)
 			got, err := io.ReadAll(r.Body)
-			if err != nil || string(got) != body {
-				t.Fatalf("body after rejection: %d bytes, %v; want all %d", len(got), err, len(body))
-			}
+			require.NoError(t, err)
+			require.Equal(t, body, string(got), "body after rejection")
 			// The same request fits a larger limit.
 			v.MaxBody = 5000
-			if _, err := v.Verify(received(t, b.Bytes())); err != nil {
-				t.Fatalf("MaxBody 5000: %v", err)
-			}
+			_, err = v.Verify(received(t, b.Bytes()))
+			assert.NoError(t, err, "MaxBody 5000")
 		})
 	}
 }
@@ -466,14 +441,12 @@ func TestVerifyMidnight(t *testing.T) {
 	before := time.Unix(1706140799, 0) // 2024-01-24T23:59:59Z
 	s := &Signer{AppID: testApp, Secret: testSecret, Now: fixedClock(before)}
 	v := &Verifier{Secret: testSecrets, Now: fixedClock(before.Add(2 * time.Second))}
-	if _, err := v.Verify(received(t, wire(t, s, exchangeRequest(t)))); err != nil {
-		t.Fatal(err)
-	}
+	_, err := v.Verify(received(t, wire(t, s, exchangeRequest(t))))
+	require.NoError(t, err)
 	// And the key cache serves both days in turn.
 	s.Now = fixedClock(before.Add(2 * time.Second))
-	if _, err := v.Verify(received(t, wire(t, s, exchangeRequest(t)))); err != nil {
-		t.Fatal(err)
-	}
+	_, err = v.Verify(received(t, wire(t, s, exchangeRequest(t))))
+	assert.NoError(t, err)
 }
 
 // TestSignerKeyCacheFollowsSecret: changing Secret on a used Signer takes
@@ -482,13 +455,11 @@ func TestSignerKeyCacheFollowsSecret(t *testing.T) {
 	t.Parallel()
 	s := testSigner(testApp)
 	v := testVerifier()
-	if _, err := v.Verify(received(t, wire(t, s, exchangeRequest(t)))); err != nil {
-		t.Fatal(err)
-	}
+	_, err := v.Verify(received(t, wire(t, s, exchangeRequest(t))))
+	require.NoError(t, err)
 	s.Secret = "rotated"
-	if _, err := v.Verify(received(t, wire(t, s, exchangeRequest(t)))); !errors.Is(err, ErrBadSignature) {
-		t.Fatalf("after rotation: %v, want ErrBadSignature", err)
-	}
+	_, err = v.Verify(received(t, wire(t, s, exchangeRequest(t))))
+	assert.ErrorIs(t, err, ErrBadSignature, "after rotation")
 }
 
 // TestSignBodyWithoutGetBody: a body that cannot be re-read is buffered,
@@ -500,29 +471,22 @@ func TestSignBodyWithoutGetBody(t *testing.T) {
 	req.ContentLength = 0
 	req.Body = io.NopCloser(strings.NewReader(tv1Body))
 	r := received(t, wire(t, testSigner(testApp), req))
-	if r.ContentLength != int64(len(tv1Body)) {
-		t.Errorf("ContentLength = %d", r.ContentLength)
-	}
-	if _, err := testVerifier().Verify(r); err != nil {
-		t.Fatal(err)
-	}
+	assert.Equal(t, int64(len(tv1Body)), r.ContentLength)
+	_, err := testVerifier().Verify(r)
+	assert.NoError(t, err)
 }
 
 func TestSignTwiceReplacesHeaders(t *testing.T) {
 	t.Parallel()
 	req := exchangeRequest(t)
 	s := testSigner(testApp)
-	if err := s.Sign(req); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, s.Sign(req))
 	first := req.Header.Get("X-Aura-Nonce")
 	r := received(t, wire(t, s, req))
-	if len(r.Header.Values("Authorization")) != 1 || r.Header.Get("X-Aura-Nonce") == first {
-		t.Fatalf("re-signing kept old headers: %v", r.Header)
-	}
-	if _, err := testVerifier().Verify(r); err != nil {
-		t.Fatal(err)
-	}
+	require.Len(t, r.Header.Values("Authorization"), 1, "re-signing kept the old Authorization")
+	require.NotEqual(t, first, r.Header.Get("X-Aura-Nonce"), "re-signing kept the old nonce")
+	_, err := testVerifier().Verify(r)
+	assert.NoError(t, err)
 }
 
 func TestDefaultNonceIsUUIDv4(t *testing.T) {
@@ -530,17 +494,8 @@ func TestDefaultNonceIsUUIDv4(t *testing.T) {
 	seen := map[string]bool{}
 	for range 100 {
 		n := string(appendNonce(nil))
-		if len(n) != 36 || n[14] != '4' || !strings.ContainsRune("89ab", rune(n[19])) || strings.ToLower(n) != n {
-			t.Fatalf("nonce %q is not a lower-case UUID v4", n)
-		}
-		for i, c := range n {
-			if (i == 8 || i == 13 || i == 18 || i == 23) != (c == '-') {
-				t.Fatalf("nonce %q is not a UUID", n)
-			}
-		}
-		if seen[n] {
-			t.Fatalf("nonce %q repeated", n)
-		}
+		require.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`, n, "not a lower-case UUID v4")
+		require.False(t, seen[n], "nonce %q repeated", n)
 		seen[n] = true
 	}
 }
@@ -552,28 +507,18 @@ func TestExplainMatchesBothSides(t *testing.T) {
 	req := exchangeRequest(t)
 	w := wire(t, testSigner(testApp), req)
 	client, err := Explain(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	r := received(t, w)
 	server, err := Explain(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if *client != *server {
-		t.Fatalf("client %+v\nserver %+v", client, server)
-	}
-	if _, err := testVerifier().Verify(r); err != nil {
-		t.Fatalf("Verify after Explain: %v", err)
-	}
+	require.NoError(t, err)
+	require.Equal(t, *client, *server)
+	_, err = testVerifier().Verify(r)
+	assert.NoError(t, err, "Verify after Explain")
 	for _, s := range []string{testSecret, req.Header.Get("Authorization")[len(req.Header.Get("Authorization"))-64:]} {
-		if strings.Contains(client.String(), s) {
-			t.Errorf("Explanation.String contains a secret or the signature")
-		}
+		assert.NotContains(t, client.String(), s, "Explanation.String contains a secret or the signature")
 	}
-	if client.CredentialScope != "test-app-id/20240125/aura_request" || client.Date != "20240125" {
-		t.Errorf("scope %q date %q", client.CredentialScope, client.Date)
-	}
+	assert.Equal(t, "test-app-id/20240125/aura_request", client.CredentialScope)
+	assert.Equal(t, "20240125", client.Date)
 }
 
 // TestSignerNeverPrintsSecret: a Signer printed with any verb, directly,
@@ -582,9 +527,7 @@ func TestExplainMatchesBothSides(t *testing.T) {
 func TestSignerNeverPrintsSecret(t *testing.T) {
 	t.Parallel()
 	s := &Signer{AppID: "aura_pk_app", Secret: "aura_sk_supersecretkey456"}
-	if err := s.Sign(exchangeRequest(t)); err != nil { // fills the key cache too
-		t.Fatal(err)
-	}
+	require.NoError(t, s.Sign(exchangeRequest(t))) // fills the key cache too
 	type config struct {
 		Signer  *Signer
 		Value   Signer
@@ -593,17 +536,12 @@ func TestSignerNeverPrintsSecret(t *testing.T) {
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d"} {
 		for name, v := range map[string]any{"pointer": s, "value": s.clone(), "nested": config{s, s.clone(), []*Signer{s}}} {
 			out := fmt.Sprintf(verb, v)
-			if strings.Contains(out, "supersecret") || strings.Contains(out, hex.EncodeToString([]byte("supersecret"))) {
-				t.Errorf("Sprintf(%s, %s) leaks the secret: %s", verb, name, out)
-			}
+			assert.NotContains(t, out, "supersecret", "Sprintf(%s, %s) leaks the secret", verb, name)
+			assert.NotContains(t, out, hex.EncodeToString([]byte("supersecret")), "Sprintf(%s, %s) leaks the secret", verb, name)
 		}
 	}
-	if got, want := fmt.Sprint(s), "hmac.Signer{AppID:aura_pk_app Secret:[redacted]}"; got != want {
-		t.Errorf("Sprint = %q, want %q", got, want)
-	}
-	if got, want := fmt.Sprint(&Signer{AppID: "a"}), "hmac.Signer{AppID:a Secret:}"; got != want {
-		t.Errorf("Sprint without a secret = %q, want %q", got, want)
-	}
+	assert.Equal(t, "hmac.Signer{AppID:aura_pk_app Secret:[redacted]}", fmt.Sprint(s))
+	assert.Equal(t, "hmac.Signer{AppID:a Secret:}", fmt.Sprint(&Signer{AppID: "a"}), "without a secret")
 }
 
 // clone copies the exported fields (a test must not copy the key cache).
@@ -618,7 +556,6 @@ func TestSignerNeverLogsSecret(t *testing.T) {
 	s := &Signer{AppID: "aura_pk_app", Secret: "aura_sk_supersecretkey456"}
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("configured", "signer", s)
-	if strings.Contains(buf.String(), "supersecret") || !strings.Contains(buf.String(), "aura_pk_app") {
-		t.Fatalf("JSON log line: %s", buf.String())
-	}
+	assert.NotContains(t, buf.String(), "supersecret")
+	assert.Contains(t, buf.String(), "aura_pk_app")
 }

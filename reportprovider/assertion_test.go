@@ -17,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	jose "github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
@@ -34,24 +37,16 @@ func golden(t *testing.T, name string, got []byte) {
 		}
 	}
 	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs\n got %s\nwant %s", name, got, want)
-	}
+	require.NoErrorf(t, err, "%v (run with -update to create it)", err)
+	assert.Falsef(t, !bytes.Equal(got, want), "%s differs\n got %s\nwant %s", name, got, want)
 }
 
 func testKey(t testing.TB, file, kid string) *Key {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", file))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	k, err := ParseKeyPEM(kid, data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return k
 }
 
@@ -68,17 +63,15 @@ func kaProvider(t testing.TB, keys ...*Key) *Provider {
 		ConfigurationURL: "https://reportprovider.kheops.online/.well-known/kheops-report-configuration",
 		Configuration: Configuration{
 			RedirectURI: "https://reportprovider.kheops.online/report.html", ResponseType: ResponseTypeCode,
-			TokenEndpointAuthMethod: AuthMethodPrivateKeyJWT, TokenEndpointAuthSigningAlg: SigningAlgRS256,
+			TokenEndpointAuthMethod: authMethodPrivateKeyJWT, TokenEndpointAuthSigningAlg: signingAlgRS256,
 			JWKSURI: "https://reportprovider.kheops.online/certs",
 		},
 		Keys:    keys,
 		Issuers: []Issuer{{URL: "https://demo.kheops.online"}},
 		Now:     func() time.Time { return kaEpoch },
-		Rand:    zeroReader{},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	p.rand = zeroReader{}
 	return p
 }
 
@@ -91,9 +84,7 @@ func TestAssertionKnownAnswer(t *testing.T) {
 	t.Parallel()
 	p := kaProvider(t, testKey(t, "k1.pem", "k1"))
 	a, err := p.clientAssertion(kaClient, kaAud)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	golden(t, "assertion.golden", []byte(a))
 	parts := strings.Split(string(a), ".")
 	hdr, _ := base64.RawURLEncoding.DecodeString(parts[0])
@@ -101,7 +92,7 @@ func TestAssertionKnownAnswer(t *testing.T) {
 	if string(hdr) != `{"alg":"RS256","kid":"k1","typ":"JWT"}` {
 		t.Errorf("header %s", hdr)
 	}
-	if string(claims) != `{"aud":"https://demo.kheops.online/api/token","exp":1560961031,"iat":1560960911,"iss":"Ya7IHXuubSsv9PJy9GXifx","jti":"AAAAAAAAAAAAAAAAAAAAAA","sub":"Ya7IHXuubSsv9PJy9GXifx"}` {
+	if string(claims) != `{"aud":"https://demo.kheops.online/api/token","exp":1560961031,"iss":"Ya7IHXuubSsv9PJy9GXifx","jti":"AAAAAAAAAAAAAAAAAAAAAA","sub":"Ya7IHXuubSsv9PJy9GXifx"}` {
 		t.Errorf("claims %s", claims)
 	}
 }
@@ -110,27 +101,21 @@ func TestExchangeFormKnownAnswer(t *testing.T) {
 	t.Parallel()
 	p := kaProvider(t, testKey(t, "k1.pem", "k1"))
 	a, err := p.clientAssertion(kaClient, kaAud)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	form := exchangeForm("ey.DUszcU", kaClient, p.cfg.RedirectURI, a)
 	golden(t, "exchange_form.golden", []byte(form))
 	want := "grant_type=authorization_code&code=ey.DUszcU&client_id=Ya7IHXuubSsv9PJy9GXifx" +
 		"&redirect_uri=https%3A%2F%2Freportprovider.kheops.online%2Freport.html" +
 		"&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer" +
 		"&client_assertion=" + string(a)
-	if form != want {
-		t.Errorf("form\n got %s\nwant %s", form, want)
-	}
+	assert.Equalf(t, want, form, "form\n got %s\nwant %s", form, want)
 }
 
 // publishedKeys parses what JWKSHandler serves with go-jose.
 func publishedKeys(t *testing.T, p *Provider) jose.JSONWebKeySet {
 	t.Helper()
 	body, err := json.Marshal(p.jwks)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(body, &set); err != nil {
 		t.Fatal(err)
@@ -162,9 +147,7 @@ func TestAssertionTamperingRejectedByGoJose(t *testing.T) {
 	p := kaProvider(t, k1, k2)
 	set := publishedKeys(t, p)
 	a, err := p.clientAssertion(kaClient, kaAud)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	if err := verifyWithJose(set, string(a)); err != nil {
 		t.Fatalf("genuine assertion rejected: %v", err)
 	}
@@ -181,9 +164,7 @@ func TestAssertionTamperingRejectedByGoJose(t *testing.T) {
 	signedByK2 := func() string {
 		q := kaProvider(t, k2)
 		b, err := q.clientAssertion(kaClient, kaAud)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		bp := strings.Split(string(b), ".")
 		return enc(`{"alg":"RS256","kid":"k1","typ":"JWT"}`) + "." + bp[1] + "." + bp[2]
 	}
@@ -205,10 +186,8 @@ func TestAssertionTamperingRejectedByGoJose(t *testing.T) {
 
 func mustPEMPublic(t *testing.T, k *Key) string {
 	t.Helper()
-	b, err := json.Marshal(k.JWK())
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, err := json.Marshal(k.publicJWK())
+	require.NoError(t, err)
 	return string(b)
 }
 
@@ -219,20 +198,14 @@ func TestAssertionsAreFreshAndShortLived(t *testing.T) {
 	seen := map[string]bool{}
 	for i := 0; i < 20; i++ {
 		a, err := p.clientAssertion(kaClient, kaAud)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		tok, err := josejwt.ParseSigned(string(a), []jose.SignatureAlgorithm{jose.RS256})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		var c josejwt.Claims
 		if err := tok.UnsafeClaimsWithoutVerification(&c); err != nil {
 			t.Fatal(err)
 		}
-		if seen[c.ID] {
-			t.Fatalf("jti %s repeated", c.ID)
-		}
+		require.Falsef(t, seen[c.ID], "jti %s repeated", c.ID)
 		seen[c.ID] = true
 		if d := c.Expiry.Time().Sub(kaEpoch); d != 2*time.Minute {
 			t.Fatalf("lifetime %v", d)
@@ -257,9 +230,7 @@ func TestFormEscaping(t *testing.T) {
 	t.Parallel()
 	f := exchangeForm("a+b&c=d", "id", "https://rp.example/cb?x=1&y=2", "e.f.g")
 	v, err := url.ParseQuery(f)
-	if err != nil || v.Get("code") != "a+b&c=d" || v.Get("redirect_uri") != "https://rp.example/cb?x=1&y=2" || len(v) != 6 {
-		t.Errorf("%s: %v %v", f, v, err)
-	}
+	assert.Falsef(t, err != nil || v.Get("code") != "a+b&c=d" || v.Get("redirect_uri") != "https://rp.example/cb?x=1&y=2" || len(v) != 6, "%s: %v %v", f, v, err)
 }
 
 // TestAssertionAcceptedByPyJWT is a second, non-Go verifier: Debian's PyJWT
@@ -270,28 +241,20 @@ func TestAssertionAcceptedByPyJWT(t *testing.T) {
 	k := testKey(t, "k1.pem", "k1")
 	p := kaProvider(t, k)
 	a, err := p.clientAssertion(kaClient, kaAud)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(k.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
+	der, err := x509.MarshalPKIXPublicKey(&k.priv.PublicKey)
+	require.NoError(t, err)
 	pub := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 	script := `import sys, json, jwt
 tok, key, aud, iss = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 h = jwt.get_unverified_header(tok)
-c = jwt.decode(tok, key, algorithms=["RS256"], audience=aud, issuer=iss, options={"verify_exp": False, "require": ["exp", "iat", "jti", "sub"]})
+c = jwt.decode(tok, key, algorithms=["RS256"], audience=aud, issuer=iss, options={"verify_exp": False, "require": ["exp", "jti", "sub"]})
 assert c["sub"] == iss and h["kid"] == "k1" and h["alg"] == "RS256"
 print(json.dumps(c, sort_keys=True))`
 	out, err := exec.Command(py, "-c", script, string(a), string(pub), kaAud, kaClient).CombinedOutput()
-	if err != nil {
-		t.Fatalf("PyJWT rejects the assertion: %v\n%s", err, out)
-	}
-	want := `{"aud": "https://demo.kheops.online/api/token", "exp": 1560961031, "iat": 1560960911, "iss": "Ya7IHXuubSsv9PJy9GXifx", "jti": "AAAAAAAAAAAAAAAAAAAAAA", "sub": "Ya7IHXuubSsv9PJy9GXifx"}`
-	if strings.TrimSpace(string(out)) != want {
-		t.Errorf("PyJWT claims %s", out)
-	}
+	require.NoErrorf(t, err, "PyJWT rejects the assertion: %v\n%s", err, out)
+	want := `{"aud": "https://demo.kheops.online/api/token", "exp": 1560961031, "iss": "Ya7IHXuubSsv9PJy9GXifx", "jti": "AAAAAAAAAAAAAAAAAAAAAA", "sub": "Ya7IHXuubSsv9PJy9GXifx"}`
+	assert.Equalf(t, want, strings.TrimSpace(string(out)), "PyJWT claims %s", out)
 	tampered := string(a[:len(a)-10]) + "AAAAAAAAAA"
 	if out, err := exec.Command(py, "-c", script, tampered, string(pub), kaAud, kaClient).CombinedOutput(); err == nil {
 		t.Errorf("PyJWT accepts a tampered signature: %s", out)

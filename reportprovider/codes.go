@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -11,8 +12,10 @@ import (
 // CodeStore remembers which authorization codes (and implicit-flow tokens)
 // have been used. Claim reports fresh == true for the first claim of a key
 // within ttl and false for every later one; of N concurrent claims of one
-// key exactly one is fresh. A Redis-backed nonce store with the same method
-// works for providers running on several machines.
+// key exactly one is fresh. ttl is always positive; a store must refuse
+// (with an error) rather than accept a key that is forgotten at once. A
+// Redis-backed nonce store with the same method works for providers
+// running on several machines.
 type CodeStore interface {
 	Claim(ctx context.Context, key string, ttl time.Duration) (fresh bool, err error)
 }
@@ -30,10 +33,10 @@ func launchKey(kind, issuerURL string, secret Token) string {
 	return "reportprovider:" + kind + ":" + hex.EncodeToString(h.Sum(nil))
 }
 
-// MemoryCodeStore is an in-process [CodeStore] with a fixed capacity. When
+// memoryCodeStore is an in-process [CodeStore] with a fixed capacity. When
 // full of unexpired keys it refuses new claims with [ErrCodeStoreFull]
 // rather than forget a key and allow a replay. Safe for concurrent use.
-type MemoryCodeStore struct {
+type memoryCodeStore struct {
 	max int
 	now func() time.Time
 
@@ -48,26 +51,31 @@ type queued struct {
 	exp time.Time
 }
 
-// DefaultCodeStoreSize is the capacity of the store [New] creates: at 11
+// defaultCodeStoreSize is the capacity of the store [New] creates: at 11
 // minutes per code it absorbs about 400 launches a second.
-const DefaultCodeStoreSize = 1 << 18
+const defaultCodeStoreSize = 1 << 18
 
-// NewMemoryCodeStore returns a store holding at most max keys (0 means
-// [DefaultCodeStoreSize]). now may be nil (time.Now).
-func NewMemoryCodeStore(max int, now func() time.Time) *MemoryCodeStore {
+// newMemoryCodeStore returns a store holding at most max keys (0 means
+// defaultCodeStoreSize). now may be nil (time.Now).
+func newMemoryCodeStore(max int, now func() time.Time) *memoryCodeStore {
 	if max <= 0 {
-		max = DefaultCodeStoreSize
+		max = defaultCodeStoreSize
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryCodeStore{max: max, now: now, keys: make(map[string]time.Time)}
+	return &memoryCodeStore{max: max, now: now, keys: make(map[string]time.Time)}
 }
 
 // Claim implements [CodeStore].
-func (s *MemoryCodeStore) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+func (s *memoryCodeStore) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
+	}
+	if ttl <= 0 {
+		// A key that expires at once would let the same code through
+		// again: fail closed.
+		return false, fmt.Errorf("reportprovider: code store: ttl %v is not positive", ttl)
 	}
 	now := s.now()
 	s.mu.Lock()
@@ -86,7 +94,7 @@ func (s *MemoryCodeStore) Claim(ctx context.Context, key string, ttl time.Durati
 }
 
 // expire drops keys from the front of the queue while they are expired.
-func (s *MemoryCodeStore) expire(now time.Time) {
+func (s *memoryCodeStore) expire(now time.Time) {
 	for s.head < len(s.queue) && !now.Before(s.queue[s.head].exp) {
 		q := s.queue[s.head]
 		if exp, ok := s.keys[q.key]; ok && !now.Before(exp) {
@@ -101,8 +109,8 @@ func (s *MemoryCodeStore) expire(now time.Time) {
 	}
 }
 
-// Len returns the number of keys held, expired ones included until swept.
-func (s *MemoryCodeStore) Len() int {
+// size returns the number of keys held, expired ones included until swept.
+func (s *memoryCodeStore) size() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.keys)

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/stretchr/testify/assert"
 )
 
 // TestConfCacheLeaderCancelDoesNotFailOthers: launches that join a
@@ -18,28 +20,24 @@ func TestConfCacheLeaderCancelDoesNotFailOthers(t *testing.T) {
 		release := make(chan struct{})
 		var leaderErr error
 		go func() {
-			_, leaderErr = c.get(leaderCtx, "k", func(ctx context.Context) (*InstanceConfiguration, error) {
+			_, leaderErr = c.get(leaderCtx, "k", func(ctx context.Context) (*instanceConfiguration, error) {
 				<-release
 				return nil, ctx.Err()
 			})
 		}()
 		synctest.Wait() // the leader's fetch is in flight
-		var got *InstanceConfiguration
+		var got *instanceConfiguration
 		var gotErr error
 		go func() {
-			got, gotErr = c.get(context.Background(), "k", func(context.Context) (*InstanceConfiguration, error) {
-				return &InstanceConfiguration{Issuer: "https://kheops.example"}, nil
+			got, gotErr = c.get(context.Background(), "k", func(context.Context) (*instanceConfiguration, error) {
+				return &instanceConfiguration{Issuer: "https://kheops.example"}, nil
 			})
 		}()
 		synctest.Wait() // the follower waits for the leader's fetch
 		cancel()
 		close(release)
 		synctest.Wait()
-		if leaderErr == nil {
-			t.Error("the cancelled leader succeeded")
-		}
-		if gotErr != nil || got == nil || got.Issuer != "https://kheops.example" {
-			t.Errorf("follower: %v, %v; want the configuration", got, gotErr)
-		}
+		assert.False(t, leaderErr == nil, "the cancelled leader succeeded")
+		assert.Falsef(t, gotErr != nil || got == nil || got.Issuer != "https://kheops.example", "follower: %v, %v; want the configuration", got, gotErr)
 	})
 }

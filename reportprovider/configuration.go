@@ -15,43 +15,40 @@ const (
 	ResponseTypeToken = "token" // Implicit flow: #access_token=... in the URL fragment
 )
 
-// The only client authentication KHEOPS supports for the code flow.
+// The only client authentication KHEOPS supports for the code flow; [New]
+// fills them in when a code-flow Configuration leaves them empty.
 const (
-	AuthMethodPrivateKeyJWT = "private_key_jwt"
-	SigningAlgRS256         = "RS256"
+	authMethodPrivateKeyJWT = "private_key_jwt"
+	signingAlgRS256         = "RS256"
 )
 
 // Configuration is the provider configuration document: the JSON a KHEOPS
 // album admin registers by its URL. KHEOPS fetches it on every launch, code
 // redemption and introspection and never caches it.
 //
-// For the code flow, TokenEndpointAuthMethod must be "private_key_jwt",
-// TokenEndpointAuthSigningAlg "RS256", and JWKSURI set. RedirectURI and
+// For the code flow, JWKSURI must be set; TokenEndpointAuthMethod and
+// TokenEndpointAuthSigningAlg may be left empty (they mean
+// "private_key_jwt" and "RS256", the only values KHEOPS accepts, and [New]
+// publishes them). RedirectURI and
 // JWKSURI must start with the same scheme and authority, as text, as the
 // configuration URL: KHEOPS compares the strings, so "https://rp.example"
 // and "https://rp.example:443" do not match.
 type Configuration struct {
-	RedirectURI                 string   `json:"redirect_uri"`
-	ResponseType                string   `json:"response_type"`
-	TokenEndpointAuthMethod     string   `json:"token_endpoint_auth_method,omitempty"`
-	TokenEndpointAuthSigningAlg string   `json:"token_endpoint_auth_signing_alg,omitempty"`
-	JWKSURI                     string   `json:"jwks_uri,omitempty"`
-	ClientName                  string   `json:"client_name,omitempty"`
-	ClientURI                   string   `json:"client_uri,omitempty"`
-	LogoURI                     string   `json:"logo_uri,omitempty"`
-	TOSURI                      string   `json:"tos_uri,omitempty"`
-	PolicyURI                   string   `json:"policy_uri,omitempty"`
-	Contacts                    []string `json:"contacts,omitempty"`
-	SoftwareVersion             string   `json:"software_version,omitempty"`
+	RedirectURI                 string `json:"redirect_uri"`
+	ResponseType                string `json:"response_type"`
+	TokenEndpointAuthMethod     string `json:"token_endpoint_auth_method,omitempty"`
+	TokenEndpointAuthSigningAlg string `json:"token_endpoint_auth_signing_alg,omitempty"`
+	JWKSURI                     string `json:"jwks_uri,omitempty"`
+	ClientName                  string `json:"client_name,omitempty"`
 	// SupportedModalities limits the studies KHEOPS offers the provider for
 	// (its UI hides the launch button for other modalities). The wiki calls
 	// it modalities_supported; KHEOPS reads supported_modalities.
 	SupportedModalities []string `json:"supported_modalities,omitempty"`
 }
 
-// ParseConfiguration decodes a provider configuration document and checks
-// it with [Configuration.Validate] against the URL it was served from.
-func ParseConfiguration(data []byte, configURL string) (*Configuration, error) {
+// parseConfiguration decodes a provider configuration document and checks
+// it as KHEOPS does against the URL it was served from.
+func parseConfiguration(data []byte, configURL string) (*Configuration, error) {
 	var c Configuration
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&c); err != nil {
@@ -60,17 +57,23 @@ func ParseConfiguration(data []byte, configURL string) (*Configuration, error) {
 	if dec.More() {
 		return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrInvalidConfiguration)
 	}
-	if err := c.Validate(configURL); err != nil {
+	if err := c.validate(configURL, true); err != nil {
 		return nil, err
 	}
 	return &c, nil
 }
 
 // Validate applies the checks KHEOPS makes when the document is registered
+// (see docs/kheops.md, "The provider configuration document")
 // (same order, same exact-text origin rule), plus a few of this package's
 // own: http or https only, no user info, no fragment in redirect_uri, and
 // no unknown response_type. A document that passes is accepted by KHEOPS.
-func (c *Configuration) Validate(configURL string) error {
+func (c *Configuration) Validate(configURL string) error { return c.validate(configURL, false) }
+
+// validate is Validate; published means c is a document as served, where
+// KHEOPS requires the code flow's auth method and algorithm to be written
+// out rather than left for New to fill in.
+func (c *Configuration) validate(configURL string, published bool) error {
 	cs, ca, err := originText(configURL)
 	if err != nil {
 		return fmt.Errorf("%w: configuration URL: %v", ErrInvalidConfiguration, err)
@@ -86,8 +89,8 @@ func (c *Configuration) Validate(configURL string) error {
 	}
 	switch c.ResponseType {
 	case ResponseTypeCode:
-		if c.TokenEndpointAuthMethod != AuthMethodPrivateKeyJWT {
-			return fmt.Errorf("%w: token_endpoint_auth_method must be %q for the code flow", ErrInvalidConfiguration, AuthMethodPrivateKeyJWT)
+		if m := c.TokenEndpointAuthMethod; (m != "" || published) && m != authMethodPrivateKeyJWT {
+			return fmt.Errorf("%w: token_endpoint_auth_method must be %q for the code flow", ErrInvalidConfiguration, authMethodPrivateKeyJWT)
 		}
 		if c.JWKSURI == "" {
 			return fmt.Errorf("%w: jwks_uri is required for the code flow", ErrInvalidConfiguration)
@@ -95,8 +98,8 @@ func (c *Configuration) Validate(configURL string) error {
 		if err := sameOriginText("jwks_uri", c.JWKSURI, cs, ca); err != nil {
 			return err
 		}
-		if c.TokenEndpointAuthSigningAlg != SigningAlgRS256 {
-			return fmt.Errorf("%w: token_endpoint_auth_signing_alg must be %q", ErrInvalidConfiguration, SigningAlgRS256)
+		if a := c.TokenEndpointAuthSigningAlg; (a != "" || published) && a != signingAlgRS256 {
+			return fmt.Errorf("%w: token_endpoint_auth_signing_alg must be %q", ErrInvalidConfiguration, signingAlgRS256)
 		}
 	case ResponseTypeToken:
 	case "":

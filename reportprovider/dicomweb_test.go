@@ -10,48 +10,51 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/dicombridge/dicombridge/internal/testenv"
 	"github.com/dicombridge/dicombridge/reportprovider"
+)
+
+// DICOM JSON tags the tests read (PS3.18 §F.2 keys).
+const (
+	tagSOPInstanceUID                = "00080018"
+	tagModality                      = "00080060"
+	tagModalitiesInStudy             = "00080061"
+	tagPatientName                   = "00100010"
+	tagPatientID                     = "00100020"
+	tagStudyInstanceUID              = "0020000D"
+	tagSeriesInstanceUID             = "0020000E"
+	tagNumberOfStudyRelatedInstances = "00201208"
 )
 
 func TestDICOMwebReadsARealStudy(t *testing.T) {
 	t.Parallel()
 	ct, err := os.ReadFile(filepath.Join(testenv.PydicomTestFiles(t), "CT_small.dcm"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	e := newEnv(t, envOptions{})
 	in, err := e.kheops.AddInstance(albumID, ct)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	s, err := e.follow(e.launch(e.alice, e.clientID, in.StudyUID))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	ctx := context.Background()
 	dw := s.DICOMweb(&http.Client{Transport: e.transport})
 	studies, err := dw.SearchStudies(ctx, nil)
-	if err != nil || len(studies) != 1 {
-		t.Fatalf("%v %v", studies, err)
-	}
+	require.Falsef(t, err != nil || len(studies) != 1, "%v %v", studies, err)
 	st := studies[0]
 	// Values as pydicom reports them for CT_small.dcm.
-	if st.String(reportprovider.TagPatientName) != "CompressedSamples^CT1" || st.String(reportprovider.TagPatientID) != "1CT1" ||
-		st.String(reportprovider.TagStudyInstanceUID) != in.StudyUID || st.String(reportprovider.TagModalitiesInStudy) != "CT" {
+	if st.String(tagPatientName) != "CompressedSamples^CT1" || st.String(tagPatientID) != "1CT1" ||
+		st.String(tagStudyInstanceUID) != in.StudyUID || st.String(tagModalitiesInStudy) != "CT" {
 		t.Errorf("study %v", st)
 	}
-	if n, ok := st.Int(reportprovider.TagNumberOfStudyRelatedInstances); !ok || n != 1 {
-		t.Errorf("instances %v", st[reportprovider.TagNumberOfStudyRelatedInstances])
+	if n, ok := st.Int(tagNumberOfStudyRelatedInstances); !ok || n != 1 {
+		t.Errorf("instances %v", st[tagNumberOfStudyRelatedInstances])
 	}
 	series, err := dw.SearchSeries(ctx, in.StudyUID, nil)
-	if err != nil || len(series) != 1 || series[0].String(reportprovider.TagSeriesInstanceUID) != in.SeriesUID || series[0].String(reportprovider.TagModality) != "CT" {
-		t.Fatalf("series %v %v", series, err)
-	}
+	require.Falsef(t, err != nil || len(series) != 1 || series[0].String(tagSeriesInstanceUID) != in.SeriesUID || series[0].String(tagModality) != "CT", "series %v %v", series, err)
 	meta, err := dw.StudyMetadata(ctx, in.StudyUID)
-	if err != nil || len(meta) != 1 || meta[0].String(reportprovider.TagSOPInstanceUID) != in.SOPInstanceUID {
-		t.Fatalf("metadata %v %v", meta, err)
-	}
+	require.Falsef(t, err != nil || len(meta) != 1 || meta[0].String(tagSOPInstanceUID) != in.SOPInstanceUID, "metadata %v %v", meta, err)
 	if _, err := dw.SearchSeries(ctx, study2, nil); err == nil {
 		t.Error("series of a study outside the token were listed")
 	}
@@ -82,14 +85,10 @@ func TestStoreReportsReaderErrors(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
 	s, err := e.follow(e.launch(e.alice, e.clientID, study1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	dw := s.DICOMweb(&http.Client{Transport: e.transport})
 	_, err = dw.Store(context.Background(), study1, strings.NewReader(string(report(study1, "2.25.71"))), &failingReader{n: 100 << 10})
-	if err == nil || !strings.Contains(err.Error(), "disk on fire") {
-		t.Fatalf("%v", err)
-	}
+	require.Falsef(t, err == nil || !strings.Contains(err.Error(), "disk on fire"), "%v", err)
 	if got := e.kheops.Instances(study1); len(got) != 2 {
 		t.Errorf("a failed upload stored %d instances", len(got)-2)
 	}
@@ -99,51 +98,7 @@ func TestStoreReportsReaderErrors(t *testing.T) {
 	// Not DICOM at all: the fake answers 409 with reason 0xC000.
 	_, err = dw.Store(context.Background(), study1, strings.NewReader("hello"))
 	var se *reportprovider.StoreError
-	if !errors.As(err, &se) || se.StatusCode != http.StatusConflict || se.Failed[0].Reason != 0xC000 {
-		t.Errorf("non-DICOM part: %v", err)
-	}
-}
-
-func TestDatasetAccessors(t *testing.T) {
-	t.Parallel()
-	ds, err := reportprovider.ParseDatasets([]byte(`[{
-		"00100010": {"vr": "PN", "Value": [{"Alphabetic": "Doe^Jane"}, {"Ideographic": "x"}]},
-		"00200011": {"vr": "IS", "Value": [3]},
-		"00080061": {"vr": "CS", "Value": ["CT", "SR", null]},
-		"00081199": {"vr": "SQ", "Value": [{"00081155": {"vr": "UI", "Value": ["1.2"]}}, 7]},
-		"7FE00010": {"vr": "OW", "BulkDataURI": "https://k/bulk"}
-	}]`))
-	if err != nil || len(ds) != 1 {
-		t.Fatal(err)
-	}
-	d := ds[0]
-	if d.String(reportprovider.TagPatientName) != "Doe^Jane" || strings.Join(d.Strings(reportprovider.TagModalitiesInStudy), ",") != "CT,SR," {
-		t.Errorf("%v", d)
-	}
-	if n, ok := d.Int(reportprovider.TagSeriesNumber); !ok || n != 3 {
-		t.Errorf("series number %d", n)
-	}
-	if items := d.Items(reportprovider.TagReferencedSOPSequence); len(items) != 1 || items[0].String(reportprovider.TagReferencedSOPInstanceUID) != "1.2" {
-		t.Errorf("items %v", items)
-	}
-	if d.String("00000000") != "" || d.Strings("00000000") != nil || d["7FE00010"].BulkDataURI != "https://k/bulk" {
-		t.Error("absent tags")
-	}
-	if got, err := reportprovider.ParseDatasets([]byte("  ")); err != nil || got != nil {
-		t.Errorf("empty body: %v %v", got, err)
-	}
-	for _, bad := range []string{"{", `{"a":1}`, `[1]`} {
-		if _, err := reportprovider.ParseDatasets([]byte(bad)); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
-	}
-	res, err := reportprovider.ParseStoreResponse([]byte(`[{"00081198":{"vr":"SQ","Value":[{"00081155":{"vr":"UI","Value":["1.3"]},"00081197":{"vr":"US","Value":[290]}}]}}]`))
-	if err != nil || len(res.Failed) != 1 || res.Failed[0].Reason != 290 || res.Failed[0].SOPInstanceUID != "1.3" {
-		t.Errorf("store response %+v %v", res, err)
-	}
-	if _, err := reportprovider.ParseStoreResponse([]byte(`[{},{}]`)); err == nil {
-		t.Error("two datasets accepted")
-	}
+	assert.Falsef(t, !errors.As(err, &se) || se.StatusCode != http.StatusConflict || se.Failed[0].Reason != 0xC000, "non-DICOM part: %v", err)
 }
 
 func TestBearerTransport(t *testing.T) {
@@ -153,23 +108,19 @@ func TestBearerTransport(t *testing.T) {
 		seen = append(seen, r.Header.Get("Authorization"))
 		return &http.Response{StatusCode: 204, Body: io.NopCloser(strings.NewReader("")), Request: r}, nil
 	})
-	tr := &reportprovider.Transport{Token: "t0k", Origin: "https://kheops.example", Base: base}
+	tr := (&reportprovider.Session{AccessToken: "t0k", DICOMwebEndpoint: "https://kheops.example/api"}).Transport(base)
 	req, _ := http.NewRequest(http.MethodGet, "https://KHEOPS.example:443/api/studies", nil)
 	if _, err := tr.RoundTrip(req); err != nil {
 		t.Fatal(err)
 	}
-	if req.Header.Get("Authorization") != "" {
-		t.Error("the caller's request was modified")
-	}
+	assert.Equal(t, "", req.Header.Get("Authorization"), "the caller's request was modified")
 	for _, u := range []string{"https://kheops.example.evil.example/", "http://kheops.example/", "https://kheops.example:8443/"} {
 		req, _ := http.NewRequest(http.MethodGet, u, nil)
 		if _, err := tr.RoundTrip(req); !errors.Is(err, reportprovider.ErrForbiddenDestination) {
 			t.Errorf("%s: %v", u, err)
 		}
 	}
-	if len(seen) != 1 || seen[0] != "Bearer t0k" {
-		t.Errorf("seen %v", seen)
-	}
+	assert.Falsef(t, len(seen) != 1 || seen[0] != "Bearer t0k", "seen %v", seen)
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)

@@ -56,4 +56,7 @@
 // The package reportprovider/kheopstest is a fake KHEOPS, shaped like
 // net/http/httptest, that behaves like the KHEOPS code (including its
 // reusable codes) for tests.
+//
+// The protocol, as this package relies on it, is described in the
+// repository's docs/kheops.md.
 package reportprovider

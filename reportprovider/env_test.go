@@ -22,6 +22,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/dicombridge/dicombridge/reportprovider"
 	"github.com/dicombridge/dicombridge/reportprovider/kheopstest"
 )
@@ -65,27 +67,19 @@ func (c *fakeClock) Advance(d time.Duration) {
 func readKey(t testing.TB, file string) *rsa.PrivateKey {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", file))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	block, _ := pem.Decode(data)
 	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return k.(*rsa.PrivateKey)
 }
 
 func loadKey(t testing.TB, file, kid string) *reportprovider.Key {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("testdata", file))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	k, err := reportprovider.ParseKeyPEM(kid, data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return k
 }
 
@@ -217,8 +211,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.rpOut = &countingTransport{base: e.transport}
 	cfg := reportprovider.Configuration{RedirectURI: redirect, ResponseType: o.responseType, ClientName: "Test provider"}
 	if o.responseType == reportprovider.ResponseTypeCode {
-		cfg.TokenEndpointAuthMethod = reportprovider.AuthMethodPrivateKeyJWT
-		cfg.TokenEndpointAuthSigningAlg = reportprovider.SigningAlgRS256
+		cfg.TokenEndpointAuthMethod = "private_key_jwt"
+		cfg.TokenEndpointAuthSigningAlg = "RS256"
 		cfg.JWKSURI = jwksURL
 	}
 	opts := reportprovider.Options{
@@ -233,9 +227,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		o.mutate(&opts)
 	}
 	p, err := reportprovider.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	e.provider = p
 
 	e.alice = e.kheops.AddUser(kheopstest.User{Sub: "alice-sub", Name: "Alice Doe", Email: "alice@example.com"})
@@ -262,19 +254,17 @@ func newEnv(t testing.TB, o envOptions) *env {
 
 func must(t testing.TB, err error) {
 	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 }
 
 // register registers a provider configuration URL in the album as alice.
 func (e *env) register(u string) string {
 	e.t.Helper()
-	reg, err := e.kheops.Register(context.Background(), e.alice, albumID, "Test RP", u)
+	clientID, err := e.kheops.Register(context.Background(), e.alice, albumID, "Test RP", u)
 	if err != nil {
 		e.t.Fatalf("register %s: %v", u, err)
 	}
-	return reg.ClientID
+	return clientID
 }
 
 // serveDoc makes rp.example.com serve v (JSON) at path.
@@ -381,12 +371,8 @@ func bearerHeader(tok string) http.Header { return http.Header{"Authorization": 
 func codeOf(t testing.TB, launchURL string) string {
 	t.Helper()
 	u, err := url.Parse(launchURL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	c := u.Query().Get("code")
-	if c == "" {
-		t.Fatalf("no code in %s", launchURL)
-	}
+	require.Falsef(t, c == "", "no code in %s", launchURL)
 	return c
 }

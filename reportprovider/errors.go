@@ -3,8 +3,10 @@ package reportprovider
 import (
 	"errors"
 	"fmt"
-	"strings"
-	"unicode"
+	"net/http"
+	"unicode/utf8"
+
+	"github.com/dicombridge/dicombridge/internal/httpx"
 )
 
 // Sentinel errors. Every error this package returns for one of these
@@ -53,11 +55,14 @@ var (
 // OAuthError is an OAuth 2.0 error response from the KHEOPS token endpoint
 // (RFC 6749 §5.2). KHEOPS answers every token error with HTTP 400 and one of
 // invalid_request, invalid_client, invalid_grant, unauthorized_client,
-// unsupported_grant_type or invalid_scope. Test with errors.As.
+// unsupported_grant_type or invalid_scope (see docs/kheops.md, "Token
+// endpoint errors"). Test with errors.As.
 type OAuthError struct {
+	Method      string // "POST"
+	URL         string // the token endpoint, without query or user info
 	StatusCode  int    // HTTP status, 400 for KHEOPS
 	Code        string // the "error" member
-	Description string // the "error_description" member, possibly empty
+	Description string // the "error_description" member, possibly empty, cleaned and bounded
 }
 
 func (e *OAuthError) Error() string {
@@ -69,28 +74,36 @@ func (e *OAuthError) Error() string {
 }
 
 // HTTPError is an unexpected HTTP status from KHEOPS (configuration
-// document, introspection, userinfo, DICOMweb). Body holds the start of the
-// response body for diagnosis; it is not part of Error().
+// document, token endpoint, introspection, userinfo, DICOMweb), with the
+// fields every remote error of the SDK has. Body holds the start of the
+// response body for diagnosis (at most 512 bytes, control characters and
+// anything token-like removed); it is not part of Error().
 type HTTPError struct {
-	Op         string // what was being done: "userinfo", "qido-rs", ...
+	Method     string
+	URL        string // without query, fragment or user info
 	StatusCode int
-	Body       string // at most 512 bytes, control characters removed
+	Body       string
 }
 
 func (e *HTTPError) Error() string {
-	return fmt.Sprintf("reportprovider: %s: unexpected HTTP status %d", e.Op, e.StatusCode)
+	return fmt.Sprintf("reportprovider: %s %s: unexpected HTTP status %d", e.Method, e.URL, e.StatusCode)
 }
 
-// printable trims s to max bytes and drops control characters, so that
-// remote text can go into an error without forging log lines.
-func printable(s string, max int) string {
-	if len(s) > max {
-		s = s[:max]
+// httpError builds the HTTPError of resp, whose body (already read) is data.
+func httpError(resp *http.Response, data []byte) *HTTPError {
+	r := httpx.DescribeResponse(resp, data)
+	return &HTTPError{Method: r.Method, URL: r.URL, StatusCode: r.StatusCode, Body: r.Body}
+}
+
+// cleanText makes remote text safe for an error and cuts it to max bytes
+// (on a rune boundary).
+func cleanText(s string, max int) string {
+	s = httpx.CleanBody([]byte(s))
+	if len(s) <= max {
+		return s
 	}
-	return strings.Map(func(r rune) rune {
-		if r == unicode.ReplacementChar || unicode.IsControl(r) {
-			return -1
-		}
-		return r
-	}, s)
+	for max > 0 && !utf8.RuneStart(s[max]) {
+		max--
+	}
+	return s[:max]
 }

@@ -34,11 +34,9 @@ func ExampleParseLaunch() {
 
 func ExampleConfiguration_Validate() {
 	c := reportprovider.Configuration{
-		RedirectURI:                 "https://rp.example.org:443/launch",
-		ResponseType:                reportprovider.ResponseTypeCode,
-		TokenEndpointAuthMethod:     reportprovider.AuthMethodPrivateKeyJWT,
-		TokenEndpointAuthSigningAlg: reportprovider.SigningAlgRS256,
-		JWKSURI:                     "https://rp.example.org/jwks",
+		RedirectURI:  "https://rp.example.org:443/launch",
+		ResponseType: reportprovider.ResponseTypeCode,
+		JWKSURI:      "https://rp.example.org/jwks",
 	}
 	// KHEOPS compares scheme and authority as text: ":443" does not match.
 	err := c.Validate("https://rp.example.org/.well-known/kheops-report-configuration")
@@ -70,12 +68,10 @@ func Example() {
 	p, err := reportprovider.New(reportprovider.Options{
 		ConfigurationURL: rp.URL + "/kheops-report-configuration",
 		Configuration: reportprovider.Configuration{
-			RedirectURI:                 rp.URL + "/launch",
-			ResponseType:                reportprovider.ResponseTypeCode,
-			TokenEndpointAuthMethod:     reportprovider.AuthMethodPrivateKeyJWT,
-			TokenEndpointAuthSigningAlg: reportprovider.SigningAlgRS256,
-			JWKSURI:                     rp.URL + "/jwks",
-			ClientName:                  "Example provider",
+			RedirectURI:  rp.URL + "/launch",
+			ResponseType: reportprovider.ResponseTypeCode,
+			JWKSURI:      rp.URL + "/jwks",
+			ClientName:   "Example provider",
 		},
 		Keys: []*reportprovider.Key{key},
 		// Tests only: the fake is plain HTTP on 127.0.0.1.
@@ -92,11 +88,11 @@ func Example() {
 		_, _ = io.WriteString(w, "ok")
 	}, nil))
 
-	reg, err := kheops.Register(ctx, user, album, "Example provider", rp.URL+"/kheops-report-configuration")
+	clientID, err := kheops.Register(ctx, user, album, "Example provider", rp.URL+"/kheops-report-configuration")
 	if err != nil {
 		log.Fatal(err)
 	}
-	launchURL, err := kheops.Launch(ctx, user, reg.ClientID, "1.2.3")
+	launchURL, err := kheops.Launch(ctx, user, clientID, "1.2.3")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -113,7 +109,7 @@ func Example() {
 	}
 	fmt.Println(s.User.Name, s.StudyUIDs, s.Scope, s.CanWrite())
 	for _, se := range series {
-		fmt.Println(se.String(reportprovider.TagModality), se.String(reportprovider.TagSeriesDescription))
+		fmt.Println(se.String("00080060"), se.String("0008103E")) // Modality, SeriesDescription
 	}
 	// Output:
 	// Jane Reader [1.2.3] [read write] true

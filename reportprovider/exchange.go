@@ -17,17 +17,21 @@ import (
 	"github.com/dicombridge/dicombridge/internal/httpx"
 )
 
-// ClientAssertionType is the client_assertion_type of private_key_jwt
+// clientAssertionType is the client_assertion_type of private_key_jwt
 // (RFC 7523 §2.2).
-const ClientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+const clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 // maxAssertionLifetime keeps assertions well under KHEOPS's 10-minute cap
 // even with a few minutes of clock skew.
 const maxAssertionLifetime = 5 * time.Minute
 
-// clientAssertion signs a private_key_jwt assertion: RS256 with the kid of
+// clientAssertion signs a private_key_jwt assertion (see docs/kheops.md,
+// "Client assertion (private_key_jwt)"): RS256 with the kid of
 // the first key, iss = sub = clientID, aud = audience (a single string), a
-// random 128-bit jti, iat = now and exp = now + the assertion lifetime.
+// random 128-bit jti and exp = now + the assertion lifetime. There is no
+// iat: it is optional, and KHEOPS refuses one more than 60 s in its future,
+// which would lock out a provider whose clock runs ahead; exp alone bounds
+// the assertion (KHEOPS refuses one more than 10 minutes ahead).
 func (p *Provider) clientAssertion(clientID, audience string) (Token, error) {
 	var b [16]byte
 	if _, err := io.ReadFull(p.rand, b[:]); err != nil {
@@ -39,7 +43,6 @@ func (p *Provider) clientAssertion(clientID, audience string) (Token, error) {
 		"sub": clientID,
 		"aud": audience,
 		"jti": base64.RawURLEncoding.EncodeToString(b[:]),
-		"iat": now.Unix(),
 		"exp": now.Add(p.assertionLifetime).Unix(),
 	})
 	k := p.keys[0]
@@ -60,7 +63,7 @@ func exchangeForm(code Token, clientID, redirectURI string, assertion Token) str
 		{"code", string(code)},
 		{"client_id", clientID},
 		{"redirect_uri", redirectURI},
-		{"client_assertion_type", ClientAssertionType},
+		{"client_assertion_type", clientAssertionType},
 		{"client_assertion", string(assertion)},
 	}
 	for i, kv := range pairs {
@@ -83,7 +86,7 @@ type tokenResponse struct {
 
 // exchange redeems an authorization code at the token endpoint with a fresh
 // client assertion. It returns the access token and its lifetime.
-func (p *Provider) exchange(ctx context.Context, conf *InstanceConfiguration, l *Launch) (Token, time.Duration, error) {
+func (p *Provider) exchange(ctx context.Context, conf *instanceConfiguration, l *Launch) (Token, time.Duration, error) {
 	assertion, err := p.clientAssertion(l.ClientID, conf.TokenEndpoint)
 	if err != nil {
 		return "", 0, err
@@ -110,13 +113,16 @@ func (p *Provider) exchange(ctx context.Context, conf *InstanceConfiguration, l 
 			Description string `json:"error_description"`
 		}
 		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			r := httpx.DescribeResponse(resp, data)
 			return "", 0, &OAuthError{
+				Method:      r.Method,
+				URL:         r.URL,
 				StatusCode:  resp.StatusCode,
-				Code:        printable(e.Error, 64),
-				Description: printable(e.Description, 256),
+				Code:        cleanText(e.Error, 64),
+				Description: cleanText(e.Description, 256),
 			}
 		}
-		return "", 0, &HTTPError{Op: "token endpoint", StatusCode: resp.StatusCode, Body: printable(string(data), 512)}
+		return "", 0, httpError(resp, data)
 	}
 	var tr tokenResponse
 	if err := json.Unmarshal(data, &tr); err != nil {

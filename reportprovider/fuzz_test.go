@@ -5,6 +5,10 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/dicombridge/dicombridge/internal/origin"
 )
 
 func FuzzParseLaunch(f *testing.F) {
@@ -24,24 +28,16 @@ func FuzzParseLaunch(f *testing.F) {
 		check := func(l *Launch) {
 			switch l.Flow {
 			case ResponseTypeCode:
-				if !opaqueOK(string(l.Code)) || l.AccessToken != "" {
-					t.Fatalf("code flow with bad code/token: %q %q", l.Code, l.AccessToken)
-				}
+				require.Falsef(t, !opaqueOK(string(l.Code)) || l.AccessToken != "", "code flow with bad code/token: %q %q", l.Code, l.AccessToken)
 			case ResponseTypeToken:
-				if !opaqueOK(string(l.AccessToken)) || l.Code != "" || !strings.EqualFold(l.TokenType, "bearer") || l.ExpiresIn < 0 {
-					t.Fatalf("implicit flow with bad fields: %+v", l)
-				}
+				require.Falsef(t, !opaqueOK(string(l.AccessToken)) || l.Code != "" || !strings.EqualFold(l.tokenType, "bearer") || l.expiresIn < 0, "implicit flow with bad fields: %+v", l)
 			default:
 				t.Fatalf("flow %q", l.Flow)
 			}
-			if l.ConfURI == "" || len(l.ConfURI) > maxURILen || !clientIDPattern.MatchString(l.ClientID) || len(l.ReturnURI) > maxURILen {
-				t.Fatalf("bad fields: %+v", l)
-			}
+			require.Falsef(t, l.ConfURI == "" || len(l.ConfURI) > maxURILen || !clientIDPattern.MatchString(l.ClientID) || len(l.ReturnURI) > maxURILen, "bad fields: %+v", l)
 			seen := map[string]bool{}
 			for _, u := range l.StudyUIDs {
-				if !ValidUID(u) || seen[u] {
-					t.Fatalf("bad or repeated study UID %q", u)
-				}
+				require.Falsef(t, !validUID(u) || seen[u], "bad or repeated study UID %q", u)
 				seen[u] = true
 			}
 		}
@@ -50,11 +46,9 @@ func FuzzParseLaunch(f *testing.F) {
 				check(l)
 			}
 		}
-		if l, err := ParseFragment(raw); err == nil {
+		if l, err := parseFragment(raw); err == nil {
 			check(l)
-			if l.Flow != ResponseTypeToken {
-				t.Fatal("fragment without a token accepted")
-			}
+			require.Equal(t, ResponseTypeToken, l.Flow, "fragment without a token accepted")
 		}
 	})
 }
@@ -66,29 +60,21 @@ func FuzzConfiguration(f *testing.F) {
 	f.Add([]byte(`{"redirect_uri":"https://RP.example/r","response_type":"token","contacts":["a"],"supported_modalities":["CT"]}`), "https://RP.example/c")
 	f.Add([]byte(`null`), "")
 	f.Fuzz(func(t *testing.T, data []byte, confURL string) {
-		c, err := ParseConfiguration(data, confURL)
+		c, err := parseConfiguration(data, confURL)
 		if err != nil {
 			return
 		}
 		scheme, authority, err := originText(confURL)
-		if err != nil {
-			t.Fatalf("accepted for an invalid configuration URL %q", confURL)
-		}
+		require.NoErrorf(t, err, "accepted for an invalid configuration URL %q", confURL)
 		prefix := scheme + "://" + authority
-		if !strings.HasPrefix(c.RedirectURI, prefix) {
-			t.Fatalf("redirect_uri %q outside %q", c.RedirectURI, prefix)
-		}
+		require.Falsef(t, !strings.HasPrefix(c.RedirectURI, prefix), "redirect_uri %q outside %q", c.RedirectURI, prefix)
 		if rest := c.RedirectURI[len(prefix):]; rest != "" && !strings.ContainsAny(rest[:1], "/?") {
 			t.Fatalf("redirect_uri %q extends the authority of %q", c.RedirectURI, prefix)
 		}
-		if c.ResponseType == ResponseTypeCode && !strings.HasPrefix(c.JWKSURI, prefix) {
-			t.Fatalf("jwks_uri %q outside %q", c.JWKSURI, prefix)
-		}
+		require.Falsef(t, c.ResponseType == ResponseTypeCode && !strings.HasPrefix(c.JWKSURI, prefix), "jwks_uri %q outside %q", c.JWKSURI, prefix)
 		again, err := json.Marshal(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ParseConfiguration(again, confURL); err != nil {
+		require.NoError(t, err)
+		if _, err := parseConfiguration(again, confURL); err != nil {
 			t.Fatalf("re-encoded configuration rejected: %v", err)
 		}
 	})
@@ -100,21 +86,17 @@ func FuzzInstanceConfiguration(f *testing.F) {
 	f.Add([]byte(`{"issuer":"https://kheops.example/k","dicomweb_endpoint":"https://kheops.example:443/k/api","token_endpoint":"https://KHEOPS.example/k/api/token","introspection_endpoint":"https://kheops.example/x","userinfo_endpoint":"https://kheops.example/u","jwks_uri":"https://evil.example/j"}`))
 	f.Add([]byte(`{"issuer":"https://kheops.example/k","dicomweb_endpoint":"https://kheops.example@evil.example/k/api"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := ParseInstanceConfiguration(data, root)
+		c, err := parseInstanceConfiguration(data, root)
 		if err != nil {
 			return
 		}
-		if c.Issuer != root {
-			t.Fatalf("issuer %q", c.Issuer)
-		}
+		require.Equalf(t, root, c.Issuer, "issuer %q", c.Issuer)
 		for _, e := range []string{c.DICOMwebEndpoint, c.TokenEndpoint, c.IntrospectionEndpoint, c.UserinfoEndpoint, c.DICOMwebURIEndpoint, c.AuthorizationEndpoint, c.JWKSURI} {
 			if e == "" {
 				continue
 			}
 			u, err := url.Parse(e)
-			if err != nil || originOf(u) != "https://kheops.example" || u.User != nil {
-				t.Fatalf("endpoint %q accepted", e)
-			}
+			require.Falsef(t, err != nil || origin.Of(u) != "https://kheops.example:443" || u.User != nil, "endpoint %q accepted", e)
 		}
 	})
 }
@@ -133,9 +115,7 @@ func FuzzSafeReturnURI(f *testing.F) {
 			return
 		}
 		id, ok := strings.CutPrefix(got, is.URL+"/albums/")
-		if !ok || !albumIDPattern.MatchString(id) {
-			t.Fatalf("unsafe return URI %q", got)
-		}
+		require.Falsef(t, !ok || !albumIDPattern.MatchString(id), "unsafe return URI %q", got)
 	})
 }
 
@@ -144,7 +124,7 @@ func FuzzDICOMJSON(f *testing.F) {
 	f.Add([]byte(`{"00081198":{"vr":"SQ","Value":[{"00081197":{"vr":"US","Value":[292]}}]}}`))
 	f.Add([]byte(`[[[[]]]]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if ds, err := ParseDatasets(data); err == nil {
+		if ds, err := parseDatasets(data); err == nil {
 			for _, d := range ds {
 				for tag := range d {
 					_ = d.String(tag)
@@ -154,6 +134,6 @@ func FuzzDICOMJSON(f *testing.F) {
 				}
 			}
 		}
-		_, _ = ParseStoreResponse(data)
+		_, _ = parseStoreResponse(data)
 	})
 }

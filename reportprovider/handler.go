@@ -8,6 +8,8 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+
+	"github.com/dicombridge/dicombridge/internal/origin"
 )
 
 // fragmentScript moves the implicit-flow fragment into a same-origin form
@@ -144,7 +146,7 @@ func (p *Provider) parsePostedFragment(w http.ResponseWriter, r *http.Request) (
 	if o := r.Header.Get("Origin"); o != "" {
 		ou, err := url.Parse(o)
 		ru, err2 := url.Parse(p.cfg.RedirectURI)
-		if err != nil || err2 != nil || originOf(ou) != originOf(ru) {
+		if err != nil || err2 != nil || !origin.Same(ou, ru) {
 			return nil, fmt.Errorf("%w: cross-origin POST refused", ErrInvalidLaunch)
 		}
 	}
@@ -160,7 +162,7 @@ func (p *Provider) parsePostedFragment(w http.ResponseWriter, r *http.Request) (
 	if len(frag) != 1 {
 		return nil, fmt.Errorf("%w: exactly one fragment field is expected", ErrInvalidLaunch)
 	}
-	return ParseFragment(frag[0])
+	return parseFragment(frag[0])
 }
 
 // ErrorStatus maps an error from [Provider.Complete] to an HTTP status for

@@ -58,7 +58,7 @@ type introspection struct {
 
 // introspect asks KHEOPS about tok, unauthenticated (KHEOPS allows it for
 // provider tokens, and implicit-flow providers have no key).
-func (p *Provider) introspect(ctx context.Context, conf *InstanceConfiguration, tok Token) (*introspection, error) {
+func (p *Provider) introspect(ctx context.Context, conf *instanceConfiguration, tok Token) (*introspection, error) {
 	body := "token=" + url.QueryEscape(string(tok))
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, conf.IntrospectionEndpoint, strings.NewReader(body))
 	if err != nil {
@@ -76,7 +76,7 @@ func (p *Provider) introspect(ctx context.Context, conf *InstanceConfiguration, 
 		return nil, fmt.Errorf("reportprovider: read introspection: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, &HTTPError{Op: "introspection", StatusCode: resp.StatusCode, Body: printable(string(data), 512)}
+		return nil, httpError(resp, data)
 	}
 	var in introspection
 	if err := json.Unmarshal(data, &in); err != nil {
@@ -87,7 +87,7 @@ func (p *Provider) introspect(ctx context.Context, conf *InstanceConfiguration, 
 
 // checkIntrospection refuses a token that is inactive, expired, or issued
 // for anything other than this launch: another issuer, client, redirect_uri
-// or set of studies (token substitution, spec §8.3). It returns the expiry
+// or set of studies (token substitution; see docs/kheops.md, "Introspection"). It returns the expiry
 // and scope words.
 func (p *Provider) checkIntrospection(in *introspection, is *issuer, l *Launch) (time.Time, []string, error) {
 	reject := func(what string) (time.Time, []string, error) {
@@ -96,7 +96,7 @@ func (p *Provider) checkIntrospection(in *introspection, is *issuer, l *Launch) 
 	if !in.Active {
 		return reject("token is not active")
 	}
-	if in.Issuer != is.URL {
+	if !sameIssuer(in.Issuer, is.URL) {
 		return reject("iss is not the KHEOPS instance of the launch")
 	}
 	if in.ClientID != l.ClientID || (in.AZP != "" && in.AZP != l.ClientID) {
@@ -112,7 +112,7 @@ func (p *Provider) checkIntrospection(in *introspection, is *issuer, l *Launch) 
 		return reject("token studies differ from the launch studyUID parameters")
 	}
 	for _, u := range in.StudyUIDs {
-		if !ValidUID(u) {
+		if !validUID(u) {
 			return reject("token names an invalid study UID")
 		}
 	}
@@ -158,15 +158,12 @@ func sameSet(a, b []string) bool {
 
 // UserInfo is the KHEOPS userinfo response: who launched the provider.
 type UserInfo struct {
-	Subject           string `json:"sub"`
-	Name              string `json:"name,omitempty"`
-	GivenName         string `json:"given_name,omitempty"`
-	FamilyName        string `json:"family_name,omitempty"`
-	Email             string `json:"email,omitempty"`
-	PreferredUsername string `json:"preferred_username,omitempty"`
+	Subject string `json:"sub"`
+	Name    string `json:"name,omitempty"`
+	Email   string `json:"email,omitempty"`
 }
 
-func (p *Provider) userinfo(ctx context.Context, conf *InstanceConfiguration, tok Token) (*UserInfo, error) {
+func (p *Provider) userinfo(ctx context.Context, conf *instanceConfiguration, tok Token) (*UserInfo, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, conf.UserinfoEndpoint, nil)
 	if err != nil {
 		return nil, fmt.Errorf("reportprovider: userinfo request: %w", err)
@@ -183,7 +180,7 @@ func (p *Provider) userinfo(ctx context.Context, conf *InstanceConfiguration, to
 		return nil, fmt.Errorf("reportprovider: read userinfo: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, &HTTPError{Op: "userinfo", StatusCode: resp.StatusCode, Body: printable(string(data), 512)}
+		return nil, httpError(resp, data)
 	}
 	var ui UserInfo
 	if err := json.Unmarshal(data, &ui); err != nil {

@@ -4,21 +4,22 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/dicombridge/dicombridge/internal/httpx"
+	"github.com/dicombridge/dicombridge/internal/origin"
 )
 
-// ConfigurationPath is where KHEOPS serves its configuration document,
+// configurationPath is where KHEOPS serves its configuration document,
 // relative to its root URL. It is the conf_uri of every launch.
-const ConfigurationPath = "/api/.well-known/report-provider-configuration"
+const configurationPath = "/api/.well-known/report-provider-configuration"
 
 // Issuer is one trusted KHEOPS instance. A provider completes launches only
 // from allowlisted instances: conf_uri must equal the instance's
@@ -26,11 +27,13 @@ const ConfigurationPath = "/api/.well-known/report-provider-configuration"
 type Issuer struct {
 	// URL is the KHEOPS root, as KHEOPS reports it in the "issuer" member
 	// of its configuration document: for example https://demo.kheops.online
-	// (no /api, no trailing slash). It may have a path.
+	// (no /api). It may have a path. A trailing slash makes no difference:
+	// a KHEOPS whose root is configured with one (and so sends conf_uri
+	// ROOT//api/...) is accepted under either spelling.
 	URL string
 
 	// ConfigurationURL overrides the expected conf_uri; empty means
-	// URL + ConfigurationPath.
+	// URL + configurationPath.
 	ConfigurationURL string
 
 	// ClientIDs, if set, lists the only client_ids accepted from this
@@ -50,12 +53,24 @@ type Issuer struct {
 	AllowPrivateNetwork bool
 }
 
+// sameIssuer compares KHEOPS roots tolerantly of one trailing slash:
+// KHEOPS uses its configured root verbatim, and a root configured as
+// "https://kheops.example/" is the same instance as "https://kheops.example"
+// (see docs/kheops.md, "The KHEOPS configuration document").
+func sameIssuer(a, b string) bool {
+	return strings.TrimSuffix(a, "/") == strings.TrimSuffix(b, "/")
+}
+
 // issuer is a normalised, checked Issuer.
 type issuer struct {
 	Issuer
 	confURL string
-	origin  string
-	path    string // URL path without trailing slash
+	// confURLs are the conf_uri spellings accepted: confURL and, without a
+	// ConfigurationURL override, the one KHEOPS sends when its root is
+	// configured with a trailing slash (ROOT + "/" + "/api/...").
+	confURLs []string
+	origin   string
+	path     string // URL path without trailing slash
 }
 
 func newIssuer(in Issuer) (*issuer, error) {
@@ -75,14 +90,18 @@ func newIssuer(in Issuer) (*issuer, error) {
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
 		return nil, fmt.Errorf("reportprovider: issuer %q must not have user info, query or fragment", in.URL)
 	}
-	is := &issuer{Issuer: in, origin: originOf(u), path: strings.TrimRight(u.Path, "/")}
+	is := &issuer{Issuer: in, origin: origin.Of(u), path: strings.TrimRight(u.Path, "/")}
 	is.URL = raw
 	is.confURL = in.ConfigurationURL
 	if is.confURL == "" {
-		is.confURL = raw + ConfigurationPath
+		is.confURL = raw + configurationPath
+	}
+	is.confURLs = []string{is.confURL}
+	if in.ConfigurationURL == "" {
+		is.confURLs = append(is.confURLs, raw+"/"+configurationPath)
 	}
 	cu, err := url.Parse(is.confURL)
-	if err != nil || originOf(cu) != is.origin {
+	if err != nil || origin.Of(cu) != is.origin {
 		return nil, fmt.Errorf("reportprovider: configuration URL of issuer %q must be on its origin", in.URL)
 	}
 	return is, nil
@@ -100,28 +119,10 @@ func (is *issuer) acceptsClient(id string) bool {
 	return false
 }
 
-// originOf returns scheme://host[:port] with the scheme and host in lower
-// case and the default port removed: the browser's notion of an origin.
-func originOf(u *url.URL) string {
-	scheme := strings.ToLower(u.Scheme)
-	host := strings.ToLower(u.Hostname())
-	port := u.Port()
-	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
-		port = ""
-	}
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	if port != "" {
-		host += ":" + port
-	}
-	return scheme + "://" + host
-}
-
-// InstanceConfiguration is the KHEOPS configuration document served at
+// instanceConfiguration is the KHEOPS configuration document served at
 // conf_uri. Only fields this package uses are checked; unknown members are
 // ignored.
-type InstanceConfiguration struct {
+type instanceConfiguration struct {
 	Issuer                string   `json:"issuer"`
 	DICOMwebEndpoint      string   `json:"dicomweb_endpoint"`
 	DICOMwebURIEndpoint   string   `json:"dicomweb_uri_endpoint,omitempty"`
@@ -134,19 +135,19 @@ type InstanceConfiguration struct {
 	ResponseTypes         []string `json:"response_types_supported,omitempty"`
 }
 
-// ParseInstanceConfiguration decodes a KHEOPS configuration document and
+// parseInstanceConfiguration decodes a KHEOPS configuration document and
 // checks it against the expected issuer: "issuer" must equal it exactly,
 // the DICOMweb, token, introspection and userinfo endpoints are required,
 // and every endpoint present must be an http(s) URL on the issuer's origin
 // (the same scheme, host and port), without user info or fragment. This
 // stops a mix-up where a document keeps the genuine token endpoint but
 // sends the token it yields to another host.
-func ParseInstanceConfiguration(data []byte, issuerURL string) (*InstanceConfiguration, error) {
+func parseInstanceConfiguration(data []byte, issuerURL string) (*instanceConfiguration, error) {
 	iu, err := url.Parse(issuerURL)
 	if err != nil || iu.Host == "" {
 		return nil, fmt.Errorf("%w: issuer is not an absolute URL", ErrInvalidInstanceConfiguration)
 	}
-	var c InstanceConfiguration
+	var c instanceConfiguration
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&c); err != nil {
 		return nil, fmt.Errorf("%w: not a JSON object: %v", ErrInvalidInstanceConfiguration, err)
@@ -154,10 +155,10 @@ func ParseInstanceConfiguration(data []byte, issuerURL string) (*InstanceConfigu
 	if dec.More() {
 		return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrInvalidInstanceConfiguration)
 	}
-	if c.Issuer != issuerURL {
+	if !sameIssuer(c.Issuer, issuerURL) {
 		return nil, fmt.Errorf("%w: issuer does not match the allowlisted instance", ErrInvalidInstanceConfiguration)
 	}
-	want := originOf(iu)
+	want := origin.Of(iu)
 	endpoints := []struct {
 		name     string
 		value    string
@@ -185,26 +186,26 @@ func ParseInstanceConfiguration(data []byte, issuerURL string) (*InstanceConfigu
 		if u.User != nil || u.Fragment != "" || strings.Contains(e.value, "#") {
 			return nil, fmt.Errorf("%w: %s must not have user info or a fragment", ErrInvalidInstanceConfiguration, e.name)
 		}
-		if originOf(u) != want {
+		if origin.Of(u) != want {
 			return nil, fmt.Errorf("%w: %s is not on the issuer's origin", ErrInvalidInstanceConfiguration, e.name)
 		}
 	}
 	return &c, nil
 }
 
-// Resolver looks up host names; *net.Resolver implements it.
-type Resolver interface {
-	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
-}
+// resolver looks up host names; *net.Resolver implements it.
+type resolver = origin.Resolver
 
 // guard is the RoundTripper under every request the provider makes to
 // KHEOPS (configuration, token, introspection, userinfo). It refuses any
 // origin that is not an allowlisted issuer, and non-public addresses
-// unless that issuer permits them.
+// unless that issuer permits them: the SDK's one address guard
+// (internal/origin), which checks the name before the request and, on the
+// transport's dial, the address actually connected to (DNS rebinding).
 type guard struct {
-	base     http.RoundTripper
-	issuers  map[string]*issuer // by origin
-	resolver Resolver
+	base    http.RoundTripper
+	issuers map[string]*issuer // by origin.Of
+	addrs   *origin.Guard
 }
 
 func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -218,7 +219,7 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 func (g *guard) check(req *http.Request) error {
-	o := originOf(req.URL)
+	o := origin.Of(req.URL)
 	is, ok := g.issuers[o]
 	if !ok {
 		return fmt.Errorf("%w: %s is not an allowlisted KHEOPS origin", ErrForbiddenDestination, o)
@@ -226,101 +227,55 @@ func (g *guard) check(req *http.Request) error {
 	if is.AllowPrivateNetwork {
 		return nil
 	}
-	host := req.URL.Hostname()
-	if a, err := netip.ParseAddr(host); err == nil {
-		if !publicAddr(a) {
-			return fmt.Errorf("%w: %s is not a public address (set Issuer.AllowPrivateNetwork)", ErrForbiddenDestination, host)
+	if err := g.addrs.CheckHost(req.Context(), req.URL.Hostname()); err != nil {
+		if errors.Is(err, origin.ErrNonPublic) {
+			return fmt.Errorf("%w: %w (set Issuer.AllowPrivateNetwork)", ErrForbiddenDestination, err)
 		}
-		return nil
-	}
-	addrs, err := g.resolver.LookupIPAddr(req.Context(), host)
-	if err != nil {
-		return fmt.Errorf("reportprovider: resolve %s: %w", host, err)
-	}
-	for _, ia := range addrs {
-		a, ok := netip.AddrFromSlice(ia.IP)
-		if !ok || !publicAddr(a) {
-			return fmt.Errorf("%w: %s resolves to a non-public address (set Issuer.AllowPrivateNetwork)", ErrForbiddenDestination, host)
-		}
+		return fmt.Errorf("reportprovider: resolve %s: %w", req.URL.Hostname(), err)
 	}
 	return nil
 }
 
-// dialGuard wraps a transport's dial function. The guard checks the
-// addresses a KHEOPS host name resolves to before each request, but the
-// dial resolves the name again, and a DNS answer that changes in between
-// (DNS rebinding) could point the connection at an internal address. So for
-// every issuer that does not allow private networks, the address actually
-// connected to is checked too, and the connection is closed before anything
-// is written to it if that address is not public. Connections to other
-// addresses (an HTTP proxy, which resolves names itself) are left alone; the
-// guard has already refused requests to any origin that is not an issuer.
-func dialGuard(dial func(ctx context.Context, network, addr string) (net.Conn, error), issuers []*issuer) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	if dial == nil {
-		dial = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	}
-	checked := make(map[string]bool) // host:port -> must be public
+// newAddrGuard returns the address guard for the issuers: connections to
+// the host and port of an issuer that does not allow private networks
+// must reach a public address. Connections to other addresses (an HTTP
+// proxy, which resolves names itself) are left alone; the guard has
+// already refused requests to any origin that is not an issuer.
+func newAddrGuard(issuers []*issuer, res resolver, dial func(ctx context.Context, network, addr string) (net.Conn, error)) *origin.Guard {
+	protect := make(map[string]bool) // host:port -> must be public
 	for _, is := range issuers {
 		u, err := url.Parse(is.origin)
 		if err != nil {
 			continue
 		}
-		port := u.Port()
-		if port == "" {
-			port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
-		}
-		hp := net.JoinHostPort(u.Hostname(), port)
+		hp := origin.HostPort(u)
 		if !is.AllowPrivateNetwork {
-			checked[hp] = true
-		} else if _, seen := checked[hp]; !seen {
-			checked[hp] = false
+			protect[hp] = true
+		} else if _, seen := protect[hp]; !seen {
+			protect[hp] = false
 		}
 	}
+	return &origin.Guard{Protect: func(hp string) bool { return protect[hp] }, Resolver: res, Dial: dial}
+}
+
+// guardedDial wraps the address guard's DialContext so that its refusal
+// wraps ErrForbiddenDestination.
+func guardedDial(g *origin.Guard) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		conn, err := dial(ctx, network, addr)
-		if err != nil || !checked[strings.ToLower(addr)] {
-			return conn, err
+		conn, err := g.DialContext(ctx, network, addr)
+		if errors.Is(err, origin.ErrNonPublic) {
+			return nil, fmt.Errorf("%w: %w (set Issuer.AllowPrivateNetwork)", ErrForbiddenDestination, err)
 		}
-		ap, perr := netip.ParseAddrPort(conn.RemoteAddr().String())
-		if perr != nil || !publicAddr(ap.Addr()) {
-			_ = conn.Close()
-			host, _, _ := net.SplitHostPort(addr)
-			return nil, fmt.Errorf("%w: %s connected to a non-public address (set Issuer.AllowPrivateNetwork)", ErrForbiddenDestination, host)
-		}
-		return conn, nil
+		return conn, err
 	}
 }
 
-var nonPublic = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"), // carrier-grade NAT
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"), // benchmarking
-	netip.MustParsePrefix("64:ff9b::/96"),  // NAT64 can reach private IPv4
-}
-
-func publicAddr(a netip.Addr) bool {
-	a = a.Unmap()
-	if !a.IsValid() || a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() ||
-		a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified() {
-		return false
-	}
-	for _, p := range nonPublic {
-		if p.Contains(a) {
-			return false
-		}
-	}
-	return true
-}
-
-// sameOriginRedirect follows at most 3 redirects, all on the origin of the
-// first request.
+// sameOriginRedirect is the SDK's redirect policy (at most
+// origin.MaxRedirects, all on the origin of the first request), with its
+// refusals wrapping ErrForbiddenDestination.
 func sameOriginRedirect(req *http.Request, via []*http.Request) error {
-	if len(via) >= 3 {
-		return fmt.Errorf("%w: too many redirects", ErrForbiddenDestination)
-	}
-	if originOf(req.URL) != originOf(via[0].URL) {
-		return fmt.Errorf("%w: redirect to another origin refused", ErrForbiddenDestination)
+	if err := origin.SameOriginRedirects(req, via); err != nil {
+		return fmt.Errorf("%w: %w", ErrForbiddenDestination, err)
 	}
 	return nil
 }
@@ -337,7 +292,7 @@ type confCache struct {
 
 type confEntry struct {
 	done    chan struct{} // closed when conf, err and abandoned are set
-	conf    *InstanceConfiguration
+	conf    *instanceConfiguration
 	err     error
 	fetched time.Time
 	// abandoned: the fetch failed because the context of the caller that
@@ -346,7 +301,7 @@ type confEntry struct {
 	abandoned bool
 }
 
-func (c *confCache) get(ctx context.Context, key string, fetch func(context.Context) (*InstanceConfiguration, error)) (*InstanceConfiguration, error) {
+func (c *confCache) get(ctx context.Context, key string, fetch func(context.Context) (*instanceConfiguration, error)) (*instanceConfiguration, error) {
 	for {
 		c.mu.Lock()
 		e := c.entries[key]
@@ -384,8 +339,8 @@ func (c *confCache) get(ctx context.Context, key string, fetch func(context.Cont
 
 // fetchInstanceConfiguration GETs the issuer's configuration document
 // through the guarded client and checks it.
-func (p *Provider) fetchInstanceConfiguration(ctx context.Context, is *issuer) (*InstanceConfiguration, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, is.confURL, nil)
+func (p *Provider) fetchInstanceConfiguration(ctx context.Context, is *issuer, confURL string) (*instanceConfiguration, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, confURL, nil)
 	if err != nil {
 		return nil, fmt.Errorf("reportprovider: configuration request: %w", err)
 	}
@@ -400,7 +355,7 @@ func (p *Provider) fetchInstanceConfiguration(ctx context.Context, is *issuer) (
 		return nil, fmt.Errorf("reportprovider: read KHEOPS configuration: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, &HTTPError{Op: "KHEOPS configuration", StatusCode: resp.StatusCode, Body: printable(string(body), 512)}
+		return nil, httpError(resp, body)
 	}
-	return ParseInstanceConfiguration(body, is.URL)
+	return parseInstanceConfiguration(body, is.URL)
 }

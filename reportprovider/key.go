@@ -14,8 +14,8 @@ import (
 	"regexp"
 )
 
-// MinKeyBits is the smallest RSA modulus this package signs with.
-const MinKeyBits = 2048
+// minKeyBits is the smallest RSA modulus this package signs with.
+const minKeyBits = 2048
 
 // Key is an RSA private key with its key ID, used to sign private_key_jwt
 // client assertions (RS256) and published in the provider's JWKS. KHEOPS
@@ -29,7 +29,7 @@ type Key struct {
 var kidPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,128}$`)
 
 // NewKey wraps an existing RSA private key. kid must be 1 to 128 characters
-// from [A-Za-z0-9._~-]; the key must have at least [MinKeyBits] bits.
+// from [A-Za-z0-9._~-]; the key must have at least 2048 bits.
 func NewKey(kid string, priv *rsa.PrivateKey) (*Key, error) {
 	if !kidPattern.MatchString(kid) {
 		return nil, errors.New("reportprovider: key id must be 1-128 characters from [A-Za-z0-9._~-]")
@@ -37,8 +37,8 @@ func NewKey(kid string, priv *rsa.PrivateKey) (*Key, error) {
 	if priv == nil {
 		return nil, errors.New("reportprovider: nil RSA key")
 	}
-	if priv.N.BitLen() < MinKeyBits {
-		return nil, fmt.Errorf("reportprovider: RSA key has %d bits, want at least %d", priv.N.BitLen(), MinKeyBits)
+	if priv.N.BitLen() < minKeyBits {
+		return nil, fmt.Errorf("reportprovider: RSA key has %d bits, want at least %d", priv.N.BitLen(), minKeyBits)
 	}
 	if err := priv.Validate(); err != nil {
 		return nil, fmt.Errorf("reportprovider: invalid RSA key: %w", err)
@@ -48,7 +48,7 @@ func NewKey(kid string, priv *rsa.PrivateKey) (*Key, error) {
 
 // GenerateKey creates a new 2048-bit RSA key.
 func GenerateKey(kid string) (*Key, error) {
-	priv, err := rsa.GenerateKey(rand.Reader, MinKeyBits)
+	priv, err := rsa.GenerateKey(rand.Reader, minKeyBits)
 	if err != nil {
 		return nil, fmt.Errorf("reportprovider: generate RSA key: %w", err)
 	}
@@ -89,9 +89,6 @@ func ParseKeyPEM(kid string, data []byte) (*Key, error) {
 // ID returns the key ID (the JWS "kid").
 func (k *Key) ID() string { return k.id }
 
-// Public returns the public half of the key.
-func (k *Key) Public() *rsa.PublicKey { return &k.priv.PublicKey }
-
 // MarshalPEM encodes the private key as a PKCS #8 "PRIVATE KEY" PEM block,
 // for storing it between restarts. Treat the result as a secret.
 func (k *Key) MarshalPEM() ([]byte, error) {
@@ -105,10 +102,10 @@ func (k *Key) MarshalPEM() ([]byte, error) {
 // String identifies the key without revealing it.
 func (k *Key) String() string { return "reportprovider.Key{kid=" + k.id + "}" }
 
-// JWK is one public key of a JSON Web Key Set (RFC 7517) as KHEOPS reads
+// jwk is one public key of a JSON Web Key Set (RFC 7517) as KHEOPS reads
 // it: kty RSA, the kid, and the modulus and exponent. alg and use are
 // informative.
-type JWK struct {
+type jwk struct {
 	KeyType   string `json:"kty"`
 	Use       string `json:"use,omitempty"`
 	Algorithm string `json:"alg,omitempty"`
@@ -117,44 +114,44 @@ type JWK struct {
 	E         string `json:"e"`
 }
 
-// JWKS is a JSON Web Key Set.
-type JWKS struct {
-	Keys []JWK `json:"keys"`
+// keySet is a JSON Web Key Set.
+type keySet struct {
+	Keys []jwk `json:"keys"`
 }
 
-// JWK returns the public JWK of the key (kty RSA, use sig, alg RS256).
-func (k *Key) JWK() JWK {
+// publicJWK returns the public JWK of the key (kty RSA, use sig, alg RS256).
+func (k *Key) publicJWK() jwk {
 	pub := k.priv.PublicKey
-	return JWK{
+	return jwk{
 		KeyType:   "RSA",
 		Use:       "sig",
-		Algorithm: SigningAlgRS256,
+		Algorithm: signingAlgRS256,
 		KeyID:     k.id,
 		N:         base64.RawURLEncoding.EncodeToString(pub.N.Bytes()),
 		E:         base64.RawURLEncoding.EncodeToString(big.NewInt(int64(pub.E)).Bytes()),
 	}
 }
 
-// NewJWKS returns the key set publishing the public halves of keys, in
+// newJWKS returns the key set publishing the public halves of keys, in
 // order. Key IDs must be distinct.
-func NewJWKS(keys ...*Key) (JWKS, error) {
-	set := JWKS{Keys: make([]JWK, 0, len(keys))}
+func newJWKS(keys ...*Key) (keySet, error) {
+	set := keySet{Keys: make([]jwk, 0, len(keys))}
 	seen := make(map[string]bool, len(keys))
 	for _, k := range keys {
 		if k == nil {
-			return JWKS{}, errors.New("reportprovider: nil key")
+			return keySet{}, errors.New("reportprovider: nil key")
 		}
 		if seen[k.id] {
-			return JWKS{}, fmt.Errorf("reportprovider: duplicate key id %q", k.id)
+			return keySet{}, fmt.Errorf("reportprovider: duplicate key id %q", k.id)
 		}
 		seen[k.id] = true
-		set.Keys = append(set.Keys, k.JWK())
+		set.Keys = append(set.Keys, k.publicJWK())
 	}
 	return set, nil
 }
 
-// Handler serves the key set as application/json (GET and HEAD).
-func (s JWKS) Handler() http.Handler {
-	body, _ := json.Marshal(s) // a JWKS always marshals
+// handler serves the key set as application/json (GET and HEAD).
+func (s keySet) handler() http.Handler {
+	body, _ := json.Marshal(s) // a JWK set always marshals
 	return serveJSON(body)
 }

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/dicombridge/dicombridge/internal/dicomio"
 )
 
 // Limits on launch parameters. KHEOPS codes and tokens are JWS strings of a
@@ -25,13 +27,14 @@ type Launch struct {
 	Flow        string // ResponseTypeCode or ResponseTypeToken
 	Code        Token  // code flow: the authorization code
 	AccessToken Token  // implicit flow: the access token
-	TokenType   string // implicit flow: "bearer"
-	ExpiresIn   int    // implicit flow: seconds, 0 if absent
 	Scope       string // implicit flow: "read" or "read write"
 	ConfURI     string // the KHEOPS configuration document URL
 	ClientID    string // this provider's client ID on that KHEOPS album
 	ReturnURI   string // where to send the user back; validated later
 	StudyUIDs   []string
+
+	tokenType string // implicit flow: "bearer"
+	expiresIn int    // implicit flow: seconds, 0 if absent
 }
 
 // LogValue logs the launch without its code or token.
@@ -44,15 +47,17 @@ func (l *Launch) LogValue() slog.Value {
 	)
 }
 
-var (
-	clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
-	// A DICOM UID: dot-separated numeric components without leading zeros,
-	// at most 64 characters (PS3.5 §9.1).
-	uidPattern = regexp.MustCompile(`^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))+$`)
-)
+var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
-// ValidUID reports whether s is a syntactically valid DICOM UID.
-func ValidUID(s string) bool { return len(s) <= 64 && uidPattern.MatchString(s) }
+// maxUIDLen bounds a study UID. DICOM allows 64 characters, but KHEOPS
+// launches any UID that parses as an OID, so a provider accepts more.
+const maxUIDLen = 256
+
+// validUID reports whether s is a study UID KHEOPS would launch: an OID in
+// dotted form (leading zeros and more than 64 characters allowed; see
+// docs/kheops.md, "Launch"), at most maxUIDLen characters. Only digits and
+// dots pass, so a valid UID is safe as a URL path segment.
+func validUID(s string) bool { return len(s) <= maxUIDLen && dicomio.IsOID(s) }
 
 // ParseLaunch reads launch parameters from a query (code flow) or decoded
 // fragment (implicit flow). Exactly one of code and access_token must be
@@ -81,7 +86,7 @@ func ParseLaunch(v url.Values) (*Launch, error) {
 		{"conf_uri", &l.ConfURI, maxURILen},
 		{"client_id", &l.ClientID, 128},
 		{"return_uri", &l.ReturnURI, maxURILen},
-		{"token_type", &l.TokenType, 32},
+		{"token_type", &l.tokenType, 32},
 		{"scope", &l.Scope, 256},
 	}
 	for _, f := range fields {
@@ -123,7 +128,7 @@ func ParseLaunch(v url.Values) (*Launch, error) {
 			return nil, err
 		}
 		l.AccessToken = Token(tok)
-		if !strings.EqualFold(l.TokenType, "bearer") {
+		if !strings.EqualFold(l.tokenType, "bearer") {
 			return nil, fmt.Errorf("%w: token_type must be bearer", ErrInvalidLaunch)
 		}
 		if exp != "" {
@@ -131,7 +136,7 @@ func ParseLaunch(v url.Values) (*Launch, error) {
 			if err != nil || n <= 0 || n > 366*24*3600 {
 				return nil, fmt.Errorf("%w: expires_in is not a positive number of seconds", ErrInvalidLaunch)
 			}
-			l.ExpiresIn = n
+			l.expiresIn = n
 		}
 		for _, w := range strings.Fields(l.Scope) {
 			if w != "read" && w != "write" {
@@ -156,7 +161,7 @@ func ParseLaunch(v url.Values) (*Launch, error) {
 	}
 	seen := make(map[string]bool, len(uids))
 	for _, u := range uids {
-		if !ValidUID(u) {
+		if !validUID(u) {
 			return nil, fmt.Errorf("%w: studyUID is not a valid DICOM UID", ErrInvalidLaunch)
 		}
 		if seen[u] {
@@ -170,9 +175,9 @@ func ParseLaunch(v url.Values) (*Launch, error) {
 	return &l, nil
 }
 
-// ParseFragment reads implicit-flow launch parameters from a URL fragment
+// parseFragment reads implicit-flow launch parameters from a URL fragment
 // (without the leading '#'), decoded once as KHEOPS encodes them.
-func ParseFragment(fragment string) (*Launch, error) {
+func parseFragment(fragment string) (*Launch, error) {
 	if len(fragment) > maxFragmentLen {
 		return nil, fmt.Errorf("%w: fragment is too long", ErrInvalidLaunch)
 	}

@@ -3,7 +3,8 @@ package reportprovider
 import (
 	"context"
 	"errors"
-	"net/netip"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -11,6 +12,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestParseLaunch(t *testing.T) {
@@ -25,7 +29,7 @@ func TestParseLaunch(t *testing.T) {
 			&Launch{Flow: "code", Code: "ey.a.b", ConfURI: "https://demo.kheops.online/api/.well-known/report-provider-configuration",
 				ClientID: "Ya7IHXuubSsv9PJy9GXifx", ReturnURI: "https://demo.kheops.online/albums/M1qJb98LJe", StudyUIDs: []string{"1.2.3", "1.2.4"}}},
 		{"implicit flow", "access_token=ey.x.y&token_type=bearer&expires_in=3600&scope=read%20write&client_id=c1&conf_uri=" + conf + "&return_uri=https%3A%2F%2Fdemo.kheops.online%2Falbums%2FM1&studyUID=1.2.3",
-			&Launch{Flow: "token", AccessToken: "ey.x.y", TokenType: "bearer", ExpiresIn: 3600, Scope: "read write", ClientID: "c1",
+			&Launch{Flow: "token", AccessToken: "ey.x.y", tokenType: "bearer", expiresIn: 3600, Scope: "read write", ClientID: "c1",
 				ConfURI: "https://demo.kheops.online/api/.well-known/report-provider-configuration", ReturnURI: "https://demo.kheops.online/albums/M1", StudyUIDs: []string{"1.2.3"}}},
 		{"redirect_uri's own query is ignored", "page=2&code=c&conf_uri=x&client_id=c1", &Launch{Flow: "code", Code: "c", ConfURI: "x", ClientID: "c1"}},
 		{"both code and token", "code=c&access_token=t&token_type=bearer&conf_uri=x&client_id=c1", nil},
@@ -42,8 +46,9 @@ func TestParseLaunch(t *testing.T) {
 		{"missing client_id", "code=c&conf_uri=x", nil},
 		{"client_id with a slash", "code=c&conf_uri=x&client_id=a/b", nil},
 		{"bad study UID", "code=c&conf_uri=x&client_id=c1&studyUID=abc", nil},
-		{"study UID with leading zero", "code=c&conf_uri=x&client_id=c1&studyUID=1.02", nil},
-		{"study UID too long", "code=c&conf_uri=x&client_id=c1&studyUID=1." + strings.Repeat("1", 64), nil},
+		{"study UID not an OID", "code=c&conf_uri=x&client_id=c1&studyUID=3.1", nil},
+		{"study UID with an empty component", "code=c&conf_uri=x&client_id=c1&studyUID=1..2", nil},
+		{"study UID too long", "code=c&conf_uri=x&client_id=c1&studyUID=1." + strings.Repeat("1", 255), nil},
 		{"repeated study UID", "code=c&conf_uri=x&client_id=c1&studyUID=1.2&studyUID=1.2", nil},
 		{"implicit without token_type", "access_token=t&conf_uri=x&client_id=c1", nil},
 		{"implicit with mac token_type", "access_token=t&token_type=mac&conf_uri=x&client_id=c1", nil},
@@ -54,33 +59,25 @@ func TestParseLaunch(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			v, err := url.ParseQuery(c.query)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			got, err := ParseLaunch(v)
 			if c.want == nil {
-				if !errors.Is(err, ErrInvalidLaunch) {
-					t.Fatalf("%v, want ErrInvalidLaunch", err)
-				}
-				if strings.Contains(err.Error(), "ey.") || strings.Contains(err.Error(), "aaaa") {
-					t.Errorf("error echoes a value: %v", err)
-				}
+				require.ErrorIsf(t, err, ErrInvalidLaunch, "%v, want ErrInvalidLaunch", err)
+				assert.Falsef(t, strings.Contains(err.Error(), "ey.") || strings.Contains(err.Error(), "aaaa"), "error echoes a value: %v", err)
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.Flow != c.want.Flow || got.Code != c.want.Code || got.AccessToken != c.want.AccessToken || got.TokenType != c.want.TokenType ||
-				got.ExpiresIn != c.want.ExpiresIn || got.Scope != c.want.Scope || got.ConfURI != c.want.ConfURI || got.ClientID != c.want.ClientID ||
+			require.NoError(t, err)
+			if got.Flow != c.want.Flow || got.Code != c.want.Code || got.AccessToken != c.want.AccessToken || got.tokenType != c.want.tokenType ||
+				got.expiresIn != c.want.expiresIn || got.Scope != c.want.Scope || got.ConfURI != c.want.ConfURI || got.ClientID != c.want.ClientID ||
 				got.ReturnURI != c.want.ReturnURI || !slices.Equal(got.StudyUIDs, c.want.StudyUIDs) {
 				t.Errorf("got %+v\nwant %+v", *got, *c.want)
 			}
 		})
 	}
-	if _, err := ParseFragment("code=c&conf_uri=x&client_id=c1"); !errors.Is(err, ErrInvalidLaunch) {
+	if _, err := parseFragment("code=c&conf_uri=x&client_id=c1"); !errors.Is(err, ErrInvalidLaunch) {
 		t.Errorf("a code in a fragment: %v", err)
 	}
-	if _, err := ParseFragment("access_token=t&token_type=bearer&conf_uri=x&client_id=c1&x=%zz"); !errors.Is(err, ErrInvalidLaunch) {
+	if _, err := parseFragment("access_token=t&token_type=bearer&conf_uri=x&client_id=c1&x=%zz"); !errors.Is(err, ErrInvalidLaunch) {
 		t.Errorf("bad escape: %v", err)
 	}
 }
@@ -109,21 +106,22 @@ func TestConfigurationValidate(t *testing.T) {
 		{"javascript redirect", "https://rp.example/c", Configuration{RedirectURI: "javascript:alert(1)", ResponseType: "token"}, false},
 		{"relative redirect", "https://rp.example/c", Configuration{RedirectURI: "/r", ResponseType: "token"}, false},
 		{"old auth method", "https://rp.example/c", Configuration{RedirectURI: "https://rp.example/r", ResponseType: "code", TokenEndpointAuthMethod: "kheops_private_key_jwt", TokenEndpointAuthSigningAlg: "RS256", JWKSURI: "https://rp.example/k"}, false},
-		{"no alg", "https://rp.example/c", Configuration{RedirectURI: "https://rp.example/r", ResponseType: "code", TokenEndpointAuthMethod: "private_key_jwt", JWKSURI: "https://rp.example/k"}, false},
+		{"auth method and alg left to New", "https://rp.example/c", Configuration{RedirectURI: "https://rp.example/r", ResponseType: "code", JWKSURI: "https://rp.example/k"}, true},
+		{"ES256", "https://rp.example/c", Configuration{RedirectURI: "https://rp.example/r", ResponseType: "code", TokenEndpointAuthMethod: "private_key_jwt", TokenEndpointAuthSigningAlg: "ES256", JWKSURI: "https://rp.example/k"}, false},
 		{"no response_type", "https://rp.example/c", Configuration{RedirectURI: "https://rp.example/r"}, false},
 		{"configuration URL not a URL", "::", Configuration{RedirectURI: "https://rp.example/r", ResponseType: "token"}, false},
 	}
 	for _, c := range cases {
 		err := c.c.Validate(c.confURL)
-		if c.ok && err != nil {
-			t.Errorf("%s: %v", c.name, err)
-		}
-		if !c.ok && !errors.Is(err, ErrInvalidConfiguration) {
-			t.Errorf("%s: %v, want ErrInvalidConfiguration", c.name, err)
-		}
+		assert.Falsef(t, c.ok && err != nil, "%s: %v", c.name, err)
+		assert.Falsef(t, !c.ok && !errors.Is(err, ErrInvalidConfiguration), "%s: %v, want ErrInvalidConfiguration", c.name, err)
 	}
-	if _, err := ParseConfiguration([]byte(`{"redirect_uri":"https://rp.example/r","response_type":"token"} {}`), "https://rp.example/c"); err == nil {
+	if _, err := parseConfiguration([]byte(`{"redirect_uri":"https://rp.example/r","response_type":"token"} {}`), "https://rp.example/c"); err == nil {
 		t.Error("trailing data accepted")
+	}
+	// A served document must spell out what New fills in: KHEOPS refuses it otherwise.
+	if _, err := parseConfiguration([]byte(`{"redirect_uri":"https://rp.example/r","response_type":"code","token_endpoint_auth_method":"private_key_jwt","jwks_uri":"https://rp.example/k"}`), "https://rp.example/c"); !errors.Is(err, ErrInvalidConfiguration) {
+		t.Errorf("served document without alg: %v, want ErrInvalidConfiguration", err)
 	}
 }
 
@@ -148,17 +146,22 @@ func TestParseInstanceConfiguration(t *testing.T) {
 		b.WriteString("}")
 		return []byte(b.String())
 	}
-	if _, err := ParseInstanceConfiguration(doc(base()), root); err != nil {
+	if _, err := parseInstanceConfiguration(doc(base()), root); err != nil {
 		t.Fatalf("valid: %v", err)
 	}
 	m := base()
 	m["dicomweb_endpoint"] = "https://KHEOPS.example:443/k/api"
-	if _, err := ParseInstanceConfiguration(doc(m), root); err != nil {
+	if _, err := parseInstanceConfiguration(doc(m), root); err != nil {
 		t.Errorf("same origin written differently: %v", err)
 	}
+	m = base()
+	m["issuer"] = root + "/" // KHEOPS configured with a trailing slash
+	_, err := parseInstanceConfiguration(doc(m), root)
+	assert.NoError(t, err, "issuer with a trailing slash")
 	for _, c := range []struct{ field, value string }{
 		{"issuer", "https://kheops.example"},
-		{"issuer", root + "/"},
+		{"issuer", root + "//"},
+		{"issuer", root + "/x"},
 		{"dicomweb_endpoint", "https://evil.example/api"},
 		{"dicomweb_endpoint", "http://kheops.example/k/api"},
 		{"dicomweb_endpoint", "https://kheops.example:8443/k/api"},
@@ -176,12 +179,12 @@ func TestParseInstanceConfiguration(t *testing.T) {
 		if c.value == "" {
 			delete(m, c.field)
 		}
-		if _, err := ParseInstanceConfiguration(doc(m), root); !errors.Is(err, ErrInvalidInstanceConfiguration) {
+		if _, err := parseInstanceConfiguration(doc(m), root); !errors.Is(err, ErrInvalidInstanceConfiguration) {
 			t.Errorf("%s=%q: %v, want ErrInvalidInstanceConfiguration", c.field, c.value, err)
 		}
 	}
 	for _, bad := range []string{"", "null", "[]", `{"issuer":1}`, "{} {}"} {
-		if _, err := ParseInstanceConfiguration([]byte(bad), root); err == nil {
+		if _, err := parseInstanceConfiguration([]byte(bad), root); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}
@@ -190,9 +193,7 @@ func TestParseInstanceConfiguration(t *testing.T) {
 func TestSafeReturnURI(t *testing.T) {
 	t.Parallel()
 	is, err := newIssuer(Issuer{URL: "https://kheops.example/k"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	cases := []struct{ album, raw, want string }{
 		{"Ab12Cd34Ef", "https://kheops.example/k/albums/Ab12Cd34Ef", "https://kheops.example/k/albums/Ab12Cd34Ef"},
 		{"Ab12Cd34Ef", "https://evil.example/albums/x", "https://kheops.example/k/albums/Ab12Cd34Ef"},
@@ -219,54 +220,32 @@ func TestSafeReturnURI(t *testing.T) {
 	}
 }
 
-func TestPublicAddr(t *testing.T) {
-	t.Parallel()
-	for addr, want := range map[string]bool{
-		"93.184.216.34": true, "2606:2800:220:1:248:1893:25c8:1946": true,
-		"127.0.0.1": false, "10.1.2.3": false, "172.16.0.1": false, "192.168.0.1": false, "169.254.169.254": false,
-		"0.0.0.0": false, "100.64.0.1": false, "::1": false, "fe80::1": false, "fc00::1": false, "::ffff:10.0.0.1": false,
-		"64:ff9b::a00:1": false, "224.0.0.1": false, "198.18.0.1": false,
-	} {
-		if got := publicAddr(netip.MustParseAddr(addr)); got != want {
-			t.Errorf("%s: %v, want %v", addr, got, want)
-		}
-	}
-}
-
 func TestMemoryCodeStore(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(1000, 0)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	s := NewMemoryCodeStore(3, clock)
+	s := newMemoryCodeStore(3, clock)
 	ctx := context.Background()
 	claim := func(k string) bool {
 		fresh, err := s.Claim(ctx, k, time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return fresh
 	}
-	if !claim("a") || claim("a") {
-		t.Fatal("a claimed twice")
-	}
+	require.False(t, !claim("a") || claim("a"), "a claimed twice")
 	claim("b")
 	claim("c")
 	if _, err := s.Claim(ctx, "d", time.Minute); !errors.Is(err, ErrCodeStoreFull) {
 		t.Fatalf("full store: %v", err)
 	}
-	if claim("a") {
-		t.Error("a forgotten while the store was full")
-	}
+	assert.False(t, claim("a"), "a forgotten while the store was full")
 	mu.Lock()
 	now = now.Add(time.Minute)
 	mu.Unlock()
-	if !claim("d") || !claim("a") || s.Len() != 2 {
-		t.Errorf("expired keys not released (len %d)", s.Len())
-	}
+	assert.Falsef(t, !claim("d") || !claim("a") || s.size() != 2, "expired keys not released (len %d)", s.size())
 
 	// Of many concurrent claims of one key, exactly one is fresh.
-	big := NewMemoryCodeStore(0, nil)
+	big := newMemoryCodeStore(0, nil)
 	var fresh atomic.Int32
 	var wg sync.WaitGroup
 	for i := 0; i < 64; i++ {
@@ -279,9 +258,7 @@ func TestMemoryCodeStore(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if fresh.Load() != 1 {
-		t.Errorf("%d fresh claims", fresh.Load())
-	}
+	assert.Equalf(t, int32(1), fresh.Load(), "%d fresh claims", fresh.Load())
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 	if _, err := big.Claim(cctx, "x", time.Minute); !errors.Is(err, context.Canceled) {
@@ -292,7 +269,7 @@ func TestMemoryCodeStore(t *testing.T) {
 func TestMemoryCodeStoreQueueCompaction(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(0, 0)
-	s := NewMemoryCodeStore(10, func() time.Time { return now })
+	s := newMemoryCodeStore(10, func() time.Time { return now })
 	for i := 0; i < 10000; i++ {
 		now = now.Add(time.Second)
 		if fresh, err := s.Claim(context.Background(), string(rune(i)), 3*time.Second); err != nil || !fresh {
@@ -301,9 +278,7 @@ func TestMemoryCodeStoreQueueCompaction(t *testing.T) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.keys) > 4 || cap(s.queue) > 1024 {
-		t.Errorf("keys %d, queue cap %d: expired entries are not released", len(s.keys), cap(s.queue))
-	}
+	assert.Falsef(t, len(s.keys) > 4 || cap(s.queue) > 1024, "keys %d, queue cap %d: expired entries are not released", len(s.keys), cap(s.queue))
 }
 
 func TestNewRejectsUnsafeOptions(t *testing.T) {
@@ -343,22 +318,16 @@ func TestNewRejectsUnsafeOptions(t *testing.T) {
 	o.Issuers[0].URL = "http://127.0.0.1:8080/kheops/"
 	o.Issuers[0].AllowHTTP = true
 	p, err := New(o)
-	if err != nil || p.issuers[0].URL != "http://127.0.0.1:8080/kheops" || p.issuers[0].confURL != "http://127.0.0.1:8080/kheops/api/.well-known/report-provider-configuration" {
-		t.Errorf("AllowHTTP issuer: %v", err)
-	}
+	assert.Falsef(t, err != nil || p.issuers[0].URL != "http://127.0.0.1:8080/kheops" || p.issuers[0].confURL != "http://127.0.0.1:8080/kheops/api/.well-known/report-provider-configuration", "AllowHTTP issuer: %v", err)
 }
 
 func TestKeys(t *testing.T) {
 	t.Parallel()
 	k := testKey(t, "k1.pem", "k1")
 	pemBytes, err := k.MarshalPEM()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	back, err := ParseKeyPEM("k1", pemBytes)
-	if err != nil || !back.Public().Equal(k.Public()) {
-		t.Fatalf("PEM round trip: %v", err)
-	}
+	require.Falsef(t, err != nil || !back.priv.PublicKey.Equal(&k.priv.PublicKey), "PEM round trip: %v", err)
 	if strings.Contains(k.String(), "PRIVATE") || k.String() != "reportprovider.Key{kid=k1}" {
 		t.Errorf("String %q", k.String())
 	}
@@ -372,8 +341,24 @@ func TestKeys(t *testing.T) {
 			t.Errorf("kid %q accepted", kid)
 		}
 	}
-	j := k.JWK()
-	if j.KeyType != "RSA" || j.Algorithm != "RS256" || j.KeyID != "k1" || j.E != "AQAB" || j.Use != "sig" {
-		t.Errorf("JWK %+v", j)
+	j := k.publicJWK()
+	assert.Falsef(t, j.KeyType != "RSA" || j.Algorithm != "RS256" || j.KeyID != "k1" || j.E != "AQAB" || j.Use != "sig", "jwk %+v", j)
+}
+
+func TestNewPublishesCodeFlowAuth(t *testing.T) {
+	t.Parallel()
+	k, err := GenerateKey("k1")
+	require.NoError(t, err)
+	p, err := New(Options{
+		ConfigurationURL: "https://rp.example/c",
+		Configuration:    Configuration{RedirectURI: "https://rp.example/r", ResponseType: ResponseTypeCode, JWKSURI: "https://rp.example/k"},
+		Keys:             []*Key{k},
+		Issuers:          []Issuer{{URL: "https://kheops.example"}},
+	})
+	require.NoError(t, err)
+	w := httptest.NewRecorder()
+	p.ConfigurationHandler().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/c", nil))
+	if _, err := parseConfiguration(w.Body.Bytes(), "https://rp.example/c"); err != nil {
+		t.Errorf("published document %s: %v", w.Body, err)
 	}
 }

@@ -40,20 +40,13 @@ type Options struct {
 	// policy stays on the original origin.
 	HTTPClient *http.Client
 
-	// Codes remembers used codes. nil: a [MemoryCodeStore] of
-	// [DefaultCodeStoreSize] keys; use a shared store when several
+	// Codes remembers used codes. nil: an in-memory store of
+	// 2^18 keys (about 400 launches a second); use a shared store when several
 	// processes serve the same provider.
 	Codes CodeStore
 
-	// Resolver resolves KHEOPS host names for the non-public address check.
-	// nil: net.DefaultResolver.
-	Resolver Resolver
-
 	// Now is the clock. nil: time.Now.
 	Now func() time.Time
-
-	// Rand is the randomness for assertion jti values. nil: crypto/rand.
-	Rand io.Reader
 
 	// AssertionLifetime is how long client assertions are valid. 0: 2
 	// minutes; at most 5 (KHEOPS refuses more than 10).
@@ -74,7 +67,7 @@ type Options struct {
 type Provider struct {
 	cfg               Configuration
 	cfgJSON           []byte
-	jwks              JWKS
+	jwks              keySet
 	keys              []*Key
 	issuers           []*issuer
 	hc                *http.Client
@@ -87,13 +80,20 @@ type Provider struct {
 }
 
 // New checks o and returns a Provider.
-func New(o Options) (*Provider, error) {
+func New(o Options) (*Provider, error) { return newProvider(o, nil) }
+
+// newProvider is New with the resolver of the non-public address check
+// (nil: net.DefaultResolver); tests replace it to simulate DNS answers.
+func newProvider(o Options, res resolver) (*Provider, error) {
 	if err := o.Configuration.Validate(o.ConfigurationURL); err != nil {
 		return nil, err
 	}
-	p := &Provider{cfg: o.Configuration, keys: o.Keys, codes: o.Codes, now: o.Now, rand: o.Rand, log: o.Logger}
-	p.cfg.Contacts = append([]string(nil), o.Configuration.Contacts...)
+	p := &Provider{cfg: o.Configuration, keys: o.Keys, codes: o.Codes, now: o.Now, log: o.Logger}
 	p.cfg.SupportedModalities = append([]string(nil), o.Configuration.SupportedModalities...)
+	if p.cfg.ResponseType == ResponseTypeCode {
+		p.cfg.TokenEndpointAuthMethod = authMethodPrivateKeyJWT
+		p.cfg.TokenEndpointAuthSigningAlg = signingAlgRS256
+	}
 	var err error
 	if p.cfgJSON, err = json.Marshal(p.cfg); err != nil {
 		return nil, fmt.Errorf("reportprovider: marshal configuration: %w", err)
@@ -101,7 +101,7 @@ func New(o Options) (*Provider, error) {
 	if p.cfg.ResponseType == ResponseTypeCode && len(o.Keys) == 0 {
 		return nil, errors.New("reportprovider: the code flow needs at least one signing key")
 	}
-	if p.jwks, err = NewJWKS(o.Keys...); err != nil {
+	if p.jwks, err = newJWKS(o.Keys...); err != nil {
 		return nil, err
 	}
 	if len(o.Issuers) == 0 {
@@ -134,7 +134,7 @@ func New(o Options) (*Provider, error) {
 		p.rand = rand.Reader
 	}
 	if p.codes == nil {
-		p.codes = NewMemoryCodeStore(0, p.now)
+		p.codes = newMemoryCodeStore(0, p.now)
 	}
 	var hc http.Client
 	if o.HTTPClient != nil {
@@ -146,16 +146,21 @@ func New(o Options) (*Provider, error) {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	var resolver Resolver = net.DefaultResolver
-	if o.Resolver != nil {
-		resolver = o.Resolver
+	if res == nil {
+		res = net.DefaultResolver
 	}
-	if t, ok := base.(*http.Transport); ok {
+	var dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	t, isTransport := base.(*http.Transport)
+	if isTransport {
 		t = t.Clone()
-		t.DialContext = dialGuard(t.DialContext, p.issuers)
+		dial = t.DialContext
+	}
+	addrs := newAddrGuard(p.issuers, res, dial)
+	if isTransport {
+		t.DialContext = guardedDial(addrs)
 		base = t
 	}
-	hc.Transport = &guard{base: base, issuers: byOrigin, resolver: resolver}
+	hc.Transport = &guard{base: base, issuers: byOrigin, addrs: addrs}
 	hc.CheckRedirect = sameOriginRedirect
 	p.hc = &hc
 	ttl := o.ConfigurationTTL
@@ -166,27 +171,21 @@ func New(o Options) (*Provider, error) {
 	return p, nil
 }
 
-// Configuration returns the provider configuration document.
-func (p *Provider) Configuration() Configuration {
-	c := p.cfg
-	c.Contacts = append([]string(nil), c.Contacts...)
-	c.SupportedModalities = append([]string(nil), c.SupportedModalities...)
-	return c
-}
-
 // ConfigurationHandler serves the configuration document as JSON; mount it
 // at the registered configuration URL.
 func (p *Provider) ConfigurationHandler() http.Handler { return serveJSON(p.cfgJSON) }
 
 // JWKSHandler serves the public keys; mount it at the jwks_uri.
-func (p *Provider) JWKSHandler() http.Handler { return p.jwks.Handler() }
+func (p *Provider) JWKSHandler() http.Handler { return p.jwks.handler() }
 
 // issuerFor returns the allowlisted issuer whose configuration URL is
 // exactly confURI. No network I/O happens before this check.
 func (p *Provider) issuerFor(confURI string) (*issuer, error) {
 	for _, is := range p.issuers {
-		if is.confURL == confURI {
-			return is, nil
+		for _, u := range is.confURLs {
+			if u == confURI {
+				return is, nil
+			}
 		}
 	}
 	return nil, fmt.Errorf("%w: conf_uri is not an allowlisted KHEOPS configuration URL", ErrUntrustedIssuer)
@@ -213,7 +212,7 @@ func (p *Provider) Complete(ctx context.Context, l *Launch) (*Session, error) {
 	if !is.acceptsClient(l.ClientID) {
 		return nil, fmt.Errorf("%w: client_id is not accepted for this instance", ErrUntrustedIssuer)
 	}
-	conf, err := p.instanceConfiguration(ctx, is)
+	conf, err := p.instanceConfiguration(ctx, is, l.ConfURI)
 	if err != nil {
 		return nil, err
 	}
@@ -276,8 +275,10 @@ func (p *Provider) claim(ctx context.Context, key string, ttl time.Duration) err
 	return nil
 }
 
-func (p *Provider) instanceConfiguration(ctx context.Context, is *issuer) (*InstanceConfiguration, error) {
-	return p.confs.get(ctx, is.confURL, func(ctx context.Context) (*InstanceConfiguration, error) {
-		return p.fetchInstanceConfiguration(ctx, is)
+// instanceConfiguration returns the KHEOPS configuration document at
+// confURL, one of the issuer's accepted conf_uri spellings.
+func (p *Provider) instanceConfiguration(ctx context.Context, is *issuer, confURL string) (*instanceConfiguration, error) {
+	return p.confs.get(ctx, confURL, func(ctx context.Context) (*instanceConfiguration, error) {
+		return p.fetchInstanceConfiguration(ctx, is, confURL)
 	})
 }

@@ -20,6 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/dicombridge/dicombridge/reportprovider"
 	"github.com/dicombridge/dicombridge/reportprovider/kheopstest"
 )
@@ -35,12 +38,10 @@ func TestConfURIRedirectIsNotFollowedOffOrigin(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, envOptions{})
 			launch := e.launch(e.alice, e.clientID, study1)
-			e.kheops.InjectFailure(kheopstest.Failure{Path: "/api/.well-known/report-provider-configuration", Status: http.StatusFound,
+			e.kheops.Fail("/api/.well-known/report-provider-configuration", kheopstest.Failure{Times: 1, Status: http.StatusFound,
 				Header: http.Header{"Location": {loc}}})
 			_, err := e.follow(launch)
-			if !errors.Is(err, reportprovider.ErrForbiddenDestination) {
-				t.Fatalf("%v, want ErrForbiddenDestination", err)
-			}
+			require.ErrorIsf(t, err, reportprovider.ErrForbiddenDestination, "%v, want ErrForbiddenDestination", err)
 			if n := e.evilHits.Load(); n != 0 {
 				t.Errorf("evil server saw %d requests", n)
 			}
@@ -57,7 +58,7 @@ func TestConfURIRedirectIsNotFollowedOffOrigin(t *testing.T) {
 			o.Issuers = append(o.Issuers, reportprovider.Issuer{URL: other.URL, AllowHTTP: true, AllowPrivateNetwork: true})
 		}})
 		launch := e.launch(e.alice, e.clientID, study1)
-		e.kheops.InjectFailure(kheopstest.Failure{Path: "/api/.well-known/report-provider-configuration", Status: http.StatusFound,
+		e.kheops.Fail("/api/.well-known/report-provider-configuration", kheopstest.Failure{Times: 1, Status: http.StatusFound,
 			Header: http.Header{"Location": {other.ConfigurationURL()}}})
 		if _, err := e.follow(launch); !errors.Is(err, reportprovider.ErrForbiddenDestination) {
 			t.Fatalf("%v, want ErrForbiddenDestination", err)
@@ -70,7 +71,7 @@ func TestConfURIRedirectIsNotFollowedOffOrigin(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, envOptions{})
 		launch := e.launch(e.alice, e.clientID, study1)
-		e.kheops.InjectFailure(kheopstest.Failure{Path: "/api/.well-known/report-provider-configuration", Status: http.StatusFound,
+		e.kheops.Fail("/api/.well-known/report-provider-configuration", kheopstest.Failure{Times: 1, Status: http.StatusFound,
 			Header: http.Header{"Location": {e.kheops.ConfigurationURL() + "?moved=1"}}})
 		if _, err := e.follow(launch); err != nil {
 			t.Fatal(err)
@@ -137,30 +138,21 @@ func TestNonPublicAddressesRefused(t *testing.T) {
 			t.Parallel()
 			res := &fakeResolver{addrs: c.resolved}
 			net := &noNetwork{}
-			p, err := reportprovider.New(reportprovider.Options{
+			p, err := reportprovider.NewWithResolver(reportprovider.Options{
 				ConfigurationURL: "https://rp.example.com/cfg",
 				Configuration:    reportprovider.Configuration{RedirectURI: redirect, ResponseType: "token"},
 				Issuers:          []reportprovider.Issuer{{URL: c.issuer, AllowPrivateNetwork: c.allowPrivate}},
 				HTTPClient:       &http.Client{Transport: net},
-				Resolver:         res,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			l := &reportprovider.Launch{Flow: "token", AccessToken: "tok", TokenType: "bearer", ClientID: "c",
-				ConfURI: c.issuer + reportprovider.ConfigurationPath, StudyUIDs: []string{study1}}
+			}, res)
+			require.NoError(t, err)
+			l := &reportprovider.Launch{Flow: "token", AccessToken: "tok", ClientID: "c",
+				ConfURI: c.issuer + "/api/.well-known/report-provider-configuration", StudyUIDs: []string{study1}}
 			_, err = p.Complete(context.Background(), l)
 			if c.wantRefused {
-				if !errors.Is(err, reportprovider.ErrForbiddenDestination) {
-					t.Fatalf("%v, want ErrForbiddenDestination", err)
-				}
-				if len(net.urls) != 0 {
-					t.Errorf("requests reached the transport: %v", net.urls)
-				}
+				require.ErrorIsf(t, err, reportprovider.ErrForbiddenDestination, "%v, want ErrForbiddenDestination", err)
+				assert.Equalf(t, 0, len(net.urls), "requests reached the transport: %v", net.urls)
 			} else {
-				if !errors.Is(err, errNoNetwork) || len(net.urls) != 1 {
-					t.Fatalf("%v (%v), want one request to reach the transport", err, net.urls)
-				}
+				require.Falsef(t, !errors.Is(err, errNoNetwork) || len(net.urls) != 1, "%v (%v), want one request to reach the transport", err, net.urls)
 			}
 		})
 	}
@@ -171,9 +163,7 @@ func TestClientIDAllowlist(t *testing.T) {
 	e := newEnv(t, envOptions{mutate: func(o *reportprovider.Options) { o.Issuers[0].ClientIDs = []string{"SomeOtherClientID00000"} }})
 	launch := e.launch(e.alice, e.clientID, study1)
 	_, err := e.follow(launch)
-	if !errors.Is(err, reportprovider.ErrUntrustedIssuer) {
-		t.Fatalf("%v, want ErrUntrustedIssuer", err)
-	}
+	require.ErrorIsf(t, err, reportprovider.ErrUntrustedIssuer, "%v, want ErrUntrustedIssuer", err)
 	if n := e.rpOut.total(); n != 0 {
 		t.Errorf("provider sent %d requests", n)
 	}
@@ -183,28 +173,20 @@ func TestSessionClientKeepsTokenOnKHEOPSOrigin(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
 	s, err := e.follow(e.launch(e.alice, e.clientID, study1))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	c := s.Client(&http.Client{Transport: e.transport})
 	_, err = c.Get("https://evil.example.com/api/studies")
-	if !errors.Is(err, reportprovider.ErrForbiddenDestination) {
-		t.Errorf("foreign origin: %v", err)
-	}
+	assert.ErrorIsf(t, err, reportprovider.ErrForbiddenDestination, "foreign origin: %v", err)
 	// A redirect from KHEOPS to another origin is not followed either.
-	e.kheops.InjectFailure(kheopstest.Failure{Path: "/api/studies", Status: http.StatusFound, Header: http.Header{"Location": {"https://evil.example.com/steal"}}})
+	e.kheops.Fail("/api/studies", kheopstest.Failure{Status: http.StatusFound, Header: http.Header{"Location": {"https://evil.example.com/steal"}}})
 	_, err = s.DICOMweb(&http.Client{Transport: e.transport}).SearchStudies(context.Background(), nil)
-	if !errors.Is(err, reportprovider.ErrForbiddenDestination) {
-		t.Errorf("redirect: %v", err)
-	}
+	assert.ErrorIsf(t, err, reportprovider.ErrForbiddenDestination, "redirect: %v", err)
 	if n := e.evilHits.Load(); n != 0 {
 		t.Errorf("evil server saw %d requests", n)
 	}
 	// And the KHEOPS origin gets the bearer token.
 	calls := e.kheops.CallsTo("/api/studies")
-	if len(calls) != 1 || calls[0].Header.Get("Authorization") != "Bearer "+string(s.AccessToken) {
-		t.Errorf("calls %v", calls)
-	}
+	assert.Falsef(t, len(calls) != 1 || calls[0].Header.Get("Authorization") != "Bearer "+string(s.AccessToken), "calls %v", calls)
 }
 
 func TestSecretsNeverPrinted(t *testing.T) {
@@ -216,17 +198,11 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	launch := e.launch(e.alice, e.clientID, study1)
 	code := codeOf(t, launch)
 	s, err := e.follow(launch)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	_, err = e.follow(launch) // a refused replay is logged
-	if err == nil {
-		t.Fatal("replay accepted")
-	}
+	require.Error(t, err, "replay accepted")
 	l, err := reportprovider.ParseLaunch(mustQuery(t, launch))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("session", "session", s, "launch", l, "token", s.AccessToken)
 	var out bytes.Buffer
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
@@ -238,14 +214,10 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	}
 	out.WriteString(s.String())
 	out.Write(logs.Bytes())
-	if !strings.Contains(logs.String(), "launch already used") {
-		t.Errorf("the refused replay was not logged: %s", logs.String())
-	}
+	assert.Falsef(t, !strings.Contains(logs.String(), "launch already used"), "the refused replay was not logged: %s", logs.String())
 	for name, secret := range map[string]string{"access token": string(s.AccessToken), "code": code} {
 		for _, form := range []string{secret, fmt.Sprintf("%x", secret), fmt.Sprintf("%X", secret), secret[len(secret)-20:]} {
-			if strings.Contains(out.String(), form) {
-				t.Errorf("%s appears in printed or logged output", name)
-			}
+			assert.Falsef(t, strings.Contains(out.String(), form), "%s appears in printed or logged output", name)
 		}
 	}
 }
@@ -253,9 +225,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 func mustQuery(t testing.TB, raw string) url.Values {
 	t.Helper()
 	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return u.Query()
 }
 
@@ -263,34 +233,24 @@ func TestFragmentPage(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{responseType: reportprovider.ResponseTypeToken})
 	resp, err := e.browser().Get(redirect)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	csp := resp.Header.Get("Content-Security-Policy")
 	m := regexp.MustCompile(`(?s)<script>(.*?)</script>`).FindAllSubmatch(body, -1)
-	if len(m) != 1 {
-		t.Fatalf("%d script elements", len(m))
-	}
+	require.Equalf(t, 1, len(m), "%d script elements", len(m))
 	sum := sha256.Sum256(m[0][1])
 	hash := "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
 	want := "default-src 'none'; script-src " + hash + "; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-	if csp != want {
-		t.Errorf("CSP\n got %s\nwant %s", csp, want)
-	}
-	if regexp.MustCompile(`(?i)\son[a-z]+=|javascript:|<script\s+src|style=`).Match(body) {
-		t.Errorf("page has inline handlers, javascript: URLs, external scripts or inline styles: %s", body)
-	}
+	assert.Equalf(t, want, csp, "CSP\n got %s\nwant %s", csp, want)
+	assert.Falsef(t, regexp.MustCompile(`(?i)\son[a-z]+=|javascript:|<script\s+src|style=`).Match(body), "page has inline handlers, javascript: URLs, external scripts or inline styles: %s", body)
 	for k, v := range map[string]string{"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
 		"X-Content-Type-Options": "nosniff", "Content-Type": "text/html; charset=utf-8"} {
 		if got := resp.Header.Get(k); got != v {
 			t.Errorf("%s: %q, want %q", k, got, v)
 		}
 	}
-	if !bytes.Contains(body, []byte(`<form id="f" method="post"><input type="hidden" id="v" name="fragment"></form>`)) {
-		t.Errorf("form missing: %s", body)
-	}
+	assert.Falsef(t, !bytes.Contains(body, []byte(`<form id="f" method="post"><input type="hidden" id="v" name="fragment"></form>`)), "form missing: %s", body)
 }
 
 func TestLaunchHandlerRefusals(t *testing.T) {
@@ -308,20 +268,14 @@ func TestLaunchHandlerRefusals(t *testing.T) {
 			req.Header[k] = v
 		}
 		resp, err := e.browser().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		resp.Body.Close()
-		if resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("Referrer-Policy") != "no-referrer" {
-			t.Errorf("missing no-store/no-referrer on a refusal")
-		}
+		assert.Falsef(t, resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("Referrer-Policy") != "no-referrer", "missing no-store/no-referrer on a refusal")
 		return resp.StatusCode
 	}
 	get := func(e *env, u string) int {
 		resp, err := e.browser().Get(u)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		resp.Body.Close()
 		return resp.StatusCode
 	}
@@ -356,9 +310,7 @@ func TestLaunchHandlerRefusals(t *testing.T) {
 		{"HEAD does not spend a code", func() int {
 			launch := code.launch(code.alice, code.clientID, study1)
 			resp, err := code.browser().Head(launch)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			resp.Body.Close()
 			if _, err := code.follow(launch); err != nil {
 				t.Errorf("the code was spent by HEAD: %v", err)
@@ -368,9 +320,7 @@ func TestLaunchHandlerRefusals(t *testing.T) {
 		{"PUT", func() int {
 			req, _ := http.NewRequest(http.MethodPut, redirect, nil)
 			resp, err := code.browser().Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			resp.Body.Close()
 			return resp.StatusCode
 		}, 405},
@@ -390,54 +340,47 @@ func TestKHEOPSFailures(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name     string
+		path     string
 		failure  kheopstest.Failure
 		check    func(t *testing.T, err error)
 		wantHTTP int
 	}{
-		{"configuration down", kheopstest.Failure{Path: "/api/.well-known/report-provider-configuration", Status: 503, Body: "down"},
+		{"configuration down", "/api/.well-known/report-provider-configuration", kheopstest.Failure{Status: 503, Body: "down"},
 			func(t *testing.T, err error) {
 				var he *reportprovider.HTTPError
-				if !errors.As(err, &he) || he.StatusCode != 503 || he.Body != "down" || strings.Contains(err.Error(), "down") {
-					t.Errorf("%v", err)
+				if !errors.As(err, &he) || he.StatusCode != 503 || he.Body != "down" || strings.Contains(err.Error(), "down") ||
+					he.Method != http.MethodGet || !strings.HasSuffix(he.URL, "/kheops/api/.well-known/report-provider-configuration") {
+					t.Errorf("%v %+v", err, he)
 				}
 			}, 502},
-		{"token endpoint error", kheopstest.Failure{Path: "/api/token", Status: 400, Body: `{"error":"invalid_grant","error_description":"redirect_uri does not match"}`},
+		{"token endpoint error", "/api/token", kheopstest.Failure{Status: 400, Body: `{"error":"invalid_grant","error_description":"redirect_uri does not match"}`},
 			func(t *testing.T, err error) {
 				var oe *reportprovider.OAuthError
-				if !errors.As(err, &oe) || oe.Code != "invalid_grant" || oe.Description != "redirect_uri does not match" || oe.StatusCode != 400 {
-					t.Errorf("%v", err)
+				if !errors.As(err, &oe) || oe.Code != "invalid_grant" || oe.Description != "redirect_uri does not match" || oe.StatusCode != 400 ||
+					oe.Method != http.MethodPost || !strings.HasSuffix(oe.URL, "/kheops/api/token") {
+					t.Errorf("%v %+v", err, oe)
 				}
 			}, 403},
-		{"token endpoint not JSON", kheopstest.Failure{Path: "/api/token", Status: 500, Body: "<html>oops</html>", ContentType: "text/html"},
+		{"token endpoint not JSON", "/api/token", kheopstest.Failure{Status: 500, Body: "<html>oops Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln</html>", Header: http.Header{"Content-Type": {"text/html"}}},
 			func(t *testing.T, err error) {
 				var he *reportprovider.HTTPError
-				if !errors.As(err, &he) || he.StatusCode != 500 {
-					t.Errorf("%v", err)
-				}
+				assert.Falsef(t, !errors.As(err, &he) || he.StatusCode != 500 || he.Method != http.MethodPost || strings.Contains(he.Body, "eyJ"), "%v %+v", err, he)
 			}, 502},
-		{"token response without bearer", kheopstest.Failure{Path: "/api/token", Status: 200, Body: `{"access_token":"x","token_type":"mac","expires_in":3600}`},
+		{"token response without bearer", "/api/token", kheopstest.Failure{Status: 200, Body: `{"access_token":"x","token_type":"mac","expires_in":3600}`},
 			func(t *testing.T, err error) {
-				if err == nil || !strings.Contains(err.Error(), "bearer") {
-					t.Errorf("%v", err)
-				}
+				assert.Falsef(t, err == nil || !strings.Contains(err.Error(), "bearer"), "%v", err)
 			}, 502},
-		{"introspection says inactive", kheopstest.Failure{Path: "/api/token/introspect", Status: 200, Body: `{"active":false}`},
+		{"introspection says inactive", "/api/token/introspect", kheopstest.Failure{Status: 200, Body: `{"active":false}`},
 			func(t *testing.T, err error) {
-				if !errors.Is(err, reportprovider.ErrTokenRejected) {
-					t.Errorf("%v", err)
-				}
+				assert.ErrorIsf(t, err, reportprovider.ErrTokenRejected, "%v", err)
 			}, 403},
-		{"huge introspection response", kheopstest.Failure{Path: "/api/token/introspect", Status: 200, Body: `{"active":true,"x":"` + strings.Repeat("a", 300<<10) + `"}`},
+		{"huge introspection response", "/api/token/introspect", kheopstest.Failure{Status: 200, Body: `{"active":true,"x":"` + strings.Repeat("a", 300<<10) + `"}`},
 			func(t *testing.T, err error) {
-				if err == nil || !strings.Contains(err.Error(), "size limit") {
-					t.Errorf("%v", err)
-				}
+				assert.Falsef(t, err == nil || !strings.Contains(err.Error(), "size limit"), "%v", err)
 			}, 502},
-		{"userinfo for another subject", kheopstest.Failure{Path: "/api/userinfo", Status: 200, Body: `{"sub":"mallory"}`},
+		{"userinfo for another subject", "/api/userinfo", kheopstest.Failure{Status: 200, Body: `{"sub":"mallory"}`},
 			func(t *testing.T, err error) {
-				if !errors.Is(err, reportprovider.ErrTokenRejected) {
-					t.Errorf("%v", err)
-				}
+				assert.ErrorIsf(t, err, reportprovider.ErrTokenRejected, "%v", err)
 			}, 403},
 	}
 	for _, c := range cases {
@@ -445,7 +388,7 @@ func TestKHEOPSFailures(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t, envOptions{})
 			launch := e.launch(e.alice, e.clientID, study1)
-			e.kheops.InjectFailure(c.failure)
+			e.kheops.Fail(c.path, c.failure)
 			_, err := e.follow(launch)
 			c.check(t, err)
 			if got := reportprovider.ErrorStatus(err); got != c.wantHTTP {
@@ -459,17 +402,13 @@ func TestCompleteHonoursContext(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
 	l, err := reportprovider.ParseLaunch(mustQuery(t, e.launch(e.alice, e.clientID, study1)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.kheops.InjectFailure(kheopstest.Failure{Path: "/api/token", Delay: 5 * time.Second})
+	require.NoError(t, err)
+	e.kheops.Fail("/api/token", kheopstest.Failure{Delay: 5 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
 	_, err = e.provider.Complete(ctx, l)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("%v, want context.DeadlineExceeded", err)
-	}
+	assert.ErrorIsf(t, err, context.DeadlineExceeded, "%v, want context.DeadlineExceeded", err)
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("Complete took %v after its context expired", d)
 	}
@@ -500,9 +439,7 @@ func TestConfigurationIsCachedAndFetchesCollapse(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		if err != nil {
-			t.Error(err)
-		}
+		assert.NoError(t, err)
 	}
 	if n := len(e.kheops.CallsTo("/api/.well-known/report-provider-configuration")); n != 1 {
 		t.Errorf("%d configuration fetches for %d concurrent launches, want 1", n, len(launches))
@@ -533,30 +470,23 @@ func TestDNSRebindingRefusedAtDial(t *testing.T) {
 	issuerURL := "http://localhost:" + port // dials 127.0.0.1
 
 	for _, allow := range []bool{false, true} {
-		p, err := reportprovider.New(reportprovider.Options{
+		p, err := reportprovider.NewWithResolver(reportprovider.Options{
 			ConfigurationURL: "https://rp.example.com/cfg",
 			Configuration:    reportprovider.Configuration{RedirectURI: redirect, ResponseType: "token"},
 			Issuers:          []reportprovider.Issuer{{URL: issuerURL, AllowPrivateNetwork: allow, AllowHTTP: true}},
-			Resolver:         &fakeResolver{addrs: []string{"93.184.216.34"}}, // first answer: public
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		l := &reportprovider.Launch{Flow: "token", AccessToken: "tok", TokenType: "bearer", ClientID: "c",
-			ConfURI: issuerURL + reportprovider.ConfigurationPath, StudyUIDs: []string{study1}}
+		}, &fakeResolver{addrs: []string{"93.184.216.34"}}) // first answer: public
+		require.NoError(t, err)
+		l := &reportprovider.Launch{Flow: "token", AccessToken: "tok", ClientID: "c",
+			ConfURI: issuerURL + "/api/.well-known/report-provider-configuration", StudyUIDs: []string{study1}}
 		before := hits.Load()
 		_, err = p.Complete(context.Background(), l)
 		if allow {
 			// Allowed private network: the request reaches the server (which
 			// answers nonsense, so Complete still fails, but not at the dial).
-			if errors.Is(err, reportprovider.ErrForbiddenDestination) || hits.Load() == before {
-				t.Fatalf("AllowPrivateNetwork: err=%v, server hits %d", err, hits.Load()-before)
-			}
+			require.Falsef(t, errors.Is(err, reportprovider.ErrForbiddenDestination) || hits.Load() == before, "AllowPrivateNetwork: err=%v, server hits %d", err, hits.Load()-before)
 			continue
 		}
-		if !errors.Is(err, reportprovider.ErrForbiddenDestination) {
-			t.Fatalf("rebinding to loopback: %v, want ErrForbiddenDestination", err)
-		}
+		require.ErrorIsf(t, err, reportprovider.ErrForbiddenDestination, "rebinding to loopback: %v, want ErrForbiddenDestination", err)
 		if n := hits.Load() - before; n != 0 {
 			t.Fatalf("the internal server received %d requests", n)
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dicombridge/dicombridge/internal/httpx"
+	"github.com/dicombridge/dicombridge/internal/origin"
 )
 
 // Session is the outcome of a checked launch: who launched the provider,
@@ -61,13 +62,15 @@ func (s *Session) LogValue() slog.Value {
 
 // Transport returns a RoundTripper that sends the session's bearer token to
 // the KHEOPS origin and refuses requests to any other origin, so that a
-// URL taken from a response cannot carry the token elsewhere.
-func (s *Session) Transport(base http.RoundTripper) *Transport {
-	origin := ""
-	if u, err := url.Parse(s.DICOMwebEndpoint); err == nil {
-		origin = originOf(u)
+// URL taken from a response cannot carry the token elsewhere. It clones
+// each request before adding the header, like x/oauth2's Transport. A nil
+// base means http.DefaultTransport.
+func (s *Session) Transport(base http.RoundTripper) http.RoundTripper {
+	o := ""
+	if u, err := url.Parse(s.DICOMwebEndpoint); err == nil && u.Host != "" {
+		o = origin.Of(u)
 	}
-	return &Transport{Token: s.AccessToken, Origin: origin, Base: base}
+	return &bearerTransport{token: s.AccessToken, origin: o, base: base}
 }
 
 // Client returns a copy of base whose requests carry the bearer token, go
@@ -89,29 +92,27 @@ func (s *Session) Client(base *http.Client) *http.Client {
 // DICOMweb returns a DICOMweb client for the session's endpoint, sending
 // the token through [Session.Client](base).
 func (s *Session) DICOMweb(base *http.Client) *DICOMweb {
-	return &DICOMweb{Endpoint: s.DICOMwebEndpoint, Client: s.Client(base)}
+	return &DICOMweb{endpoint: s.DICOMwebEndpoint, hc: s.Client(base)}
 }
 
-// Transport is an http.RoundTripper that adds "Authorization: Bearer" to a
-// clone of each request to Origin and refuses every other origin with
-// [ErrForbiddenDestination]. Safe for concurrent use if Base is.
-type Transport struct {
-	Token  Token
-	Origin string            // scheme://host[:port], lower case, no default port
-	Base   http.RoundTripper // nil: http.DefaultTransport
+// bearerTransport adds "Authorization: Bearer" to a clone of each request
+// to origin and refuses every other origin with [ErrForbiddenDestination].
+type bearerTransport struct {
+	token  Token
+	origin string            // origin.Of the KHEOPS endpoint
+	base   http.RoundTripper // nil: http.DefaultTransport
 }
 
-// RoundTrip implements http.RoundTripper.
-func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if t.Origin == "" || originOf(req.URL) != t.Origin {
+func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.origin == "" || origin.Of(req.URL) != t.origin {
 		if req.Body != nil {
 			_ = req.Body.Close()
 		}
-		return nil, fmt.Errorf("%w: the session token is only sent to %s", ErrForbiddenDestination, t.Origin)
+		return nil, fmt.Errorf("%w: the session token is only sent to %s", ErrForbiddenDestination, t.origin)
 	}
 	r := req.Clone(req.Context())
-	r.Header.Set("Authorization", "Bearer "+string(t.Token))
-	base := t.Base
+	r.Header.Set("Authorization", "Bearer "+string(t.token))
+	base := t.base
 	if base == nil {
 		base = http.DefaultTransport
 	}
@@ -131,7 +132,7 @@ func safeReturnURI(is *issuer, albumID, raw string) string {
 	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || u.Opaque != "" ||
-		u.RawQuery != "" || u.Fragment != "" || strings.Contains(raw, "#") || originOf(u) != is.origin {
+		u.RawQuery != "" || u.Fragment != "" || strings.Contains(raw, "#") || origin.Of(u) != is.origin {
 		return is.URL
 	}
 	album, ok := strings.CutPrefix(u.EscapedPath(), is.path+"/albums/")

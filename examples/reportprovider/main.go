@@ -76,6 +76,21 @@ type session struct {
 	stored []string // SOP instance UIDs stored in this session
 }
 
+// DICOM JSON keys (group and element in hex) of the attributes this app reads.
+const (
+	tagAccessionNumber                = "00080050"
+	tagModality                       = "00080060"
+	tagNumberOfSeriesRelatedInstances = "00201209"
+	tagPatientID                      = "00100020"
+	tagPatientName                    = "00100010"
+	tagSeriesDescription              = "0008103E"
+	tagSeriesInstanceUID              = "0020000E"
+	tagStudyDate                      = "00080020"
+	tagStudyDescription               = "00081030"
+	tagStudyID                        = "00200010"
+	tagStudyInstanceUID               = "0020000D"
+)
+
 const (
 	configPath = "/.well-known/kheops-report-configuration"
 	cookieName = "rp_session"
@@ -86,13 +101,11 @@ func newApp(cfg config) (*app, http.Handler, error) {
 	p, err := reportprovider.New(reportprovider.Options{
 		ConfigurationURL: cfg.PublicURL + configPath,
 		Configuration: reportprovider.Configuration{
-			RedirectURI:                 cfg.PublicURL + "/launch",
-			ResponseType:                reportprovider.ResponseTypeCode,
-			TokenEndpointAuthMethod:     reportprovider.AuthMethodPrivateKeyJWT,
-			TokenEndpointAuthSigningAlg: reportprovider.SigningAlgRS256,
-			JWKSURI:                     cfg.PublicURL + "/jwks",
-			ClientName:                  "dicombridge example report provider",
-			SupportedModalities:         []string{"CT", "MR", "CR", "DX", "US", "PT", "NM", "OT"},
+			RedirectURI:         cfg.PublicURL + "/launch",
+			ResponseType:        reportprovider.ResponseTypeCode,
+			JWKSURI:             cfg.PublicURL + "/jwks",
+			ClientName:          "dicombridge example report provider",
+			SupportedModalities: []string{"CT", "MR", "CR", "DX", "US", "PT", "NM", "OT"},
 		},
 		Keys:       []*reportprovider.Key{cfg.Key},
 		Issuers:    []reportprovider.Issuer{{URL: cfg.Issuer, AllowHTTP: cfg.AllowHTTP, AllowPrivateNetwork: cfg.AllowPrivate}},
@@ -218,9 +231,9 @@ func (a *app) showReport(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if len(found) == 1 {
-			v.Patient = found[0].String(reportprovider.TagPatientName)
-			v.PatientID = found[0].String(reportprovider.TagPatientID)
-			v.Description = found[0].String(reportprovider.TagStudyDescription)
+			v.Patient = found[0].String(tagPatientName)
+			v.PatientID = found[0].String(tagPatientID)
+			v.Description = found[0].String(tagStudyDescription)
 		}
 		series, err := dw.SearchSeries(ctx, uid, nil)
 		if err != nil {
@@ -228,8 +241,8 @@ func (a *app) showReport(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, se := range series {
-			v.Series = append(v.Series, seriesView{UID: se.String(reportprovider.TagSeriesInstanceUID), Modality: se.String(reportprovider.TagModality),
-				Description: se.String(reportprovider.TagSeriesDescription), Instances: se.String(reportprovider.TagNumberOfSeriesRelatedInstances)})
+			v.Series = append(v.Series, seriesView{UID: se.String(tagSeriesInstanceUID), Modality: se.String(tagModality),
+				Description: se.String(tagSeriesDescription), Instances: se.String(tagNumberOfSeriesRelatedInstances)})
 		}
 		sort.Slice(v.Series, func(i, j int) bool { return v.Series[i].UID < v.Series[j].UID })
 		studies = append(studies, v)
@@ -318,11 +331,11 @@ func newUID() string {
 func encapsulatedPDF(study reportprovider.Dataset, author reportprovider.UserInfo, nSeries int, now time.Time) ([]byte, string, error) {
 	const sopClass = "1.2.840.10008.5.1.4.1.1.104.1"
 	sop, seriesUID := newUID(), newUID()
-	studyUID := study.String(reportprovider.TagStudyInstanceUID)
+	studyUID := study.String(tagStudyInstanceUID)
 	pdf := onePagePDF([]string{
 		"Report",
 		"Study " + studyUID,
-		"Patient " + study.String(reportprovider.TagPatientName) + " (" + study.String(reportprovider.TagPatientID) + ")",
+		"Patient " + study.String(tagPatientName) + " (" + study.String(tagPatientID) + ")",
 		fmt.Sprintf("%d series reviewed", nSeries),
 		"Author " + author.Name,
 		"Created " + now.UTC().Format(time.RFC3339),
@@ -344,24 +357,24 @@ func encapsulatedPDF(study reportprovider.Dataset, author reportprovider.UserInf
 		{tag.SpecificCharacterSet, []string{"ISO_IR 192"}},
 		{tag.SOPClassUID, []string{sopClass}},
 		{tag.SOPInstanceUID, []string{sop}},
-		{tag.StudyDate, []string{study.String(reportprovider.TagStudyDate)}},
+		{tag.StudyDate, []string{study.String(tagStudyDate)}},
 		{tag.ContentDate, []string{date}},
 		{tag.AcquisitionDateTime, []string{date + tm}},
 		{tag.StudyTime, []string{study.String("00080030")}},
 		{tag.ContentTime, []string{tm}},
-		{tag.AccessionNumber, []string{study.String(reportprovider.TagAccessionNumber)}},
+		{tag.AccessionNumber, []string{study.String(tagAccessionNumber)}},
 		{tag.Modality, []string{"DOC"}},
 		{tag.ConversionType, []string{"WSD"}},
 		{tag.Manufacturer, []string{"dicombridge"}},
 		{tag.ReferringPhysicianName, []string{""}},
 		{tag.SeriesDescription, []string{"Report"}},
-		{tag.PatientName, []string{study.String(reportprovider.TagPatientName)}},
-		{tag.PatientID, []string{study.String(reportprovider.TagPatientID)}},
+		{tag.PatientName, []string{study.String(tagPatientName)}},
+		{tag.PatientID, []string{study.String(tagPatientID)}},
 		{tag.PatientBirthDate, []string{study.String("00100030")}},
 		{tag.PatientSex, []string{study.String("00100040")}},
 		{tag.StudyInstanceUID, []string{studyUID}},
 		{tag.SeriesInstanceUID, []string{seriesUID}},
-		{tag.StudyID, []string{study.String(reportprovider.TagStudyID)}},
+		{tag.StudyID, []string{study.String(tagStudyID)}},
 		{tag.SeriesNumber, []string{"999"}},
 		{tag.InstanceNumber, []string{"1"}},
 		{tag.BurnedInAnnotation, []string{"YES"}},
@@ -430,7 +443,15 @@ func onePagePDF(lines []string) []byte {
 	return b.Bytes()
 }
 
-func loadOrCreateKey(path, kid string) (*reportprovider.Key, error) {
+// loadKey returns the signing key. With no path it makes a new key that
+// lives only in memory: nothing is written, and KHEOPS, which fetches the
+// JWKS on every code exchange, just sees the new key after a restart. With
+// a path it reads the key there, creating the file (mode 0600, PKCS #8) if
+// it does not exist.
+func loadKey(path, kid string) (*reportprovider.Key, error) {
+	if path == "" {
+		return reportprovider.GenerateKey(kid)
+	}
 	data, err := os.ReadFile(path)
 	if err == nil {
 		return reportprovider.ParseKeyPEM(kid, data)
@@ -446,7 +467,41 @@ func loadOrCreateKey(path, kid string) (*reportprovider.Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	return k, os.WriteFile(path, pemBytes, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(pemBytes); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return k, f.Close()
+}
+
+// shutdownTimeout is how long in-flight requests may take to finish once a
+// SIGINT or SIGTERM arrives.
+const shutdownTimeout = 10 * time.Second
+
+// serve runs srv on ln until ctx ends, then shuts it down gracefully: no
+// new connections, in-flight requests get up to timeout to finish. It
+// returns nil after a clean shutdown.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.Duration) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
 func main() {
@@ -473,7 +528,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	addr := fs.String("addr", "127.0.0.1:8080", "listen `address`")
 	publicURL := fs.String("public-url", "", "`URL` at which KHEOPS and browsers reach this app (default http://<addr>)")
 	issuer := fs.String("issuer", "", "KHEOPS root `URL` to accept launches from, e.g. https://demo.kheops.online")
-	keyPath := fs.String("key", "rp-key.pem", "RSA private key (PEM) `file`; created if missing")
+	keyPath := fs.String("key", "", "RSA private key (PEM) `file`, created (mode 0600) if missing; default: a new key kept in memory only")
 	kid := fs.String("kid", "rp-1", "key `ID` published in the JWKS")
 	allowHTTP := fs.Bool("allow-http", false, "accept an http:// KHEOPS (development only)")
 	allowPrivate := fs.Bool("allow-private", false, "accept a KHEOPS on a private network address")
@@ -497,7 +552,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *publicURL == "" {
 		*publicURL = "http://" + ln.Addr().String()
 	}
-	key, err := loadOrCreateKey(*keyPath, *kid)
+	key, err := loadKey(*keyPath, *kid)
 	if err != nil {
 		return cmd.Fail(fmt.Errorf("-key %s: %w", *keyPath, err))
 	}
@@ -512,8 +567,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmd.Fail(&cli.UsageError{Msg: err.Error(), Hint: "check -issuer and -public-url"})
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, WriteTimeout: time.Minute}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, srv, ln, shutdownTimeout) }()
 	fmt.Fprintf(stdout, "configuration URL to register in KHEOPS: %s%s\n", strings.TrimRight(*publicURL, "/"), configPath)
 	if fake != nil {
 		launch, err := demoLaunch(ctx, fake, *publicURL+configPath)
@@ -522,15 +577,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "fake KHEOPS at %s\nopen this launch URL in a browser (valid 10 minutes):\n%s\n", fake.URL, launch)
 	}
-	select {
-	case err := <-errc:
+	if err := <-done; err != nil {
 		return cmd.Fail(err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return cmd.Fail(fmt.Errorf("shutdown: %w", err))
 	}
 	return cli.ExitOK
 }
@@ -551,9 +599,9 @@ func demoLaunch(ctx context.Context, fake *kheopstest.Server, confURL string) (s
 			return "", err
 		}
 	}
-	reg, err := fake.Register(ctx, user, album, "Example report provider", confURL)
+	clientID, err := fake.Register(ctx, user, album, "Example report provider", confURL)
 	if err != nil {
 		return "", err
 	}
-	return fake.Launch(ctx, user, reg.ClientID, study)
+	return fake.Launch(ctx, user, clientID, study)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net"
@@ -13,8 +14,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/dicombridge/dicombridge/internal/testenv"
 	"github.com/dicombridge/dicombridge/reportprovider"
@@ -44,11 +49,11 @@ func TestEndToEnd(t *testing.T) {
 
 	publicURL := startApp(t, fake)
 
-	reg, err := fake.Register(ctx, alice, album, "Example", publicURL+configPath)
+	clientID, err := fake.Register(ctx, alice, album, "Example", publicURL+configPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	launch, err := fake.Launch(ctx, alice, reg.ClientID, in.StudyUID)
+	launch, err := fake.Launch(ctx, alice, clientID, in.StudyUID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,4 +243,135 @@ func TestExpiredSessionsAreForgotten(t *testing.T) {
 	if _, ok := a.sessions["old"]; ok || len(a.sessions) != 2 {
 		t.Errorf("%d sessions after a launch (old one kept: %v), want the live one and the new one", len(a.sessions), ok)
 	}
+}
+
+// TestMain lets the tests run main in a child process (the test binary
+// itself), to send it real signals.
+func TestMain(m *testing.M) {
+	if os.Getenv("REPORTPROVIDER_EXAMPLE_RUN_MAIN") == "1" {
+		os.Args = append([]string{"reportprovider"}, strings.Fields(os.Getenv("REPORTPROVIDER_EXAMPLE_ARGS"))...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// startMain runs main with args in dir and returns the process and the
+// first lines it printed up to the launch URL.
+func startMain(t *testing.T, dir string, args ...string) (*exec.Cmd, *bufio.Reader) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "REPORTPROVIDER_EXAMPLE_RUN_MAIN=1", "REPORTPROVIDER_EXAMPLE_ARGS="+strings.Join(args, " "))
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	out := bufio.NewReader(stdout)
+	line, err := out.ReadString('\n')
+	require.NoError(t, err)
+	require.Contains(t, line, "configuration URL to register in KHEOPS: http://127.0.0.1:")
+	return cmd, out
+}
+
+func TestSignalShutsDownGracefully(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			cmd, out := startMain(t, dir, "-demo", "-addr", "127.0.0.1:0")
+			for { // up to the launch URL: the demo is registered and serving
+				line, err := out.ReadString('\n')
+				require.NoError(t, err)
+				if strings.HasPrefix(line, "http://") {
+					break
+				}
+			}
+			require.NoError(t, cmd.Process.Signal(sig))
+			waited := make(chan error, 1)
+			go func() { waited <- cmd.Wait() }()
+			select {
+			case err := <-waited:
+				assert.NoError(t, err, "exit status after %v", sig)
+			case <-time.After(15 * time.Second):
+				t.Fatalf("still running 15 s after %v", sig)
+			}
+			entries, err := os.ReadDir(dir)
+			require.NoError(t, err)
+			assert.Empty(t, entries, "nothing is written to the working directory without -key")
+		})
+	}
+}
+
+func TestServeFinishesInFlightRequests(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	started, release := make(chan struct{}), make(chan struct{})
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		close(started)
+		<-release
+		_, _ = io.WriteString(w, "finished")
+	})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, srv, ln, 5*time.Second) }()
+	body := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + ln.Addr().String())
+		if err != nil {
+			body <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body <- string(b)
+	}()
+	<-started
+	cancel() // as a signal would
+	time.Sleep(100 * time.Millisecond)
+	_, err = net.DialTimeout("tcp", ln.Addr().String(), time.Second)
+	assert.Error(t, err, "new connections are refused once shutdown starts")
+	close(release)
+	assert.Equal(t, "finished", <-body)
+	assert.NoError(t, <-done)
+}
+
+func TestServeGivesUpAfterTheTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	started := make(chan struct{})
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		time.Sleep(2 * time.Second)
+	})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, srv, ln, 100*time.Millisecond) }()
+	go func() { _, _ = http.Get("http://" + ln.Addr().String()) }()
+	<-started
+	cancel()
+	err = <-done
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	k, err := loadKey("", "kid-1")
+	require.NoError(t, err)
+	assert.NotNil(t, k)
+	entries, _ := os.ReadDir(dir)
+	assert.Empty(t, entries)
+
+	path := filepath.Join(dir, "rp-key.pem")
+	k1, err := loadKey(path, "kid-1")
+	require.NoError(t, err)
+	st, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	k2, err := loadKey(path, "kid-1")
+	require.NoError(t, err)
+	p1, err := k1.MarshalPEM()
+	require.NoError(t, err)
+	p2, err := k2.MarshalPEM()
+	require.NoError(t, err)
+	assert.Equal(t, p1, p2, "the second run reads the key the first one wrote")
 }

@@ -2,7 +2,6 @@ package kheopstest
 
 import (
 	"bytes"
-	"compress/flate"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -10,19 +9,17 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/dicombridge/dicombridge/internal/dicomio"
 )
 
-// This file is a small, bounded reader for the top-level attributes of a
-// DICOM Part 10 file: enough for the fake to index STOW-RS uploads and
-// answer QIDO-RS and WADO-RS metadata. Every length is checked against the
-// bytes left before it is used, nesting is limited, and it stops at the
-// pixel data, so hostile input costs at most its own size.
+// The fake indexes STOW-RS uploads by their top-level attributes, read
+// with the SDK's element reader (internal/dicomio): values up to
+// maxKeptValue are kept, sequences and longer values skipped, and reading
+// stops at the pixel data. A deflated data set is read within maxInflated
+// inflated bytes, so hostile input costs bounded memory and work.
 
 const (
-	tsImplicitLE = "1.2.840.10008.1.2"
-	tsBigEndian  = "1.2.840.10008.1.2.2"
-	tsDeflated   = "1.2.840.10008.1.2.1.99"
-
 	maxKeptValue = 64 << 10
 	maxDepth     = 16
 	maxInflated  = 64 << 20
@@ -31,8 +28,9 @@ const (
 var errNotPart10 = errors.New("kheopstest: not a DICOM Part 10 file")
 
 type element struct {
-	vr    string
-	value []byte
+	vr        string
+	value     []byte
+	bigEndian bool // the byte order of binary numbers in value
 }
 
 // header holds the top-level elements with text or numeric values.
@@ -45,184 +43,55 @@ func (h *header) str(tag uint32) string {
 	if !ok {
 		return ""
 	}
-	return strings.TrimRight(string(e.value), " \x00")
+	return dicomio.TrimText(e.value)
 }
 
 // readHeader parses data, which must start with the 128-byte preamble and
 // "DICM".
 func readHeader(data []byte) (*header, error) {
-	if len(data) < 132 || string(data[128:132]) != "DICM" {
+	r := dicomio.NewReader(bytes.NewReader(data), int64(len(data))+maxInflated)
+	m, err := r.ReadMeta()
+	if errors.Is(err, dicomio.ErrNotPart10) {
 		return nil, errNotPart10
 	}
-	h := &header{elems: make(map[uint32]element)}
-	rest := data[132:]
-	// File meta information: explicit VR little endian, group 0002.
-	n := 0
-	for n+8 <= len(rest) && binary.LittleEndian.Uint16(rest[n:]) == 0x0002 {
-		m, err := walkOne(rest[n:], true, 0, h)
-		if err != nil {
-			return nil, fmt.Errorf("kheopstest: file meta information: %w", err)
-		}
-		n += m
+	if err != nil {
+		return nil, fmt.Errorf("kheopstest: %w", err)
 	}
-	rest = rest[n:]
-	explicit := true
-	switch ts := h.str(0x00020010); ts {
-	case tsImplicitLE:
-		explicit = false
-	case tsBigEndian:
-		return nil, errors.New("kheopstest: explicit VR big endian is not supported")
-	case tsDeflated:
-		r := flate.NewReader(bytes.NewReader(rest))
-		inflated, err := io.ReadAll(io.LimitReader(r, maxInflated+1))
-		if err != nil {
-			return nil, fmt.Errorf("kheopstest: inflate: %w", err)
-		}
-		if len(inflated) > maxInflated {
-			return nil, errors.New("kheopstest: deflated data set too large")
-		}
-		rest = inflated
-	}
-	// Some writers use implicit VR under an explicit transfer syntax;
-	// like pydicom, look at the first element to tell.
-	if explicit && len(rest) >= 6 && !upperPair(rest[4], rest[5]) {
-		explicit = false
-	}
-	if _, err := walk(rest, explicit, 0, h); err != nil {
-		return nil, err
-	}
-	return h, nil
-}
-
-// walk reads elements until the end of buf, an item delimiter (nested
-// levels), or the pixel data (top level). It returns the bytes consumed,
-// including a terminating item delimiter.
-func walk(buf []byte, explicit bool, depth int, h *header) (int, error) {
-	if depth > maxDepth {
-		return 0, errors.New("kheopstest: sequences nested too deeply")
-	}
-	p := 0
-	for p < len(buf) {
-		if len(buf)-p < 8 {
-			return 0, io.ErrUnexpectedEOF
-		}
-		group := binary.LittleEndian.Uint16(buf[p:])
-		tag := uint32(group)<<16 | uint32(binary.LittleEndian.Uint16(buf[p+2:]))
-		if tag == 0xFFFEE00D { // item delimitation
-			if depth == 0 {
-				return 0, errors.New("kheopstest: stray item delimiter")
-			}
-			return p + 8, nil
-		}
-		if depth == 0 && group >= 0x7FE0 {
-			return p, nil
-		}
-		var store *header
-		if depth == 0 {
-			store = h
-		}
-		n, err := walkOne(buf[p:], explicit, depth, store)
-		if err != nil {
-			return 0, err
-		}
-		p += n
-	}
-	if depth > 0 {
-		return 0, io.ErrUnexpectedEOF
-	}
-	return p, nil
-}
-
-// walkOne reads one element at the start of buf and keeps it in h (if not
-// nil) when it is a text or number value.
-func walkOne(buf []byte, explicit bool, depth int, h *header) (int, error) {
-	if len(buf) < 8 {
-		return 0, io.ErrUnexpectedEOF
-	}
-	group := binary.LittleEndian.Uint16(buf)
-	tag := uint32(group)<<16 | uint32(binary.LittleEndian.Uint16(buf[2:]))
-	var vr string
-	var vl uint32
-	var hdr int
-	if explicit && group != 0xFFFE {
-		vr = string(buf[4:6])
-		if !upperPair(vr[0], vr[1]) {
-			return 0, fmt.Errorf("kheopstest: bad VR at tag %08X", tag)
-		}
-		switch vr {
-		case "OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV":
-			if len(buf) < 12 {
-				return 0, io.ErrUnexpectedEOF
-			}
-			vl = binary.LittleEndian.Uint32(buf[8:])
-			hdr = 12
-		default:
-			vl = uint32(binary.LittleEndian.Uint16(buf[6:]))
-			hdr = 8
-		}
-	} else {
-		vr = implicitVR[tag]
-		vl = binary.LittleEndian.Uint32(buf[4:])
-		hdr = 8
-	}
-	if vl == 0xFFFFFFFF {
-		// A sequence, or encapsulated/UN data, of undefined length. UN
-		// content is implicit VR little endian (PS3.5 §6.2.2).
-		n, err := skipItems(buf[hdr:], explicit && vr != "UN", depth+1)
-		if err != nil {
-			return 0, err
-		}
-		return hdr + n, nil
-	}
-	if uint64(vl) > uint64(len(buf)-hdr) {
-		return 0, fmt.Errorf("kheopstest: length of tag %08X exceeds the data", tag)
-	}
-	if vr == "UN" {
-		vr = implicitVR[tag] // an explicit UN of a known attribute (PS3.5 §6.2.2)
-	}
-	if h != nil && vr != "" && int(vl) <= maxKeptValue && keptVR(vr) {
-		h.elems[tag] = element{vr: vr, value: buf[hdr : hdr+int(vl)]}
-	}
-	return hdr + int(vl), nil
-}
-
-// skipItems skips the items of an undefined-length value up to and
-// including its sequence delimiter.
-func skipItems(buf []byte, explicit bool, depth int) (int, error) {
-	if depth > maxDepth {
-		return 0, errors.New("kheopstest: sequences nested too deeply")
-	}
-	p := 0
+	h := &header{elems: map[uint32]element{0x00020010: {vr: "UI", value: []byte(m.TransferSyntaxUID)}}}
 	for {
-		if len(buf)-p < 8 {
-			return 0, io.ErrUnexpectedEOF
+		top := r.Depth() == 0
+		el, err := r.Next()
+		if err == io.EOF {
+			return h, nil
 		}
-		tag := uint32(binary.LittleEndian.Uint16(buf[p:]))<<16 | uint32(binary.LittleEndian.Uint16(buf[p+2:]))
-		vl := binary.LittleEndian.Uint32(buf[p+4:])
-		p += 8
-		switch tag {
-		case 0xFFFEE0DD:
-			return p, nil
-		case 0xFFFEE000:
-			if vl == 0xFFFFFFFF {
-				n, err := walk(buf[p:], explicit, depth, nil)
-				if err != nil {
-					return 0, err
-				}
-				p += n
-				continue
-			}
-			if uint64(vl) > uint64(len(buf)-p) {
-				return 0, errors.New("kheopstest: item length exceeds the data")
-			}
-			p += int(vl)
-		default:
-			return 0, fmt.Errorf("kheopstest: unexpected tag %08X in a sequence", tag)
+		if err != nil {
+			return nil, fmt.Errorf("kheopstest: %w", err)
 		}
+		if r.Depth() > maxDepth {
+			return nil, errors.New("kheopstest: sequences nested too deeply")
+		}
+		if top && el.Tag.Group() >= 0x7FE0 {
+			// Pixel data and what follows: the fake never needs them, but
+			// the rest of the file must still be well formed up to here.
+			return h, nil
+		}
+		if !top || el.Length == dicomio.UndefinedLength {
+			continue // a sequence: Next walks through its items
+		}
+		vr := el.VR.String()
+		if vr == "" || vr == "UN" {
+			vr = implicitVR[uint32(el.Tag)] // implicit VR, or an explicit UN of a known attribute
+		}
+		if vr == "" || !keptVR(vr) || el.Length > maxKeptValue {
+			continue
+		}
+		v, err := r.ReadValue(maxKeptValue)
+		if err != nil {
+			return nil, fmt.Errorf("kheopstest: %w", err)
+		}
+		h.elems[uint32(el.Tag)] = element{vr: vr, value: v, bigEndian: r.Syntax().BigEndian}
 	}
 }
-
-func upperPair(a, b byte) bool { return a >= 'A' && a <= 'Z' && b >= 'A' && b <= 'Z' }
 
 func keptVR(vr string) bool {
 	switch vr {
@@ -276,25 +145,29 @@ func jsonAttribute(e element) (attribute, bool) {
 		if len(e.value)%size != 0 {
 			return a, false
 		}
+		var order binary.ByteOrder = binary.LittleEndian
+		if e.bigEndian {
+			order = binary.BigEndian
+		}
 		for i := 0; i < len(e.value); i += size {
 			b := e.value[i:]
 			switch e.vr {
 			case "US":
-				a.Value = append(a.Value, binary.LittleEndian.Uint16(b))
+				a.Value = append(a.Value, order.Uint16(b))
 			case "SS":
-				a.Value = append(a.Value, int16(binary.LittleEndian.Uint16(b)))
+				a.Value = append(a.Value, int16(order.Uint16(b)))
 			case "UL":
-				a.Value = append(a.Value, binary.LittleEndian.Uint32(b))
+				a.Value = append(a.Value, order.Uint32(b))
 			case "SL":
-				a.Value = append(a.Value, int32(binary.LittleEndian.Uint32(b)))
+				a.Value = append(a.Value, int32(order.Uint32(b)))
 			case "FL":
-				f := float64(math.Float32frombits(binary.LittleEndian.Uint32(b)))
+				f := float64(math.Float32frombits(order.Uint32(b)))
 				if math.IsNaN(f) || math.IsInf(f, 0) {
 					return a, false
 				}
 				a.Value = append(a.Value, f)
 			case "FD":
-				f := math.Float64frombits(binary.LittleEndian.Uint64(b))
+				f := math.Float64frombits(order.Uint64(b))
 				if math.IsNaN(f) || math.IsInf(f, 0) {
 					return a, false
 				}
@@ -303,7 +176,7 @@ func jsonAttribute(e element) (attribute, bool) {
 		}
 		return a, true
 	}
-	s := strings.TrimRight(string(e.value), " \x00")
+	s := dicomio.TrimText(e.value)
 	if s == "" {
 		return a, true
 	}

@@ -463,14 +463,14 @@ func (s *Server) serveStore(w http.ResponseWriter, r *http.Request) {
 			stored = append(stored, map[string]attribute{
 				"00081150": {VR: "UI", Value: []any{in.SOPClassUID}},
 				"00081155": {VR: "UI", Value: []any{in.SOPInstanceUID}},
-				"00081190": {VR: "UR", Value: []any{s.URL + "/api/studies/" + in.StudyUID + "/series/" + in.SeriesUID + "/instances/" + in.SOPInstanceUID}},
+				"00081190": {VR: "UR", Value: []any{s.root + "/api/studies/" + in.StudyUID + "/series/" + in.SeriesUID + "/instances/" + in.SOPInstanceUID}},
 			})
 		}
 	}
 	s.mu.Unlock()
 	resp := map[string]any{}
 	if target != "" {
-		resp["00081190"] = attribute{VR: "UR", Value: []any{s.URL + "/api/studies/" + target}}
+		resp["00081190"] = attribute{VR: "UR", Value: []any{s.root + "/api/studies/" + target}}
 	}
 	if len(stored) > 0 {
 		resp["00081199"] = map[string]any{"vr": "SQ", "Value": stored}

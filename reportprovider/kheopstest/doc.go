@@ -25,16 +25,19 @@
 //     token's studies in the provider's album, with writes needing the write
 //     scope and refused instances reported with FailureReason 0x0124.
 //
-// [Config] switches on stricter behaviour ([Config.Strict],
-// [Config.StrictSingleUseCodes], [Config.RejectJTIReplay],
+// [Config] switches on stricter behaviour ([Config.StrictSingleUseCodes],
+// [Config.RejectJTIReplay],
 // [Config.StandardPortsOnly]) or a plain redirect for launches. Tests seed
 // users, albums and instances ([Server.AddUser], [Server.AddAlbum],
 // [Server.AddInstance], [NewInstance]), drive KHEOPS's UI actions
 // ([Server.Register], [Server.Launch], [Server.RemoveProvider]), inspect
 // what happened ([Server.Calls], [Server.Fetches], [Server.Instances]) and
-// inject failures ([Server.InjectFailure]).
+// inject failures ([Server.Fail]: a [Failure] with Times N fails the next N
+// matching requests, Times 0 every one until [Server.ClearFailures]).
 //
-// STOW-RS uploads are parsed for real by a small bounded reader of the
-// top-level DICOM attributes; it never allocates more than its input and
-// stops at the pixel data.
+// STOW-RS uploads are parsed for real, with the SDK's bounded DICOM
+// element reader, up to the pixel data.
+//
+// docs/kheops.md in the repository describes the KHEOPS behaviour modelled
+// here, and lists what is not modelled yet.
 package kheopstest

@@ -10,36 +10,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/dicombridge/dicombridge/internal/dicomio"
 )
 
-// validOID mirrors the org.ietf.jgss.Oid check KHEOPS applies to study
-// UIDs: at least two dot-separated decimal arcs, the first 0, 1 or 2, and
-// the second below 40 when the first is 0 or 1.
-func validOID(s string) bool {
-	arcs := strings.Split(s, ".")
-	if len(arcs) < 2 {
-		return false
-	}
-	for _, a := range arcs {
-		if a == "" {
-			return false
-		}
-		for i := 0; i < len(a); i++ {
-			if a[i] < '0' || a[i] > '9' {
-				return false
-			}
-		}
-	}
-	first := strings.TrimLeft(arcs[0], "0")
-	if len(first) > 1 || first > "2" {
-		return false
-	}
-	if first == "2" {
-		return true
-	}
-	second := strings.TrimLeft(arcs[1], "0")
-	return len(second) < 2 || (len(second) == 2 && second < "40")
-}
+// validOID is the org.ietf.jgss.Oid check KHEOPS applies to study UIDs.
+func validOID(s string) bool { return len(s) <= 1024 && dicomio.IsOID(s) }
 
 // errorPage writes the small HTML error KHEOPS renders on /report.
 func errorPage(w http.ResponseWriter, status int, detail string) {
@@ -127,7 +103,7 @@ func (s *Server) serveLaunch(w http.ResponseWriter, r *http.Request) {
 	}
 	redirect := deref(c2.RedirectURI)
 	confURI := s.ConfigurationURL()
-	returnURI := s.URL + "/albums/" + p.album
+	returnURI := s.root + "/albums/" + p.album
 	var target string
 	if deref(c1.ResponseType) == "code" {
 		code := s.code(sub, p.clientID, studies)
@@ -228,7 +204,7 @@ func (s *Server) Launch(ctx context.Context, userToken, clientID string, studyUI
 	case http.StatusOK:
 		return ParseLaunchPage(body)
 	default:
-		return "", &APIError{StatusCode: resp.StatusCode, Body: string(body)}
+		return "", apiError(resp, body)
 	}
 }
 

@@ -159,7 +159,7 @@ func (s *Server) privateKeyJWT(r *http.Request, assertion, endpoint string) (pri
 		jwt.WithIssuedAt(),
 		jwt.WithIssuer(clientID),
 		jwt.WithSubject(clientID),
-		jwt.WithAudience(s.URL+"/api"+endpoint),
+		jwt.WithAudience(s.root+"/api"+endpoint),
 	)
 	if err != nil {
 		return principal{}, oerr("invalid_request", "Unable to verify the JWT. "+err.Error())
@@ -352,7 +352,7 @@ func (s *Server) grantExchange(w http.ResponseWriter, r *http.Request, p princip
 			return
 		}
 		now := s.now()
-		tok := s.sign(jwt.MapClaims{"iss": s.URL, "aud": s.URL, "sub": claimString(claims, "sub"), "type": typePEP,
+		tok := s.sign(jwt.MapClaims{"iss": s.root, "aud": s.root, "sub": claimString(claims, "sub"), "type": typePEP,
 			"studyUID": studyUID, "seriesUID": series, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()})
 		writeJSON(w, http.StatusOK, map[string]any{"access_token": tok, "token_type": "bearer", "expires_in": 3600})
 	case hasWord(scope, "viewer"):

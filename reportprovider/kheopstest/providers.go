@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/dicombridge/dicombridge/internal/httpx"
 )
 
 type provider struct {
@@ -160,16 +162,16 @@ func (s *Server) lookupProvider(clientID string) (provider, bool) {
 	return *p, true
 }
 
-// Registration is the JSON KHEOPS answers a registration with.
-type Registration struct {
+// registration is the JSON KHEOPS answers a registration with.
+type registration struct {
 	Name        string `json:"name"`
 	URL         string `json:"url"`
 	ClientID    string `json:"client_id"`
 	CreatedTime string `json:"created_time"`
 }
 
-func (p provider) registration() Registration {
-	return Registration{Name: p.name, URL: p.url, ClientID: p.clientID, CreatedTime: p.created.UTC().Format("2006-01-02T15:04:05.000")}
+func (p provider) registration() registration {
+	return registration{Name: p.name, URL: p.url, ClientID: p.clientID, CreatedTime: p.created.UTC().Format("2006-01-02T15:04:05.000")}
 }
 
 // bearerUser authenticates the Authorization: Bearer user token of an
@@ -256,7 +258,7 @@ func (s *Server) serveListProviders(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	out := []Registration{}
+	out := []registration{}
 	s.mu.Lock()
 	for _, p := range s.providers {
 		if p.album == albumID && !p.removed {
@@ -370,40 +372,50 @@ func (s *Server) serveTestURL(w http.ResponseWriter, r *http.Request) {
 }
 
 // Register registers a provider in an album through the HTTP API, as an
-// album admin holding userToken would, and returns the registration.
-func (s *Server) Register(ctx context.Context, userToken, albumID, name, configURL string) (Registration, error) {
+// album admin holding userToken would, and returns its client_id.
+func (s *Server) Register(ctx context.Context, userToken, albumID, name, configURL string) (string, error) {
 	form := url.Values{"url": {configURL}, "name": {name}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/api/albums/"+url.PathEscape(albumID)+"/reportproviders", strings.NewReader(form.Encode()))
 	if err != nil {
-		return Registration{}, err
+		return "", err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Authorization", "Bearer "+userToken)
 	resp, err := s.Client().Do(req)
 	if err != nil {
-		return Registration{}, err
+		return "", err
 	}
 	defer resp.Body.Close()
-	var reg Registration
+	var reg registration
 	body, err := readAll(resp)
 	if err != nil {
-		return Registration{}, err
+		return "", err
 	}
 	if resp.StatusCode != http.StatusCreated {
-		return Registration{}, &APIError{StatusCode: resp.StatusCode, Body: string(body)}
+		return "", apiError(resp, body)
 	}
 	if err := json.Unmarshal(body, &reg); err != nil {
-		return Registration{}, err
+		return "", err
 	}
-	return reg, nil
+	return reg.ClientID, nil
 }
 
-// APIError is a non-success answer to one of the Server's helper calls.
+// APIError is a non-success answer to one of the Server's helper calls
+// ([Server.Register], [Server.Launch]), with the fields every remote error
+// of the SDK has.
 type APIError struct {
+	Method     string
+	URL        string // without query or user info
 	StatusCode int
-	Body       string
+	Body       string // the start of the answer, cleaned
 }
 
 func (e *APIError) Error() string {
-	return fmt.Sprintf("kheopstest: HTTP %d: %.200s", e.StatusCode, e.Body)
+	return fmt.Sprintf("kheopstest: %s %s: HTTP %d: %s", e.Method, e.URL, e.StatusCode, e.Body)
+}
+
+// apiError builds the APIError of resp, whose body (already read) is body.
+func apiError(resp *http.Response, body []byte) *APIError {
+	r := httpx.DescribeResponse(resp, body)
+	return &APIError{Method: r.Method, URL: r.URL, StatusCode: r.StatusCode, Body: r.Body}
 }

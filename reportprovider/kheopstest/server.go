@@ -33,9 +33,6 @@ type Config struct {
 	// client with 10 s timeouts.
 	HTTPClient *http.Client
 
-	// Strict turns on StrictSingleUseCodes and RejectJTIReplay.
-	Strict bool
-
 	// StrictSingleUseCodes makes a redeemed code invalid (invalid_grant).
 	// Real KHEOPS accepts a code any number of times until it expires.
 	StrictSingleUseCodes bool
@@ -51,6 +48,13 @@ type Config struct {
 	// LaunchAsRedirect answers a launch with a 302 instead of the
 	// meta-refresh page KHEOPS sends.
 	LaunchAsRedirect bool
+
+	// TrailingSlashRoot models a KHEOPS whose root URL was configured
+	// with a trailing slash, which KHEOPS uses verbatim: its issuer is
+	// then URL + "/", and conf_uri, every endpoint, return_uri and the
+	// assertion audience it expects contain "//api" or "//albums". The
+	// server answers both spellings of a path, as KHEOPS's proxy does.
+	TrailingSlashRoot bool
 
 	// InternalClientID and InternalClientSecret are the HTTP Basic
 	// credentials of the internal client (KHEOPS's DICOMweb proxy) that may
@@ -69,6 +73,7 @@ type Server struct {
 	cfg    Config
 	srv    *httptest.Server
 	base   string // BasePath, cleaned
+	root   string // ROOT as KHEOPS spells it: URL, or URL + "/" (TrailingSlashRoot)
 	secret []byte // HS256 key of codes and tokens
 	fetch  *http.Client
 
@@ -81,8 +86,8 @@ type Server struct {
 	usedCodes map[string]bool
 	usedJTIs  map[string]bool
 	calls     []Call
-	fetches   []Fetch
-	failures  []*Failure
+	fetches   []string
+	failures  []*failure
 }
 
 // NewServer starts a fake KHEOPS. Call Close when done.
@@ -99,10 +104,6 @@ func NewServer(cfg *Config) *Server {
 	if cfg != nil {
 		s.cfg = *cfg
 	}
-	if s.cfg.Strict {
-		s.cfg.StrictSingleUseCodes = true
-		s.cfg.RejectJTIReplay = true
-	}
 	s.base = strings.TrimRight(s.cfg.BasePath, "/")
 	if s.base != "" && !strings.HasPrefix(s.base, "/") {
 		s.base = "/" + s.base
@@ -117,6 +118,10 @@ func NewServer(cfg *Config) *Server {
 	}
 	s.srv = httptest.NewServer(s.handler())
 	s.URL = s.srv.URL + s.base
+	s.root = s.URL
+	if s.cfg.TrailingSlashRoot {
+		s.root += "/"
+	}
 	return s
 }
 
@@ -129,7 +134,7 @@ func (s *Server) Client() *http.Client { return s.srv.Client() }
 // ConfigurationURL returns the conf_uri this instance sends with launches:
 // ROOT/api/.well-known/report-provider-configuration.
 func (s *Server) ConfigurationURL() string {
-	return s.URL + "/api/.well-known/report-provider-configuration"
+	return s.root + "/api/.well-known/report-provider-configuration"
 }
 
 func (s *Server) now() time.Time {
@@ -147,7 +152,6 @@ type Call struct {
 	Header http.Header
 	Body   []byte // the first 64 KiB of the request body
 	Status int
-	Time   time.Time
 }
 
 // Calls returns the requests received so far, oldest first.
@@ -176,59 +180,73 @@ func (s *Server) ResetCalls() {
 	s.fetches = nil
 }
 
-// Fetch is one outbound request the server made: a provider configuration
-// or JWKS fetch.
-type Fetch struct {
-	URL    string
-	Status int    // 0 when the request failed
-	Err    string // the transport error, if any
-	Time   time.Time
-}
-
-// Fetches returns the outbound fetches made so far, oldest first. KHEOPS
-// fetches a provider's configuration on every launch (twice), every code
-// redemption and every introspection, and its JWKS on every assertion.
-func (s *Server) Fetches() []Fetch {
+// Fetches returns the URLs of the outbound requests the server made so
+// far (provider configurations and JWKS), oldest first, failed ones
+// included. KHEOPS fetches a provider's configuration on every launch
+// (twice), every code redemption and every introspection, and its JWKS on
+// every assertion.
+func (s *Server) Fetches() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Fetch(nil), s.fetches...)
+	return append([]string(nil), s.fetches...)
 }
 
 // Failure makes the server misbehave on matching requests, for testing a
-// client's error handling.
+// client's error handling (see [Server.Fail]).
 type Failure struct {
-	Method string        // "" matches any method
-	Path   string        // relative to URL, e.g. "/api/token"
-	Times  int           // how many requests to affect; 0 means 1
-	Delay  time.Duration // wait this long (or until the request is cancelled) first
-	Status int           // answer with this status and Body; 0: handle normally after Delay
+	// Method restricts the failure to one method; "" matches any.
+	Method string
+	// Times is how many matching requests fail; after that the route works
+	// again. 0 fails every matching request until [Server.ClearFailures].
+	Times int
+	// Delay is waited first (or until the request is cancelled).
+	Delay time.Duration
+	// Status is the status to answer with, and Body the body; 0 handles the
+	// request normally after Delay, which makes a pure delay.
+	Status int
 	Body   string
-	Header http.Header // extra response headers, e.g. Location for a redirect
-	// ContentType of Body; "" means application/json.
-	ContentType string
+	// Header holds extra answer headers, e.g. Location for a redirect.
+	// Without a Content-Type the answer is application/json.
+	Header http.Header
 }
 
-// InjectFailure adds a failure; failures are matched in the order added.
-func (s *Server) InjectFailure(f Failure) {
-	if f.Times <= 0 {
-		f.Times = 1
-	}
+// failure is an injected Failure on a path and how many requests it has
+// affected.
+type failure struct {
+	Failure
+	path string
+	seen int
+}
+
+// Fail makes the server misbehave on requests to path (relative to URL,
+// e.g. "/api/token"). Failures are matched in the order added; one with
+// Times > 0 stops matching after that many requests.
+func (s *Server) Fail(path string, f Failure) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failures = append(s.failures, &f)
+	s.failures = append(s.failures, &failure{Failure: f, path: path})
+}
+
+// ClearFailures removes every injected failure.
+func (s *Server) ClearFailures() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures = nil
 }
 
 func (s *Server) takeFailure(method, path string) *Failure {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i, f := range s.failures {
-		if (f.Method == "" || f.Method == method) && f.Path == path {
-			f.Times--
-			if f.Times <= 0 {
-				s.failures = append(s.failures[:i], s.failures[i+1:]...)
-			}
-			return f
+	for _, f := range s.failures {
+		if (f.Method != "" && !strings.EqualFold(f.Method, method)) || f.path != path {
+			continue
 		}
+		if f.Times > 0 && f.seen >= f.Times {
+			continue
+		}
+		f.seen++
+		cp := f.Failure
+		return &cp
 	}
 	return nil
 }
@@ -256,12 +274,19 @@ func (s *Server) handler() http.Handler {
 			http.NotFound(w, r)
 			return
 		}
+		if s.cfg.TrailingSlashRoot && strings.HasPrefix(rel, "//") {
+			// ROOT + "/api/..." with ROOT ending in "/": a proxy that merges
+			// slashes serves it as "/api/...".
+			rel = rel[1:]
+			r.URL.Path = s.base + rel
+			r.URL.RawPath = ""
+		}
 		tee := &teeBody{ReadCloser: r.Body}
 		r.Body = tee
 		rec := &httpx.StatusRecorder{ResponseWriter: w}
 		defer func() {
 			c := Call{Method: r.Method, Path: rel, Query: r.URL.Query(), Header: r.Header.Clone(),
-				Body: bytes.Clone(tee.buf.Bytes()), Status: rec.Status, Time: s.now()}
+				Body: bytes.Clone(tee.buf.Bytes()), Status: rec.Status}
 			s.mu.Lock()
 			s.calls = append(s.calls, c)
 			s.mu.Unlock()
@@ -285,11 +310,7 @@ func (s *Server) handler() http.Handler {
 			}
 			if f.Status != 0 {
 				_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 64<<10)) // so that Call.Body is recorded
-				ct := f.ContentType
-				if ct == "" {
-					ct = "application/json"
-				}
-				rec.Header().Set("Content-Type", ct)
+				rec.Header().Set("Content-Type", "application/json")
 				for k, v := range f.Header {
 					rec.Header()[k] = v
 				}
@@ -325,12 +346,12 @@ func (s *Server) routes(mux *http.ServeMux) {
 // configurationDocument is the KHEOPS configuration behind conf_uri.
 func (s *Server) configurationDocument() map[string]any {
 	return map[string]any{
-		"issuer":                                s.URL,
-		"dicomweb_endpoint":                     s.URL + "/api",
-		"dicomweb_uri_endpoint":                 s.URL + "/api/wado",
-		"token_endpoint":                        s.URL + "/api/token",
-		"introspection_endpoint":                s.URL + "/api/token/introspect",
-		"userinfo_endpoint":                     s.URL + "/api/userinfo",
+		"issuer":                                s.root,
+		"dicomweb_endpoint":                     s.root + "/api",
+		"dicomweb_uri_endpoint":                 s.root + "/api/wado",
+		"token_endpoint":                        s.root + "/api/token",
+		"introspection_endpoint":                s.root + "/api/token/introspect",
+		"userinfo_endpoint":                     s.root + "/api/userinfo",
 		"grant_types_supported":                 []string{"authorization_code", "implicit"},
 		"token_endpoint_auth_methods_supported": []string{"private_key_jwt"},
 		"token_endpoint_auth_signing_alg_values_supported":         []string{"RS256"},
@@ -376,15 +397,11 @@ func randomB64(n int) string {
 func (s *Server) fetchURL(ctx context.Context, u string, accept string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	f := Fetch{URL: u, Time: s.now()}
-	defer func() {
-		s.mu.Lock()
-		s.fetches = append(s.fetches, f)
-		s.mu.Unlock()
-	}()
+	s.mu.Lock()
+	s.fetches = append(s.fetches, u)
+	s.mu.Unlock()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		f.Err = err.Error()
 		return nil, err
 	}
 	if accept != "" {
@@ -392,11 +409,9 @@ func (s *Server) fetchURL(ctx context.Context, u string, accept string) ([]byte,
 	}
 	resp, err := s.fetch.Do(req)
 	if err != nil {
-		f.Err = err.Error()
 		return nil, err
 	}
 	defer resp.Body.Close()
-	f.Status = resp.StatusCode
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
 		return nil, err

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/dicombridge/dicombridge/reportprovider/kheopstest"
 )
@@ -43,14 +45,10 @@ const album = "AlbumOne01"
 func newWorld(t *testing.T, cfg kheopstest.Config) *world {
 	t.Helper()
 	data, err := os.ReadFile("../testdata/k1.pem")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	block, _ := pem.Decode(data)
 	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	w := &world{t: t, key: k.(*rsa.PrivateKey)}
 	mux := http.NewServeMux()
 	w.rp = httptest.NewServer(mux)
@@ -76,11 +74,9 @@ func newWorld(t *testing.T, cfg kheopstest.Config) *world {
 	if _, err := w.k.AddInstance(album, kheopstest.NewInstance(kheopstest.InstanceSpec{StudyUID: "1.2.3", SeriesUID: "1.2.3.1", SOPInstanceUID: "1.2.3.1.1"})); err != nil {
 		t.Fatal(err)
 	}
-	reg, err := w.k.Register(context.Background(), w.admin, album, "RP", w.confURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.clientID = reg.ClientID
+	clientID, err := w.k.Register(context.Background(), w.admin, album, "RP", w.confURL)
+	require.NoError(t, err)
+	w.clientID = clientID
 	return w
 }
 
@@ -152,51 +148,83 @@ func (w *world) redeem() string {
 func TestConfigurationFetchedAsOftenAsKHEOPSDoes(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, kheopstest.Config{})
+	paths := func() []string {
+		var out []string
+		for _, f := range w.k.Fetches() {
+			out = append(out, strings.TrimPrefix(f, w.rp.URL))
+		}
+		return out
+	}
 	w.k.ResetCalls()
-	if _, err := w.k.Launch(context.Background(), w.admin, w.clientID, "1.2.3"); err != nil {
-		t.Fatal(err)
-	}
-	if n := len(w.k.Fetches()); n != 2 {
-		t.Errorf("launch: %d fetches, want 2", n)
-	}
+	_, err := w.k.Launch(context.Background(), w.admin, w.clientID, "1.2.3")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"/cfg", "/cfg"}, paths(), "launch: response_type, then redirect_uri")
 	w.k.ResetCalls()
 	tok := w.redeem()
-	var urls []string
-	for _, f := range w.k.Fetches() {
-		urls = append(urls, strings.TrimPrefix(f.URL, w.rp.URL))
-	}
-	if strings.Join(urls, " ") != "/cfg /cfg /cfg /jwks /cfg" { // launch (2), authentication (config, JWKS), grant (config)
-		t.Errorf("fetches %v", urls)
-	}
+	assert.Equal(t, []string{"/cfg", "/cfg", "/cfg", "/jwks", "/cfg"}, paths(), "launch (2), authentication (config, JWKS), grant (config)")
 	w.k.ResetCalls()
 	w.post("/api/token/introspect", url.Values{"token": {tok}}, nil)
-	if n := len(w.k.Fetches()); n != 1 {
-		t.Errorf("introspection: %d fetches, want 1", n)
-	}
+	assert.Equal(t, []string{"/cfg"}, paths(), "introspection")
 }
 
 func TestFailureInjectionAndRecordedCalls(t *testing.T) {
 	t.Parallel()
+	grantFoo := url.Values{"grant_type": {"foo"}}
+	statuses := func(w *world, n int) []int {
+		var got []int
+		for i := 0; i < n; i++ {
+			status, _ := w.post("/api/token", grantFoo, nil)
+			got = append(got, status)
+		}
+		return got
+	}
+	t.Run("Times N fails the next N requests, then the route works", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t, kheopstest.Config{})
+		w.k.ResetCalls()
+		w.k.Fail("/api/token", kheopstest.Failure{Times: 2, Status: 503, Body: "busy", Header: http.Header{"Content-Type": {"text/plain"}}})
+		assert.Equal(t, []int{503, 503, 400}, statuses(w, 3))
+		calls := w.k.CallsTo("/api/token")
+		require.Len(t, calls, 3)
+		assert.Equal(t, "grant_type=foo", string(calls[0].Body))
+		assert.Equal(t, http.MethodPost, calls[0].Method)
+		assert.Equal(t, 503, calls[0].Status)
+		assert.Equal(t, 400, calls[2].Status)
+	})
+	t.Run("Times 0 fails every request until cleared", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t, kheopstest.Config{})
+		w.k.Fail("/api/token", kheopstest.Failure{Status: 503})
+		assert.Equal(t, []int{503, 503, 503, 503}, statuses(w, 4))
+		w.k.ClearFailures()
+		assert.Equal(t, []int{400}, statuses(w, 1))
+	})
+	t.Run("only the matching method and path are affected", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t, kheopstest.Config{})
+		w.k.Fail("/api/token", kheopstest.Failure{Method: http.MethodGet, Status: 500})
+		w.k.Fail("/api/token/introspect", kheopstest.Failure{Status: 500})
+		assert.Equal(t, []int{400}, statuses(w, 1), "POST hit a GET failure")
+	})
+	t.Run("answer defaults to JSON", func(t *testing.T) {
+		t.Parallel()
+		w := newWorld(t, kheopstest.Config{})
+		w.k.Fail("/api/token", kheopstest.Failure{Status: 503, Body: `{"error":"busy"}`})
+		req, err := http.NewRequest(http.MethodPost, w.k.URL+"/api/token", strings.NewReader("grant_type=foo"))
+		require.NoError(t, err)
+		resp, err := w.k.Client().Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	})
+}
+
+func TestLaunchRefusesAlbumCapabilityToken(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, kheopstest.Config{})
-	w.k.ResetCalls()
-	w.k.InjectFailure(kheopstest.Failure{Path: "/api/token", Times: 2, Status: 503, Body: "busy", ContentType: "text/plain"})
-	var got []int
-	for i := 0; i < 3; i++ {
-		status, _ := w.post("/api/token", url.Values{"grant_type": {"foo"}}, nil)
-		got = append(got, status)
-	}
-	if fmt.Sprint(got) != "[503 503 400]" {
-		t.Errorf("statuses %v", got)
-	}
-	calls := w.k.CallsTo("/api/token")
-	if len(calls) != 3 || string(calls[0].Body) != "grant_type=foo" || calls[0].Method != "POST" || calls[2].Status != 400 {
-		t.Errorf("calls %+v", calls)
-	}
-	// Only the matching method is affected.
-	w.k.InjectFailure(kheopstest.Failure{Method: http.MethodGet, Path: "/api/token", Status: 500})
-	if status, _ := w.post("/api/token", url.Values{"grant_type": {"foo"}}, nil); status != 400 {
-		t.Errorf("POST hit a GET failure: %d", status)
-	}
+	form := url.Values{"access_token": {w.k.AlbumCapabilityToken(album)}, "client_id": {w.clientID}, "studyUID": {"1.2.3"}}
+	status, body := w.post("/api/report", form, nil)
+	assert.Equal(t, http.StatusForbidden, status, "%s", body)
 }
 
 func TestBasePath(t *testing.T) {
@@ -205,18 +233,12 @@ func TestBasePath(t *testing.T) {
 	root := strings.TrimSuffix(w.k.URL, "/kheops")
 	for _, p := range []string{"/api/.well-known/report-provider-configuration", "/kheopsapi/token", "/"} {
 		resp, err := w.k.Client().Get(root + p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		resp.Body.Close()
-		if resp.StatusCode != 404 && resp.StatusCode != 405 {
-			t.Errorf("%s outside the base path: HTTP %d", p, resp.StatusCode)
-		}
+		assert.Falsef(t, resp.StatusCode != 404 && resp.StatusCode != 405, "%s outside the base path: HTTP %d", p, resp.StatusCode)
 	}
 	resp, err := w.k.Client().Get(w.k.ConfigurationURL())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	var doc map[string]any
 	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
@@ -225,29 +247,21 @@ func TestBasePath(t *testing.T) {
 	want := map[string]string{"issuer": w.k.URL, "dicomweb_endpoint": w.k.URL + "/api", "dicomweb_uri_endpoint": w.k.URL + "/api/wado",
 		"token_endpoint": w.k.URL + "/api/token", "introspection_endpoint": w.k.URL + "/api/token/introspect", "userinfo_endpoint": w.k.URL + "/api/userinfo"}
 	for k, v := range want {
-		if doc[k] != v {
-			t.Errorf("%s = %v, want %s", k, doc[k], v)
-		}
+		assert.Equalf(t, v, doc[k], "%s = %v, want %s", k, doc[k], v)
 	}
 	if _, ok := doc["jwks_uri"]; ok {
 		t.Error("KHEOPS publishes no jwks_uri")
 	}
-	if len(doc) != 13 {
-		t.Errorf("%d members, want 13", len(doc))
-	}
+	assert.Equalf(t, 13, len(doc), "%d members, want 13", len(doc))
 }
 
 func TestLaunchAsRedirectAndPageParsing(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, kheopstest.Config{LaunchAsRedirect: true})
 	u, err := w.k.Launch(context.Background(), w.admin, w.clientID, "1.2.3")
-	if err != nil || !strings.HasPrefix(u, w.rp.URL+"/cb?code=") {
-		t.Fatalf("%s %v", u, err)
-	}
+	require.Falsef(t, err != nil || !strings.HasPrefix(u, w.rp.URL+"/cb?code="), "%s %v", u, err)
 	got, err := kheopstest.ParseLaunchPage([]byte(`<meta http-equiv="refresh" content="0;URL='https://rp/cb?a=1&amp;b=2'">`))
-	if err != nil || got != "https://rp/cb?a=1&b=2" {
-		t.Errorf("%q %v", got, err)
-	}
+	assert.Falsef(t, err != nil || got != "https://rp/cb?a=1&b=2", "%q %v", got, err)
 	for _, bad := range []string{"", "<html></html>", `content="0;URL='x`} {
 		if _, err := kheopstest.ParseLaunchPage([]byte(bad)); err == nil {
 			t.Errorf("%q parsed", bad)
@@ -281,35 +295,34 @@ func TestRegistrationAPI(t *testing.T) {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Authorization", "Bearer "+w.admin)
 		resp, err := w.k.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, b
 	}
 	base := "/api/albums/" + album + "/reportproviders/" + w.clientID
-	if status, body := do(http.MethodGet, base, nil); status != 200 || !strings.Contains(string(body), w.clientID) {
-		t.Errorf("GET %d %s", status, body)
+	steps := []struct {
+		name, method, path string
+		form               url.Values
+		status             int
+		contains           string
+	}{
+		{"GET", http.MethodGet, base, nil, 200, w.clientID},
+		{"PATCH the name", http.MethodPatch, base, url.Values{"name": {"Renamed"}}, 200, "Renamed"},
+		{"PATCH to a bad URL", http.MethodPatch, base, url.Values{"url": {w.rp.URL + "/nothing"}}, 400, ""},
+		{"list", http.MethodGet, "/api/albums/" + album + "/reportproviders", nil, 200, "Renamed"},
+		{"DELETE", http.MethodDelete, base, nil, 204, ""},
+		{"GET after DELETE", http.MethodGet, base, nil, 404, ""},
 	}
-	if status, body := do(http.MethodPatch, base, url.Values{"name": {"Renamed"}}); status != 200 || !strings.Contains(string(body), "Renamed") {
-		t.Errorf("PATCH %d %s", status, body)
+	for _, s := range steps { // in order: each step sees the previous ones
+		status, body := do(s.method, s.path, s.form)
+		assert.Equal(t, s.status, status, "%s: %s", s.name, body)
+		assert.Contains(t, string(body), s.contains, s.name)
 	}
-	if status, _ := do(http.MethodPatch, base, url.Values{"url": {w.rp.URL + "/nothing"}}); status != 400 {
-		t.Errorf("PATCH to a bad URL: %d", status)
-	}
-	if status, body := do(http.MethodGet, "/api/albums/"+album+"/reportproviders", nil); status != 200 || !strings.Contains(string(body), "Renamed") {
-		t.Errorf("list %d %s", status, body)
-	}
-	if status, _ := do(http.MethodDelete, base, nil); status != 204 {
-		t.Errorf("DELETE %d", status)
-	}
-	if status, _ := do(http.MethodGet, base, nil); status != 404 {
-		t.Errorf("GET after DELETE %d", status)
-	}
-	if _, err := w.k.Launch(context.Background(), w.admin, w.clientID, "1.2.3"); err == nil || !strings.Contains(err.Error(), "404") {
-		t.Errorf("launch of a deleted provider: %v", err)
-	}
+	_, err := w.k.Launch(context.Background(), w.admin, w.clientID, "1.2.3")
+	var ae *kheopstest.APIError
+	require.ErrorAs(t, err, &ae, "launch of a deleted provider")
+	assert.Equal(t, http.StatusNotFound, ae.StatusCode)
 }
 
 func TestPEPTokenNeedsTheInternalClient(t *testing.T) {
@@ -327,9 +340,7 @@ func TestPEPTokenNeedsTheInternalClient(t *testing.T) {
 		t.Errorf("wrong secret: %d %s", status, body)
 	}
 	status, body := w.post("/api/token/introspect", url.Values{"token": {w.admin}}, basic("proxy", "s3cret"))
-	if status != 200 || !strings.Contains(string(body), `"active":true`) {
-		t.Errorf("internal introspection of a user token: %d %s", status, body)
-	}
+	assert.Falsef(t, status != 200 || !strings.Contains(string(body), `"active":true`), "internal introspection of a user token: %d %s", status, body)
 }
 
 func multipartBody(t *testing.T, typ string, parts ...[]byte) (string, *bytes.Buffer) {
@@ -338,9 +349,7 @@ func multipartBody(t *testing.T, typ string, parts ...[]byte) (string, *bytes.Bu
 	mw := multipart.NewWriter(&b)
 	for _, p := range parts {
 		pw, err := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {"application/dicom"}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		pw.Write(p)
 	}
 	mw.Close()
@@ -369,9 +378,7 @@ func TestStoreRules(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodGet, w.k.URL+"/api/studies/1.2.3/series", nil)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := w.k.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if !strings.Contains(string(b), "2.25.77") || !strings.Contains(string(b), `"00080060":{"vr":"CS","Value":["SR"]}`) {
@@ -410,4 +417,16 @@ func TestStoreRefusesASeriesOfAnotherStudy(t *testing.T) {
 	if got := w.k.Instances("1.2.3"); len(got) != 1 {
 		t.Errorf("study 1.2.3 holds %d instances, want the 1 it started with", len(got))
 	}
+}
+
+func TestHelperErrorsHaveTheRemoteErrorShape(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, kheopstest.Config{})
+	_, err := w.k.Register(context.Background(), w.admin, "NoSuchAlbum", "RP", w.confURL)
+	var ae *kheopstest.APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, http.MethodPost, ae.Method)
+	assert.Equal(t, w.k.URL+"/api/albums/NoSuchAlbum/reportproviders", ae.URL)
+	assert.Equal(t, http.StatusNotFound, ae.StatusCode)
+	assert.Contains(t, ae.Body, "Album not found")
 }

@@ -63,24 +63,24 @@ func (s *Server) AddUser(u User) string {
 	cp := u
 	s.users[u.Sub] = &cp
 	s.mu.Unlock()
-	return s.UserToken(u.Sub)
+	return s.userToken(u.Sub)
 }
 
-// UserToken returns a fresh 24 h access token for a user.
-func (s *Server) UserToken(sub string) string {
+// userToken returns a fresh 24 h access token for a user.
+func (s *Server) userToken(sub string) string {
 	now := s.now()
 	return s.sign(jwt.MapClaims{
-		"iss": s.URL, "aud": s.URL, "sub": sub, "type": typeUser,
+		"iss": s.root, "aud": s.root, "sub": sub, "type": typeUser,
 		"iat": now.Unix(), "exp": now.Add(24 * time.Hour).Unix(),
 	})
 }
 
-// AlbumCapabilityToken returns an album capability token (which KHEOPS
+// albumCapabilityToken returns an album capability token (which KHEOPS
 // refuses for launching providers).
-func (s *Server) AlbumCapabilityToken(albumID string) string {
+func (s *Server) albumCapabilityToken(albumID string) string {
 	now := s.now()
 	return s.sign(jwt.MapClaims{
-		"iss": s.URL, "aud": s.URL, "sub": "capability-" + albumID, "type": typeAlbumCap,
+		"iss": s.root, "aud": s.root, "sub": "capability-" + albumID, "type": typeAlbumCap,
 		"album": albumID, "iat": now.Unix(), "exp": now.Add(24 * time.Hour).Unix(),
 	})
 }
@@ -131,8 +131,8 @@ func (s *Server) parseToken(raw string) (jwt.MapClaims, error) {
 	claims := jwt.MapClaims{}
 	_, err := jwt.ParseWithClaims(raw, claims, func(*jwt.Token) (any, error) { return s.secret, nil },
 		jwt.WithValidMethods([]string{"HS256"}),
-		jwt.WithIssuer(s.URL),
-		jwt.WithAudience(s.URL),
+		jwt.WithIssuer(s.root),
+		jwt.WithAudience(s.root),
 		jwt.WithLeeway(leeway),
 		jwt.WithTimeFunc(s.now),
 		jwt.WithExpirationRequired(),
@@ -168,7 +168,7 @@ func claimStrings(c jwt.MapClaims, name string) []string {
 func (s *Server) rpToken(sub, clientID, scope string, studies []string) string {
 	now := s.now()
 	return s.sign(jwt.MapClaims{
-		"iss": s.URL, "aud": s.URL, "sub": sub,
+		"iss": s.root, "aud": s.root, "sub": sub,
 		"exp": now.Add(rpLifetime).Unix(), "iat": now.Unix(), "nbf": now.Unix(),
 		"azp": clientID, "scope": scope, "type": typeRPToken, "studyUID": studies,
 	})
@@ -179,7 +179,7 @@ func (s *Server) rpToken(sub, clientID, scope string, studies []string) string {
 func (s *Server) code(sub, clientID string, studies []string) string {
 	now := s.now()
 	return s.sign(jwt.MapClaims{
-		"iss": s.URL, "aud": s.URL, "sub": sub, "azp": clientID,
+		"iss": s.root, "aud": s.root, "sub": sub, "azp": clientID,
 		"type": typeCode, "study_uids": studies,
 		"nbf": now.Unix(), "exp": now.Add(codeLifetime).Unix(),
 	})
