@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"math"
 	"os/exec"
 	"strings"
 	"testing"
@@ -70,7 +71,7 @@ func TestInitBodyErrors(t *testing.T) {
 
 func TestInitBodyMinimal(t *testing.T) {
 	t.Parallel()
-	b, err := uploader.InitRequest{UploadID: "u", Context: map[string]any{"b": -0.0, "a": 1e21, "c": []any{nil, true, 1.50}}}.Body()
+	b, err := uploader.InitRequest{UploadID: "u", Context: map[string]any{"b": math.Copysign(0, -1), "a": 1e21, "c": []any{nil, true, 1.50}}}.Body()
 	want := `{"upload_id":"u","studies":{},"mode":"bulk","type":"uploader","source":"standalone-uploader","patient_id":null,"context":{"a":1e+21,"b":0,"c":[null,true,1.5]}}`
 	if err != nil || string(b) != want {
 		t.Fatalf("got %s, %v\nwant %s", b, err, want)
