@@ -226,7 +226,7 @@ func (s *Service) serveMintTokens(w http.ResponseWriter, r *http.Request) {
 		writeDetail(w, http.StatusBadRequest, "share: type in the body differs from the type in the path")
 		return
 	}
-	if !knownType(cl.Type, V3) || cl.Type == TypeInvalid {
+	if !knownType(cl.Type, V3) || cl.Type == typeInvalid {
 		writeDetail(w, http.StatusBadRequest, fmt.Sprintf("share: unknown token type %q", cl.Type))
 		return
 	}
@@ -250,7 +250,8 @@ func (s *Service) serveMintTokens(w http.ResponseWriter, r *http.Request) {
 	if vd == nil {
 		vd = req.ValidityDurAlt
 	}
-	// The plugin may send an uninitialised ValidityDuration (spec §6.10):
+	// The plugin may send an uninitialised ValidityDuration (see
+	// docs/orthanc.md, "Minting"):
 	// an explicit expiration date wins, and a lone duration is bounded.
 	if vd != nil && cl.ExpiresAt.IsZero() {
 		if *vd < 0 || *vd > maxValidityDuration {
@@ -324,6 +325,11 @@ func requestExpiration(a, b *string) (t time.Time, err error) {
 	if t, err = parsePyTime(v); err != nil {
 		return t, badRequest(fmt.Errorf("%w: expiration-date is not an ISO-8601 date and time", ErrInvalidShare))
 	}
+	// A given date is range-checked, never taken for "no expiry": year 1
+	// parses to Go's zero time, which Claims use for "never expires".
+	if !expiryInRange(t) {
+		return time.Time{}, badRequest(fmt.Errorf("%w: expiration-date is outside 1970-9999", ErrInvalidShare))
+	}
 	return t, nil
 }
 
@@ -357,7 +363,7 @@ func (s *Service) mint(ctx context.Context, cl Claims, legacy bool) (token, link
 		if err != nil {
 			return "", "", Claims{}, &httpError{http.StatusBadGateway, err}
 		}
-		link, err := s.links.MedDreamURL(uids, mt, legacy)
+		link, err := s.links.medDreamURL(uids, mt, legacy)
 		if err != nil {
 			return "", "", Claims{}, badRequest(err)
 		}
@@ -434,7 +440,7 @@ type outcome struct {
 
 // follow decodes token and works out where it leads.
 func (s *Service) follow(ctx context.Context, token string) outcome {
-	token = StripBearer(token)
+	token = stripBearer(token)
 	if token == "" {
 		return outcome{code: "invalid", status: http.StatusBadRequest}
 	}
@@ -465,14 +471,16 @@ func (s *Service) follow(ctx context.Context, token string) outcome {
 		for i, r := range cl.Resources {
 			uids[i] = r.DicomUID
 		}
-		mt, err := s.meddream.Token(ctx, uids)
-		if err != nil {
+		// err is the function's: the check after the switch covers both
+		// branches (a := here once hid MedDreamURL's error).
+		var mt string
+		if mt, err = s.meddream.Token(ctx, uids); err != nil {
 			s.log.LogAttrs(ctx, slog.LevelError, "share: MedDream token service failed", slog.String("error", err.Error()))
 			return outcome{claims: cl, code: "unknown", status: http.StatusBadGateway}
 		}
-		o.redirect, err = s.links.MedDreamURL(uids, mt, cl.Version != V3)
+		o.redirect, err = s.links.medDreamURL(uids, mt, cl.Version != V3)
 	default:
-		o.redirect, err = s.links.ViewerURL(cl, token)
+		o.redirect, err = s.links.viewerURL(cl, token)
 	}
 	if err != nil {
 		return outcome{claims: cl, code: "unknown", status: http.StatusBadRequest}
@@ -517,7 +525,7 @@ func (s *Service) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	if token == "" && req.TokenValue != nil {
 		token = *req.TokenValue
 	}
-	if StripBearer(token) == "" {
+	if stripBearer(token) == "" {
 		writeDetail(w, http.StatusBadRequest, ErrNoToken.Error())
 		return
 	}
@@ -539,7 +547,7 @@ func (s *Service) serveRevoke(w http.ResponseWriter, r *http.Request) {
 
 // serveProfile answers the plugin's user-profile request with a profile
 // that grants nothing, so that the plugin falls back to resource-token
-// validation (spec §4.3).
+// validation (see docs/orthanc.md, "User profiles").
 func (s *Service) serveProfile(w http.ResponseWriter, r *http.Request) {
 	if _, status := readBody(w, r, s.maxBody); status != 0 {
 		writeDetail(w, status, "share: unreadable body")

@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // fakeMedDream is a MedDream token service: it records the request and
@@ -48,60 +51,45 @@ func TestMintOldAPI(t *testing.T) {
 	})
 	t.Run("stone", func(t *testing.T) {
 		status, body := f.do(t, "PUT", "/shares", `{"id":"toto","studies":[{"dicom-uid":"`+dA+`","orthanc-id":"`+oA+`"}],"type":"stone-viewer-publication","expiration-date":"2026-12-31T11:00:00Z"}`, nil)
-		if status != 200 {
-			t.Fatalf("%d %s", status, body)
-		}
+		require.Equal(t, 200, status, body)
 		var resp struct {
 			Request json.RawMessage
 			Token   string
 			URL     string
 		}
-		if err := json.Unmarshal([]byte(body), &resp); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, json.Unmarshal([]byte(body), &resp))
 		wantReq := `{"id":"toto","studies":[{"dicom-uid":"` + dA + `","orthanc-id":"` + oA + `"}],"anonymized":false,"type":"stone-viewer-publication","expiration-date":"2026-12-31T11:00:00+00:00"}`
-		if string(resp.Request) != wantReq {
-			t.Errorf("request echo\n got %s\nwant %s", resp.Request, wantReq)
-		}
-		if want := "https://pacs.example/orthanc/stone-webviewer/index.html?study=" + dA + "&selectedStudies=" + dA + "&token=" + resp.Token; resp.URL != want {
-			t.Errorf("url %s", resp.URL)
-		}
+		assert.Equal(t, wantReq, string(resp.Request), "request echo")
+		assert.Equal(t, "https://pacs.example/orthanc/stone-webviewer/index.html?study="+dA+"&selectedStudies="+dA+"&token="+resp.Token, resp.URL)
 		cl, err := f.codec.Decode(resp.Token)
-		if err != nil || cl.Version != V3 || cl.ServerID != "std" || cl.TokenID == "" {
-			t.Errorf("token %+v %v", cl, err)
-		}
+		require.NoError(t, err)
+		assert.Equal(t, V3, cl.Version)
+		assert.Equal(t, "std", cl.ServerID)
+		assert.NotEmpty(t, cl.TokenID)
 	})
 	t.Run("v2 layout on request, snake_case names, historic single study", func(t *testing.T) {
 		g := newFixture(t, func(c *Config) { c.SharesVersion = V2 })
 		status, body := g.do(t, "PUT", "/shares", `{"dicom_uid":"`+dA+`","orthanc_id":"`+oA+`","type":"osimis-viewer-publication","expiration_date":null}`, nil)
-		if status != 200 {
-			t.Fatalf("%d %s", status, body)
-		}
+		require.Equal(t, 200, status, body)
 		var resp struct{ Token string }
-		json.Unmarshal([]byte(body), &resp)
-		if p := payloadOf(t, resp.Token); !strings.HasPrefix(p, `{"id":null,"studies":[{"dicom_uid":"`+dA+`","orthanc_id":"`+oA+`"}],"anonymized":false,"type":"osimis-viewer-publication","expiration_date":null,"iat":`) {
-			t.Errorf("payload %s", p)
-		}
+		require.NoError(t, json.Unmarshal([]byte(body), &resp))
+		p := payloadOf(t, resp.Token)
+		assert.True(t, strings.HasPrefix(p, `{"id":null,"studies":[{"dicom_uid":"`+dA+`","orthanc_id":"`+oA+`"}],"anonymized":false,"type":"osimis-viewer-publication","expiration_date":null,"iat":`), "payload %s", p)
 	})
 	t.Run("anonymized osimis uses the anonymized root and server", func(t *testing.T) {
 		_, body := f.do(t, "PUT", "/shares", `{"studies":[{"orthanc-id":"`+oA+`"}],"anonymized":true,"type":"osimis-viewer-publication"}`, nil)
-		if !strings.Contains(body, `"url":"https://pacs.example/anon/osimis-viewer/`) {
-			t.Fatalf("%s", body)
-		}
+		require.Contains(t, body, `"url":"https://pacs.example/anon/osimis-viewer/`)
 		var resp struct{ Token string }
-		json.Unmarshal([]byte(body), &resp)
-		if cl, _ := f.codec.Decode(resp.Token); cl.ServerID != "anon" || !cl.Anonymized {
-			t.Errorf("claims %+v", cl)
-		}
+		require.NoError(t, json.Unmarshal([]byte(body), &resp))
+		cl, _ := f.codec.Decode(resp.Token)
+		assert.Equal(t, "anon", cl.ServerID)
+		assert.True(t, cl.Anonymized)
 	})
 	t.Run("meddream instant link", func(t *testing.T) {
 		status, body := f.do(t, "PUT", "/shares", `{"studies":[{"dicom-uid":"`+dA+`"}],"type":"meddream-instant-link"}`, nil)
-		if status != 200 || !strings.Contains(body, `"token":"md-token-42","url":"https://pacs.example/meddream/?token=md-token-42"`) {
-			t.Fatalf("%d %s", status, body)
-		}
-		if got := md.last.Load(); got != `{"items":[{"studies":{"study":"`+dA+`","storage":"Orthanc"}}]}` {
-			t.Errorf("MedDream request %s", got)
-		}
+		require.Equal(t, 200, status, body)
+		require.Contains(t, body, `"token":"md-token-42","url":"https://pacs.example/meddream/?token=md-token-42"`)
+		assert.Equal(t, `{"items":[{"studies":{"study":"`+dA+`","storage":"Orthanc"}}]}`, md.last.Load(), "MedDream request")
 	})
 	errs := []struct {
 		name, body string
@@ -120,18 +108,17 @@ func TestMintOldAPI(t *testing.T) {
 	}
 	for _, tt := range errs {
 		t.Run(tt.name, func(t *testing.T) {
-			if status, body := f.do(t, "PUT", "/shares", tt.body, nil); status != tt.want || !strings.HasPrefix(body, `{"detail":"share: `) {
-				t.Fatalf("%d %s", status, body)
-			}
+			status, body := f.do(t, "PUT", "/shares", tt.body, nil)
+			assert.Equal(t, tt.want, status, body)
+			assert.True(t, strings.HasPrefix(body, `{"detail":"share: `), body)
 		})
 	}
 	t.Run("MedDream error page never becomes a token", func(t *testing.T) {
 		md.fail.Store(true)
 		defer md.fail.Store(false)
 		status, body := f.do(t, "PUT", "/shares", `{"studies":[{"dicom-uid":"`+dA+`"}],"type":"meddream-instant-link"}`, nil)
-		if status != http.StatusBadGateway || strings.Contains(body, `"token"`) {
-			t.Fatalf("%d %s", status, body)
-		}
+		assert.Equal(t, http.StatusBadGateway, status, body)
+		assert.NotContains(t, body, `"token"`)
 	})
 }
 
@@ -146,37 +133,30 @@ func TestMintNewAPI(t *testing.T) {
 	}
 	t.Run("ohif publication, exact answer", func(t *testing.T) {
 		status, m, raw := put(t, "ohif-viewer-publication", `{"id":"x","resources":[{"dicom-uid":"`+dA+`","orthanc-id":"`+oA+`","level":"study"}],"type":"ohif-viewer-publication","expiration-date":"2026-02-01T00:00:00.5+01:00","server-id":"std"}`)
-		if status != 200 {
-			t.Fatalf("%d %s", status, raw)
-		}
+		require.Equal(t, 200, status, raw)
 		tok := m["token"].(string)
 		want := `{"request":{"id":"x","resources":[{"dicom-uid":"` + dA + `","orthanc-id":"` + oA + `","url":null,"level":"study"}],"type":"ohif-viewer-publication","expiration-date":"2026-01-31T23:00:00.500000+00:00","validity-duration":null},"token":"` + tok + `","url":"https://pacs.example/ohif/viewer?StudyInstanceUIDs=` + dA + `&token=` + tok + `"}`
-		if raw != want {
-			t.Errorf("answer\n got %s\nwant %s", raw, want)
-		}
+		assert.Equal(t, want, raw, "answer")
 	})
 	t.Run("instant link has null url", func(t *testing.T) {
 		_, m, raw := put(t, "viewer-instant-link", `{"resources":[{"dicom-uid":"`+dA+`","level":"study"}],"validity-duration":600}`)
-		if m["url"] != nil || m["token"] == nil {
-			t.Fatalf("%s", raw)
-		}
+		require.Nil(t, m["url"], raw)
+		require.NotNil(t, m["token"], raw)
 		cl, _ := f.codec.Decode(m["token"].(string))
-		if !cl.ExpiresAt.Equal(katNow.Add(10*time.Minute)) || cl.ValidityDuration != 600 {
-			t.Errorf("claims %+v", cl)
-		}
+		assert.True(t, cl.ExpiresAt.Equal(katNow.Add(10*time.Minute)), "ExpiresAt %v", cl.ExpiresAt)
+		assert.Equal(t, 600, cl.ValidityDuration)
 	})
 	t.Run("expiration date wins over a garbage duration", func(t *testing.T) {
 		_, m, raw := put(t, "viewer-instant-link", `{"resources":[{"dicom-uid":"1","level":"study"}],"expiration-date":"2026-01-03T00:00:00Z","validity-duration":-123456789}`)
 		cl, err := f.codec.Decode(m["token"].(string))
-		if err != nil || !cl.ExpiresAt.Equal(time.Date(2026, 1, 3, 0, 0, 0, 0, time.UTC)) || cl.ValidityDuration != 0 {
-			t.Fatalf("%s: %+v %v", raw, cl, err)
-		}
+		require.NoError(t, err, raw)
+		assert.True(t, cl.ExpiresAt.Equal(time.Date(2026, 1, 3, 0, 0, 0, 0, time.UTC)), "ExpiresAt %v", cl.ExpiresAt)
+		assert.Zero(t, cl.ValidityDuration)
 	})
 	t.Run("missing ids give null url like Python", func(t *testing.T) {
 		_, m, raw := put(t, "osimis-viewer-publication", `{"resources":[{"dicom-uid":"1","level":"study"}]}`)
-		if m["url"] != nil || m["token"] == nil {
-			t.Fatalf("%s", raw)
-		}
+		assert.Nil(t, m["url"], raw)
+		assert.NotNil(t, m["token"], raw)
 	})
 	for _, tt := range []struct{ name, typ, body string }{
 		{"type differs from path", "stone-viewer-publication", `{"resources":[{"dicom-uid":"1"}],"type":"ohif-viewer-publication"}`},
@@ -189,9 +169,8 @@ func TestMintNewAPI(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			g := newFixture(t, func(c *Config) { c.Links.OrthancRoot = "" })
-			if status, raw := g.do(t, "PUT", "/tokens/"+tt.typ, tt.body, nil); status != 400 {
-				t.Fatalf("%d %s", status, raw)
-			}
+			status, raw := g.do(t, "PUT", "/tokens/"+tt.typ, tt.body, nil)
+			assert.Equal(t, 400, status, raw)
 		})
 	}
 }
@@ -221,9 +200,9 @@ func TestDecodeRoute(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if status, body := f.post(t, "/tokens/decode", tt.body, nil); status != 200 || body != tt.want {
-				t.Fatalf("%d\n got %s\nwant %s", status, body, tt.want)
-			}
+			status, body := f.post(t, "/tokens/decode", tt.body, nil)
+			assert.Equal(t, 200, status)
+			assert.Equal(t, tt.want, body)
 		})
 	}
 }
@@ -242,9 +221,8 @@ func TestLanding(t *testing.T) {
 	expired := f.mint(t, Claims{Type: StoneViewerPublication, Resources: res, ExpiresAt: katNow})
 	meddream := f.mint(t, Claims{Version: V2, Type: MedDreamViewerPublication, Resources: res})
 	revoked := f.mint(t, Claims{Type: StoneViewerPublication, Resources: res})
-	if _, err := f.svc.Revoke(t.Context(), revoked); err != nil {
-		t.Fatal(err)
-	}
+	_, err := f.svc.Revoke(t.Context(), revoked)
+	require.NoError(t, err)
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	tests := []struct {
 		name, token string
@@ -264,34 +242,25 @@ func TestLanding(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, err := client.Get(f.srv.URL + "/share-landing/?token=" + tt.token)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != tt.status || resp.Header.Get("Location") != tt.location {
-				t.Fatalf("%d %q, want %d %q", resp.StatusCode, resp.Header.Get("Location"), tt.status, tt.location)
-			}
-			if !strings.Contains(string(body), tt.page) {
-				t.Errorf("page %s", body)
-			}
-			if resp.Header.Get("Referrer-Policy") != "no-referrer" || resp.Header.Get("Cache-Control") != "no-store" {
-				t.Errorf("headers %v", resp.Header)
-			}
+			require.Equal(t, tt.status, resp.StatusCode)
+			require.Equal(t, tt.location, resp.Header.Get("Location"))
+			assert.Contains(t, string(body), tt.page)
+			assert.Equal(t, "no-referrer", resp.Header.Get("Referrer-Policy"))
+			assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
 		})
 	}
 	t.Run("MedDream down", func(t *testing.T) {
 		md.fail.Store(true)
 		defer md.fail.Store(false)
 		resp, err := client.Get(f.srv.URL + "/share-landing/?token=" + meddream)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusBadGateway || strings.Contains(string(body), "Internal Server Error") {
-			t.Fatalf("%d %s", resp.StatusCode, body)
-		}
+		assert.Equal(t, http.StatusBadGateway, resp.StatusCode)
+		assert.NotContains(t, string(body), "Internal Server Error")
 	})
 }
 
@@ -313,10 +282,86 @@ func TestMedDreamClientRefusesNonTokens(t *testing.T) {
 			}))
 			defer srv.Close()
 			_, err := (&MedDreamClient{TokenServiceURL: srv.URL}).Token(t.Context(), []string{"1.2"})
+			require.Error(t, err)
 			var re *RemoteError
-			if !errors.As(err, &re) && !strings.Contains(err.Error(), "exceeds") {
-				t.Fatalf("err = %v", err)
+			if !errors.As(err, &re) {
+				assert.Contains(t, err.Error(), "exceeds")
 			}
 		})
 	}
+}
+
+// TestLandingMedDreamWithoutRoot: when the MedDream link cannot be built
+// (no MedDreamRoot), the landing page and the decode route report it
+// instead of redirecting to an empty Location. The error of MedDreamURL
+// used to be assigned to a shadowed variable and never checked.
+func TestLandingMedDreamWithoutRoot(t *testing.T) {
+	t.Parallel()
+	md := newFakeMedDream(t)
+	f := newFixture(t, func(c *Config) {
+		c.MedDream = &MedDreamClient{TokenServiceURL: md.srv.URL}
+	})
+	tok := f.mint(t, Claims{Type: MedDreamViewerPublication, Resources: []Resource{{DicomUID: dA, OrthancID: oA}}})
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(f.srv.URL + "/share-landing/?token=" + tok)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "page %s", body)
+	assert.Empty(t, resp.Header.Get("Location"))
+	assert.Contains(t, string(body), "<h1>Invalid token</h1>")
+	assert.EqualValues(t, 1, md.calls.Load(), "the MedDream token was asked for before the link failed")
+
+	status, got := f.post(t, "/tokens/decode", `{"token-value":"`+tok+`"}`, nil)
+	require.Equal(t, http.StatusOK, status)
+	assert.JSONEq(t, `{"token-type":"meddream-viewer-publication","error-code":"unknown","redirect-url":null,"resources":[]}`, got)
+}
+
+// TestRemoteErrorShape: failures of Orthanc and MedDream come back as a
+// *RemoteError with the SDK's common fields (Method, URL without
+// credentials or query, StatusCode, a bounded and cleaned Body), and an
+// answer that may be a token is never echoed.
+func TestRemoteErrorShape(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/base/tools/lookup":
+			w.WriteHeader(http.StatusInternalServerError)
+			io.WriteString(w, "boom\n"+strings.Repeat("x", 2000))
+		case "/base/studies/s1":
+			io.WriteString(w, `{"ID":"s1"}`) // no StudyInstanceUID
+		case "/md/busy":
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "busy: Bearer abc.def")
+		case "/md/html":
+			io.WriteString(w, "<html>secret-looking token</html>")
+		}
+	}))
+	t.Cleanup(srv.Close)
+	userURL := strings.Replace(srv.URL, "http://", "http://admin:pw@", 1)
+	oc := &OrthancClient{URL: userURL + "/base"}
+
+	_, err := oc.lookupStudy(t.Context(), "1.2.3")
+	var re *RemoteError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, "POST", re.Method)
+	assert.Equal(t, srv.URL+"/base/tools/lookup", re.URL, "no user info in the URL")
+	assert.Equal(t, http.StatusInternalServerError, re.StatusCode)
+	assert.True(t, strings.HasPrefix(re.Body, "boom xxx"), re.Body)
+	assert.LessOrEqual(t, len(re.Body), 512)
+	assert.NotContains(t, err.Error(), "pw")
+	assert.True(t, strings.HasPrefix(err.Error(), "share: POST "+srv.URL+"/base/tools/lookup: HTTP 500: boom"), err.Error())
+
+	_, err = oc.studyInstanceUID(t.Context(), "s1")
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, RemoteError{Method: "GET", URL: srv.URL + "/base/studies/s1", StatusCode: 200, problem: "answer has no ID or StudyInstanceUID"}, *re)
+
+	_, err = (&MedDreamClient{TokenServiceURL: srv.URL + "/md/busy?key=k"}).Token(t.Context(), []string{"1.2"})
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, RemoteError{Method: "POST", URL: srv.URL + "/md/busy", StatusCode: 503, Body: "busy: Bearer [redacted]"}, *re)
+
+	_, err = (&MedDreamClient{TokenServiceURL: srv.URL + "/md/html"}).Token(t.Context(), []string{"1.2"})
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, RemoteError{Method: "POST", URL: srv.URL + "/md/html", StatusCode: 200, problem: "answer is not a token"}, *re)
+	assert.NotContains(t, err.Error(), "secret-looking")
 }

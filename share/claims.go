@@ -60,9 +60,9 @@ const (
 	MedDreamInstantLink       Type = "meddream-instant-link"
 	ViewerInstantLink         Type = "viewer-instant-link"   // V3 only
 	DownloadInstantLink       Type = "download-instant-link" // V3 only
-	// TypeInvalid is orthanc-auth-service's placeholder type; it never
+	// typeInvalid is orthanc-auth-service's placeholder type; it never
 	// grants anything here.
-	TypeInvalid Type = "invalid"
+	typeInvalid Type = "invalid"
 )
 
 // knownType reports whether t exists in layout v.
@@ -70,18 +70,18 @@ func knownType(t Type, v Version) bool {
 	switch t {
 	case OsimisViewerPublication, StoneViewerPublication, MedDreamViewerPublication, MedDreamInstantLink:
 		return true
-	case OHIFViewerPublication, VolViewViewerPublication, ViewerInstantLink, DownloadInstantLink, TypeInvalid:
+	case OHIFViewerPublication, VolViewViewerPublication, ViewerInstantLink, DownloadInstantLink, typeInvalid:
 		return v == V3
 	}
 	return false
 }
 
-// DefaultAllowedTypes are the token types that [Service] accepts for
+// defaultAllowedTypes are the token types that [Service] accepts for
 // Orthanc resource access when [Config.AllowedTypes] is nil: viewer
 // publications and instant links that the viewers use against Orthanc.
 // MedDream tokens are excluded (MedDream reads Orthanc on its own account;
 // the share JWT only feeds the landing page), and so is "invalid".
-var DefaultAllowedTypes = []Type{
+var defaultAllowedTypes = []Type{
 	OsimisViewerPublication, StoneViewerPublication, OHIFViewerPublication,
 	VolViewViewerPublication, ViewerInstantLink, DownloadInstantLink,
 }
@@ -155,8 +155,6 @@ type Claims struct {
 	TokenID string
 	// IssuedAt is the iat claim. Mint sets it.
 	IssuedAt time.Time
-	// NotBefore is the nbf claim (decoded, never minted).
-	NotBefore time.Time
 	// ServerID binds the token to one Orthanc server (the
 	// WebServiceIdentifier of its authorization plugin). Empty means not
 	// bound.
@@ -164,6 +162,8 @@ type Claims struct {
 
 	// exp is the exp claim (decoded; Mint writes ExpiresAt rounded up).
 	exp time.Time
+	// nbf is the nbf claim (decoded, never minted).
+	nbf time.Time
 	// revocationID is TokenID, or for tokens without jti a digest of the
 	// signature (set by Decode and Mint).
 	revocationID string
@@ -174,9 +174,9 @@ type Claims struct {
 // signature prefixed with "sig:". Only decoded claims have one.
 func (c *Claims) RevocationID() string { return c.revocationID }
 
-// Expiry is when the token stops being valid: the earlier of ExpiresAt
+// expiry is when the token stops being valid: the earlier of ExpiresAt
 // and the exp claim, or the zero time if it never expires.
-func (c *Claims) Expiry() time.Time {
+func (c *Claims) expiry() time.Time {
 	e := c.ExpiresAt
 	if !c.exp.IsZero() && (e.IsZero() || c.exp.Before(e)) {
 		e = c.exp

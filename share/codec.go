@@ -26,15 +26,16 @@ import (
 // "openssl rand -base64 48").
 const MinSecretLen = 32
 
-// MaxTokenLen bounds the tokens [Codec.Decode] looks at; longer strings
+// maxTokenLen bounds the tokens [Codec.Decode] looks at; longer strings
 // are malformed without further work.
-const MaxTokenLen = 16 << 10
+const maxTokenLen = 16 << 10
 
 // maxResources bounds the resources of one token.
 const maxResources = 1000
 
 // maxValidityDuration bounds validity_duration when minting (ten years):
-// the authorization plugin may send an uninitialised value (spec §6.10).
+// the authorization plugin may send an uninitialised value (see
+// docs/orthanc.md, "Minting").
 const maxValidityDuration = 10 * 365 * 24 * 3600
 
 // headerSegment is base64url({"alg":"HS256","typ":"JWT"}), the header
@@ -59,18 +60,14 @@ type CodecConfig struct {
 	Now func() time.Time
 	// Rand is the source of token ids; nil means crypto/rand.Reader.
 	Rand io.Reader
-	// CacheSize bounds the cache of verified tokens: a token seen again
-	// (the plugin validates one token for many requests) skips the
-	// signature check and payload parsing; expiry and revocation are still
-	// checked every time. The key is the exact token string, so a hit
-	// proves what a verification would. 0 means DefaultCacheSize; a
-	// negative value disables the cache.
-	CacheSize int
 }
 
-// DefaultCacheSize is the number of verified tokens a [Codec] remembers
-// when [CodecConfig.CacheSize] is 0.
-const DefaultCacheSize = 4096
+// defaultCacheSize is the number of verified tokens a [Codec] remembers:
+// a token seen again (the plugin validates one token for many requests)
+// skips the signature check and payload parsing; expiry and revocation
+// are still checked every time. The key is the exact token string, so a
+// hit proves what a verification would.
+const defaultCacheSize = 4096
 
 // maxCachedTokenLen keeps unusually long tokens out of the cache, so that
 // it stays within a few megabytes.
@@ -120,10 +117,7 @@ func NewCodec(cfg CodecConfig) (*Codec, error) {
 	if c.rand == nil {
 		c.rand = rand.Reader
 	}
-	c.cacheMax = cfg.CacheSize
-	if c.cacheMax == 0 {
-		c.cacheMax = DefaultCacheSize
-	}
+	c.cacheMax = defaultCacheSize
 	return c, nil
 }
 
@@ -157,7 +151,7 @@ func (c *Codec) Mint(cl Claims) (string, Claims, error) {
 	cl.TokenID = base64.RawURLEncoding.EncodeToString(id[:])
 	cl.revocationID = cl.TokenID
 	cl.IssuedAt = time.Unix(now.Unix(), 0).UTC()
-	cl.NotBefore = time.Time{}
+	cl.nbf = time.Time{}
 	cl.exp = time.Time{}
 	if !cl.ExpiresAt.IsZero() {
 		cl.exp = cl.ExpiresAt.Truncate(time.Second)
@@ -186,7 +180,7 @@ func checkMint(cl *Claims) error {
 	if v < V0 || v > V3 {
 		return fmt.Errorf("%w: unknown layout %d", ErrInvalidShare, int(v))
 	}
-	if !knownType(cl.Type, v) || cl.Type == TypeInvalid {
+	if !knownType(cl.Type, v) || cl.Type == typeInvalid {
 		return fmt.Errorf("%w: type %q does not exist in layout %v", ErrInvalidShare, cl.Type, v)
 	}
 	if len(cl.Resources) == 0 {
@@ -201,7 +195,7 @@ func checkMint(cl *Claims) error {
 	if v == V0 && cl.Anonymized {
 		return fmt.Errorf("%w: layout v0 has no anonymized claim", ErrInvalidShare)
 	}
-	if e := cl.ExpiresAt; !e.IsZero() && (e.Year() < 1970 || e.Year() > 9999) {
+	if e := cl.ExpiresAt; !e.IsZero() && !expiryInRange(e) {
 		// Outside what both Python's isoformat and exp can carry.
 		return fmt.Errorf("%w: expiration date %d is outside 1970-9999", ErrInvalidShare, e.Year())
 	}
@@ -335,7 +329,7 @@ func (*rawPayload) GetAudience() (jwt.ClaimStrings, error)       { return nil, n
 // times. The error wraps [ErrMalformed], [ErrSignature], [ErrExpired] or
 // [ErrNotYetValid]; with ErrExpired and ErrNotYetValid the claims are
 // returned as well (a landing page shows the type of an expired token).
-// A bearer prefix is not accepted here; see [StripBearer].
+// A bearer prefix is not accepted here; see stripBearer.
 func (c *Codec) Decode(token string) (Claims, error) {
 	p, err := c.decodeShared(token)
 	if p == nil {
@@ -371,18 +365,18 @@ func (c *Codec) decodeShared(token string) (*Claims, error) {
 		}
 	}
 	now := c.now()
-	if e := cl.Expiry(); !e.IsZero() && !now.Before(e) {
+	if e := cl.expiry(); !e.IsZero() && !now.Before(e) {
 		return cl, ErrExpired
 	}
-	if !cl.NotBefore.IsZero() && now.Before(cl.NotBefore) {
+	if !cl.nbf.IsZero() && now.Before(cl.nbf) {
 		return cl, ErrNotYetValid
 	}
 	return cl, nil
 }
 
 func (c *Codec) decode(token string) (Claims, error) {
-	if len(token) > MaxTokenLen {
-		return Claims{}, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, MaxTokenLen)
+	if len(token) > maxTokenLen {
+		return Claims{}, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, maxTokenLen)
 	}
 	payload, sig, err := c.verify(token)
 	if err != nil {
@@ -569,7 +563,7 @@ func parsePayload(b []byte) (Claims, error) {
 	case w.Type != nil:
 		cl.Type = Type(*w.Type)
 	case cl.Version == V3:
-		cl.Type = TypeInvalid // the V3 model's default
+		cl.Type = typeInvalid // the V3 model's default
 	default:
 		return Claims{}, malformed("no type")
 	}
@@ -583,6 +577,12 @@ func parsePayload(b []byte) (Claims, error) {
 	if exp != "" {
 		if cl.ExpiresAt, err = parsePyTime(exp); err != nil {
 			return Claims{}, malformed("expiration_date is not an ISO-8601 date and time")
+		}
+		// A date that is present is never "no expiry": year 1
+		// ("0001-01-01T00:00:00") parses to Go's zero time, which Claims
+		// use for "never expires". Refuse what no minter writes.
+		if !expiryInRange(cl.ExpiresAt) {
+			return Claims{}, malformed("expiration_date is outside 1970-9999")
 		}
 	}
 	vd := w.ValidityDuration
@@ -604,7 +604,7 @@ func parsePayload(b []byte) (Claims, error) {
 	for _, f := range []struct {
 		n   *json.Number
 		dst *time.Time
-	}{{w.IAT, &cl.IssuedAt}, {w.EXP, &cl.exp}, {w.NBF, &cl.NotBefore}} {
+	}{{w.IAT, &cl.IssuedAt}, {w.EXP, &cl.exp}, {w.NBF, &cl.nbf}} {
 		if f.n == nil {
 			continue
 		}
@@ -617,11 +617,20 @@ func parsePayload(b []byte) (Claims, error) {
 	return cl, nil
 }
 
+// expiryInRange reports whether t, an expiration date that is present,
+// lies within what this package and the Python services write: 1970 to
+// 9999 in UTC. In particular the zero time (year 1) is out of range, so a
+// present date can never be mistaken for an absent one.
+func expiryInRange(t time.Time) bool {
+	return !t.Before(time.Unix(0, 0)) && !t.After(neverExpires)
+}
+
 // numericDate reads a JWT NumericDate (seconds since the epoch, possibly
-// fractional).
+// fractional) between 1970 and 9999: a negative value could land on Go's
+// zero time, which means "absent".
 func numericDate(n json.Number) (time.Time, error) {
 	f, err := n.Float64()
-	if err != nil || math.IsNaN(f) || f < -1e12 || f > 1e12 {
+	if err != nil || math.IsNaN(f) || f < 0 || f > float64(neverExpires.Unix()) {
 		return time.Time{}, malformed("registered time claim out of range")
 	}
 	sec, frac := math.Modf(f)
@@ -630,7 +639,7 @@ func numericDate(n json.Number) (time.Time, error) {
 
 // StripBearer removes a leading "Bearer " (any case) from an
 // Authorization-style value, as the Python services do.
-func StripBearer(v string) string {
+func stripBearer(v string) string {
 	const p = "bearer "
 	if len(v) >= len(p) && asciiEqualFold(v[:len(p)], p) {
 		return v[len(p):]

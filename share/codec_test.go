@@ -3,10 +3,12 @@ package share
 import (
 	"bytes"
 	"encoding/base64"
-	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // testSecret is 48 bytes, shared with testdata/interop/make_fixtures.py.
@@ -22,9 +24,7 @@ func (zeroRand) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 func newTestCodec(t testing.TB, now func() time.Time) *Codec {
 	t.Helper()
 	c, err := NewCodec(CodecConfig{Secret: []byte(testSecret), Now: now, Rand: zeroRand{}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return c
 }
 
@@ -33,13 +33,9 @@ func fixedClock(t time.Time) func() time.Time { return func() time.Time { return
 func payloadOf(t *testing.T, token string) string {
 	t.Helper()
 	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		t.Fatalf("token has %d parts", len(parts))
-	}
+	require.Len(t, parts, 3)
 	b, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return string(b)
 }
 
@@ -90,30 +86,22 @@ func TestMintKnownAnswers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tok, minted, err := c.Mint(tt.claims)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := payloadOf(t, tok); got != tt.payload {
-				t.Errorf("payload\n got %s\nwant %s", got, tt.payload)
-			}
-			if tok != tt.pyjwtToken {
-				t.Errorf("token differs from PyJWT's\n got %s\nwant %s", tok, tt.pyjwtToken)
-			}
-			if !minted.ExpiresAt.Equal(tt.wantExpires) {
-				t.Errorf("ExpiresAt = %v, want %v", minted.ExpiresAt, tt.wantExpires)
-			}
-			if minted.TokenID != "AAAAAAAAAAAAAAAAAAAAAA" || minted.RevocationID() != minted.TokenID || !minted.IssuedAt.Equal(katNow) {
-				t.Errorf("registered claims not filled: %+v", minted)
-			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.payload, payloadOf(t, tok), "payload")
+			assert.Equal(t, tt.pyjwtToken, tok, "token differs from PyJWT's")
+			assert.True(t, minted.ExpiresAt.Equal(tt.wantExpires), "ExpiresAt = %v, want %v", minted.ExpiresAt, tt.wantExpires)
+			assert.Equal(t, "AAAAAAAAAAAAAAAAAAAAAA", minted.TokenID)
+			assert.Equal(t, minted.TokenID, minted.RevocationID())
+			assert.True(t, minted.IssuedAt.Equal(katNow), "IssuedAt %v", minted.IssuedAt)
 			back, err := c.Decode(tok)
-			if err != nil {
-				t.Fatalf("Decode(own token): %v", err)
-			}
-			if back.Version != tt.claims.Version.resolve() || back.Type != tt.claims.Type || back.ServerID != tt.claims.ServerID ||
-				back.ID != tt.claims.ID || back.Anonymized != tt.claims.Anonymized || !back.ExpiresAt.Equal(minted.ExpiresAt) ||
-				len(back.Resources) != len(tt.claims.Resources) {
-				t.Errorf("round trip\n got %+v\nwant %+v", back, minted)
-			}
+			require.NoError(t, err, "Decode(own token)")
+			assert.Equal(t, tt.claims.Version.resolve(), back.Version)
+			assert.Equal(t, tt.claims.Type, back.Type)
+			assert.Equal(t, tt.claims.ServerID, back.ServerID)
+			assert.Equal(t, tt.claims.ID, back.ID)
+			assert.Equal(t, tt.claims.Anonymized, back.Anonymized)
+			assert.True(t, back.ExpiresAt.Equal(minted.ExpiresAt), "round trip ExpiresAt %v, want %v", back.ExpiresAt, minted.ExpiresAt)
+			assert.Len(t, back.Resources, len(tt.claims.Resources))
 		})
 	}
 }
@@ -121,18 +109,13 @@ func TestMintKnownAnswers(t *testing.T) {
 func TestMintUniqueTokenIDs(t *testing.T) {
 	t.Parallel()
 	c, err := NewCodec(CodecConfig{Secret: []byte(testSecret)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	seen := map[string]bool{}
 	for range 1000 {
 		_, cl, err := c.Mint(Claims{Type: StoneViewerPublication, Resources: []Resource{{DicomUID: "1.2"}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if seen[cl.TokenID] || len(cl.TokenID) != 22 {
-			t.Fatalf("token id %q repeated or not 128 bits", cl.TokenID)
-		}
+		require.NoError(t, err)
+		require.False(t, seen[cl.TokenID], "token id %q repeated", cl.TokenID)
+		require.Len(t, cl.TokenID, 22, "not 128 bits")
 		seen[cl.TokenID] = true
 	}
 }
@@ -157,17 +140,14 @@ func TestNewCodecSecrets(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			_, err := NewCodec(tt.cfg)
-			if tt.ok != (err == nil) {
-				t.Fatalf("err = %v, want ok=%v", err, tt.ok)
+			if tt.ok {
+				require.NoError(t, err)
+				return
 			}
-			if err != nil {
-				if !errors.Is(err, ErrWeakSecret) {
-					t.Errorf("err %v is not ErrWeakSecret", err)
-				}
-				for _, k := range append(tt.cfg.PreviousSecrets, tt.cfg.Secret) {
-					if len(k) > 0 && strings.Contains(err.Error(), string(k)) {
-						t.Errorf("error %q reveals a secret", err)
-					}
+			require.ErrorIs(t, err, ErrWeakSecret)
+			for _, k := range append(tt.cfg.PreviousSecrets, tt.cfg.Secret) {
+				if len(k) > 0 {
+					assert.NotContains(t, err.Error(), string(k), "error reveals a secret")
 				}
 			}
 		})
@@ -185,7 +165,7 @@ func TestMintRefusesInvalidShares(t *testing.T) {
 		{"no resources", Claims{Type: StoneViewerPublication}},
 		{"resource without ids", Claims{Type: StoneViewerPublication, Resources: []Resource{{URL: "x"}}}},
 		{"unknown type", Claims{Type: "admin", Resources: study}},
-		{"invalid type", Claims{Type: TypeInvalid, Resources: study}},
+		{"invalid type", Claims{Type: typeInvalid, Resources: study}},
 		{"v3 type in v2", Claims{Version: V2, Type: OHIFViewerPublication, Resources: study}},
 		{"two studies in v1", Claims{Version: V1, Type: StoneViewerPublication, Resources: []Resource{{DicomUID: "1"}, {DicomUID: "2"}}}},
 		{"anonymized v0", Claims{Version: V0, Type: OsimisViewerPublication, Anonymized: true, Resources: study}},
@@ -203,9 +183,8 @@ func TestMintRefusesInvalidShares(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if _, _, err := c.Mint(tt.cl); !errors.Is(err, ErrInvalidShare) {
-				t.Fatalf("err = %v, want ErrInvalidShare", err)
-			}
+			_, _, err := c.Mint(tt.cl)
+			assert.ErrorIs(t, err, ErrInvalidShare)
 		})
 	}
 }
@@ -233,7 +212,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"bad base64 payload", parts[0] + ".!!!." + parts[2], ErrMalformed},
 		{"tampered payload", parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"id":"x"}`)) + "." + parts[2], ErrSignature},
 		{"tampered signature", parts[0] + "." + parts[1] + "." + strings.Repeat("A", 43), ErrSignature},
-		{"too long", strings.Repeat("a", MaxTokenLen+1), ErrMalformed},
+		{"too long", strings.Repeat("a", maxTokenLen+1), ErrMalformed},
 		{"payload not an object", signRaw(t, `[1,2]`), ErrMalformed},
 		{"no type in v2", signRaw(t, `{"studies":[{"dicom_uid":"1"}]}`), ErrMalformed},
 		{"both layouts", signRaw(t, `{"studies":[],"resources":[],"type":"stone-viewer-publication"}`), ErrMalformed},
@@ -253,11 +232,13 @@ func TestDecodeErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			_, err := c.Decode(tt.token)
-			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
-				t.Fatalf("err = %v, want %v", err, tt.want)
+			if tt.want == nil {
+				require.NoError(t, err)
+				return
 			}
-			if err != nil && tt.token != "" && strings.Contains(err.Error(), tt.token) {
-				t.Errorf("error reveals the token: %v", err)
+			require.ErrorIs(t, err, tt.want)
+			if tt.token != "" {
+				assert.NotContains(t, err.Error(), tt.token, "error reveals the token")
 			}
 		})
 	}
@@ -267,25 +248,19 @@ func TestDecodeVerifiesPreviousSecrets(t *testing.T) {
 	t.Parallel()
 	old := newTestCodec(t, nil)
 	tok, _, err := old.Mint(Claims{Type: StoneViewerPublication, Resources: []Resource{{DicomUID: "1.2"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	newSecret := bytes.Repeat([]byte("n"), 32)
 	rotated, err := NewCodec(CodecConfig{Secret: newSecret, PreviousSecrets: [][]byte{[]byte(testSecret)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := rotated.Decode(tok); err != nil {
-		t.Errorf("token of the previous secret: %v", err)
-	}
+	require.NoError(t, err)
+	_, err = rotated.Decode(tok)
+	assert.NoError(t, err, "token of the previous secret")
 	only, _ := NewCodec(CodecConfig{Secret: newSecret})
-	if _, err := only.Decode(tok); !errors.Is(err, ErrSignature) {
-		t.Errorf("without the previous secret: err = %v, want ErrSignature", err)
-	}
+	_, err = only.Decode(tok)
+	assert.ErrorIs(t, err, ErrSignature, "without the previous secret")
 }
 
 // The seed's sample tokens (orthanc-share README, July 2022) verify with the
-// demo secret "toto" (spec §1.4).
+// demo secret "toto" (docs/orthanc.md, "Token layouts").
 func TestSeedTokensDecodeWithToto(t *testing.T) {
 	t.Parallel()
 	const (
@@ -294,9 +269,7 @@ func TestSeedTokensDecodeWithToto(t *testing.T) {
 	)
 	before := time.Date(2022, 7, 1, 0, 0, 0, 0, time.UTC)
 	c, err := NewCodec(CodecConfig{Secret: []byte(testSecret), PreviousSecrets: [][]byte{[]byte("toto")}, AllowShortPreviousSecrets: true, Now: fixedClock(before)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	study := Resource{DicomUID: "1.2", OrthancID: "0195f13e-4afe6822-8b494cc4-5162c50d-0daf66aa", Level: LevelStudy}
 	tests := []struct {
 		name       string
@@ -312,21 +285,18 @@ func TestSeedTokensDecodeWithToto(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			cl, err := c.Decode(tt.token)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if cl.Version != tt.version || cl.ID != "toto" || cl.Type != OsimisViewerPublication || cl.Anonymized != tt.anonymized ||
-				!cl.ExpiresAt.Equal(tt.expires) || len(cl.Resources) != 1 || cl.Resources[0] != study {
-				t.Errorf("decoded %+v", cl)
-			}
-			if !strings.HasPrefix(cl.RevocationID(), "sig:") {
-				t.Errorf("RevocationID = %q, want a signature digest", cl.RevocationID())
-			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.version, cl.Version)
+			assert.Equal(t, "toto", cl.ID)
+			assert.Equal(t, OsimisViewerPublication, cl.Type)
+			assert.Equal(t, tt.anonymized, cl.Anonymized)
+			assert.True(t, cl.ExpiresAt.Equal(tt.expires), "ExpiresAt %v", cl.ExpiresAt)
+			assert.Equal(t, []Resource{study}, cl.Resources)
+			assert.True(t, strings.HasPrefix(cl.RevocationID(), "sig:"), "RevocationID = %q, want a signature digest", cl.RevocationID())
 			// Today it is long expired.
 			now, _ := NewCodec(CodecConfig{Secret: []byte(testSecret), PreviousSecrets: [][]byte{[]byte("toto")}, AllowShortPreviousSecrets: true})
-			if _, err := now.Decode(tt.token); !errors.Is(err, ErrExpired) {
-				t.Errorf("today: err = %v, want ErrExpired", err)
-			}
+			_, err = now.Decode(tt.token)
+			assert.ErrorIs(t, err, ErrExpired, "today")
 		})
 	}
 }
@@ -367,13 +337,11 @@ func TestPyTime(t *testing.T) {
 	for _, tt := range parse {
 		got, err := parsePyTime(tt.in)
 		if tt.want.IsZero() {
-			if err == nil {
-				t.Errorf("parsePyTime(%q) = %v, want error", tt.in, got)
-			}
+			assert.Error(t, err, "parsePyTime(%q) = %v", tt.in, got)
 			continue
 		}
-		if err != nil || !got.Equal(tt.want) {
-			t.Errorf("parsePyTime(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		if assert.NoError(t, err, "parsePyTime(%q)", tt.in) {
+			assert.True(t, got.Equal(tt.want), "parsePyTime(%q) = %v, want %v", tt.in, got, tt.want)
 		}
 	}
 	format := map[time.Time]string{
@@ -384,9 +352,7 @@ func TestPyTime(t *testing.T) {
 		time.Date(2022, 7, 7, 13, 0, 0, 0, time.FixedZone("CEST", 7200)): "2022-07-07T11:00:00+00:00",
 	}
 	for in, want := range format {
-		if got := formatPyTime(in); got != want {
-			t.Errorf("formatPyTime(%v) = %q, want %q", in, got, want)
-		}
+		assert.Equal(t, want, formatPyTime(in), "formatPyTime(%v)", in)
 	}
 }
 
@@ -396,56 +362,44 @@ func TestStripBearer(t *testing.T) {
 		"Bearer abc": "abc", "bearer abc": "abc", "BEARER abc": "abc", "abc": "abc",
 		"Bearerabc": "Bearerabc", "Bearer ": "", "": "", "Basic abc": "Basic abc",
 	} {
-		if got := StripBearer(in); got != want {
-			t.Errorf("StripBearer(%q) = %q, want %q", in, got, want)
-		}
+		assert.Equal(t, want, stripBearer(in), "stripBearer(%q)", in)
 	}
 }
 
 func TestDecodeCache(t *testing.T) {
 	t.Parallel()
 	clk := &clock{t: katNow}
-	c, err := NewCodec(CodecConfig{Secret: []byte(testSecret), Now: clk.Now, CacheSize: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, err := NewCodec(CodecConfig{Secret: []byte(testSecret), Now: clk.Now})
+	require.NoError(t, err)
+	c.cacheMax = 8
 	tok, _, _ := c.Mint(Claims{Type: StoneViewerPublication, Resources: []Resource{{DicomUID: "1.2"}}, ExpiresAt: katNow.Add(time.Minute)})
 	first, err := c.Decode(tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := c.cache.Load(tok); !ok {
-		t.Fatal("verified token not cached")
-	}
+	require.NoError(t, err)
+	_, ok := c.cache.Load(tok)
+	require.True(t, ok, "verified token not cached")
 	first.Resources[0].DicomUID = "changed by the caller"
-	if again, _ := c.Decode(tok); again.Resources[0].DicomUID != "1.2" {
-		t.Fatal("a caller's change reached the cache")
-	}
+	again, _ := c.Decode(tok)
+	require.Equal(t, "1.2", again.Resources[0].DicomUID, "a caller's change reached the cache")
 	// Expiry is checked on every call, cached or not.
 	clk.Advance(time.Minute)
-	if _, err := c.Decode(tok); !errors.Is(err, ErrExpired) {
-		t.Fatalf("cached token after expiry: %v", err)
-	}
+	_, err = c.Decode(tok)
+	require.ErrorIs(t, err, ErrExpired, "cached token after expiry")
 	// Bounded.
 	for range 100 {
 		tk, _, _ := c.Mint(Claims{Type: StoneViewerPublication, Resources: []Resource{{DicomUID: "1.2"}}})
-		if _, err := c.Decode(tk); err != nil {
-			t.Fatal(err)
-		}
+		_, err := c.Decode(tk)
+		require.NoError(t, err)
 	}
 	n := 0
 	c.cache.Range(func(any, any) bool { n++; return true })
-	if n > 8 {
-		t.Errorf("%d cached tokens, bound 8", n)
-	}
+	assert.LessOrEqual(t, n, 8, "cached tokens")
 	// Failures are never cached; the cache can be disabled.
-	if _, err := c.Decode(tok[:len(tok)-43] + strings.Repeat("A", 43)); !errors.Is(err, ErrSignature) {
-		t.Fatal(err)
-	}
-	off, _ := NewCodec(CodecConfig{Secret: []byte(testSecret), CacheSize: -1})
+	_, err = c.Decode(tok[:len(tok)-43] + strings.Repeat("A", 43))
+	require.ErrorIs(t, err, ErrSignature)
+	off, _ := NewCodec(CodecConfig{Secret: []byte(testSecret)})
+	off.cacheMax = -1
 	tok2, _, _ := off.Mint(Claims{Type: StoneViewerPublication, Resources: []Resource{{DicomUID: "1.2"}}})
 	off.Decode(tok2)
-	if _, ok := off.cache.Load(tok2); ok {
-		t.Error("cache used although disabled")
-	}
+	_, ok = off.cache.Load(tok2)
+	assert.False(t, ok, "cache used although disabled")
 }

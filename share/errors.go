@@ -3,6 +3,9 @@ package share
 import (
 	"errors"
 	"fmt"
+	"net/http"
+
+	"github.com/dicombridge/dicombridge/internal/httpx"
 )
 
 // Sentinel errors. Functions of this package wrap them, so test with
@@ -49,18 +52,40 @@ var (
 	ErrStoreFull = errors.New("share: revocation store full")
 )
 
-// RemoteError is a failed call to Orthanc or to the MedDream token
-// service: a non-2xx status or an unusable answer. Test with errors.As.
+// RemoteError is a failed call to Orthanc ([OrthancClient]) or to the
+// MedDream token service ([MedDreamClient]): a non-2xx status, or a 2xx
+// answer this package cannot use. It has the fields of every remote error
+// of the SDK. Test with errors.As.
 type RemoteError struct {
-	Service    string // "orthanc" or "meddream"
-	Op         string // e.g. "POST /tools/lookup"
-	StatusCode int    // 0 when the answer, not the status, was wrong
-	Body       string // at most 512 bytes of the answer, for diagnosis
+	Method     string // request method, e.g. "POST"
+	URL        string // request URL without credentials, query or fragment
+	StatusCode int    // the response status
+	// Body is the start of the answer (at most 512 bytes, control
+	// characters and anything shaped like a credential removed). It is
+	// empty when the answer may itself be a secret (a MedDream token).
+	Body string
+
+	problem string // what was wrong with a 2xx answer
 }
 
 func (e *RemoteError) Error() string {
-	if e.StatusCode != 0 {
-		return fmt.Sprintf("share: %s %s: HTTP %d: %s", e.Service, e.Op, e.StatusCode, e.Body)
+	msg := fmt.Sprintf("share: %s %s: HTTP %d", e.Method, e.URL, e.StatusCode)
+	if e.problem != "" {
+		msg += ": " + e.problem
 	}
-	return fmt.Sprintf("share: %s %s: %s", e.Service, e.Op, e.Body)
+	if e.Body != "" {
+		msg += ": " + e.Body
+	}
+	return msg
+}
+
+// remoteError describes a failed exchange; problem says what was wrong
+// with an answer whose status was fine, and keepBody is false when the
+// body must not be echoed.
+func remoteError(resp *http.Response, body []byte, problem string, keepBody bool) *RemoteError {
+	if !keepBody {
+		body = []byte{}
+	}
+	r := httpx.DescribeResponse(resp, body)
+	return &RemoteError{Method: r.Method, URL: r.URL, StatusCode: r.StatusCode, Body: r.Body, problem: problem}
 }

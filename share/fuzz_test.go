@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 var sentinels = []error{ErrMalformed, ErrSignature, ErrExpired, ErrNotYetValid}
@@ -32,11 +34,9 @@ func FuzzDecode(f *testing.F) {
 		if err == nil {
 			return
 		}
-		if !isSentinel(err) {
-			t.Fatalf("error %v wraps no sentinel", err)
-		}
-		if len(token) > 12 && strings.Contains(err.Error(), token) {
-			t.Fatalf("error quotes the token")
+		require.True(t, isSentinel(err), "error %v wraps no sentinel", err)
+		if len(token) > 12 {
+			require.NotContains(t, err.Error(), token, "error quotes the token")
 		}
 	})
 }
@@ -50,6 +50,9 @@ func FuzzDecodePayload(f *testing.F) {
 		`{"id":null,"studies":[{"dicom_uid":"1","orthanc_id":null}],"anonymized":true,"type":"stone-viewer-publication","expiration_date":null}`,
 		`{"id":"x","resources":[{"dicom-uid":"1","orthanc-id":"o","url":null,"level":"series"}],"type":"viewer-instant-link","expiration-date":"2099-01-01T10:00:00.123456","validity_duration":3600,"jti":"j","iat":1,"exp":4102444800.5,"nbf":0,"server_id":"s"}`,
 		`{"resources":[],"type":"invalid"}`, `{}`, `[]`, `null`, `{"aud":null,"type":"stone-viewer-publication"}`,
+		// Year 1 is Go's zero time, once read as "never expires".
+		`{"dicom_uid":"1","type":"stone-viewer-publication","expiration_date":"0001-01-01T00:00:00+00:00"}`,
+		`{"dicom_uid":"1","type":"stone-viewer-publication","exp":-62135596800}`,
 	} {
 		f.Add([]byte(p))
 	}
@@ -57,12 +60,10 @@ func FuzzDecodePayload(f *testing.F) {
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		cl, err := c.Decode(c.signPayload(payload))
 		if err != nil {
-			if !isSentinel(err) {
-				t.Fatalf("error %v wraps no sentinel", err)
-			}
+			require.True(t, isSentinel(err), "error %v wraps no sentinel", err)
 			return
 		}
-		if cl.Type == TypeInvalid || len(cl.Resources) == 0 || slices.ContainsFunc(cl.Resources, func(r Resource) bool { return r.DicomUID == "" && r.OrthancID == "" || r.Level == LevelSystem }) {
+		if cl.Type == typeInvalid || len(cl.Resources) == 0 || slices.ContainsFunc(cl.Resources, func(r Resource) bool { return r.DicomUID == "" && r.OrthancID == "" || r.Level == LevelSystem }) {
 			return // decodable but not something we would mint
 		}
 		if cl.Version == V0 && cl.Anonymized {
@@ -74,16 +75,17 @@ func FuzzDecodePayload(f *testing.F) {
 			if errors.Is(err, ErrInvalidShare) {
 				return // e.g. text that is not valid UTF-8
 			}
-			t.Fatalf("re-mint: %v", err)
+			require.NoError(t, err, "re-mint")
 		}
 		back, err := c.Decode(tok)
-		if err != nil {
-			t.Fatalf("decoding our own token: %v (payload %s)", err, payloadOf(t, tok))
-		}
-		if back.Version != minted.Version || back.ID != minted.ID || back.Type != minted.Type || back.Anonymized != minted.Anonymized ||
-			!back.ExpiresAt.Equal(minted.ExpiresAt) || !slices.Equal(back.Resources, minted.Resources) || back.ServerID != minted.ServerID {
-			t.Fatalf("round trip\n got %+v\nwant %+v", back, minted)
-		}
+		require.NoError(t, err, "decoding our own token (payload %s)", payloadOf(t, tok))
+		require.Equal(t, minted.Version, back.Version)
+		require.Equal(t, minted.ID, back.ID)
+		require.Equal(t, minted.Type, back.Type)
+		require.Equal(t, minted.Anonymized, back.Anonymized)
+		require.True(t, back.ExpiresAt.Equal(minted.ExpiresAt), "round trip ExpiresAt %v, want %v", back.ExpiresAt, minted.ExpiresAt)
+		require.Equal(t, minted.Resources, back.Resources)
+		require.Equal(t, minted.ServerID, back.ServerID)
 	})
 }
 
@@ -101,6 +103,7 @@ func FuzzValidateRequest(f *testing.F) {
 	for _, a := range []access{
 		studyGet(tok, dA, oA), {method: "delete", level: "study", dicomUID: dA, orthancID: oA, tokenValue: tok},
 		{method: "get", level: "system", uri: "/patients", tokenValue: tok},
+		{method: "post", level: "study", dicomUID: dA, orthancID: oA, tokenValue: tok}, // /modify, /merge, /anonymize
 	} {
 		a.server = str("srv")
 		f.Add(a.body(plugin0114), "")
@@ -116,30 +119,27 @@ func FuzzValidateRequest(f *testing.F) {
 		rec := httptest.NewRecorder()
 		svc.ServeHTTP(rec, req)
 		out := rec.Body.String()
-		if rec.Code >= 500 || !strings.HasPrefix(out, `{"granted":`) {
-			t.Fatalf("status %d body %s", rec.Code, out)
-		}
-		if rec.Code != 200 && rec.Code != 400 && rec.Code != 413 {
-			t.Fatalf("status %d", rec.Code)
-		}
+		require.Contains(t, []int{200, 400, 413}, rec.Code, "body %s", out)
+		require.True(t, strings.HasPrefix(out, `{"granted":`), out)
 		var d struct {
 			Granted  bool
 			Validity int
 		}
-		if err := json.Unmarshal([]byte(out), &d); err != nil || d.Validity < 0 || d.Validity > 60 {
-			t.Fatalf("answer %s (%v)", out, err)
-		}
+		require.NoError(t, json.Unmarshal([]byte(out), &d), out)
+		require.GreaterOrEqual(t, d.Validity, 0, out)
+		require.LessOrEqual(t, d.Validity, 60, out)
 		if !d.Granted {
 			return
 		}
 		a, err := parseAccess(body)
-		if err != nil {
-			t.Fatalf("granted an unparsable request")
-		}
-		m := strings.ToLower(a.Method)
-		if !(m == "get" || m == "post") || a.Level != LevelStudy || a.DicomUID != dA || a.OrthancID != oA || a.ServerID != "srv" {
-			t.Fatalf("granted %+v", a)
-		}
+		require.NoError(t, err, "granted an unparsable request")
+		// Only GET, on the shared study, from the configured server (POST
+		// is refused with the zero Config).
+		require.Equal(t, "get", strings.ToLower(a.Method), "granted %+v", a)
+		require.Equal(t, LevelStudy, a.Level, "granted %+v", a)
+		require.Equal(t, dA, a.DicomUID, "granted %+v", a)
+		require.Equal(t, oA, a.OrthancID, "granted %+v", a)
+		require.Equal(t, "srv", a.ServerID, "granted %+v", a)
 	})
 }
 
@@ -156,25 +156,24 @@ func FuzzMintRequest(f *testing.F) {
 	f.Add("/shares", []byte(`{"dicom_uid":"1.2","orthanc_id":"o","anonymized":true,"type":"osimis-viewer-publication"}`))
 	f.Add("/tokens/ohif-viewer-publication", []byte(`{"resources":[{"dicom-uid":"1.2","level":"study"}],"validity-duration":60,"server-id":"x"}`))
 	f.Add("/tokens/viewer-instant-link", []byte(`{"resources":[{"orthanc-id":"o","level":"instance","url":"u"}],"expiration-date":"2030-01-01T00:00:00+05:30","validity-duration":-1}`))
+	// Year 1 is Go's zero time, once read as "never expires".
+	f.Add("/tokens/stone-viewer-publication", []byte(`{"resources":[{"dicom-uid":"1.2"}],"expiration-date":"0001-01-01T00:00:00Z"}`))
+	f.Add("/shares", []byte(`{"studies":[{"dicom-uid":"1.2"}],"type":"stone-viewer-publication","expiration_date":"0001-01-01T00:00:00"}`))
 	f.Fuzz(func(t *testing.T, path string, body []byte) {
 		req := httptest.NewRequest(http.MethodPut, "/", bytes.NewReader(body))
 		req.URL.Path = path // any string, as the router sees it
 		rec := httptest.NewRecorder()
 		svc.ServeHTTP(rec, req)
-		if rec.Code >= 500 {
-			t.Fatalf("status %d: %s", rec.Code, rec.Body)
-		}
+		require.Less(t, rec.Code, 500, rec.Body.String())
 		if rec.Code != 200 {
 			return
 		}
 		var resp struct {
 			Token string
 		}
-		if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
-			t.Fatalf("answer %s: %v", rec.Body, err)
-		}
-		if _, err := codec.Decode(resp.Token); err != nil && !errors.Is(err, ErrExpired) {
-			t.Fatalf("minted token does not decode: %v", err)
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &resp), rec.Body.String())
+		if _, err := codec.Decode(resp.Token); err != nil {
+			require.ErrorIs(t, err, ErrExpired, "minted token does not decode")
 		}
 	})
 }
@@ -191,8 +190,9 @@ func FuzzParsePyTime(f *testing.F) {
 			return
 		}
 		back, err := parsePyTime(formatPyTime(tm))
-		if err != nil || !back.Equal(tm) {
-			t.Fatalf("%q -> %v -> %q -> %v, %v", s, tm, formatPyTime(tm), back, err)
+		require.NoError(t, err, "%q -> %v -> %q", s, tm, formatPyTime(tm))
+		if !back.Equal(tm) {
+			t.Fatalf("%q -> %v -> %q -> %v", s, tm, formatPyTime(tm), back)
 		}
 	})
 }
@@ -214,11 +214,9 @@ func FuzzVerifyFastPath(f *testing.F) {
 		fastPayload, _, fastErr := c.verify(token)
 		var raw rawPayload
 		_, slowErr := c.parser.ParseWithClaims(token, &raw, c.keyFunc)
-		if (fastErr == nil) != (slowErr == nil) {
-			t.Fatalf("fast path err %v, golang-jwt err %v", fastErr, slowErr)
-		}
-		if fastErr == nil && !bytes.Equal(fastPayload, raw.b) {
-			t.Fatalf("payloads differ")
+		require.Equal(t, fastErr == nil, slowErr == nil, "fast path err %v, golang-jwt err %v", fastErr, slowErr)
+		if fastErr == nil {
+			require.Equal(t, raw.b, fastPayload, "payloads differ")
 		}
 	})
 }
@@ -249,12 +247,8 @@ func FuzzParseAccessFast(f *testing.F) {
 			return
 		}
 		slow, err := parseAccessJSON(body)
-		if err != nil {
-			t.Fatalf("fast path accepted what encoding/json refuses (%v): %q", err, body)
-		}
-		if fast != slow {
-			t.Fatalf("fast %+v, encoding/json %+v for %q", fast, slow, body)
-		}
+		require.NoError(t, err, "fast path accepted what encoding/json refuses: %q", body)
+		require.Equal(t, slow, fast, "fast path and encoding/json for %q", body)
 	})
 }
 

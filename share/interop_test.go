@@ -3,7 +3,6 @@ package share
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,9 @@ import (
 	"time"
 
 	"github.com/dicombridge/dicombridge/internal/testenv"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 type pyFixture struct {
@@ -42,18 +44,12 @@ type pyFixtureClaim struct {
 func TestPyJWTFixtures(t *testing.T) {
 	t.Parallel()
 	data, err := os.ReadFile(filepath.Join("testdata", "interop", "pyjwt_fixtures.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var file struct {
 		Fixtures []pyFixture `json:"fixtures"`
 	}
-	if err := json.Unmarshal(data, &file); err != nil {
-		t.Fatal(err)
-	}
-	if len(file.Fixtures) < 15 {
-		t.Fatalf("only %d fixtures", len(file.Fixtures))
-	}
+	require.NoError(t, json.Unmarshal(data, &file))
+	require.GreaterOrEqual(t, len(file.Fixtures), 15, "fixtures")
 	now := fixedClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	for _, fx := range file.Fixtures {
 		t.Run(fx.Name, func(t *testing.T) {
@@ -62,39 +58,36 @@ func TestPyJWTFixtures(t *testing.T) {
 				Secret:          []byte(testSecret + "-current"),
 				PreviousSecrets: [][]byte{[]byte(fx.Secret)}, AllowShortPreviousSecrets: true, Now: now,
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			cl, err := c.Decode(fx.Token)
 			want := map[string]error{"": nil, "signature": ErrSignature, "malformed": ErrMalformed, "expired": ErrExpired}[fx.Error]
-			if !errors.Is(err, want) || (want == nil) != (err == nil) {
-				t.Fatalf("err = %v, want %v", err, want)
+			if want == nil {
+				require.NoError(t, err)
+			} else {
+				require.ErrorIs(t, err, want)
 			}
 			if fx.Want == nil {
 				return
 			}
 			w := fx.Want
-			if cl.Version.String() != w.Version || cl.ID != w.ID || cl.Type != w.Type || cl.Anonymized != w.Anonymized || cl.ValidityDuration != w.ValidityDuration {
-				t.Errorf("got %+v\nwant %+v", cl, w)
-			}
+			assert.Equal(t, w.Version, cl.Version.String())
+			assert.Equal(t, w.ID, cl.ID)
+			assert.Equal(t, w.Type, cl.Type)
+			assert.Equal(t, w.Anonymized, cl.Anonymized)
+			assert.Equal(t, w.ValidityDuration, cl.ValidityDuration)
 			if w.Expires == "" {
-				if !cl.ExpiresAt.IsZero() {
-					t.Errorf("ExpiresAt = %v, want none", cl.ExpiresAt)
-				}
-			} else if exp, _ := time.Parse(time.RFC3339Nano, w.Expires); !cl.ExpiresAt.Equal(exp) {
-				t.Errorf("ExpiresAt = %v, want %v", cl.ExpiresAt, exp)
+				assert.True(t, cl.ExpiresAt.IsZero(), "ExpiresAt = %v, want none", cl.ExpiresAt)
+			} else {
+				exp, _ := time.Parse(time.RFC3339Nano, w.Expires)
+				assert.True(t, cl.ExpiresAt.Equal(exp), "ExpiresAt = %v, want %v", cl.ExpiresAt, exp)
 			}
-			if len(cl.Resources) != len(w.Resources) {
-				t.Fatalf("%d resources, want %d", len(cl.Resources), len(w.Resources))
-			}
+			require.Len(t, cl.Resources, len(w.Resources))
 			for i, r := range w.Resources {
 				url := ""
 				if r.URL != nil {
 					url = *r.URL
 				}
-				if want := (Resource{r.DicomUID, r.OrthancID, url, r.Level}); cl.Resources[i] != want {
-					t.Errorf("resource %d = %+v, want %+v", i, cl.Resources[i], want)
-				}
+				assert.Equal(t, Resource{r.DicomUID, r.OrthancID, url, r.Level}, cl.Resources[i], "resource %d", i)
 			}
 		})
 	}
@@ -124,9 +117,7 @@ func TestPyJWTVerifiesOurTokens(t *testing.T) {
 	var items []item
 	for _, cl := range cases {
 		tok, _, err := c.Mint(cl)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		items = append(items, item{tok, testSecret, payloadOf(t, tok)})
 	}
 	input, _ := json.Marshal(items)
@@ -135,27 +126,17 @@ func TestPyJWTVerifiesOurTokens(t *testing.T) {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("pyjwt_verify.py: %v\n%s", err, stderr.String())
-	}
+	require.NoError(t, err, "pyjwt_verify.py: %s", stderr.String())
 	var results []struct {
 		OK        bool           `json:"ok"`
 		Error     string         `json:"error"`
 		Claims    map[string]any `json:"claims"`
 		Reencoded string         `json:"reencoded"`
 	}
-	if err := json.Unmarshal(out, &results); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, json.Unmarshal(out, &results))
 	for i, r := range results {
-		if !r.OK {
-			t.Errorf("case %d (%v): PyJWT refused our token: %s", i, cases[i].Version, r.Error)
-		}
-		if r.Reencoded != items[i].Token {
-			t.Errorf("case %d (%v): PyJWT encodes the payload differently\n ours %s\n py   %s", i, cases[i].Version, items[i].Token, r.Reencoded)
-		}
-		if _, ok := r.Claims["aud"]; ok {
-			t.Errorf("case %d: aud claim present", i)
-		}
+		assert.True(t, r.OK, "case %d (%v): PyJWT refused our token: %s", i, cases[i].Version, r.Error)
+		assert.Equal(t, items[i].Token, r.Reencoded, "case %d (%v): PyJWT encodes the payload differently", i, cases[i].Version)
+		assert.NotContains(t, r.Claims, "aud", "case %d", i)
 	}
 }

@@ -31,7 +31,7 @@ type Links struct {
 	OHIFDataSource string
 	// LandingRoot is PUBLIC_LANDING_ROOT. When set, [Links.URL] of viewer
 	// publications points at the landing page, which checks the token and
-	// redirects to [Links.ViewerURL].
+	// redirects to Links.viewerURL.
 	LandingRoot string
 	// MedDreamRoot is PUBLIC_MEDDREAM_ROOT.
 	MedDreamRoot string
@@ -73,7 +73,7 @@ func parseRoot(root string) (*url.URL, error) {
 // set, else the direct viewer link. Like the Python services, the ids a
 // viewer needs are required even when the landing page is used. Instant
 // and download links have no URL (the client builds it), and a MedDream
-// instant link is built by [Links.MedDreamURL]: those give [ErrNoURL].
+// instant link is built by Links.medDreamURL: those give [ErrNoURL].
 func (l Links) URL(cl Claims, token string) (string, error) {
 	switch cl.Type {
 	case MedDreamViewerPublication:
@@ -85,7 +85,7 @@ func (l Links) URL(cl Claims, token string) (string, error) {
 		}
 		return l.landing(token)
 	case OsimisViewerPublication, StoneViewerPublication, OHIFViewerPublication, VolViewViewerPublication:
-		direct, err := l.ViewerURL(cl, token)
+		direct, err := l.viewerURL(cl, token)
 		if err != nil || l.LandingRoot == "" {
 			return direct, err
 		}
@@ -107,7 +107,7 @@ func (l Links) landing(token string) (string, error) {
 // ViewerURL returns the direct viewer link for a viewer publication,
 // skipping the landing page. It fails with [ErrNoURL] when the viewer's
 // root is not configured or an id it needs is missing.
-func (l Links) ViewerURL(cl Claims, token string) (string, error) {
+func (l Links) viewerURL(cl Claims, token string) (string, error) {
 	tok := escape(token)
 	var root, rel string
 	switch cl.Type {
@@ -180,7 +180,7 @@ func (l Links) ViewerURL(cl Claims, token string) (string, error) {
 // the MedDream token service: MedDreamRoot + "?study=UID1,UID2&token=..."
 // (orthanc-auth-service), or + "?token=..." when legacy is set
 // (orthanc-share).
-func (l Links) MedDreamURL(studyUIDs []string, meddreamToken string, legacy bool) (string, error) {
+func (l Links) medDreamURL(studyUIDs []string, meddreamToken string, legacy bool) (string, error) {
 	if l.MedDreamRoot == "" {
 		return "", fmt.Errorf("%w: MedDream links are disabled (no root URL configured)", ErrNoURL)
 	}

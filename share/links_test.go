@@ -1,12 +1,14 @@
 package share
 
 import (
-	"errors"
 	"os/exec"
 	"strings"
 	"testing"
 
 	"github.com/dicombridge/dicombridge/internal/testenv"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const linkTok = "eyJ.a-b_c.d"
@@ -63,7 +65,7 @@ func TestLinks(t *testing.T) {
 		{"download link has no url", landing, Claims{Type: DownloadInstantLink, Resources: []Resource{s1}}, ""},
 		{"meddream instant link is built elsewhere", landing, Claims{Type: MedDreamInstantLink, Resources: []Resource{s1}}, ""},
 		{"disabled without root", Links{}, Claims{Type: StoneViewerPublication, Resources: []Resource{s1}}, ""},
-		// The trailing-slash pitfall of urljoin (spec §6.10) is fixed: the
+		// The trailing-slash pitfall of urljoin is fixed: the
 		// last segment of the root is kept.
 		{"root without trailing slash", noSlash, Claims{Type: StoneViewerPublication, Resources: []Resource{s1}},
 			"https://h/welcome?token=" + linkTok},
@@ -75,24 +77,20 @@ func TestLinks(t *testing.T) {
 			t.Parallel()
 			got, err := tt.links.URL(tt.cl, linkTok)
 			if tt.want == "" {
-				if !errors.Is(err, ErrNoURL) {
-					t.Fatalf("URL = %q, %v; want ErrNoURL", got, err)
-				}
+				require.ErrorIs(t, err, ErrNoURL, "URL = %q", got)
 				return
 			}
-			if err != nil || got != tt.want {
-				t.Fatalf("URL =\n %q, %v\nwant\n %q", got, err, tt.want)
-			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
 		})
 	}
 
 	t.Run("viewer root without trailing slash", func(t *testing.T) {
 		t.Parallel()
-		got, err := noSlash.ViewerURL(Claims{Type: StoneViewerPublication, Resources: []Resource{s1}}, linkTok)
+		got, err := noSlash.viewerURL(Claims{Type: StoneViewerPublication, Resources: []Resource{s1}}, linkTok)
 		want := "https://h/orthanc/stone-webviewer/index.html?study=1.2&selectedStudies=1.2&token=" + linkTok
-		if err != nil || got != want {
-			t.Fatalf("ViewerURL = %q, %v; want %q (Python's urljoin drops /orthanc)", got, err, want)
-		}
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "Python's urljoin drops /orthanc")
 	})
 	t.Run("meddream", func(t *testing.T) {
 		t.Parallel()
@@ -100,14 +98,13 @@ func TestLinks(t *testing.T) {
 			false: "https://h/meddream/?study=1.2,1.3&token=md%2Ftok%3D",
 			true:  "https://h/meddream/?token=md%2Ftok%3D",
 		} {
-			got, err := roots.MedDreamURL([]string{"1.2", "1.3"}, "md/tok=", legacy)
-			if err != nil || got != want {
-				t.Errorf("MedDreamURL(legacy=%v) = %q, %v; want %q", legacy, got, err, want)
+			got, err := roots.medDreamURL([]string{"1.2", "1.3"}, "md/tok=", legacy)
+			if assert.NoError(t, err, "legacy=%v", legacy) {
+				assert.Equal(t, want, got, "legacy=%v", legacy)
 			}
 		}
-		if _, err := (Links{}).MedDreamURL([]string{"1.2"}, "t", false); !errors.Is(err, ErrNoURL) {
-			t.Errorf("without root: %v", err)
-		}
+		_, err := (Links{}).medDreamURL([]string{"1.2"}, "t", false)
+		assert.ErrorIs(t, err, ErrNoURL, "without root")
 	})
 }
 
@@ -130,12 +127,10 @@ func TestLinksMatchPythonURLJoin(t *testing.T) {
 	}
 	for _, c := range cases {
 		out, err := exec.Command(py, "-c", "import sys; from urllib.parse import urljoin; sys.stdout.write(urljoin(sys.argv[1], sys.argv[2]))", c.rt, c.rel).Output()
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := l.ViewerURL(c.cl, linkTok)
-		if err != nil || got != string(out) {
-			t.Errorf("%s: ours %q (%v), Python %q", c.cl.Type, got, err, out)
+		require.NoError(t, err)
+		got, err := l.viewerURL(c.cl, linkTok)
+		if assert.NoError(t, err, c.cl.Type) {
+			assert.Equal(t, string(out), got, "%s: ours vs Python", c.cl.Type)
 		}
 	}
 }
@@ -145,11 +140,10 @@ func TestLinksCheck(t *testing.T) {
 	for _, l := range []Links{
 		{OrthancRoot: "orthanc/"}, {LandingRoot: "ftp://h/"}, {OHIFRoot: "https://"}, {OHIFDataSource: "dicomweb"},
 	} {
-		if err := l.check(); err == nil || !strings.HasPrefix(err.Error(), "share: ") {
-			t.Errorf("%+v: err = %v", l, err)
+		err := l.check()
+		if assert.Error(t, err, "%+v", l) {
+			assert.True(t, strings.HasPrefix(err.Error(), "share: "), err.Error())
 		}
 	}
-	if err := (Links{OrthancRoot: "http://127.0.0.1:8042", OHIFDataSource: "dicom-json"}).check(); err != nil {
-		t.Error(err)
-	}
+	assert.NoError(t, (Links{OrthancRoot: "http://127.0.0.1:8042", OHIFDataSource: "dicom-json"}).check())
 }

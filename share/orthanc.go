@@ -46,12 +46,12 @@ func (c *OrthancClient) httpClient() *http.Client {
 // LookupStudy returns the Orthanc id of the study with this
 // StudyInstanceUID (POST /tools/lookup). It fails with [ErrNotFound] if
 // Orthanc has no such study.
-func (c *OrthancClient) LookupStudy(ctx context.Context, studyInstanceUID string) (string, error) {
+func (c *OrthancClient) lookupStudy(ctx context.Context, studyInstanceUID string) (string, error) {
 	var found []struct {
 		ID   string
 		Type string
 	}
-	if err := c.do(ctx, http.MethodPost, "tools/lookup", []byte(studyInstanceUID), &found); err != nil {
+	if _, err := c.do(ctx, http.MethodPost, "tools/lookup", []byte(studyInstanceUID), &found); err != nil {
 		return "", err
 	}
 	for _, f := range found {
@@ -64,14 +64,14 @@ func (c *OrthancClient) LookupStudy(ctx context.Context, studyInstanceUID string
 
 // StudyInstanceUID returns the StudyInstanceUID of the study with this
 // Orthanc id (GET /studies/{id}).
-func (c *OrthancClient) StudyInstanceUID(ctx context.Context, orthancID string) (string, error) {
-	r, err := c.ParentStudy(ctx, LevelStudy, orthancID)
+func (c *OrthancClient) studyInstanceUID(ctx context.Context, orthancID string) (string, error) {
+	r, err := c.parentStudy(ctx, LevelStudy, orthancID)
 	return r.DicomUID, err
 }
 
 // ParentStudy returns the study, with both ids, that holds the resource
 // with this Orthanc id at the given level (study, series or instance).
-func (c *OrthancClient) ParentStudy(ctx context.Context, level Level, orthancID string) (Resource, error) {
+func (c *OrthancClient) parentStudy(ctx context.Context, level Level, orthancID string) (Resource, error) {
 	// url.PathEscape keeps "." and "..", which would resolve to another
 	// route ("studies/.." is Orthanc's root); no Orthanc id looks like that.
 	if orthancID == "" || orthancID == "." || orthancID == ".." {
@@ -100,9 +100,9 @@ func (c *OrthancClient) Complete(ctx context.Context, r Resource) (Resource, err
 	var err error
 	switch {
 	case r.OrthancID == "" && r.DicomUID != "":
-		r.OrthancID, err = c.LookupStudy(ctx, r.DicomUID)
+		r.OrthancID, err = c.lookupStudy(ctx, r.DicomUID)
 	case r.DicomUID == "" && r.OrthancID != "":
-		r.DicomUID, err = c.StudyInstanceUID(ctx, r.OrthancID)
+		r.DicomUID, err = c.studyInstanceUID(ctx, r.OrthancID)
 	}
 	return r, err
 }
@@ -112,26 +112,29 @@ func (c *OrthancClient) study(ctx context.Context, path string) (Resource, error
 		ID            string
 		MainDicomTags struct{ StudyInstanceUID string }
 	}
-	if err := c.do(ctx, http.MethodGet, path, nil, &st); err != nil {
+	resp, err := c.do(ctx, http.MethodGet, path, nil, &st)
+	if err != nil {
 		return Resource{}, err
 	}
 	if st.ID == "" || st.MainDicomTags.StudyInstanceUID == "" {
-		return Resource{}, &RemoteError{Service: "orthanc", Op: "GET /" + path, Body: "answer has no ID or StudyInstanceUID"}
+		return Resource{}, remoteError(resp, nil, "answer has no ID or StudyInstanceUID", false)
 	}
 	return Resource{DicomUID: st.MainDicomTags.StudyInstanceUID, OrthancID: st.ID, Level: LevelStudy}, nil
 }
 
-func (c *OrthancClient) do(ctx context.Context, method, path string, body []byte, out any) error {
+// do sends the request and decodes a 2xx JSON answer into out. It returns
+// the response (its body closed) for errors about the decoded answer.
+func (c *OrthancClient) do(ctx context.Context, method, path string, body []byte, out any) (*http.Response, error) {
 	base, err := url.Parse(c.URL)
 	if err != nil || base.Host == "" {
-		return fmt.Errorf("share: OrthancClient.URL %q is not an absolute URL", c.URL)
+		return nil, fmt.Errorf("share: OrthancClient.URL %q is not an absolute URL", httpx.RedactRawURL(c.URL))
 	}
 	if !strings.HasSuffix(base.Path, "/") {
 		base.Path += "/"
 	}
 	ref, err := url.Parse(path)
 	if err != nil {
-		return fmt.Errorf("share: orthanc path: %w", err)
+		return nil, fmt.Errorf("share: orthanc path: %w", err)
 	}
 	var rd io.Reader
 	if body != nil {
@@ -139,40 +142,31 @@ func (c *OrthancClient) do(ctx context.Context, method, path string, body []byte
 	}
 	req, err := http.NewRequestWithContext(ctx, method, base.ResolveReference(ref).String(), rd)
 	if err != nil {
-		return fmt.Errorf("share: orthanc request: %w", err)
+		return nil, fmt.Errorf("share: orthanc request: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
 	if c.Username != "" || c.Password != "" {
 		req.SetBasicAuth(c.Username, c.Password)
 	}
-	op := method + " /" + path
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
-		return fmt.Errorf("share: orthanc %s: %w", op, err)
+		return nil, fmt.Errorf("share: orthanc %s %s: %w", method, httpx.RedactURL(req.URL), err)
 	}
 	defer httpx.DrainAndClose(resp.Body)
 	data, err := httpx.ReadLimited(resp.Body, 0)
 	if err != nil {
-		return fmt.Errorf("share: orthanc %s: %w", op, err)
+		return nil, fmt.Errorf("share: orthanc %s %s: %w", method, httpx.RedactURL(req.URL), err)
 	}
 	if resp.StatusCode == http.StatusNotFound {
-		return fmt.Errorf("%w: %s", ErrNotFound, op)
+		return nil, fmt.Errorf("%w: %s %s", ErrNotFound, method, httpx.RedactURL(req.URL))
 	}
 	if resp.StatusCode/100 != 2 {
-		return &RemoteError{Service: "orthanc", Op: op, StatusCode: resp.StatusCode, Body: clip(data)}
+		return nil, remoteError(resp, data, "", true)
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return &RemoteError{Service: "orthanc", Op: op, Body: "answer is not the expected JSON"}
+		return nil, remoteError(resp, data, "answer is not the expected JSON", true)
 	}
-	return nil
-}
-
-func clip(b []byte) string {
-	const max = 512
-	if len(b) > max {
-		b = b[:max]
-	}
-	return strings.ToValidUTF8(string(b), "?")
+	return resp, nil
 }
 
 // MedDreamClient asks a MedDream token service for short-lived viewer
@@ -230,16 +224,16 @@ func (m *MedDreamClient) Token(ctx context.Context, studyUIDs []string) (string,
 		return "", fmt.Errorf("share: meddream token service: %w", err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return "", &RemoteError{Service: "meddream", Op: "POST generate", StatusCode: resp.StatusCode, Body: clip(ans)}
+		return "", remoteError(resp, ans, "", true)
 	}
 	tok := strings.TrimSpace(string(ans))
 	if tok == "" || len(tok) > 2048 {
-		return "", &RemoteError{Service: "meddream", Op: "POST generate", Body: "answer is not a token"}
+		return "", remoteError(resp, nil, "answer is not a token", false)
 	}
 	for i := 0; i < len(tok); i++ {
 		if tok[i] <= ' ' || tok[i] >= 0x7f || tok[i] == '<' || tok[i] == '>' || tok[i] == '"' {
 			// Never echo the answer: it may be a token.
-			return "", &RemoteError{Service: "meddream", Op: "POST generate", Body: "answer is not a token"}
+			return "", remoteError(resp, nil, "answer is not a token", false)
 		}
 	}
 	return tok, nil

@@ -2,6 +2,7 @@ package share
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 )
 
@@ -9,65 +10,71 @@ import (
 // their fields, unexported ones included, so they format themselves with
 // the secrets redacted.
 
-// String implements fmt.Stringer without the secrets.
-func (c CodecConfig) String() string {
-	return fmt.Sprintf("share.CodecConfig{Secret: [redacted %d bytes], PreviousSecrets: %d redacted, AllowShortPreviousSecrets: %v, CacheSize: %d}",
-		len(c.Secret), len(c.PreviousSecrets), c.AllowShortPreviousSecrets, c.CacheSize)
+// redacted describes the value without the secrets.
+func (c CodecConfig) redacted() string {
+	return fmt.Sprintf("share.CodecConfig{Secret: [redacted %d bytes], PreviousSecrets: %d redacted, AllowShortPreviousSecrets: %v}",
+		len(c.Secret), len(c.PreviousSecrets), c.AllowShortPreviousSecrets)
 }
 
-// GoString implements fmt.GoStringer without the secrets.
-func (c CodecConfig) GoString() string { return c.String() }
+// Format implements fmt.Formatter: every verb (%v, %+v, %#v, %s, ...)
+// prints the value without the secrets.
+func (c CodecConfig) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.redacted()) }
 
-// String implements fmt.Stringer without the secrets.
-func (c *Codec) String() string {
+// redacted describes the value without the secrets.
+func (c *Codec) redacted() string {
 	if c == nil {
 		return "share.Codec(nil)"
 	}
 	return fmt.Sprintf("share.Codec{keys: %d redacted}", len(c.keys.Keys))
 }
 
-// GoString implements fmt.GoStringer without the secrets.
-func (c *Codec) GoString() string { return c.String() }
+// Format implements fmt.Formatter: every verb (%v, %+v, %#v, %s, ...)
+// prints the value without the secrets.
+func (c *Codec) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.redacted()) }
 
-// String implements fmt.Stringer without passwords.
-func (c Config) String() string {
+// redacted describes the value without passwords.
+func (c Config) redacted() string {
 	return fmt.Sprintf("share.Config{Users: %d (passwords redacted), AllowAnonymous: %v, ServerID: %q, AnonymizedServerID: %q, Links: %+v}",
 		len(c.Users), c.AllowAnonymous, c.ServerID, c.AnonymizedServerID, c.Links)
 }
 
-// GoString implements fmt.GoStringer without passwords.
-func (c Config) GoString() string { return c.String() }
+// Format implements fmt.Formatter: every verb (%v, %+v, %#v, %s, ...)
+// prints the value without passwords.
+func (c Config) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.redacted()) }
 
-// String implements fmt.Stringer without secrets.
-func (s *Service) String() string {
+// redacted describes the value without secrets.
+func (s *Service) redacted() string {
 	if s == nil {
 		return "share.Service(nil)"
 	}
 	return fmt.Sprintf("share.Service{users: %d, serverID: %q}", len(s.users), s.serverID)
 }
 
-// GoString implements fmt.GoStringer without secrets.
-func (s *Service) GoString() string { return s.String() }
+// Format implements fmt.Formatter: every verb (%v, %+v, %#v, %s, ...)
+// prints the value without secrets.
+func (s *Service) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, s.redacted()) }
 
-// String implements fmt.Stringer without the password.
-func (c *OrthancClient) String() string {
+// redacted describes the value without the password.
+func (c *OrthancClient) redacted() string {
 	if c == nil {
 		return "share.OrthancClient(nil)"
 	}
 	return fmt.Sprintf("share.OrthancClient{URL: %q, Username: %q, Password: [redacted]}", c.URL, c.Username)
 }
 
-// GoString implements fmt.GoStringer without the password.
-func (c *OrthancClient) GoString() string { return c.String() }
+// Format implements fmt.Formatter: every verb (%v, %+v, %#v, %s, ...)
+// prints the value without the password.
+func (c *OrthancClient) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.redacted()) }
 
-// String implements fmt.Stringer without the token.
-func (a Access) String() string {
+// redacted describes the value without the token.
+func (a Access) redacted() string {
 	return fmt.Sprintf("share.Access{Method: %q, Level: %q, OrthancID: %q, DicomUID: %q, ServerID: %q, Token: [redacted]}",
 		a.Method, a.Level, a.OrthancID, a.DicomUID, a.ServerID)
 }
 
-// GoString implements fmt.GoStringer without the token.
-func (a Access) GoString() string { return a.String() }
+// Format implements fmt.Formatter: every verb (%v, %+v, %#v, %s, ...)
+// prints the value without the token.
+func (a Access) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, a.redacted()) }
 
 // LogValue implements slog.LogValuer without the token.
 func (a Access) LogValue() slog.Value {

@@ -12,20 +12,22 @@ import (
 // on several machines; [MemoryRevocations] is the in-process version.
 // Implementations must be safe for concurrent use.
 type RevocationStore interface {
-	// Revoke marks the token with this jti as revoked; the entry may be forgotten after expiresAt.
+	// Revoke marks the token with this jti as revoked; the entry may be
+	// forgotten after expiresAt. For a token that never expires,
+	// [Service.Revoke] passes the last second of year 9999 (UTC).
 	Revoke(ctx context.Context, jti string, expiresAt time.Time) error
 	// Revoked reports whether the token with this jti was revoked.
 	Revoked(ctx context.Context, jti string) (bool, error)
 }
 
-// NeverExpires is the expiresAt that [Service.Revoke] passes for tokens
+// neverExpires is the expiresAt that [Service.Revoke] passes for tokens
 // without an expiration date: the last second of year 9999, UTC, far
 // enough that a store never forgets the entry and small enough for any
 // store's TTL arithmetic.
-var NeverExpires = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+var neverExpires = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
 
-// DefaultMaxRevocations bounds a [MemoryRevocations] whose MaxEntries is 0.
-const DefaultMaxRevocations = 100_000
+// defaultMaxRevocations bounds a [MemoryRevocations] whose MaxEntries is 0.
+const defaultMaxRevocations = 100_000
 
 // MemoryRevocations is a bounded in-memory [RevocationStore]. Entries are
 // dropped once their token has expired. When the store is full of
@@ -35,7 +37,7 @@ const DefaultMaxRevocations = 100_000
 // The zero value is ready to use. It is safe for concurrent use.
 type MemoryRevocations struct {
 	// MaxEntries bounds the number of remembered tokens; 0 means
-	// DefaultMaxRevocations.
+	// defaultMaxRevocations.
 	MaxEntries int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -60,7 +62,7 @@ func (m *MemoryRevocations) Revoke(ctx context.Context, jti string, expiresAt ti
 	now := m.now()
 	max := m.MaxEntries
 	if max <= 0 {
-		max = DefaultMaxRevocations
+		max = defaultMaxRevocations
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -109,7 +111,7 @@ func (m *MemoryRevocations) Revoked(ctx context.Context, jti string) (bool, erro
 
 // Len returns the number of entries held, expired ones included until the
 // next sweep.
-func (m *MemoryRevocations) Len() int {
+func (m *MemoryRevocations) len() int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return len(m.entries)

@@ -2,11 +2,13 @@ package share
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestMemoryRevocations(t *testing.T) {
@@ -15,49 +17,32 @@ func TestMemoryRevocations(t *testing.T) {
 	clk := &clock{t: katNow}
 	m := &MemoryRevocations{MaxEntries: 3, Now: clk.Now}
 
-	if r, err := m.Revoked(ctx, "a"); r || err != nil {
-		t.Fatalf("zero value: %v %v", r, err)
-	}
+	r, err := m.Revoked(ctx, "a")
+	require.NoError(t, err)
+	require.False(t, r, "zero value")
 	for _, id := range []string{"a", "b"} {
-		if err := m.Revoke(ctx, id, katNow.Add(time.Minute)); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, m.Revoke(ctx, id, katNow.Add(time.Minute)))
 	}
-	if err := m.Revoke(ctx, "forever", NeverExpires); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, m.Revoke(ctx, "forever", neverExpires))
 	for _, id := range []string{"a", "b", "forever"} {
-		if r, _ := m.Revoked(ctx, id); !r {
-			t.Errorf("%s not revoked", id)
-		}
+		r, _ := m.Revoked(ctx, id)
+		assert.True(t, r, "%s not revoked", id)
 	}
 	// Full of live entries: refuse rather than forget a revocation.
-	if err := m.Revoke(ctx, "c", katNow.Add(time.Minute)); !errors.Is(err, ErrStoreFull) {
-		t.Fatalf("full store: err = %v", err)
-	}
+	require.ErrorIs(t, m.Revoke(ctx, "c", katNow.Add(time.Minute)), ErrStoreFull, "full store")
 	// Re-revoking a known id is fine and extends it.
-	if err := m.Revoke(ctx, "a", katNow.Add(2*time.Minute)); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, m.Revoke(ctx, "a", katNow.Add(2*time.Minute)))
 	clk.Advance(90 * time.Second)
-	if r, _ := m.Revoked(ctx, "b"); r {
-		t.Error("b still reported after its token expired")
-	}
-	if r, _ := m.Revoked(ctx, "a"); !r {
-		t.Error("a forgotten before its extended expiry")
-	}
+	r, _ = m.Revoked(ctx, "b")
+	assert.False(t, r, "b still reported after its token expired")
+	r, _ = m.Revoked(ctx, "a")
+	assert.True(t, r, "a forgotten before its extended expiry")
 	// Expired entries make room.
-	if err := m.Revoke(ctx, "c", katNow.Add(time.Hour)); err != nil {
-		t.Fatalf("after expiry: %v", err)
-	}
-	if m.Len() != 3 {
-		t.Errorf("Len = %d, want 3 (a, forever, c)", m.Len())
-	}
+	require.NoError(t, m.Revoke(ctx, "c", katNow.Add(time.Hour)), "after expiry")
+	assert.Equal(t, 3, m.len(), "a, forever, c")
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	if err := m.Revoke(cancelled, "d", NeverExpires); !errors.Is(err, context.Canceled) {
-		t.Errorf("cancelled context: %v", err)
-	}
+	assert.ErrorIs(t, m.Revoke(cancelled, "d", neverExpires), context.Canceled)
 }
 
 func TestMemoryRevocationsSweepsWithoutFilling(t *testing.T) {
@@ -65,14 +50,10 @@ func TestMemoryRevocationsSweepsWithoutFilling(t *testing.T) {
 	clk := &clock{t: katNow}
 	m := &MemoryRevocations{Now: clk.Now}
 	for i := range 10_000 {
-		if err := m.Revoke(context.Background(), fmt.Sprint(i), clk.Now().Add(time.Second)); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, m.Revoke(context.Background(), fmt.Sprint(i), clk.Now().Add(time.Second)))
 		clk.Advance(100 * time.Millisecond)
 	}
-	if n := m.Len(); n > 100 {
-		t.Errorf("%d entries kept for tokens that expire after a second", n)
-	}
+	assert.LessOrEqual(t, m.len(), 100, "entries kept for tokens that expire after a second")
 }
 
 func TestMemoryRevocationsConcurrent(t *testing.T) {
@@ -83,19 +64,15 @@ func TestMemoryRevocationsConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range 500 {
 				id := fmt.Sprint(g, "-", i)
-				if err := m.Revoke(context.Background(), id, time.Now().Add(time.Hour)); err != nil {
-					t.Error(err)
+				if !assert.NoError(t, m.Revoke(context.Background(), id, time.Now().Add(time.Hour))) {
 					return
 				}
-				if r, _ := m.Revoked(context.Background(), id); !r {
-					t.Errorf("%s not revoked", id)
+				if r, _ := m.Revoked(context.Background(), id); !assert.True(t, r, "%s not revoked", id) {
 					return
 				}
 			}
 		})
 	}
 	wg.Wait()
-	if m.Len() != 4000 {
-		t.Errorf("Len = %d", m.Len())
-	}
+	assert.Equal(t, 4000, m.len())
 }

@@ -15,12 +15,12 @@ import (
 	"time"
 )
 
-// DefaultMaxValidity caps the validity (plugin cache time) of answers when
+// defaultMaxValidity caps the validity (plugin cache time) of answers when
 // [Config.MaxValidity] is 0. It is the constant the Python services send.
-const DefaultMaxValidity = 60 * time.Second
+const defaultMaxValidity = 60 * time.Second
 
-// DefaultMaxBody bounds request bodies when [Config.MaxBody] is 0.
-const DefaultMaxBody = 64 << 10
+// defaultMaxBody bounds request bodies.
+const defaultMaxBody = 64 << 10
 
 // Config configures a [Service]. Codec is required; every other zero value
 // is documented.
@@ -59,23 +59,36 @@ type Config struct {
 	SharesVersion Version
 
 	// AllowedTypes are the token types that grant Orthanc access; nil
-	// means [DefaultAllowedTypes].
+	// means the viewer publications and instant links that viewers use
+	// against Orthanc: osimis-, stone-, ohif- and volview-viewer-publication,
+	// viewer-instant-link and download-instant-link. MedDream tokens are
+	// left out (MedDream reads Orthanc on its own account; the share JWT
+	// only feeds the landing page), and so is "invalid".
 	AllowedTypes []Type
-	// DenyPost refuses POST with share tokens. By default POST is granted
-	// at study level only, because the DICOMweb plugin's internal
-	// /tools/find is re-checked as a study-level POST. The plugin sends
-	// no URI for resource-level checks, so POST /studies/{id}/modify
-	// cannot be told apart: block mutating routes in a reverse proxy, or
-	// serve shares from a read-only Orthanc. PUT and DELETE are always
-	// refused.
-	DenyPost bool
-	// LooseMatching reproduces the Python services' resource matching
-	// exactly (spec §2.4). By default matching is also required to hit a
-	// single token entry at the requested level, which refuses only id
-	// combinations the plugin never sends.
-	LooseMatching bool
+	// AllowPost lets share tokens POST at study level. The zero value
+	// (false) refuses every POST, at every level, and is what a share
+	// link should be: read-only.
+	//
+	// The authorization plugin sends every POST on a study, or on one of
+	// its series or instances when CheckedLevel is "studies", as the same
+	// study-level check with no URI, so the service cannot tell a harmless
+	// POST from a destructive one. Setting AllowPost lets anyone holding a
+	// link, for the shared study:
+	//   - POST /studies/{id}/modify: rewrite its tags; with "KeepSource":
+	//     false Orthanc deletes the shared study and keeps only the copy;
+	//   - POST /studies/{id}/merge: pull series of another study (named by
+	//     its Orthanc id) into the shared one, where the link can read them;
+	//   - POST /studies/{id}/anonymize: create new studies in Orthanc;
+	//   - and every other POST route Orthanc or a plugin offers under
+	//     /studies/{id}, /series/{id} or /instances/{id} (e.g. /archive,
+	//     /media, /split, /reconstruct, /export).
+	// Set it only if a viewer you use needs POST (none of the supported
+	// viewers did in our tests; see docs/orthanc.md, "POST"), and then
+	// block those routes in a reverse proxy. PUT and DELETE are refused
+	// whatever this says.
+	AllowPost bool
 	// MaxValidity caps how long the plugin may cache an answer; 0 means
-	// DefaultMaxValidity (60 s). A grant's validity is also capped by the
+	// defaultMaxValidity (60 s). A grant's validity is also capped by the
 	// time the token has left, and a revocation takes effect within
 	// MaxValidity.
 	MaxValidity time.Duration
@@ -96,8 +109,6 @@ type Config struct {
 	// Logger receives one debug record per decision and errors of
 	// dependencies; nil means silent. Tokens and secrets are never logged.
 	Logger *slog.Logger
-	// MaxBody bounds request bodies; 0 means DefaultMaxBody.
-	MaxBody int64
 }
 
 // Service is the token service: an http.Handler that speaks both the old
@@ -125,7 +136,7 @@ type Service struct {
 	links      Links
 	sharesVer  Version
 	allowed    []Type
-	denyPost   bool
+	allowPost  bool
 	loose      bool
 	maxValid   time.Duration
 	revoked    RevocationStore
@@ -156,19 +167,19 @@ func NewService(cfg Config) (*Service, error) {
 		codec: cfg.Codec, anonymous: cfg.AllowAnonymous,
 		serverID: cfg.ServerID, anonServer: cfg.AnonymizedServerID,
 		links: cfg.Links, sharesVer: cfg.SharesVersion.resolve(),
-		allowed: cfg.AllowedTypes, denyPost: cfg.DenyPost, loose: cfg.LooseMatching,
+		allowed: cfg.AllowedTypes, allowPost: cfg.AllowPost,
 		maxValid: cfg.MaxValidity, revoked: cfg.Revocations,
 		orthanc: cfg.Orthanc, meddream: cfg.MedDream, pages: cfg.Pages.withDefaults(),
-		log: cfg.Logger, maxBody: cfg.MaxBody,
+		log: cfg.Logger,
 	}
 	for name, pass := range cfg.Users {
 		s.users = append(s.users, userDigest{sha256.Sum256([]byte(name)), sha256.Sum256([]byte(pass))})
 	}
 	if s.allowed == nil {
-		s.allowed = DefaultAllowedTypes
+		s.allowed = defaultAllowedTypes
 	}
 	if s.maxValid <= 0 {
-		s.maxValid = DefaultMaxValidity
+		s.maxValid = defaultMaxValidity
 	}
 	if s.revoked == nil {
 		s.revoked = &MemoryRevocations{Now: cfg.Codec.now}
@@ -176,9 +187,7 @@ func NewService(cfg Config) (*Service, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	if s.maxBody <= 0 {
-		s.maxBody = DefaultMaxBody
-	}
+	s.maxBody = defaultMaxBody
 	return s, nil
 }
 
@@ -263,8 +272,9 @@ type Decision struct {
 	TokenID string
 }
 
-// Check decides an access with the rules of the Python services (spec
-// §2.4) and these fixes: PUT and DELETE are refused (POST configurable);
+// Check decides an access with the rules of the Python token services
+// (see docs/orthanc.md, "Decision") and these fixes: POST, PUT and DELETE
+// are refused (POST at study level only with [Config.AllowPost]);
 // system-level accesses are refused; the token type must be allowed; a
 // token bound to a server id is valid only there, and anonymized tokens
 // only on the anonymized server; by default the ids must match one token
@@ -272,25 +282,12 @@ type Decision struct {
 // validity never exceeds the seconds the token has left.
 func (s *Service) Check(ctx context.Context, a Access) Decision {
 	maxValid := int(s.maxValid / time.Second)
-	deny := func(err error, validity int) Decision {
-		return Decision{Validity: validity, Reason: err}
-	}
-	tok := StripBearer(a.Token)
+	tok := stripBearer(a.Token)
 	if tok == "" {
-		return deny(ErrNoToken, maxValid)
+		return Decision{Validity: maxValid, Reason: ErrNoToken}
 	}
-	switch strings.ToLower(a.Method) {
-	case "get":
-	case "post":
-		if s.denyPost || a.Level != LevelStudy {
-			return deny(fmt.Errorf("%w: post", ErrMethod), maxValid)
-		}
-	default:
-		return deny(fmt.Errorf("%w: %s", ErrMethod, strings.ToLower(a.Method)), maxValid)
-	}
-	if a.Level == LevelSystem || (a.OrthancID == "" && a.DicomUID == "") {
-		return deny(ErrSystemLevel, maxValid)
-	}
+	// Decode first, so that every denial of a token that decodes names
+	// the token (TokenID) in the decision and the log.
 	cl, err := s.codec.decodeShared(tok)
 	if err != nil {
 		v := maxValid
@@ -304,6 +301,21 @@ func (s *Service) Check(ctx context.Context, a Access) Decision {
 		return d
 	}
 	d := Decision{Validity: maxValid, TokenID: cl.revocationID}
+	switch m := strings.ToLower(a.Method); m {
+	case "get":
+	case "post":
+		if !s.allowPost || a.Level != LevelStudy {
+			d.Reason = fmt.Errorf("%w: post", ErrMethod)
+			return d
+		}
+	default:
+		d.Reason = fmt.Errorf("%w: %s", ErrMethod, m)
+		return d
+	}
+	if a.Level == LevelSystem || (a.OrthancID == "" && a.DicomUID == "") {
+		d.Reason = ErrSystemLevel
+		return d
+	}
 	if !slices.Contains(s.allowed, cl.Type) {
 		d.Reason = fmt.Errorf("%w: %s", ErrTokenType, cl.Type)
 		return d
@@ -327,7 +339,7 @@ func (s *Service) Check(ctx context.Context, a Access) Decision {
 		return d
 	}
 	d.Granted = true
-	if e := cl.Expiry(); !e.IsZero() {
+	if e := cl.expiry(); !e.IsZero() {
 		left := int(e.Sub(s.codec.now()) / time.Second)
 		d.Validity = max(0, min(d.Validity, left))
 	}
@@ -395,13 +407,13 @@ func (s *Service) matches(rs []Resource, a Access) bool {
 // Revoke revokes token (which must verify; an expired token is accepted
 // and revoked until its expiry) and returns its revocation id.
 func (s *Service) Revoke(ctx context.Context, token string) (string, error) {
-	cl, err := s.codec.Decode(StripBearer(token))
+	cl, err := s.codec.Decode(stripBearer(token))
 	if err != nil && !errors.Is(err, ErrExpired) && !errors.Is(err, ErrNotYetValid) {
 		return "", err
 	}
-	until := cl.Expiry()
+	until := cl.expiry()
 	if until.IsZero() {
-		until = NeverExpires
+		until = neverExpires
 	}
 	if err := s.revoked.Revoke(ctx, cl.revocationID, until); err != nil {
 		return "", fmt.Errorf("share: revoking: %w", err)

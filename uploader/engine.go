@@ -14,12 +14,13 @@ import (
 	"github.com/dicombridge/dicombridge/tusclient"
 )
 
-// ChunkSize is the Tus PATCH body size of the reference client (spec §5),
-// the default of [Uploader.ChunkSize].
-const ChunkSize = 5 << 20
+// defaultChunkSize is the Tus PATCH body size of the reference client (see
+// docs/uploader.md, "Tus"), the default of Uploader.ChunkSize.
+const defaultChunkSize = 5 << 20
 
 // Uploader uploads folders of DICOM studies to Aura: the Go counterpart of
-// the standalone uploader's engine (spec §4-5), with the fixes of spec §8.
+// the standalone uploader's engine (see docs/uploader.md), without its
+// known defects.
 //
 // [Uploader.Upload] does everything in one call; [Uploader.Prepare] then
 // [Session.Upload] leaves room to look at the studies and remove some in
@@ -36,31 +37,39 @@ const ChunkSize = 5 << 20
 //     the Tus metadata and in the archive name "<upload_id>.zip";
 //  3. POST /uploader/upload/start, and its 2xx awaited;
 //  4. the zip of every accepted file ("<StudyInstanceUID>/<name>" entries)
-//     is streamed over Tus to lift.endpoint in 5 MiB PATCHes, with
-//     Upload-Length, the metadata keys upload_id, bucket, mode, name, type,
-//     filetype, filename in that order, and "Authorization: Bearer
-//     <lift.token>" (never the API key);
-//  5. POST /uploader/upload/complete, only once Tus holds every byte.
+//     is streamed over Tus to lift.endpoint in 5 MiB PATCHes, with the
+//     metadata keys upload_id, bucket, mode, name, type, filetype, filename
+//     in that order, and "Authorization: Bearer <lift.token>" (never the
+//     API key);
+//  5. POST /uploader/upload/complete, only once Tus holds every byte;
+//  6. with Submit, POST /uploader/manage/submit.
 //
 // A failure after init sends POST /uploader/upload/error with the real
 // cause (the status and message, never a credential or a local path) and
-// never complete; a cancellation sends POST /uploader/upload/cancel and
-// deletes the partial Tus upload. Lifecycle calls are retried on network
-// errors, 429 and 5xx.
+// never complete. A context that ends pauses (see [ErrPaused]); only
+// [Session.Cancel] and [Uploader.Cancel] send POST /uploader/upload/cancel
+// and delete the partial Tus upload. Lifecycle calls are retried on
+// network errors, 429 and 5xx (see LifecycleRetries).
 //
-// # The archive: streamed with a known length, never stored
+// # One pass
 //
-// The zip is produced on the fly from the source files and streamed to Tus
-// with its exact Upload-Length (the reference client always sends one, and
-// whether Aura accepts deferred lengths is unknown). It is never held in
-// memory (one 5 MiB chunk and one 4 MiB block are) nor written to disk, so no copy of the
-// patient data is left in a temporary directory if the process dies, and a
-// study of any size needs no free disk space. The price is CPU: when
-// entries are deflated (the default, as the reference), the archive's
-// length is only known after compressing it, so the files are read and
-// compressed twice, once to measure and once to send (StatePacking, then
-// StateUploading). With Store set, entries are stored, the length is
-// computed from the file sizes and everything happens in one pass.
+// The zip is produced on the fly from the source files and streamed to
+// Tus. It is never held in memory (one 5 MiB chunk and one 4 MiB block
+// are) nor written to disk, so no copy of the patient data is left in a
+// temporary directory if the process dies, and a study of any size needs
+// no free disk space.
+//
+// With deflated entries (the default, as the reference) the archive's
+// length is only known at the end. When the Tus server announces the
+// creation-defer-length extension (tusd does), the upload is created with
+// Upload-Defer-Length and the last PATCH declares the length: the files
+// are read and compressed once. A server that does not announce it gets
+// the length at creation (as the reference client always sends it), at
+// the price of a first compression pass to measure it ([StatePacking]).
+// With Store set, the length comes from the file sizes: one pass always.
+// A spool to a temporary file was set aside: it would write patient data
+// to disk and need free space as large as the archive. See
+// docs/uploader.md, "One pass".
 //
 // Because the archive is deterministic, an interrupted upload resumes by
 // producing it again and skipping the bytes the server already holds,
@@ -69,8 +78,9 @@ const ChunkSize = 5 << 20
 // format version) is compared with the one saved when the upload began,
 // and a SHA-256 of every 4 MiB of the archive is compared as the bytes are
 // produced (no byte is sent before the checksum of its block was compared,
-// or saved by the first run): if anything changed, the upload fails with
-// [*SourcesChangedError] rather than complete a corrupt archive.
+// or saved by the first run, in either length mode): if anything changed,
+// the upload fails with [*SourcesChangedError] rather than complete a
+// corrupt archive.
 //
 // An Uploader is safe for concurrent use once configured: each upload is a
 // separate [Session].
@@ -98,9 +108,10 @@ type Uploader struct {
 
 	// Scanner finds the studies; nil means a zero dicomscan.Scanner.
 	Scanner *dicomscan.Scanner
-	// Store stores the zip entries instead of deflating them: one pass over
-	// the files instead of two, more bytes on the wire. Encapsulated
-	// (already compressed) images are always stored.
+	// Store stores the zip entries instead of deflating them: more bytes on
+	// the wire, less CPU, and one pass over the files even with a Tus server
+	// without creation-defer-length. Encapsulated (already compressed)
+	// images are always stored.
 	Store bool
 	// Level is the Deflate level, 1 (the default) to 9.
 	Level int
@@ -108,21 +119,33 @@ type Uploader struct {
 	// GOMAXPROCS.
 	Workers int
 
-	// ChunkSize is the Tus PATCH size; 0 means [ChunkSize] (5 MiB, as the
-	// reference client). The upload buffers this much, plus one 4 MiB
+	// ChunkSize is the Tus PATCH size; 0 means 5 MiB, as the reference
+	// client. The upload buffers this much, plus one 4 MiB
 	// block of the archive.
 	ChunkSize int64
 	// TusHTTPClient sends the Tus requests; nil means tusclient's default
 	// (bounded dials and header waits, no overall timeout).
 	TusHTTPClient *http.Client
-	// TusRetry says when failed Tus requests are retried; the zero value
-	// retries after 0, 1, 3 and 5 s like the reference client, starting
-	// over whenever the upload made progress.
+	// TusRetry says how the Tus requests are retried. The zero value
+	// retries network errors, 5xx, 409, 423 and 460 after 0, 1, 3 and 5 s
+	// like the reference client, starting over whenever the upload made
+	// progress; empty non-nil Delays disable retries.
 	TusRetry tusclient.RetryPolicy
-	// LifecycleRetries is how many times init, start, complete, error and
-	// cancel are retried after a network error, a 429 or a 5xx; 0 means 3,
-	// negative means none.
+	// LifecycleRetries is how many times each Aura call of the upload
+	// (init, start, complete, error, cancel, submit) is retried after a
+	// network error, a 429 or a 5xx: waits of 500 ms doubling up to 30 s,
+	// ±20% jitter, longer when Aura's Retry-After asks. 0 means 3; negative
+	// means none. (The config request is retried by [API].)
 	LifecycleRetries int
+
+	// Submit, when true, submits the upload for processing once complete
+	// was acknowledged ([API.Submit]; the upload token needs the
+	// upload:manage scope), with SubmitMetadata as its metadata (nil sends
+	// none). Aura's answer is [Result.Submitted]. A submit that fails leaves
+	// a completed upload: Upload and Resume return the Result together with
+	// an error matching [ErrNotSubmitted], and [API.Submit] can repeat it.
+	Submit         bool
+	SubmitMetadata map[string]any
 
 	// Logger receives debug and info lines (steps, retries; never a
 	// credential); nil means silence.
@@ -136,7 +159,8 @@ type Uploader struct {
 // callbacks (onStudiesFound, onStateChange, onUploadComplete, ...). Each
 // may be nil. Calls never overlap, come from the goroutine that called
 // Prepare, Upload or Resume or from one the upload runs, and must return
-// quickly; they may call [Session.Pause] or [Session.Cancel].
+// quickly; they may end the upload's context (a pause) or call
+// [Session.Cancel]. A cancellation is reported as [StateCancelled].
 type Callbacks struct {
 	// OnStudies receives the studies found by the scan, as init will
 	// announce them.
@@ -150,8 +174,6 @@ type Callbacks struct {
 	// OnError receives the error that ended an upload, or a Prepare or
 	// Resume that failed before it began (not a pause or a cancellation).
 	OnError func(error)
-	// OnCancel is called when an upload was cancelled.
-	OnCancel func()
 }
 
 // State is a step of an upload, reported to [Callbacks.OnState].
@@ -164,7 +186,7 @@ const (
 	StateConnecting   State = "connecting"   // GET /uploader/config
 	StateScanning     State = "scanning"     // reading the files' headers
 	StateReady        State = "ready"        // studies found; Prepare returned
-	StatePacking      State = "packing"      // compressing once to learn the archive's length
+	StatePacking      State = "packing"      // compressing once to learn the archive's length (see Uploader, "One pass")
 	StateInitializing State = "initializing" // POST init
 	StateStarting     State = "starting"     // POST start
 	StateUploading    State = "uploading"    // Tus
@@ -175,7 +197,10 @@ const (
 	StatePaused       State = "paused" // stopped, resumable with Uploader.Resume
 )
 
-// Progress reports how far packing or the transfer went.
+// Progress reports how far packing or the transfer went. A display
+// should look at State first: packing (the first of two passes, see
+// [StatePacking]) and uploading count different things, and Files starts
+// again from 0 when the transfer begins.
 type Progress struct {
 	// State is StatePacking or StateUploading.
 	State State
@@ -187,7 +212,10 @@ type Progress struct {
 	// While packing it equals Bytes.
 	Sent int64
 	// TotalBytes is the archive size while uploading, the source size while
-	// packing.
+	// packing. When the archive goes in one pass with a deferred length
+	// (see [Uploader], "One pass"), its size is only known at the end:
+	// until then TotalBytes is an estimate from the compression ratio so
+	// far, never below the bytes sent.
 	TotalBytes int64
 	// Files counts the files whose whole entry the server confirmed (while
 	// packing: the files compressed); TotalFiles is the number in the
@@ -196,12 +224,18 @@ type Progress struct {
 	// ResumedAt is the archive offset the server already held when this
 	// run of the transfer began (0 for a fresh upload).
 	ResumedAt int64
+	// Rate is how fast Bytes grew over the last 5 seconds, in bytes per
+	// second; 0 while not yet measured (the first quarter second of each
+	// state).
+	Rate float64
+	// ETA is the time left at Rate to reach TotalBytes; 0 when Rate is 0.
+	// While TotalBytes is an estimate, so is ETA.
+	ETA time.Duration
 }
 
 // Result describes a finished upload.
 type Result struct {
-	UploadID   string
-	AssemblyID string
+	UploadID string
 	// StudyIDs are the ids Aura's init answered (possibly none).
 	StudyIDs []string
 	// Studies, Series and Instances count what was uploaded.
@@ -217,6 +251,9 @@ type Result struct {
 	Resumed bool
 	// Elapsed is the time Upload or Resume took (without Prepare).
 	Elapsed time.Duration
+	// Submitted is Aura's answer to the submit made with [Uploader.Submit]
+	// (nil without it).
+	Submitted *ManageResult
 }
 
 // Errors returned by the engine, for errors.Is.
@@ -224,16 +261,19 @@ var (
 	// ErrNoStudies: the paths hold no DICOM study to upload (or all were
 	// removed). Nothing is sent to Aura.
 	ErrNoStudies = errors.New("uploader: no DICOM studies to upload")
-	// ErrCancelled: the upload was cancelled (its context was cancelled, or
-	// Session.Cancel). Aura was told (cancel) and the Tus upload deleted,
-	// if the upload had been announced (a cancellation during Prepare or
-	// before init sends nothing). The error also wraps the context's cause.
+	// ErrCancelled: the upload was destroyed by Session.Cancel (Aura was
+	// told cancel and the Tus upload deleted), or its context ended before
+	// init was sent, when there was nothing to pause and nothing was sent.
+	// The error also wraps the context's cause.
 	ErrCancelled = errors.New("uploader: upload cancelled")
-	// ErrPaused: the upload was stopped with Session.Pause, or its context
-	// was cancelled with ErrPaused as the cause
-	// (context.WithCancelCause). Nothing is reported to Aura; the state
-	// stays in StateDir and Uploader.Resume continues. Without a StateDir a
-	// pause is a cancellation.
+	// ErrPaused: the upload's context ended (cancelled whatever the cause,
+	// or past its deadline: signal.NotifyContext on SIGTERM, a timeout) or
+	// Session.Pause was called, after init was sent. Nothing is reported to
+	// Aura and the Tus upload is kept. With StateDir the error also matches
+	// ErrResumable and Uploader.Resume continues; without, nothing can
+	// resume it: destroy it with Session.Cancel (or Uploader.Cancel, which
+	// then only tells Aura). The error also wraps the context's cause
+	// (context.Canceled, context.DeadlineExceeded, ...).
 	ErrPaused = errors.New("uploader: upload paused")
 	// ErrResumable is matched by every error after which Uploader.Resume can
 	// continue the upload: a pause, or a failure that could not be reported
@@ -246,13 +286,14 @@ var (
 	ErrUnknownStudy = errors.New("uploader: unknown study")
 	// ErrStarted: Remove or Upload was called after Upload began.
 	ErrStarted = errors.New("uploader: upload already started")
-	// ErrSourcesChanged is matched by [*SourcesChangedError].
-	ErrSourcesChanged = errors.New("uploader: source files changed since the upload began")
+	// ErrNotSubmitted: the upload completed but the submit asked by
+	// Uploader.Submit failed; the error also wraps the cause.
+	ErrNotSubmitted = errors.New("uploader: upload completed but not submitted")
 )
 
 // SourcesChangedError reports that a resumed upload's files are no longer
-// those it began with, so the archive cannot be completed. The upload is
-// reported to Aura as failed; start a new one.
+// those it began with, so the archive cannot be completed (check with
+// errors.As). The upload is reported to Aura as failed; start a new one.
 type SourcesChangedError struct {
 	UploadID string
 	// Detail says what changed, e.g. "/data/a.dcm: size 1000, was 998".
@@ -262,9 +303,6 @@ type SourcesChangedError struct {
 func (e *SourcesChangedError) Error() string {
 	return "uploader: upload " + e.UploadID + ": source files changed since the upload began: " + e.Detail
 }
-
-// Is makes errors.Is(err, ErrSourcesChanged) true.
-func (e *SourcesChangedError) Is(target error) bool { return target == ErrSourcesChanged }
 
 // resumableError marks an error after which the upload can be resumed.
 type resumableError struct{ err error }
@@ -325,9 +363,8 @@ func (u *Uploader) Prepare(ctx context.Context, paths ...string) (*Session, erro
 // paths again, checks that the files did not change, and goes on from the
 // last step Aura acknowledged, sending only the archive bytes the Tus
 // server does not hold yet. The callbacks are called as for a new upload.
-// If Aura cannot be reached (or ctx is paused) before the upload resumed,
-// nothing is reported and the state is kept: the error matches
-// [ErrResumable].
+// If Aura cannot be reached, or ctx ends, the upload stays resumable: the
+// error matches [ErrResumable] and nothing is reported to Aura.
 func (u *Uploader) Resume(ctx context.Context, uploadID string) (*Result, error) {
 	if err := u.check(); err != nil {
 		return nil, err
@@ -366,12 +403,11 @@ type Pending struct {
 	API string
 	// Paths are the (absolute) paths it uploads.
 	Paths []string
-	// Removed are the studies removed before it began.
-	Removed []string
 	// Step is the last step saved: "init-sent", "initialized",
 	// "start-sent", "started", "uploaded" or "complete-sent".
 	Step string
-	// ArchiveBytes is the size of its archive.
+	// ArchiveBytes is the size of its archive; -1 while it is not known
+	// (sent in one pass with a deferred length, see [Uploader]).
 	ArchiveBytes int64
 	// Created is when it began.
 	Created time.Time
@@ -381,45 +417,47 @@ type Pending struct {
 	Err error
 }
 
-// Discard abandons an unfinished upload saved in StateDir: it tells Aura
-// (cancel), deletes the partial Tus upload and removes the saved state.
-// Failures to reach Aura are returned after the local state is removed.
-func (u *Uploader) Discard(ctx context.Context, uploadID string) error {
+// Cancel destroys an upload for good: it tells Aura (cancel), deletes
+// the partial Tus upload and removes the state saved in StateDir. It is,
+// with [Session.Cancel], the only way to destroy an upload: an ended
+// context pauses (see [ErrPaused]). Use it on an upload that [Uploader.Pending]
+// lists; a state that cannot be read is only removed (it says neither
+// what Aura was told nor where the Tus upload is). Without StateDir,
+// Cancel can only tell Aura: the Tus upload is left to expire on the
+// server. Failures to reach Aura or Tus are returned after the local state
+// is removed.
+func (u *Uploader) Cancel(ctx context.Context, uploadID string) error {
 	if err := u.check(); err != nil {
 		return err
 	}
+	if err := checkID(uploadID); err != nil {
+		return err
+	}
+	s := newSession(u, uploadID, "")
 	if u.StateDir == "" {
-		return errors.New("uploader: Discard needs StateDir")
+		s.known = true
+		return s.call(ctx, "cancel", true, func(ctx context.Context) error { return u.API.Cancel(ctx, uploadID) })
 	}
 	st, err := loadState(u.StateDir, uploadID)
-	if errors.Is(err, ErrUnknownUpload) || checkID(uploadID) != nil {
+	if errors.Is(err, ErrUnknownUpload) {
 		return err
 	}
 	if err != nil {
-		// An unreadable state says neither what Aura was told nor where the
-		// partial Tus upload is: remove the local files, which are all
-		// that can be known to belong to it.
 		return removeState(u.StateDir, uploadID)
 	}
-	s := newSession(u, st.UploadID, st.AssemblyID)
-	s.saved = st
+	s.assembly, s.saved, s.step, s.known = st.AssemblyID, st, st.Step, true
 	defer s.closeTus()
 	var errs []error
-	if st.Step != stepNone {
-		if err := s.call(ctx, "cancel", true, func(ctx context.Context) error { return u.API.Cancel(ctx, s.id) }); err != nil {
-			errs = append(errs, err)
-		}
-		if cfg, err := u.API.Config(ctx); err != nil {
-			errs = append(errs, err)
-		} else {
-			s.cfg = cfg
-			if err := s.terminate(ctx, st.Size); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
-	if err := removeState(u.StateDir, uploadID); err != nil {
+	if cfg, err := u.API.Config(ctx); err != nil {
+		// Without the config the Tus endpoint is unknown; Aura is still told.
 		errs = append(errs, err)
+		if err := s.call(ctx, "cancel", true, func(ctx context.Context) error { return u.API.Cancel(ctx, uploadID) }); err != nil {
+			errs = append(errs, err)
+		}
+		s.cleanup(ctx)
+	} else {
+		s.cfg = cfg
+		errs = append(errs, s.destroy(ctx))
 	}
 	return errors.Join(errs...)
 }
@@ -454,7 +492,7 @@ func (u *Uploader) level() int {
 
 func (u *Uploader) chunkSize() int64 {
 	if u.ChunkSize == 0 {
-		return ChunkSize
+		return defaultChunkSize
 	}
 	return u.ChunkSize
 }

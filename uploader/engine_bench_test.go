@@ -112,7 +112,7 @@ func BenchmarkEngine(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		c, err := tusclient.New(tusclient.Config{Endpoint: cfg.Lift.Endpoint, ChunkSize: uploader.ChunkSize,
+		c, err := tusclient.New(tusclient.Config{Endpoint: cfg.Lift.Endpoint, ChunkSize: 5 << 20,
 			Header: map[string][]string{"Authorization": {"Bearer " + cfg.Lift.Token}}})
 		if err != nil {
 			b.Fatal(err)

@@ -9,13 +9,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/dicombridge/dicombridge/auratest"
@@ -53,112 +53,69 @@ func TestTusFailure(t *testing.T) {
 			stateDir := t.TempDir()
 			u, rec := newUploader(t, aura, stateDir)
 			aura.Fail(auratest.EndpointTus, c.failure)
-			res, err := u.Upload(context.Background(), sampleDir)
-			if err == nil {
-				t.Fatalf("upload succeeded: %+v", res)
-			}
+			_, err := u.Upload(context.Background(), sampleDir)
+			require.Error(t, err)
 			var he *tusclient.HTTPError
-			if got := errors.As(err, &he); got != (c.status != 0) || (got && he.StatusCode != c.status) {
-				t.Errorf("error %v: want an HTTPError with status %d", err, c.status)
+			if c.status != 0 {
+				require.ErrorAs(t, err, &he)
+				assert.Equal(t, c.status, he.StatusCode)
+			} else {
+				assert.False(t, errors.As(err, &he), "a network error, not an HTTPError: %v", err)
 			}
-			if errors.Is(err, uploader.ErrResumable) {
-				t.Errorf("a failure Aura was told about is not resumable: %v", err)
-			}
+			assert.NotErrorIs(t, err, uploader.ErrResumable, "a failure Aura was told about is not resumable")
 			calls := lifecycle(aura)
-			if count(calls, "complete") != 0 || count(calls, "error") != 1 || count(calls, "tus POST") != c.posts {
-				t.Errorf("calls %q: want one error, no complete, %d tus POST", compact(calls), c.posts)
-			}
+			assert.Zero(t, count(calls, "complete"), "calls %q", compact(calls))
+			assert.Equal(t, 1, count(calls, "error"), "calls %q", compact(calls))
+			assert.Equal(t, c.posts, count(calls, "tus POST"), "calls %q", compact(calls))
 			sessions := aura.Sessions()
-			if len(sessions) != 1 || !slices.Equal(sessions[0].States, []string{"initialized", "started", "failed"}) {
-				t.Fatalf("sessions %+v", sessions)
-			}
+			require.Len(t, sessions, 1)
+			assert.Equal(t, []string{"initialized", "started", "failed"}, sessions[0].States)
 			msg := sessions[0].Message
-			if !strings.HasPrefix(msg, c.message) || strings.Contains(msg, "uploader:") || strings.Contains(msg, sampleDir) {
-				t.Errorf("error message %q, want it to start with %q and name no local path", msg, c.message)
+			assert.True(t, strings.HasPrefix(msg, c.message), "error message %q, want it to start with %q", msg, c.message)
+			assert.NotContains(t, msg, "uploader:")
+			assert.NotContains(t, msg, sampleDir, "a local path")
+			assert.True(t, strings.HasPrefix(body(t, aura, auratest.EndpointError), `{"upload_id":"`+sessions[0].UploadID+`","message":`),
+				"error body %s", body(t, aura, auratest.EndpointError))
+			if up, ok := aura.Upload(sessions[0].UploadID); ok && c.status != 403 && c.status != 413 {
+				assert.True(t, up.Terminated, "the failed tus upload was not deleted: %+v", up)
 			}
-			if want := `{"upload_id":"` + sessions[0].UploadID + `","message":`; !strings.HasPrefix(body(t, aura, auratest.EndpointError), want) {
-				t.Errorf("error body %s", body(t, aura, auratest.EndpointError))
-			}
-			if up, ok := aura.Upload(sessions[0].UploadID); ok && !up.Terminated && c.status != 403 && c.status != 413 {
-				t.Errorf("the failed tus upload was not deleted: %+v", up)
-			}
-			if len(rec.errs) != 1 || rec.states[len(rec.states)-1] != uploader.StateFailed || len(rec.completes) != 0 {
-				t.Errorf("callbacks: errors %v, states %v, completes %d", rec.errs, rec.states, len(rec.completes))
-			}
-			if left := stateFiles(t, stateDir); len(left) != 0 {
-				t.Errorf("state left behind: %v", left)
-			}
+			assert.Len(t, rec.errs, 1)
+			require.NotEmpty(t, rec.states)
+			assert.Equal(t, uploader.StateFailed, rec.states[len(rec.states)-1])
+			assert.Empty(t, rec.completes)
+			assert.Empty(t, stateFiles(t, stateDir), "state left behind")
 		})
 	}
 }
 
-// TestCancel: cancelling the context in the middle of the transfer sends
-// cancel (and neither error nor complete) and deletes the Tus upload.
-func TestCancel(t *testing.T) {
-	t.Parallel()
-	aura := auratest.NewServer()
-	t.Cleanup(aura.Close)
-	stateDir := t.TempDir()
-	u, rec := newUploader(t, aura, stateDir)
-	aura.Fail(auratest.EndpointTus, auratest.Failure{Method: "PATCH", Delay: time.Minute}) // hold the transfer
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		waitFor(t, "the tus upload", func() bool { return len(aura.Uploads()) == 1 && count(lifecycle(aura), "tus PATCH") == 0 })
-		time.Sleep(20 * time.Millisecond) // the PATCH is on its way
-		cancel()
-	}()
-	_, err := u.Upload(ctx, sampleDir)
-	if !errors.Is(err, uploader.ErrCancelled) || !errors.Is(err, context.Canceled) {
-		t.Fatalf("error %v, want ErrCancelled and context.Canceled", err)
-	}
-	calls := lifecycle(aura)
-	if count(calls, "cancel") != 1 || count(calls, "error") != 0 || count(calls, "complete") != 0 || count(calls, "tus DELETE") != 1 {
-		t.Errorf("calls %q: want cancel and tus DELETE, no error or complete", compact(calls))
-	}
-	ss := aura.Sessions()[0]
-	if want := `{"upload_id":"` + ss.UploadID + `","mode":"uploader"}`; body(t, aura, auratest.EndpointCancel) != want {
-		t.Errorf("cancel body %s, want %s", body(t, aura, auratest.EndpointCancel), want)
-	}
-	if !slices.Equal(ss.States, []string{"initialized", "started", "cancelled"}) {
-		t.Errorf("server states %v", ss.States)
-	}
-	if up := aura.Uploads()[0]; !up.Terminated {
-		t.Errorf("tus upload not terminated: %+v", up)
-	}
-	if rec.cancels != 1 || len(rec.errs) != 0 || rec.states[len(rec.states)-1] != uploader.StateCancelled {
-		t.Errorf("callbacks: %d cancels, errors %v, states %v", rec.cancels, rec.errs, rec.states)
-	}
-	if left := stateFiles(t, stateDir); len(left) != 0 {
-		t.Errorf("state left behind: %v", left)
-	}
-}
-
-// TestCancelBeforeInit: a cancellation before anything was announced sends
-// nothing at all.
+// TestCancelBeforeInit: a context that ends before anything was announced
+// (here while the archive is packed to learn its length, for a Tus server
+// without creation-defer-length) sends nothing at all: there is nothing to
+// pause, and the upload ends cancelled.
 func TestCancelBeforeInit(t *testing.T) {
 	t.Parallel()
 	aura := auratest.NewServer()
 	t.Cleanup(aura.Close)
 	u, rec := newUploader(t, aura, t.TempDir())
-	s, err := u.Prepare(context.Background(), sampleDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	knownLengthOnly(t, u)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	s, err := u.Prepare(ctx, sampleDir)
+	require.NoError(t, err)
 	rec.onState = func(st uploader.State) {
 		if st == uploader.StatePacking {
-			s.Pause() // nothing saved yet: a pause is a cancellation
+			stop()
 		}
 	}
-	if _, err := s.Upload(context.Background()); !errors.Is(err, uploader.ErrCancelled) || !errors.Is(err, uploader.ErrPaused) {
-		t.Fatalf("error %v, want ErrCancelled with the ErrPaused cause", err)
-	}
-	if calls := lifecycle(aura); !slices.Equal(calls, []string{"config"}) {
-		t.Errorf("calls %q, want only config", calls)
-	}
-	if rec.cancels != 1 {
-		t.Errorf("%d cancel callbacks", rec.cancels)
-	}
+	_, err = s.Upload(ctx)
+	require.ErrorIs(t, err, uploader.ErrCancelled)
+	assert.ErrorIs(t, err, context.Canceled, "the cause")
+	assert.NotErrorIs(t, err, uploader.ErrResumable)
+	assert.Equal(t, []string{"config"}, lifecycle(aura), "only config")
+	assert.Equal(t, 1, rec.cancels)
+	p, err := u.Pending()
+	require.NoError(t, err)
+	assert.Empty(t, p)
 }
 
 // TestLifecycleRetries: init, start and complete survive a 503 or a dropped
@@ -193,22 +150,16 @@ func TestLifecycleRetries(t *testing.T) {
 				u.API.HTTPClient = &http.Client{Transport: &loseAnswer{base: aura.Client().Transport, path: c.lose}}
 			}
 			res, err := u.Upload(context.Background(), sampleDir)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			ss, _ := aura.Session(res.UploadID)
-			if !slices.Equal(ss.States, []string{"initialized", "started", "completed"}) {
-				t.Errorf("server states %v", ss.States)
-			}
+			assert.Equal(t, []string{"initialized", "started", "completed"}, ss.States)
 			calls := lifecycle(aura)
 			for _, name := range []string{"init", "start", "complete"} {
 				want := 1
 				if strings.HasSuffix(string(c.ep), name) || strings.HasSuffix(c.lose, name) {
 					want = 2
 				}
-				if got := count(calls, name); got != want {
-					t.Errorf("%s sent %d times, want %d: %q", name, got, want, compact(calls))
-				}
+				assert.Equal(t, want, count(calls, name), "%s: %q", name, compact(calls))
 			}
 			checkZip(t, aura, res.UploadID, expectedEntries(t, sampleDir, sampleFiles))
 		})
@@ -243,15 +194,11 @@ func TestRefusals(t *testing.T) {
 		aura.Fail(auratest.EndpointInit, auratest.Failure{Status: 422, Body: `{"message":"The studies field is required.","errors":{"studies":["The studies field is required."]}}`})
 		_, err := u.Upload(context.Background(), sampleDir)
 		var ae *uploadtoken.APIError
-		if !errors.As(err, &ae) || ae.StatusCode != 422 || ae.Message != "The studies field is required." {
-			t.Fatalf("error %v", err)
-		}
-		if calls := lifecycle(aura); !slices.Equal(calls, []string{"config", "init"}) {
-			t.Errorf("calls %q", calls)
-		}
-		if len(rec.errs) != 1 {
-			t.Errorf("OnError called %d times", len(rec.errs))
-		}
+		require.ErrorAs(t, err, &ae)
+		assert.Equal(t, 422, ae.StatusCode)
+		assert.Equal(t, "The studies field is required.", ae.Message)
+		assert.Equal(t, []string{"config", "init"}, lifecycle(aura))
+		assert.Len(t, rec.errs, 1, "OnError calls")
 	})
 	t.Run("start refused: reported as error", func(t *testing.T) {
 		t.Parallel()
@@ -260,16 +207,10 @@ func TestRefusals(t *testing.T) {
 		u, _ := newUploader(t, aura, "")
 		aura.Fail(auratest.EndpointStart, auratest.Failure{Status: 403, Body: `{"message":"This action is unauthorized."}`})
 		_, err := u.Upload(context.Background(), sampleDir)
-		if !errors.Is(err, uploadtoken.ErrForbidden) {
-			t.Fatalf("error %v", err)
-		}
-		if calls := lifecycle(aura); !slices.Equal(calls, []string{"config", "init", "start", "error"}) {
-			t.Errorf("calls %q", calls)
-		}
+		require.ErrorIs(t, err, uploadtoken.ErrForbidden)
+		assert.Equal(t, []string{"config", "init", "start", "error"}, lifecycle(aura))
 		ss := aura.Sessions()[0]
-		if want := "aura api POST /api/uploader/upload/start failed: 403 This action is unauthorized."; ss.Message != want {
-			t.Errorf("message %q, want %q", ss.Message, want)
-		}
+		assert.Equal(t, "aura api POST /api/uploader/upload/start failed: 403 This action is unauthorized.", ss.Message)
 	})
 	t.Run("bad config", func(t *testing.T) {
 		t.Parallel()
@@ -278,12 +219,10 @@ func TestRefusals(t *testing.T) {
 		u, rec := newUploader(t, aura, "")
 		aura.Fail(auratest.EndpointConfig, auratest.Failure{Status: 200, Body: `{"lift":{"endpoint":"https://tus.example.com/files/","token":"x"},"mode":"bulk"}`})
 		_, err := u.Upload(context.Background(), sampleDir)
-		if !errors.Is(err, uploader.ErrServerConfig) || !strings.Contains(err.Error(), "Server config missing or invalid lift.bucket") {
-			t.Fatalf("error %v", err)
-		}
-		if !slices.Equal(rec.states, []uploader.State{uploader.StateConnecting, uploader.StateFailed}) || len(rec.errs) != 1 {
-			t.Errorf("states %v, OnError %v", rec.states, rec.errs)
-		}
+		require.ErrorIs(t, err, uploader.ErrServerConfig)
+		assert.Contains(t, err.Error(), "Server config missing or invalid lift.bucket")
+		assert.Equal(t, []uploader.State{uploader.StateConnecting, uploader.StateFailed}, rec.states)
+		assert.Len(t, rec.errs, 1)
 	})
 	t.Run("no DICOM", func(t *testing.T) {
 		t.Parallel()
@@ -291,14 +230,11 @@ func TestRefusals(t *testing.T) {
 		t.Cleanup(aura.Close)
 		u, _ := newUploader(t, aura, "")
 		dir := t.TempDir()
-		os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not an image"), 0o600)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not an image"), 0o600))
 		_, err := u.Upload(context.Background(), dir)
-		if !errors.Is(err, uploader.ErrNoStudies) || !strings.Contains(err.Error(), "among 1 files (1 skipped") {
-			t.Fatalf("error %v", err)
-		}
-		if calls := lifecycle(aura); !slices.Equal(calls, []string{"config"}) {
-			t.Errorf("calls %q", calls)
-		}
+		require.ErrorIs(t, err, uploader.ErrNoStudies)
+		assert.Contains(t, err.Error(), "among 1 files (1 skipped")
+		assert.Equal(t, []string{"config"}, lifecycle(aura))
 	})
 }
 
@@ -317,32 +253,24 @@ func TestNoSecretInFailures(t *testing.T) {
 	lift := &liftCapture{base: aura.Client().Transport}
 	u.API.HTTPClient = &http.Client{Transport: lift}
 	tok, err := u.API.Tokens.Token(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// The Tus server answers with the credentials in its body; the lift
 	// token is only known once config was fetched, so it is echoed by a
 	// transport.
 	u.TusHTTPClient = &http.Client{Transport: echoAuth{base: aura.Client().Transport}}
 	aura.Fail(auratest.EndpointTus, auratest.Failure{Method: "PATCH", Status: 400, Body: "bad key " + aura.APIKey + " for token " + tok.Value})
 	_, uerr := u.Upload(context.Background(), sampleDir)
-	if uerr == nil {
-		t.Fatal("upload succeeded")
-	}
+	require.Error(t, uerr, "upload succeeded")
 	ss := aura.Sessions()[0]
 	mu.Lock()
 	text := fmt.Sprintf("%v\n%+v\n%s\n%s", uerr, uerr, ss.Message, logs.String())
 	mu.Unlock()
-	if !strings.Contains(text, "uploader: upload failed") || ss.Message == "" {
-		t.Fatalf("the scenario did not run as intended:\n%s", text)
-	}
+	require.Contains(t, text, "uploader: upload failed", "the scenario did not run as intended")
+	require.NotEmpty(t, ss.Message, "the scenario did not run as intended")
 	for name, secret := range map[string]string{"lift token": lift.get(), "API key": aura.APIKey, "upload token": tok.Value} {
-		if secret == "" {
-			t.Fatalf("%s unknown", name)
-		}
-		if strings.Contains(text, secret) || strings.Contains(text, secret[len(secret)-16:]) {
-			t.Errorf("%s leaked:\n%s", name, text)
-		}
+		require.NotEmpty(t, secret, "%s unknown", name)
+		assert.NotContains(t, text, secret, "%s leaked", name)
+		assert.NotContains(t, text, secret[len(secret)-16:], "%s leaked", name)
 	}
 }
 
@@ -362,10 +290,10 @@ func (e echoAuth) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// TestCancelWhilePreparing: a context cancelled before the upload was
+// TestCancelWhilePreparing: a context that ends before the upload was
 // announced (here while the config is fetched, as by Ctrl-C during a long
-// scan) is a cancellation like any other: ErrCancelled, OnCancel and
-// StateCancelled, not a failure, and nothing is sent to Aura.
+// scan) leaves nothing to pause: ErrCancelled and StateCancelled, not a
+// failure, and nothing is sent to Aura.
 func TestCancelWhilePreparing(t *testing.T) {
 	t.Parallel()
 	aura := auratest.NewServer()
@@ -379,28 +307,24 @@ func TestCancelWhilePreparing(t *testing.T) {
 		}
 	}
 	_, err := u.Upload(ctx, sampleDir)
-	if !errors.Is(err, uploader.ErrCancelled) || !errors.Is(err, context.Canceled) {
-		t.Fatalf("error %v, want ErrCancelled and context.Canceled", err)
-	}
-	if rec.cancels != 1 || len(rec.errs) != 0 || rec.states[len(rec.states)-1] != uploader.StateCancelled {
-		t.Errorf("callbacks: %d cancels, errors %v, states %v", rec.cancels, rec.errs, rec.states)
-	}
-	if calls := lifecycle(aura); len(calls) != 0 {
-		t.Errorf("calls %q, want none", calls)
-	}
+	require.ErrorIs(t, err, uploader.ErrCancelled)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, 1, rec.cancels)
+	assert.Empty(t, rec.errs)
+	require.NotEmpty(t, rec.states)
+	assert.Equal(t, uploader.StateCancelled, rec.states[len(rec.states)-1])
+	assert.Empty(t, lifecycle(aura), "no call")
 }
 
 // TestNoConnectionLeftOpen: with TusHTTPClient nil each upload (and each
-// Discard) has its own Tus transport; once it returns, no keep-alive
+// Cancel) has its own Tus transport; once it returns, no keep-alive
 // connection of that transport is left open, with its goroutines, for the
 // transport's idle timeout (90 s). Not parallel: it counts goroutines.
 func TestNoConnectionLeftOpen(t *testing.T) {
 	aura := auratest.NewServer()
 	t.Cleanup(aura.Close)
 	tok, err := aura.IssueToken(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	tr := &http.Transport{}
 	stateDir := t.TempDir()
 	newU := func() *uploader.Uploader {
@@ -410,21 +334,14 @@ func TestNoConnectionLeftOpen(t *testing.T) {
 	ignore := []goleak.Option{goleak.IgnoreCurrent(),
 		goleak.IgnoreTopFunction("github.com/tus/tusd/v2/pkg/handler.newDelayedContext.func1")}
 
-	if _, err := newU().Upload(context.Background(), sampleDir); err != nil {
-		t.Fatal(err)
-	}
+	_, err = newU().Upload(context.Background(), sampleDir)
+	require.NoError(t, err)
 	tr.CloseIdleConnections() // the API client's, which the test owns
-	if err := goleak.Find(ignore...); err != nil {
-		t.Errorf("after Upload: %v", err)
-	}
+	assert.NoError(t, goleak.Find(ignore...), "after Upload")
 
 	u := newU()
 	id := pauseDuringTransfer(t, aura, u, sampleDir)
-	if err := u.Discard(context.Background(), id); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, u.Cancel(context.Background(), id))
 	tr.CloseIdleConnections()
-	if err := goleak.Find(ignore...); err != nil {
-		t.Errorf("after a pause and Discard: %v", err)
-	}
+	assert.NoError(t, goleak.Find(ignore...), "after a pause and Cancel")
 }

@@ -67,7 +67,7 @@ type recorder struct {
 	studies   [][]uploader.Study
 	completes []*uploader.Result
 	errs      []error
-	cancels   int
+	cancels   int // StateCancelled reports
 	onState   func(uploader.State)
 	onProg    func(uploader.Progress)
 }
@@ -77,6 +77,9 @@ func (r *recorder) callbacks() uploader.Callbacks {
 		OnStudies: func(s []uploader.Study) { r.studies = append(r.studies, s) },
 		OnState: func(s uploader.State) {
 			r.states = append(r.states, s)
+			if s == uploader.StateCancelled {
+				r.cancels++
+			}
 			if r.onState != nil {
 				r.onState(s)
 			}
@@ -89,7 +92,6 @@ func (r *recorder) callbacks() uploader.Callbacks {
 		},
 		OnComplete: func(res *uploader.Result) { r.completes = append(r.completes, res) },
 		OnError:    func(err error) { r.errs = append(r.errs, err) },
-		OnCancel:   func() { r.cancels++ },
 	}
 }
 
@@ -302,4 +304,34 @@ func sampleSize(files []dicomgen.File) int64 {
 		n += f.Size
 	}
 	return n
+}
+
+// withoutDeferLength is a Tus transport that hides creation-defer-length
+// from the server's OPTIONS answer, as a Tus server without it would: the
+// engine must then send the archive with a known length (two passes).
+type withoutDeferLength struct{ base http.RoundTripper }
+
+func (w withoutDeferLength) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := w.base.RoundTrip(req)
+	if err != nil || req.Method != http.MethodOptions {
+		return resp, err
+	}
+	var kept []string
+	for _, v := range resp.Header.Values("Tus-Extension") {
+		for _, ext := range strings.Split(v, ",") {
+			if ext = strings.TrimSpace(ext); ext != "creation-defer-length" {
+				kept = append(kept, ext)
+			}
+		}
+	}
+	resp.Header.Set("Tus-Extension", strings.Join(kept, ","))
+	return resp, nil
+}
+
+// knownLengthOnly makes u talk to a Tus server without
+// creation-defer-length.
+func knownLengthOnly(t *testing.T, u *uploader.Uploader) {
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	u.TusHTTPClient = &http.Client{Transport: withoutDeferLength{base: tr}}
 }

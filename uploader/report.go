@@ -139,7 +139,8 @@ func newUUID() (string, error) {
 const nanoidAlphabet = "useandom-26T198340PX75pxJACKVERYMINDBUSHWOLF_GQZbfghjklqvwyzrict"
 
 // newAssemblyID returns a 21-character nanoid-style id, the shape of the
-// reference client's assembly_id (spec §4.4).
+// reference client's assembly_id (see docs/uploader.md, "Steps of one
+// upload").
 func newAssemblyID() (string, error) {
 	var b [21]byte
 	if _, err := rand.Read(b[:]); err != nil {

@@ -2,25 +2,26 @@ package uploader_test
 
 import (
 	"context"
-	"errors"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/dicombridge/dicombridge/auratest"
 	"github.com/dicombridge/dicombridge/dicomgen"
 	"github.com/dicombridge/dicombridge/uploader"
 )
 
-// TestPauseResume pauses an upload after its first 5 MiB chunk and resumes
-// it with a new Uploader (as a new process would): the same upload_id goes
-// on, init and start are not repeated, only the missing bytes are sent,
-// and the zip is intact.
+// TestPauseResume pauses an upload (its context cancelled) after its
+// first 2 MiB and resumes it with a new Uploader (as a new process would):
+// the same upload_id goes on, init and start are not repeated, only the
+// missing bytes are sent, and the zip is intact; for deflated (one pass,
+// deferred length) and stored entries.
 func TestPauseResume(t *testing.T) {
 	t.Parallel()
 	for _, store := range []bool{true, false} {
@@ -35,71 +36,54 @@ func TestPauseResume(t *testing.T) {
 			stateDir := t.TempDir()
 			u, rec := newUploader(t, aura, stateDir)
 			u.Store = store
-			u.ChunkSize = 1 << 20
-			aura.Fail(auratest.EndpointTus, auratest.Failure{Method: "PATCH", Skip: 2, Delay: time.Minute})
-			ctx := context.Background()
+			heldAt2MiB(aura, u)
+			ctx, pause := context.WithCancel(context.Background())
 			s, err := u.Prepare(ctx, bigDir)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			rec.onProg = func(p uploader.Progress) {
 				if p.State == uploader.StateUploading && p.Bytes == 2<<20 {
-					s.Pause()
+					pause()
 				}
 			}
 			_, err = s.Upload(ctx)
-			if !errors.Is(err, uploader.ErrPaused) || !errors.Is(err, uploader.ErrResumable) || errors.Is(err, uploader.ErrCancelled) {
-				t.Fatalf("error %v, want ErrPaused and ErrResumable", err)
-			}
-			if rec.states[len(rec.states)-1] != uploader.StatePaused || rec.cancels != 0 || len(rec.errs) != 0 {
-				t.Errorf("callbacks: states %v, %d cancels, errors %v", rec.states, rec.cancels, rec.errs)
-			}
-			calls := lifecycle(aura)
-			if count(calls, "cancel")+count(calls, "error")+count(calls, "complete")+count(calls, "tus DELETE") != 0 {
-				t.Errorf("a pause reported something: %q", compact(calls))
-			}
+			checkPaused(t, aura, u, rec, s.UploadID(), err, context.Canceled)
 			pending, err := u.Pending()
-			if err != nil || len(pending) != 1 || pending[0].UploadID != s.UploadID() || pending[0].Step != "started" ||
-				!slices.Equal(pending[0].Paths, []string{bigDir}) {
-				t.Fatalf("Pending() = %+v, %v", pending, err)
+			require.NoError(t, err)
+			assert.Equal(t, []string{bigDir}, pending[0].Paths)
+			if store {
+				assert.Positive(t, pending[0].ArchiveBytes, "a stored archive's length is known")
+			} else {
+				assert.Equal(t, int64(-1), pending[0].ArchiveBytes, "a deferred length is not known yet")
 			}
 
 			aura.ClearFailures()
 			seq := lastSeq(aura)
 			u2, rec2 := newUploader(t, aura, stateDir)
-			res, err := u2.Resume(ctx, s.UploadID())
-			if err != nil {
-				t.Fatal(err)
+			res, err := u2.Resume(context.Background(), s.UploadID())
+			require.NoError(t, err)
+			assert.True(t, res.Resumed)
+			assert.Equal(t, s.UploadID(), res.UploadID)
+			assert.Equal(t, int64(2<<20), res.ResumedAt)
+			assert.Equal(t, res.ArchiveBytes-2<<20, patchBytes(aura, seq), "the resume sends only the missing bytes")
+			calls := lifecycle(aura)
+			for _, name := range []string{"init", "start", "complete", "tus POST"} {
+				assert.Equal(t, 1, count(calls, name), "%s: %q", name, compact(calls))
 			}
-			if !res.Resumed || res.UploadID != s.UploadID() || res.AssemblyID != s.AssemblyID() || res.ResumedAt != 2<<20 {
-				t.Errorf("result %+v: want the same upload resumed at %d", res, 2<<20)
-			}
-			if sent := patchBytes(aura, seq); sent != res.ArchiveBytes-2<<20 {
-				t.Errorf("resume sent %d bytes, want the missing %d", sent, res.ArchiveBytes-2<<20)
-			}
-			calls = lifecycle(aura)
-			if count(calls, "init") != 1 || count(calls, "start") != 1 || count(calls, "complete") != 1 || count(calls, "tus POST") != 1 {
-				t.Errorf("calls %q", compact(calls))
-			}
+			starts := aura.CallsTo(auratest.EndpointStart)
+			completes := aura.CallsTo(auratest.EndpointComplete)
+			require.Len(t, starts, 1)
+			require.Len(t, completes, 1)
+			assert.Equal(t, string(starts[0].Body), string(completes[0].Body), "the same assembly_id in start and complete")
 			ss, _ := aura.Session(s.UploadID())
-			if !slices.Equal(ss.States, []string{"initialized", "started", "completed"}) {
-				t.Errorf("server states %v", ss.States)
-			}
-			if first := rec2.progress[0]; first.ResumedAt != 2<<20 {
-				t.Errorf("first progress after resume %+v", first)
-			}
-			wantStates := []uploader.State{uploader.StateConnecting, uploader.StateScanning, uploader.StateReady,
-				uploader.StateUploading, uploader.StateCompleting, uploader.StateCompleted}
-			if !slices.Equal(rec2.states, wantStates) {
-				t.Errorf("states after resume %v, want %v", rec2.states, wantStates)
-			}
+			assert.Equal(t, []string{"initialized", "started", "completed"}, ss.States)
+			require.NotEmpty(t, rec2.progress)
+			assert.Equal(t, int64(2<<20), rec2.progress[0].ResumedAt, "first progress after resume")
+			assert.Equal(t, []uploader.State{uploader.StateConnecting, uploader.StateScanning, uploader.StateReady,
+				uploader.StateUploading, uploader.StateCompleting, uploader.StateCompleted}, rec2.states, "states after resume")
 			checkZip(t, aura, res.UploadID, expectedEntries(t, bigDir, bigFiles))
-			if left := stateFiles(t, stateDir); len(left) != 0 {
-				t.Errorf("state left behind: %v", left)
-			}
-			if _, err := u2.Resume(ctx, s.UploadID()); !errors.Is(err, uploader.ErrUnknownUpload) {
-				t.Errorf("second Resume = %v, want ErrUnknownUpload", err)
-			}
+			assert.Empty(t, stateFiles(t, stateDir), "state left behind")
+			_, err = u2.Resume(context.Background(), s.UploadID())
+			assert.ErrorIs(t, err, uploader.ErrUnknownUpload, "second Resume")
 		})
 	}
 }
@@ -110,58 +94,48 @@ func copyTree(t *testing.T, src string, files []dicomgen.File) (string, []dicomg
 	dst := filepath.Join(t.TempDir(), filepath.Base(src))
 	out := make([]dicomgen.File, len(files))
 	for i, f := range files {
-		rel, _ := filepath.Rel(src, f.Path)
+		rel, err := filepath.Rel(src, f.Path)
+		require.NoError(t, err)
 		p := filepath.Join(dst, rel)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
 		in, err := os.Open(f.Path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		o, err := os.Create(p)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		_, err = io.Copy(o, in)
 		in.Close()
-		if cerr := o.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, _ := os.Stat(f.Path)
-		os.Chtimes(p, st.ModTime(), st.ModTime())
+		require.NoError(t, err)
+		require.NoError(t, o.Close())
+		st, err := os.Stat(f.Path)
+		require.NoError(t, err)
+		require.NoError(t, os.Chtimes(p, st.ModTime(), st.ModTime()))
 		out[i] = f
 		out[i].Path = p
 	}
 	return dst, out
 }
 
-// pauseDuringTransfer starts an upload of dir and pauses it once its Tus
-// upload exists (and is recorded for resuming), with the first PATCH held
-// by the server.
+// pauseDuringTransfer starts an upload of dir and pauses it (its context
+// cancelled) once its Tus upload exists (and is recorded for resuming),
+// with the first PATCH held by the server.
 func pauseDuringTransfer(t *testing.T, aura *auratest.Server, u *uploader.Uploader, dir string) string {
 	t.Helper()
 	aura.Fail(auratest.EndpointTus, auratest.Failure{Method: "PATCH", Delay: time.Minute})
 	defer aura.ClearFailures()
-	ctx := context.Background()
+	ctx, pause := context.WithCancel(context.Background())
+	defer pause()
 	s, err := u.Prepare(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	prev := u.Callbacks.OnProgress
 	defer func() { u.Callbacks.OnProgress = prev }()
 	// Progress is first reported once the upload URL is saved.
 	u.Callbacks.OnProgress = func(p uploader.Progress) {
 		if p.State == uploader.StateUploading {
-			s.Pause()
+			pause()
 		}
 	}
-	if _, err := s.Upload(ctx); !errors.Is(err, uploader.ErrPaused) {
-		t.Fatalf("error %v, want ErrPaused", err)
-	}
+	_, err = s.Upload(ctx)
+	require.ErrorIs(t, err, uploader.ErrPaused)
 	return s.UploadID()
 }
 
@@ -212,29 +186,18 @@ func TestResumeSourcesChanged(t *testing.T) {
 			u2, rec := newUploader(t, aura, stateDir)
 			_, err := u2.Resume(context.Background(), id)
 			var sc *uploader.SourcesChangedError
-			if !errors.As(err, &sc) || !errors.Is(err, uploader.ErrSourcesChanged) || !strings.Contains(sc.Detail, c.detail) || sc.UploadID != id {
-				t.Fatalf("error %v, want a SourcesChangedError mentioning %q", err, c.detail)
-			}
-			if errors.Is(err, uploader.ErrResumable) {
-				t.Error("a changed upload is not resumable")
-			}
+			require.ErrorAs(t, err, &sc)
+			assert.Contains(t, sc.Detail, c.detail)
+			assert.Equal(t, id, sc.UploadID)
+			assert.NotErrorIs(t, err, uploader.ErrResumable, "a changed upload is not resumable")
 			ss, _ := aura.Session(id)
-			if !slices.Equal(ss.States, []string{"initialized", "started", "failed"}) ||
-				ss.Message != "source files changed since the upload began; the archive cannot be completed" {
-				t.Errorf("server: states %v, message %q", ss.States, ss.Message)
-			}
-			if count(lifecycle(aura), "complete") != 0 {
-				t.Error("complete was sent")
-			}
-			if up, _ := aura.Upload(id); !up.Terminated {
-				t.Errorf("partial tus upload kept: %+v", up)
-			}
-			if left := stateFiles(t, stateDir); len(left) != 0 {
-				t.Errorf("state left behind: %v", left)
-			}
-			if len(rec.errs) != 1 {
-				t.Errorf("OnError called %d times", len(rec.errs))
-			}
+			assert.Equal(t, []string{"initialized", "started", "failed"}, ss.States)
+			assert.Equal(t, "source files changed since the upload began; the archive cannot be completed", ss.Message)
+			assert.Zero(t, count(lifecycle(aura), "complete"), "complete was sent")
+			up, _ := aura.Upload(id)
+			assert.True(t, up.Terminated, "partial tus upload kept: %+v", up)
+			assert.Empty(t, stateFiles(t, stateDir), "state left behind")
+			assert.Len(t, rec.errs, 1, "OnError calls")
 		})
 	}
 }
@@ -252,51 +215,17 @@ func TestUnreportedFailureIsResumable(t *testing.T) {
 	aura.Fail(auratest.EndpointTus, auratest.Failure{Method: "PATCH", Abort: true})
 	aura.Fail(auratest.EndpointError, auratest.Failure{Abort: true})
 	_, err := u.Upload(context.Background(), sampleDir)
-	if !errors.Is(err, uploader.ErrResumable) || !strings.Contains(err.Error(), "reporting it to Aura failed too") {
-		t.Fatalf("error %v, want ErrResumable", err)
-	}
-	pending, _ := u.Pending()
-	if len(pending) != 1 {
-		t.Fatalf("pending %+v", pending)
-	}
+	require.ErrorIs(t, err, uploader.ErrResumable)
+	assert.Contains(t, err.Error(), "reporting it to Aura failed too")
+	pending, err := u.Pending()
+	require.NoError(t, err)
+	require.Len(t, pending, 1)
 	aura.ClearFailures()
 	res, err := u.Resume(context.Background(), pending[0].UploadID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	checkZip(t, aura, res.UploadID, expectedEntries(t, sampleDir, sampleFiles))
-	if ss, _ := aura.Session(res.UploadID); ss.State != "completed" {
-		t.Errorf("server state %v", ss.States)
-	}
-}
-
-// TestDiscard abandons a paused upload: cancel on Aura, the Tus upload
-// deleted, nothing left locally.
-func TestDiscard(t *testing.T) {
-	t.Parallel()
-	aura := auratest.NewServer()
-	t.Cleanup(aura.Close)
-	stateDir := t.TempDir()
-	u, _ := newUploader(t, aura, stateDir)
-	id := pauseDuringTransfer(t, aura, u, sampleDir)
-	if err := u.Discard(context.Background(), id); err != nil {
-		t.Fatal(err)
-	}
-	ss, _ := aura.Session(id)
-	if ss.State != "cancelled" {
-		t.Errorf("server states %v", ss.States)
-	}
-	if up, _ := aura.Upload(id); !up.Terminated {
-		t.Errorf("tus upload kept: %+v", up)
-	}
-	if left := stateFiles(t, stateDir); len(left) != 0 {
-		t.Errorf("state left behind: %v", left)
-	}
-	for _, bad := range []string{id, "../../etc/passwd", "not-an-id"} {
-		if _, err := u.Resume(context.Background(), bad); !errors.Is(err, uploader.ErrUnknownUpload) {
-			t.Errorf("Resume(%q) = %v, want ErrUnknownUpload", bad, err)
-		}
-	}
+	ss, _ := aura.Session(res.UploadID)
+	assert.Equal(t, "completed", ss.State, "server states %v", ss.States)
 }
 
 // TestResumeBeforeItBegins: a Resume that cannot reach Aura (network down
@@ -315,37 +244,35 @@ func TestResumeBeforeItBegins(t *testing.T) {
 	u2.API.ConfigRetries = -1
 	aura.Fail(auratest.EndpointConfig, auratest.Failure{Abort: true})
 	_, err := u2.Resume(context.Background(), id)
-	if !errors.Is(err, uploader.ErrResumable) || errors.Is(err, uploader.ErrPaused) {
-		t.Errorf("network down: error %v, want ErrResumable", err)
-	}
+	assert.ErrorIs(t, err, uploader.ErrResumable, "network down")
+	assert.NotErrorIs(t, err, uploader.ErrPaused, "network down")
 	aura.ClearFailures()
 
-	ctx, pause := context.WithCancelCause(context.Background())
+	ctx, pause := context.WithTimeout(context.Background(), time.Hour)
+	defer pause()
 	rec.onState = func(st uploader.State) {
 		if st == uploader.StateScanning {
-			pause(uploader.ErrPaused)
+			pause() // a context that ends, whatever the cause, pauses
 		}
 	}
 	_, err = u2.Resume(ctx, id)
-	if !errors.Is(err, uploader.ErrResumable) || !errors.Is(err, uploader.ErrPaused) {
-		t.Errorf("paused: error %v, want ErrPaused and ErrResumable", err)
-	}
-	if rec.states[len(rec.states)-1] != uploader.StatePaused || len(rec.errs) != 1 {
-		t.Errorf("callbacks: states %v, errors %v; want the pause reported as such", rec.states, rec.errs)
-	}
+	assert.ErrorIs(t, err, uploader.ErrResumable, "paused")
+	assert.ErrorIs(t, err, uploader.ErrPaused, "paused")
+	require.NotEmpty(t, rec.states)
+	assert.Equal(t, uploader.StatePaused, rec.states[len(rec.states)-1], "the pause reported as such")
+	assert.Len(t, rec.errs, 1, "only the network failure is an error")
 	rec.onState = nil
 
 	calls := lifecycle(aura)
-	if count(calls, "error")+count(calls, "cancel")+count(calls, "tus DELETE") != 0 {
-		t.Errorf("Aura was told: %q", compact(calls))
+	for _, name := range []string{"error", "cancel", "tus DELETE"} {
+		assert.Zero(t, count(calls, name), "Aura was told: %q", compact(calls))
 	}
-	if p, err := u2.Pending(); err != nil || len(p) != 1 || p[0].UploadID != id {
-		t.Fatalf("Pending() = %+v, %v", p, err)
-	}
+	p, err := u2.Pending()
+	require.NoError(t, err)
+	require.Len(t, p, 1)
+	assert.Equal(t, id, p[0].UploadID)
 	res, err := u2.Resume(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	checkZip(t, aura, res.UploadID, expectedEntries(t, sampleDir, sampleFiles))
 }
 
@@ -361,44 +288,40 @@ func TestResumeStoredRewrittenInPlace(t *testing.T) {
 	dir, files := copyTree(t, bigDir, bigFiles)
 	stateDir := t.TempDir()
 	u, _ := newUploader(t, aura, stateDir)
-	u.Store, u.ChunkSize = true, 1<<20
-	aura.Fail(auratest.EndpointTus, auratest.Failure{Method: "PATCH", Skip: 2, Delay: time.Minute})
-	ctx := context.Background()
+	u.Store = true
+	heldAt2MiB(aura, u)
+	ctx, pause := context.WithCancel(context.Background())
 	s, err := u.Prepare(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	u.Callbacks.OnProgress = func(p uploader.Progress) {
 		if p.State == uploader.StateUploading && p.Bytes == 2<<20 {
-			s.Pause()
+			pause()
 		}
 	}
-	if _, err := s.Upload(ctx); !errors.Is(err, uploader.ErrPaused) {
-		t.Fatalf("error %v, want ErrPaused", err)
-	}
+	_, err = s.Upload(ctx)
+	require.ErrorIs(t, err, uploader.ErrPaused)
 	aura.ClearFailures()
 	// The first file lies in the first MiB of the archive, which the
 	// server holds.
 	p := files[0].Path
-	st, _ := os.Stat(p)
-	b, _ := os.ReadFile(p)
+	st, err := os.Stat(p)
+	require.NoError(t, err)
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
 	b[len(b)-1] ^= 0xff
-	os.WriteFile(p, b, 0o644)
-	os.Chtimes(p, st.ModTime(), st.ModTime())
+	require.NoError(t, os.WriteFile(p, b, 0o644))
+	require.NoError(t, os.Chtimes(p, st.ModTime(), st.ModTime()))
 
 	u2, _ := newUploader(t, aura, stateDir)
-	_, err = u2.Resume(ctx, s.UploadID())
-	if !errors.Is(err, uploader.ErrSourcesChanged) {
-		t.Fatalf("Resume: error %v, want ErrSourcesChanged", err)
-	}
-	if count(lifecycle(aura), "complete") != 0 {
-		t.Error("complete was sent for a mixed archive")
-	}
+	_, err = u2.Resume(context.Background(), s.UploadID())
+	var sc *uploader.SourcesChangedError
+	require.ErrorAs(t, err, &sc)
+	assert.Zero(t, count(lifecycle(aura), "complete"), "complete was sent for a mixed archive")
 }
 
 // TestPendingWithUnreadableState: a damaged state file does not hide the
 // other unfinished uploads (it used to make Pending fail, so nothing could
-// be resumed or discarded); it is listed with Err, and Discard removes it.
+// be resumed or cancelled); it is listed with Err, and Cancel removes it.
 func TestPendingWithUnreadableState(t *testing.T) {
 	t.Parallel()
 	aura := auratest.NewServer()
@@ -408,18 +331,14 @@ func TestPendingWithUnreadableState(t *testing.T) {
 	ctx := context.Background()
 	pauseDuringTransfer(t, aura, u, sampleDir) // a real unfinished upload
 	good, err := u.Pending()
-	if err != nil || len(good) != 1 {
-		t.Fatalf("Pending() = %+v, %v; want the paused upload", good, err)
-	}
+	require.NoError(t, err)
+	require.Len(t, good, 1, "the paused upload")
 
 	const damaged = "0b1c6f2e-2f8e-4c4e-9a55-3b8f2d0c9a11"
-	if err := os.WriteFile(filepath.Join(stateDir, damaged+".json"), []byte(`{"upload_id": "0b1c`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, os.WriteFile(filepath.Join(stateDir, damaged+".json"), []byte(`{"upload_id": "0b1c`), 0o600))
 	pending, err := u.Pending()
-	if err != nil || len(pending) != 2 {
-		t.Fatalf("Pending() = %+v, %v; want both uploads", pending, err)
-	}
+	require.NoError(t, err)
+	require.Len(t, pending, 2, "both uploads")
 	var bad, ok *uploader.Pending
 	for i := range pending {
 		if pending[i].UploadID == damaged {
@@ -428,19 +347,17 @@ func TestPendingWithUnreadableState(t *testing.T) {
 			ok = &pending[i]
 		}
 	}
-	if bad == nil || bad.Err == nil || ok == nil || ok.Err != nil || ok.UploadID != good[0].UploadID {
-		t.Fatalf("Pending() = %+v; want the damaged one with Err and the paused one intact", pending)
-	}
-	if err := u.Discard(ctx, damaged); err != nil {
-		t.Fatalf("Discard of the damaged state: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(stateDir, damaged+".json")); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("damaged state still there: %v", err)
-	}
-	if pending, err := u.Pending(); err != nil || len(pending) != 1 || pending[0].UploadID != good[0].UploadID {
-		t.Fatalf("after Discard: %+v, %v", pending, err)
-	}
-	if err := u.Discard(ctx, damaged); !errors.Is(err, uploader.ErrUnknownUpload) {
-		t.Fatalf("second Discard: %v, want ErrUnknownUpload", err)
-	}
+	require.NotNil(t, bad)
+	require.NotNil(t, ok)
+	assert.Error(t, bad.Err, "the damaged one has Err")
+	assert.NoError(t, ok.Err, "the paused one is intact")
+	assert.Equal(t, good[0].UploadID, ok.UploadID)
+	require.NoError(t, u.Cancel(ctx, damaged), "Cancel of the damaged state")
+	_, err = os.Stat(filepath.Join(stateDir, damaged+".json"))
+	require.ErrorIs(t, err, fs.ErrNotExist, "damaged state still there")
+	pending, err = u.Pending()
+	require.NoError(t, err)
+	require.Len(t, pending, 1)
+	assert.Equal(t, good[0].UploadID, pending[0].UploadID)
+	assert.ErrorIs(t, u.Cancel(ctx, damaged), uploader.ErrUnknownUpload, "second Cancel")
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dicombridge/dicombridge/dicomscan"
+	"github.com/dicombridge/dicombridge/internal/retry"
 	"github.com/dicombridge/dicombridge/tusclient"
 	"github.com/dicombridge/dicombridge/uploadtoken"
 )
@@ -21,8 +22,11 @@ import (
 // from [Uploader.Prepare]; [Uploader.Upload] and [Uploader.Resume] use one
 // internally.
 //
-// A Session is safe for concurrent use: Pause and Cancel may be called
-// from any goroutine (or a callback) while Upload runs. Upload runs once.
+// A Session is safe for concurrent use: Cancel may be called from any
+// goroutine (or a callback) while Upload runs; ending Upload's context
+// pauses it. Upload runs once;
+// after it returned paused, [Uploader.Resume] continues the upload (with
+// StateDir) and Cancel destroys it.
 type Session struct {
 	u        *Uploader
 	id       string
@@ -33,11 +37,14 @@ type Session struct {
 
 	cbMu sync.Mutex // serializes the callbacks
 
-	mu      sync.Mutex // guards studies, removed, started and stop
-	studies []*dicomscan.Study
-	removed []string
-	started bool
-	stop    context.CancelCauseFunc
+	mu        sync.Mutex // guards studies, removed, started, ended, resumable, cancelled and stop
+	studies   []*dicomscan.Study
+	removed   []string
+	started   bool // Upload was called (or Cancel before it)
+	ended     bool // Upload decided how it ends
+	resumable bool // it ended paused or resumable: Cancel can still destroy it
+	cancelled bool // Cancel was called
+	stop      context.CancelCauseFunc
 
 	// Owned by the goroutine running Upload.
 	cfg   *ServerConfig
@@ -56,9 +63,6 @@ func newSession(u *Uploader, id, assembly string) *Session {
 // UploadID returns the session's upload_id, a UUID v4.
 func (s *Session) UploadID() string { return s.id }
 
-// AssemblyID returns the opaque id sent to start and complete.
-func (s *Session) AssemblyID() string { return s.assembly }
-
 // Scan returns the result of the scan: every study found (removed ones
 // included), and the files skipped, rejected or in error.
 func (s *Session) Scan() *dicomscan.Result { return s.scan }
@@ -68,7 +72,7 @@ func (s *Session) Scan() *dicomscan.Result { return s.scan }
 func (s *Session) Studies() []Study {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return StudiesFromScan(s.studies)
+	return studiesFromScan(s.studies)
 }
 
 // Remove takes the study with the given Study Instance UID out of the
@@ -89,48 +93,79 @@ func (s *Session) Remove(studyUID string) error {
 	return nil
 }
 
-// Pause stops a running upload so that [Uploader.Resume] can continue it
-// later, in this process or another: nothing is reported to Aura and the
-// state stays in StateDir. Upload returns an error matching [ErrPaused].
-// Without StateDir, or before the upload was announced to Aura, a pause
-// is a cancellation.
-func (s *Session) Pause() { s.halt(ErrPaused) }
-
-// Cancel stops a running upload for good: Aura is told (cancel), the
-// partial Tus upload is deleted and the saved state removed. Upload returns
-// an error matching [ErrCancelled]. Cancelling Upload's context does the
-// same.
-func (s *Session) Cancel() { s.halt(ErrCancelled) }
-
-func (s *Session) halt(cause error) {
+// Cancel destroys the upload for good: Aura is told (cancel), the partial
+// Tus upload is deleted and the saved state removed. This is the only way,
+// with [Uploader.Cancel], to destroy an upload: an ended context pauses.
+//
+// While Upload runs, Cancel stops it and returns nil at once; Upload does
+// the cancellation and returns an error matching [ErrCancelled] (so Cancel
+// may be called from a callback). After Upload returned paused (or with
+// an error matching [ErrResumable]), Cancel does the cancellation itself
+// and returns its outcome; no callback is called then. Before Upload,
+// nothing was announced: Cancel only makes a later Upload fail with
+// [ErrCancelled]. After Upload completed or failed, there is nothing to
+// cancel and Cancel returns nil.
+func (s *Session) Cancel(ctx context.Context) error {
 	s.mu.Lock()
-	stop := s.stop
-	s.mu.Unlock()
-	if stop != nil {
-		stop(cause)
+	switch {
+	case !s.started:
+		s.started, s.cancelled = true, true
+		s.mu.Unlock()
+		return nil
+	case !s.ended:
+		s.cancelled = true
+		stop := s.stop
+		s.mu.Unlock()
+		stop(ErrCancelled)
+		return nil
+	case !s.resumable:
+		s.mu.Unlock()
+		return nil
 	}
+	s.resumable = false
+	s.mu.Unlock()
+	defer s.closeTus()
+	return s.destroy(ctx)
+}
+
+// destroy tells Aura the upload is cancelled, deletes the Tus upload and
+// removes the saved state; it returns what could not be done.
+func (s *Session) destroy(ctx context.Context) error {
+	var errs []error
+	if s.known {
+		if err := s.call(ctx, "cancel", true, func(ctx context.Context) error { return s.u.API.Cancel(ctx, s.id) }); err != nil {
+			errs = append(errs, fmt.Errorf("uploader: telling Aura: %w", err))
+		}
+		if !s.before(stepStarted) || s.tusUp != nil {
+			if err := s.terminate(ctx, s.sizeOrUnknown()); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	s.cleanup(ctx)
+	if err := errors.Join(errs...); err != nil {
+		return scrubError(err, s.secrets()...)
+	}
+	return nil
 }
 
 // prepare fetches the config and scans; saved is the state being resumed.
 // A failure is reported like an upload's (StateFailed, OnError); a new
 // upload whose context ends here is cancelled, as before init (nothing was
-// announced or saved); a Resume that could not reach Aura, or was paused,
-// stays resumable.
+// announced or saved); a Resume that could not reach Aura, or whose
+// context ended, stays resumable.
 func (s *Session) prepare(ctx context.Context, paths []string, opts archiveOptions, saved *savedState) error {
 	err := s.prepareInner(ctx, paths, opts, saved)
 	if err != nil {
 		err = scrubError(err, s.secrets()...)
 		if saved == nil && ctx.Err() != nil {
 			s.state(StateCancelled)
-			if cb := s.u.Callbacks.OnCancel; cb != nil {
-				s.emit(cb)
-			}
 			return fmt.Errorf("%w: upload %s: %w", ErrCancelled, s.id, context.Cause(ctx))
 		}
 		if saved != nil {
 			// A Resume that has not begun told Aura nothing and left the
 			// saved state as it was.
-			if ctx.Err() != nil && errors.Is(context.Cause(ctx), ErrPaused) {
+			if ctx.Err() != nil {
 				s.state(StatePaused)
 				return &resumableError{fmt.Errorf("%w: upload %s at step %s: %w", ErrPaused, s.id, saved.Step, err)}
 			}
@@ -181,13 +216,19 @@ func (s *Session) prepareInner(ctx context.Context, paths []string, opts archive
 }
 
 // Upload announces the studies to Aura and uploads them (see [Uploader]).
-// On failure it reports the cause to Aura and returns it; on cancellation
-// (ctx, or [Session.Cancel]) it cancels the upload on Aura and Tus and
-// returns an error matching [ErrCancelled]; on [Session.Pause] (or a ctx
-// cancelled with cause [ErrPaused]) it returns an error matching
-// [ErrPaused] and [ErrResumable].
+// On failure it reports the cause to Aura and returns it. When ctx ends
+// (cancelled, whatever the cause, or past its deadline), it pauses: nothing is sent to Aura, the Tus upload is kept,
+// and the error matches [ErrPaused] (and [ErrResumable] with StateDir). On
+// [Session.Cancel] it cancels the upload on Aura and Tus and returns an
+// error matching [ErrCancelled]. With [Uploader.Submit], a completed upload
+// whose submit failed returns its Result and an error matching
+// [ErrNotSubmitted].
 func (s *Session) Upload(ctx context.Context) (*Result, error) {
 	s.mu.Lock()
+	if s.cancelled && s.stop == nil {
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%w: upload %s (Session.Cancel was called before Upload)", ErrCancelled, s.id)
+	}
 	if s.started {
 		s.mu.Unlock()
 		return nil, ErrStarted
@@ -205,6 +246,11 @@ func (s *Session) Upload(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, s.fail(ctx, err)
 	}
+	s.end(false)
+	var submitErr error
+	if s.u.Submit {
+		submitErr = s.submit(ctx, res)
+	}
 	res.Elapsed = time.Since(begin)
 	s.state(StateCompleted)
 	s.log(ctx, slog.LevelInfo, "uploader: upload complete", slog.String("upload_id", s.id),
@@ -212,7 +258,28 @@ func (s *Session) Upload(ctx context.Context) (*Result, error) {
 	if cb := s.u.Callbacks.OnComplete; cb != nil {
 		s.emit(func() { cb(res) })
 	}
-	return res, nil
+	return res, submitErr
+}
+
+// submit submits a completed upload (Uploader.Submit). A retry that Aura
+// answers "already submitted" counts as done.
+func (s *Session) submit(ctx context.Context, res *Result) error {
+	var mr *ManageResult
+	err := s.call(ctx, "submit", false, func(ctx context.Context) error {
+		var err error
+		mr, err = s.u.API.Submit(ctx, s.id, s.u.SubmitMetadata)
+		return err
+	})
+	if err != nil {
+		err = scrubError(err, s.secrets()...)
+		s.log(ctx, slog.LevelWarn, "uploader: submit failed", slog.String("upload_id", s.id), slog.String("error", err.Error()))
+		return fmt.Errorf("%w: upload %s: %w", ErrNotSubmitted, s.id, err)
+	}
+	if mr == nil {
+		mr = &ManageResult{UploadID: s.id, Status: "submitted"}
+	}
+	res.Submitted = mr
+	return nil
 }
 
 var stepOrder = map[string]int{
@@ -230,12 +297,12 @@ func (s *Session) run(ctx context.Context, studies []*dicomscan.Study) (*Result,
 	}
 	z := dicomscan.Zip{Store: s.opts.Store, Level: s.opts.Level, Workers: u.Workers}
 	entries := z.Entries(studies)
-	res := &Result{UploadID: s.id, AssemblyID: s.assembly, Studies: len(studies), Instances: len(entries)}
+	res := &Result{UploadID: s.id, Studies: len(studies), Instances: len(entries)}
 	for _, st := range studies {
 		res.Series += len(st.Series)
 		res.SourceBytes += st.Size()
 	}
-	req := InitRequest{UploadID: s.id, Studies: StudiesFromScan(studies), Source: u.Source, PatientID: u.PatientID, Context: u.Context}
+	req := InitRequest{UploadID: s.id, Studies: studiesFromScan(studies), Source: u.Source, PatientID: u.PatientID, Context: u.Context}
 	if _, err := req.Body(); err != nil {
 		return nil, err
 	}
@@ -266,11 +333,16 @@ func (s *Session) run(ctx context.Context, studies []*dicomscan.Study) (*Result,
 		if sums, err = openSums(s.id, "", nil); err != nil {
 			return nil, err
 		}
-		if s.opts.Store {
+		switch deferred, derr := s.canDefer(ctx); {
+		case derr != nil:
+			return nil, derr
+		case s.opts.Store:
 			if size, err = z.Size(studies); err != nil {
 				return nil, fmt.Errorf("uploader: archive size: %w", err)
 			}
-		} else {
+		case deferred:
+			size = -1 // learnt at the end of the one pass
+		default:
 			s.state(StatePacking)
 			if size, err = s.pack(ctx, z, studies, sums); err != nil {
 				return nil, err
@@ -283,7 +355,6 @@ func (s *Session) run(ctx context.Context, studies []*dicomscan.Study) (*Result,
 		}
 	}
 	defer sums.close()
-	res.ArchiveBytes = size
 
 	if s.before(stepInitialized) {
 		s.state(StateInitializing)
@@ -331,8 +402,11 @@ func (s *Session) run(ctx context.Context, studies []*dicomscan.Study) (*Result,
 	}
 	if s.before(stepUploaded) {
 		s.state(StateUploading)
-		if err := s.transfer(ctx, z, studies, len(entries), size, sums, res); err != nil {
+		if size, err = s.transfer(ctx, z, studies, len(entries), size, sums, res); err != nil {
 			return nil, err
+		}
+		if s.saved != nil {
+			s.saved.Size = size
 		}
 		if err := s.setStep(stepUploaded); err != nil {
 			return nil, err
@@ -350,6 +424,7 @@ func (s *Session) run(ctx context.Context, studies []*dicomscan.Study) (*Result,
 		return nil, err
 	}
 	s.cleanup(ctx)
+	res.ArchiveBytes = size
 	return res, nil
 }
 
@@ -368,11 +443,14 @@ func (s *Session) noStudies() error {
 // pack compresses the archive once to learn its length (and checksums).
 func (s *Session) pack(ctx context.Context, z dicomscan.Zip, studies []*dicomscan.Study, sums *blockSums) (int64, error) {
 	cb := s.u.Callbacks.OnProgress
+	var meter rateMeter
 	z.OnProgress = func(p dicomscan.ZipProgress) {
 		s.ends.set(p.Entries, p.BytesWritten)
 		if cb != nil {
 			pr := Progress{State: StatePacking, Bytes: p.BytesRead, Sent: p.BytesRead, TotalBytes: p.TotalBytes,
 				Files: p.Entries, TotalFiles: p.TotalEntries}
+			pr.Rate = meter.add(p.BytesRead)
+			pr.ETA = eta(pr.Bytes, pr.TotalBytes, pr.Rate)
 			s.emit(func() { cb(pr) })
 		}
 	}
@@ -439,7 +517,8 @@ func (s *Session) tusClient() (*tusclient.Client, error) {
 		ChunkSize:  s.u.chunkSize(),
 		Retry:      s.u.TusRetry,
 		Logger:     s.u.Logger,
-		// Only the lift token goes to Tus; X-Api-Key never does (spec §5).
+		// Only the lift token goes to Tus; X-Api-Key never does
+		// (docs/uploader.md, "Tus").
 		BeforeRequest: func(r *http.Request) error {
 			r.Header.Set("Authorization", "Bearer "+lift.Token)
 			return nil
@@ -474,7 +553,8 @@ func (s *Session) tusStore() (tusclient.Store, error) {
 func (s *Session) tusFingerprint() string { return "aura-upload:" + s.id }
 
 // tusOptions are the upload's Tus options: the reference client's
-// metadata, in its order (spec §5), and the resume store.
+// metadata, in its order (docs/uploader.md, "Tus"), and the resume
+// store.
 func (s *Session) tusOptions() (tusclient.UploadOptions, error) {
 	store, err := s.tusStore()
 	if err != nil {
@@ -501,30 +581,61 @@ func (s *Session) tusOptions() (tusclient.UploadOptions, error) {
 	return opts, nil
 }
 
-// transfer streams the archive to Tus.
-func (s *Session) transfer(ctx context.Context, z dicomscan.Zip, studies []*dicomscan.Study, files int, size int64, sums *blockSums, res *Result) error {
+// canDefer reports whether the archive goes in one pass with a deferred
+// length: its entries are deflated (so its length is only known at the
+// end) and the Tus server announces creation-defer-length. See the
+// package doc, "One pass".
+func (s *Session) canDefer(ctx context.Context) (bool, error) {
+	if s.opts.Store {
+		return false, nil
+	}
 	tc, err := s.tusClient()
 	if err != nil {
-		return err
+		return false, err
+	}
+	ok, err := tc.Supports(ctx, "creation-defer-length")
+	if err != nil {
+		return false, fmt.Errorf("uploader: tus: %w", err)
+	}
+	return ok, nil
+}
+
+// transfer streams the archive to Tus and returns its length. size is -1
+// when the length is deferred.
+func (s *Session) transfer(ctx context.Context, z dicomscan.Zip, studies []*dicomscan.Study, files int, size int64, sums *blockSums, res *Result) (int64, error) {
+	tc, err := s.tusClient()
+	if err != nil {
+		return 0, err
 	}
 	opts, err := s.tusOptions()
 	if err != nil {
-		return err
+		return 0, err
 	}
-	z.OnProgress = func(p dicomscan.ZipProgress) { s.ends.set(p.Entries, p.BytesWritten) }
+	var pack packStats
+	z.OnProgress = func(p dicomscan.ZipProgress) {
+		s.ends.set(p.Entries, p.BytesWritten)
+		pack.set(p.BytesRead, p.TotalBytes, p.BytesWritten)
+	}
 	cb := s.u.Callbacks.OnProgress
 	var up *tusclient.Upload
 	var resumedAt int64
+	var meter rateMeter
 	opts.OnCreated = func(string) { resumedAt = up.Offset() }
 	opts.OnProgress = func(p tusclient.Progress) {
 		if cb == nil {
 			return
 		}
-		pr := Progress{State: StateUploading, Bytes: p.Offset, Sent: p.Sent, TotalBytes: size,
+		total := p.Size
+		if total < 0 {
+			total = max(pack.estimate(), p.Sent, p.Offset)
+		}
+		pr := Progress{State: StateUploading, Bytes: p.Offset, Sent: p.Sent, TotalBytes: total,
 			Files: s.ends.filesBelow(p.Offset), TotalFiles: files, ResumedAt: resumedAt}
-		if p.Offset >= size {
+		if p.Size >= 0 && p.Offset >= p.Size {
 			pr.Files = files
 		}
+		pr.Rate = meter.add(p.Offset)
+		pr.ETA = eta(pr.Bytes, pr.TotalBytes, pr.Rate)
 		s.emit(func() { cb(pr) })
 	}
 	opts.OnRetry = func(err error, attempt int, delay time.Duration) {
@@ -534,23 +645,23 @@ func (s *Session) transfer(ctx context.Context, z dicomscan.Zip, studies []*dico
 	up, err = tc.NewStreamUpload(st, size, opts)
 	if err != nil {
 		st.Close()
-		return fmt.Errorf("uploader: tus: %w", err)
+		return 0, fmt.Errorf("uploader: tus: %w", err)
 	}
 	s.tusUp = up
 	runErr := up.Run(ctx)
 	closeErr := st.Close()
 	if runErr != nil {
-		return fmt.Errorf("uploader: tus upload: %w", runErr)
+		return 0, fmt.Errorf("uploader: tus upload: %w", runErr)
 	}
 	if closeErr != nil {
-		return fmt.Errorf("uploader: archive: %w", closeErr)
+		return 0, fmt.Errorf("uploader: archive: %w", closeErr)
 	}
 	// The last block is checked here if Tus did not read the stream's end.
 	if err := sums.finish(); err != nil {
-		return err
+		return 0, err
 	}
 	res.ResumedAt = resumedAt
-	return nil
+	return up.Progress().Size, nil
 }
 
 // forgetTus removes the Tus resume record.
@@ -604,8 +715,19 @@ func (s *Session) terminate(ctx context.Context, size int64) error {
 	return nil
 }
 
-// fail ends an upload that did not complete: pause, cancellation or
-// failure (see Upload).
+// end records how Upload ended: paused says it paused unless Cancel was
+// called meanwhile (then Cancel can still destroy the upload). It returns
+// whether it paused.
+func (s *Session) end(paused bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	paused = paused && !s.cancelled
+	s.ended, s.resumable = true, paused
+	return paused
+}
+
+// fail ends an upload that did not complete: pause (its context ended),
+// cancellation (Session.Cancel) or failure (see Upload).
 func (s *Session) fail(ctx context.Context, err error) error {
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
@@ -613,28 +735,26 @@ func (s *Session) fail(ctx context.Context, err error) error {
 	dir := s.u.StateDir
 	if ctx.Err() != nil {
 		cause := context.Cause(ctx)
-		if errors.Is(cause, ErrPaused) && dir != "" && s.saved != nil && s.step != stepNone {
+		if s.end(s.known) {
+			// Whatever ended the context (a pause, a signal, a deadline),
+			// the upload is kept: nothing is sent to Aura or Tus.
 			s.state(StatePaused)
 			s.log(ctx, slog.LevelInfo, "uploader: upload paused", slog.String("upload_id", s.id), slog.String("step", s.step))
-			return &resumableError{fmt.Errorf("%w: upload %s at step %s; resume it with Uploader.Resume", ErrPaused, s.id, s.step)}
+			if dir != "" && s.saved != nil {
+				return &resumableError{fmt.Errorf("%w: upload %s at step %s (%w); resume it with Uploader.Resume, or destroy it with Uploader.Cancel",
+					ErrPaused, s.id, s.step, cause)}
+			}
+			return fmt.Errorf("%w: upload %s at step %s (%w); without StateDir it cannot be resumed: destroy it with Session.Cancel",
+				ErrPaused, s.id, s.step, cause)
 		}
+		// Session.Cancel, or a context that ended before anything was
+		// announced to Aura (there is nothing to pause or to tell).
 		var problems []string
-		if s.known {
-			if cerr := s.call(bg, "cancel", true, func(ctx context.Context) error { return s.u.API.Cancel(ctx, s.id) }); cerr != nil {
-				problems = append(problems, "telling Aura failed: "+scrub(cerr.Error(), s.secrets()...))
-			}
-			if !s.before(stepStarted) || s.tusUp != nil {
-				if terr := s.terminate(bg, s.sizeOrZero()); terr != nil {
-					problems = append(problems, scrub(terr.Error(), s.secrets()...))
-				}
-			}
+		if derr := s.destroy(bg); derr != nil {
+			problems = append(problems, derr.Error())
 		}
-		s.cleanup(bg)
 		s.state(StateCancelled)
 		s.log(ctx, slog.LevelInfo, "uploader: upload cancelled", slog.String("upload_id", s.id))
-		if cb := s.u.Callbacks.OnCancel; cb != nil {
-			s.emit(cb)
-		}
 		out := fmt.Errorf("%w: upload %s: %w", ErrCancelled, s.id, cause)
 		if len(problems) > 0 {
 			out = fmt.Errorf("%w (%s)", out, strings.Join(problems, "; "))
@@ -642,19 +762,21 @@ func (s *Session) fail(ctx context.Context, err error) error {
 		return out
 	}
 
+	resumable := false
 	if s.known {
 		msg := reportMessage(err, s.secrets()...)
 		rerr := s.call(bg, "error", false, func(ctx context.Context) error { return s.u.API.Error(ctx, s.id, msg) })
 		switch {
-		case rerr != nil && dir != "" && s.saved != nil && !errors.Is(err, ErrSourcesChanged):
+		case rerr != nil && dir != "" && s.saved != nil && !errors.As(err, new(*SourcesChangedError)):
 			// Aura still thinks the upload runs: keep it resumable.
+			resumable = true
 			err = &resumableError{fmt.Errorf("%w; reporting it to Aura failed too (%v): resume the upload with Uploader.Resume(%q)", err, scrubError(rerr, s.secrets()...), s.id)}
 		case rerr != nil:
 			err = fmt.Errorf("%w; reporting it to Aura failed too: %v", err, scrubError(rerr, s.secrets()...))
 			s.cleanup(bg)
 		default:
 			if !s.before(stepStarted) || s.tusUp != nil {
-				if terr := s.terminate(bg, s.sizeOrZero()); terr != nil {
+				if terr := s.terminate(bg, s.sizeOrUnknown()); terr != nil {
 					s.log(ctx, slog.LevelWarn, "uploader: deleting the failed tus upload failed", slog.String("error", terr.Error()))
 				}
 			}
@@ -663,6 +785,7 @@ func (s *Session) fail(ctx context.Context, err error) error {
 	} else {
 		s.cleanup(bg)
 	}
+	s.end(resumable)
 	s.state(StateFailed)
 	s.log(ctx, slog.LevelWarn, "uploader: upload failed", slog.String("upload_id", s.id), slog.String("error", err.Error()))
 	if cb := s.u.Callbacks.OnError; cb != nil {
@@ -671,11 +794,13 @@ func (s *Session) fail(ctx context.Context, err error) error {
 	return err
 }
 
-func (s *Session) sizeOrZero() int64 {
+// sizeOrUnknown is the archive length, or -1 when it is not known (a
+// deferred length not reached yet).
+func (s *Session) sizeOrUnknown() int64 {
 	if s.saved != nil {
 		return s.saved.Size
 	}
-	return 0
+	return -1
 }
 
 // secrets are the credentials this session knows, to keep out of messages.
@@ -687,15 +812,33 @@ func (s *Session) secrets() []string {
 	return out
 }
 
-// call runs one lifecycle call, retrying network errors, 429 and 5xx. When
-// an earlier attempt may have reached Aura (ambiguous: a call saved as sent
+// lifecyclePolicy is how lifecycle calls are retried: after a network
+// error, a 429 or a 5xx, up to Uploader.LifecycleRetries times, waiting
+// 500 ms, 1 s, 2 s, ... (at most 30 s, or longer when Aura's Retry-After
+// asks for it, capped at 30 s), each wait spread by ±20% so that a fleet of
+// uploaders does not retry in lockstep.
+func (s *Session) lifecyclePolicy(ctx context.Context) retry.Policy {
+	return retry.Policy{
+		Base: 500 * time.Millisecond, Max: 30 * time.Second, Jitter: 0.2,
+		Attempts:    s.u.lifecycleRetries(),
+		ShouldRetry: func(err error, _ int) bool { return retryable(ctx, err) },
+		RetryAfter: func(err error) time.Duration {
+			var apiErr *uploadtoken.APIError
+			if errors.As(err, &apiErr) {
+				return apiErr.RetryAfter
+			}
+			return 0
+		},
+	}
+}
+
+// call runs one lifecycle call, retrying per lifecyclePolicy. When an
+// earlier attempt may have reached Aura (ambiguous: a call saved as sent
 // by an interrupted run; or a retry after a network error or a 5xx), a
 // conflict about the upload id ("already taken", "already started") means
 // that attempt was applied, and counts as success.
 func (s *Session) call(ctx context.Context, name string, ambiguous bool, f func(context.Context) error) error {
-	retries := s.u.lifecycleRetries()
-	backoff := 500 * time.Millisecond
-	for attempt := 0; ; attempt++ {
+	return retry.Do(ctx, s.lifecyclePolicy(ctx), func(ctx context.Context) error {
 		err := f(ctx)
 		if err == nil {
 			return nil
@@ -704,25 +847,12 @@ func (s *Session) call(ctx context.Context, name string, ambiguous bool, f func(
 			s.log(ctx, slog.LevelInfo, "uploader: "+name+" was already applied", slog.String("upload_id", s.id), slog.String("answer", err.Error()))
 			return nil
 		}
-		if attempt >= retries || !retryable(ctx, err) {
-			return err
-		}
 		var apiErr *uploadtoken.APIError
-		wait := backoff
-		if errors.As(err, &apiErr) && apiErr.RetryAfter > wait {
-			wait = min(apiErr.RetryAfter, 30*time.Second)
-		}
 		ambiguous = ambiguous || !errors.As(err, &apiErr) || apiErr.StatusCode >= 500
-		s.log(ctx, slog.LevelInfo, "uploader: retrying "+name, slog.Int("attempt", attempt+1), slog.Duration("delay", wait), slog.String("error", err.Error()))
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
-		}
-		backoff *= 2
-	}
+		return err
+	}, func(err error, attempt int, wait time.Duration) {
+		s.log(ctx, slog.LevelInfo, "uploader: retrying "+name, slog.Int("attempt", attempt), slog.Duration("delay", wait), slog.String("error", err.Error()))
+	})
 }
 
 // alreadyApplied recognises Aura's answer to a lifecycle call repeated

@@ -65,7 +65,7 @@ type savedState struct {
 	Archive    archiveOptions `json:"archive"`
 	Format     string         `json:"format"`
 	Plan       string         `json:"plan"` // hex SHA-256 of the plan file
-	Size       int64          `json:"size"` // archive length
+	Size       int64          `json:"size"` // archive length; -1 while a deferred length is not known
 	Step       string         `json:"step"`
 	StudyIDs   []string       `json:"study_ids,omitempty"`
 	Created    time.Time      `json:"created"`
@@ -98,8 +98,8 @@ func parseState(data []byte) (*savedState, error) {
 		return nil, errors.New("uploader: state file: bad assembly_id")
 	case st.API == "" || len(st.Paths) == 0:
 		return nil, errors.New("uploader: state file: missing api or paths")
-	case st.Size < 0:
-		return nil, errors.New("uploader: state file: negative size")
+	case st.Size < -1:
+		return nil, errors.New("uploader: state file: bad size")
 	case st.Archive.Level < 1 || st.Archive.Level > 9:
 		return nil, errors.New("uploader: state file: bad archive level")
 	case len(st.Plan) != 64:
@@ -194,7 +194,7 @@ func listStates(dir string) ([]Pending, error) {
 			out = append(out, Pending{UploadID: id, Created: created, Err: err})
 			continue
 		}
-		out = append(out, Pending{UploadID: st.UploadID, API: st.API, Paths: st.Paths, Removed: st.Removed,
+		out = append(out, Pending{UploadID: st.UploadID, API: st.API, Paths: st.Paths,
 			Step: st.Step, ArchiveBytes: st.Size, Created: st.Created})
 	}
 	slices.SortFunc(out, func(a, b Pending) int { return a.Created.Compare(b.Created) })

@@ -2,13 +2,13 @@ package uploader
 
 import "github.com/dicombridge/dicombridge/dicomscan"
 
-// StudiesFromScan builds the init "studies" entries from scanned studies,
-// as the reference client's studiesInfo does (spec §4.3, §6.5): study
+// studiesFromScan builds the init "studies" entries from scanned studies,
+// as the reference client does (docs/uploader.md, "Studies in init"): study
 // values from the study's first file (the description from the first file
 // that has one), modalities once each in series order, series values from
 // each series' first file, images = the number of files (each SOP instance
-// once: dicomscan skips duplicates, spec §8 item 16).
-func StudiesFromScan(studies []*dicomscan.Study) []Study {
+// once: dicomscan skips duplicates).
+func studiesFromScan(studies []*dicomscan.Study) []Study {
 	out := make([]Study, 0, len(studies))
 	for _, st := range studies {
 		s := Study{

@@ -225,7 +225,11 @@ func printCalls(w io.Writer, aura *auratest.Server) {
 		switch {
 		case c.Endpoint == auratest.EndpointTus && c.Method == "POST":
 			line = fmt.Sprintf("%-6s %s", c.Method, c.Path)
-			note = "Tus creation, Upload-Length " + c.Header.Get("Upload-Length") + ", Authorization: " + c.Header.Get("Authorization") + " (the lift token; no X-Api-Key)"
+			length := "Upload-Length " + c.Header.Get("Upload-Length")
+			if c.Header.Get("Upload-Length") == "" {
+				length = "Upload-Defer-Length " + c.Header.Get("Upload-Defer-Length") + " (one pass: the length comes with the last PATCH)"
+			}
+			note = "Tus creation, " + length + ", Authorization: " + c.Header.Get("Authorization") + " (the lift token; no X-Api-Key)"
 		case c.Endpoint == auratest.EndpointTus && c.Method == "PATCH":
 			j, bytes := i, int64(0)
 			for ; j < len(calls) && calls[j].Method == "PATCH"; j++ {

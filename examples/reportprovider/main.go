@@ -11,11 +11,6 @@
 // launch URL to open in a browser:
 //
 //	go run ./examples/reportprovider -demo
-//
-// Exit status: 0 after a clean shutdown (SIGINT, SIGTERM) or -h, 1 when
-// the server fails (e.g. the address is in use, the key cannot be read),
-// 2 for bad usage (e.g. no -issuer without -demo). Failures are one line
-// on standard error: the cause and a hint.
 package main
 
 import (
@@ -511,7 +506,8 @@ func main() {
 	os.Exit(code)
 }
 
-// run is the program; it serves until ctx ends.
+// run is the program; it serves until ctx ends, then shuts down
+// gracefully (see serve).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd := cli.New("reportprovider", stdout, stderr)
 	cmd.Synopsis = []string{
@@ -528,7 +524,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	addr := fs.String("addr", "127.0.0.1:8080", "listen `address`")
 	publicURL := fs.String("public-url", "", "`URL` at which KHEOPS and browsers reach this app (default http://<addr>)")
 	issuer := fs.String("issuer", "", "KHEOPS root `URL` to accept launches from, e.g. https://demo.kheops.online")
-	keyPath := fs.String("key", "", "RSA private key (PEM) `file`, created (mode 0600) if missing; default: a new key kept in memory only")
+	keyPath := fs.String("key", "", "RSA private key `file` (PEM), created (mode 0600) if missing; default: a new key kept in memory only")
 	kid := fs.String("kid", "rp-1", "key `ID` published in the JWKS")
 	allowHTTP := fs.Bool("allow-http", false, "accept an http:// KHEOPS (development only)")
 	allowPrivate := fs.Bool("allow-private", false, "accept a KHEOPS on a private network address")
@@ -580,6 +576,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := <-done; err != nil {
 		return cmd.Fail(err)
 	}
+	logger.Info("shut down")
 	return cli.ExitOK
 }
 

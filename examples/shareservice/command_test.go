@@ -45,7 +45,7 @@ func TestCommandLine(t *testing.T) {
 			t.Parallel()
 			var out, errOut bytes.Buffer
 			started := false
-			code := command(context.Background(), c.args, env(c.env), noFiles, &out, &errOut, func(string) { started = true })
+			code := command(context.Background(), c.args, envOf(c.env), noFiles, &out, &errOut, func(string) { started = true })
 			assert.Equal(t, c.code, code)
 			assert.Regexp(t, "^"+c.stderr+"$", errOut.String())
 			assert.Contains(t, out.String(), c.stdout)
@@ -64,7 +64,7 @@ func TestCommandRuns(t *testing.T) {
 	done := make(chan int, 1)
 	var out, errOut bytes.Buffer
 	go func() {
-		done <- command(ctx, nil, env(map[string]string{"SECRET_KEY": key, "USERS": `{"a":"b"}`, "LISTEN": "127.0.0.1:0"}),
+		done <- command(ctx, nil, envOf(map[string]string{"SECRET_KEY": key, "USERS": `{"a":"b"}`, "LISTEN": "127.0.0.1:0"}),
 			noFiles, &out, &errOut, func(a string) { ready <- a })
 	}()
 	select {
@@ -74,5 +74,6 @@ func TestCommandRuns(t *testing.T) {
 	}
 	cancel()
 	assert.Equal(t, 0, <-done)
-	assert.Empty(t, errOut.String())
+	assert.Contains(t, errOut.String(), `msg="shareservice listening"`, "the service logs to the stderr it was given")
+	assert.NotContains(t, errOut.String(), "shareservice: ", "no failure line")
 }

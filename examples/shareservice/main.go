@@ -14,12 +14,8 @@
 //	PUBLIC_ORTHANC_ROOT=https://pacs.example.org/orthanc/ SERVER_ID=orthanc-public \
 //	go run ./examples/shareservice
 //
-// See README.md for every variable; -h lists them.
-//
-// Exit status: 0 after a clean shutdown (SIGINT, SIGTERM) or -h, 1 when the
-// server fails (e.g. LISTEN is in use), 2 for bad usage or a configuration
-// error (a missing or weak SECRET_KEY, bad USERS, ...). Failures are one
-// line on standard error.
+// shareservice -h lists every variable (README.md explains them); bad
+// configuration exits 2 with one line on standard error.
 package main
 
 import (
@@ -44,44 +40,61 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := command(ctx, os.Args[1:], os.Getenv, os.ReadFile, os.Stdout, os.Stderr, nil)
+	code := realMain(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv, os.ReadFile)
 	stop()
 	os.Exit(code)
 }
 
-// environment lists the variables configure reads, for -h.
-var environment = []cli.Var{
-	{Name: "SECRET_KEY", Help: "signs the tokens, at least 32 bytes (or /run/secrets/SECRET_KEY); required"},
-	{Name: "PREVIOUS_SECRET_KEY", Help: "a former key, still accepted for verification"},
-	{Name: "USERS", Help: `Basic users of the API, {"user":"password",...}; required unless ALLOW_ANONYMOUS=true`},
-	{Name: "ALLOW_ANONYMOUS", Help: "true: serve the API without authentication (when USERS is empty)"},
-	{Name: "LISTEN", Help: "address to listen on (default 127.0.0.1:8000)"},
-	{Name: "SERVER_ID", Help: "the plugin's WebServiceIdentifier; new tokens are bound to it (or SERVER_IDENTIFIER)"},
-	{Name: "PUBLIC_ORTHANC_ROOT", Help: "enables Osimis, Stone, VolView links"},
-	{Name: "PUBLIC_ANONYMIZED_ORTHANC_ROOT", Help: "anonymized Osimis shares, with ANONYMIZED_SERVER_IDENTIFIER"},
-	{Name: "PUBLIC_LANDING_ROOT", Help: "links point to the landing page"},
-	{Name: "PUBLIC_OHIF_ROOT", Help: "OHIF links, with OHIF_DATA_SOURCE (dicom-web or dicom-json)"},
-	{Name: "PUBLIC_MEDDREAM_ROOT", Help: "MedDream links, with MEDDREAM_TOKEN_SERVICE_URL"},
-	{Name: "ORTHANC_URL", Help: "fills missing ids when minting, with ORTHANC_USERNAME and ORTHANC_PASSWORD"},
-	{Name: "SHARES_TOKEN_VERSION", Help: "layout minted by PUT /shares: v3 (default) or v2"},
-	{Name: "DENY_POST", Help: "true refuses POST with share tokens"},
-	{Name: "MAX_VALIDITY", Help: "seconds (at least 1) the plugin may cache an answer (default 60)"},
-	{Name: "TITLE_EXPIRED_TOKEN", Help: "texts of the landing page (also MESSAGE_EXPIRED_TOKEN, TITLE_/MESSAGE_INVALID_TOKEN)"},
-	{Name: "LOG_LEVEL", Help: "debug for more logs"},
+// env documents the environment variables the program reads, for -h.
+var env = [][2]string{
+	{"SECRET_KEY", "HS256 key, at least 32 bytes (or the file /run/secrets/SECRET_KEY); required"},
+	{"USERS", `JSON object of HTTP Basic users {"user":"password"}; required unless ALLOW_ANONYMOUS=true`},
+	{"ALLOW_ANONYMOUS", "true serves the API without Basic auth (put your own authentication in front)"},
+	{"SERVER_ID, SERVER_IDENTIFIER", "the plugin's WebServiceIdentifier; new tokens are bound to it"},
+	{"ANONYMIZED_SERVER_IDENTIFIER", "WebServiceIdentifier of the anonymized Orthanc"},
+	{"PUBLIC_ORTHANC_ROOT", "public Orthanc URL: Osimis, Stone and VolView links"},
+	{"PUBLIC_ANONYMIZED_ORTHANC_ROOT", "public URL of the anonymized Orthanc"},
+	{"PUBLIC_LANDING_ROOT", "public URL of the landing page; links then point to it"},
+	{"PUBLIC_OHIF_ROOT, OHIF_DATA_SOURCE", "OHIF links (dicom-web, the default, or dicom-json)"},
+	{"MEDDREAM_TOKEN_SERVICE_URL, PUBLIC_MEDDREAM_ROOT", "MedDream instant links and publications"},
+	{"ORTHANC_URL, ORTHANC_USERNAME, ORTHANC_PASSWORD", "Orthanc REST API, to fill in missing ids when minting"},
+	{"PREVIOUS_SECRET_KEY", "an old key still accepted to verify (never to sign)"},
+	{"SHARES_TOKEN_VERSION", "layout minted by PUT /shares: v3 (default) or v2"},
+	{"ALLOW_POST", "true lets share links POST at study level: /modify (KeepSource false deletes the study), /merge, /anonymize; default refused"},
+	{"DENY_POST", "obsolete: POST is refused by default; false is an error (use ALLOW_POST)"},
+	{"MAX_VALIDITY", "seconds the plugin may cache an answer (default 60)"},
+	{"TITLE_EXPIRED_TOKEN, MESSAGE_EXPIRED_TOKEN, TITLE_INVALID_TOKEN, MESSAGE_INVALID_TOKEN", "landing page texts (messages are HTML)"},
+	{"LISTEN", "listen address (default 127.0.0.1:8000)"},
+	{"LOG_LEVEL", "debug logs every decision (never tokens)"},
 }
 
-// command is the command line around run: -h, exit codes, one-line
-// errors. ready, if not nil, receives the listening address.
+// configError is a problem with the configuration: exit status 2.
+type configError struct{ err error }
+
+func (e *configError) Error() string { return e.err.Error() }
+func (e *configError) Unwrap() error { return e.err }
+
+// realMain runs the program and returns its exit status. -h prints the
+// usage and never starts the server, whatever the environment says.
+func realMain(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, readFile func(string) ([]byte, error)) int {
+	return command(ctx, args, getenv, readFile, stdout, stderr, nil)
+}
+
+// command is realMain with a ready callback that receives the listening
+// address.
 func command(ctx context.Context, args []string, getenv func(string) string, readFile func(string) ([]byte, error),
 	stdout, stderr io.Writer, ready func(addr string)) int {
 	cmd := cli.New("shareservice", stdout, stderr)
-	cmd.Synopsis = []string{"shareservice   (configured by environment variables only)"}
-	cmd.About = "Serves orthanc-share's and orthanc-auth-service's token APIs and the share landing page on one address."
-	cmd.Env = environment
+	cmd.Synopsis = []string{"shareservice [-h]   (configured by the environment)"}
+	cmd.About = "Serves the share-token API for the Orthanc authorization plugin (orthanc-share and orthanc-auth-service " +
+		"routes) and the landing page. See examples/shareservice/README.md and docs/orthanc.md."
+	for _, v := range env {
+		cmd.Env = append(cmd.Env, cli.Var{Name: v[0], Help: v[1]})
+	}
 	cmd.Exit = []cli.Var{
-		{Name: "0", Help: "clean shutdown (Ctrl-C, SIGTERM), or -h"},
+		{Name: "0", Help: "stopped by SIGINT or SIGTERM, or -h"},
 		{Name: "1", Help: "the server failed (e.g. LISTEN is in use)"},
-		{Name: "2", Help: "bad usage or a configuration error"},
+		{Name: "2", Help: "bad arguments or configuration (one line on standard error)"},
 	}
 	if err := cmd.Parse(args); err != nil {
 		return cmd.Fail(err)
@@ -89,15 +102,15 @@ func command(ctx context.Context, args []string, getenv func(string) string, rea
 	if cmd.Flags.NArg() > 0 {
 		return cmd.Fail(cli.Usagef("unexpected argument %q; shareservice is configured by environment variables", cmd.Flags.Arg(0)))
 	}
-	// Check the configuration first, silently, so that its errors are
-	// usage errors; run logs its warnings.
-	if _, _, err := configure(getenv, readFile, slog.New(slog.DiscardHandler)); err != nil {
-		return cmd.Fail(&cli.UsageError{Msg: err.Error(), Hint: "see 'shareservice -h' for the variables"})
+	err := run(ctx, getenv, readFile, stderr, ready)
+	var ce *configError
+	switch {
+	case err == nil, errors.Is(err, context.Canceled):
+		return cli.ExitOK
+	case errors.As(err, &ce):
+		return cmd.Fail(&cli.UsageError{Msg: ce.Error(), Hint: "see 'shareservice -h' for the variables"})
 	}
-	if err := run(ctx, getenv, readFile, ready); err != nil && !errors.Is(err, context.Canceled) {
-		return cmd.Fail(err)
-	}
-	return cli.ExitOK
+	return cmd.Fail(err)
 }
 
 // settings is what the environment configures besides share.Config.
@@ -195,7 +208,15 @@ func configure(getenv func(string) string, readFile func(string) ([]byte, error)
 	default:
 		return cfg, st, fmt.Errorf("SHARES_TOKEN_VERSION %q: use v2 or v3", v)
 	}
-	cfg.DenyPost = isTrue(getenv("DENY_POST"))
+	// POST is refused unless ALLOW_POST=true. DENY_POST (the old opt-out)
+	// is still accepted when true; false no longer opens POST.
+	if v := getenv("DENY_POST"); v != "" && !isTrue(v) {
+		return cfg, st, errors.New("DENY_POST is gone: POST is refused by default; set ALLOW_POST=true to allow it (lets share links modify, merge and anonymize the shared study)")
+	}
+	cfg.AllowPost = isTrue(getenv("ALLOW_POST"))
+	if cfg.AllowPost {
+		log.Warn("ALLOW_POST=true: share links can POST /modify (KeepSource false deletes the study), /merge and /anonymize on the shared study; block those routes in the reverse proxy")
+	}
 	if v := getenv("MAX_VALIDITY"); v != "" {
 		// share.Config takes 0 for its default (60 s): refuse it here
 		// rather than cache grants for a minute when none was asked for.
@@ -216,20 +237,20 @@ func isTrue(v string) bool {
 	return b
 }
 
-// run serves until ctx ends. ready, if not nil, receives the listening
-// address.
-func run(ctx context.Context, getenv func(string) string, readFile func(string) ([]byte, error), ready func(addr string)) error {
+// run serves until ctx ends, logging to logs. ready, if not nil, receives
+// the listening address. Configuration problems are *configError.
+func run(ctx context.Context, getenv func(string) string, readFile func(string) ([]byte, error), logs io.Writer, ready func(addr string)) error {
 	level := new(slog.LevelVar)
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))
 	cfg, st, err := configure(getenv, readFile, log)
 	if err != nil {
-		return err
+		return &configError{err}
 	}
 	level.Set(st.level)
 	cfg.Logger = log
 	svc, err := share.NewService(cfg)
 	if err != nil {
-		return err
+		return &configError{err}
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/share-landing/", svc.Landing())

@@ -143,7 +143,7 @@ func TestUpload(t *testing.T) {
 	assert.Empty(t, entries, "resume dir not cleaned after success")
 	// stderr is a pipe: plain progress lines, the last at 100%, no bar.
 	assert.Regexp(t, `(?m)^uploading: 100%  293\.0 KiB of 293\.0 KiB`, errs.String())
-	assert.Regexp(t, `(?m)^uploaded 293\.0 KiB in [0-9.]+m?s \([0-9.]+ [KMG]?i?B/s\)$`, errs.String())
+	assert.Regexp(t, `(?m)^uploaded 293\.0 KiB in [0-9hms.µ]+ \([0-9.]+ [KMG]?i?B/s\)$`, errs.String())
 	assert.NotContains(t, errs.String(), "\r")
 }
 
@@ -199,7 +199,7 @@ func TestResume(t *testing.T) {
 			assert.Equal(t, fmt.Sprintf("%x", sha256sum(data)), sum, "stored file differs")
 			// The rate counts only this run's bytes: far below the
 			// terabytes per second a resume once printed.
-			m := regexp.MustCompile(`uploaded 1\.0 MiB in [0-9.]+m?s \(([0-9.]+) ([KMGT]?i?B)/s\)`).FindStringSubmatch(errs.String())
+			m := regexp.MustCompile(`uploaded 1\.0 MiB in [0-9hms.µ]+ \(([0-9.]+) ([KMGT]?i?B)/s\)`).FindStringSubmatch(errs.String())
 			require.NotNil(t, m, errs.String())
 			assert.Contains(t, []string{"B", "KiB", "MiB"}, m[2], "rate of a resumed upload: %s %s/s", m[1], m[2])
 		})

@@ -15,6 +15,10 @@
 // continue without sending again what the server holds, or with -cancel to
 // abandon the upload.
 //
+// With -submit the upload is submitted for processing once complete, with
+// the -metadata key=value pairs given (repeatable; values are strings).
+// -withdraw UPLOAD_ID [-reason TEXT] takes a submitted upload back.
+//
 // -dry-run scans and lists the studies without contacting Aura, so it
 // needs neither -api nor credentials.
 //
@@ -61,18 +65,15 @@ const (
 )
 
 func main() {
-	// The first Ctrl-C or SIGTERM pauses the upload (resumable); a second
-	// one kills the program.
-	ctx, cancel := context.WithCancelCause(context.Background())
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	// The first Ctrl-C or SIGTERM ends the context, which pauses the upload
+	// (resumable); once it did, a second one kills the program.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
-		<-sig
-		signal.Stop(sig)
-		cancel(uploader.ErrPaused)
+		<-ctx.Done()
+		stop()
 	}()
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	cancel(nil)
+	stop()
 	os.Exit(code)
 }
 
@@ -83,15 +84,16 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 type options struct {
 	api, stateDir, patientID, contextJSON, source string
-	resume, cancel, store, dryRun, quiet          bool
-	skip                                          listFlag
+	withdraw, reason                              string
+	resume, cancel, store, dryRun, quiet, submit  bool
+	skip, metadata                                listFlag
 	paths                                         []string
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	var o options
 	cmd := cli.New("upload", stdout, stderr)
-	cmd.Synopsis = []string{"upload -api URL [flags] PATH...", "upload -dry-run PATH..."}
+	cmd.Synopsis = []string{"upload -api URL [flags] PATH...", "upload -api URL -withdraw UPLOAD_ID [-reason TEXT]", "upload -dry-run PATH..."}
 	cmd.About = "Sends folders of DICOM studies to Aura; Ctrl-C pauses, -resume continues, -cancel abandons. " +
 		"Studies are listed on standard output, progress and messages go to standard error."
 	cmd.Env = []cli.Var{
@@ -103,7 +105,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		{Name: "XDG_STATE_HOME", Help: "default -state-dir is $XDG_STATE_HOME/dicombridge-upload (else ~/.local/state/…)"},
 	}
 	cmd.Exit = []cli.Var{
-		{Name: "0", Help: "uploaded (or -dry-run, -cancel done, -h)"},
+		{Name: "0", Help: "uploaded (or -dry-run, -cancel or -withdraw done, -h)"},
 		{Name: "1", Help: "the upload failed; Aura was told"},
 		{Name: "2", Help: "bad usage, missing credentials, a PATH that does not exist, an unfinished upload in the way"},
 		{Name: "3", Help: "no DICOM study in the paths"},
@@ -123,6 +125,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.BoolVar(&o.store, "store", false, "store files in the zip instead of compressing them (one pass, more bytes sent)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "scan and list the studies, upload nothing (needs no -api and no credentials)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress display")
+	fs.BoolVar(&o.submit, "submit", false, "submit the upload for processing once complete (token scope upload:manage)")
+	fs.Var(&o.metadata, "metadata", "submit metadata as `key=value` (repeatable; the value is a string); needs -submit")
+	fs.StringVar(&o.withdraw, "withdraw", "", "take the submitted upload `UPLOAD_ID` back (no PATH), with -reason")
+	fs.StringVar(&o.reason, "reason", "", "why the upload is withdrawn (`TEXT`), with -withdraw")
 	if err := cmd.Parse(args); err != nil {
 		return cmd.Fail(err)
 	}
@@ -130,11 +136,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	usage := func(format string, a ...any) int {
 		return cmd.Fail(cli.Usagef(format, a...))
 	}
+	metadata := map[string]any{}
+	for _, kv := range o.metadata {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return usage("-metadata %q: want key=value", kv)
+		}
+		metadata[k] = v
+	}
 	switch {
-	case len(o.paths) == 0:
-		return usage("no PATH to upload")
 	case o.api == "" && !o.dryRun:
 		return usage("-api (or AURA_API_URL) is required")
+	case o.withdraw != "" && (len(o.paths) > 0 || o.submit || o.resume || o.cancel || o.dryRun || len(o.metadata) > 0):
+		return usage("-withdraw takes no PATH and no other action")
+	case o.reason != "" && o.withdraw == "":
+		return usage("-reason needs -withdraw")
+	case len(o.metadata) > 0 && !o.submit:
+		return usage("-metadata needs -submit")
+	case o.withdraw != "":
+	case len(o.paths) == 0:
+		return usage("no PATH to upload")
 	case o.resume && o.cancel:
 		return usage("-resume and -cancel exclude each other")
 	case (o.resume || o.cancel) && o.stateDir == "":
@@ -167,6 +188,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return cmd.Fail(err)
 	}
+	if o.withdraw != "" {
+		api := &uploader.API{BaseURL: o.api, APIKey: getenv("AURA_API_KEY"), Tokens: tokens}
+		mr, err := api.Withdraw(ctx, o.withdraw, o.reason)
+		if err != nil {
+			return cmd.Fail(err)
+		}
+		fmt.Fprintf(stdout, "upload_id %s %s: %s\n", mr.UploadID, mr.Status, mr.Message)
+		return exitOK
+	}
 
 	var bar *uploadbar.Bar
 	cb := uploader.Callbacks{}
@@ -181,7 +211,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		PatientID: o.patientID,
 		Context:   uploadContext,
 		Store:     o.store,
+		Submit:    o.submit,
 		Callbacks: cb,
+	}
+	if len(metadata) > 0 {
+		u.SubmitMetadata = metadata
 	}
 	fail := func(err error) int {
 		if bar != nil {
@@ -200,7 +234,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fail(&cli.UsageError{Msg: "no unfinished upload of these paths", Hint: "nothing to cancel"})
 		}
 		for _, p := range pending {
-			if err := u.Discard(ctx, p.UploadID); err != nil {
+			if err := u.Cancel(ctx, p.UploadID); err != nil {
 				return fail(err)
 			}
 			fmt.Fprintf(stderr, "upload: abandoned upload %s\n", p.UploadID)
@@ -221,10 +255,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "upload: resuming upload %s (%s)\n", p.UploadID, p.Step)
 		u.Callbacks.OnStudies = listStudies(stdout)
 		res, err := u.Resume(ctx, p.UploadID)
-		if err != nil {
-			return fail(err)
+		if bar != nil {
+			bar.Finish()
 		}
-		return done(stdout, res)
+		return finish(cmd, stdout, res, err)
 	case o.resume:
 		fmt.Fprintln(stderr, "upload: no unfinished upload of these paths; starting a new one")
 	}
@@ -244,10 +278,35 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if bar != nil {
 		bar.Finish()
 	}
-	if err != nil {
+	if errors.Is(err, uploader.ErrPaused) && !errors.Is(err, uploader.ErrResumable) {
+		// Without a state directory nothing can resume it: destroy it
+		// rather than leave it to Aura half done.
+		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if cerr := s.Cancel(bg); cerr != nil {
+			line, _ := cmd.Explain(cerr)
+			fmt.Fprintf(stderr, "upload: interrupted, and cancelling the upload failed: %s\n", line)
+			return exitInterrupted
+		}
+		fmt.Fprintln(stderr, "upload: interrupted without a state directory: the upload was cancelled")
+		return exitInterrupted
+	}
+	return finish(cmd, stdout, res, err)
+}
+
+// finish reports an upload's outcome: a completed upload whose submit
+// failed is reported as uploaded, then the submit's failure.
+func finish(cmd *cli.Command, stdout io.Writer, res *uploader.Result, err error) int {
+	if res == nil {
 		return cmd.Fail(err)
 	}
-	return done(stdout, res)
+	code := done(stdout, res)
+	if err != nil {
+		line, _ := cmd.Explain(err)
+		fmt.Fprintf(cmd.Stderr(), "upload: %s; the upload is complete but not submitted: submit it in Aura\n", line)
+		return exitFailed
+	}
+	return code
 }
 
 // dryRun scans the paths as the upload would, lists the studies and the
@@ -257,15 +316,18 @@ func dryRun(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	studies := uploader.StudiesFromScan(res.Studies)
+	studies := res.Studies
 	for _, uid := range o.skip {
-		i := slices.IndexFunc(studies, func(s uploader.Study) bool { return s.UID == uid })
+		i := slices.IndexFunc(studies, func(s *dicomscan.Study) bool { return s.StudyInstanceUID == uid })
 		if i < 0 {
 			return cli.Usagef("-skip-study %s: no such study in these paths", uid)
 		}
-		studies = slices.Delete(studies, i, i+1)
+		studies = slices.Delete(slices.Clone(studies), i, i+1)
 	}
-	listStudies(stdout)(studies)
+	for _, s := range studies {
+		fmt.Fprintf(stdout, "study %s  patient %q (%s)  %s  %s  %d series, %d images\n", s.StudyInstanceUID, s.PatientName, s.PatientID,
+			s.StudyDate, strings.Join(s.Modalities, ","), len(s.Series), s.Instances())
+	}
 	scanProblems(stderr, res)
 	if len(studies) == 0 {
 		return fmt.Errorf("%w among %d files (%d skipped, %d rejected, %d unreadable)",
@@ -283,7 +345,7 @@ var kinds = []cli.Kind{
 		Cause: func(error) string { return "paused" }, Hint: "run the same command with -resume to continue, or -cancel to abandon it"},
 	{Match: cli.Is(uploader.ErrNoStudies), Code: exitNoStudies,
 		Hint: "run 'go run ./examples/scan PATH...' to see why each file was set aside"},
-	{Match: cli.Is(uploader.ErrSourcesChanged),
+	{Match: cli.As[*uploader.SourcesChangedError](),
 		Hint: "the upload was abandoned; run the command again (without -resume) for a new one"},
 	{Match: cli.Is(uploader.ErrResumable), Code: exitResumable,
 		Hint: "run the same command with -resume when the network is back"},
@@ -397,6 +459,9 @@ func done(w io.Writer, res *uploader.Result) int {
 	fmt.Fprintf(w, "uploaded %d studies, %d series, %d instances (%s as a %s zip) in %s, %s%s\n",
 		res.Studies, res.Series, res.Instances, cli.Bytes(res.SourceBytes), cli.Bytes(res.ArchiveBytes),
 		res.Elapsed.Round(time.Millisecond), cli.Rate(res.ArchiveBytes-res.ResumedAt, res.Elapsed), resumed)
+	if res.Submitted != nil {
+		fmt.Fprintf(w, "submitted: %s %s\n", res.Submitted.Status, res.Submitted.Message)
+	}
 	fmt.Fprintf(w, "upload_id %s\n", res.UploadID)
 	return exitOK
 }

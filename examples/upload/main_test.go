@@ -98,7 +98,7 @@ func TestUpload(t *testing.T) {
 			assert.Equal(t, 3, strings.Count(r.stdout, "study "), r.stdout)
 			m := uploadIDLine.FindStringSubmatch(r.stdout)
 			require.NotNil(t, m, r.stdout)
-			assert.Regexp(t, `(?m)^uploaded 3 studies, 6 series, 24 instances \([0-9.]+ [KM]iB as a [0-9.]+ [KM]iB zip\) in [0-9.]+m?s, [0-9.]+ [KM]?i?B/s$`, r.stdout)
+			assert.Regexp(t, `(?m)^uploaded 3 studies, 6 series, 24 instances \([0-9.]+ [KM]iB as a [0-9.]+ [KM]iB zip\) in [0-9hms.µ]+, [0-9.]+ [KM]?i?B/s$`, r.stdout)
 			ss, ok := aura.Session(m[1])
 			require.True(t, ok)
 			require.Equal(t, "completed", ss.State)
@@ -352,4 +352,78 @@ func TestInterruptedBeforeUpload(t *testing.T) {
 		require.Len(t, ss, 1)
 		assert.Equal(t, "completed", ss[0].State)
 	})
+}
+
+// TestSubmitAndWithdraw: -submit with repeated -metadata submits the
+// upload once complete, with exactly those pairs; -withdraw takes it back
+// with -reason; misuses of the flags are usage errors.
+func TestSubmitAndWithdraw(t *testing.T) {
+	t.Parallel()
+	aura := newAura(t)
+	e := hmacEnv(aura, t.TempDir())
+	r := runCLI(context.Background(), e, "-quiet", "-submit", "-metadata", "priority=urgent", "-metadata", "ward=ICU=3", sample)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "submitted: submitted Upload submitted.")
+	ss := aura.Sessions()
+	require.Len(t, ss, 1)
+	id := ss[0].UploadID
+	assert.Equal(t, []string{"initialized", "started", "completed", "submitted"}, ss[0].States)
+	calls := aura.CallsTo(auratest.EndpointSubmit)
+	require.Len(t, calls, 1)
+	assert.Equal(t, `{"upload_id":"`+id+`","metadata":{"priority":"urgent","ward":"ICU=3"}}`, string(calls[0].Body))
+
+	r = runCLI(context.Background(), e, "-withdraw", id, "-reason", "wrong patient")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	assert.Equal(t, "upload_id "+id+" withdrawn: Upload withdrawn.\n", r.stdout)
+	calls = aura.CallsTo(auratest.EndpointWithdraw)
+	require.Len(t, calls, 1)
+	assert.Equal(t, `{"upload_id":"`+id+`","reason":"wrong patient"}`, string(calls[0].Body))
+	ss = aura.Sessions()
+	assert.Equal(t, "withdrawn", ss[0].State)
+
+	r = runCLI(context.Background(), e, "-withdraw", id)
+	assert.Equal(t, exitFailed, r.code, "a second withdraw is refused by Aura: %s", r.stderr)
+
+	for _, c := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"-metadata", "a=b", sample}, "-metadata needs -submit"},
+		{[]string{"-submit", "-metadata", "novalue", sample}, `-metadata "novalue": want key=value`},
+		{[]string{"-withdraw", id, sample}, "-withdraw takes no PATH"},
+		{[]string{"-reason", "x", sample}, "-reason needs -withdraw"},
+	} {
+		r := runCLI(context.Background(), e, append([]string{"-quiet"}, c.args...)...)
+		assert.Equal(t, exitUsage, r.code, "%v", c.args)
+		assert.Contains(t, r.stderr, c.msg, "%v", c.args)
+	}
+}
+
+// TestInterruptedWithoutStateDir: with no state directory nothing could
+// resume an interrupted upload, so the program cancels it (Aura told, the
+// Tus upload deleted) and exits 130.
+func TestInterruptedWithoutStateDir(t *testing.T) {
+	t.Parallel()
+	aura := newAura(t)
+	stateDir := t.TempDir()
+	e := hmacEnv(aura, stateDir)
+	aura.Fail(auratest.EndpointTus, auratest.Failure{Method: "PATCH", Delay: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for len(aura.Uploads()) == 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond)
+		cancel()
+	}()
+	r := runCLI(ctx, e, "-quiet", "-state-dir", "", sample)
+	require.Equal(t, exitInterrupted, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "the upload was cancelled")
+	aura.ClearFailures()
+	ss := aura.Sessions()
+	require.Len(t, ss, 1)
+	assert.Equal(t, "cancelled", ss[0].State)
+	up := aura.Uploads()
+	require.Len(t, up, 1)
+	assert.True(t, up[0].Terminated)
 }

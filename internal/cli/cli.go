@@ -148,6 +148,9 @@ func (c *Command) Parse(args []string) error {
 	return c.Flags.Parse(append([]string{"--"}, positional...))
 }
 
+// Stderr returns the writer failures go to.
+func (c *Command) Stderr() io.Writer { return c.stderr }
+
 // Args returns the positional arguments after [Command.Parse].
 func (c *Command) Args() []string { return c.Flags.Args() }
 
@@ -165,7 +168,7 @@ func (c *Command) Usage(w io.Writer) {
 		fmt.Fprintf(w, "usage: %s [flags]\n", c.Name)
 	}
 	if c.About != "" {
-		fmt.Fprintf(w, "\n%s\n", strings.TrimSpace(c.About))
+		fmt.Fprintf(w, "\n%s\n", wrap(strings.TrimSpace(c.About), 76))
 	}
 	n := 0
 	c.Flags.VisitAll(func(*flag.Flag) { n++ })
@@ -179,16 +182,46 @@ func (c *Command) Usage(w io.Writer) {
 	table(w, "exit status:", c.Exit)
 }
 
+// wrap breaks s into lines of at most width bytes, between words.
+func wrap(s string, width int) string {
+	var b strings.Builder
+	n := 0
+	for _, word := range strings.Fields(s) {
+		switch {
+		case n == 0:
+		case n+1+len(word) > width:
+			b.WriteByte('\n')
+			n = 0
+		default:
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(word)
+		n += len(word)
+	}
+	return b.String()
+}
+
+// longName is the widest name printed beside its help; a longer one gets
+// its help on the next line.
+const longName = 24
+
 func table(w io.Writer, title string, vars []Var) {
 	if len(vars) == 0 {
 		return
 	}
 	width := 0
 	for _, v := range vars {
-		width = max(width, len(v.Name))
+		if len(v.Name) <= longName {
+			width = max(width, len(v.Name))
+		}
 	}
 	fmt.Fprintf(w, "\n%s\n", title)
 	for _, v := range vars {
+		if len(v.Name) > longName {
+			fmt.Fprintf(w, "  %s\n  %-*s  %s\n", v.Name, width, "", v.Help)
+			continue
+		}
 		fmt.Fprintf(w, "  %-*s  %s\n", width, v.Name, v.Help)
 	}
 }
@@ -315,7 +348,7 @@ var pkgPrefix = regexp.MustCompile(`(^|[:;(]\s*)(?:auratest|aura api|dicomscan|h
 // goAdvice matches the advice some SDK errors give a Go caller ("resume
 // it with Uploader.Resume(\"id\")"), which means nothing on a command line:
 // each program gives its own hint instead.
-var goAdvice = regexp.MustCompile(`\s*[:;,]?\s*resume (it|the upload) with Uploader\.Resume(\("[^"]*"\))?`)
+var goAdvice = regexp.MustCompile(`\s*[:;,]?\s*(or )?(resume (it|the upload)|destroy it|submit it again) with (the API \()?(uploader\.)?(Uploader|API)\.\w+(\("[^"]*"\))?\)?`)
 
 // maxLine bounds the cause printed; remote bodies are already bounded, but
 // a line should stay readable.

@@ -84,6 +84,13 @@ func TestParseInterspersed(t *testing.T) {
 	}
 }
 
+func TestWrap(t *testing.T) {
+	t.Parallel()
+	assert.Equal(t, "aaa bb\ncccc d", wrap("aaa  bb cccc\nd", 6))
+	assert.Equal(t, "", wrap("", 6))
+	assert.Equal(t, "toolongword\nx", wrap("toolongword x", 4))
+}
+
 func TestBadFlag(t *testing.T) {
 	t.Parallel()
 	c, out, errb := newCmd()
@@ -137,6 +144,10 @@ func TestFail(t *testing.T) {
 			"prog: upload failed: EOF; reporting it to Aura failed too (x)\n"},
 		{"go advice dropped 2", errors.New(`uploader: upload paused: upload abc at step upload; resume it with Uploader.Resume`), 1,
 			"prog: upload paused: upload abc at step upload\n"},
+		{"go advice dropped 3", errors.New(`uploader: upload paused: upload abc at step upload (context canceled); resume it with Uploader.Resume, or destroy it with Uploader.Cancel`), 1,
+			"prog: upload paused: upload abc at step upload (context canceled)\n"},
+		{"go advice dropped 4", errors.New(`uploader: upload abc at step upload (x); resume it with Uploader.Resume, or destroy it with Uploader.Cancel`), 1,
+			"prog: upload abc at step upload (x)\n"},
 		{"repeated part", errors.New("share: token: token: expired"), 1, "prog: token: expired\n"},
 	}
 	for _, tt := range tests {

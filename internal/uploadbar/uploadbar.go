@@ -5,9 +5,11 @@
 // each phase, so logs stay readable.
 //
 // Sizes and rates use the binary units of internal/cli (KiB, MiB, MiB/s).
-// The rate and the time left count only the bytes moved by this run over
-// this run's time: a resumed upload does not credit the bytes the server
-// already held to the current run.
+// The rate and the time left count only the bytes moved by this run: the
+// uploader's own measure (uploader.Progress.Rate and ETA, over the last
+// seconds) when it gives one, else the bytes moved since this run's first
+// update over this run's time. A resumed upload never credits the bytes
+// the server already held to the current run.
 package uploadbar
 
 import (
@@ -44,7 +46,9 @@ type Meter struct {
 	finished  bool
 	total     int64
 	done      int64
-	at        time.Time // time of the last update
+	at        time.Time     // time of the last update
+	extRate   float64       // rate given by the caller, bytes/s; 0: measure
+	extETA    time.Duration // time left given by the caller
 	detail    string
 	lineWidth int
 }
@@ -63,6 +67,12 @@ func NewMeter(w io.Writer, tty bool, verb string, now func() time.Time) *Meter {
 // files") is shown beside. The first call fixes the start of this run:
 // bytes already done then are not counted in the rate.
 func (m *Meter) Update(done, total int64, detail string) {
+	m.update(done, total, detail, 0, 0)
+}
+
+// update is Update with a rate and time left measured by the caller (the
+// uploader's Progress.Rate and ETA); 0 means measure here.
+func (m *Meter) update(done, total int64, detail string, rate float64, eta time.Duration) {
 	if m.finished {
 		return
 	}
@@ -71,6 +81,7 @@ func (m *Meter) Update(done, total int64, detail string) {
 		m.started, m.start, m.base = true, t, done
 	}
 	m.done, m.total, m.detail, m.at = done, total, detail, t
+	m.extRate, m.extETA = rate, eta
 	every := linesEvery
 	if m.tty {
 		every = ttyEvery
@@ -128,8 +139,12 @@ func (m *Meter) draw(t time.Time) {
 	elapsed := t.Sub(m.start)
 	if rate := m.rateAt(t); rate > 0 {
 		fmt.Fprintf(&b, ", %s/s", cli.Bytes(int64(rate)))
-		if left := m.total - m.done; left > 0 {
-			fmt.Fprintf(&b, ", %s left", roundETA(time.Duration(float64(left)/rate*float64(time.Second))))
+		eta := time.Duration(float64(m.total-m.done) / rate * float64(time.Second))
+		if m.extRate > 0 {
+			eta = m.extETA
+		}
+		if m.total > m.done && eta > 0 {
+			fmt.Fprintf(&b, ", %s left", roundETA(eta))
 		}
 	} else if elapsed > 0 && m.done >= m.total && m.total > 0 {
 		fmt.Fprint(&b, ", nothing left to send")
@@ -146,6 +161,9 @@ func (m *Meter) draw(t time.Time) {
 }
 
 func (m *Meter) rateAt(t time.Time) float64 {
+	if m.extRate > 0 {
+		return m.extRate
+	}
 	d := t.Sub(m.start).Seconds()
 	if d <= 0 || m.done <= m.base {
 		return 0
@@ -218,7 +236,10 @@ func (b *Bar) Progress(p uploader.Progress) {
 	if p.State == uploader.StatePacking {
 		done = p.Bytes
 	}
-	b.m.Update(done, p.TotalBytes, fmt.Sprintf("%d/%d files", p.Files, p.TotalFiles))
+	// TotalBytes may grow: an archive sent with a deferred length has an
+	// estimated total until its last chunk. Rate and ETA, when the uploader
+	// measured them, count this run only (a window of the last seconds).
+	b.m.update(done, p.TotalBytes, fmt.Sprintf("%d/%d files", p.Files, p.TotalFiles), p.Rate, p.ETA)
 }
 
 // Say prints a message line without breaking the bar.

@@ -116,3 +116,21 @@ func TestSay(t *testing.T) {
 	m.Done()
 	assert.True(t, strings.HasSuffix(out.String(), "\n"))
 }
+
+// The uploader's own Rate and ETA win when given, and a total that grows
+// (a deferred-length archive's estimate) is followed.
+func TestUploaderRateAndEstimatedTotal(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	c := newClock()
+	b := newBar(&out, false, c)
+	b.Progress(uploader.Progress{State: uploader.StateUploading, Sent: 0, TotalBytes: 10 << 20, TotalFiles: 4})
+	c.advance(2 * time.Second)
+	b.Progress(uploader.Progress{State: uploader.StateUploading, Sent: 4 << 20, Bytes: 4 << 20, TotalBytes: 12 << 20, TotalFiles: 4,
+		Rate: 3 << 20, ETA: 3 * time.Second})
+	b.Finish()
+	assert.Equal(t, []string{
+		"uploading:   0%  0 B of 10.0 MiB, 0/4 files",
+		"uploading:  33%  4.0 MiB of 12.0 MiB, 0/4 files, 3.0 MiB/s, 3s left",
+	}, lines(out.String()))
+}
