@@ -233,13 +233,6 @@ func (s *Server) IssueToken(ctx context.Context, scopes ...string) (*uploadtoken
 	return s.issuer.Issue(ctx, s.AppID, uploadtoken.ExchangeRequest{Scopes: scopes})
 }
 
-func (s *Server) now() time.Time {
-	if s.cfg.now != nil {
-		return s.cfg.now()
-	}
-	return time.Now()
-}
-
 // sleep waits d unless the request or the server ends first.
 func (s *Server) sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
