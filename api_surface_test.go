@@ -23,7 +23,7 @@ var surfaceBudget = map[string]int{
 	"uploadtoken":               95,
 	"dicomgen":                  35,
 	"dicomscan":                 93, // 92 + Dump (scan -dump, issue 13 §3)
-	"tusclient":                 96, // 95 + Supports, which the engine's one-pass upload needs (merge of toolkit's narrowing with engine)
+	"tusclient":                 96, // + Supports (the uploader defers the length)
 	"tusclient/tustest":         54,
 	"uploader":                  162,
 	"auratest":                  90,

@@ -26,7 +26,7 @@ func (s *Server) apiHandler() http.Handler {
 		inner = auth(inner)
 		if ep != EndpointSubmit && ep != EndpointWithdraw {
 			// Aura's manage clients (.NET, Python) send the bearer token
-			// alone; see docs/aura.md, "Manage".
+			// alone; see docs/aura.md, "Manage endpoints".
 			inner = s.requireAPIKey(inner)
 		}
 		inner = s.rateLimit(ep, inner)
@@ -103,7 +103,7 @@ func (s *Server) requireAPIKey(next http.Handler) http.Handler {
 }
 
 // rateGroup maps an endpoint to its budget: the lifecycle endpoints share
-// one (spec §7).
+// one (docs/aura.md, "Rate limits").
 func rateGroup(ep Endpoint) Endpoint {
 	switch ep {
 	case EndpointExchange, EndpointConfig, EndpointTus:
@@ -384,13 +384,25 @@ func (s *Server) lifecycle(w http.ResponseWriter, r *http.Request, extra, label 
 		auraapi.Validation(w, errs)
 		return
 	}
+	s.transition(w, id, func(ss *Session) string { return move(ss, value) }, func(state string) any {
+		return struct {
+			Success  bool   `json:"success"`
+			UploadID string `json:"upload_id"`
+			Status   string `json:"status"`
+		}{true, id, state}
+	})
+}
+
+// transition applies move to the session of id under the lock; move
+// returns why it refuses, or "". A refusal (or an unknown id) is answered
+// as a 422 about upload_id, like Aura's validation errors; success with
+// answer(the new state).
+func (s *Server) transition(w http.ResponseWriter, id string, move func(*Session) string, answer func(state string) any) {
 	s.mu.Lock()
 	ss, ok := s.sessions[id]
-	msg, state := "", ""
-	if !ok {
-		msg = "The selected upload id is invalid."
-	} else {
-		msg = move(ss, value)
+	msg, state := "The selected upload id is invalid.", ""
+	if ok {
+		msg = move(ss)
 		state = ss.State
 	}
 	s.mu.Unlock()
@@ -398,11 +410,7 @@ func (s *Server) lifecycle(w http.ResponseWriter, r *http.Request, extra, label 
 		auraapi.Validation(w, []auraapi.Field{{Name: "upload_id", Messages: []string{msg}}})
 		return
 	}
-	auraapi.WriteJSON(w, http.StatusOK, struct {
-		Success  bool   `json:"success"`
-		UploadID string `json:"upload_id"`
-		Status   string `json:"status"`
-	}{true, id, state})
+	auraapi.WriteJSON(w, http.StatusOK, answer(state))
 }
 
 func finished(ss *Session) bool {
@@ -496,28 +504,20 @@ func (s *Server) manage(w http.ResponseWriter, r *http.Request, key, kind, from,
 		auraapi.Validation(w, errs)
 		return
 	}
-	s.mu.Lock()
-	ss, ok := s.sessions[id]
-	msg := ""
-	switch {
-	case !ok:
-		msg = "The selected upload id is invalid."
-	case ss.State != from:
-		msg = refusal
-	default:
+	s.transition(w, id, func(ss *Session) string {
+		if ss.State != from {
+			return refusal
+		}
 		ss.moveTo(to)
-	}
-	s.mu.Unlock()
-	if msg != "" {
-		auraapi.Validation(w, []auraapi.Field{{Name: "upload_id", Messages: []string{msg}}})
-		return
-	}
-	auraapi.WriteJSON(w, http.StatusOK, struct {
-		Success  bool   `json:"success"`
-		UploadID string `json:"upload_id"`
-		Status   string `json:"status"`
-		Message  string `json:"message"`
-	}{true, id, to, done})
+		return ""
+	}, func(state string) any {
+		return struct {
+			Success  bool   `json:"success"`
+			UploadID string `json:"upload_id"`
+			Status   string `json:"status"`
+			Message  string `json:"message"`
+		}{true, id, state, done}
+	})
 }
 
 func (s *Server) serveSubmit(w http.ResponseWriter, r *http.Request) {

@@ -9,7 +9,7 @@ import (
 	"github.com/dicombridge/dicombridge/internal/auraapi"
 )
 
-// CORS as the real widget needs it (spec §9): every API and Tus call from a
+// CORS as the real widget needs it (docs/aura.md, "CORS"): every API and Tus call from a
 // browser is preceded by a preflight.
 const (
 	// apiAllowHeaders are the request headers the API lets a page send:

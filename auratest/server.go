@@ -14,6 +14,7 @@ import (
 
 	"github.com/dicombridge/dicombridge/hmac"
 	"github.com/dicombridge/dicombridge/internal/auraserver"
+	"github.com/dicombridge/dicombridge/internal/retry"
 	"github.com/dicombridge/dicombridge/tusclient/tustest"
 	"github.com/dicombridge/dicombridge/uploadtoken"
 )
@@ -41,8 +42,9 @@ type Server struct {
 	tusd     *tustest.Server  // tusd, mounted on tus
 	dir      string
 	ownDir   bool
-	closing  chan struct{}
-	once     sync.Once // guards Close
+	life     context.Context         // ends when Close starts
+	end      context.CancelCauseFunc // ends life
+	once     sync.Once               // guards Close
 
 	mu         sync.Mutex // guards every field below
 	calls      []Call
@@ -153,12 +155,14 @@ func NewServer(opts ...Option) *Server {
 	if cfg.limiter == nil {
 		cfg.limiter = &uploadtoken.MemoryLimiter{Now: cfg.now}
 	}
+	life, end := context.WithCancelCause(context.Background())
 	s := &Server{
+		life:       life,
+		end:        end,
 		AppID:      cfg.appID,
 		Secret:     cfg.secret,
 		APIKey:     cfg.apiKey,
 		cfg:        cfg,
-		closing:    make(chan struct{}),
 		failures:   map[Endpoint][]*failure{},
 		sessions:   map[string]*Session{},
 		uploads:    map[string]*uploadRecord{},
@@ -203,7 +207,7 @@ func NewServer(opts ...Option) *Server {
 // removes the temporary upload directory.
 func (s *Server) Close() {
 	s.once.Do(func() {
-		close(s.closing)
+		s.end(errClosing)
 		s.api.Close()
 		s.tus.Close()
 		s.tusd.Close()
@@ -233,21 +237,15 @@ func (s *Server) IssueToken(ctx context.Context, scopes ...string) (*uploadtoken
 	return s.issuer.Issue(ctx, s.AppID, uploadtoken.ExchangeRequest{Scopes: scopes})
 }
 
+// errClosing ends the waits of injected delays when the server closes.
+var errClosing = errors.New("auratest: server closing")
+
 // sleep waits d unless the request or the server ends first.
 func (s *Server) sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.closing:
-		return errors.New("auratest: server closing")
-	}
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	defer context.AfterFunc(s.life, func() { stop(errClosing) })()
+	return retry.Sleep(ctx, d)
 }
 
 const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -50,9 +49,7 @@ func call(t *testing.T, s *auratest.Server, method, path, token, body string) (i
 		rd = strings.NewReader(body)
 	}
 	req, err := http.NewRequest(method, s.URL+path, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	req.Header.Set("Accept", "application/json")
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -62,9 +59,7 @@ func call(t *testing.T, s *auratest.Server, method, path, token, body string) (i
 	}
 	req.Header.Set("X-Api-Key", s.APIKey)
 	resp, err := s.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, strings.TrimSpace(string(b))
@@ -81,34 +76,26 @@ func TestExchangeThroughRealVerifierAndIssuer(t *testing.T) {
 			}
 			s, iss := withIssuer(t, opts...)
 			tok, err := s.Exchanger().Exchange(context.Background(), uploadtoken.ExchangeRequest{TTL: 2 * time.Hour, MaxUses: 7})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !auraserver.WellFormed(tok.Value) || len(tok.Scopes) != 3 || tok.MaxUses != 7 {
-				t.Fatalf("token %v", tok)
-			}
-			if d := time.Until(tok.ExpiresAt); d < 2*time.Hour-5*time.Second || d > 2*time.Hour+time.Second {
-				t.Fatalf("expires in %v", d)
-			}
+			require.NoError(t, err)
+			assert.True(t, auraserver.WellFormed(tok.Value), "token %v", tok)
+			assert.Len(t, tok.Scopes, 3)
+			assert.Equal(t, 7, tok.MaxUses)
+			d := time.Until(tok.ExpiresAt)
+			assert.True(t, d >= 2*time.Hour-5*time.Second && d <= 2*time.Hour+time.Second, "expires in %v", d)
 			g, err := iss.Authorize(context.Background(), tok.Value, uploadtoken.ScopeIntegrationRead)
-			if err != nil || g.AppID != s.AppID || g.MaxUses != 7 {
-				t.Fatalf("grant %+v %v", g, err)
-			}
+			require.NoError(t, err)
+			assert.Equal(t, s.AppID, g.AppID)
+			assert.Equal(t, 7, g.MaxUses)
 			calls := s.CallsTo(auratest.EndpointExchange)
-			if len(calls) != 1 {
-				t.Fatalf("%d calls", len(calls))
-			}
+			require.Len(t, calls, 1)
 			c := calls[0]
-			if c.Status != 200 || c.Method != "POST" || c.Path != "/api/auth/exchange" ||
-				string(c.Body) != `{"ttl":7200,"scopes":["upload:init","upload:manage","integration:read"],"max_uses":7}` {
-				t.Fatalf("recorded %+v body %s", c, c.Body)
-			}
-			if got := c.Header.Get("X-Api-Key"); got != auraclient.Redact(s.APIKey) {
-				t.Errorf("X-Api-Key recorded as %q", got)
-			}
-			if a := c.Header.Get("Authorization"); !strings.HasPrefix(a, "AURA-HMAC-SHA256 Credential="+s.AppID+",SignedHeaders=content-type;host;x-aura-nonce;x-aura-timestamp,Signature=…#") {
-				t.Errorf("Authorization recorded as %q", a)
-			}
+			assert.Equal(t, 200, c.Status)
+			assert.Equal(t, "POST", c.Method)
+			assert.Equal(t, "/api/auth/exchange", c.Path)
+			assert.Equal(t, `{"ttl":7200,"scopes":["upload:init","upload:manage","integration:read"],"max_uses":7}`, string(c.Body))
+			assert.Equal(t, auraclient.Redact(s.APIKey), c.Header.Get("X-Api-Key"))
+			assert.True(t, strings.HasPrefix(c.Header.Get("Authorization"), "AURA-HMAC-SHA256 Credential="+s.AppID+",SignedHeaders=content-type;host;x-aura-nonce;x-aura-timestamp,Signature=…#"),
+				"Authorization recorded as %q", c.Header.Get("Authorization"))
 		})
 	}
 }
@@ -117,23 +104,17 @@ func TestExchangeThroughRealVerifierAndIssuer(t *testing.T) {
 func signed(t *testing.T, s *auratest.Server, signer *hmac.Signer, apiKey, body string) *http.Request {
 	t.Helper()
 	req, err := http.NewRequest("POST", s.URL+"/auth/exchange", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Api-Key", apiKey)
-	if err := signer.Sign(req); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, signer.Sign(req))
 	return req
 }
 
 func send(t *testing.T, s *auratest.Server, req *http.Request) (int, http.Header, string) {
 	t.Helper()
 	resp, err := s.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, strings.TrimSpace(string(b))
@@ -177,9 +158,8 @@ func TestExchangeRejections(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, _, got := send(t, s, tc.req())
-			if status != tc.status || got != tc.body {
-				t.Fatalf("got %d %s, want %d %s", status, got, tc.status, tc.body)
-			}
+			assert.Equal(t, tc.status, status)
+			assert.Equal(t, tc.body, got)
 		})
 	}
 }
@@ -190,12 +170,11 @@ func TestExchangeReplayRefused(t *testing.T) {
 	req := signed(t, s, &hmac.Signer{AppID: s.AppID, Secret: s.Secret}, s.APIKey, `{"ttl":60}`)
 	replay := req.Clone(context.Background())
 	replay.Body, _ = req.GetBody()
-	if status, _, body := send(t, s, req); status != 200 {
-		t.Fatalf("first: %d %s", status, body)
-	}
-	if status, _, body := send(t, s, replay); status != 403 || body != `{"error":{"message":"nonce already used"}}` {
-		t.Fatalf("replay: %d %s", status, body)
-	}
+	status, _, body := send(t, s, req)
+	require.Equal(t, 200, status, body)
+	status, _, body = send(t, s, replay)
+	assert.Equal(t, 403, status, "replay")
+	assert.Equal(t, `{"error":{"message":"nonce already used"}}`, body)
 }
 
 func TestRateLimits(t *testing.T) {
@@ -206,46 +185,40 @@ func TestRateLimits(t *testing.T) {
 	var tok *uploadtoken.Token
 	for i := 0; i < 10; i++ {
 		var err error
-		if tok, err = ex.Exchange(ctx, uploadtoken.ExchangeRequest{}); err != nil {
-			t.Fatalf("exchange %d: %v", i+1, err)
-		}
+		tok, err = ex.Exchange(ctx, uploadtoken.ExchangeRequest{})
+		require.NoError(t, err, "exchange %d", i+1)
 	}
 	_, err := ex.Exchange(ctx, uploadtoken.ExchangeRequest{})
 	var apiErr *uploadtoken.APIError
-	if !errors.Is(err, uploadtoken.ErrRateLimited) || !errors.As(err, &apiErr) || apiErr.RetryAfter <= 0 || apiErr.RetryAfter > time.Minute {
-		t.Fatalf("11th exchange: %v", err)
-	}
+	assert.ErrorIs(t, err, uploadtoken.ErrRateLimited, "11th exchange")
+	require.ErrorAs(t, err, &apiErr)
+	assert.True(t, apiErr.RetryAfter > 0 && apiErr.RetryAfter <= time.Minute, "RetryAfter %v", apiErr.RetryAfter)
 	for i := 0; i < 30; i++ {
-		if status, _, body := call(t, s, "GET", "/uploader/config", tok.Value, ""); status != 200 {
-			t.Fatalf("config %d: %d %s", i+1, status, body)
-		}
+		status, _, body := call(t, s, "GET", "/uploader/config", tok.Value, "")
+		require.Equal(t, 200, status, "config %d: %s", i+1, body)
 	}
 	status, h, body := call(t, s, "GET", "/uploader/config", tok.Value, "")
-	if status != 429 || body != `{"message":"Too Many Attempts."}` || h.Get("X-RateLimit-Limit") != "30" {
-		t.Fatalf("31st config: %d %s %v", status, body, h)
-	}
-	if ra, _ := strconv.Atoi(h.Get("Retry-After")); ra < 1 || ra > 60 {
-		t.Fatalf("Retry-After %q", h.Get("Retry-After"))
-	}
+	assert.Equal(t, 429, status, "31st config")
+	assert.Equal(t, `{"message":"Too Many Attempts."}`, body)
+	assert.Equal(t, "30", h.Get("X-RateLimit-Limit"))
+	ra, _ := strconv.Atoi(h.Get("Retry-After"))
+	assert.True(t, ra >= 1 && ra <= 60, "Retry-After %q", h.Get("Retry-After"))
 	// The refused call did not use up a use of the token.
 	g, err := iss.Authorize(ctx, tok.Value, "")
-	if err != nil || g.Uses != 31 {
-		t.Fatalf("uses after 30 allowed calls: %+v %v", g, err)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, 31, g.Uses, "uses after 30 allowed calls and this one")
 	// The lifecycle endpoints share one budget of 60.
 	s2 := newServer(t, auratest.WithRate(auratest.EndpointInit, uploadtoken.Rate{Limit: 2, Window: time.Minute}))
 	tok2, _ := s2.IssueToken(ctx)
 	call(t, s2, "POST", "/uploader/upload/start", tok2.Value, `{}`)
 	call(t, s2, "POST", "/uploader/upload/cancel", tok2.Value, `{}`)
-	if status, _, _ := call(t, s2, "POST", "/uploader/upload/init", tok2.Value, `{}`); status != 429 {
-		t.Fatalf("third lifecycle call: %d", status)
-	}
+	status, _, _ = call(t, s2, "POST", "/uploader/upload/init", tok2.Value, `{}`)
+	assert.Equal(t, 429, status, "third lifecycle call")
 	s3 := newServer(t, auratest.WithoutRateLimits())
 	tok3, _ := s3.IssueToken(ctx)
 	for i := 0; i < 40; i++ {
-		if status, _, _ := call(t, s3, "GET", "/uploader/config", tok3.Value, ""); status != 200 {
-			t.Fatalf("unlimited config %d: %d", i, status)
-		}
+		status, _, _ := call(t, s3, "GET", "/uploader/config", tok3.Value, "")
+		require.Equal(t, 200, status, "unlimited config %d", i)
 	}
 }
 
@@ -271,18 +244,13 @@ func TestScopesEnforced(t *testing.T) {
 			body = "{}"
 		}
 		status, _, body := call(t, s, tc.method, tc.path, tc.tok.Value, body)
-		if status != tc.status {
-			t.Errorf("%s %s with %v: %d %s", tc.method, tc.path, tc.tok.Scopes, status, body)
-		}
+		assert.Equal(t, tc.status, status, "%s %s with %v: %s", tc.method, tc.path, tc.tok.Scopes, body)
 	}
 	status, _, body := call(t, s, "GET", "/uploader/config", "aubt_"+strings.Repeat("x", 64), "")
-	if status != 401 || body != `{"error":{"message":"Invalid upload token."}}` {
-		t.Fatalf("unknown token: %d %s", status, body)
-	}
+	assert.Equal(t, 401, status, "unknown token")
+	assert.Equal(t, `{"error":{"message":"Invalid upload token."}}`, body)
 	status, _, _ = call(t, s, "GET", "/nothing", "", "")
-	if status != 404 {
-		t.Fatalf("unknown route: %d", status)
-	}
+	assert.Equal(t, 404, status, "unknown route")
 }
 
 const (
@@ -329,15 +297,16 @@ func TestLifecycleStateMachine(t *testing.T) {
 			continue
 		}
 		status, _, body := call(t, s, "POST", st.path, tok.Value, st.body)
-		if status != st.status || body != st.want {
-			t.Fatalf("step %d %s: got %d %s\nwant %d %s", i, st.path, status, body, st.status, st.want)
-		}
+		require.Equal(t, st.status, status, "step %d %s: %s", i, st.path, body)
+		require.Equal(t, st.want, body, "step %d %s", i, st.path)
 	}
 	ss, ok := s.Session(uploadID)
-	if !ok || ss.State != auratest.StateCompleted || ss.AssemblyID != "a1" || string(ss.Init) != initBody ||
-		strings.Join(ss.States, ",") != "initialized,started,completed" || len(ss.StudyIDs) != 2 {
-		t.Fatalf("session %+v", ss)
-	}
+	require.True(t, ok)
+	assert.Equal(t, auratest.StateCompleted, ss.State)
+	assert.Equal(t, "a1", ss.AssemblyID)
+	assert.Equal(t, initBody, string(ss.Init))
+	assert.Equal(t, []string{"initialized", "started", "completed"}, ss.States)
+	assert.Len(t, ss.StudyIDs, 2)
 	// error and cancel from a live session
 	for _, tc := range []struct{ path, extra, state string }{
 		{"/uploader/upload/error", `"message":"tus: 500",`, auratest.StateFailed},
@@ -347,16 +316,13 @@ func TestLifecycleStateMachine(t *testing.T) {
 		call(t, s, "POST", "/uploader/upload/init", tok.Value, strings.Replace(initBody, uploadID, id, 1))
 		status, _, body := call(t, s, "POST", tc.path, tok.Value, `{"upload_id":"`+id+`",`+tc.extra+`"mode":"uploader"}`)
 		ss, _ := s.Session(id)
-		if status != 200 || ss.State != tc.state {
-			t.Fatalf("%s: %d %s, state %s", tc.path, status, body, ss.State)
-		}
-		if tc.state == auratest.StateFailed && ss.Message != "tus: 500" {
-			t.Fatalf("message %q", ss.Message)
+		assert.Equal(t, 200, status, "%s: %s", tc.path, body)
+		assert.Equal(t, tc.state, ss.State, tc.path)
+		if tc.state == auratest.StateFailed {
+			assert.Equal(t, "tus: 500", ss.Message)
 		}
 	}
-	if n := len(s.Sessions()); n != 3 {
-		t.Fatalf("%d sessions", n)
-	}
+	assert.Len(t, s.Sessions(), 3)
 }
 
 // tus is a minimal Tus 1.0 client for these tests (the SDK's own is in
@@ -382,9 +348,7 @@ func (c tus) do(method, url string, body []byte, h map[string]string) *http.Resp
 		req.Header.Set(k, v)
 	}
 	resp, err := c.s.Client().Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, url, err)
-	}
+	require.NoError(c.t, err, "%s %s", method, url)
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp
@@ -403,19 +367,15 @@ func liftFor(t *testing.T, s *auratest.Server) (string, map[string]any) {
 	t.Helper()
 	tok, _ := s.IssueToken(context.Background())
 	status, _, body := call(t, s, "GET", "/uploader/config", tok.Value, "")
-	if status != 200 {
-		t.Fatalf("config: %d %s", status, body)
-	}
+	require.Equal(t, 200, status, "config: %s", body)
 	var cfg struct {
 		Lift map[string]any `json:"lift"`
 		Mode string         `json:"mode"`
 	}
-	if err := json.Unmarshal([]byte(body), &cfg); err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Lift["endpoint"] != s.TusURL || cfg.Lift["bucket"] != "uploads" || cfg.Mode != "bulk" {
-		t.Fatalf("config %s", body)
-	}
+	require.NoError(t, json.Unmarshal([]byte(body), &cfg))
+	require.Equal(t, s.TusURL, cfg.Lift["endpoint"], body)
+	require.Equal(t, "uploads", cfg.Lift["bucket"], body)
+	require.Equal(t, "bulk", cfg.Mode, body)
 	return cfg.Lift["token"].(string), cfg.Lift
 }
 
@@ -452,18 +412,16 @@ func TestTusUploadRecorded(t *testing.T) {
 		"type", "application/zip", "filetype", "application/zip", "filename", uploadID+".zip")
 	resp := c.do("POST", s.TusURL, nil, map[string]string{"Upload-Length": strconv.Itoa(len(data)), "Upload-Metadata": meta})
 	loc := resp.Header.Get("Location")
-	if resp.StatusCode != 201 || !strings.HasPrefix(loc, strings.TrimSuffix(s.TusURL, "/")) {
-		t.Fatalf("create: %d %q", resp.StatusCode, loc)
-	}
+	require.Equal(t, 201, resp.StatusCode, "create")
+	require.True(t, strings.HasPrefix(loc, strings.TrimSuffix(s.TusURL, "/")), "Location %q", loc)
 	half := len(data) / 2
 	for _, part := range []struct {
 		off  int
 		data []byte
 	}{{0, data[:half]}, {half, data[half:]}} {
 		resp := c.do("PATCH", loc, part.data, map[string]string{"Upload-Offset": strconv.Itoa(part.off), "Content-Type": "application/offset+octet-stream"})
-		if resp.StatusCode != 204 || resp.Header.Get("Upload-Offset") != strconv.Itoa(part.off+len(part.data)) {
-			t.Fatalf("patch at %d: %d %v", part.off, resp.StatusCode, resp.Header)
-		}
+		require.Equal(t, 204, resp.StatusCode, "patch at %d", part.off)
+		require.Equal(t, strconv.Itoa(part.off+len(part.data)), resp.Header.Get("Upload-Offset"), "patch at %d", part.off)
 	}
 	up, ok := s.Upload(uploadID)
 	require.True(t, ok)
@@ -488,17 +446,14 @@ func TestTusUploadRecorded(t *testing.T) {
 	assert.Equal(t, zip.Deflate, entries[1].Method)
 	// Recorded Tus calls: the lift token is redacted, sizes are counted.
 	calls := s.CallsTo(auratest.EndpointTus)
-	if len(calls) != 3 || calls[1].BodySize != int64(half) || calls[0].Status != 201 ||
-		calls[1].Header.Get("Authorization") != "Bearer "+auraclient.Redact(lift) {
-		t.Fatalf("tus calls %+v", calls)
-	}
+	require.Len(t, calls, 3)
+	assert.Equal(t, 201, calls[0].Status)
+	assert.Equal(t, int64(half), calls[1].BodySize)
+	assert.Equal(t, "Bearer "+auraclient.Redact(lift), calls[1].Header.Get("Authorization"))
 	// Termination.
-	if resp := c.do("DELETE", loc, nil, nil); resp.StatusCode != 204 {
-		t.Fatalf("delete: %d", resp.StatusCode)
-	}
-	if up, _ := s.Upload(uploadID); !up.Terminated {
-		t.Fatal("not marked terminated")
-	}
+	assert.Equal(t, 204, c.do("DELETE", loc, nil, nil).StatusCode, "delete")
+	up, _ = s.Upload(uploadID)
+	assert.True(t, up.Terminated, "marked terminated")
 }
 
 func TestTusRequiresLiftToken(t *testing.T) {
@@ -507,19 +462,13 @@ func TestTusRequiresLiftToken(t *testing.T) {
 	tok, _ := s.IssueToken(context.Background())
 	for name, bearer := range map[string]string{"none": "", "upload token": tok.Value, "made up": "lift_nope"} {
 		resp := tus{t, s, bearer}.do("POST", s.TusURL, nil, map[string]string{"Upload-Length": "10"})
-		if resp.StatusCode != 401 {
-			t.Errorf("%s: %d", name, resp.StatusCode)
-		}
+		assert.Equal(t, 401, resp.StatusCode, name)
 	}
-	if len(s.Uploads()) != 0 {
-		t.Fatal("upload created without a lift token")
-	}
+	require.Empty(t, s.Uploads(), "upload created without a lift token")
 	// Every other Tus request on an existing upload needs the lift token too.
 	lift, _ := liftFor(t, s)
 	loc := tus{t, s, lift}.do("POST", s.TusURL, nil, map[string]string{"Upload-Length": "10", "Upload-Metadata": metadata("upload_id", uploadID)}).Header.Get("Location")
-	if loc == "" {
-		t.Fatal("create with the lift token failed")
-	}
+	require.NotEmpty(t, loc, "create with the lift token failed")
 	patch := map[string]string{"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
 	for name, bearer := range map[string]string{"none": "", "upload token": tok.Value, "made up": "lift_nope"} {
 		for _, m := range []string{"HEAD", "PATCH", "DELETE", "GET"} {
@@ -527,14 +476,12 @@ func TestTusRequiresLiftToken(t *testing.T) {
 			if m == "PATCH" {
 				body = []byte("0123456789")
 			}
-			if resp := (tus{t, s, bearer}).do(m, loc, body, patch); resp.StatusCode != 401 {
-				t.Errorf("%s with %s: %d", m, name, resp.StatusCode)
-			}
+			assert.Equal(t, 401, (tus{t, s, bearer}).do(m, loc, body, patch).StatusCode, "%s with %s", m, name)
 		}
 	}
-	if up, _ := s.Upload(uploadID); up.Offset != 0 || up.Terminated {
-		t.Fatalf("upload changed without a lift token: %+v", up)
-	}
+	up, _ := s.Upload(uploadID)
+	assert.Zero(t, up.Offset, "upload changed without a lift token")
+	assert.False(t, up.Terminated, "upload changed without a lift token")
 }
 
 func TestTusFailuresAndResume(t *testing.T) {
@@ -544,14 +491,11 @@ func TestTusFailuresAndResume(t *testing.T) {
 	c := tus{t, s, lift}
 	data := bytes.Repeat([]byte("0123456789"), 100_000) // 1 MB
 	s.Fail(auratest.EndpointTus, auratest.Failure{Method: "POST", Status: 503, Times: 1})
-	if resp := c.do("POST", s.TusURL, nil, map[string]string{"Upload-Length": strconv.Itoa(len(data))}); resp.StatusCode != 503 {
-		t.Fatalf("injected create failure: %d", resp.StatusCode)
-	}
-	resp := c.do("POST", s.TusURL, nil, map[string]string{"Upload-Length": strconv.Itoa(len(data)), "Upload-Metadata": metadata("upload_id", uploadID)})
+	resp := c.do("POST", s.TusURL, nil, map[string]string{"Upload-Length": strconv.Itoa(len(data))})
+	require.Equal(t, 503, resp.StatusCode, "injected create failure")
+	resp = c.do("POST", s.TusURL, nil, map[string]string{"Upload-Length": strconv.Itoa(len(data)), "Upload-Metadata": metadata("upload_id", uploadID)})
 	loc := resp.Header.Get("Location")
-	if resp.StatusCode != 201 {
-		t.Fatalf("create after the failure: %d", resp.StatusCode)
-	}
+	require.Equal(t, 201, resp.StatusCode, "create after the failure")
 	// The first PATCH loses the connection after 300,000 bytes.
 	s.Fail(auratest.EndpointTus, auratest.Failure{Method: "PATCH", Abort: true, CutAfter: 300_000, Times: 1})
 	req, _ := http.NewRequest("PATCH", loc, bytes.NewReader(data))
@@ -559,19 +503,16 @@ func TestTusFailuresAndResume(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+lift)
 	req.Header.Set("Upload-Offset", "0")
 	req.Header.Set("Content-Type", "application/offset+octet-stream")
-	if resp, err := s.Client().Do(req); err == nil {
+	if resp, err := s.Client().Do(req); !assert.Error(t, err, "the cut PATCH got an answer") {
 		resp.Body.Close()
-		t.Fatalf("cut PATCH answered %d", resp.StatusCode)
 	}
 	// A restarted client asks for the offset and sends the rest.
 	head := c.do("HEAD", loc, nil, nil)
 	off, _ := strconv.Atoi(head.Header.Get("Upload-Offset"))
-	if head.StatusCode != 200 || off != 300_000 {
-		t.Fatalf("HEAD after the cut: %d offset %d", head.StatusCode, off)
-	}
-	if resp := c.do("PATCH", loc, data[off:], map[string]string{"Upload-Offset": strconv.Itoa(off), "Content-Type": "application/offset+octet-stream"}); resp.StatusCode != 204 {
-		t.Fatalf("resume: %d", resp.StatusCode)
-	}
+	require.Equal(t, 200, head.StatusCode, "HEAD after the cut")
+	require.Equal(t, 300_000, off, "offset after the cut")
+	resp = c.do("PATCH", loc, data[off:], map[string]string{"Upload-Offset": strconv.Itoa(off), "Content-Type": "application/offset+octet-stream"})
+	require.Equal(t, 204, resp.StatusCode, "resume")
 	up, _ := s.Upload(uploadID)
 	assert.True(t, up.Complete)
 	f, err := up.Open()
@@ -588,9 +529,8 @@ func TestTusFailuresAndResume(t *testing.T) {
 			dropped++
 		}
 	}
-	if injected != 2 || dropped != 1 {
-		t.Fatalf("injected %d, dropped %d", injected, dropped)
-	}
+	assert.Equal(t, 2, injected, "injected")
+	assert.Equal(t, 1, dropped, "dropped")
 }
 
 func TestFailureInjectionOnAPI(t *testing.T) {
@@ -605,33 +545,27 @@ func TestFailureInjectionOnAPI(t *testing.T) {
 		got = append(got, strconv.Itoa(status)+":"+body[:min(len(body), 15)])
 	}
 	want := `200:{"lift":{"endpo 500:{"message":"Int 500:{"message":"Int 200:{"mode":"bulk"} 200:{"lift":{"endpo`
-	if strings.Join(got, " ") != want {
-		t.Fatalf("sequence %s", strings.Join(got, " "))
-	}
+	assert.Equal(t, want, strings.Join(got, " "), "Skip 1, Times 2, then Times 1, then normal")
 	s.ClearFailures()
 	s.Fail(auratest.EndpointInit, auratest.Failure{Status: 429, Header: http.Header{"Retry-After": {"7"}}})
 	status, h, body := call(t, s, "POST", "/uploader/upload/init", tok.Value, initBody)
-	if status != 429 || h.Get("Retry-After") != "7" || body != `{"message":"Too Many Requests"}` {
-		t.Fatalf("429: %d %v %s", status, h, body)
-	}
+	assert.Equal(t, 429, status)
+	assert.Equal(t, "7", h.Get("Retry-After"))
+	assert.Equal(t, `{"message":"Too Many Requests"}`, body)
 	// A delay ends when the client gives up.
 	s.Fail(auratest.EndpointStart, auratest.Failure{Delay: time.Minute})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "POST", s.URL+"/uploader/upload/start", strings.NewReader("{}"))
 	start := time.Now()
-	if _, err := s.Client().Do(req); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("delayed call: %v", err)
-	}
-	if time.Since(start) > 10*time.Second {
-		t.Fatal("delay did not end with the client")
-	}
+	_, err := s.Client().Do(req)
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "delayed call")
+	assert.Less(t, time.Since(start), 10*time.Second, "delay did not end with the client")
 	// Abort drops the connection.
 	s.Fail(auratest.EndpointCancel, auratest.Failure{Abort: true})
 	req, _ = http.NewRequest("POST", s.URL+"/uploader/upload/cancel", strings.NewReader("{}"))
-	if resp, err := s.Client().Do(req); err == nil {
+	if resp, err := s.Client().Do(req); !assert.Error(t, err, "the aborted call got an answer") {
 		resp.Body.Close()
-		t.Fatalf("aborted call answered %d", resp.StatusCode)
 	}
 }
 
@@ -644,9 +578,7 @@ func TestCORS(t *testing.T) {
 		req.Header.Set("Access-Control-Request-Method", method)
 		req.Header.Set("Access-Control-Request-Headers", headers)
 		resp, err := s.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		resp.Body.Close()
 		return resp
 	}
@@ -658,44 +590,36 @@ func TestCORS(t *testing.T) {
 	} {
 		resp := preflight(s.URL+tc.path, "http://localhost:5173", tc.method, tc.headers)
 		h := resp.Header
-		if resp.StatusCode != 204 || h.Get("Access-Control-Allow-Origin") != "http://localhost:5173" ||
-			h.Get("Access-Control-Allow-Headers") != "authorization, content-type, x-api-key, x-aura-nonce, x-aura-timestamp" || !strings.Contains(h.Get("Access-Control-Allow-Methods"), tc.method) {
-			t.Errorf("API preflight %s: %d %v", tc.path, resp.StatusCode, h)
-		}
+		assert.Equal(t, 204, resp.StatusCode, tc.path)
+		assert.Equal(t, "http://localhost:5173", h.Get("Access-Control-Allow-Origin"), tc.path)
+		assert.Equal(t, "authorization, content-type, x-api-key, x-aura-nonce, x-aura-timestamp", h.Get("Access-Control-Allow-Headers"), tc.path)
+		assert.Contains(t, h.Get("Access-Control-Allow-Methods"), tc.method, tc.path)
 		for _, want := range strings.Split(tc.headers, ",") {
-			if !strings.Contains(h.Get("Access-Control-Allow-Headers"), want) {
-				t.Errorf("%s not allowed", want)
-			}
+			assert.Contains(t, h.Get("Access-Control-Allow-Headers"), want, tc.path)
 		}
 	}
-	if resp := preflight(s.URL+"/uploader/config", "https://evil.example", "GET", "authorization"); resp.StatusCode != 403 || resp.Header.Get("Access-Control-Allow-Origin") != "" {
-		t.Errorf("foreign preflight: %d %v", resp.StatusCode, resp.Header)
-	}
+	resp := preflight(s.URL+"/uploader/config", "https://evil.example", "GET", "authorization")
+	assert.Equal(t, 403, resp.StatusCode, "foreign preflight")
+	assert.Empty(t, resp.Header.Get("Access-Control-Allow-Origin"), "foreign preflight")
 	// Tus preflight: Tus headers allowed; actual answers expose Location and Upload-Offset.
-	resp := preflight(s.TusURL, "http://localhost:5173", "POST", "authorization,tus-resumable,upload-length,upload-metadata")
-	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "http://localhost:5173" {
-		t.Fatalf("Tus preflight: %d %v", resp.StatusCode, resp.Header)
-	}
+	resp = preflight(s.TusURL, "http://localhost:5173", "POST", "authorization,tus-resumable,upload-length,upload-metadata")
+	require.Equal(t, 200, resp.StatusCode, "Tus preflight")
+	assert.Equal(t, "http://localhost:5173", resp.Header.Get("Access-Control-Allow-Origin"))
 	for _, want := range []string{"Authorization", "Tus-Resumable", "Upload-Length", "Upload-Metadata", "Upload-Offset", "Content-Type"} {
-		if !strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), want) {
-			t.Errorf("Tus preflight does not allow %s", want)
-		}
+		assert.Contains(t, resp.Header.Get("Access-Control-Allow-Headers"), want, "Tus preflight allows it")
 	}
 	lift, _ := liftFor(t, s)
 	cr := tus{t, s, lift}.do("POST", s.TusURL, nil, map[string]string{"Upload-Length": "3", "Origin": "http://localhost:5173"})
 	expose := cr.Header.Get("Access-Control-Expose-Headers")
-	if cr.StatusCode != 201 || !strings.Contains(expose, "Location") || !strings.Contains(expose, "Upload-Offset") {
-		t.Fatalf("Tus create: %d expose %q", cr.StatusCode, expose)
-	}
+	require.Equal(t, 201, cr.StatusCode, "Tus create")
+	assert.Contains(t, expose, "Location")
+	assert.Contains(t, expose, "Upload-Offset")
 	// Answers the fake writes itself (401) carry CORS headers too, so a page can read them.
 	un := tus{t, s, ""}.do("POST", s.TusURL, nil, map[string]string{"Upload-Length": "3", "Origin": "http://localhost:5173"})
-	if un.StatusCode != 401 || un.Header.Get("Access-Control-Allow-Origin") != "http://localhost:5173" {
-		t.Fatalf("Tus 401: %d %v", un.StatusCode, un.Header)
-	}
+	assert.Equal(t, 401, un.StatusCode)
+	assert.Equal(t, "http://localhost:5173", un.Header.Get("Access-Control-Allow-Origin"), "the fake's own 401 carries CORS headers")
 	fo := tus{t, s, lift}.do("POST", s.TusURL, nil, map[string]string{"Upload-Length": "3", "Origin": "https://evil.example"})
-	if fo.StatusCode != 403 {
-		t.Fatalf("Tus foreign origin: %d", fo.StatusCode)
-	}
+	assert.Equal(t, 403, fo.StatusCode, "Tus foreign origin")
 }
 
 func TestCloseEndsInjectedDelays(t *testing.T) {
@@ -718,12 +642,8 @@ func TestCloseEndsInjectedDelays(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // let the request reach the delay
 	start := time.Now()
 	s.Close()
-	if err := <-done; err == nil {
-		t.Fatal("delayed request succeeded")
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("Close took %v", d)
-	}
+	assert.Error(t, <-done, "delayed request succeeded")
+	assert.Less(t, time.Since(start), 5*time.Second, "Close took too long")
 }
 
 // TestConcurrentInitsOfOneUploadID: of concurrent inits of one upload_id,
@@ -745,8 +665,7 @@ func TestConcurrentInitsOfOneUploadID(t *testing.T) {
 			req.Header.Set("Authorization", "Bearer "+tok.Value)
 			req.Header.Set("X-Api-Key", s.APIKey)
 			resp, err := s.Client().Do(req)
-			if err != nil {
-				t.Error(err)
+			if !assert.NoError(t, err) {
 				return
 			}
 			resp.Body.Close()
@@ -760,12 +679,10 @@ func TestConcurrentInitsOfOneUploadID(t *testing.T) {
 	for st := range statuses {
 		count[st]++
 	}
-	if count[200] != 1 || count[422] != n-1 {
-		t.Fatalf("statuses %v, want one 200 and %d 422", count, n-1)
-	}
-	if ss := s.Sessions(); len(ss) != 1 || len(ss[0].StudyIDs) != 2 {
-		t.Fatalf("sessions %+v, want one with two study ids", ss)
-	}
+	assert.Equal(t, map[int]int{200: 1, 422: n - 1}, count, "one 200, the others 422")
+	ss := s.Sessions()
+	require.Len(t, ss, 1)
+	assert.Len(t, ss[0].StudyIDs, 2)
 }
 
 // startedUpload inits and starts a fresh upload (assembly "a1") and

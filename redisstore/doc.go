@@ -1,6 +1,8 @@
-// Package redisstore keeps the shared state of a multi-instance Aura-style
-// server in Redis (github.com/redis/go-redis/v9), so that every instance
-// sees the same nonces, token uses, rate-limit windows and revocations.
+// Package redisstore keeps the shared state of a service that runs as
+// several instances in Redis (github.com/redis/go-redis/v9), so that every
+// instance sees the same HMAC nonces, rate-limit windows, share
+// revocations and (for the fake Aura of package auratest,
+// auratest.WithSharedState) issued tokens and their uses.
 // It is the only package of the SDK that imports go-redis.
 //
 // One [Store] wraps a client and a key prefix and hands out:
@@ -11,8 +13,9 @@
 //     SHA-256, uses counted by a Lua script), so max_uses is exact across
 //     instances;
 //   - [Store.Limiter]: an uploadtoken.Limiter with Laravel's fixed windows
-//     (a Lua script), so the published rate limits hold for the whole
-//     deployment;
+//     (a Lua script), so a per-user limit of a token endpoint, or Aura's
+//     published limits in auratest, hold for the whole deployment (see
+//     docs/aura.md, "Rate limits");
 //   - [Store.Revocations]: revoked JWT ids for package share.
 //
 // Every key is written with a TTL, so Redis never accumulates dead state;

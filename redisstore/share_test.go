@@ -2,13 +2,14 @@ package redisstore_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
 	"github.com/dicombridge/dicombridge/internal/redistest"
 	"github.com/dicombridge/dicombridge/redisstore"
 	"github.com/dicombridge/dicombridge/share"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // redisstore.Revocations is the Redis share.RevocationStore; this fails to
@@ -27,17 +28,13 @@ func TestShareRevocationAcrossServices(t *testing.T) {
 	newService := func() (*share.Service, *share.Codec) {
 		store, _ := instance(t, srv.Addr, "share:")
 		codec, err := share.NewCodec(share.CodecConfig{Secret: secret})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		svc, err := share.NewService(share.Config{
 			Codec:          codec,
 			AllowAnonymous: true,
 			Revocations:    store.Revocations(),
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return svc, codec
 	}
 	a, codec := newService()
@@ -57,19 +54,15 @@ func TestShareRevocationAcrossServices(t *testing.T) {
 				Resources: []share.Resource{res},
 				ExpiresAt: tc.expires,
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			access := share.Access{Method: "get", Level: share.LevelStudy, OrthancID: res.OrthancID, DicomUID: res.DicomUID, Token: token}
-			if d := b.Check(ctx, access); !d.Granted {
-				t.Fatalf("before revocation: denied: %v", d.Reason)
-			}
-			if _, err := a.Revoke(ctx, token); err != nil {
-				t.Fatalf("revoke on instance A: %v", err)
-			}
-			if d := b.Check(ctx, access); d.Granted || !errors.Is(d.Reason, share.ErrRevoked) {
-				t.Fatalf("instance B after revocation on A: granted=%v reason=%v", d.Granted, d.Reason)
-			}
+			d := b.Check(ctx, access)
+			require.True(t, d.Granted, "before revocation: denied: %v", d.Reason)
+			_, err = a.Revoke(ctx, token)
+			require.NoError(t, err, "revoke on instance A")
+			d = b.Check(ctx, access)
+			assert.False(t, d.Granted, "instance B after revocation on A")
+			assert.ErrorIs(t, d.Reason, share.ErrRevoked)
 		})
 	}
 }

@@ -58,7 +58,7 @@ func startOrthanc(t *testing.T, storage string, extra map[string]any) *orthanc {
 	data, _ := json.MarshalIndent(cfg, "", "  ")
 	cfgPath := filepath.Join(dir, "orthanc.json")
 	require.NoError(t, os.WriteFile(cfgPath, data, 0o600))
-	var out syncBuffer
+	var out testenv.Buffer
 	cmd := exec.Command(bin, cfgPath)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

@@ -366,7 +366,7 @@ http {
 `, dir, conf)
 	path := filepath.Join(dir, "nginx.conf")
 	require.NoError(t, os.WriteFile(path, []byte(full), 0o600))
-	var out syncBuffer
+	var out testenv.Buffer
 	cmd := exec.Command(bin, "-p", dir, "-c", path, "-e", "stderr")
 	cmd.Stdout, cmd.Stderr = &out, &out
 	require.NoError(t, cmd.Start())

@@ -20,6 +20,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dicombridge/dicombridge/internal/testenv"
 )
 
 // clock is a settable test clock; after UseRealTime it follows the wall
@@ -58,7 +60,7 @@ type fixture struct {
 	codec *Codec
 	svc   *Service
 	srv   *httptest.Server
-	logs  *syncBuffer
+	logs  *testenv.Buffer
 
 	mu    sync.Mutex // guards calls
 	calls []string   // bodies of the validation requests received
@@ -89,7 +91,7 @@ func (f *fixture) record(next http.Handler) http.Handler {
 // newFixture starts a Service on a real loopback socket.
 func newFixture(t *testing.T, mutate func(*Config)) *fixture {
 	t.Helper()
-	f := &fixture{clock: &clock{t: katNow}, logs: &syncBuffer{}}
+	f := &fixture{clock: &clock{t: katNow}, logs: &testenv.Buffer{}}
 	codec, err := NewCodec(CodecConfig{Secret: []byte(testSecret), Now: f.clock.Now, Rand: &seqRand{}})
 	require.NoError(t, err)
 	f.codec = codec
@@ -127,25 +129,6 @@ func (r *seqRand) Read(p []byte) (int, error) {
 		p[i] = r.n
 	}
 	return len(p), nil
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers (logs, a
-// child's output).
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func (f *fixture) mint(t *testing.T, cl Claims) string {

@@ -183,18 +183,6 @@ func New(cfg Config) (*Client, error) {
 // http.Client, as http.Client.CloseIdleConnections does.
 func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
 
-// Supports reports whether the server announces the Tus extension ext
-// (e.g. "creation-defer-length") in its OPTIONS answer, which the Client
-// fetches once and keeps. A server whose OPTIONS answer is unusable
-// supports nothing beyond creation.
-func (c *Client) Supports(ctx context.Context, ext string) (bool, error) {
-	caps, err := c.capabilities(ctx)
-	if err != nil {
-		return false, err
-	}
-	return caps.Has(ext), nil
-}
-
 // capabilities returns what the server announces in its OPTIONS response,
 // fetching it once and caching it. A server that answers OPTIONS with an
 // error status yields serverCaps with Known false (and that is cached);
@@ -227,6 +215,18 @@ func (c *Client) capabilities(ctx context.Context) (serverCaps, error) {
 	}
 	c.caps = &caps
 	return caps, nil
+}
+
+// Supports reports whether the server announces the Tus extension ext
+// ("creation-defer-length", "checksum", "termination", ...) in its OPTIONS
+// response, fetched once per Client. A server that answers OPTIONS with an
+// error status announces nothing; network errors are returned.
+func (c *Client) Supports(ctx context.Context, ext string) (bool, error) {
+	caps, err := c.capabilities(ctx)
+	if err != nil {
+		return false, err
+	}
+	return caps.Has(ext), nil
 }
 
 // Terminate deletes the upload at uploadURL (termination extension). An

@@ -19,7 +19,8 @@ import (
 // API calls the Aura uploader endpoints (docs/aura.md, "Uploader
 // endpoints" and "Manage endpoints") with an upload token. Every request
 // goes through an [uploadtoken.Transport], which sets "Authorization:
-// Bearer aubt_…" and "X-Api-Key", and carries "Accept: application/json";
+// Bearer aubt_…" and "X-Api-Key" (not on Submit and Withdraw, see
+// there), and carries "Accept: application/json";
 // POSTs add "Content-Type: application/json" and a body built byte for
 // byte as the reference client builds it. Non-2xx answers are an
 // [*uploadtoken.APIError] (errors.As), classified by errors.Is with
@@ -101,7 +102,7 @@ func (a *API) Config(ctx context.Context) (*ServerConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ParseServerConfig(data, base)
+	return parseServerConfig(data, base)
 }
 
 // retryable reports whether a failed call may succeed if repeated: ctx
@@ -164,20 +165,20 @@ func (a *API) Init(ctx context.Context, req InitRequest) (*InitResponse, error) 
 	if err != nil {
 		return nil, err
 	}
-	return ParseInitResponse(data), nil
+	return parseInitResponse(data), nil
 }
 
 // Start marks the upload as started (POST /uploader/upload/start, scope
 // upload:manage): {"upload_id","assembly_id","mode":"uploader"}. The
-// assembly id is any opaque id, the same for Start and Complete (spec
-// §4.4).
+// assembly id is any opaque id, the same for Start and Complete (docs/aura.md,
+// "Uploader endpoints").
 func (a *API) Start(ctx context.Context, uploadID, assemblyID string) error {
 	return a.lifecycle(ctx, pathStart, uploadID, "assembly_id", assemblyID)
 }
 
 // Complete marks the upload as finished (POST /uploader/upload/complete,
 // scope upload:manage), with the same body as Start. Call it only after the
-// Tus upload really finished (spec §8 item 10).
+// Tus upload really finished (docs/aura.md, "Uploader endpoints").
 func (a *API) Complete(ctx context.Context, uploadID, assemblyID string) error {
 	return a.lifecycle(ctx, pathComplete, uploadID, "assembly_id", assemblyID)
 }
@@ -211,7 +212,7 @@ func (a *API) lifecycle(ctx context.Context, path, uploadID, key, value string) 
 // /uploader/manage/submit, scope upload:manage) with
 // {"upload_id":…,"metadata":{…}}; metadata is omitted when empty and is
 // encoded as Init encodes its context (Go maps with sorted keys). See
-// docs/aura.md, "Manage".
+// docs/aura.md, "Manage endpoints".
 //
 // Like Aura's .NET and Python clients, which are the only clients of the
 // manage endpoints, Submit and Withdraw authenticate with the bearer token

@@ -11,7 +11,7 @@ import (
 // jsObject builds a JSON object byte for byte as JavaScript's
 // JSON.stringify does for an object literal: keys in insertion order,
 // compact, strings escaped with JSON.stringify's rules (see writeJSString).
-// Aura's client builds every request body this way (spec §4.3, §8 item 17),
+// Aura's client builds every request body this way (docs/aura.md, "Uploader endpoints"),
 // and a server that hashes or diffs bodies sees the same bytes from us.
 type jsObject struct {
 	buf *bytes.Buffer
@@ -40,7 +40,7 @@ func (o *jsObject) str(k, v string) {
 	writeJSString(o.buf, v)
 }
 
-// strOrNull adds v, or null when v is empty (series-level values, spec §4.3).
+// strOrNull adds v, or null when v is empty (series-level values; docs/aura.md, "Uploader endpoints").
 func (o *jsObject) strOrNull(k, v string) {
 	o.key(k)
 	if v == "" {

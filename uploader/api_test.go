@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +15,8 @@ import (
 	"github.com/dicombridge/dicombridge/internal/auraclient"
 	"github.com/dicombridge/dicombridge/uploader"
 	"github.com/dicombridge/dicombridge/uploadtoken"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func newServer(t *testing.T, opts ...auratest.Option) *auratest.Server {
@@ -31,7 +32,7 @@ func newAPI(s *auratest.Server, req uploadtoken.ExchangeRequest) (*uploader.API,
 	return &uploader.API{BaseURL: s.URL, APIKey: s.APIKey, Tokens: src, HTTPClient: s.Client()}, src
 }
 
-// checkHeaders verifies the headers of a recorded API call (spec §4.0).
+// checkHeaders verifies the headers of a recorded API call (docs/aura.md).
 func checkHeaders(t *testing.T, c auratest.Call, tok *uploadtoken.Token, post bool) {
 	t.Helper()
 	want := map[string]string{
@@ -42,19 +43,15 @@ func checkHeaders(t *testing.T, c auratest.Call, tok *uploadtoken.Token, post bo
 		want["Content-Type"] = "application/json"
 	}
 	for k, v := range want {
-		if got := c.Header.Values(k); len(got) != 1 || got[0] != v {
-			t.Errorf("%s %s: %s = %q, want %q", c.Method, c.Path, k, got, v)
-		}
+		assert.Equal(t, []string{v}, c.Header.Values(k), "%s %s: %s", c.Method, c.Path, k)
 	}
-	if !strings.HasPrefix(c.Header.Get("X-Api-Key"), "aura_au_…#") {
-		t.Errorf("%s: X-Api-Key %q", c.Path, c.Header.Get("X-Api-Key"))
-	}
-	if !post && c.Header.Get("Content-Type") != "" {
-		t.Errorf("GET with Content-Type")
+	assert.True(t, strings.HasPrefix(c.Header.Get("X-Api-Key"), "aura_au_…#"), "%s: X-Api-Key %q", c.Path, c.Header.Get("X-Api-Key"))
+	if !post {
+		assert.Empty(t, c.Header.Get("Content-Type"), "GET with Content-Type")
 	}
 	for k := range c.Header {
 		if strings.HasPrefix(strings.ToLower(k), "x-aura-") {
-			t.Errorf("%s: unexpected %s on a bearer call", c.Path, k)
+			assert.Fail(t, "unexpected header on a bearer call", "%s: %s", c.Path, k)
 		}
 	}
 }
@@ -66,42 +63,29 @@ func TestAPIOverHTTP(t *testing.T) {
 	ctx := context.Background()
 
 	cfg, err := api.Config(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Lift.Endpoint != s.TusURL || cfg.Lift.Bucket != "uploads" || cfg.Mode != "bulk" || cfg.Lift.Token == "" {
-		t.Fatalf("config %v", cfg)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, s.TusURL, cfg.Lift.Endpoint)
+	assert.Equal(t, "uploads", cfg.Lift.Bucket)
+	assert.Equal(t, "bulk", cfg.Mode)
+	assert.NotEmpty(t, cfg.Lift.Token)
 	cases := initCases(t)
 	for _, c := range cases {
 		resp, err := api.Init(ctx, c.request())
-		if err != nil {
-			t.Fatalf("init %s: %v", c.Name, err)
-		}
-		if len(resp.StudyIDs) != len(c.Studies) {
-			t.Fatalf("init %s: study ids %v", c.Name, resp.StudyIDs)
-		}
+		require.NoError(t, err, "init %s", c.Name)
+		assert.Len(t, resp.StudyIDs, len(c.Studies), "init %s", c.Name)
 	}
 	id := cases[0].UploadID
 	lc := map[string]lifecycleCase{}
 	for _, c := range lifecycleCases(t) {
 		lc[c.Name] = c
 	}
-	if err := api.Start(ctx, id, lc["start"].Value); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, api.Start(ctx, id, lc["start"].Value))
 	before := len(s.Calls())
 	uploadZip(t, s, id) // auratest accepts complete only once the Tus data is in
 	after := len(s.Calls())
-	if err := api.Complete(ctx, id, lc["complete"].Value); err != nil {
-		t.Fatal(err)
-	}
-	if err := api.Error(ctx, cases[1].UploadID, lc["error"].Value); err != nil {
-		t.Fatal(err)
-	}
-	if err := api.Cancel(ctx, cases[2].UploadID); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, api.Complete(ctx, id, lc["complete"].Value))
+	require.NoError(t, api.Error(ctx, cases[1].UploadID, lc["error"].Value))
+	require.NoError(t, api.Cancel(ctx, cases[2].UploadID))
 
 	tok, _ := src.Token(ctx)
 	calls := s.Calls()
@@ -112,13 +96,9 @@ func TestAPIOverHTTP(t *testing.T) {
 	}
 	wantOrder := "POST auth/exchange,GET uploader/config,POST uploader/upload/init,POST uploader/upload/init,POST uploader/upload/init," +
 		"POST uploader/upload/start,POST uploader/upload/complete,POST uploader/upload/error,POST uploader/upload/cancel"
-	if strings.Join(names, ",") != wantOrder {
-		t.Fatalf("calls:\n%s\nwant\n%s", strings.Join(names, ","), wantOrder)
-	}
+	require.Equal(t, wantOrder, strings.Join(names, ","))
 	for i, c := range calls[1:] {
-		if c.Status != 200 {
-			t.Errorf("%s answered %d", c.Path, c.Status)
-		}
+		assert.Equal(t, 200, c.Status, c.Path)
 		checkHeaders(t, c, tok, c.Method == "POST")
 		switch {
 		case i >= 1 && i <= 3:
@@ -130,13 +110,11 @@ func TestAPIOverHTTP(t *testing.T) {
 	for uid, state := range map[string]string{
 		cases[0].UploadID: auratest.StateCompleted, cases[1].UploadID: auratest.StateFailed, cases[2].UploadID: auratest.StateCancelled,
 	} {
-		if ss, _ := s.Session(uid); ss.State != state {
-			t.Errorf("session %s: %s, want %s", uid, ss.State, state)
-		}
+		ss, _ := s.Session(uid)
+		assert.Equal(t, state, ss.State, "session %s", uid)
 	}
-	if ss, _ := s.Session(cases[1].UploadID); ss.Message != lc["error"].Value {
-		t.Errorf("error message arrived as %q", ss.Message)
-	}
+	ss, _ := s.Session(cases[1].UploadID)
+	assert.Equal(t, lc["error"].Value, ss.Message, "error message")
 }
 
 func TestAPIErrorMapping(t *testing.T) {
@@ -148,37 +126,34 @@ func TestAPIErrorMapping(t *testing.T) {
 
 	_, err := api.Config(ctx)
 	var apiErr *uploadtoken.APIError
-	if !errors.Is(err, uploadtoken.ErrUnauthorized) || !errors.As(err, &apiErr) ||
-		apiErr.Message != "Upload token does not have the integration:read scope." || apiErr.URL != s.URL+"/uploader/config" {
-		t.Fatalf("missing scope: %v", err)
-	}
-	if want := "uploader: aura api: GET " + s.URL + "/uploader/config: 401 Unauthorized: Upload token does not have the integration:read scope."; err.Error() != want {
-		t.Fatalf("error text %q", err)
-	}
+	assert.ErrorIs(t, err, uploadtoken.ErrUnauthorized)
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, "Upload token does not have the integration:read scope.", apiErr.Message)
+	assert.Equal(t, s.URL+"/uploader/config", apiErr.URL)
+	assert.Equal(t, "GET", apiErr.Method)
+	assert.Equal(t, `{"error":{"message":"Upload token does not have the integration:read scope."}}`, apiErr.Body)
+	assert.EqualError(t, err, "uploader: aura api: GET "+s.URL+"/uploader/config: 401 Unauthorized: Upload token does not have the integration:read scope.")
 	err = api.Start(ctx, "5c0e6c2a-1f3b-4e0a-9d6b-3f2a1b4c5d6e", "a")
-	if !errors.Is(err, uploadtoken.ErrUnauthorized) {
-		t.Fatalf("init-only token on start: %v", err)
-	}
+	assert.ErrorIs(t, err, uploadtoken.ErrUnauthorized, "init-only token on start")
 	full, _ := s.IssueToken(ctx)
 	api.Tokens = uploadtoken.StaticSource(full)
 	err = api.Start(ctx, "5c0e6c2a-1f3b-4e0a-9d6b-3f2a1b4c5d6e", "a")
-	if !errors.As(err, &apiErr) || apiErr.StatusCode != 422 ||
-		!reflect.DeepEqual(apiErr.Fields, map[string][]string{"upload_id": {"The selected upload id is invalid."}}) {
-		t.Fatalf("unknown upload: %v", err)
-	}
+	require.ErrorAs(t, err, &apiErr, "unknown upload")
+	assert.Equal(t, 422, apiErr.StatusCode)
+	assert.Equal(t, map[string][]string{"upload_id": {"The selected upload id is invalid."}}, apiErr.Fields)
 	s.Fail(auratest.EndpointInit, auratest.Failure{Status: 429, Header: http.Header{"Retry-After": {"30"}}, Times: 1})
 	_, err = api.Init(ctx, initCases(t)[0].request())
-	if !errors.Is(err, uploadtoken.ErrRateLimited) || !errors.As(err, &apiErr) || apiErr.RetryAfter != 30*time.Second {
-		t.Fatalf("429: %v", err)
-	}
+	assert.ErrorIs(t, err, uploadtoken.ErrRateLimited)
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, 30*time.Second, apiErr.RetryAfter)
 	s.Fail(auratest.EndpointCancel, auratest.Failure{Status: 403, Body: `{"error":{"message":"Forbidden realm"}}`, Times: 1})
-	if err := api.Cancel(ctx, "x"); !errors.Is(err, uploadtoken.ErrForbidden) || !strings.Contains(err.Error(), "Forbidden realm") {
-		t.Fatalf("403: %v", err)
-	}
+	err = api.Cancel(ctx, "x")
+	assert.ErrorIs(t, err, uploadtoken.ErrForbidden)
+	assert.ErrorContains(t, err, "Forbidden realm")
 	bad := &uploader.API{BaseURL: s.URL, APIKey: "aura_au_wrong", Tokens: api.Tokens, HTTPClient: s.Client()}
-	if _, err := bad.Config(ctx); !errors.Is(err, uploadtoken.ErrUnauthorized) || !strings.Contains(err.Error(), "Invalid API key.") {
-		t.Fatalf("bad key: %v", err)
-	}
+	_, err = bad.Config(ctx)
+	assert.ErrorIs(t, err, uploadtoken.ErrUnauthorized, "bad key")
+	assert.ErrorContains(t, err, "Invalid API key.")
 }
 
 func TestAPIRefusesBeforeSending(t *testing.T) {
@@ -204,17 +179,22 @@ func TestAPIRefusesBeforeSending(t *testing.T) {
 		tc.api.HTTPClient = s.Client()
 		tc.api.ConfigRetries = -1
 		_, err := tc.api.Config(ctx)
-		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
-			t.Errorf("%s: %v", tc.name, err)
+		if assert.Error(t, err, tc.name) {
+			assert.True(t, strings.HasPrefix(err.Error(), tc.want), "%s: %v", tc.name, err)
 		}
 	}
-	if n := len(s.Calls()); n != 0 {
-		t.Fatalf("%d requests were sent", n)
-	}
+	assert.Empty(t, s.Calls(), "requests were sent")
 	api := &uploader.API{BaseURL: s.URL, APIKey: "k", Tokens: good}
-	if err := api.Start(ctx, "", "a"); err == nil {
-		t.Fatal("empty upload id accepted")
-	}
+	assert.EqualError(t, api.Start(ctx, "", "a"), "uploader: empty upload id")
+	// A token source that fails is not retried: it is not the network.
+	calls := 0
+	failing := &uploader.API{BaseURL: s.URL, APIKey: "k", HTTPClient: s.Client(), Tokens: uploadtoken.SourceFunc(func(context.Context) (*uploadtoken.Token, error) {
+		calls++
+		return nil, errors.New("backend down")
+	})}
+	_, err := failing.Config(ctx)
+	assert.ErrorContains(t, err, "backend down")
+	assert.Equal(t, 1, calls, "token source calls")
 }
 
 func TestConfigRetriesTransientFailures(t *testing.T) {
@@ -224,22 +204,18 @@ func TestConfigRetriesTransientFailures(t *testing.T) {
 	ctx := context.Background()
 	s.Fail(auratest.EndpointConfig, auratest.Failure{Status: 503, Times: 1})
 	s.Fail(auratest.EndpointConfig, auratest.Failure{Abort: true, Times: 1})
-	if _, err := api.Config(ctx); err != nil {
-		t.Fatalf("config after a 503 and a dropped connection: %v", err)
-	}
-	if n := len(s.CallsTo(auratest.EndpointConfig)); n != 3 {
-		t.Fatalf("%d config calls, want 3", n)
-	}
-	s.Fail(auratest.EndpointConfig, auratest.Failure{Status: 500})
 	_, err := api.Config(ctx)
-	if n := len(s.CallsTo(auratest.EndpointConfig)); n != 6 || err == nil {
-		t.Fatalf("persistent 500: %d calls, err %v", n, err)
-	}
+	require.NoError(t, err, "config after a 503 and a dropped connection")
+	assert.Len(t, s.CallsTo(auratest.EndpointConfig), 3)
+	s.Fail(auratest.EndpointConfig, auratest.Failure{Status: 500})
+	_, err = api.Config(ctx)
+	assert.Error(t, err, "persistent 500")
+	assert.Len(t, s.CallsTo(auratest.EndpointConfig), 6, "the first try and two retries")
 	s.ClearFailures()
 	s.Fail(auratest.EndpointConfig, auratest.Failure{Status: 400, Times: 1})
-	if _, err := api.Config(ctx); err == nil || len(s.CallsTo(auratest.EndpointConfig)) != 7 {
-		t.Fatal("a 400 was retried")
-	}
+	_, err = api.Config(ctx)
+	assert.Error(t, err)
+	assert.Len(t, s.CallsTo(auratest.EndpointConfig), 7, "a 400 is not retried")
 }
 
 func TestExhaustedTokenIsReplaced(t *testing.T) {
@@ -247,22 +223,15 @@ func TestExhaustedTokenIsReplaced(t *testing.T) {
 	s := newServer(t)
 	api, _ := newAPI(s, uploadtoken.ExchangeRequest{MaxUses: 2})
 	ctx := context.Background()
-	if _, err := api.Config(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := api.Config(ctx); err != nil {
-		t.Fatal(err)
+	for range 2 {
+		_, err := api.Config(ctx)
+		require.NoError(t, err)
 	}
 	_, err := api.Config(ctx) // third use: 401, and the cached token is dropped
-	if !errors.Is(err, uploadtoken.ErrUnauthorized) {
-		t.Fatalf("exhausted token: %v", err)
-	}
-	if _, err := api.Config(ctx); err != nil {
-		t.Fatalf("after invalidation: %v", err)
-	}
-	if n := len(s.CallsTo(auratest.EndpointExchange)); n != 2 {
-		t.Fatalf("%d exchanges, want 2", n)
-	}
+	assert.ErrorIs(t, err, uploadtoken.ErrUnauthorized, "exhausted token")
+	_, err = api.Config(ctx)
+	assert.NoError(t, err, "after invalidation")
+	assert.Len(t, s.CallsTo(auratest.EndpointExchange), 2)
 }
 
 func TestParseServerConfig(t *testing.T) {
@@ -295,14 +264,13 @@ func TestParseServerConfig(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := uploader.ParseServerConfig([]byte(tc.body), tc.base)
 			if tc.want == "" {
-				if err != nil || cfg.Lift.Token != "tus-auth-token" || cfg.Mode != "bulk" {
-					t.Fatalf("%v %v", cfg, err)
-				}
+				require.NoError(t, err)
+				assert.Equal(t, "tus-auth-token", cfg.Lift.Token)
+				assert.Equal(t, "bulk", cfg.Mode)
 				return
 			}
-			if err == nil || err.Error() != tc.want || !errors.Is(err, uploader.ErrServerConfig) {
-				t.Fatalf("err = %v, want %q", err, tc.want)
-			}
+			assert.EqualError(t, err, tc.want)
+			assert.ErrorIs(t, err, uploader.ErrServerConfig)
 		})
 	}
 }
@@ -314,19 +282,16 @@ func TestConfigValidationOverHTTP(t *testing.T) {
 	s.Fail(auratest.EndpointConfig, auratest.Failure{Status: 200, Body: `{"lift":{"endpoint":"` + s.TusURL + `","token":"t"},"mode":"bulk"}`})
 	_, err := api.Config(context.Background())
 	var ce *uploader.ConfigError
-	if !errors.As(err, &ce) || ce.Message != "Server config missing or invalid lift.bucket" {
-		t.Fatalf("err = %v", err)
-	}
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "Server config missing or invalid lift.bucket", ce.Message)
 }
 
 func TestLiftNeverPrinted(t *testing.T) {
 	t.Parallel()
 	l := uploader.Lift{Endpoint: "https://tus/files/", Token: "lift-secret-value", Bucket: "b"}
 	cfg := &uploader.ServerConfig{Lift: l, Mode: "bulk"}
-	for _, s := range []string{l.String(), l.GoString(), sprintf("%v", l), sprintf("%+v", cfg), sprintf("%#v", cfg), sprintf("%q", l)} {
-		if strings.Contains(s, "lift-secret") {
-			t.Fatalf("lift token printed: %s", s)
-		}
+	for _, s := range []string{l.String(), sprintf("%#v", l), sprintf("%v", l), sprintf("%+v", cfg), sprintf("%#v", cfg), sprintf("%q", l)} {
+		assert.NotContains(t, s, "lift-secret")
 	}
 }
 
@@ -339,15 +304,11 @@ func TestAPINeverPrintsCredentials(t *testing.T) {
 		for name, v := range map[string]any{"pointer": api, "nested": config{api}} {
 			out := sprintf(verb, v)
 			for _, secret := range []string{"myservice_abc123", "6d7973657276696365", "SSSSSSSS"} {
-				if strings.Contains(out, secret) {
-					t.Errorf("Sprintf(%s, %s) leaks %q: %s", verb, name, secret, out)
-				}
+				assert.NotContains(t, out, secret, "Sprintf(%s, %s)", verb, name)
 			}
 		}
 	}
-	if got, want := sprintf("%v", api), "uploader.API{BaseURL:https://aura.example.com/api APIKey:"+auraclient.Redact(api.APIKey)+"}"; got != want {
-		t.Errorf("Sprint = %q, want %q", got, want)
-	}
+	assert.Equal(t, "uploader.API{BaseURL:https://aura.example.com/api APIKey:"+auraclient.Redact(api.APIKey)+"}", sprintf("%v", api))
 }
 
 // TestConfigRetryWaitHonoursContext: a context that ends once Config has a
@@ -372,15 +333,10 @@ func TestConfigRetryWaitHonoursContext(t *testing.T) {
 			api.Logger = slog.New(cancelOnLog{cancel, tc.delay})
 			start := time.Now()
 			_, err := api.Config(ctx)
-			if !errors.Is(err, context.Canceled) || !errors.Is(err, uploadtoken.ErrRateLimited) {
-				t.Fatalf("err = %v; want it to match context.Canceled and ErrRateLimited", err)
-			}
-			if d := time.Since(start); d > 10*time.Second {
-				t.Fatalf("Config took %v after its context ended", d)
-			}
-			if n := len(s.CallsTo(auratest.EndpointConfig)); n != 1 {
-				t.Fatalf("%d config calls, want 1", n)
-			}
+			assert.ErrorIs(t, err, context.Canceled)
+			assert.ErrorIs(t, err, uploadtoken.ErrRateLimited)
+			assert.Less(t, time.Since(start), 10*time.Second, "Config after its context ended")
+			assert.Len(t, s.CallsTo(auratest.EndpointConfig), 1)
 		})
 	}
 }
@@ -410,7 +366,6 @@ func TestAPINeverLogsCredentials(t *testing.T) {
 	a := &uploader.API{BaseURL: "https://aura.example/api", APIKey: "aura_au_svc_topsecretkey"}
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("configured", "api", a)
-	if out := buf.String(); strings.Contains(out, "topsecret") || !strings.Contains(out, "aura.example") {
-		t.Fatalf("JSON log line: %s", out)
-	}
+	assert.NotContains(t, buf.String(), "topsecret")
+	assert.Contains(t, buf.String(), "aura.example")
 }

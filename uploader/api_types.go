@@ -11,10 +11,10 @@ import (
 	"github.com/dicombridge/dicombridge/internal/auraclient"
 )
 
-// Wire constants of the reference client, made explicit (spec §8 item 9).
+// Wire constants of the reference client, made explicit (docs/aura.md, "Uploader endpoints").
 const (
 	// initMode is the "mode" of every init body: the reference client
-	// hard-codes "bulk" whatever its caller passes (spec §4.3).
+	// hard-codes "bulk" whatever its caller passes (docs/aura.md, "Uploader endpoints").
 	initMode = "bulk"
 	// initType is the "type" of every init body.
 	initType = "uploader"
@@ -36,11 +36,11 @@ const (
 	pathWithdraw = "/uploader/manage/withdraw"
 )
 
-// ServerConfig is the answer of GET /uploader/config (spec §4.2).
+// ServerConfig is the answer of GET /uploader/config (docs/aura.md, "Uploader endpoints").
 type ServerConfig struct {
 	Lift Lift
 	// Mode is the server's mode ("bulk" in Aura's README). It becomes the
-	// Tus Upload-Metadata "mode" (spec §4.10), unlike the lifecycle calls,
+	// Tus Upload-Metadata "mode" (docs/aura.md, "Tus upload"), unlike the lifecycle calls,
 	// which always send lifecycleMode.
 	Mode string
 }
@@ -56,9 +56,6 @@ type Lift struct {
 func (l Lift) String() string {
 	return fmt.Sprintf("{Endpoint:%s Token:%s Bucket:%s}", l.Endpoint, redactLift(l.Token), l.Bucket)
 }
-
-// GoString makes %#v as safe as %v.
-func (l Lift) GoString() string { return "uploader.Lift" + l.String() }
 
 // Format prints the redacted form for every verb.
 func (l Lift) Format(f fmt.State, verb rune) {
@@ -80,7 +77,7 @@ func redactLift(tok string) string {
 var ErrServerConfig = errors.New("uploader: invalid server config")
 
 // ConfigError reports a /uploader/config answer the uploader cannot use.
-// Message is the reference client's text (spec §4.2), e.g. "Server config
+// Message is the reference client's text (docs/aura.md, "Uploader endpoints"), e.g. "Server config
 // missing or invalid lift.endpoint"; Detail says more when there is more.
 type ConfigError struct {
 	Message string
@@ -106,13 +103,13 @@ const (
 	msgInvalidMode     = "Server config missing or invalid mode"
 )
 
-// ParseServerConfig decodes and validates a /uploader/config body, checking
+// parseServerConfig decodes and validates a /uploader/config body, checking
 // in the reference client's order: lift, lift.endpoint, lift.token,
 // lift.bucket, mode, each a non-empty string. Beyond the reference, the
 // endpoint must be an absolute http or https URL, and https when base (the
 // API URL the config came from, may be nil) is https, so that the lift
 // token is never sent in clear to a server the API did not vouch for.
-func ParseServerConfig(data []byte, base *url.URL) (*ServerConfig, error) {
+func parseServerConfig(data []byte, base *url.URL) (*ServerConfig, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(data, &top); err != nil || top == nil {
 		return nil, &ConfigError{Message: msgMissingLift, Detail: "body is not a JSON object"}
@@ -167,7 +164,7 @@ func checkEndpoint(endpoint string, base *url.URL) string {
 	return ""
 }
 
-// InitRequest is the body of POST /uploader/upload/init (spec §4.3). Its
+// InitRequest is the body of POST /uploader/upload/init (docs/aura.md, "Uploader endpoints"). Its
 // JSON is built key by key exactly as the reference client builds it:
 //
 //	{"upload_id":…,"studies":{"<StudyUID>":{…},…},"mode":"bulk",
@@ -178,7 +175,7 @@ type InitRequest struct {
 	UploadID string
 	// Studies in the order they were first seen; each is keyed by its UID.
 	Studies []Study
-	// Source is sent as "source"; empty means defaultSource.
+	// Source is sent as "source"; empty means "standalone-uploader".
 	Source string
 	// PatientID is the Aurabox patient id, if known; empty sends null.
 	PatientID string
@@ -189,7 +186,7 @@ type InitRequest struct {
 }
 
 // Study is one entry of the init "studies" object. Missing study-level
-// values are sent as "" (spec §4.3).
+// values are sent as "" (docs/aura.md, "Uploader endpoints").
 type Study struct {
 	UID             string   // study_uid, and the key in "studies"
 	Description     string   // study_description
@@ -204,7 +201,7 @@ type Study struct {
 }
 
 // Series is one entry of a study's "series" object. Missing values are sent
-// as JSON null, unlike the study level (spec §4.3, §8 item 17).
+// as JSON null, unlike the study level (docs/aura.md, "Uploader endpoints").
 type Series struct {
 	UID              string // series_instance_uid, and the key in "series"
 	Modality         string
@@ -344,8 +341,8 @@ type InitResponse struct {
 	StudyIDs []string
 }
 
-// ParseInitResponse extracts the study ids of an init answer.
-func ParseInitResponse(data []byte) *InitResponse {
+// parseInitResponse extracts the study ids of an init answer.
+func parseInitResponse(data []byte) *InitResponse {
 	var r struct {
 		Studies []struct {
 			ID json.RawMessage `json:"id"`

@@ -98,7 +98,7 @@ type Uploader struct {
 	// Empty means uploads cannot be resumed by another process.
 	StateDir string
 
-	// Source is the init "source"; empty means DefaultSource.
+	// Source is the init "source"; empty means "standalone-uploader".
 	Source string
 	// PatientID is the Aurabox patient id sent in init, if known.
 	PatientID string

@@ -285,6 +285,7 @@ func checkTus(t *testing.T, aura *auratest.Server, id string, size int64, liftTo
 		if c.Method == "OPTIONS" {
 			continue
 		}
+		require.NotEmpty(t, liftToken)
 		assert.Equal(t, "Bearer "+auraclient.Redact(liftToken), c.Header.Get("Authorization"), "tus %s: the lift token", c.Method)
 		assert.Empty(t, c.Header.Get("X-Api-Key"), "tus %s carries X-Api-Key", c.Method)
 		assert.Equal(t, "1.0.0", c.Header.Get("Tus-Resumable"), "tus %s", c.Method)

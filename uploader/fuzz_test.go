@@ -25,7 +25,7 @@ func FuzzParseServerConfig(f *testing.F) {
 		if !https {
 			b = nil
 		}
-		cfg, err := ParseServerConfig(data, b)
+		cfg, err := parseServerConfig(data, b)
 		if err != nil {
 			var ce *ConfigError
 			if !errors.As(err, &ce) || !errors.Is(err, ErrServerConfig) || !strings.HasPrefix(ce.Message, "Server config missing") {
@@ -51,7 +51,7 @@ func FuzzParseInitResponse(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r := ParseInitResponse(data)
+		r := parseInitResponse(data)
 		if r == nil {
 			t.Fatal("nil response")
 		}

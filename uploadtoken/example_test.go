@@ -32,6 +32,14 @@ func Example_backendTokenEndpoint() {
 		APIKey:  aura.APIKey, // the service API key, aura_au_…
 		Signer:  &hmac.Signer{AppID: aura.AppID, Secret: aura.Secret},
 	}
+	// One token serves every user while half its hour is left: Aura allows
+	// 10 exchanges a minute per API key, so exchanging per page load fails
+	// on a busy site. The token belongs to the app, not to a user.
+	tokens := exchanger.Source(uploadtoken.ExchangeRequest{
+		TTL:    time.Hour,
+		Scopes: []string{"upload:init", "upload:manage", "integration:read"},
+	})
+	tokens.Margin = 30 * time.Minute
 	// Placeholder session check: use your real authentication here.
 	sessionUser := func(r *http.Request) string {
 		c, err := r.Cookie("session")
@@ -45,10 +53,7 @@ func Example_backendTokenEndpoint() {
 			http.Error(w, `{"error":"Unauthorized"}`, http.StatusUnauthorized)
 			return
 		}
-		tok, err := exchanger.Exchange(r.Context(), uploadtoken.ExchangeRequest{
-			TTL:    time.Hour,
-			Scopes: []string{"upload:init", "upload:manage", "integration:read"},
-		})
+		tok, err := tokens.Token(r.Context()) // an exchange only when the cached token is half used
 		if err != nil {
 			status := http.StatusBadGateway
 			if errors.Is(err, uploadtoken.ErrRateLimited) {
@@ -66,7 +71,7 @@ func Example_backendTokenEndpoint() {
 		}{tok.Value, tok.ExpiresAt, tok.Scopes})
 	})
 	mux := http.NewServeMux()
-	// Rate-limit the endpoint per user (Aura allows 10 exchanges a minute).
+	// Rate-limit the endpoint per user.
 	mux.Handle("POST /api/upload-token", uploadtoken.RateLimit(&uploadtoken.MemoryLimiter{},
 		uploadtoken.Rate{Limit: 5, Window: time.Minute}, sessionUser, issue))
 	backend := httptest.NewServer(mux)

@@ -34,7 +34,7 @@ func (s staticSource) Token(ctx context.Context) (*Token, error) {
 }
 
 // DefaultRefreshMargin is how long before expiry a cached token is replaced,
-// as Aura's C# and Python clients do (spec §4.1).
+// as Aura's C# and Python clients do (docs/aura.md, "Upload tokens").
 const DefaultRefreshMargin = 60 * time.Second
 
 // CachingSource wraps a Source (usually an exchange) and reuses its token

@@ -298,7 +298,7 @@ func startServers() (svcAddr, trivialAddr string, request []byte, err error) {
 	if trivialAddr, err = serve(trivial); err != nil {
 		return "", "", nil, err
 	}
-	// The body and headers of authorization plugin 0.11.4 (spec §8).
+	// The body and headers of authorization plugin 0.11.4 (docs/orthanc.md, "What the plugin sends").
 	body, _ := json.Marshal(map[string]any{
 		"dicom-uid": uid, "level": "study", "method": "get", "orthanc-id": oid,
 		"server-id": "orthanc-bench", "token-key": "token", "token-value": token,

@@ -1,36 +1,19 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dicombridge/dicombridge/internal/testenv"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestCommandLine: -h prints usage and starts nothing; bad usage exits 2
 // with one line; a runtime failure exits 1 with one line and a hint.
@@ -59,7 +42,7 @@ func TestCommandLine(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			var out, errOut syncBuffer
+			var out, errOut testenv.Buffer
 			code := run(context.Background(), c.args, &out, &errOut)
 			assert.Equal(t, c.code, code)
 			assert.Regexp(t, "^"+c.stderr+"$", errOut.String())
@@ -74,7 +57,7 @@ func TestCommandLine(t *testing.T) {
 func TestCommandDemo(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
+	var out, errOut testenv.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"-demo", "-addr", "127.0.0.1:0", "-key", filepath.Join(t.TempDir(), "k.pem")}, &out, &errOut)

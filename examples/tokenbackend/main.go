@@ -3,7 +3,9 @@
 // the caller's session, exchanges the app's HMAC credentials for an
 // ephemeral upload token through the SDK, rate-limits per user, and
 // answers {"token","expires_at","scopes"} for the browser widget or an
-// upload client.
+// upload client. One token serves every user while it has at least half
+// its lifetime left (uploadtoken.CachingSource), so a busy site stays far
+// below Aura's 10 exchanges a minute; see the README for the trade-off.
 //
 //	AURA_API_URL=https://aura.example.com/api AURA_APP_ID=aura_pk_… \
 //	AURA_APP_SECRET=aura_sk_… AURA_API_KEY=aura_au_… go run ./examples/tokenbackend
@@ -61,7 +63,9 @@ func main() {
 type config struct {
 	// Exchanger trades the app's HMAC credentials for upload tokens.
 	Exchanger *uploadtoken.Client
-	// TTL and Scopes of the tokens handed out.
+	// TTL and Scopes of the tokens exchanged. A token is handed out while
+	// at least TTL/2 of it is left, so every user gets one valid for at
+	// least TTL/2 (long enough for the upload it starts).
 	TTL    time.Duration
 	Scopes []string
 	// PerUser limits token requests per user.
@@ -93,9 +97,13 @@ func fingerprint(s string) string {
 
 // newHandler serves POST /api/upload-token.
 func newHandler(cfg config) http.Handler {
+	// One cached token for every user: Aura allows 10 exchanges a minute
+	// per API key, so exchanging per request fails from the 11th visitor.
+	tokens := cfg.Exchanger.Source(uploadtoken.ExchangeRequest{TTL: cfg.TTL, Scopes: cfg.Scopes})
+	tokens.Margin = cfg.TTL / 2
 	issue := func(w http.ResponseWriter, r *http.Request) {
 		user := cfg.User(r)
-		tok, err := cfg.Exchanger.Exchange(r.Context(), uploadtoken.ExchangeRequest{TTL: cfg.TTL, Scopes: cfg.Scopes})
+		tok, err := tokens.Token(r.Context())
 		if err != nil {
 			// The error never holds the secret, the signature or a token.
 			cfg.Logger.LogAttrs(r.Context(), slog.LevelError, "upload token exchange failed",
@@ -159,7 +167,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := cmd.Flags
 	listen := fs.String("listen", "127.0.0.1:8080", "`address` to listen on")
 	demo := fs.Bool("demo", false, "exchange against an in-process fake Aura instead of AURA_API_URL")
-	ttl := fs.Duration("ttl", time.Hour, "lifetime of the tokens handed out (at most 24h)")
+	ttl := fs.Duration("ttl", time.Hour, "lifetime of the tokens exchanged (at most 24h); each is handed out while half of it is left")
 	perUser := fs.Int("per-user", 5, "token requests allowed per user and minute")
 	if err := cmd.Parse(args); err != nil {
 		return cmd.Fail(err)
@@ -169,8 +177,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmd.Fail(cli.Usagef("unexpected argument %q", fs.Arg(0)))
 	case *perUser < 1:
 		return cmd.Fail(cli.Usagef("-per-user must be at least 1"))
-	case *ttl <= 0 || *ttl > 24*time.Hour:
-		return cmd.Fail(cli.Usagef("-ttl must be more than 0 and at most 24h"))
+	case *ttl < 2*time.Second || *ttl > uploadtoken.MaxTTL:
+		return cmd.Fail(cli.Usagef("-ttl %v is out of range: Aura issues tokens for 2s to 24h", *ttl))
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 
@@ -183,6 +191,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer aura.Close()
 		base, appID, secret, key = aura.URL, aura.AppID, aura.Secret, aura.APIKey
 		fmt.Fprintf(stdout, "demo: exchanging against a fake Aura at %s\n", aura.URL)
+		// What a browser widget needs besides the token: the API base URL
+		// and the service API key (the fake's; it accepts any origin).
+		fmt.Fprintf(stdout, "demo: widget apiBaseUrl=%s apiToken=%s\n", aura.URL, aura.APIKey)
 	}
 	var missing []string
 	for name, v := range map[string]string{"AURA_API_URL": base, "AURA_APP_ID": appID, "AURA_APP_SECRET": secret, "AURA_API_KEY": key} {

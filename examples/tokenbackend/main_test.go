@@ -1,9 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -20,26 +20,10 @@ import (
 
 	"github.com/dicombridge/dicombridge/auratest"
 	"github.com/dicombridge/dicombridge/hmac"
+	"github.com/dicombridge/dicombridge/internal/testenv"
 	"github.com/dicombridge/dicombridge/uploader"
 	"github.com/dicombridge/dicombridge/uploadtoken"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // backend starts the endpoint against the fake Aura, with the given secret
 // (the fake's, or a wrong one).
@@ -73,9 +57,7 @@ func post(t *testing.T, url, method, session string) answer {
 		req.AddCookie(&http.Cookie{Name: "session", Value: session})
 	}
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	a := answer{status: resp.StatusCode, header: resp.Header, raw: string(raw)}
@@ -89,38 +71,34 @@ func TestIssue(t *testing.T) {
 	t.Parallel()
 	aura := auratest.NewServer()
 	t.Cleanup(aura.Close)
-	var logs lockedBuffer
+	var logs testenv.Buffer
 	srv := backend(t, aura, aura.Secret, &logs)
 	a := post(t, srv.URL, "POST", "alice")
-	if a.status != 200 || a.header.Get("Cache-Control") != "no-store" || a.header.Get("Content-Type") != "application/json" {
-		t.Fatalf("answer %d %v: %s", a.status, a.header, a.raw)
-	}
+	require.Equal(t, 200, a.status, a.raw)
+	assert.Equal(t, "no-store", a.header.Get("Cache-Control"))
+	assert.Equal(t, "application/json", a.header.Get("Content-Type"))
 	tok, _ := a.body["token"].(string)
 	exp, _ := a.body["expires_at"].(string)
-	if !strings.HasPrefix(tok, "aubt_") || len(tok) != 69 || len(a.body) != 3 {
-		t.Errorf("body %s", a.raw)
-	}
-	if at, err := time.Parse(time.RFC3339, exp); err != nil || time.Until(at) < 59*time.Minute {
-		t.Errorf("expires_at %q", exp)
-	}
-	if scopes, _ := a.body["scopes"].([]any); len(scopes) != 3 {
-		t.Errorf("scopes %v", a.body["scopes"])
-	}
+	assert.True(t, strings.HasPrefix(tok, "aubt_"), a.raw)
+	assert.Len(t, tok, 69)
+	assert.Len(t, a.body, 3, a.raw)
+	at, err := time.Parse(time.RFC3339, exp)
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, time.Until(at), 59*time.Minute)
+	assert.Len(t, a.body["scopes"], 3)
 	// The browser (or examples/upload) uses it as the upload token.
 	api := &uploader.API{BaseURL: aura.URL, APIKey: aura.APIKey, HTTPClient: aura.Client(),
 		Tokens: uploadtoken.StaticSource(&uploadtoken.Token{Value: tok})}
-	if _, err := api.Config(context.Background()); err != nil {
-		t.Fatalf("the issued token does not work: %v", err)
-	}
-	if ex := aura.CallsTo(auratest.EndpointExchange); len(ex) != 1 || !strings.HasPrefix(ex[0].Header.Get("Authorization"), "AURA-HMAC-SHA256 Credential="+aura.AppID) {
-		t.Errorf("exchange calls %+v", ex)
-	}
+	_, err = api.Config(context.Background())
+	require.NoError(t, err, "the issued token works")
+	ex := aura.CallsTo(auratest.EndpointExchange)
+	require.Len(t, ex, 1)
+	assert.True(t, strings.HasPrefix(ex[0].Header.Get("Authorization"), "AURA-HMAC-SHA256 Credential="+aura.AppID))
 	l := logs.String()
-	if !strings.Contains(l, "upload token issued") || !strings.Contains(l, "user=session-"+fingerprint("alice")) {
-		t.Errorf("logs:\n%s", l)
-	}
-	if strings.Contains(l, tok) || strings.Contains(l, aura.Secret) || strings.Contains(l, aura.APIKey) || strings.Contains(l, "alice") {
-		t.Errorf("a credential was logged:\n%s", l)
+	assert.Contains(t, l, "upload token issued")
+	assert.Contains(t, l, "user=session-"+fingerprint("alice"))
+	for _, secret := range []string{tok, aura.Secret, aura.APIKey, "alice"} {
+		assert.NotContains(t, l, secret, "a credential was logged")
 	}
 }
 
@@ -130,54 +108,44 @@ func TestRefusals(t *testing.T) {
 	t.Parallel()
 	aura := auratest.NewServer()
 	t.Cleanup(aura.Close)
-	var logs lockedBuffer
+	var logs testenv.Buffer
 	srv := backend(t, aura, aura.Secret, &logs)
 
-	if a := post(t, srv.URL, "POST", ""); a.status != 401 || a.body["error"] != "Unauthorized" {
-		t.Errorf("no session: %d %s", a.status, a.raw)
-	}
-	if a := post(t, srv.URL, "GET", "alice"); a.status != 405 {
-		t.Errorf("GET: %d %s", a.status, a.raw)
-	}
+	a := post(t, srv.URL, "POST", "")
+	assert.Equal(t, 401, a.status, "no session")
+	assert.Equal(t, "Unauthorized", a.body["error"])
+	assert.Equal(t, 405, post(t, srv.URL, "GET", "alice").status, "GET")
 	for i := 0; i < 3; i++ {
-		if a := post(t, srv.URL, "POST", "bob"); a.status != 200 {
-			t.Fatalf("request %d: %d %s", i+1, a.status, a.raw)
-		}
+		a := post(t, srv.URL, "POST", "bob")
+		require.Equal(t, 200, a.status, "request %d: %s", i+1, a.raw)
 	}
-	if a := post(t, srv.URL, "POST", "bob"); a.status != 429 || a.header.Get("Retry-After") == "" {
-		t.Errorf("4th request in a minute: %d %v %s", a.status, a.header, a.raw)
-	}
-	if a := post(t, srv.URL, "POST", "carol"); a.status != 200 {
-		t.Errorf("another user is limited too: %d %s", a.status, a.raw)
-	}
+	a = post(t, srv.URL, "POST", "bob")
+	assert.Equal(t, 429, a.status, "4th request in a minute")
+	assert.NotEmpty(t, a.header.Get("Retry-After"))
+	assert.Equal(t, 200, post(t, srv.URL, "POST", "carol").status, "another user is not limited")
 
+	// A backend with no cached token yet meets Aura failing.
+	fresh := backend(t, aura, aura.Secret, &logs)
 	aura.Fail(auratest.EndpointExchange, auratest.Failure{Status: 500, Times: 1})
-	if a := post(t, srv.URL, "POST", "dave"); a.status != 502 || a.body["error"] != "Upload token unavailable." {
-		t.Errorf("Aura 500: %d %s", a.status, a.raw)
-	}
+	a = post(t, fresh.URL, "POST", "dave")
+	assert.Equal(t, 502, a.status, "Aura 500")
+	assert.Equal(t, "Upload token unavailable.", a.body["error"])
 	aura.Fail(auratest.EndpointExchange, auratest.Failure{Status: 429, Times: 1, Header: http.Header{"Retry-After": {"17"}}})
-	if a := post(t, srv.URL, "POST", "dave"); a.status != 429 || a.header.Get("Retry-After") != "17" {
-		t.Errorf("Aura 429: %d %v %s", a.status, a.header, a.raw)
-	}
+	a = post(t, fresh.URL, "POST", "dave")
+	assert.Equal(t, 429, a.status, "Aura 429")
+	assert.Equal(t, "17", a.header.Get("Retry-After"))
+	assert.Equal(t, 200, post(t, fresh.URL, "POST", "dave").status, "after Aura recovered")
 
-	var badLogs lockedBuffer
+	var badLogs testenv.Buffer
 	bad := backend(t, aura, "aura_sk_not-the-secret", &badLogs)
-	a := post(t, bad.URL, "POST", "erin")
-	if a.status != 502 {
-		t.Errorf("wrong secret: %d %s", a.status, a.raw)
-	}
+	a = post(t, bad.URL, "POST", "erin")
+	assert.Equal(t, 502, a.status, "wrong secret")
 	all := logs.String() + badLogs.String() + a.raw
-	if !strings.Contains(badLogs.String(), "upload token exchange failed") {
-		t.Errorf("failure not logged:\n%s", badLogs.String())
-	}
+	assert.Contains(t, badLogs.String(), "upload token exchange failed")
 	for _, secret := range []string{aura.Secret, aura.APIKey, "not-the-secret"} {
-		if strings.Contains(all, secret) {
-			t.Errorf("%q appears in answers or logs:\n%s", secret, all)
-		}
+		assert.NotContains(t, all, secret, "in answers or logs")
 	}
-	if m := regexp.MustCompile(`aubt_[A-Za-z0-9]{8}`).FindString(logs.String()); m != "" {
-		t.Errorf("a token was logged: %s", m)
-	}
+	assert.NotRegexp(t, `aubt_[A-Za-z0-9]{8}`, logs.String(), "a token was logged")
 }
 
 // TestRun starts the program with -demo, gets a token over HTTP, and
@@ -185,7 +153,7 @@ func TestRefusals(t *testing.T) {
 func TestRun(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut lockedBuffer
+	var out, errOut testenv.Buffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"-demo", "-listen", "127.0.0.1:0"}, func(string) string { return "" }, &out, &errOut)
@@ -199,12 +167,19 @@ func TestRun(t *testing.T) {
 	}
 	if url == "" {
 		cancel()
-		require.Fail(t, "not listening", "%s\n%s", out.String(), errOut.String())
+		require.FailNow(t, "not listening", "%s\n%s", out.String(), errOut.String())
 	}
-	a := post(t, url, "POST", "alice")
-	assert.Equal(t, 200, a.status, a.raw)
+	assert.Equal(t, 200, post(t, url, "POST", "alice").status, "demo")
+	// The demo says what a browser widget needs, and it works: the API
+	// base URL and the fake's API key, with the token just issued.
+	m := regexp.MustCompile(`demo: widget apiBaseUrl=(http://127\.0\.0\.1:\d+/api) apiToken=(aura_au_\S+)\n`).FindStringSubmatch(out.String())
+	require.NotNil(t, m, "demo output:\n%s", out.String())
+	tok, _ := post(t, url, "POST", "bob").body["token"].(string)
+	api := &uploader.API{BaseURL: m[1], APIKey: m[2], Tokens: uploadtoken.StaticSource(&uploadtoken.Token{Value: tok})}
+	_, err := api.Config(context.Background())
+	assert.NoError(t, err, "the printed widget settings work")
 	cancel()
-	assert.Equal(t, exitOK, <-done, "exit after shutdown\n%s", errOut.String())
+	assert.Equal(t, exitOK, <-done, "exit after shutdown: %s", errOut.String())
 }
 
 // TestCommandLine: -h prints usage and starts nothing; bad usage and
@@ -233,7 +208,8 @@ func TestCommandLine(t *testing.T) {
 			`tokenbackend: AURA_APP_ID, AURA_APP_SECRET not set; .*\n`},
 		{"bad URL", nil, map[string]string{"AURA_API_KEY": "k", "AURA_APP_ID": "i", "AURA_APP_SECRET": "s", "AURA_API_URL": "ftp://x"}, exitUsage, "",
 			`tokenbackend: AURA_API_URL: .*` + h},
-		{"ttl too long", []string{"-demo", "-ttl", "48h"}, nil, exitUsage, "", `tokenbackend: -ttl must be more than 0 and at most 24h` + h},
+		{"ttl too long", []string{"-demo", "-ttl", "48h"}, nil, exitUsage, "", `tokenbackend: -ttl 48h0m0s is out of range: Aura issues tokens for 2s to 24h` + h},
+		{"ttl too short", []string{"-demo", "-ttl", "1s"}, nil, exitUsage, "", `tokenbackend: -ttl 1s is out of range: .*` + h},
 		{"per-user zero", []string{"-demo", "-per-user", "0"}, nil, exitUsage, "", `tokenbackend: -per-user must be at least 1` + h},
 		{"stray argument", []string{"x"}, full, exitUsage, "", `tokenbackend: unexpected argument "x"` + h},
 		{"bad flag", []string{"-port", "1"}, full, exitUsage, "", `tokenbackend: flag provided but not defined: -port` + h},
@@ -243,7 +219,7 @@ func TestCommandLine(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			var out, errOut lockedBuffer
+			var out, errOut testenv.Buffer
 			code := run(context.Background(), c.args, func(k string) string { return c.env[k] }, &out, &errOut)
 			assert.Equal(t, c.code, code)
 			assert.Regexp(t, "^"+c.stderr+"$", errOut.String())
@@ -251,4 +227,38 @@ func TestCommandLine(t *testing.T) {
 			assert.NotContains(t, out.String(), "listening", "started the server")
 		})
 	}
+}
+
+// TestBusySite: 30 distinct users asking within a second all get a token,
+// although Aura (the fake applies it) allows 10 exchanges a minute per API
+// key: one token serves them all while half its life is left. The
+// per-user limit still holds.
+func TestBusySite(t *testing.T) {
+	t.Parallel()
+	aura := auratest.NewServer()
+	t.Cleanup(aura.Close)
+	srv := backend(t, aura, aura.Secret, io.Discard)
+	var wg sync.WaitGroup
+	answers := make([]answer, 30)
+	start := time.Now()
+	for i := range answers {
+		wg.Go(func() { answers[i] = post(t, srv.URL, "POST", fmt.Sprintf("user-%02d", i)) })
+	}
+	wg.Wait()
+	require.Less(t, time.Since(start), 5*time.Second)
+	tokens := map[string]bool{}
+	for i, a := range answers {
+		require.Equal(t, 200, a.status, "user %d: %s", i, a.raw)
+		tokens[a.body["token"].(string)] = true
+		exp, err := time.Parse(time.RFC3339, a.body["expires_at"].(string))
+		require.NoError(t, err)
+		assert.Greater(t, time.Until(exp), 30*time.Minute, "at least half the lifetime is left")
+	}
+	assert.Len(t, tokens, 1, "one token for all")
+	assert.Len(t, aura.CallsTo(auratest.EndpointExchange), 1, "one exchange")
+	// The per-user limit (3 a minute in backend) still applies.
+	for i := 0; i < 2; i++ {
+		require.Equal(t, 200, post(t, srv.URL, "POST", "user-00").status)
+	}
+	assert.Equal(t, 429, post(t, srv.URL, "POST", "user-00").status)
 }

@@ -366,11 +366,7 @@ func apiCause(what string) func(error) string {
 		if !errors.As(err, &ae) {
 			return ""
 		}
-		path := ae.URL
-		if u, err := url.Parse(ae.URL); err == nil {
-			path = u.Path
-		}
-		msg := fmt.Sprintf("%s: %d %s on %s %s", what, ae.StatusCode, http.StatusText(ae.StatusCode), ae.Method, path)
+		msg := fmt.Sprintf("%s: %d %s on %s %s", what, ae.StatusCode, http.StatusText(ae.StatusCode), ae.Method, urlPath(ae.URL))
 		if ae.Message != "" && ae.Message != http.StatusText(ae.StatusCode) {
 			msg += ": " + ae.Message
 		}
@@ -476,4 +472,14 @@ func defaultStateDir(getenv func(string) string) string {
 		return filepath.Join(h, ".local", "state", "dicombridge-upload")
 	}
 	return filepath.Join(os.TempDir(), "dicombridge-upload")
+}
+
+// urlPath returns the path of an error's URL, the part a person needs to
+// tell the calls apart ("/api/auth/exchange"); the whole URL when it does
+// not parse.
+func urlPath(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Path != "" {
+		return u.Path
+	}
+	return raw
 }

@@ -1,5 +1,5 @@
 // Package auraapi writes HTTP answers shaped like the Aura API's (a Laravel
-// application, spec §3): {"error":{"message":...}} for authentication
+// application; see docs/aura.md, "Errors"): {"error":{"message":...}} for authentication
 // failures, {"message":...} for others, and Laravel's validation body
 // {"message":...,"errors":{"field":[...]}} for 422. It is shared by the
 // server side of uploadtoken and by auratest.

@@ -187,3 +187,26 @@ func FuzzNewError(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseBaseURL: an accepted base URL is absolute http(s) with a host,
+// without query, fragment or user info, and joining a path keeps it so.
+func FuzzParseBaseURL(f *testing.F) {
+	for _, s := range []string{"https://aura.example.com/api", "http://127.0.0.1:8080/api/", "aura.example.com/api", "https://u:p@h/api", "https://h/api?x#y", "", "ftp://h", "https://h/%zz"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, base string) {
+		u, err := parseBaseURL(base)
+		if err != nil {
+			return
+		}
+		require.True(t, u.Scheme == "http" || u.Scheme == "https", base)
+		require.NotEmpty(t, u.Host, base)
+		require.Nil(t, u.User, base)
+		require.Empty(t, u.RawQuery, base)
+		require.Empty(t, u.Fragment, base)
+		joined, err := url.Parse(joinURL(u, "/auth/exchange"))
+		require.NoError(t, err)
+		require.Equal(t, u.Host, joined.Host)
+		require.True(t, strings.HasSuffix(joined.Path, "/auth/exchange"), joined.Path)
+	})
+}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/dicombridge/dicombridge/uploadtoken"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 var tokenRE = regexp.MustCompile(`^aubt_[A-Za-z0-9]{64}$`)
@@ -23,24 +25,17 @@ func TestIssuerMintsWellFormedUniqueTokens(t *testing.T) {
 	counts := map[byte]int{}
 	for i := 0; i < 200; i++ {
 		tok, err := iss.Issue(context.Background(), "app", uploadtoken.ExchangeRequest{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !tokenRE.MatchString(tok.Value) || !WellFormed(tok.Value) {
-			t.Fatalf("malformed token %q", tok.Value)
-		}
-		if seen[tok.Value] {
-			t.Fatal("duplicate token")
-		}
+		require.NoError(t, err)
+		require.Regexp(t, tokenRE, tok.Value)
+		require.True(t, WellFormed(tok.Value), tok.Value)
+		require.False(t, seen[tok.Value], "duplicate token")
 		seen[tok.Value] = true
 		for j := 5; j < len(tok.Value); j++ {
 			counts[tok.Value[j]]++
 		}
 	}
 	// 12,800 characters over 62 symbols: every symbol appears (expected ~206).
-	if len(counts) != 62 {
-		t.Fatalf("only %d distinct characters", len(counts))
-	}
+	assert.Len(t, counts, 62, "distinct characters")
 }
 
 func TestIssuerTTLAndScopes(t *testing.T) {
@@ -65,17 +60,12 @@ func TestIssuerTTLAndScopes(t *testing.T) {
 	} {
 		tok, err := iss.Issue(ctx, "app", tc.req)
 		if tc.invalid {
-			if !errors.Is(err, uploadtoken.ErrInvalidRequest) {
-				t.Errorf("%s: err = %v", tc.name, err)
-			}
+			assert.ErrorIs(t, err, uploadtoken.ErrInvalidRequest, tc.name)
 			continue
 		}
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		if !tok.ExpiresAt.Equal(clk.Now().Add(tc.ttl)) || strings.Join(tok.Scopes, " ") != strings.Join(tc.scopes, " ") {
-			t.Errorf("%s: got %v", tc.name, tok)
-		}
+		require.NoError(t, err, tc.name)
+		assert.True(t, tok.ExpiresAt.Equal(clk.Now().Add(tc.ttl)), "%s: expires %v", tc.name, tok.ExpiresAt)
+		assert.Equal(t, tc.scopes, tok.Scopes, tc.name)
 	}
 }
 
@@ -85,34 +75,31 @@ func TestIssuerAuthorize(t *testing.T) {
 	iss := &Issuer{Now: clk.Now}
 	ctx := context.Background()
 	tok, _ := iss.Issue(ctx, "aura_pk_app", uploadtoken.ExchangeRequest{TTL: time.Minute, Scopes: []string{uploadtoken.ScopeUploadInit}, MaxUses: 2})
-	if _, err := iss.Authorize(ctx, tok.Value, uploadtoken.ScopeUploadManage); !errors.Is(err, ErrScope) {
-		t.Fatalf("wrong scope: %v", err)
-	}
+	_, err := iss.Authorize(ctx, tok.Value, uploadtoken.ScopeUploadManage)
+	require.ErrorIs(t, err, ErrScope, "wrong scope")
 	g, err := iss.Authorize(ctx, tok.Value, uploadtoken.ScopeUploadInit)
-	if err != nil || g.Uses != 1 || g.AppID != "aura_pk_app" || g.MaxUses != 2 || g.ID != HashToken(tok.Value)[:16] {
-		t.Fatalf("first use: %+v %v (the wrong-scope call must not count)", g, err)
-	}
-	if g, err := iss.Authorize(ctx, tok.Value, ""); err != nil || g.Uses != 2 {
-		t.Fatalf("second use: %+v %v", g, err)
-	}
-	if _, err := iss.Authorize(ctx, tok.Value, uploadtoken.ScopeUploadInit); !errors.Is(err, ErrExhausted) {
-		t.Fatalf("third use: %v", err)
-	}
+	require.NoError(t, err)
+	assert.Equal(t, 1, g.Uses, "the wrong-scope call must not count")
+	assert.Equal(t, "aura_pk_app", g.AppID)
+	assert.Equal(t, 2, g.MaxUses)
+	assert.Equal(t, HashToken(tok.Value)[:16], g.ID)
+	g, err = iss.Authorize(ctx, tok.Value, "")
+	require.NoError(t, err, "second use")
+	assert.Equal(t, 2, g.Uses)
+	_, err = iss.Authorize(ctx, tok.Value, uploadtoken.ScopeUploadInit)
+	assert.ErrorIs(t, err, ErrExhausted, "third use")
 	for _, bad := range []string{"", "aubt_", "Bearer x", tok.Value[:68], tok.Value + "x", "aubt_" + strings.Repeat("!", 64),
 		"aubt_" + strings.Repeat("A", 64)} {
-		if _, err := iss.Authorize(ctx, bad, ""); !errors.Is(err, uploadtoken.ErrUnknownToken) {
-			t.Errorf("Authorize(%q) = %v", bad, err)
-		}
+		_, err := iss.Authorize(ctx, bad, "")
+		assert.ErrorIs(t, err, uploadtoken.ErrUnknownToken, "Authorize(%q)", bad)
 	}
 	tok2, _ := iss.Issue(ctx, "a", uploadtoken.ExchangeRequest{TTL: time.Minute})
 	clk.Add(time.Minute)
-	if _, err := iss.Authorize(ctx, tok2.Value, ""); !errors.Is(err, ErrExpired) {
-		t.Fatalf("at expiry: %v", err)
-	}
+	_, err = iss.Authorize(ctx, tok2.Value, "")
+	assert.ErrorIs(t, err, ErrExpired, "at expiry")
 	clk.Add(ExpiredGrace + time.Second)
-	if _, err := iss.Authorize(ctx, tok2.Value, ""); !errors.Is(err, uploadtoken.ErrUnknownToken) {
-		t.Fatalf("long expired: %v", err)
-	}
+	_, err = iss.Authorize(ctx, tok2.Value, "")
+	assert.ErrorIs(t, err, uploadtoken.ErrUnknownToken, "long expired")
 }
 
 func TestIssuerMaxUsesExactUnderConcurrency(t *testing.T) {
@@ -133,14 +120,13 @@ func TestIssuerMaxUsesExactUnderConcurrency(t *testing.T) {
 			case errors.Is(err, ErrExhausted):
 				exhausted.Add(1)
 			default:
-				t.Error(err)
+				assert.NoError(t, err)
 			}
 		}()
 	}
 	wg.Wait()
-	if granted.Load() != 10 || exhausted.Load() != 90 {
-		t.Fatalf("granted %d, exhausted %d; want 10 and 90", granted.Load(), exhausted.Load())
-	}
+	assert.EqualValues(t, 10, granted.Load(), "granted")
+	assert.EqualValues(t, 90, exhausted.Load(), "exhausted")
 }
 
 func TestIssuerStoresOnlyHashes(t *testing.T) {
@@ -152,12 +138,9 @@ func TestIssuerStoresOnlyHashes(t *testing.T) {
 	defer store.mu.Unlock()
 	for id, e := range store.entries {
 		b, _ := json.Marshal(e.rec)
-		if strings.Contains(id, tok.Value[5:]) || strings.Contains(string(b), tok.Value[5:20]) {
-			t.Fatal("store holds the token in clear")
-		}
-		if id != HashToken(tok.Value) {
-			t.Fatalf("key %s is not the SHA-256 of the token", id)
-		}
+		assert.NotContains(t, id, tok.Value[5:], "store holds the token in clear")
+		assert.NotContains(t, string(b), tok.Value[5:20], "store holds the token in clear")
+		assert.Equal(t, HashToken(tok.Value), id, "key is the SHA-256 of the token")
 	}
 }
 
@@ -168,27 +151,54 @@ func (failingReader) Read([]byte) (int, error) { return 0, errors.New("no entrop
 
 func TestIssuerRandomFailure(t *testing.T) {
 	t.Parallel()
-	if _, err := (&Issuer{Rand: failingReader{}}).Issue(context.Background(), "a", uploadtoken.ExchangeRequest{}); err == nil {
-		t.Fatal("no error when randomness fails")
-	}
+	_, err := (&Issuer{Rand: failingReader{}}).Issue(context.Background(), "a", uploadtoken.ExchangeRequest{})
+	assert.ErrorContains(t, err, "no entropy")
 }
 
 // clock is a settable time source for tests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
+type clock struct{ ns atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.ns.Store(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).UnixNano())
+	return c
 }
 
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
+func (c *clock) Now() time.Time      { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *clock) Add(d time.Duration) { c.ns.Add(int64(d)) }
 
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
+// TestZeroExpiryIsExpired: a stored record whose expiry is present but
+// Go's zero time (a year-1 date, as a store or a hand-written record may
+// hold) is an expired token, never one that does not expire.
+func TestZeroExpiryIsExpired(t *testing.T) {
+	t.Parallel()
+	store := &MemoryStore{}
+	iss := &Issuer{Store: store}
+	ctx := context.Background()
+	tok, err := iss.Issue(ctx, "app", uploadtoken.ExchangeRequest{})
+	require.NoError(t, err)
+	for _, exp := range []time.Time{{}, time.Date(1, 1, 1, 0, 0, 0, 0, time.FixedZone("", 2*3600))} {
+		require.NoError(t, store.Save(ctx, HashToken(tok.Value), uploadtoken.Record{AppID: "app", Scopes: uploadtoken.DefaultScopes, ExpiresAt: exp}))
+		_, err = iss.Authorize(ctx, tok.Value, "")
+		assert.ErrorIs(t, err, uploadtoken.ErrUnknownToken, "expiry %v: the store drops it, grace included", exp)
+	}
 }
 
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// zeroStore holds every token with a zero expiry, as a shared store
+// holding a year-1 record would.
+type zeroStore struct{}
+
+func (zeroStore) Save(context.Context, string, uploadtoken.Record) error { return nil }
+func (zeroStore) Load(context.Context, string) (*uploadtoken.Record, error) {
+	return &uploadtoken.Record{AppID: "app", Scopes: uploadtoken.DefaultScopes}, nil
+}
+func (zeroStore) Use(context.Context, string, int, time.Time) (int, bool, error) { return 1, true, nil }
+
+func TestZeroExpiryRecordIsExpired(t *testing.T) {
+	t.Parallel()
+	iss := &Issuer{Store: zeroStore{}}
+	tok, err := iss.Issue(context.Background(), "app", uploadtoken.ExchangeRequest{})
+	require.NoError(t, err)
+	_, err = iss.Authorize(context.Background(), tok.Value, uploadtoken.ScopeUploadInit)
+	assert.ErrorIs(t, err, ErrExpired)
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/dicombridge/dicombridge/uploadtoken"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestRequireScope(t *testing.T) {
@@ -18,8 +20,8 @@ func TestRequireScope(t *testing.T) {
 	tok, _ := iss.Issue(ctx, "app", uploadtoken.ExchangeRequest{Scopes: []string{uploadtoken.ScopeUploadInit}, MaxUses: 1})
 	h := RequireScope(iss, uploadtoken.ScopeUploadInit, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g, ok := GrantFromContext(r.Context())
-		if !ok || g.AppID != "app" {
-			t.Error("no grant in context")
+		if assert.True(t, ok, "no grant in context") {
+			assert.Equal(t, "app", g.AppID)
 		}
 		w.WriteHeader(204)
 	}))
@@ -40,18 +42,16 @@ func TestRequireScope(t *testing.T) {
 			req.Header.Set("Authorization", tc.auth)
 		}
 		h.ServeHTTP(rec, req)
-		if rec.Code != tc.status || strings.TrimSpace(rec.Body.String()) != tc.body {
-			t.Errorf("%s: %d %s", tc.name, rec.Code, rec.Body)
-		}
+		assert.Equal(t, tc.status, rec.Code, tc.name)
+		assert.Equal(t, tc.body, strings.TrimSpace(rec.Body.String()), tc.name)
 	}
 	tok2, _ := iss.Issue(ctx, "app", uploadtoken.ExchangeRequest{Scopes: []string{uploadtoken.ScopeIntegrationRead}})
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest("POST", "/x", nil)
 	req.Header.Set("Authorization", "Bearer "+tok2.Value)
 	h.ServeHTTP(rec, req)
-	if rec.Code != 401 || !strings.Contains(rec.Body.String(), "upload:init scope") {
-		t.Errorf("wrong scope: %d %s", rec.Code, rec.Body)
-	}
+	assert.Equal(t, 401, rec.Code, "wrong scope")
+	assert.Contains(t, rec.Body.String(), "upload:init scope")
 }
 
 func TestExchangeHandlerValidation(t *testing.T) {
@@ -70,21 +70,22 @@ func TestExchangeHandlerValidation(t *testing.T) {
 	} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("POST", "/api/auth/exchange", strings.NewReader(tc.body)))
-		if rec.Code != tc.status || strings.TrimSpace(rec.Body.String()) != tc.want {
-			t.Errorf("%s: %d %s", tc.name, rec.Code, rec.Body)
-		}
+		assert.Equal(t, tc.status, rec.Code, tc.name)
+		assert.Equal(t, tc.want, strings.TrimSpace(rec.Body.String()), tc.name)
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("POST", "/api/auth/exchange", strings.NewReader(`{"ttl":"120","scopes":["upload:init"],"max_uses":5}`)))
-	var out map[string]any
-	if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &out) != nil || !WellFormed(out["token"].(string)) || out["max_uses"].(float64) != 5 {
-		t.Fatalf("ok: %d %s", rec.Code, rec.Body)
+	var out struct {
+		Token   string `json:"token"`
+		MaxUses int    `json:"max_uses"`
 	}
+	require.Equal(t, 200, rec.Code, rec.Body.String())
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &out))
+	assert.True(t, WellFormed(out.Token))
+	assert.Equal(t, 5, out.MaxUses)
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/auth/exchange", nil))
-	if rec.Code != 405 {
-		t.Fatalf("GET: %d", rec.Code)
-	}
+	assert.Equal(t, 405, rec.Code, "GET")
 }
 
 func FuzzParseExchangeRequest(f *testing.F) {
@@ -96,8 +97,7 @@ func FuzzParseExchangeRequest(f *testing.F) {
 		if len(fields) > 0 {
 			return
 		}
-		if _, _, err := ValidateRequest(req); err != nil {
-			t.Fatalf("accepted body %q fails validation: %v", body, err)
-		}
+		_, _, err := ValidateRequest(req)
+		require.NoError(t, err, "accepted body %q fails validation", body)
 	})
 }

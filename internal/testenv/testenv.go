@@ -6,12 +6,14 @@
 package testenv
 
 import (
+	"bytes"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -120,4 +122,26 @@ func DebianPython(t testing.TB, modules ...string) string {
 		}
 	}
 	return py
+}
+
+// Buffer is a bytes.Buffer that one goroutine may write while another
+// reads it: what a test hands a program or server as stdout, stderr or a
+// log writer and then polls.
+type Buffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (s *Buffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns what was written so far.
+func (s *Buffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dicombridge/dicombridge/internal/testenv"
 )
 
 // TestServesUntilCancelled: the printed endpoint answers Tus OPTIONS while
@@ -17,7 +19,7 @@ import (
 func TestServesUntilCancelled(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr syncBuffer
+	var stdout, stderr testenv.Buffer
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, []string{"-checksum"}, &stdout, &stderr) }()
 	var endpoint string

@@ -1,0 +1,4 @@
+package uploader
+
+// ParseServerConfig exposes parseServerConfig to the external tests.
+var ParseServerConfig = parseServerConfig
