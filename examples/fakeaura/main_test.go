@@ -27,31 +27,12 @@ import (
 	"github.com/dicombridge/dicombridge/uploadtoken"
 )
 
-// syncBuffer is a bytes.Buffer safe for the program's and the test's
-// goroutines.
-type syncBuffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // fake is one running fakeaura.
 type fake struct {
 	env    map[string]string // the exported variables
 	tus    string
 	page   string
-	stderr *syncBuffer
+	stderr *testenv.Buffer
 	stop   func() int // cancels the context, returns the exit code
 }
 
@@ -63,7 +44,7 @@ func start(t *testing.T, args ...string) *fake {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	f := &fake{env: map[string]string{}, stderr: &syncBuffer{}}
+	f := &fake{env: map[string]string{}, stderr: &testenv.Buffer{}}
 	done := make(chan int, 1)
 	go func() {
 		code := run(ctx, args, pw, f.stderr)
