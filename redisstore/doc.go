@@ -16,7 +16,10 @@
 //     (a Lua script), so a per-user limit of a token endpoint, or Aura's
 //     published limits in auratest, hold for the whole deployment (see
 //     docs/aura.md, "Rate limits");
-//   - [Store.Revocations]: revoked JWT ids for package share.
+//   - [Store.Revocations]: revoked JWT ids for package share;
+//   - [Store.KheopsDeliveries]: a kheops.DeliveryStore (SET NX PX), so a
+//     KHEOPS webhook delivery retried to another instance is handed to
+//     OnEvent once.
 //
 // Every key is written with a TTL, so Redis never accumulates dead state;
 // every check-and-update is one atomic command or script.
