@@ -209,23 +209,39 @@ func measure(ctx context.Context, z dicomscan.Zip, studies []*dicomscan.Study, s
 	return cw.n, nil
 }
 
-// stream produces the archive into a pipe from its own goroutine. Close
-// stops it and waits for it.
+// stream produces the archive into a pipe from its own goroutine, and
+// checks it from a second one. Close stops both and waits for them.
 //
 // It hands the archive out one 4 MiB block at a time, and only once the
 // block's checksum was compared with the known one or saved: whatever the
 // Tus server holds when the process stops, a resume can check all of it,
 // so a source that changed without changing its size and time cannot
 // leave a mixed archive.
+//
+// The checker works up to two blocks ahead of the reader, so that the
+// compression goes on while a Tus request is in flight instead of waiting
+// for it: three blocks (12 MiB) are the memory this costs.
 type stream struct {
 	pr     *io.PipeReader
-	sums   *blockSums
 	cancel context.CancelFunc
-	done   chan error
-	block  []byte // the block being handed out, checked
-	next   int    // its first byte not handed out yet
-	err    error  // returned once block is handed out: io.EOF or a failure
+	done   chan error       // the producer's result
+	ready  chan streamBlock // checked blocks, in order; closed when the checker ends
+	free   chan []byte      // blocks the reader is done with
+	stop   chan struct{}    // closed by Close
+	cur    streamBlock      // the block being handed out
+	next   int              // its first byte not handed out yet
 }
+
+// streamBlock is a checked block; err (io.EOF or a failure) is returned
+// once b is handed out.
+type streamBlock struct {
+	b   []byte
+	err error
+}
+
+// streamBlocks is the number of blocks in flight between the checker and
+// the reader.
+const streamBlocks = 3
 
 // errStreamClosed ends the producer when the reader stops early.
 var errStreamClosed = errors.New("uploader: archive stream closed")
@@ -233,62 +249,92 @@ var errStreamClosed = errors.New("uploader: archive stream closed")
 func newStream(ctx context.Context, z dicomscan.Zip, studies []*dicomscan.Study, sums *blockSums) *stream {
 	ctx, cancel := context.WithCancel(ctx)
 	pr, pw := io.Pipe()
-	s := &stream{pr: pr, sums: sums, cancel: cancel, done: make(chan error, 1)}
+	s := &stream{pr: pr, cancel: cancel, done: make(chan error, 1),
+		ready: make(chan streamBlock, streamBlocks-2), free: make(chan []byte, streamBlocks), stop: make(chan struct{})}
+	for range streamBlocks {
+		s.free <- nil
+	}
 	go func() {
 		_, err := z.Write(ctx, pw, studies)
 		pw.CloseWithError(err) // nil: EOF
 		s.done <- err
 	}()
+	go s.check(sums)
 	return s
 }
 
-// Read reads the archive, checksummed block by block.
-func (s *stream) Read(p []byte) (int, error) {
-	if s.sums == nil {
-		return s.pr.Read(p)
-	}
-	for s.next == len(s.block) {
-		if s.err != nil {
-			return 0, s.err
+// check reads the archive block by block, checksums each block and hands
+// it to the reader.
+func (s *stream) check(sums *blockSums) {
+	defer close(s.ready)
+	for {
+		var buf []byte
+		select {
+		case buf = <-s.free:
+		case <-s.stop:
+			return
 		}
-		s.fill()
+		if buf == nil {
+			buf = make([]byte, blockSize)
+		}
+		n, err := io.ReadFull(s.pr, buf[:blockSize])
+		blk := streamBlock{b: buf[:n]}
+		if n > 0 {
+			if _, serr := sums.Write(blk.b); serr != nil {
+				blk = streamBlock{b: buf[:0], err: serr}
+			}
+		}
+		switch {
+		case blk.err != nil:
+		case err == nil:
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			blk.err = io.EOF
+			if serr := sums.finish(); serr != nil {
+				blk = streamBlock{b: buf[:0], err: serr}
+			}
+		default:
+			blk = streamBlock{b: buf[:0], err: err}
+		}
+		select {
+		case s.ready <- blk:
+		case <-s.stop:
+			return
+		}
+		if blk.err != nil {
+			return
+		}
 	}
-	n := copy(p, s.block[s.next:])
+}
+
+// Read reads the archive, checked block by block.
+func (s *stream) Read(p []byte) (int, error) {
+	for s.next == len(s.cur.b) {
+		if s.cur.err != nil {
+			return 0, s.cur.err
+		}
+		if s.cur.b != nil {
+			s.free <- s.cur.b[:0] // never blocks: there are streamBlocks slots
+		}
+		blk, ok := <-s.ready
+		if !ok {
+			return 0, errStreamClosed
+		}
+		s.cur, s.next = blk, 0
+	}
+	n := copy(p, s.cur.b[s.next:])
 	s.next += n
 	return n, nil
 }
 
-// fill reads the next block (the last may be shorter) and checks it.
-func (s *stream) fill() {
-	if s.block == nil {
-		s.block = make([]byte, blockSize)
-	}
-	n, err := io.ReadFull(s.pr, s.block[:blockSize])
-	s.block, s.next = s.block[:n], 0
-	if n > 0 {
-		if _, serr := s.sums.Write(s.block); serr != nil {
-			s.block, s.err = s.block[:0], serr
-			return
-		}
-	}
-	switch err {
-	case nil:
-	case io.EOF, io.ErrUnexpectedEOF:
-		s.err = io.EOF
-		if serr := s.sums.finish(); serr != nil {
-			s.block, s.err = s.block[:0], serr
-		}
-	default:
-		s.block, s.err = s.block[:0], err
-	}
-}
-
-// Close stops the producer and returns its error, if it failed for a
-// reason other than being stopped.
+// Close stops the producer and the checker and returns the producer's
+// error, if it failed for a reason other than being stopped.
 func (s *stream) Close() error {
+	close(s.stop)
 	s.pr.CloseWithError(errStreamClosed)
 	s.cancel()
 	err := <-s.done
+	for range s.ready { // the checker has ended once ready is closed
+	}
 	if errors.Is(err, errStreamClosed) || errors.Is(err, context.Canceled) || errors.Is(err, io.ErrClosedPipe) {
 		return nil
 	}

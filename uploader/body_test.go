@@ -3,7 +3,6 @@ package uploader_test
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"math"
 	"os/exec"
 	"strings"
@@ -21,9 +20,7 @@ func TestInitBodiesGolden(t *testing.T) {
 	for _, c := range initCases(t) {
 		t.Run(c.Name, func(t *testing.T) {
 			b, err := c.request().Body()
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			golden(t, "init-"+c.Name, b)
 		})
 	}
@@ -37,23 +34,18 @@ func TestGoldenMatchesJSONStringify(t *testing.T) {
 	t.Parallel()
 	node := testenv.LookPath(t, "node", "apt-get install nodejs")
 	out, err := exec.Command(node, "testdata/stringify.mjs").Output()
-	if err != nil {
-		t.Fatalf("node: %v", err)
-	}
+	require.NoError(t, err, "node")
 	n := 0
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		name, body, ok := strings.Cut(sc.Text(), "\t")
-		if !ok {
-			t.Fatalf("bad line %q", sc.Text())
-		}
+		require.True(t, ok, "bad line %q", sc.Text())
 		golden(t, name, []byte(body))
 		n++
 	}
-	if n != len(initCases(t))+len(lifecycleCases(t)) {
-		t.Fatalf("node printed %d bodies", n)
-	}
+	require.NoError(t, sc.Err())
+	assert.Equal(t, len(initCases(t))+len(lifecycleCases(t)), n, "bodies node printed")
 }
 
 func TestInitBodyErrors(t *testing.T) {
@@ -66,9 +58,8 @@ func TestInitBodyErrors(t *testing.T) {
 		"duplicate series": {UploadID: "u", Studies: []uploader.Study{{UID: "1", Series: []uploader.Series{{UID: "2"}, {UID: "2"}}}}},
 		"bad context":      {UploadID: "u", Context: func() {}},
 	} {
-		if _, err := req.Body(); !errors.Is(err, uploader.ErrInvalidInit) {
-			t.Errorf("%s: err = %v", name, err)
-		}
+		_, err := req.Body()
+		assert.ErrorIs(t, err, uploader.ErrInvalidInit, name)
 	}
 }
 

@@ -28,7 +28,7 @@
 //
 // The pause, resume, cancel triangle:
 //
-//   - pause: the context ends (or [Session.Pause]). Nothing is sent to Aura,
+//   - pause: the context ends, whatever the cause. Nothing is sent to Aura,
 //     the Tus upload is kept; the error matches [ErrPaused] and, with
 //     StateDir, [ErrResumable].
 //   - resume: [Uploader.Resume] continues a paused (or unreported failed)
@@ -61,7 +61,7 @@
 //     reference client's messages ([ConfigError], [ErrServerConfig]);
 //   - [API.Init]: POST /uploader/upload/init with an [InitRequest], whose
 //     JSON is built byte for byte as the reference client builds it
-//     (series values null when missing, study values ""); [StudiesFromScan]
+//     (series values null when missing, study values ""); [Session.Studies]
 //     builds its studies from a scan;
 //   - [API.Start], [API.Complete], [API.Error], [API.Cancel]: the
 //     lifecycle calls.

@@ -54,18 +54,20 @@ const defaultChunkSize = 5 << 20
 // # One pass
 //
 // The zip is produced on the fly from the source files and streamed to
-// Tus. It is never held in memory (one 5 MiB chunk and one 4 MiB block
-// are) nor written to disk, so no copy of the patient data is left in a
-// temporary directory if the process dies, and a study of any size needs
-// no free disk space.
+// Tus. It is never held in memory (one 5 MiB chunk and three 4 MiB blocks
+// are: the compression works up to two blocks ahead of the network) nor
+// written to disk, so no copy of the patient data is left in a temporary
+// directory if the process dies, and a study of any size needs no free
+// disk space.
 //
 // With deflated entries (the default, as the reference) the archive's
 // length is only known at the end. When the Tus server announces the
 // creation-defer-length extension (tusd does), the upload is created with
 // Upload-Defer-Length and the last PATCH declares the length: the files
-// are read and compressed once. A server that does not announce it gets
-// the length at creation (as the reference client always sends it), at
-// the price of a first compression pass to measure it ([StatePacking]).
+// are read and compressed once. A server that does not announce it (in
+// its OPTIONS answer) gets the length at creation (as the reference client
+// always sends it), at the price of a compression pass to measure it
+// first, before init ([StatePacking]).
 // With Store set, the length comes from the file sizes: one pass always.
 // A spool to a temporary file was set aside: it would write patient data
 // to disk and need free space as large as the archive. See
@@ -120,8 +122,8 @@ type Uploader struct {
 	Workers int
 
 	// ChunkSize is the Tus PATCH size; 0 means 5 MiB, as the reference
-	// client. The upload buffers this much, plus one 4 MiB
-	// block of the archive.
+	// client. The upload buffers this much, plus three 4 MiB blocks of
+	// the archive.
 	ChunkSize int64
 	// TusHTTPClient sends the Tus requests; nil means tusclient's default
 	// (bounded dials and header waits, no overall timeout).
@@ -186,7 +188,7 @@ const (
 	StateConnecting   State = "connecting"   // GET /uploader/config
 	StateScanning     State = "scanning"     // reading the files' headers
 	StateReady        State = "ready"        // studies found; Prepare returned
-	StatePacking      State = "packing"      // compressing once to learn the archive's length (see Uploader, "One pass")
+	StatePacking      State = "packing"      // compressing once to learn the archive's length, for a Tus server without deferred lengths (see Uploader, "One pass")
 	StateInitializing State = "initializing" // POST init
 	StateStarting     State = "starting"     // POST start
 	StateUploading    State = "uploading"    // Tus
@@ -267,8 +269,8 @@ var (
 	// The error also wraps the context's cause.
 	ErrCancelled = errors.New("uploader: upload cancelled")
 	// ErrPaused: the upload's context ended (cancelled whatever the cause,
-	// or past its deadline: signal.NotifyContext on SIGTERM, a timeout) or
-	// Session.Pause was called, after init was sent. Nothing is reported to
+	// or past its deadline: signal.NotifyContext on SIGTERM, a timeout)
+	// after init was sent. Nothing is reported to
 	// Aura and the Tus upload is kept. With StateDir the error also matches
 	// ErrResumable and Uploader.Resume continues; without, nothing can
 	// resume it: destroy it with Session.Cancel (or Uploader.Cancel, which
@@ -388,7 +390,7 @@ func (u *Uploader) Resume(ctx context.Context, uploadID string) (*Result, error)
 
 // Pending lists the unfinished uploads in StateDir, oldest first. A state
 // file that cannot be read does not hide the others: it is listed with
-// [Pending.Err] set, and [Uploader.Discard] removes it.
+// [Pending.Err] set, and [Uploader.Cancel] removes it.
 func (u *Uploader) Pending() ([]Pending, error) {
 	if u.StateDir == "" {
 		return nil, nil

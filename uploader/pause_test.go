@@ -41,7 +41,7 @@ func checkPaused(t *testing.T, aura *auratest.Server, u *uploader.Uploader, rec 
 	assert.False(t, up.Terminated, "tus upload deleted")
 	require.NotEmpty(t, rec.states)
 	assert.Equal(t, uploader.StatePaused, rec.states[len(rec.states)-1])
-	assert.Zero(t, rec.cancels, "OnCancel called")
+	assert.Zero(t, rec.cancels, "StateCancelled reported")
 	assert.Empty(t, rec.errs, "OnError called")
 	pending, err := u.Pending()
 	require.NoError(t, err)
@@ -125,11 +125,10 @@ func TestContextEndPauses(t *testing.T) {
 			return ctx
 		}},
 		{"deadline", context.DeadlineExceeded, func(onHeld *func()) context.Context {
-			// Long enough to reach the held PATCH on a busy machine (with
-			// -race, under load).
-			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			*onHeld = func() {}
-			_ = cancel // ends with the deadline
+			// A deadline that passes when the transfer is held, whatever
+			// the machine's load: a timer would race the steps before.
+			ctx := newDeadline(time.Now().Add(time.Hour))
+			*onHeld = ctx.expire
 			return ctx
 		}},
 	}
@@ -298,4 +297,28 @@ func TestUploaderCancel(t *testing.T) {
 		assert.Equal(t, []string{"initialized", "started", "cancelled"}, ss.States)
 		assert.Equal(t, `{"upload_id":"`+s.UploadID()+`","mode":"uploader"}`, body(t, aura, auratest.EndpointCancel))
 	})
+}
+
+// deadlineCtx is a context whose deadline passes when expire is called: it
+// then behaves as a context past its deadline (Done closed, Err and Cause
+// context.DeadlineExceeded). It is built on a cancelable context so that
+// the contexts derived from it end at once, as with a real deadline.
+type deadlineCtx struct {
+	context.Context
+	at     time.Time
+	cancel context.CancelCauseFunc
+}
+
+func newDeadline(at time.Time) *deadlineCtx {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	return &deadlineCtx{Context: ctx, at: at, cancel: cancel}
+}
+
+func (d *deadlineCtx) expire()                     { d.cancel(context.DeadlineExceeded) }
+func (d *deadlineCtx) Deadline() (time.Time, bool) { return d.at, true }
+func (d *deadlineCtx) Err() error {
+	if d.Context.Err() != nil {
+		return context.DeadlineExceeded
+	}
+	return nil
 }

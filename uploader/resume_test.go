@@ -20,22 +20,26 @@ import (
 // TestPauseResume pauses an upload (its context cancelled) after its
 // first 2 MiB and resumes it with a new Uploader (as a new process would):
 // the same upload_id goes on, init and start are not repeated, only the
-// missing bytes are sent, and the zip is intact; for deflated (one pass,
-// deferred length) and stored entries.
+// missing bytes are sent, and the zip is intact; for stored entries, and
+// deflated ones with a deferred length (one pass) or, for a server without
+// it, a known one.
 func TestPauseResume(t *testing.T) {
 	t.Parallel()
-	for _, store := range []bool{true, false} {
-		name := "deflated"
-		if store {
-			name = "stored"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, c := range []struct {
+		name               string
+		store, knownLength bool
+	}{{"stored", true, false}, {"deflated", false, false}, {"deflated, server without deferred lengths", false, true}} {
+		store := c.store
+		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			aura := auratest.NewServer()
 			t.Cleanup(aura.Close)
 			stateDir := t.TempDir()
 			u, rec := newUploader(t, aura, stateDir)
 			u.Store = store
+			if c.knownLength {
+				knownLengthOnly(t, u)
+			}
 			heldAt2MiB(aura, u)
 			ctx, pause := context.WithCancel(context.Background())
 			s, err := u.Prepare(ctx, bigDir)
@@ -50,8 +54,8 @@ func TestPauseResume(t *testing.T) {
 			pending, err := u.Pending()
 			require.NoError(t, err)
 			assert.Equal(t, []string{bigDir}, pending[0].Paths)
-			if store {
-				assert.Positive(t, pending[0].ArchiveBytes, "a stored archive's length is known")
+			if store || c.knownLength {
+				assert.Positive(t, pending[0].ArchiveBytes, "the archive's length is known")
 			} else {
 				assert.Equal(t, int64(-1), pending[0].ArchiveBytes, "a deferred length is not known yet")
 			}
@@ -59,6 +63,9 @@ func TestPauseResume(t *testing.T) {
 			aura.ClearFailures()
 			seq := lastSeq(aura)
 			u2, rec2 := newUploader(t, aura, stateDir)
+			if c.knownLength {
+				knownLengthOnly(t, u2)
+			}
 			res, err := u2.Resume(context.Background(), s.UploadID())
 			require.NoError(t, err)
 			assert.True(t, res.Resumed)

@@ -341,8 +341,9 @@ func (s *Session) run(ctx context.Context, studies []*dicomscan.Study) (*Result,
 				return nil, fmt.Errorf("uploader: archive size: %w", err)
 			}
 		case deferred:
-			size = -1 // learnt at the end of the one pass
+			size = -1 // learnt at the end of the one pass (see transfer)
 		default:
+			// Packed before init, so that Aura does not wait for it.
 			s.state(StatePacking)
 			if size, err = s.pack(ctx, z, studies, sums); err != nil {
 				return nil, err
@@ -354,10 +355,13 @@ func (s *Session) run(ctx context.Context, studies []*dicomscan.Study) (*Result,
 			}
 		}
 	}
-	defer sums.close()
+	defer func() { sums.close() }()
 
 	if s.before(stepInitialized) {
 		s.state(StateInitializing)
+		if err := ctx.Err(); err != nil {
+			return nil, err // not announced: nothing to pause
+		}
 		ambiguous := s.step == stepInitSent
 		if err := s.setStep(stepInitSent); err != nil {
 			return nil, err
@@ -402,9 +406,11 @@ func (s *Session) run(ctx context.Context, studies []*dicomscan.Study) (*Result,
 	}
 	if s.before(stepUploaded) {
 		s.state(StateUploading)
-		if size, err = s.transfer(ctx, z, studies, len(entries), size, sums, res); err != nil {
+		n, err := s.transfer(ctx, z, studies, len(entries), size, sums, res)
+		if err != nil {
 			return nil, err
 		}
+		size = n
 		if s.saved != nil {
 			s.saved.Size = size
 		}
@@ -601,7 +607,8 @@ func (s *Session) canDefer(ctx context.Context) (bool, error) {
 }
 
 // transfer streams the archive to Tus and returns its length. size is -1
-// when the length is deferred.
+// when the length is deferred: the upload is created with
+// Upload-Defer-Length and the last PATCH declares it.
 func (s *Session) transfer(ctx context.Context, z dicomscan.Zip, studies []*dicomscan.Study, files int, size int64, sums *blockSums, res *Result) (int64, error) {
 	tc, err := s.tusClient()
 	if err != nil {

@@ -131,7 +131,7 @@ func real(ctx context.Context, api, dir string, creds map[string]string, stdout,
 		API:       &uploader.API{BaseURL: api, APIKey: creds["AURA_API_KEY"], Tokens: exchanger.Source(uploadtoken.ExchangeRequest{})},
 		Callbacks: bar.Callbacks(uploader.Callbacks{OnStudies: printStudies(stdout)}),
 	}
-	res, err := u.Upload(ctx, dir)
+	res, err := upload(ctx, u, dir)
 	bar.Finish()
 	if err != nil {
 		return err
@@ -178,7 +178,7 @@ func demo(ctx context.Context, stdout, stderr io.Writer) error {
 		StateDir:  filepath.Join(tmp, "state"),
 		Callbacks: bar.Callbacks(uploader.Callbacks{OnStudies: printStudies(stdout)}),
 	}
-	res, err := u.Upload(ctx, src)
+	res, err := upload(ctx, u, src)
 	bar.Finish()
 	if err != nil {
 		return err
@@ -196,6 +196,26 @@ func demo(ctx context.Context, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "   all %d entries of the stored zip are byte-identical to the source files ✓\n", n)
 	return nil
+}
+
+// upload uploads dir. An ended ctx (Ctrl-C) pauses an upload; this program
+// keeps no state to resume it, so it cancels it instead (Aura told, the
+// Tus upload deleted).
+func upload(ctx context.Context, u *uploader.Uploader, dir string) (*uploader.Result, error) {
+	s, err := u.Prepare(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.Upload(ctx)
+	if errors.Is(err, uploader.ErrPaused) {
+		bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if cerr := s.Cancel(bg); cerr != nil {
+			return nil, fmt.Errorf("%w; cancelling it failed: %w", err, cerr)
+		}
+		return nil, fmt.Errorf("%w: interrupted, the upload was cancelled", uploader.ErrCancelled)
+	}
+	return res, err
 }
 
 func printStudies(w io.Writer) func([]uploader.Study) {

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -132,4 +133,48 @@ func TestQuickstartUsage(t *testing.T) {
 		assert.Contains(t, out.String(), "exit status:\n  0 ")
 		assert.NotContains(t, out.String(), "Fake Aura API", "-h started the demo")
 	})
+}
+
+// TestQuickstartInterrupted: Ctrl-C in the middle of the transfer pauses
+// the upload; the program keeps no state to resume it, so it cancels it
+// (Aura told, the Tus upload deleted) and exits 130.
+func TestQuickstartInterrupted(t *testing.T) {
+	t.Parallel()
+	aura := auratest.NewServer()
+	t.Cleanup(aura.Close)
+	dir := filepath.Join(t.TempDir(), "studies")
+	_, err := dicomgen.Write(context.Background(), dir, dicomgen.Options{Studies: 1, SeriesPerStudy: 1, InstancesPerSeries: 3})
+	require.NoError(t, err)
+	aura.Fail(auratest.EndpointTus, auratest.Failure{Method: "PATCH", Delay: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		// Once the server answered the creation, and the client had the
+		// time to read its answer, the first PATCH is held.
+		for !tusCreated(aura) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(200 * time.Millisecond)
+		cancel()
+	}()
+	env := map[string]string{"AURA_APP_ID": aura.AppID, "AURA_APP_SECRET": aura.Secret, "AURA_API_KEY": aura.APIKey}
+	var out, errOut bytes.Buffer
+	code := run(ctx, []string{"-api", aura.URL, "-dir", dir}, func(k string) string { return env[k] }, &out, &errOut)
+	assert.Equal(t, exitInterrupted, code, errOut.String())
+	assert.Contains(t, errOut.String(), "interrupted")
+	ss := aura.Sessions()
+	require.Len(t, ss, 1)
+	assert.Equal(t, "cancelled", ss[0].State)
+	up := aura.Uploads()
+	require.Len(t, up, 1)
+	assert.True(t, up[0].Terminated, "tus upload deleted")
+}
+
+// tusCreated reports whether the fake answered a Tus creation.
+func tusCreated(aura *auratest.Server) bool {
+	for _, c := range aura.CallsTo(auratest.EndpointTus) {
+		if c.Method == "POST" && c.Status == 201 {
+			return true
+		}
+	}
+	return false
 }

@@ -410,10 +410,12 @@ func TestInterruptedWithoutStateDir(t *testing.T) {
 	aura.Fail(auratest.EndpointTus, auratest.Failure{Method: "PATCH", Delay: time.Minute})
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		for len(aura.Uploads()) == 0 {
+		// Once the server answered the creation, and the client had the
+		// time to read its answer, the first PATCH is held.
+		for !tusCreated(aura) {
 			time.Sleep(5 * time.Millisecond)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond)
 		cancel()
 	}()
 	r := runCLI(ctx, e, "-quiet", "-state-dir", "", sample)
@@ -426,4 +428,14 @@ func TestInterruptedWithoutStateDir(t *testing.T) {
 	up := aura.Uploads()
 	require.Len(t, up, 1)
 	assert.True(t, up[0].Terminated)
+}
+
+// tusCreated reports whether the fake answered a Tus creation.
+func tusCreated(aura *auratest.Server) bool {
+	for _, c := range aura.CallsTo(auratest.EndpointTus) {
+		if c.Method == "POST" && c.Status == 201 {
+			return true
+		}
+	}
+	return false
 }
