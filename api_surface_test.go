@@ -28,6 +28,7 @@ import (
 var surfaceBudget = map[string]int{
 	"hmac":                      55,
 	"uploadtoken":               95,
+	"dicomgen":                  35,
 	"dicomscan":                 93, // 92 + Dump (scan -dump, issue 13 §3)
 	"tusclient":                 95, // Supports (the uploader defers the length) in, Metadata.Get out
 	"tusclient/tustest":         54,

@@ -22,6 +22,13 @@
 //   - [github.com/dicombridge/dicombridge/redisstore] keeps nonces, token
 //     uses, rate limits and revocations in Redis for multi-instance servers.
 //
+// Test data:
+//
+//   - [github.com/dicombridge/dicombridge/dicomgen] writes realistic
+//     synthetic DICOM studies (CT, MR, NM; names in several character sets;
+//     native and encapsulated pixel data), the same bytes for the same
+//     seed, for your own tests and demos.
+//
 // Orthanc sharing:
 //
 //   - [github.com/dicombridge/dicombridge/share] mints share JWTs and viewer
@@ -34,6 +41,15 @@
 //     provider side of the KHEOPS Report Provider API, with a fake KHEOPS
 //     server for tests.
 //
-// Runnable programs live under examples/; the main one is
-// examples/quickstart.
+// Runnable programs live under examples/, each with a README giving its
+// usage and exit codes. examples/quickstart runs the whole Aura upload
+// in-process; examples/fakeaura runs a fake Aura until Ctrl-C and
+// examples/gendicom writes sample studies, so that examples/upload can be
+// tried end to end without an Aura account.
+//
+// What the packages know about the systems they talk to (Aura's HMAC
+// scheme, token exchange, uploader endpoints and Tus metadata; Orthanc's
+// token layouts and authorization plugin; KHEOPS report providers; the
+// DICOM header rules the scanner applies) is written down in the
+// repository's docs/ folder, and the code's comments point there.
 package dicombridge

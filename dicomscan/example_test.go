@@ -10,8 +10,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/dicombridge/dicombridge/dicomgen"
 	"github.com/dicombridge/dicombridge/dicomscan"
-	"github.com/dicombridge/dicombridge/internal/dicomgen"
 )
 
 // sampleDir writes two small synthetic studies and a stray text file.
@@ -20,7 +20,7 @@ func sampleDir() string {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if _, err := dicomgen.Write(filepath.Join(dir, "incoming"), dicomgen.Options{Studies: 2, SeriesPerStudy: 2, InstancesPerSeries: 3}); err != nil {
+	if _, err := dicomgen.Write(context.Background(), filepath.Join(dir, "incoming"), dicomgen.Options{Studies: 2, SeriesPerStudy: 2, InstancesPerSeries: 3}); err != nil {
 		log.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, "incoming", "notes.txt"), []byte("hello"), 0o644)

@@ -21,7 +21,7 @@ import (
 	"github.com/suyashkumar/dicom/pkg/tag"
 	"go.uber.org/goleak"
 
-	"github.com/dicombridge/dicombridge/internal/dicomgen"
+	"github.com/dicombridge/dicombridge/dicomgen"
 	"github.com/dicombridge/dicombridge/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 
 func generate(t testing.TB, dir string, o dicomgen.Options) []dicomgen.File {
 	t.Helper()
-	files, err := dicomgen.Write(dir, o)
+	files, err := dicomgen.Write(context.Background(), dir, o)
 	require.NoError(t, err)
 	return files
 }
@@ -47,7 +47,7 @@ func TestScanGenerated(t *testing.T) {
 		t.Run(ts, func(t *testing.T) {
 			t.Parallel()
 			root := filepath.Join(t.TempDir(), "incoming")
-			files := generate(t, root, dicomgen.Options{Studies: 3, SeriesPerStudy: 2, InstancesPerSeries: 3, TransferSyntax: ts, Seed: 3})
+			files := generate(t, root, dicomgen.Options{Studies: 3, SeriesPerStudy: 2, InstancesPerSeries: 3, TransferSyntaxes: []string{ts}, Seed: 3})
 			res, err := Scan(context.Background(), root)
 			require.NoError(t, err)
 			got := [5]int{len(res.Studies), res.Series(), res.Instances(), res.Files, len(res.Skipped) + len(res.Rejected) + len(res.Errors)}

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dicombridge/dicombridge/internal/dicomgen"
+	"github.com/dicombridge/dicombridge/dicomgen"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -28,7 +28,7 @@ func mixedStudies(t *testing.T) (*Result, string) {
 	mt := time.Date(2024, 2, 3, 4, 5, 6, 0, time.UTC)
 	generate(t, filepath.Join(root, "native"), dicomgen.Options{SeriesPerStudy: 2, InstancesPerSeries: 4, Seed: 1, ModTime: mt})
 	generate(t, filepath.Join(root, "jpeg"), dicomgen.Options{SeriesPerStudy: 1, InstancesPerSeries: 3, Seed: 2, ModTime: mt,
-		TransferSyntax: dicomgen.JPEGBaseline})
+		TransferSyntaxes: []string{dicomgen.JPEGBaseline}})
 	generate(t, filepath.Join(root, "large"), dicomgen.Options{InstancesPerSeries: 2, Seed: 3, ModTime: mt, Rows: 128, Columns: 128})
 	res, err := Scan(context.Background(), root)
 	require.NoError(t, err)

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/dicombridge/dicombridge/auratest"
+	"github.com/dicombridge/dicombridge/dicomgen"
 	"github.com/dicombridge/dicombridge/dicomscan"
-	"github.com/dicombridge/dicombridge/internal/dicomgen"
 	"github.com/dicombridge/dicombridge/tusclient"
 	"github.com/dicombridge/dicombridge/uploader"
 	"github.com/dicombridge/dicombridge/uploadtoken"
@@ -41,7 +41,7 @@ var (
 func benchStudy(b *testing.B) string {
 	benchOnce.Do(func() {
 		benchDir = filepath.Join(testRoot, "bench", "study")
-		benchFiles, benchErr = dicomgen.Write(benchDir, dicomgen.Options{Studies: 1, SeriesPerStudy: 4, InstancesPerSeries: 100,
+		benchFiles, benchErr = dicomgen.Write(context.Background(), benchDir, dicomgen.Options{Studies: 1, SeriesPerStudy: 4, InstancesPerSeries: 100,
 			Rows: 256, Columns: 256, Seed: 9})
 	})
 	if benchErr != nil {

@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dicombridge/dicombridge/auratest"
+	"github.com/dicombridge/dicombridge/dicomgen"
 	"github.com/dicombridge/dicombridge/internal/auraclient"
-	"github.com/dicombridge/dicombridge/internal/dicomgen"
 	"github.com/dicombridge/dicombridge/uploader"
 	"github.com/dicombridge/dicombridge/uploadtoken"
 )

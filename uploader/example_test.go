@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/dicombridge/dicombridge/auratest"
-	"github.com/dicombridge/dicombridge/internal/dicomgen"
+	"github.com/dicombridge/dicombridge/dicomgen"
 	"github.com/dicombridge/dicombridge/tusclient"
 	"github.com/dicombridge/dicombridge/uploader"
 	"github.com/dicombridge/dicombridge/uploadtoken"
@@ -27,7 +27,7 @@ func ExampleUploader_Upload() {
 	dir, _ := os.MkdirTemp("", "example-")
 	defer os.RemoveAll(dir)
 	sample := filepath.Join(dir, "incoming")
-	if _, err := dicomgen.Write(sample, dicomgen.Options{Studies: 2, SeriesPerStudy: 2, InstancesPerSeries: 3}); err != nil {
+	if _, err := dicomgen.Write(context.Background(), sample, dicomgen.Options{Studies: 2, SeriesPerStudy: 2, InstancesPerSeries: 3}); err != nil {
 		log.Fatal(err)
 	}
 
@@ -65,7 +65,7 @@ func ExampleSession_Remove() {
 	defer aura.Close()
 	dir, _ := os.MkdirTemp("", "example-")
 	defer os.RemoveAll(dir)
-	if _, err := dicomgen.Write(dir, dicomgen.Options{Studies: 3}); err != nil {
+	if _, err := dicomgen.Write(context.Background(), dir, dicomgen.Options{Studies: 3}); err != nil {
 		log.Fatal(err)
 	}
 	u := &uploader.Uploader{API: &uploader.API{BaseURL: aura.URL, APIKey: aura.APIKey,

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/dicombridge/dicombridge/auratest"
-	"github.com/dicombridge/dicombridge/internal/dicomgen"
+	"github.com/dicombridge/dicombridge/dicomgen"
 	"github.com/dicombridge/dicombridge/tusclient"
 	"github.com/dicombridge/dicombridge/uploader"
 	"github.com/dicombridge/dicombridge/uploadtoken"

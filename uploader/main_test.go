@@ -1,6 +1,7 @@
 package uploader_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,7 +10,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/dicombridge/dicombridge/internal/dicomgen"
+	"github.com/dicombridge/dicombridge/dicomgen"
 )
 
 // Samples written once for the whole test binary; tests only read them.
@@ -54,20 +55,20 @@ func setupAndRun(m *testing.M) (int, error) {
 	defer os.RemoveAll(root)
 	mtime := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
 	sampleDir = filepath.Join(root, "sample")
-	ct, err := dicomgen.Write(filepath.Join(sampleDir, "ct"), dicomgen.Options{
+	ct, err := dicomgen.Write(context.Background(), filepath.Join(sampleDir, "ct"), dicomgen.Options{
 		Studies: 2, SeriesPerStudy: 2, InstancesPerSeries: 4, Seed: 1, ModTime: mtime})
 	if err != nil {
 		return 0, err
 	}
-	jp, err := dicomgen.Write(filepath.Join(sampleDir, "jpeg"), dicomgen.Options{
+	jp, err := dicomgen.Write(context.Background(), filepath.Join(sampleDir, "jpeg"), dicomgen.Options{
 		Studies: 1, SeriesPerStudy: 1, InstancesPerSeries: 3, Seed: 2, ModTime: mtime,
-		TransferSyntax: dicomgen.JPEGBaseline})
+		TransferSyntaxes: []string{dicomgen.JPEGBaseline}})
 	if err != nil {
 		return 0, err
 	}
 	sampleFiles = append(ct, jp...)
 	bigDir = filepath.Join(root, "big")
-	if bigFiles, err = dicomgen.Write(bigDir, dicomgen.Options{
+	if bigFiles, err = dicomgen.Write(context.Background(), bigDir, dicomgen.Options{
 		Studies: 1, SeriesPerStudy: 2, InstancesPerSeries: 24, Rows: 256, Columns: 256, Seed: 3, ModTime: mtime}); err != nil {
 		return 0, err
 	}

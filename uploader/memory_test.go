@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/dicombridge/dicombridge/auratest"
-	"github.com/dicombridge/dicombridge/internal/dicomgen"
+	"github.com/dicombridge/dicombridge/dicomgen"
 )
 
 // TestBoundedMemory uploads a large study (UPLOADER_BIG_MB megabytes of
@@ -28,7 +28,7 @@ func TestBoundedMemory(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "big")
 	n := mb * 2 // 512 KiB slices
-	files, err := dicomgen.Write(dir, dicomgen.Options{Studies: 1, SeriesPerStudy: 4, InstancesPerSeries: n / 4,
+	files, err := dicomgen.Write(context.Background(), dir, dicomgen.Options{Studies: 1, SeriesPerStudy: 4, InstancesPerSeries: n / 4,
 		Rows: 512, Columns: 512, Seed: 11})
 	if err != nil {
 		t.Fatal(err)

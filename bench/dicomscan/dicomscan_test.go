@@ -20,8 +20,8 @@ import (
 
 	"github.com/suyashkumar/dicom"
 
+	"github.com/dicombridge/dicombridge/dicomgen"
 	"github.com/dicombridge/dicombridge/dicomscan"
-	"github.com/dicombridge/dicombridge/internal/dicomgen"
 )
 
 // The corpus: one CT-like study of 2,000 slices of 512 × 512 × 16 bits.
@@ -48,7 +48,7 @@ func corpus(tb testing.TB) (string, []string, int64) {
 		want := fmt.Sprintf("%+v\n", corpusOptions)
 		if b, err := os.ReadFile(marker); err != nil || string(b) != want {
 			os.RemoveAll(dir)
-			if _, err := dicomgen.Write(filepath.Join(dir, "study"), corpusOptions); err != nil {
+			if _, err := dicomgen.Write(context.Background(), filepath.Join(dir, "study"), corpusOptions); err != nil {
 				corpusErr = err
 				return
 			}

@@ -39,9 +39,9 @@ import (
 	"time"
 
 	"github.com/dicombridge/dicombridge/auratest"
+	"github.com/dicombridge/dicombridge/dicomgen"
 	"github.com/dicombridge/dicombridge/hmac"
 	"github.com/dicombridge/dicombridge/internal/cli"
-	"github.com/dicombridge/dicombridge/internal/dicomgen"
 	"github.com/dicombridge/dicombridge/internal/uploadbar"
 	"github.com/dicombridge/dicombridge/uploader"
 	"github.com/dicombridge/dicombridge/uploadtoken"
@@ -153,7 +153,7 @@ func demo(ctx context.Context, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "Fake Aura API on %s, its Tus server on %s\n", aura.URL, aura.TusURL)
 	src := filepath.Join(tmp, "incoming")
 	t0 := time.Now()
-	files, err := dicomgen.Write(src, sample)
+	files, err := dicomgen.Write(ctx, src, sample)
 	if err != nil {
 		return err
 	}

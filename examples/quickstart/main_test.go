@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dicombridge/dicombridge/auratest"
-	"github.com/dicombridge/dicombridge/internal/dicomgen"
+	"github.com/dicombridge/dicombridge/dicomgen"
 )
 
 // credential matches an unredacted upload token, lift token, API key or
@@ -69,7 +69,7 @@ func TestQuickstartRealMode(t *testing.T) {
 	aura := auratest.NewServer()
 	t.Cleanup(aura.Close)
 	dir := filepath.Join(t.TempDir(), "studies")
-	_, err := dicomgen.Write(dir, dicomgen.Options{Studies: 2, SeriesPerStudy: 2, InstancesPerSeries: 3})
+	_, err := dicomgen.Write(context.Background(), dir, dicomgen.Options{Studies: 2, SeriesPerStudy: 2, InstancesPerSeries: 3})
 	require.NoError(t, err)
 	env := map[string]string{"AURA_APP_ID": aura.AppID, "AURA_APP_SECRET": aura.Secret, "AURA_API_KEY": aura.APIKey}
 	var out, errOut bytes.Buffer
@@ -143,7 +143,7 @@ func TestQuickstartInterrupted(t *testing.T) {
 	aura := auratest.NewServer()
 	t.Cleanup(aura.Close)
 	dir := filepath.Join(t.TempDir(), "studies")
-	_, err := dicomgen.Write(dir, dicomgen.Options{Studies: 1, SeriesPerStudy: 1, InstancesPerSeries: 3})
+	_, err := dicomgen.Write(context.Background(), dir, dicomgen.Options{Studies: 1, SeriesPerStudy: 1, InstancesPerSeries: 3})
 	require.NoError(t, err)
 	aura.Fail(auratest.EndpointTus, auratest.Failure{Method: "PATCH", Delay: time.Minute})
 	ctx, cancel := context.WithCancel(context.Background())

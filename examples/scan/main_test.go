@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dicombridge/dicombridge/dicomgen"
 	"github.com/dicombridge/dicombridge/internal/cli"
-	"github.com/dicombridge/dicombridge/internal/dicomgen"
 	"github.com/dicombridge/dicombridge/internal/testenv"
 )
 
@@ -30,7 +30,7 @@ func runScan(t *testing.T, args ...string) (code int, stdout, stderr string) {
 func sample(t *testing.T) (string, []dicomgen.File) {
 	t.Helper()
 	dir := t.TempDir()
-	files, err := dicomgen.Write(filepath.Join(dir, "data"), dicomgen.Options{Studies: 2, SeriesPerStudy: 2, InstancesPerSeries: 3, Seed: 1})
+	files, err := dicomgen.Write(context.Background(), filepath.Join(dir, "data"), dicomgen.Options{Studies: 2, SeriesPerStudy: 2, InstancesPerSeries: 3, Seed: 1})
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "data", "notes.txt"), []byte("hello"), 0o644))
 	return filepath.Join(dir, "data"), files

@@ -18,7 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/dicombridge/dicombridge/auratest"
-	"github.com/dicombridge/dicombridge/internal/dicomgen"
+	"github.com/dicombridge/dicombridge/dicomgen"
 	"github.com/dicombridge/dicombridge/uploader"
 )
 
@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	sample = filepath.Join(root, "studies")
-	if _, err := dicomgen.Write(sample, dicomgen.Options{Studies: 3, SeriesPerStudy: 2, InstancesPerSeries: 4, Rows: 128, Columns: 128}); err != nil {
+	if _, err := dicomgen.Write(context.Background(), sample, dicomgen.Options{Studies: 3, SeriesPerStudy: 2, InstancesPerSeries: 4, Rows: 128, Columns: 128}); err != nil {
 		panic(err)
 	}
 	code := m.Run()

@@ -3,8 +3,8 @@ package dicomgen
 import (
 	"bufio"
 	"cmp"
+	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/big"
@@ -12,30 +12,36 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/frame"
 	"github.com/suyashkumar/dicom/pkg/tag"
-	"golang.org/x/text/encoding/charmap"
 )
 
-// Transfer syntaxes Write supports. Any other UID is written as an
-// encapsulated (compressed) transfer syntax with explicit VR little endian.
+// Transfer syntaxes [Write] produces. Native syntaxes carry 16-bit pixels;
+// JPEGBaseline carries a real baseline JPEG of 8-bit pixels (lossy);
+// RLELossless carries the 16-bit pixels, run-length encoded (lossless).
 const (
 	ImplicitVRLittleEndian = "1.2.840.10008.1.2"
 	ExplicitVRLittleEndian = "1.2.840.10008.1.2.1"
 	ExplicitVRBigEndian    = "1.2.840.10008.1.2.2"
 	JPEGBaseline           = "1.2.840.10008.1.2.4.50"
-	JPEG2000Lossless       = "1.2.840.10008.1.2.4.90"
+	RLELossless            = "1.2.840.10008.1.2.5"
 )
 
-// SOP classes of the generated instances.
+// SOP classes of the generated instances, one per modality.
 const (
 	CTImageStorage = "1.2.840.10008.5.1.4.1.1.2"
 	MRImageStorage = "1.2.840.10008.5.1.4.1.1.4"
+	NMImageStorage = "1.2.840.10008.5.1.4.1.1.20"
 )
+
+// ErrUnsupported is returned (wrapped) by [Write] for a modality or
+// transfer syntax it cannot produce.
+var ErrUnsupported = errors.New("dicomgen: unsupported")
 
 // Options describes the studies to write. Zero fields take the defaults
 // in brackets.
@@ -43,12 +49,18 @@ type Options struct {
 	Studies            int // [1]
 	SeriesPerStudy     int // [1]
 	InstancesPerSeries int // [1]
-	// Rows and Columns size each slice [64 × 64]; 512 × 512 gives the
+	// Rows and Columns size each image [64 × 64]; 512 × 512 gives the
 	// 512 KiB of a typical CT slice.
 	Rows, Columns int
-	// TransferSyntax [ExplicitVRLittleEndian].
-	TransferSyntax string
-	// Seed makes UIDs, names and pixels; the same Seed gives the same files.
+	// Modalities are given to the studies in turn: "CT", "MR" or "NM"
+	// [CT, MR, NM].
+	Modalities []string
+	// TransferSyntaxes are given to the series of each study in turn
+	// [ExplicitVRLittleEndian]. A list such as {ExplicitVRLittleEndian,
+	// JPEGBaseline} mixes native and encapsulated pixel data in one study.
+	TransferSyntaxes []string
+	// Seed makes UIDs, patients, dates and pixels; the same Options give
+	// the same bytes.
 	Seed int64
 	// ModTime, if not zero, is set as every file's modification time.
 	ModTime time.Time
@@ -62,49 +74,26 @@ type File struct {
 	SeriesInstanceUID string
 	SOPInstanceUID    string
 	SOPClassUID       string
+	TransferSyntaxUID string
 	Modality          string
 	PatientName       string // as decoded text (UTF-8)
 	PatientID         string
 	InstitutionName   string // as decoded text (UTF-8)
-	CharacterSet      string // Specific Character Set written, "" for none
-	Size              int64
+	// CharacterSet is the Specific Character Set (0008,0005) written, its
+	// values joined by '\' ("" when the element is absent).
+	CharacterSet string
+	Size         int64
 }
-
-// patient is one synthetic patient: a name in a script, and the character
-// set that encodes it.
-type patient struct {
-	name, id, charset, sex, birth, institution string
-}
-
-var patients = []patient{
-	{"Müller^Jürgen", "PAT-0001", "ISO_IR 100", "M", "19570312", "Universitätsklinikum Köln"},
-	{"Doe^Jane", "PAT-0002", "", "F", "19800101", "General Hospital"},
-	{"Иванов^Пётр", "PAT-0003", "ISO_IR 144", "M", "19641224", "Городская больница № 1"},
-	{"山田^太郎=やまだ^たろう", "PAT-0004", "ISO_IR 192", "M", "19711007", "東京総合病院"},
-	{"Παπαδοπούλου^Ελένη", "PAT-0005", "ISO_IR 126", "F", "19890517", "Γενικό Νοσοκομείο Αθηνών"},
-	{"Dubois^Élodie", "PAT-0006", "ISO_IR 100", "F", "19930228", "Hôpital Général"},
-}
-
-var (
-	studyDescriptions = map[string][]string{
-		"CT": {"CT HEAD W/O CONTRAST", "CT CHEST ABDOMEN PELVIS", "CT ANGIO NECK"},
-		"MR": {"MR BRAIN W/WO CONTRAST", "MR KNEE LEFT", "MR LUMBAR SPINE"},
-	}
-	seriesDescriptions = map[string][]string{
-		"CT": {"AXIAL 5mm", "CORONAL MPR", "SAGITTAL MPR", "AXIAL 1mm BONE"},
-		"MR": {"T1 SAG", "T2 AX", "FLAIR AX", "DWI b1000"},
-	}
-	bodyParts = map[string][]string{
-		"CT": {"HEAD", "CHEST", "NECK"},
-		"MR": {"BRAIN", "KNEE", "LSPINE"},
-	}
-)
 
 // Write writes the studies under dir (created if needed) as
 // dir/study%02d/series%02d/IM%05d.dcm and returns the files in that order.
-// It uses all CPUs.
-func Write(dir string, o Options) ([]File, error) {
-	o = o.withDefaults()
+// It writes on all CPUs and stops early, returning ctx's error, when ctx
+// ends. Existing files with those names are replaced.
+func Write(ctx context.Context, dir string, o Options) ([]File, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	var plan []*instance
 	for st := 0; st < o.Studies; st++ {
 		for se := 0; se < o.SeriesPerStudy; se++ {
@@ -114,27 +103,35 @@ func Write(dir string, o Options) ([]File, error) {
 		}
 	}
 	for _, in := range plan {
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, in.file.Name)), 0o755); err != nil {
-			return nil, fmt.Errorf("dicomgen: %w", err)
+		if in.num == 0 {
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, in.file.Name)), 0o755); err != nil {
+				return nil, fmt.Errorf("dicomgen: %w", err)
+			}
 		}
 	}
 	errs := make([]error, len(plan))
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := range next {
 				errs[i] = plan[i].write(dir, o)
 			}
-		}()
+		})
 	}
+feed:
 	for i := range plan {
-		next <- i
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
 	}
 	close(next)
 	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("dicomgen: %w", err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -145,7 +142,7 @@ func Write(dir string, o Options) ([]File, error) {
 	return files, nil
 }
 
-func (o Options) withDefaults() Options {
+func (o Options) withDefaults() (Options, error) {
 	if o.Studies <= 0 {
 		o.Studies = 1
 	}
@@ -161,45 +158,65 @@ func (o Options) withDefaults() Options {
 	if o.Columns <= 0 {
 		o.Columns = 64
 	}
-	if o.TransferSyntax == "" {
-		o.TransferSyntax = ExplicitVRLittleEndian
+	if o.Rows > 1<<14 || o.Columns > 1<<14 {
+		return o, fmt.Errorf("%w: %d × %d images (at most 16384 × 16384)", ErrUnsupported, o.Rows, o.Columns)
 	}
-	return o
+	if len(o.Modalities) == 0 {
+		o.Modalities = []string{"CT", "MR", "NM"}
+	}
+	for _, m := range o.Modalities {
+		if _, ok := modalities[m]; !ok {
+			return o, fmt.Errorf("%w: modality %q (want CT, MR or NM)", ErrUnsupported, m)
+		}
+	}
+	if len(o.TransferSyntaxes) == 0 {
+		o.TransferSyntaxes = []string{ExplicitVRLittleEndian}
+	}
+	for _, ts := range o.TransferSyntaxes {
+		switch ts {
+		case ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian, JPEGBaseline, RLELossless:
+		default:
+			return o, fmt.Errorf("%w: transfer syntax %q", ErrUnsupported, ts)
+		}
+	}
+	return o, nil
 }
 
 type instance struct {
 	file               File
 	study, series, num int
 	patient            patient
+	mod                *modality
 }
 
 func newInstance(o Options, st, se, in int) *instance {
-	p := patients[(int(o.Seed)+st)%len(patients)]
-	modality := [2]string{"CT", "MR"}[st%2]
-	sop := CTImageStorage
-	if modality == "MR" {
-		sop = MRImageStorage
-	}
+	p := patients[int((uint64(o.Seed)+uint64(st))%uint64(len(patients)))]
+	mod := o.Modalities[st%len(o.Modalities)]
+	m := modalities[mod]
 	name := fmt.Sprintf("study%02d/series%02d/IM%05d.dcm", st+1, se+1, in+1)
 	return &instance{
-		study: st, series: se, num: in, patient: p,
+		study: st, series: se, num: in, patient: p, mod: m,
 		file: File{
 			Name:              name,
 			StudyInstanceUID:  UID(o.Seed, "study", st),
 			SeriesInstanceUID: UID(o.Seed, "series", st, se),
 			SOPInstanceUID:    UID(o.Seed, "instance", st, se, in),
-			SOPClassUID:       sop,
-			Modality:          modality,
+			SOPClassUID:       m.sopClass,
+			TransferSyntaxUID: o.TransferSyntaxes[se%len(o.TransferSyntaxes)],
+			Modality:          mod,
 			PatientName:       p.name,
 			PatientID:         p.id,
 			InstitutionName:   p.institution,
-			CharacterSet:      p.charset,
+			CharacterSet:      strings.Join(p.charset, `\`),
 		},
 	}
 }
 
-// UID returns a DICOM UID under the 2.25 root (PS3.5 B.2) derived from the
-// seed and the given parts, so generated UIDs are stable and unique.
+// UID returns a DICOM UID under the 2.25 root (a UUID-derived UID, PS3.5
+// B.2) made from the seed and the given parts, so that generated UIDs are
+// stable and unique: UID(1, "study", 0) is the same on every run. [Write]
+// names its UIDs UID(seed, "study", st), UID(seed, "series", st, se) and
+// UID(seed, "instance", st, se, in), counting from 0.
 func UID(seed int64, parts ...any) string {
 	h := sha256.Sum256(fmt.Append(nil, seed, parts))
 	return "2.25." + new(big.Int).SetBytes(h[:16]).String()
@@ -240,36 +257,18 @@ func (in *instance) write(dir string, o Options) error {
 	return nil
 }
 
-// encode returns s in the bytes of character set cs (every name above is
-// encodable in its patient's set).
-func encode(s, cs string) string {
-	var cm *charmap.Charmap
-	switch cs {
-	case "ISO_IR 100":
-		cm = charmap.ISO8859_1
-	case "ISO_IR 144":
-		cm = charmap.ISO8859_5
-	case "ISO_IR 126":
-		cm = charmap.ISO8859_7
-	default:
-		return s
-	}
-	b, err := cm.NewEncoder().String(s)
-	if err != nil {
-		return s
-	}
-	return b
-}
-
+// dataset builds the instance's elements, sorted by tag as Part 10 wants.
 func (in *instance) dataset(o Options) (dicom.Dataset, error) {
 	f := in.file
 	p := in.patient
-	mod := f.Modality
+	m := in.mod
+	ts := f.TransferSyntaxUID
 	pick := func(list []string, i int) string { return list[i%len(list)] }
-	day := time.Date(2024, 1, 15, 8, 30, 0, 0, time.UTC).AddDate(0, 0, int(o.Seed%365)+in.study*7)
+	day := time.Date(2024, 1, 15, 8, 30, 0, 0, time.UTC).AddDate(0, 0, int(uint64(o.Seed)%365)+in.study*7)
 	seriesTime := day.Add(time.Duration(in.series) * 4 * time.Minute)
-	thickness := 5.0
-	z := -float64(in.num) * thickness
+	z := -float64(in.num) * m.thickness
+	px := in.pixels(o)
+
 	var elems []*dicom.Element
 	var errs []error
 	add := func(t tag.Tag, v any) {
@@ -285,40 +284,40 @@ func (in *instance) dataset(o Options) (dicom.Dataset, error) {
 		elems = append(elems, e)
 	}
 	s := func(v ...string) []string { return v }
+	cs := func(v string) string { return encode(v, p.charset) }
+
 	add(tag.MediaStorageSOPClassUID, s(f.SOPClassUID))
 	add(tag.MediaStorageSOPInstanceUID, s(f.SOPInstanceUID))
-	add(tag.TransferSyntaxUID, s(o.TransferSyntax))
+	add(tag.TransferSyntaxUID, s(ts))
 	add(tag.ImplementationClassUID, s("1.2.826.0.1.3680043.10.1437.1"))
 	add(tag.ImplementationVersionName, s("DICOMBRIDGE_GEN"))
-	if p.charset != "" {
-		add(tag.SpecificCharacterSet, s(p.charset))
+	if len(p.charset) > 0 {
+		add(tag.SpecificCharacterSet, p.charset)
 	}
-	add(tag.ImageType, s("ORIGINAL", "PRIMARY", "AXIAL"))
+	add(tag.ImageType, m.imageType)
 	add(tag.SOPClassUID, s(f.SOPClassUID))
 	add(tag.SOPInstanceUID, s(f.SOPInstanceUID))
 	add(tag.StudyDate, s(day.Format("20060102")))
 	add(tag.SeriesDate, s(day.Format("20060102")))
 	add(tag.StudyTime, s(day.Format("150405")))
 	add(tag.SeriesTime, s(seriesTime.Format("150405")))
-	add(tag.AccessionNumber, s(fmt.Sprintf("ACC%05d", in.study+1+int(o.Seed%1000)*100)))
-	add(tag.Modality, s(mod))
+	add(tag.AccessionNumber, s(fmt.Sprintf("ACC%05d", in.study+1+int(uint64(o.Seed)%1000)*100)))
+	add(tag.Modality, s(f.Modality))
 	add(tag.Manufacturer, s("DICOMBRIDGE"))
-	add(tag.InstitutionName, s(encode(p.institution, p.charset)))
+	add(tag.InstitutionName, s(cs(p.institution)))
 	add(tag.ReferringPhysicianName, s("Welby^Marcus"))
-	add(tag.StudyDescription, s(pick(studyDescriptions[mod], in.study)))
-	add(tag.SeriesDescription, s(pick(seriesDescriptions[mod], in.series)))
-	add(tag.PatientName, s(encode(p.name, p.charset)))
+	add(tag.StudyDescription, s(pick(m.studies, in.study)))
+	add(tag.SeriesDescription, s(pick(m.series, in.series)))
+	add(tag.PatientName, s(cs(p.name)))
 	add(tag.PatientID, s(p.id))
 	add(tag.PatientBirthDate, s(p.birth))
 	add(tag.PatientSex, s(p.sex))
-	add(tag.BodyPartExamined, s(pick(bodyParts[mod], in.study)))
-	add(tag.SliceThickness, s(fmt.Sprintf("%.1f", thickness)))
-	if mod == "CT" {
-		add(tag.KVP, s("120"))
-	} else {
-		add(tag.MagneticFieldStrength, s("1.5"))
+	add(tag.BodyPartExamined, s(pick(m.bodyParts, in.study)))
+	add(tag.SliceThickness, s(fmt.Sprintf("%.1f", m.thickness)))
+	for _, e := range m.extra {
+		add(e.tag, s(e.value))
 	}
-	add(tag.ProtocolName, s(pick(seriesDescriptions[mod], in.series)))
+	add(tag.ProtocolName, s(pick(m.series, in.series)))
 	add(tag.StudyInstanceUID, s(f.StudyInstanceUID))
 	add(tag.SeriesInstanceUID, s(f.SeriesInstanceUID))
 	add(tag.StudyID, s(fmt.Sprintf("%d", in.study+1)))
@@ -330,77 +329,41 @@ func (in *instance) dataset(o Options) (dicom.Dataset, error) {
 	add(tag.SliceLocation, s(fmt.Sprintf("%.1f", z)))
 	add(tag.SamplesPerPixel, []int{1})
 	add(tag.PhotometricInterpretation, s("MONOCHROME2"))
+	if f.Modality == "NM" {
+		add(tag.NumberOfFrames, s("1"))
+	}
 	add(tag.Rows, []int{o.Rows})
 	add(tag.Columns, []int{o.Columns})
-	add(tag.PixelSpacing, s("0.488", "0.488"))
-	add(tag.BitsAllocated, []int{16})
-	add(tag.BitsStored, []int{12})
-	add(tag.HighBit, []int{11})
+	add(tag.PixelSpacing, s(m.spacing, m.spacing))
+	add(tag.BitsAllocated, []int{px.bits})
+	add(tag.BitsStored, []int{px.stored})
+	add(tag.HighBit, []int{px.stored - 1})
 	add(tag.PixelRepresentation, []int{0})
-	add(tag.WindowCenter, s("40"))
-	add(tag.WindowWidth, s("400"))
-	add(tag.RescaleIntercept, s("-1024"))
-	add(tag.RescaleSlope, s("1"))
-	add(tag.PixelData, in.pixelData(o))
+	if px.bits == 8 {
+		add(tag.WindowCenter, s("128"))
+		add(tag.WindowWidth, s("256"))
+		add(tag.LossyImageCompression, s("01"))
+		add(tag.LossyImageCompressionMethod, s("ISO_10918_1"))
+	} else {
+		add(tag.WindowCenter, s(m.window[0]))
+		add(tag.WindowWidth, s(m.window[1]))
+		if f.Modality == "CT" {
+			add(tag.RescaleIntercept, s("-1024"))
+			add(tag.RescaleSlope, s("1"))
+		}
+	}
+	if px.fragment != nil {
+		add(tag.PixelData, dicom.PixelDataInfo{
+			IsEncapsulated: true,
+			Frames:         []*frame.Frame{{Encapsulated: true, EncapsulatedData: frame.EncapsulatedFrame{Data: px.fragment}}},
+		})
+	} else {
+		add(tag.PixelData, dicom.PixelDataInfo{IntentionallyUnprocessed: true, UnprocessedValueData: px.native})
+	}
 	if err := errors.Join(errs...); err != nil {
 		return dicom.Dataset{}, err
 	}
 	key := func(e *dicom.Element) uint32 { return uint32(e.Tag.Group)<<16 | uint32(e.Tag.Element) }
 	slices.SortFunc(elems, func(a, b *dicom.Element) int { return cmp.Compare(key(a), key(b)) })
 	return dicom.Dataset{Elements: elems}, nil
-}
-
-// pixelData makes a slice: a disc of soft tissue in air plus noise, 12
-// bits in 16, so it deflates like a real slice; or, encapsulated, one
-// fragment of noise about half that size framed as a JPEG stream.
-func (in *instance) pixelData(o Options) dicom.PixelDataInfo {
-	rng := xorshift(uint64(o.Seed)*0x9E3779B97F4A7C15 ^ uint64(in.study)<<40 ^ uint64(in.series)<<20 ^ uint64(in.num) | 1)
-	rows, cols := o.Rows, o.Columns
-	switch o.TransferSyntax {
-	case ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian:
-	default:
-		n := rows*cols + 4
-		n += n % 2
-		data := make([]byte, n)
-		for i := 0; i < n; i += 8 {
-			var w [8]byte
-			binary.LittleEndian.PutUint64(w[:], rng.next())
-			copy(data[i:], w[:])
-		}
-		copy(data, []byte{0xFF, 0xD8})
-		copy(data[n-2:], []byte{0xFF, 0xD9})
-		return dicom.PixelDataInfo{
-			IsEncapsulated: true,
-			Frames:         []*frame.Frame{{Encapsulated: true, EncapsulatedData: frame.EncapsulatedFrame{Data: data}}},
-		}
-	}
-	var order binary.ByteOrder = binary.LittleEndian
-	if o.TransferSyntax == ExplicitVRBigEndian {
-		order = binary.BigEndian
-	}
-	data := make([]byte, rows*cols*2)
-	cy, cx := float64(rows)/2, float64(cols)/2
-	r2 := (cx * 0.8) * (cx * 0.8)
-	for y := 0; y < rows; y++ {
-		for x := 0; x < cols; x++ {
-			dy, dx := float64(y)-cy, float64(x)-cx
-			v := uint16(rng.next() & 63)
-			if dy*dy+dx*dx < r2 {
-				v += 1024 + 40 + uint16(in.num%16)
-			}
-			order.PutUint16(data[2*(y*cols+x):], v)
-		}
-	}
-	return dicom.PixelDataInfo{IntentionallyUnprocessed: true, UnprocessedValueData: data}
-}
-
-type xorshiftState struct{ s uint64 }
-
-func xorshift(seed uint64) *xorshiftState { return &xorshiftState{seed} }
-
-func (x *xorshiftState) next() uint64 {
-	x.s ^= x.s << 13
-	x.s ^= x.s >> 7
-	x.s ^= x.s << 17
-	return x.s
 }
