@@ -44,9 +44,8 @@ type Config struct {
 	// Endpoint is the upload creation URL (for tusd, its base path, such as
 	// https://tus.example.org/files/). Required; http or https.
 	Endpoint string
-	// HTTPClient sends the requests. Nil means a client built on
-	// internal/httpx.NewTransport: bounded dial, TLS and response-header
-	// waits, and no overall timeout (an upload takes as long as its size
+	// HTTPClient sends the requests. Nil means the SDK's default client:
+	// bounded dial, TLS and response-header waits, and no overall timeout (an upload takes as long as its size
 	// needs; StallTimeout catches dead connections instead). The client
 	// uses a copy of it that follows a redirect only to a URL that passes
 	// CheckUploadURL, then applies its CheckRedirect, if any.

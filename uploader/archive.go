@@ -247,6 +247,14 @@ const streamBlocks = 3
 var errStreamClosed = errors.New("uploader: archive stream closed")
 
 func newStream(ctx context.Context, z dicomscan.Zip, studies []*dicomscan.Study, sums *blockSums) *stream {
+	return newStreamFrom(ctx, func(ctx context.Context, w io.Writer) error {
+		_, err := z.Write(ctx, w, studies)
+		return err
+	}, sums)
+}
+
+// newStreamFrom is newStream with the archive written by produce.
+func newStreamFrom(ctx context.Context, produce func(context.Context, io.Writer) error, sums *blockSums) *stream {
 	ctx, cancel := context.WithCancel(ctx)
 	pr, pw := io.Pipe()
 	s := &stream{pr: pr, cancel: cancel, done: make(chan error, 1),
@@ -255,7 +263,7 @@ func newStream(ctx context.Context, z dicomscan.Zip, studies []*dicomscan.Study,
 		s.free <- nil
 	}
 	go func() {
-		_, err := z.Write(ctx, pw, studies)
+		err := produce(ctx, pw)
 		pw.CloseWithError(err) // nil: EOF
 		s.done <- err
 	}()
@@ -278,6 +286,12 @@ func (s *stream) check(sums *blockSums) {
 			buf = make([]byte, blockSize)
 		}
 		n, err := io.ReadFull(s.pr, buf[:blockSize])
+		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+			// The archive stopped short (the producer failed, or Close):
+			// the bytes read are not a whole block, so they are neither
+			// checksummed nor handed out.
+			n = 0
+		}
 		blk := streamBlock{b: buf[:n]}
 		if n > 0 {
 			if _, serr := sums.Write(blk.b); serr != nil {
@@ -324,6 +338,21 @@ func (s *stream) Read(p []byte) (int, error) {
 	n := copy(p, s.cur.b[s.next:])
 	s.next += n
 	return n, nil
+}
+
+// end is called once Tus has what it needs: it reads the rest of the
+// archive, so that its last block is checked (or saved) whole, then closes
+// the stream. Tus stops before the end when the server already held the
+// bytes, on a resume; closing there would cut the checker in the middle
+// of a block, whose checksum could then only be compared against a
+// fraction of it. Producing the rest costs no more than the bytes Tus
+// skipped on the way.
+func (s *stream) end() error {
+	_, err := io.Copy(io.Discard, s)
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Close stops the producer and the checker and returns the producer's

@@ -655,17 +655,17 @@ func (s *Session) transfer(ctx context.Context, z dicomscan.Zip, studies []*dico
 		return 0, fmt.Errorf("uploader: tus: %w", err)
 	}
 	s.tusUp = up
-	runErr := up.Run(ctx)
-	closeErr := st.Close()
-	if runErr != nil {
-		return 0, fmt.Errorf("uploader: tus upload: %w", runErr)
+	if err := up.Run(ctx); err != nil {
+		st.Close()
+		return 0, fmt.Errorf("uploader: tus upload: %w", err)
 	}
-	if closeErr != nil {
-		return 0, fmt.Errorf("uploader: archive: %w", closeErr)
-	}
-	// The last block is checked here if Tus did not read the stream's end.
-	if err := sums.finish(); err != nil {
-		return 0, err
+	// The rest of the archive, if Tus did not read to its end, is
+	// produced and checked to the last block's end (see stream.end).
+	if err := st.end(); err != nil {
+		if sc := (*SourcesChangedError)(nil); errors.As(err, &sc) {
+			return 0, sc
+		}
+		return 0, fmt.Errorf("uploader: archive: %w", err)
 	}
 	res.ResumedAt = resumedAt
 	return up.Progress().Size, nil
