@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/dicombridge/dicombridge/internal/testenv"
 )
 
 // TestPackageDependencies keeps the SDK's packages independent: each may
@@ -12,9 +14,7 @@ import (
 // that importing share, say, never builds tusd or Redis, and the core
 // packages never import go-redis or suyashkumar/dicom.
 func TestPackageDependencies(t *testing.T) {
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("go command not on PATH")
-	}
+	testenv.LookPath(t, "go", "the Go toolchain")
 	const mod = "github.com/dicombridge/dicombridge"
 	allowed := map[string][]string{
 		"hmac":                      nil,

@@ -6,15 +6,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dicombridge/dicombridge/internal/testenv"
 )
 
 // TestREADMEProgramBuilds extracts every complete program (a ```go block
 // with "package main") from README.md and builds it against this module,
 // so the README's runnable examples cannot drift from the API.
 func TestREADMEProgramBuilds(t *testing.T) {
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("go command not on PATH")
-	}
+	testenv.LookPath(t, "go", "the Go toolchain")
 	readme, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)

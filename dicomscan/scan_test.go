@@ -21,10 +21,11 @@ import (
 	"github.com/suyashkumar/dicom/pkg/tag"
 	"go.uber.org/goleak"
 
-	"github.com/dicombridge/dicombridge/dicomgen"
-	"github.com/dicombridge/dicombridge/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/dicombridge/dicombridge/dicomgen"
+	"github.com/dicombridge/dicombridge/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -350,7 +351,7 @@ func TestScanLinkedRoot(t *testing.T) {
 	generate(t, filepath.Join(dir, "real"), dicomgen.Options{InstancesPerSeries: 2})
 	link := filepath.Join(dir, "link")
 	if err := os.Symlink(filepath.Join(dir, "real"), link); err != nil {
-		t.Skip("no symbolic links:", err)
+		testenv.Unsupported(t, "symbolic links", err)
 	}
 	var logs strings.Builder
 	s := Scanner{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
@@ -371,7 +372,7 @@ func TestScanNotRegular(t *testing.T) {
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "pipe")
 	if err := mkfifo(fifo); err != nil {
-		t.Skip("no named pipes here:", err)
+		testenv.Unsupported(t, "named pipes", err)
 	}
 	res, err := Scan(context.Background(), dir, fifo)
 	require.NoError(t, err)

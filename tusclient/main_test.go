@@ -20,6 +20,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" { // the process TestProcessRestart kills
+		fmt.Fprintln(os.Stderr, childUpload())
+		os.Exit(1)
+	}
 	goleak.VerifyTestMain(m)
 }
 

@@ -3,6 +3,7 @@ package tusclient_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -31,7 +32,7 @@ func TestProcessRestart(t *testing.T) {
 	fp := "file:" + f.Name()
 
 	var out bytes.Buffer
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperChildUpload$", "-test.v")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), childEnv+"=1", "TUSCLIENT_ENDPOINT="+srv.URL,
 		"TUSCLIENT_FILE="+f.Name(), "TUSCLIENT_STORE="+storeDir, "TUSCLIENT_FP="+fp)
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -95,22 +96,31 @@ func TestProcessRestart(t *testing.T) {
 	assert.False(t, stored(store, fp), "the store record survived a finished upload")
 }
 
-// TestHelperChildUpload is the process TestProcessRestart kills.
-func TestHelperChildUpload(t *testing.T) {
-	if os.Getenv(childEnv) != "1" {
-		t.Skip("helper process for TestProcessRestart")
-	}
+// childUpload is the process TestProcessRestart kills: TestMain runs it,
+// instead of the tests, when childEnv is set. It uploads until killed.
+func childUpload() error {
 	f, err := os.Open(os.Getenv("TUSCLIENT_FILE"))
-	require.NoError(t, err)
-	st, _ := f.Stat()
+	if err != nil {
+		return err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
 	store, err := tusclient.NewFileStore(os.Getenv("TUSCLIENT_STORE"))
-	require.NoError(t, err)
+	if err != nil {
+		return err
+	}
 	c, err := tusclient.New(tusclient.Config{Endpoint: os.Getenv("TUSCLIENT_ENDPOINT"), ChunkSize: 32 << 10})
-	require.NoError(t, err)
+	if err != nil {
+		return err
+	}
 	up, err := c.NewUpload(f, st.Size(), tusclient.UploadOptions{Fingerprint: os.Getenv("TUSCLIENT_FP"), Store: store})
-	require.NoError(t, err)
+	if err != nil {
+		return err
+	}
 	err = up.Run(context.Background())
-	t.Fatalf("the child should have been killed; Run returned %v", err)
+	return fmt.Errorf("the child should have been killed; Run returned %v", err)
 }
 
 // waitQuiet waits until the stored offset of url has not moved for 200 ms.

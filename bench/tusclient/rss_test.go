@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -57,11 +58,11 @@ func TestPeakRSS(t *testing.T) {
 	t.Log(b.String())
 }
 
-// childRSS runs TestRSSChild in a new process and returns its VmHWM in
+// childRSS runs rssChild in a new process and returns its VmHWM in
 // MiB and the upload URL it printed.
 func childRSS(t *testing.T, client, endpoint, path string) (float64, string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRSSChild$", "-test.v")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "TUSBENCH_CHILD="+client, "TUSBENCH_ENDPOINT="+endpoint, "TUSBENCH_FILE="+path)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -85,15 +86,12 @@ func childRSS(t *testing.T, client, endpoint, path string) (float64, string) {
 	return float64(kb) / 1024, url
 }
 
-// TestRSSChild is the child process of TestPeakRSS.
-func TestRSSChild(t *testing.T) {
-	client := os.Getenv("TUSBENCH_CHILD")
-	if client == "" {
-		t.Skip("child process of TestPeakRSS")
-	}
+// rssChild is the child process of TestPeakRSS: TestMain runs it, instead
+// of the tests, when TUSBENCH_CHILD names the client to measure.
+func rssChild(client string) error {
 	f, err := os.Open(os.Getenv("TUSBENCH_FILE"))
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer f.Close()
 	st, _ := f.Stat()
@@ -103,7 +101,7 @@ func TestRSSChild(t *testing.T) {
 	case "tusclient", "tusclient-stream":
 		c, err := tusclient.New(tusclient.Config{Endpoint: endpoint})
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		var up *tusclient.Upload
 		if client == "tusclient" {
@@ -112,10 +110,10 @@ func TestRSSChild(t *testing.T) {
 			up, err = c.NewStreamUpload(bufio.NewReader(f), -1, tusclient.UploadOptions{})
 		}
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if err := up.Run(context.Background()); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		url = up.URL()
 	case "gotus-file", "gotus-reader":
@@ -123,7 +121,7 @@ func TestRSSChild(t *testing.T) {
 		cfg.ChunkSize = 8 << 20 // tusclient's default chunk size
 		c, err := gotus.NewClient(endpoint, cfg)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		var u *gotus.Upload
 		if client == "gotus-file" {
@@ -132,37 +130,52 @@ func TestRSSChild(t *testing.T) {
 			u = gotus.NewUpload(bufio.NewReader(f), st.Size(), nil, "")
 		}
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		up, err := c.CreateUpload(u)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if err := up.Upload(); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		url = up.Url()
 	default:
-		t.Fatalf("unknown client %q", client)
+		return fmt.Errorf("unknown client %q", client)
 	}
-	fmt.Printf("RESULT URL %s\nRESULT VmHWM %d\n", url, vmHWM(t))
+	hwm, err := vmHWM()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("RESULT URL %s\nRESULT VmHWM %d\n", url, hwm)
+	return nil
 }
 
 // vmHWM returns the process's peak resident set in kB.
-func vmHWM(t *testing.T) int64 {
+func vmHWM() (int64, error) {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 			n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			if err != nil {
-				t.Fatal(err)
+				return 0, err
 			}
-			return n
+			return n, nil
 		}
 	}
-	t.Fatal("no VmHWM in /proc/self/status")
-	return 0
+	return 0, errors.New("no VmHWM in /proc/self/status")
+}
+
+func TestMain(m *testing.M) {
+	if client := os.Getenv("TUSBENCH_CHILD"); client != "" { // a child of TestPeakRSS
+		if err := rssChild(client); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
 }

@@ -31,6 +31,17 @@ func Missing(t testing.TB, what, install string) {
 	t.Skip(msg)
 }
 
+// Unsupported skips the test when the system cannot do what it needs
+// (named pipes, symbolic links), or fails it under CI, whose Linux machines
+// can: there the error is a real failure, not a missing feature.
+func Unsupported(t testing.TB, what string, err error) {
+	t.Helper()
+	if Strict() {
+		t.Fatalf("%s: %v", what, err)
+	}
+	t.Skipf("no %s here: %v", what, err)
+}
+
 // LookPath returns the path of the named binary, trying PATH and then the
 // extra directories given (Debian puts some daemons in /usr/sbin). If it is
 // absent, the test skips or, under CI, fails, with install as the hint.

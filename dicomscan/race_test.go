@@ -1,5 +1,0 @@
-//go:build race
-
-package dicomscan
-
-const raceEnabled = true
