@@ -22,6 +22,16 @@ func heldAt2MiB(aura *auratest.Server, u *uploader.Uploader) {
 	aura.Fail(auratest.EndpointTus, auratest.Failure{Method: "PATCH", Skip: 2, Delay: time.Minute})
 }
 
+// at2MiB returns a progress callback that calls f once the transfer has
+// sent 2 MiB, where heldAt2MiB holds it.
+func at2MiB(f func()) func(uploader.Progress) {
+	return func(p uploader.Progress) {
+		if p.State == uploader.StateUploading && p.Bytes == 2<<20 {
+			f()
+		}
+	}
+}
+
 // checkPaused checks that an upload whose context ended was kept: an error
 // matching ErrPaused and ErrResumable (and the context's cause), nothing
 // sent to Aura or deleted on Tus, the paused state reported, and the
@@ -144,11 +154,7 @@ func TestContextEndPauses(t *testing.T) {
 			ctx := c.ctx(&onHeld)
 			s, err := u.Prepare(context.Background(), bigDir)
 			require.NoError(t, err)
-			rec.onProg = func(p uploader.Progress) {
-				if p.State == uploader.StateUploading && p.Bytes == 2<<20 {
-					onHeld()
-				}
-			}
+			rec.onProg = at2MiB(onHeld)
 			_, err = s.Upload(ctx)
 			checkPaused(t, aura, u, rec, s.UploadID(), err, c.cause)
 			resumeMissing(t, aura, stateDir, s.UploadID(), 2<<20)
@@ -194,11 +200,7 @@ func TestSessionCancel(t *testing.T) {
 		ctx := context.Background()
 		s, err := u.Prepare(ctx, bigDir)
 		require.NoError(t, err)
-		rec.onProg = func(p uploader.Progress) {
-			if p.State == uploader.StateUploading && p.Bytes == 2<<20 {
-				assert.NoError(t, s.Cancel(ctx))
-			}
-		}
+		rec.onProg = at2MiB(func() { assert.NoError(t, s.Cancel(ctx)) })
 		_, err = s.Upload(ctx)
 		require.ErrorIs(t, err, uploader.ErrCancelled)
 		assert.NotErrorIs(t, err, uploader.ErrResumable)
@@ -226,11 +228,7 @@ func TestSessionCancel(t *testing.T) {
 			ctx, pause := context.WithCancel(context.Background())
 			s, err := u.Prepare(ctx, bigDir)
 			require.NoError(t, err)
-			rec.onProg = func(p uploader.Progress) {
-				if p.State == uploader.StateUploading && p.Bytes == 2<<20 {
-					pause()
-				}
-			}
+			rec.onProg = at2MiB(pause)
 			_, err = s.Upload(ctx)
 			require.ErrorIs(t, err, uploader.ErrPaused)
 			// Without StateDir nothing can resume it, but it is kept too.

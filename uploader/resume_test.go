@@ -44,11 +44,7 @@ func TestPauseResume(t *testing.T) {
 			ctx, pause := context.WithCancel(context.Background())
 			s, err := u.Prepare(ctx, bigDir)
 			require.NoError(t, err)
-			rec.onProg = func(p uploader.Progress) {
-				if p.State == uploader.StateUploading && p.Bytes == 2<<20 {
-					pause()
-				}
-			}
+			rec.onProg = at2MiB(pause)
 			_, err = s.Upload(ctx)
 			checkPaused(t, aura, u, rec, s.UploadID(), err, context.Canceled)
 			pending, err := u.Pending()
@@ -300,11 +296,7 @@ func TestResumeStoredRewrittenInPlace(t *testing.T) {
 	ctx, pause := context.WithCancel(context.Background())
 	s, err := u.Prepare(ctx, dir)
 	require.NoError(t, err)
-	u.Callbacks.OnProgress = func(p uploader.Progress) {
-		if p.State == uploader.StateUploading && p.Bytes == 2<<20 {
-			pause()
-		}
-	}
+	u.Callbacks.OnProgress = at2MiB(pause)
 	_, err = s.Upload(ctx)
 	require.ErrorIs(t, err, uploader.ErrPaused)
 	aura.ClearFailures()
