@@ -201,14 +201,14 @@ func startError(addr string, err error) error {
 	return fmt.Errorf("listen on %s: %w", addr, err)
 }
 
-// proxy forwards to the auratest API on its own port, keeping the Host
-// the client sent: the HMAC signature covers it.
+// proxy forwards to the auratest API on its own port. Only the URL is
+// rewritten: the outgoing request keeps the Host the client sent (Rewrite
+// starts from a copy of the incoming one), which the HMAC signature covers.
 func proxy(target string, logger *slog.Logger) http.Handler {
 	u, _ := url.Parse(target) // auratest's URL always parses
 	return &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.Out.URL.Scheme, r.Out.URL.Host = u.Scheme, u.Host
-			r.Out.Host = r.In.Host
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			logger.LogAttrs(r.Context(), slog.LevelWarn, "fakeaura: proxy", slog.String("error", err.Error()))
