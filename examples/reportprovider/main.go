@@ -38,8 +38,8 @@ import (
 	"github.com/suyashkumar/dicom/pkg/tag"
 
 	"github.com/dicombridge/dicombridge/internal/cli"
+	"github.com/dicombridge/dicombridge/kheops/kheopstest"
 	"github.com/dicombridge/dicombridge/reportprovider"
-	"github.com/dicombridge/dicombridge/reportprovider/kheopstest"
 )
 
 // config is what the app needs to run.
