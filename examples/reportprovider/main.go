@@ -29,11 +29,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/suyashkumar/dicom"
@@ -41,8 +39,8 @@ import (
 
 	"github.com/dicombridge/dicombridge/dicomweb"
 	"github.com/dicombridge/dicombridge/internal/cli"
+	"github.com/dicombridge/dicombridge/kheops/kheopstest"
 	"github.com/dicombridge/dicombridge/reportprovider"
-	"github.com/dicombridge/dicombridge/reportprovider/kheopstest"
 )
 
 // config is what the app needs to run.
@@ -500,12 +498,7 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.
 	return nil
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Main(run) }
 
 // run is the program; it serves until ctx ends, then shuts down
 // gracefully (see serve).
