@@ -288,7 +288,7 @@ func (g *Gateway) receive(ctx context.Context, write func(io.Writer) error) erro
 	if err != nil {
 		return fmt.Errorf("gateway: receiving an instance: %w", err)
 	}
-	sop, study, err := identify(tmp)
+	sop, study, err := identify(ctx, tmp)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dicombridge/dicombridge/dicomscan"
 	"github.com/dicombridge/dicombridge/internal/atomicfile"
 	"github.com/dicombridge/dicombridge/internal/dicomio"
 )
@@ -149,50 +151,26 @@ func syncDir(dir string) error {
 	return err
 }
 
-// maxHeader bounds the bytes read from a received file to find its
-// identifiers: the elements before (0020,000D) are small in practice
-// (a large private element there makes the instance fail, not the memory).
-const maxHeader = 16 << 20
-
-// identify reads the SOP Instance UID (from the File Meta group) and the
-// Study Instance UID (from the dataset) of the Part 10 file at path,
-// stopping at the first element after (0020,000D).
-func identify(path string) (sopInstanceUID, studyInstanceUID string, err error) {
-	f, err := os.Open(path)
+// identify reads the SOP Instance UID and Study Instance UID of the Part
+// 10 file at path with the scanner the upload uses (package dicomscan), so
+// that an instance the upload would set aside (unreadable, without a
+// study, rejected by the uploader's rules) is refused now, while the
+// sender can still be told, rather than acknowledged and then dropped.
+func identify(ctx context.Context, path string) (sopInstanceUID, studyInstanceUID string, err error) {
+	res, err := (&dicomscan.Scanner{Workers: 1}).Scan(ctx, path)
 	if err != nil {
-		return "", "", err
+		return "", "", fmt.Errorf("gateway: %w", err)
 	}
-	defer f.Close()
-	r := dicomio.NewReader(f, maxHeader)
-	meta, err := r.ReadMeta()
-	if err != nil {
-		return "", "", fmt.Errorf("%w: %v", ErrNotDICOM, err)
-	}
-	const tagStudyInstanceUID dicomio.Tag = 0x0020000D
-	for {
-		nested := r.Depth() > 0
-		h, err := r.Next()
-		if err != nil {
-			return "", "", fmt.Errorf("%w: no Study Instance UID (0020,000D): %v", ErrNotDICOM, err)
-		}
-		if nested {
-			continue // inside a sequence of the top-level dataset
-		}
-		if h.Tag > tagStudyInstanceUID {
-			return "", "", fmt.Errorf("%w: no Study Instance UID (0020,000D)", ErrNotDICOM)
-		}
-		if h.Tag == tagStudyInstanceUID {
-			v, err := r.ReadValue(128)
-			if err != nil {
-				return "", "", fmt.Errorf("%w: Study Instance UID: %v", ErrNotDICOM, err)
-			}
-			uid := dicomio.TrimText(v)
-			if !dicomio.IsUID(uid) {
-				return "", "", fmt.Errorf("%w: Study Instance UID %q is not a UID", ErrNotDICOM, uid)
-			}
-			return meta.MediaStorageSOPInstanceUID, uid, nil
+	for _, fes := range [][]*dicomscan.FileError{res.Errors, res.Rejected, res.Skipped} {
+		if len(fes) > 0 {
+			return "", "", fmt.Errorf("%w: %s", ErrNotDICOM, fes[0].Reason())
 		}
 	}
+	if len(res.Studies) != 1 || res.Studies[0].Instances() != 1 {
+		return "", "", fmt.Errorf("%w: no study found", ErrNotDICOM)
+	}
+	st := res.Studies[0]
+	return st.Series[0].Instances[0].SOPInstanceUID, st.StudyInstanceUID, nil
 }
 
 // listBatches reads every batch of the spool at dir, oldest first. A batch

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -89,8 +90,8 @@ func (g *gw) kill9(t *testing.T) {
 	<-g.p.Exited
 }
 
-// status runs "gateway -spool DIR -status" in this process.
-func status(t *testing.T, spool string) string {
+// spoolStatus runs "gateway -spool DIR -status" in this process.
+func spoolStatus(t *testing.T, spool string) string {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	code := run(context.Background(), []string{"-spool", spool, "-status"}, func(string) string { return "" }, &out, &errOut)
@@ -131,13 +132,78 @@ func datasetPart(t *testing.T, b []byte) []byte {
 	return b[i:]
 }
 
-// sopUID reads (0002,0003), the Media Storage SOP Instance UID.
+// metaUID reads a UI element of the File Meta group, e.g. 0x0003 for
+// (0002,0003), the Media Storage SOP Instance UID; "" if absent.
+func metaUID(b []byte, element uint16) string {
+	head := b[:min(len(b), 1024)]
+	i := bytes.Index(head, []byte{0x02, 0x00, byte(element), byte(element >> 8), 'U', 'I'})
+	if i < 0 || i+8 > len(head) {
+		return ""
+	}
+	n := int(binary.LittleEndian.Uint16(head[i+6:]))
+	if i+8+n > len(head) {
+		return ""
+	}
+	return strings.TrimRight(string(head[i+8:i+8+n]), "\x00 ")
+}
+
 func sopUID(t *testing.T, b []byte) string {
 	t.Helper()
-	i := bytes.Index(b[:min(len(b), 1024)], []byte{0x02, 0x00, 0x03, 0x00, 'U', 'I'})
-	require.GreaterOrEqual(t, i, 0, "no (0002,0003)")
-	n := int(binary.LittleEndian.Uint16(b[i+6:]))
-	return strings.TrimRight(string(b[i+8:i+8+n]), "\x00 ")
+	uid := metaUID(b, 0x0003)
+	require.NotEmpty(t, uid, "no (0002,0003)")
+	return uid
+}
+
+// proposal is the storescu option that proposes each transfer syntax
+// (and, with -R, nothing else but the uncompressed ones), so that a file
+// is sent as it is encoded rather than converted.
+var proposal = map[string]string{
+	"1.2.840.10008.1.2":      "-xi",
+	"1.2.840.10008.1.2.1":    "-xe",
+	"1.2.840.10008.1.2.2":    "-xb",
+	"1.2.840.10008.1.2.1.99": "-xd",
+	"1.2.840.10008.1.2.4.50": "-xy",
+	"1.2.840.10008.1.2.4.51": "-xx",
+	"1.2.840.10008.1.2.4.70": "-xs",
+	"1.2.840.10008.1.2.4.80": "-xt",
+	"1.2.840.10008.1.2.4.81": "-xu",
+	"1.2.840.10008.1.2.4.90": "-xv",
+	"1.2.840.10008.1.2.4.91": "-xw",
+	"1.2.840.10008.1.2.5":    "-xr",
+}
+
+var converting = regexp.MustCompile(`(?m)^I: Converting transfer syntax: (.+) -> (.+)$`)
+
+// sendAsIs sends files to the gateway with storescu; see sendTo.
+func (g *gw) sendAsIs(t *testing.T, files ...string) []string {
+	t.Helper()
+	return sendTo(t, gatewayAE, g.port, files...)
+}
+
+// sendTo sends files with storescu to the peer called ae on port, one run
+// per transfer syntax with the option that proposes it, and returns the
+// files acknowledged with Success. Files in a syntax storescu cannot
+// propose are left out.
+func sendTo(t *testing.T, ae string, port int, files ...string) []string {
+	t.Helper()
+	bySyntax := map[string][]string{}
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		require.NoError(t, err)
+		if opt := proposal[metaUID(b, 0x0010)]; opt != "" {
+			bySyntax[opt] = append(bySyntax[opt], p)
+		}
+	}
+	var acked []string
+	for _, opt := range slices.Sorted(maps.Keys(bySyntax)) {
+		args := append([]string{"-v", "-R", opt, "-nh", "-aet", senderAE, "-aec", ae, "127.0.0.1", strconv.Itoa(port)}, bySyntax[opt]...)
+		out, _ := exec.Command(dcmtk(t, "storescu"), args...).CombinedOutput() // -nh: refusals are checked by the caller
+		for _, m := range converting.FindAllStringSubmatch(string(out), -1) {
+			assert.Equal(t, m[1], m[2], "storescu converted a file (%s):\n%s", opt, out)
+		}
+		acked = append(acked, acknowledged(string(out))...)
+	}
+	return acked
 }
 
 // uploaded returns the instances of every completed upload on aura, by
@@ -221,19 +287,24 @@ func TestStoreGeneratedStudy(t *testing.T) {
 	aura := auratest.NewServer()
 	t.Cleanup(aura.Close)
 	g := startGateway(t, t.TempDir(), aura, "-quiet", "500ms")
-	g.storescu(t, dir)
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = f.Path
+	}
+	require.Len(t, g.sendAsIs(t, paths...), len(files))
 	waitFor(t, "the upload", 30*time.Second, func() bool { return completed(aura) == 1 })
 	got, count := uploaded(t, aura)
 	require.Len(t, got, len(files))
 	for _, f := range files {
 		want, err := os.ReadFile(f.Path)
 		require.NoError(t, err)
-		require.Contains(t, got, f.SOPInstanceUID, f.Name)
+		_, ok := got[f.SOPInstanceUID]
+		require.True(t, ok, f.Name)
 		assert.Equal(t, datasetPart(t, want), datasetPart(t, got[f.SOPInstanceUID]), "%s (%s)", f.Name, f.TransferSyntaxUID)
 		assert.Contains(t, string(got[f.SOPInstanceUID][:400]), f.TransferSyntaxUID, f.Name)
 		assert.Equal(t, 1, count[f.SOPInstanceUID])
 	}
-	waitFor(t, "an empty spool", 10*time.Second, func() bool { return strings.Contains(status(t, g.spool), "no study in the spool") })
+	waitFor(t, "an empty spool", 10*time.Second, func() bool { return strings.Contains(spoolStatus(t, g.spool), "no study in the spool") })
 }
 
 // pydicomRounds groups the pydicom corpus files storescu can send by SOP
@@ -254,10 +325,10 @@ func pydicomRounds(t *testing.T) [][]string {
 		p := filepath.Join(dir, e.Name())
 		b, err := os.ReadFile(p)
 		require.NoError(t, err)
-		if len(b) < 132 || string(b[128:132]) != "DICM" || !bytes.Contains(b[:min(len(b), 1024)], []byte{0x02, 0x00, 0x03, 0x00, 'U', 'I'}) {
+		uid := metaUID(b, 0x0003)
+		if len(b) < 132 || string(b[128:132]) != "DICM" || uid == "" {
 			continue // no File Meta group: storescu needs one to send it as it is
 		}
-		uid := sopUID(t, b)
 		r := seen[uid]
 		seen[uid]++
 		if r == len(rounds) {
@@ -272,40 +343,65 @@ func pydicomRounds(t *testing.T) [][]string {
 var sendingLine = regexp.MustCompile(`(?m)^I: Sending file: (.*)$`)
 
 // TestStorePydicomCorpus sends the pydicom corpus (every file with a File
-// Meta group), round by round: each instance the gateway acknowledges
-// reaches Aura with its dataset byte for byte as the original file's,
-// whatever its syntax (deflated, big endian, JPEG, JPEG 2000, JPEG-LS,
-// RLE...), and each round's instances are uploaded exactly once.
+// Meta group), round by round, to the gateway and to dcmtk's storescp in
+// bit-preserving mode (+B), which writes each dataset exactly as it came
+// over the wire: every instance the gateway acknowledges reaches Aura with
+// its dataset byte for byte as storescp received it from the same
+// storescu, whatever its syntax (deflated, big endian, JPEG, JPEG 2000,
+// JPEG-LS, RLE...); each round's instances are uploaded exactly once, and
+// the instances the gateway refuses are the ones the upload's scanner
+// would have set aside.
 func TestStorePydicomCorpus(t *testing.T) {
 	t.Parallel()
 	rounds := pydicomRounds(t)
-	aura := auratest.NewServer()
+	aura := auratest.NewServer(auratest.WithoutRateLimits()) // one upload per study: dozens
 	t.Cleanup(aura.Close)
 	g := startGateway(t, t.TempDir(), aura, "-quiet", "300ms")
-	storescu := dcmtk(t, "storescu")
-	checked := 0
+	ref := t.TempDir()
+	scpPort := testenv.FreePort(t)
+	testenv.StartProcess(t, exec.Command(dcmtk(t, "storescp"), "-aet", "STORESCP", "+B", "+xa", "-od", ref, strconv.Itoa(scpPort)),
+		syscall.SIGTERM, 30*time.Second, func() bool {
+			c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", scpPort))
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		})
+	checked, refused := 0, 0
 	for i, files := range rounds {
 		before := completed(aura)
-		args := append([]string{"-v", "-nh", "-aet", senderAE, "-aec", gatewayAE, "127.0.0.1", strconv.Itoa(g.port)}, files...)
-		out, _ := exec.Command(storescu, args...).CombinedOutput() // -nh: some corpus files are refused, on purpose
-		acked := acknowledged(string(out))
-		require.NotEmpty(t, acked, "round %d: nothing stored:\n%s", i, out)
-		studies := map[string]bool{}
-		for _, p := range acked {
-			studies[studyUID(t, p)] = true
+		acked := g.sendAsIs(t, files...)
+		refused += len(files) - len(acked)
+		if len(acked) == 0 {
+			continue // files in syntaxes storescu cannot propose, or refused
 		}
-		waitFor(t, fmt.Sprintf("round %d's %d uploads", i, len(studies)), 60*time.Second, func() bool { return completed(aura) == before+len(studies) })
+		require.Len(t, sendTo(t, "STORESCP", scpPort, acked...), len(acked), "round %d: storescp refused a file", i)
+		want := map[string][]byte{}
+		ents, err := os.ReadDir(ref)
+		require.NoError(t, err)
+		for _, e := range ents {
+			b, err := os.ReadFile(filepath.Join(ref, e.Name()))
+			require.NoError(t, err)
+			want[sopUID(t, b)] = b
+			require.NoError(t, os.Remove(filepath.Join(ref, e.Name())))
+		}
+		waitFor(t, fmt.Sprintf("round %d uploaded", i), 60*time.Second, func() bool {
+			return strings.Contains(spoolStatus(t, g.spool), "no study in the spool")
+		})
 		got, _ := roundFiles(t, aura, before)
 		for _, p := range acked {
-			want, err := os.ReadFile(p)
-			require.NoError(t, err)
-			uid := sopUID(t, want)
-			require.Contains(t, got, uid, "round %d: %s acknowledged but not uploaded", i, p)
-			assert.Equal(t, datasetPart(t, want), datasetPart(t, got[uid]), "round %d: %s", i, filepath.Base(p))
+			uid := dumpUID(t, p, "0008,0018") // the dataset's: the File Meta group of a corpus file may disagree
+			_, ok := want[uid]
+			require.True(t, ok, "round %d: %s not received by storescp", i, p)
+			if _, ok := got[uid]; !assert.True(t, ok, "round %d: %s acknowledged but not uploaded", i, p) {
+				continue
+			}
+			assert.True(t, bytes.Equal(datasetPart(t, want[uid]), datasetPart(t, got[uid])),
+				"round %d: %s: the uploaded dataset differs from the one storescp received", i, filepath.Base(p))
 			checked++
 		}
 	}
-	t.Logf("%d corpus files stored and checked in %d rounds", checked, len(rounds))
+	t.Logf("%d corpus files stored and checked in %d rounds; %d refused", checked, len(rounds), refused)
 	assert.GreaterOrEqual(t, checked, 40)
 }
 
@@ -326,10 +422,11 @@ func acknowledged(out string) []string {
 	return files
 }
 
-// studyUID asks dcmdump for a file's Study Instance UID.
-func studyUID(t *testing.T, p string) string {
+// dumpUID asks dcmdump for a UID of a file's dataset, e.g. its SOP
+// Instance UID (0008,0018).
+func dumpUID(t *testing.T, p, tag string) string {
 	t.Helper()
-	out, err := exec.Command(dcmtk(t, "dcmdump"), "+P", "0020,000d", "-s", p).CombinedOutput()
+	out, err := exec.Command(dcmtk(t, "dcmdump"), "+P", tag, "-s", p).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	m := regexp.MustCompile(`\[([0-9.]+)\]`).FindSubmatch(out)
 	require.NotNil(t, m, "%s: %s", p, out)
@@ -404,7 +501,7 @@ func TestKill9MidStudy(t *testing.T) {
 	require.GreaterOrEqual(t, len(acked), 25)
 	require.Less(t, len(acked), len(files), "the kill came too late")
 	t.Logf("%d of %d instances acknowledged before kill -9", len(acked), len(files))
-	assert.Contains(t, status(t, spool), "receiving")
+	assert.Contains(t, spoolStatus(t, spool), "receiving")
 
 	// 2. Restarted: the study is found, sealed after -quiet and uploaded
 	// once, holding every acknowledged instance. The transfer is held
@@ -415,14 +512,14 @@ func TestKill9MidStudy(t *testing.T) {
 		ups := aura.Uploads()
 		return len(ups) == 1 && ups[0].Offset > 0
 	})
-	assert.Contains(t, status(t, spool), "uploading")
+	assert.Contains(t, spoolStatus(t, spool), "uploading")
 	g.kill9(t)
 	aura.ClearFailures()
 
 	// 3. Restarted again: the upload is resumed, not repeated.
 	startGateway(t, spool, aura, "-quiet", "200ms")
 	waitFor(t, "the upload", 60*time.Second, func() bool { return completed(aura) == 1 })
-	waitFor(t, "an empty spool", 10*time.Second, func() bool { return strings.Contains(status(t, spool), "no study in the spool") })
+	waitFor(t, "an empty spool", 10*time.Second, func() bool { return strings.Contains(spoolStatus(t, spool), "no study in the spool") })
 	assert.Len(t, aura.CallsTo(auratest.EndpointInit), 1, "one upload announced")
 	assert.Len(t, aura.CallsTo(auratest.EndpointComplete), 1, "one upload completed")
 	assert.Len(t, aura.Uploads(), 1, "one Tus upload")
@@ -431,7 +528,7 @@ func TestKill9MidStudy(t *testing.T) {
 		want, err := os.ReadFile(p)
 		require.NoError(t, err)
 		uid := sopUID(t, want)
-		if assert.Contains(t, got, uid, "%s acknowledged, not uploaded", p) {
+		if _, ok := got[uid]; assert.True(t, ok, "%s acknowledged, not uploaded", p) {
 			assert.Equal(t, datasetPart(t, want), datasetPart(t, got[uid]), p)
 			assert.Equal(t, 1, count[uid], p)
 		}
@@ -459,8 +556,8 @@ func TestUploadRetried(t *testing.T) {
 	aura.Fail(auratest.EndpointInit, auratest.Failure{Status: 400, Body: `{"message":"study refused for the test"}`, Times: 1})
 	g := startGateway(t, t.TempDir(), aura, "-quiet", "200ms", "-retry", "2s")
 	g.storescu(t, dir)
-	waitFor(t, "the study listed as retrying", 30*time.Second, func() bool { return strings.Contains(status(t, g.spool), "retrying") })
-	st := status(t, g.spool)
+	waitFor(t, "the study listed as retrying", 30*time.Second, func() bool { return strings.Contains(spoolStatus(t, g.spool), "retrying") })
+	st := spoolStatus(t, g.spool)
 	assert.Contains(t, st, "study refused for the test")
 	assert.Regexp(t, `retrying\s+\S+\s+3\s+`, st)
 	waitFor(t, "the upload", 30*time.Second, func() bool { return completed(aura) == 1 })
