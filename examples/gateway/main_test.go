@@ -27,6 +27,7 @@ import (
 
 	"github.com/dicombridge/dicombridge/auratest"
 	"github.com/dicombridge/dicombridge/dicomgen"
+	"github.com/dicombridge/dicombridge/internal/orthanctest"
 	"github.com/dicombridge/dicombridge/internal/testenv"
 )
 
@@ -504,13 +505,14 @@ func TestKill9MidStudy(t *testing.T) {
 	assert.Contains(t, spoolStatus(t, spool), "receiving")
 
 	// 2. Restarted: the study is found, sealed after -quiet and uploaded
-	// once, holding every acknowledged instance. The transfer is held
-	// after its first chunk, and the gateway killed again.
-	aura.Fail(auratest.EndpointTus, auratest.Failure{Method: "PATCH", Skip: 1, Delay: time.Hour})
+	// once, holding every acknowledged instance. The transfer is cut
+	// after 300 kB, its retry held, and the gateway killed again.
+	aura.Fail(auratest.EndpointTus, auratest.Failure{Method: "PATCH", Abort: true, CutAfter: 300_000, Times: 1})
+	aura.Fail(auratest.EndpointTus, auratest.Failure{Method: "PATCH", Delay: time.Hour})
 	g = startGateway(t, spool, aura, "-quiet", "200ms")
-	waitFor(t, "the first chunk", 30*time.Second, func() bool {
+	waitFor(t, "300 kB on the Tus server", 30*time.Second, func() bool {
 		ups := aura.Uploads()
-		return len(ups) == 1 && ups[0].Offset > 0
+		return len(ups) == 1 && ups[0].Offset == 300_000
 	})
 	assert.Contains(t, spoolStatus(t, spool), "uploading")
 	g.kill9(t)
@@ -523,6 +525,13 @@ func TestKill9MidStudy(t *testing.T) {
 	assert.Len(t, aura.CallsTo(auratest.EndpointInit), 1, "one upload announced")
 	assert.Len(t, aura.CallsTo(auratest.EndpointComplete), 1, "one upload completed")
 	assert.Len(t, aura.Uploads(), 1, "one Tus upload")
+	fromZero := 0
+	for _, c := range aura.CallsTo(auratest.EndpointTus) {
+		if c.Method == "PATCH" && c.Header.Get("Upload-Offset") == "0" {
+			fromZero++
+		}
+	}
+	assert.Equal(t, 1, fromZero, "the resumed transfer sent again bytes the server held")
 	got, count := uploaded(t, aura)
 	for _, p := range acked {
 		want, err := os.ReadFile(p)
@@ -566,4 +575,40 @@ func TestUploadRetried(t *testing.T) {
 	require.Len(t, inits, 2)
 	wait := inits[1].Sub(inits[0])
 	assert.GreaterOrEqual(t, wait, 1600*time.Millisecond, "retried after %v; the back-off is 2 s ±20%%", wait)
+}
+
+// TestOrthancSends: Debian's Orthanc, with the gateway configured as a
+// DICOM modality, sends a study to it through its REST API
+// (POST /modalities/{name}/store); the gateway uploads it once and every
+// instance is in the zip with its dataset byte for byte as generated.
+func TestOrthancSends(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	files, err := dicomgen.Write(context.Background(), dir, dicomgen.Options{SeriesPerStudy: 3, InstancesPerSeries: 3, Seed: 24,
+		TransferSyntaxes: []string{dicomgen.ExplicitVRLittleEndian, dicomgen.ImplicitVRLittleEndian, dicomgen.JPEGBaseline}})
+	require.NoError(t, err)
+	aura := auratest.NewServer()
+	t.Cleanup(aura.Close)
+	g := startGateway(t, t.TempDir(), aura, "-quiet", "500ms")
+	orthanc := orthanctest.Start(t, "", map[string]any{
+		"DicomModalities": map[string]any{"gateway": []any{gatewayAE, "127.0.0.1", g.port}},
+	})
+	var study string
+	for _, f := range files {
+		study = orthanc.Upload(t, f.Path).ParentStudy
+	}
+	var job map[string]any
+	orthanc.Do(t, "POST", "modalities/gateway/store", "application/json", strings.NewReader(`"`+study+`"`), &job)
+	waitFor(t, "the upload", 30*time.Second, func() bool { return completed(aura) == 1 })
+	got, count := uploaded(t, aura)
+	require.Len(t, got, len(files))
+	for _, f := range files {
+		want, err := os.ReadFile(f.Path)
+		require.NoError(t, err)
+		_, ok := got[f.SOPInstanceUID]
+		require.True(t, ok, f.Name)
+		assert.True(t, bytes.Equal(datasetPart(t, want), datasetPart(t, got[f.SOPInstanceUID])), "%s (%s)", f.Name, f.TransferSyntaxUID)
+		assert.Equal(t, 1, count[f.SOPInstanceUID])
+	}
+	assert.Contains(t, string(got[files[0].SOPInstanceUID][:400]), "ORTHANCTEST", "the calling AE title as Source Application Entity Title")
 }
