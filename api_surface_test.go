@@ -25,6 +25,14 @@ import (
 // and 35 for the JSON models Study, Series, User and ReportProvider, one
 // field per KHEOPS field, which the REST client will return too.
 // redisstore gained one: Store.KheopsDeliveries.
+//
+// kheops/kheopstest (85, was 80 as reportprovider/kheopstest): it now
+// serves KHEOPS's whole REST API, yet its setup stays AddUser, AddAlbum,
+// AddMember and AddInstance. Permissions holds an album's six settings for
+// members who are not admins, as KHEOPS has them (+4 over the two
+// per-member flags it had), and Config gains WebhookRetryUnit and
+// NewSeriesDelay so that webhook retries and the new_series debounce take
+// milliseconds in tests (+2); AddMember's Permissions became a bool (-1).
 var surfaceBudget = map[string]int{
 	"hmac":              55,
 	"uploadtoken":       95,
