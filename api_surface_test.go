@@ -45,7 +45,7 @@ var surfaceBudget = map[string]int{
 	"redisstore":        24,
 	"share":             144,
 	"reportprovider":    135,
-	"kheops/kheopstest": 80,
+	"kheops/kheopstest": 85,
 	"kheops":            75,
 }
 

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// kind is the kind of token a request carries (see docs/kheops-api.md).
+// kind is the kind of token a request carries (see docs/kheops.md, "What the fake models").
 type kind int
 
 const (
