@@ -105,8 +105,8 @@ func testWithAuthorizationPlugin(t *testing.T, plugin, dicomweb, corpus string) 
 	// Upload without the plugin (it refuses anonymous uploads), then
 	// restart on the same storage with it.
 	pre := startOrthanc(t, storage, nil)
-	a := pre.upload(t, filepath.Join(corpus, "CT_small.dcm"))
-	b := pre.upload(t, filepath.Join(corpus, "MR_small.dcm"))
+	a := pre.Upload(t, filepath.Join(corpus, "CT_small.dcm"))
+	b := pre.Upload(t, filepath.Join(corpus, "MR_small.dcm"))
 	pre.Stop()
 
 	const serverID = "e2e"
