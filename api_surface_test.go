@@ -26,19 +26,25 @@ import (
 // field per KHEOPS field, which the REST client will return too.
 // redisstore gained one: Store.KheopsDeliveries.
 var surfaceBudget = map[string]int{
-	"hmac":                      55,
-	"uploadtoken":               95,
-	"dicomgen":                  35,
-	"dicomscan":                 93, // 92 + Dump (scan -dump, issue 13 §3)
-	"tusclient":                 95, // Supports (the uploader defers the length) in, Metadata.Get out
-	"tusclient/tustest":         54,
-	"uploader":                  159,
-	"auratest":                  90,
-	"redisstore":                24,
-	"share":                     145, // + Config.AnonymizedOrthanc: where anonymized shares' copies go
-	"reportprovider":            135,
-	"reportprovider/kheopstest": 80,
-	"kheops":                    75,
+	"hmac":              55,
+	"uploadtoken":       95,
+	"dicomgen":          35,
+	"dicomscan":         93, // 92 + Dump (scan -dump, issue 13 §3)
+	"tusclient":         95, // Supports (the uploader defers the length) in, Metadata.Get out
+	"tusclient/tustest": 54,
+	"uploader":          159,
+	"auratest":          90,
+	"redisstore":        24,
+	"share":             145, // + Config.AnonymizedOrthanc: where anonymized shares' copies go
+	"reportprovider":    135,
+	"kheops/kheopstest": 80,
+	"kheops":            75,
+	// deid (50): Config and its 8 fields (the key, the five options of
+	// the standard, burned-in acceptance, a size bound), PrivateTag and its
+	// 3 fields, Profile with New, Apply and UID, Result with its 10 fields
+	// and Removed (what the integrations name files and map UIDs with),
+	// Action with 5 values and String, MinKeySize, Edition, 7 errors.
+	"deid": 50,
 }
 
 func TestExportedSurface(t *testing.T) {

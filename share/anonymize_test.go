@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -42,6 +43,18 @@ func mintAnonymized(t *testing.T, f *fixture, orthancID string) anonymizedShare 
 	return a
 }
 
+// rawGet returns the body of GET path from o.
+func rawGet(t *testing.T, o *orthanc, path string) []byte {
+	t.Helper()
+	resp, err := http.Get(o.URL + path)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, 200, resp.StatusCode, "GET %s: %s", path, data)
+	return data
+}
+
 func studyIDs(t *testing.T, o *orthanc) []string {
 	t.Helper()
 	var ids []string
@@ -60,13 +73,13 @@ func TestRealOrthancAnonymizedShare(t *testing.T) {
 	t.Parallel()
 	corpus := testenv.PydicomTestFiles(t)
 	src := startOrthanc(t, "", nil)
-	a := src.Upload(t, filepath.Join(corpus, "CT_small.dcm"))
-	b := src.Upload(t, filepath.Join(corpus, "MR_small.dcm"))
+	a := src.upload(t, filepath.Join(corpus, "CT_small.dcm"))
+	b := src.upload(t, filepath.Join(corpus, "MR_small.dcm"))
 	originals := studyIDs(t, src)
 	require.Len(t, originals, 2)
 	var origTags map[string]any
 	src.GetJSON(t, "instances/"+a.Instance+"/simplified-tags", &origTags)
-	origPixels := src.Get(t, "instances/"+a.Instance+"/content/7fe0-0010")
+	origPixels := rawGet(t, src, "instances/"+a.Instance+"/content/7fe0-0010")
 	require.NotEmpty(t, origPixels)
 
 	config := func(anon *orthanc) func(*Config) {
@@ -119,7 +132,7 @@ func TestRealOrthancAnonymizedShare(t *testing.T) {
 		assert.NotContains(t, tags, "InstitutionName", "the Basic Profile removes InstitutionName")
 		require.NotEmpty(t, origTags["StudyDate"])
 		assert.Empty(t, tags["StudyDate"], "the Basic Profile empties StudyDate")
-		assert.Equal(t, origPixels, anon.Get(t, "instances/"+instances[0].ID+"/content/7fe0-0010"), "pixel data")
+		assert.Equal(t, origPixels, rawGet(t, anon, "instances/"+instances[0].ID+"/content/7fe0-0010"), "pixel data")
 		// Valid for the copy on the anonymized server only.
 		get := func(level Level, orthancID, uid, server string) Decision {
 			return f.svc.Check(context.Background(), Access{Method: "get", Level: level, OrthancID: orthancID, DicomUID: uid, ServerID: server, Token: s.token})
@@ -156,7 +169,7 @@ func TestRealOrthancAnonymizedShare(t *testing.T) {
 		// database, so the copy stays where Orthanc made it. (Its own
 		// source Orthanc, so that the other subtest's counts hold.)
 		one := startOrthanc(t, "", nil)
-		one.Upload(t, filepath.Join(corpus, "CT_small.dcm"))
+		one.upload(t, filepath.Join(corpus, "CT_small.dcm"))
 		f := newFixture(t, func(c *Config) {
 			config(nil)(c)
 			c.Orthanc = &OrthancClient{URL: one.URL}

@@ -16,13 +16,34 @@ import (
 )
 
 // orthanc is a real Orthanc (Debian's orthanc package) started by a test.
-type orthanc = orthanctest.Server
+type orthanc struct{ *orthanctest.Server }
 
-// startOrthanc starts Orthanc on 127.0.0.1 with storage in storage (a new
-// temporary directory if empty) and the extra configuration keys given.
+// startOrthanc starts Orthanc on 127.0.0.1 (see internal/orthanctest) with
+// storage in storage (a new temporary directory if empty) and the extra
+// configuration keys given, and stops it when the test ends.
 func startOrthanc(t *testing.T, storage string, extra map[string]any) *orthanc {
 	t.Helper()
-	return orthanctest.Start(t, storage, extra)
+	return &orthanc{orthanctest.Start(t, storage, extra)}
+}
+
+type uploaded struct {
+	Instance, Series, Study, Patient string // Orthanc ids
+	StudyUID, PatientID              string
+}
+
+// upload sends a DICOM file through POST /instances and reads back the
+// study's tags.
+func (o *orthanc) upload(t *testing.T, path string) uploaded {
+	t.Helper()
+	in := o.Upload(t, path)
+	u := uploaded{Instance: in.ID, Series: in.ParentSeries, Study: in.ParentStudy, Patient: in.ParentPatient}
+	var st struct {
+		MainDicomTags        struct{ StudyInstanceUID string }
+		PatientMainDicomTags struct{ PatientID string }
+	}
+	o.GetJSON(t, "studies/"+u.Study, &st)
+	u.StudyUID, u.PatientID = st.MainDicomTags.StudyInstanceUID, st.PatientMainDicomTags.PatientID
+	return u
 }
 
 // TestRealOrthanc runs against Debian's Orthanc with two real studies of
@@ -33,8 +54,8 @@ func TestRealOrthanc(t *testing.T) {
 	t.Parallel()
 	corpus := testenv.PydicomTestFiles(t)
 	o := startOrthanc(t, "", nil)
-	a := o.Upload(t, filepath.Join(corpus, "CT_small.dcm"))
-	b := o.Upload(t, filepath.Join(corpus, "MR_small.dcm"))
+	a := o.upload(t, filepath.Join(corpus, "CT_small.dcm"))
+	b := o.upload(t, filepath.Join(corpus, "MR_small.dcm"))
 	require.NotEqual(t, a.Study, b.Study, "the two files are one study")
 	require.NotEqual(t, a.StudyUID, b.StudyUID, "the two files are one study")
 

@@ -22,7 +22,12 @@ func TestRunAnonymizedShare(t *testing.T) {
 	corpus := testenv.PydicomTestFiles(t)
 	src := orthanctest.Start(t, "", nil)
 	anon := orthanctest.Start(t, "", nil)
-	orig := src.Upload(t, filepath.Join(corpus, "CT_small.dcm"))
+	stored := src.Upload(t, filepath.Join(corpus, "CT_small.dcm"))
+	var study struct {
+		MainDicomTags struct{ StudyInstanceUID string }
+	}
+	src.GetJSON(t, "studies/"+stored.ParentStudy, &study)
+	orig := struct{ Study, StudyUID string }{stored.ParentStudy, study.MainDicomTags.StudyInstanceUID}
 	_, call, _ := serve(t, map[string]string{
 		"SECRET_KEY": key, "USERS": `{"orthanc":"pw"}`, "LISTEN": "127.0.0.1:0",
 		"SERVER_IDENTIFIER": "std", "ANONYMIZED_SERVER_IDENTIFIER": "anon",

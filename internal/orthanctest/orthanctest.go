@@ -1,8 +1,7 @@
-// Package orthanctest starts a real Orthanc (Debian's orthanc package) on
-// 127.0.0.1 for tests, the one way every test of the SDK runs Orthanc: free
-// HTTP and DICOM ports, its own storage, no authentication, no plugins
-// unless asked, stopped when the test ends. Without the binary the test
-// skips, or fails under CI (internal/testenv).
+// Package orthanctest starts a real Orthanc (Debian's orthanc package) for
+// tests: on 127.0.0.1 with free HTTP and DICOM ports, its storage in
+// t.TempDir() unless given, stopped by t.Cleanup. A missing binary skips the
+// test locally and fails it under CI (internal/testenv).
 package orthanctest
 
 import (
@@ -14,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,18 +22,17 @@ import (
 
 // Server is a running Orthanc.
 type Server struct {
-	// URL is its REST root, with a trailing slash.
-	URL string
-	// Stop stops Orthanc (also done when the test ends); it may be called
-	// more than once.
-	Stop func()
+	URL       string // REST root with a trailing slash, e.g. "http://127.0.0.1:8042/"
+	DicomPort int    // its DICOM port (AE title AET)
+	AET       string
+	Storage   string // its storage and index directory
+	Process   *testenv.Process
 }
 
-// Start starts Orthanc with its storage and index in storage (a new
-// temporary directory if empty) and the configuration keys of extra on top
-// of the defaults (no plugins, no authentication, one job at a time, jobs
-// not saved), waits until /system answers (200, or 403 behind the
-// authorization plugin), and stops it when t ends.
+// Start runs Orthanc with the configuration keys in extra added to (or
+// replacing) a minimal loopback configuration, and waits until GET /system
+// answers (200, or 403 when an authorization plugin is active). storage is
+// the storage directory; empty means a new temporary one.
 func Start(t testing.TB, storage string, extra map[string]any) *Server {
 	t.Helper()
 	bin := testenv.LookPath(t, "Orthanc", "apt-get install orthanc")
@@ -43,14 +40,15 @@ func Start(t testing.TB, storage string, extra map[string]any) *Server {
 	if storage == "" {
 		storage = filepath.Join(dir, "storage")
 	}
+	s := &Server{DicomPort: testenv.FreePort(t), AET: "ORTHANCTEST", Storage: storage}
 	port := testenv.FreePort(t)
 	cfg := map[string]any{
 		"Name":                  "dicombridge-test",
 		"StorageDirectory":      storage,
 		"IndexDirectory":        storage,
 		"HttpPort":              port,
-		"DicomPort":             testenv.FreePort(t),
-		"DicomAet":              "DBTEST",
+		"DicomPort":             s.DicomPort,
+		"DicomAet":              s.AET,
 		"RemoteAccessAllowed":   false,
 		"AuthenticationEnabled": false,
 		"Plugins":               []string{},
@@ -60,129 +58,82 @@ func Start(t testing.TB, storage string, extra map[string]any) *Server {
 	for k, v := range extra {
 		cfg[k] = v
 	}
-	data, _ := json.MarshalIndent(cfg, "", "  ")
+	if aet, ok := cfg["DicomAet"].(string); ok {
+		s.AET = aet
+	}
+	data, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		t.Fatalf("orthanctest: configuration: %v", err)
+	}
 	cfgPath := filepath.Join(dir, "orthanc.json")
 	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
-		t.Fatalf("orthanctest: %v", err)
+		t.Fatal(err)
 	}
-	var out testenv.Buffer
-	cmd := exec.Command(bin, cfgPath)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("orthanctest: starting Orthanc: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(15 * time.Second):
-				_ = cmd.Process.Kill()
-				<-exited
-			}
-		})
-	}
-	t.Cleanup(stop)
-	s := &Server{URL: fmt.Sprintf("http://127.0.0.1:%d/", port), Stop: stop}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	s.URL = fmt.Sprintf("http://127.0.0.1:%d/", port)
+	s.Process = testenv.StartProcess(t, exec.Command(bin, cfgPath), syscall.SIGTERM, 60*time.Second, func() bool {
 		resp, err := http.Get(s.URL + "system")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 || resp.StatusCode == 403 {
-				return s
-			}
+		if err != nil {
+			return false
 		}
-		select {
-		case <-exited:
-			t.Fatalf("orthanctest: Orthanc exited during start-up:\n%s", out.String())
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("orthanctest: Orthanc did not answer /system within 60 s:\n%s", out.String())
-		}
-	}
+		resp.Body.Close()
+		return resp.StatusCode == 200 || resp.StatusCode == 403
+	})
+	return s
 }
 
-// Instance is an instance stored in Orthanc: the Orthanc ids of it and its
-// parents, and its study's StudyInstanceUID and PatientID.
+// Stop stops Orthanc now (it is also stopped when the test ends).
+func (s *Server) Stop() { s.Process.Stop() }
+
+// Instance is what POST /instances answered: Orthanc's ids of the stored
+// instance and of its parents.
 type Instance struct {
-	Instance, Series, Study, Patient string // Orthanc ids
-	StudyUID, PatientID              string
+	ID, ParentSeries, ParentStudy, ParentPatient, Status string
 }
 
-// Upload stores a DICOM file through POST /instances and reads back its
-// study's tags.
+// Upload stores a DICOM file through POST /instances.
 func (s *Server) Upload(t testing.TB, path string) Instance {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("orthanctest: %v", err)
+		t.Fatal(err)
 	}
-	var ans struct{ ID, ParentSeries, ParentStudy, ParentPatient, Status string }
-	if status := s.Do(t, http.MethodPost, "instances", data, &ans); status != 200 || ans.ParentStudy == "" {
-		t.Fatalf("orthanctest: uploading %s: %d %+v", path, status, ans)
+	var in Instance
+	s.Do(t, "POST", "instances", "application/dicom", bytes.NewReader(data), &in)
+	if in.ParentStudy == "" {
+		t.Fatalf("orthanctest: uploading %s: %+v", path, in)
 	}
-	in := Instance{Instance: ans.ID, Series: ans.ParentSeries, Study: ans.ParentStudy, Patient: ans.ParentPatient}
-	var st struct {
-		MainDicomTags        struct{ StudyInstanceUID string }
-		PatientMainDicomTags struct{ PatientID string }
-	}
-	s.GetJSON(t, "studies/"+in.Study, &st)
-	in.StudyUID, in.PatientID = st.MainDicomTags.StudyInstanceUID, st.PatientMainDicomTags.PatientID
 	return in
 }
 
-// GetJSON decodes the answer of GET path (relative to URL) into v; any
-// status other than 200 fails the test.
+// GetJSON decodes GET path (relative to URL) into v.
 func (s *Server) GetJSON(t testing.TB, path string, v any) {
 	t.Helper()
-	if status := s.Do(t, http.MethodGet, path, nil, v); status != 200 {
-		t.Fatalf("orthanctest: GET %s: HTTP %d", path, status)
-	}
+	s.Do(t, "GET", path, "", nil, v)
 }
 
-// Do sends a request (body may be nil) and decodes a JSON answer into v
-// (when v is not nil and the status is 2xx); it returns the status. A
-// network error fails the test.
-func (s *Server) Do(t testing.TB, method, path string, body []byte, v any) int {
+// Do sends a request to Orthanc's REST API and decodes a 2xx JSON answer
+// into v (unless v is nil); any other status fails the test with the body.
+func (s *Server) Do(t testing.TB, method, path, contentType string, body io.Reader, v any) {
 	t.Helper()
-	req, err := http.NewRequest(method, s.URL+path, bytes.NewReader(body))
+	req, err := http.NewRequest(method, s.URL+path, body)
 	if err != nil {
-		t.Fatalf("orthanctest: %v", err)
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("orthanctest: %s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("orthanctest: %s %s: %v", method, path, err)
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("orthanctest: %s %s: HTTP %d: %s", method, path, resp.StatusCode, data)
 	}
-	if v != nil && resp.StatusCode/100 == 2 {
+	if v != nil {
 		if err := json.Unmarshal(data, v); err != nil {
 			t.Fatalf("orthanctest: %s %s: %v: %.200s", method, path, err, data)
 		}
 	}
-	return resp.StatusCode
-}
-
-// Get returns the body of GET path; any status other than 200 fails the
-// test.
-func (s *Server) Get(t testing.TB, path string) []byte {
-	t.Helper()
-	resp, err := http.Get(s.URL + path)
-	if err != nil {
-		t.Fatalf("orthanctest: GET %s: %v", path, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("orthanctest: GET %s: HTTP %d %v", path, resp.StatusCode, err)
-	}
-	return data
 }
