@@ -24,8 +24,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/dicombridge/dicombridge/kheops/kheopstest"
 	"github.com/dicombridge/dicombridge/reportprovider"
-	"github.com/dicombridge/dicombridge/reportprovider/kheopstest"
 )
 
 // The conformance cases of spec kheops-report-provider.md §9, one subtest

@@ -53,7 +53,7 @@
 // KHEOPS issues no refresh token; when [Session.Expiry] passes the user
 // launches the provider again.
 //
-// The package reportprovider/kheopstest is a fake KHEOPS, shaped like
+// The package kheops/kheopstest is a fake KHEOPS, shaped like
 // net/http/httptest, that behaves like the KHEOPS code (including its
 // reusable codes) for tests.
 //

@@ -29,19 +29,17 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/tag"
 
 	"github.com/dicombridge/dicombridge/internal/cli"
+	"github.com/dicombridge/dicombridge/kheops/kheopstest"
 	"github.com/dicombridge/dicombridge/reportprovider"
-	"github.com/dicombridge/dicombridge/reportprovider/kheopstest"
 )
 
 // config is what the app needs to run.
@@ -499,12 +497,7 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.
 	return nil
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Main(run) }
 
 // run is the program; it serves until ctx ends, then shuts down
 // gracefully (see serve).
