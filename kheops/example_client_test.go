@@ -16,8 +16,8 @@ func ExampleClient() {
 	fake := kheopstest.NewServer(&kheopstest.Config{BasePath: "/kheops"})
 	defer fake.Close()
 	token := fake.AddUser(kheopstest.User{Sub: "alice", Name: "Alice"})
-	album := fake.AddAlbum("AlbumOne01")
-	if err := fake.AddMember(album, "alice", kheopstest.Permissions{ManageReportProviders: true, AddSeries: true}); err != nil {
+	album := fake.AddAlbum("AlbumOne01", nil)
+	if err := fake.AddMember(album, "alice", true); err != nil {
 		log.Fatal(err)
 	}
 	if _, err := fake.AddInstance(album, kheopstest.NewInstance(kheopstest.InstanceSpec{
