@@ -15,10 +15,10 @@ import (
 // caller must be the album's admin). Download and Appropriate need Read.
 // Zero times leave KHEOPS's defaults: valid from now for three months.
 type CapabilityRequest struct {
-	Title                              string
-	Album                              string
-	Read, Write, Download, Appropriate bool
-	NotBefore, Expiration              time.Time
+	Title string
+	Album string
+	CapabilityPermissions
+	NotBefore, Expiration time.Time
 }
 
 // requireUserToken refuses a capability token for the calls KHEOPS

@@ -127,9 +127,9 @@ func TestGoldenRequests(t *testing.T) {
 			func(t *testing.T, got any) {
 				a := got.(*kheops.Album)
 				assert.Equal(t, "Ab12Cd34Ef", a.ID)
-				assert.Equal(t, time.Date(2024, 5, 6, 7, 8, 9, 123456000, time.UTC), a.CreatedTime)
-				assert.Equal(t, time.Date(2024, 5, 6, 7, 8, 0, 0, time.UTC), a.LastEventTime)
-				assert.Equal(t, kheops.AlbumPermissions{DownloadSeries: true, SendSeries: true, AddSeries: true, WriteComments: true}, a.Permissions)
+				assert.Equal(t, time.Date(2024, 5, 6, 7, 8, 9, 123456000, time.UTC), a.CreatedTime.Time)
+				assert.Equal(t, time.Date(2024, 5, 6, 7, 8, 0, 0, time.UTC), a.LastEventTime.Time)
+				assert.Equal(t, kheops.AlbumPermissions{DownloadSeries: true, SendSeries: true, AddSeries: true, WriteComments: true}, a.AlbumPermissions)
 				assert.True(t, a.IsAdmin)
 				assert.Equal(t, []string{"CT", "SR"}, a.Modalities)
 				assert.Equal(t, 3, a.NumberOfInstances)
@@ -143,7 +143,7 @@ func TestGoldenRequests(t *testing.T) {
 				p := got.(*kheops.Page[kheops.Album])
 				assert.Equal(t, 2, p.Total)
 				require.Len(t, p.Items, 2)
-				assert.Equal(t, time.Date(2024, 5, 5, 1, 2, 3, 5e8, time.UTC), p.Items[1].CreatedTime)
+				assert.Equal(t, time.Date(2024, 5, 5, 1, 2, 3, 5e8, time.UTC), p.Items[1].CreatedTime.Time)
 			}},
 		{"get album with users", []canned{{200, "album.json", nil}},
 			func() (any, error) { return c.Album(ctx, "Ab12Cd34Ef", true) },
@@ -195,7 +195,7 @@ func TestGoldenRequests(t *testing.T) {
 				p := got.(*kheops.Page[kheops.Event])
 				require.Len(t, p.Items, 2)
 				assert.Equal(t, "look at series 2", p.Items[0].Comment)
-				assert.Equal(t, time.Date(2024, 5, 6, 7, 8, 9, 123e6, time.UTC), p.Items[0].PostDate)
+				assert.Equal(t, time.Date(2024, 5, 6, 7, 8, 9, 123e6, time.UTC), p.Items[0].PostDate.Time)
 				assert.Equal(t, "IMPORT_SERIES", p.Items[1].MutationType)
 				assert.Contains(t, string(p.Items[1].Study), `"is_present_in_album":true`)
 			}},
@@ -260,15 +260,15 @@ func TestGoldenRequests(t *testing.T) {
 			[]recorded{{Method: "DELETE", URI: "/studies/2.25.1/series/2.25.1.1/favorites?inbox=true"}}, nil},
 		{"create album capability", []canned{{201, "capability_created.json", nil}},
 			func() (any, error) {
-				return c.CreateCapability(ctx, kheops.CapabilityRequest{Title: "viewer link", Album: "Ab12Cd34Ef", Read: true, Download: true,
+				return c.CreateCapability(ctx, kheops.CapabilityRequest{Title: "viewer link", Album: "Ab12Cd34Ef", CapabilityPermissions: kheops.CapabilityPermissions{Read: true, Download: true},
 					Expiration: time.Date(2099, 12, 31, 23, 59, 0, 0, time.FixedZone("CET", 3600))})
 			},
 			[]recorded{{Method: "POST", URI: "/capabilities", Form: "album=Ab12Cd34Ef&appropriate_permission=false&download_permission=true&expiration_time=2099-12-31T22%3A59%3A00Z&read_permission=true&scope_type=album&title=viewer+link&write_permission=false"}},
 			func(t *testing.T, got any) {
 				cp := got.(*kheops.Capability)
 				assert.Equal(t, capToken, string(cp.Secret))
-				assert.Equal(t, time.Date(2099, 12, 31, 22, 59, 0, 0, time.UTC), cp.Expiration)
-				assert.Equal(t, time.Date(2024, 5, 6, 7, 8, 9, 5e8, time.UTC), cp.IssuedAt)
+				assert.Equal(t, time.Date(2099, 12, 31, 22, 59, 0, 0, time.UTC), cp.Expiration.Time)
+				assert.Equal(t, time.Date(2024, 5, 6, 7, 8, 9, 5e8, time.UTC), cp.IssuedAt.Time)
 				assert.True(t, cp.Read && cp.Download && !cp.Write)
 				assert.Equal(t, "Ab12Cd34Ef", cp.Album.ID)
 				assert.Equal(t, "jane@example.org", cp.CreatedBy.Email)
@@ -276,7 +276,7 @@ func TestGoldenRequests(t *testing.T) {
 			}},
 		{"create user capability", []canned{{201, "capability_created.json", nil}},
 			func() (any, error) {
-				return c.CreateCapability(ctx, kheops.CapabilityRequest{Title: "cli", Read: true, Write: true,
+				return c.CreateCapability(ctx, kheops.CapabilityRequest{Title: "cli", CapabilityPermissions: kheops.CapabilityPermissions{Read: true, Write: true},
 					NotBefore: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)})
 			},
 			[]recorded{{Method: "POST", URI: "/capabilities", Form: "appropriate_permission=false&download_permission=false&not_before_time=2025-01-02T03%3A04%3A05Z&read_permission=true&scope_type=user&title=cli&write_permission=true"}}, nil},
@@ -286,7 +286,7 @@ func TestGoldenRequests(t *testing.T) {
 			func(t *testing.T, got any) {
 				p := got.(*kheops.Page[kheops.Capability])
 				assert.Equal(t, 1, p.Total)
-				assert.Equal(t, time.Date(2024, 5, 7, 0, 0, 0, 0, time.UTC), p.Items[0].LastUsed)
+				assert.Equal(t, time.Date(2024, 5, 7, 0, 0, 0, 0, time.UTC), p.Items[0].LastUsed.Time)
 				assert.Empty(t, p.Items[0].Secret)
 			}},
 		{"get capability", []canned{{200, "capability_revoked.json", nil}},
@@ -298,7 +298,7 @@ func TestGoldenRequests(t *testing.T) {
 			func(t *testing.T, got any) {
 				cp := got.(*kheops.Capability)
 				assert.True(t, cp.Revoked)
-				assert.Equal(t, time.Date(2024, 5, 8, 10, 11, 12, 0, time.UTC), cp.RevokeTime)
+				assert.Equal(t, time.Date(2024, 5, 8, 10, 11, 12, 0, time.UTC), cp.RevokeTime.Time)
 			}},
 		{"create webhook", []canned{{201, "webhook.json", nil}},
 			func() (any, error) {
@@ -320,8 +320,8 @@ func TestGoldenRequests(t *testing.T) {
 			func(t *testing.T, got any) {
 				tr := got.(*kheops.Webhook).Triggers
 				require.Len(t, tr, 1)
-				assert.Equal(t, []kheops.Attempt{{Status: -1, Time: time.Date(2024, 5, 6, 7, 8, 9, 123e6, time.UTC), Attempt: 1},
-					{Status: 200, Time: time.Date(2024, 5, 6, 7, 8, 29, 0, time.UTC), Attempt: 2}}, tr[0].Attempts)
+				assert.Equal(t, []kheops.Attempt{{Status: -1, Time: kheops.Time{Time: time.Date(2024, 5, 6, 7, 8, 9, 123e6, time.UTC)}, Attempt: 1},
+					{Status: 200, Time: kheops.Time{Time: time.Date(2024, 5, 6, 7, 8, 29, 0, time.UTC)}, Attempt: 2}}, tr[0].Attempts)
 				assert.Equal(t, "2.25.1", tr[0].Study.StudyUID)
 			}},
 		{"edit webhook events", []canned{{200, "webhook.json", nil}},
@@ -387,7 +387,7 @@ func TestGoldenRequests(t *testing.T) {
 			func(t *testing.T, got any) {
 				p := got.(*kheops.ReportProvider)
 				assert.Equal(t, capToken, p.ClientID)
-				assert.Equal(t, time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC), p.CreatedTime)
+				assert.Equal(t, time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC), p.CreatedTime.Time)
 			}},
 		{"list report providers", []canned{{200, "reportproviders.json", http.Header{"X-Total-Count": {"1"}}}},
 			func() (any, error) { return c.ReportProviders("Ab12Cd34Ef").Page(ctx, 1, 0) },
@@ -521,7 +521,7 @@ func TestCapabilityTokenRules(t *testing.T) {
 	ctx := context.Background()
 	c := client(t, r.root, capToken)
 	r.answer()
-	_, err := c.CreateCapability(ctx, kheops.CapabilityRequest{Title: "x", Read: true})
+	_, err := c.CreateCapability(ctx, kheops.CapabilityRequest{Title: "x", CapabilityPermissions: kheops.CapabilityPermissions{Read: true}})
 	assert.ErrorIs(t, err, kheops.ErrUserTokenRequired)
 	_, err = c.RevokeCapability(ctx, "Cap0123456")
 	assert.ErrorIs(t, err, kheops.ErrUserTokenRequired)
@@ -565,7 +565,7 @@ func TestLocalRefusals(t *testing.T) {
 		"no series":           c.TriggerNewSeries(ctx, "Ab12Cd34Ef", "Wh0123456789abcdefgh", "2.25.1"),
 		"empty comment":       c.CommentStudy(ctx, "2.25.1", "", ""),
 		"download without read": func() error {
-			_, err := c.CreateCapability(ctx, kheops.CapabilityRequest{Title: "t", Download: true})
+			_, err := c.CreateCapability(ctx, kheops.CapabilityRequest{Title: "t", CapabilityPermissions: kheops.CapabilityPermissions{Download: true}})
 			return err
 		}(),
 		"events and add_event": func() error {

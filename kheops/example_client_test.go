@@ -13,15 +13,14 @@ import (
 // DICOMweb, to the same KHEOPS; list calls return a Pager whose All is an
 // iterator.
 func ExampleClient() {
-	fake := kheopstest.NewServer(&kheopstest.Config{BasePath: "/kheops"})
+	fake := kheopstest.NewServer(nil)
 	defer fake.Close()
 	token := fake.AddUser(kheopstest.User{Sub: "alice", Name: "Alice"})
-	album := fake.AddAlbum("AlbumOne01", nil)
+	album := fake.AddAlbum("", nil)
+	spec := kheopstest.InstanceSpec{StudyUID: "1.2.3", SeriesUID: "1.2.3.1", SOPInstanceUID: "1.2.3.1.1"}
 	if err := fake.AddMember(album, "alice", true); err != nil {
 		log.Fatal(err)
-	}
-	if _, err := fake.AddInstance(album, kheopstest.NewInstance(kheopstest.InstanceSpec{
-		StudyUID: "1.2.3", SeriesUID: "1.2.3.1", SOPInstanceUID: "1.2.3.1.1"})); err != nil {
+	} else if _, err := fake.AddInstance(album, kheopstest.NewInstance(spec)); err != nil {
 		log.Fatal(err)
 	}
 

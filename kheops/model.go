@@ -1,9 +1,6 @@
 package kheops
 
-import (
-	"encoding/json"
-	"time"
-)
+import "encoding/json"
 
 // Study is a study as KHEOPS describes it in JSON (webhook bodies carry
 // one). Fields absent from a document keep their zero value. DICOM dates
@@ -66,49 +63,35 @@ type User struct {
 // actor of an event (in a [User]: Name, ClientID, IsRemoved) or as
 // [Client.ReportProviders] lists it (Name, ClientID, URL, CreatedTime).
 type ReportProvider struct {
-	Name        string    `json:"name,omitempty"`
-	ClientID    string    `json:"client_id,omitempty"`
-	IsRemoved   bool      `json:"is_removed,omitempty"`
-	URL         string    `json:"url,omitempty"` // its configuration document
-	CreatedTime time.Time `json:"-"`
-}
-
-// UnmarshalJSON decodes a report provider and its UTC creation time.
-func (p *ReportProvider) UnmarshalJSON(b []byte) error {
-	type plain ReportProvider
-	w := struct {
-		*plain
-		CreatedTime jtime `json:"created_time"`
-	}{plain: (*plain)(p)}
-	if err := json.Unmarshal(b, &w); err != nil {
-		return err
-	}
-	p.CreatedTime = w.CreatedTime.t
-	return nil
+	Name        string `json:"name,omitempty"`
+	ClientID    string `json:"client_id,omitempty"`
+	IsRemoved   bool   `json:"is_removed,omitempty"`
+	URL         string `json:"url,omitempty"` // its configuration document
+	CreatedTime Time   `json:"created_time,omitempty"`
 }
 
 // Album is an album as KHEOPS describes it. Which fields are present
 // depends on the token (an album capability token sees fewer); absent
 // fields keep their zero value. Times are UTC.
 type Album struct {
-	ID                string    `json:"album_id"`
-	Name              string    `json:"name"`
-	Description       string    `json:"description"`
-	Modalities        []string  `json:"modalities"`
-	CreatedTime       time.Time `json:"created_time"`
-	LastEventTime     time.Time `json:"last_event_time"`
-	Users             []User    `json:"users"` // only from [Client.Album] with users
-	NumberOfUsers     int       `json:"number_of_users"`
-	NumberOfComments  int       `json:"number_of_comments"`
-	NumberOfStudies   int       `json:"number_of_studies"`
-	NumberOfSeries    int       `json:"number_of_series"`
-	NumberOfInstances int       `json:"number_of_instances"`
-	// Permissions is what non-admin members may do.
-	Permissions            AlbumPermissions `json:"-"`
-	IsFavorite             bool             `json:"is_favorite"`
-	NotificationNewSeries  bool             `json:"notification_new_series"`
-	NotificationNewComment bool             `json:"notification_new_comment"`
-	IsAdmin                bool             `json:"is_admin"` // the caller is an admin
+	ID                string   `json:"album_id"`
+	Name              string   `json:"name"`
+	Description       string   `json:"description"`
+	Modalities        []string `json:"modalities"`
+	CreatedTime       Time     `json:"created_time"`
+	LastEventTime     Time     `json:"last_event_time"`
+	Users             []User   `json:"users"` // only from [Client.Album] with users
+	NumberOfUsers     int      `json:"number_of_users"`
+	NumberOfComments  int      `json:"number_of_comments"`
+	NumberOfStudies   int      `json:"number_of_studies"`
+	NumberOfSeries    int      `json:"number_of_series"`
+	NumberOfInstances int      `json:"number_of_instances"`
+	// AlbumPermissions is what non-admin members may do.
+	AlbumPermissions
+	IsFavorite             bool `json:"is_favorite"`
+	NotificationNewSeries  bool `json:"notification_new_series"`
+	NotificationNewComment bool `json:"notification_new_comment"`
+	IsAdmin                bool `json:"is_admin"` // the caller is an admin
 }
 
 // AlbumPermissions are the six flags that say what an album's non-admin
@@ -124,66 +107,35 @@ type AlbumPermissions struct {
 	WriteComments  bool `json:"write_comments"`
 }
 
-// UnmarshalJSON decodes KHEOPS's snake_case album document.
-func (a *Album) UnmarshalJSON(b []byte) error {
-	type plain Album
-	w := struct {
-		*plain
-		CreatedTime   jtime `json:"created_time"`
-		LastEventTime jtime `json:"last_event_time"`
-	}{plain: (*plain)(a)}
-	if err := json.Unmarshal(b, &w); err != nil {
-		return err
-	}
-	a.CreatedTime, a.LastEventTime = w.CreatedTime.t, w.LastEventTime.t
-	return json.Unmarshal(b, &a.Permissions)
-}
-
 // Capability is a capability token's description. Secret is set only in
 // the answer to [Client.CreateCapability]: KHEOPS stores a hash and never
 // shows the token again. Album, CreatedBy and the permissions are set for
 // album-scope tokens only.
 type Capability struct {
-	ID          string    `json:"id"`
-	Secret      Token     `json:"access_token"`
-	Title       string    `json:"title"`
-	ScopeType   string    `json:"scope_type"` // "user" or "album"
-	Album       *Album    `json:"album"`
-	IssuedAt    time.Time `json:"-"`
-	NotBefore   time.Time `json:"-"`
-	Expiration  time.Time `json:"-"`
-	LastUsed    time.Time `json:"-"`
-	RevokeTime  time.Time `json:"-"`
-	Revoked     bool      `json:"revoked"`
-	Read        bool      `json:"read_permission"`
-	Write       bool      `json:"write_permission"`
-	Download    bool      `json:"download_permission"`
-	Appropriate bool      `json:"appropriate_permission"`
-	CreatedBy   *User     `json:"created_by"`
-	RevokedBy   *User     `json:"revoked_by"`
+	ID         string `json:"id"`
+	Secret     Token  `json:"access_token"`
+	Title      string `json:"title"`
+	ScopeType  string `json:"scope_type"` // "user" or "album"
+	Album      *Album `json:"album"`
+	IssuedAt   Time   `json:"issued_at_time"`
+	NotBefore  Time   `json:"not_before_time"`
+	Expiration Time   `json:"expiration_time"`
+	LastUsed   Time   `json:"last_used"`
+	RevokeTime Time   `json:"revoke_time"`
+	Revoked    bool   `json:"revoked"`
+	CapabilityPermissions
+	CreatedBy *User `json:"created_by"`
+	RevokedBy *User `json:"revoked_by"`
 }
 
-// UnmarshalJSON decodes KHEOPS's capability document, whose times carry
-// an offset and may omit the seconds ("2099-12-31T22:59Z").
-func (c *Capability) UnmarshalJSON(b []byte) error {
-	type plain Capability
-	w := struct {
-		*plain
-		Secret     Token `json:"secret"`
-		IssuedAt   jtime `json:"issued_at_time"`
-		NotBefore  jtime `json:"not_before_time"`
-		Expiration jtime `json:"expiration_time"`
-		LastUsed   jtime `json:"last_used"`
-		RevokeTime jtime `json:"revoke_time"`
-	}{plain: (*plain)(c)}
-	if err := json.Unmarshal(b, &w); err != nil {
-		return err
-	}
-	if c.Secret == "" {
-		c.Secret = w.Secret
-	}
-	c.IssuedAt, c.NotBefore, c.Expiration, c.LastUsed, c.RevokeTime = w.IssuedAt.t, w.NotBefore.t, w.Expiration.t, w.LastUsed.t, w.RevokeTime.t
-	return nil
+// CapabilityPermissions are what a capability token may do: read (search
+// and retrieve), write (add series), download (needs read) and
+// appropriate (copy to the user's inbox; needs read).
+type CapabilityPermissions struct {
+	Read        bool `json:"read_permission"`
+	Write       bool `json:"write_permission"`
+	Download    bool `json:"download_permission"`
+	Appropriate bool `json:"appropriate_permission"`
 }
 
 // Webhook is a webhook's description. The secret is never returned:
@@ -201,6 +153,14 @@ type Webhook struct {
 	Triggers         []Trigger `json:"triggers"`
 }
 
+// Attempt is one delivery attempt: the partner's HTTP status (-1 when
+// the connection failed), its time, and its number (1 to 5).
+type Attempt struct {
+	Status  int  `json:"status"`
+	Time    Time `json:"time"`
+	Attempt int  `json:"attempt"`
+}
+
 // Trigger is one event KHEOPS sent (or tried to send) to a webhook. In
 // LastTriggers only ID and Status ("pass" when an attempt got a 2xx,
 // else "fail") are set; in Triggers the other fields.
@@ -214,28 +174,6 @@ type Trigger struct {
 	Study           *Study    `json:"study"`
 }
 
-// Attempt is one delivery attempt: the partner's HTTP status (-1 when
-// the connection failed), its time, and its number (1 to 5).
-type Attempt struct {
-	Status  int       `json:"status"`
-	Time    time.Time `json:"-"`
-	Attempt int       `json:"attempt"`
-}
-
-// UnmarshalJSON decodes an attempt and its zoned time.
-func (a *Attempt) UnmarshalJSON(b []byte) error {
-	type plain Attempt
-	w := struct {
-		*plain
-		Time jtime `json:"time"`
-	}{plain: (*plain)(a)}
-	if err := json.Unmarshal(b, &w); err != nil {
-		return err
-	}
-	a.Time = w.Time.t
-	return nil
-}
-
 // Event is an entry of an album's or a study's history: a comment
 // (Type "Comment") or a change (Type "Mutation", with MutationType such
 // as "ADD_USER" or "IMPORT_SERIES"). Study is KHEOPS's own summary
@@ -244,27 +182,13 @@ func (a *Attempt) UnmarshalJSON(b []byte) error {
 type Event struct {
 	Type           string          `json:"event_type"`
 	Source         *User           `json:"source"`
-	PostDate       time.Time       `json:"post_date"`
+	PostDate       Time            `json:"post_date"`
 	Comment        string          `json:"comment"`
 	IsPrivate      bool            `json:"is_private"`
 	Target         *User           `json:"target"`
 	MutationType   string          `json:"mutation_type"`
 	ReportProvider *ReportProvider `json:"report_provider"`
 	Study          json.RawMessage `json:"study"`
-}
-
-// UnmarshalJSON decodes an event and its UTC post date.
-func (e *Event) UnmarshalJSON(b []byte) error {
-	type plain Event
-	w := struct {
-		*plain
-		PostDate jtime `json:"post_date"`
-	}{plain: (*plain)(e)}
-	if err := json.Unmarshal(b, &w); err != nil {
-		return err
-	}
-	e.PostDate = w.PostDate.t
-	return nil
 }
 
 // InboxInfo summarises the caller's inbox.

@@ -7,17 +7,18 @@ import (
 	"time"
 )
 
-// jtime decodes the two time formats of KHEOPS JSON (see
-// docs/kheops-api.md, "Times"): a UTC date-time without zone
-// ("2024-05-06T07:08:09.123456", 0 to 9 fractional digits, seconds
-// omitted when zero) and an ISO-8601 date-time with offset
-// ("2099-12-31T22:59Z", "2025-01-02T10:11:12.5+01:00", possibly followed
-// by a "[zone]"). null, an empty string or anything unreadable give the
-// zero time: one odd field does not make a whole document unreadable.
-type jtime struct{ t time.Time }
+// Time is a time in a KHEOPS JSON document, in UTC. It decodes both
+// formats KHEOPS writes (see docs/kheops-api.md, "Times"): a UTC
+// date-time without zone ("2024-05-06T07:08:09.123456", 0 to 9
+// fractional digits, seconds omitted when zero) and an ISO-8601 date-time
+// with offset ("2099-12-31T22:59Z", possibly followed by a "[zone]").
+// null, an empty string or anything unreadable give the zero time: one
+// odd field does not make a whole document unreadable.
+type Time struct{ time.Time }
 
-func (j *jtime) UnmarshalJSON(b []byte) error {
-	j.t = time.Time{}
+// UnmarshalJSON decodes either KHEOPS time format.
+func (j *Time) UnmarshalJSON(b []byte) error {
+	j.Time = time.Time{}
 	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
 		return nil
 	}
@@ -25,7 +26,7 @@ func (j *jtime) UnmarshalJSON(b []byte) error {
 	if json.Unmarshal(b, &s) != nil {
 		return nil
 	}
-	j.t = parseTime(s)
+	j.Time = parseTime(s)
 	return nil
 }
 
