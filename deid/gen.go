@@ -35,9 +35,9 @@ import (
 )
 
 type profileRow struct {
-	Name       string `json:"name"`
-	Tag        string `json:"tag"`
-	Basic      string `json:"basicProfile"`
+	Name      string `json:"name"`
+	Tag       string `json:"tag"`
+	Basic     string `json:"basicProfile"`
 	ModDates  string `json:"rtnLongModifDatesOpt"`
 	PatChars  string `json:"rtnPatCharsOpt"`
 	DevID     string `json:"rtnDevIdOpt"`

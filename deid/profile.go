@@ -8,18 +8,18 @@ import "sort"
 type act uint8
 
 const (
-	none act = iota // no entry in the column
-	actX            // remove
-	actZ            // empty
-	actD            // dummy value
-	actK            // keep
-	actC            // clean
-	actU            // replace UIDs
-	actXZ           // X, or Z when the attribute's type needs it
-	actXD           // X, or D
-	actZD           // Z, or D
-	actXZD          // X, Z or D
-	actXZU          // X, Z, or replace the UIDs inside (sequences)
+	none   act = iota // no entry in the column
+	actX              // remove
+	actZ              // empty
+	actD              // dummy value
+	actK              // keep
+	actC              // clean
+	actU              // replace UIDs
+	actXZ             // X, or Z when the attribute's type needs it
+	actXD             // X, or D
+	actZD             // Z, or D
+	actXZD            // X, Z or D
+	actXZU            // X, Z, or replace the UIDs inside (sequences)
 )
 
 // rule is one row of Table E.1-1.
