@@ -44,7 +44,10 @@ func (s *run) dataset(depth int, dummy bool) error {
 			continue
 		}
 		if h.Tag.Group()%2 == 1 {
-			keep, err := s.private(h, &creators)
+			keep, written, err := s.private(h, &creators)
+			if written {
+				continue
+			}
 			if err != nil || !keep {
 				if err == nil {
 					s.res.PrivateRemoved++
@@ -83,18 +86,19 @@ func (s *run) vrOf(h dicomio.Header) dicomio.VR {
 
 // private decides whether a private element stays: a creator that the
 // safe list names, an element of such a creator's block that it lists.
-func (s *run) private(h dicomio.Header, creators *map[uint32]string) (bool, error) {
+// A creator that stays is written here (written).
+func (s *run) private(h dicomio.Header, creators *map[uint32]string) (keep, written bool, err error) {
 	g, e := uint32(h.Tag.Group()), uint32(h.Tag)&0xFFFF
 	if g <= 0x0007 || g == 0xFFFF || len(s.p.safe) == 0 || e < 0x0010 {
-		return false, nil
+		return false, false, nil
 	}
 	if e <= 0x00FF {
 		if h.Length > 64 {
-			return false, nil
+			return false, false, nil
 		}
 		v, err := s.r.ReadValue(64)
 		if err != nil {
-			return false, mapReadErr(s.ctx, err)
+			return false, false, mapReadErr(s.ctx, err)
 		}
 		name := strings.TrimSpace(dicomio.TrimText(v))
 		if *creators == nil {
@@ -102,12 +106,12 @@ func (s *run) private(h dicomio.Header, creators *map[uint32]string) (bool, erro
 		}
 		(*creators)[g<<8|e] = name
 		if !s.p.creators[name] {
-			return false, nil
+			return false, false, nil
 		}
-		return true, s.writeValue(h, v)
+		return true, true, s.writeValue(h, v)
 	}
 	name, ok := (*creators)[g<<8|e>>8]
-	return ok && s.p.safe[PrivateTag{Creator: name, Group: uint16(g), Element: uint8(e)}], nil
+	return ok && s.p.safe[PrivateTag{Creator: name, Group: uint16(g), Element: uint8(e)}], false, nil
 }
 
 // public applies the profile to a standard element.
@@ -456,7 +460,7 @@ func (s *run) clean(h dicomio.Header, vr dicomio.VR) error {
 }
 
 // cutText removes every occurrence of the cut strings, ignoring the case
-// of ASCII letters.
+// of ASCII letters, and collapses the white space left.
 func cutText(v string, cut []string) string {
 	for _, c := range cut {
 		lc := asciiLower(c)
@@ -468,7 +472,7 @@ func cutText(v string, cut []string) string {
 			v = v[:i] + v[i+len(c):]
 		}
 	}
-	return strings.TrimSpace(v)
+	return strings.Join(strings.Fields(v), " ")
 }
 
 // asciiLower lowers ASCII letters only, so that byte offsets stay put.
