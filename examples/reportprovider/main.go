@@ -37,6 +37,7 @@ import (
 	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/tag"
 
+	"github.com/dicombridge/dicombridge/dicomweb"
 	"github.com/dicombridge/dicombridge/internal/cli"
 	"github.com/dicombridge/dicombridge/kheops/kheopstest"
 	"github.com/dicombridge/dicombridge/reportprovider"
@@ -178,7 +179,7 @@ func (a *app) session(r *http.Request) *session {
 	return s
 }
 
-func (a *app) dicomweb(s *session) *reportprovider.DICOMweb {
+func (a *app) dicomweb(s *session) *dicomweb.Client {
 	return s.rp.DICOMweb(a.cfg.HTTPClient)
 }
 
@@ -321,7 +322,7 @@ func newUID() string {
 // encapsulatedPDF builds a DICOM Encapsulated PDF (SOP class
 // 1.2.840.10008.5.1.4.1.1.104.1) in a new series of the study, with the
 // patient and study attributes copied from the QIDO-RS result.
-func encapsulatedPDF(study reportprovider.Dataset, author reportprovider.UserInfo, nSeries int, now time.Time) ([]byte, string, error) {
+func encapsulatedPDF(study dicomweb.Dataset, author reportprovider.UserInfo, nSeries int, now time.Time) ([]byte, string, error) {
 	const sopClass = "1.2.840.10008.5.1.4.1.1.104.1"
 	sop, seriesUID := newUID(), newUID()
 	studyUID := study.String(tagStudyInstanceUID)
@@ -577,8 +578,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // registers the provider and launches it.
 func demoLaunch(ctx context.Context, fake *kheopstest.Server, confURL string) (string, error) {
 	user := fake.AddUser(kheopstest.User{Sub: "demo-user", Name: "Demo User", Email: "demo@example.org"})
-	album := fake.AddAlbum("")
-	if err := fake.AddMember(album, "demo-user", kheopstest.Permissions{AddSeries: true, ManageReportProviders: true}); err != nil {
+	album := fake.AddAlbum("", nil)
+	if err := fake.AddMember(album, "demo-user", true); err != nil {
 		return "", err
 	}
 	study := newUID()
