@@ -43,18 +43,18 @@ import (
 	"github.com/dicombridge/dicombridge/uploader"
 )
 
-func main() {
-	cli.Main(func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-		return run(ctx, args, os.Getenv, stdout, stderr)
-	})
-}
-
 type options struct {
 	listen, ae, spool, api, allow string
 	quiet, retry                  time.Duration
 	noUpload, status, noSync      bool
 	verbose                       bool
 	maxAssociations               int
+}
+
+func main() {
+	cli.Main(func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+		return run(ctx, args, os.Getenv, stdout, stderr)
+	})
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {

@@ -211,9 +211,19 @@ func sendTo(t *testing.T, ae string, port int, files ...string) []string {
 // SOP Instance UID, with how many times each was uploaded.
 func uploaded(t *testing.T, aura *auratest.Server) (files map[string][]byte, count map[string]int) {
 	t.Helper()
+	return uploadedAfter(t, aura, 0)
+}
+
+// uploadedAfter is uploaded without the first skip completed uploads.
+func uploadedAfter(t *testing.T, aura *auratest.Server, skip int) (files map[string][]byte, count map[string]int) {
+	t.Helper()
 	files, count = map[string][]byte{}, map[string]int{}
+	n := 0
 	for _, s := range aura.Sessions() {
 		if s.State != auratest.StateCompleted {
+			continue
+		}
+		if n++; n <= skip {
 			continue
 		}
 		up, ok := aura.Upload(s.UploadID)
@@ -287,13 +297,17 @@ func TestStoreGeneratedStudy(t *testing.T) {
 	require.NoError(t, err)
 	aura := auratest.NewServer()
 	t.Cleanup(aura.Close)
-	g := startGateway(t, t.TempDir(), aura, "-quiet", "500ms")
+	// One storescu per syntax: the quiet time must outlast the gaps.
+	g := startGateway(t, t.TempDir(), aura, "-quiet", "3s")
 	paths := make([]string, len(files))
 	for i, f := range files {
 		paths[i] = f.Path
 	}
 	require.Len(t, g.sendAsIs(t, paths...), len(files))
-	waitFor(t, "the upload", 30*time.Second, func() bool { return completed(aura) == 1 })
+	waitFor(t, "an empty spool", 60*time.Second, func() bool {
+		return strings.Contains(spoolStatus(t, g.spool), "no study in the spool")
+	})
+	require.Equal(t, 1, completed(aura), "one upload")
 	got, count := uploaded(t, aura)
 	require.Len(t, got, len(files))
 	for _, f := range files {
@@ -305,7 +319,6 @@ func TestStoreGeneratedStudy(t *testing.T) {
 		assert.Contains(t, string(got[f.SOPInstanceUID][:400]), f.TransferSyntaxUID, f.Name)
 		assert.Equal(t, 1, count[f.SOPInstanceUID])
 	}
-	waitFor(t, "an empty spool", 10*time.Second, func() bool { return strings.Contains(spoolStatus(t, g.spool), "no study in the spool") })
 }
 
 // pydicomRounds groups the pydicom corpus files storescu can send by SOP
@@ -389,7 +402,7 @@ func TestStorePydicomCorpus(t *testing.T) {
 		waitFor(t, fmt.Sprintf("round %d uploaded", i), 60*time.Second, func() bool {
 			return strings.Contains(spoolStatus(t, g.spool), "no study in the spool")
 		})
-		got, _ := roundFiles(t, aura, before)
+		got, _ := uploadedAfter(t, aura, before)
 		for _, p := range acked {
 			uid := dumpUID(t, p, "0008,0018") // the dataset's: the File Meta group of a corpus file may disagree
 			_, ok := want[uid]
@@ -432,36 +445,6 @@ func dumpUID(t *testing.T, p, tag string) string {
 	m := regexp.MustCompile(`\[([0-9.]+)\]`).FindSubmatch(out)
 	require.NotNil(t, m, "%s: %s", p, out)
 	return string(m[1])
-}
-
-// roundFiles returns the instances of the completed uploads after the
-// first skip ones.
-func roundFiles(t *testing.T, aura *auratest.Server, skip int) (map[string][]byte, int) {
-	t.Helper()
-	files := map[string][]byte{}
-	n := 0
-	for _, s := range aura.Sessions() {
-		if s.State != auratest.StateCompleted {
-			continue
-		}
-		if n++; n <= skip {
-			continue
-		}
-		up, ok := aura.Upload(s.UploadID)
-		require.True(t, ok)
-		zr, err := up.OpenZip()
-		require.NoError(t, err)
-		for _, f := range zr.File {
-			rc, err := f.Open()
-			require.NoError(t, err)
-			b, err := io.ReadAll(rc)
-			rc.Close()
-			require.NoError(t, err)
-			files[sopUID(t, b)] = b
-		}
-		zr.Close()
-	}
-	return files, n - skip
 }
 
 // TestKill9MidStudy kills the gateway with SIGKILL while storescu sends a
