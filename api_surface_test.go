@@ -62,12 +62,12 @@ var surfaceBudget = map[string]int{
 	"kheops/kheopstest": 85,
 	"kheops":            75,
 	"ohifbridge":        36,
-	// deid (50): Config and its 8 fields (the key, the five options of
+	// deid (51): Config and its 8 fields (the key, the five options of
 	// the standard, burned-in acceptance, a size bound), PrivateTag and its
 	// 3 fields, Profile with New, Apply and UID, Result with its 10 fields
 	// and Removed (what the integrations name files and map UIDs with),
-	// Action with 5 values and String, MinKeySize, Edition, 7 errors.
-	"deid": 50,
+	// Action with 5 values and String, MinKeySize, Edition, 8 errors.
+	"deid": 51,
 	// dicomnet (70): the acceptor (Server, 12 fields, 4 methods), the
 	// C-STORE hand-off (StoreHandler, StoreFunc, StoreRequest with 7
 	// fields and WritePart10), the requestor (Dial, DialOptions and its 5
