@@ -83,7 +83,8 @@ func (a *Association) Release(ctx context.Context) error {
 }
 
 // Abort ends the association at once (A-ABORT) and closes the
-// connection. Aborting a closed association does nothing.
+// connection; an operation running in another goroutine fails with
+// ErrAborted. Aborting a closed association does nothing.
 func (a *Association) Abort() error {
 	return a.abort()
 }

@@ -1,7 +1,9 @@
 package dicomnet
 
 import (
+	"context"
 	"fmt"
+	"github.com/dicombridge/dicombridge/dicomgen"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,4 +74,99 @@ func TestStorescuPydicomCorpus(t *testing.T) {
 	assert.GreaterOrEqual(t, total, 50)
 	assert.GreaterOrEqual(t, len(stored), 11)
 	assert.GreaterOrEqual(t, identical, 30)
+}
+
+// TestEchoscu: DCMTK's echoscu is answered, and rejected with the reason
+// the standard gives for an unknown called or calling AE title.
+func TestEchoscu(t *testing.T) {
+	host, port := serve(t, &Server{AETitle: "GATEWAY", CallingAETitles: []string{"ECHOSCU", "OTHER"}})
+	for _, tc := range []struct {
+		name, calling, called, want string
+		ok                          bool
+	}{
+		{"accepted", "ECHOSCU", "GATEWAY", "", true},
+		{"unknown called AE title", "ECHOSCU", "PACS", "Called AE Title Not Recognized", false},
+		{"unknown calling AE title", "INTRUDER", "GATEWAY", "Calling AE Title Not Recognized", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := dcmtk(t, "echoscu", "-v", "-aet", tc.calling, "-aec", tc.called, host, portArg(port))
+			if tc.ok {
+				require.NoError(t, err, out)
+				assert.Contains(t, out, "Received Echo Response (Success)")
+				return
+			}
+			require.Error(t, err, out)
+			assert.Contains(t, out, "Result: Rejected Permanent, Source: Service User")
+			assert.Contains(t, out, tc.want)
+		})
+	}
+}
+
+// genSyntaxes are the transfer syntaxes dicomgen writes: native in three
+// encodings and two encapsulated ones.
+var genSyntaxes = []string{dicomgen.ExplicitVRLittleEndian, dicomgen.ImplicitVRLittleEndian,
+	dicomgen.ExplicitVRBigEndian, dicomgen.JPEGBaseline, dicomgen.RLELossless}
+
+// TestStorescuGeneratedStudies: storescu sends a generated study series
+// by series, one association per transfer syntax with several instances
+// each, and every dataset is kept byte for byte as sent and as written.
+func TestStorescuGeneratedStudies(t *testing.T) {
+	dir := t.TempDir()
+	files, err := dicomgen.Write(context.Background(), dir, dicomgen.Options{
+		Studies: 3, SeriesPerStudy: len(genSyntaxes), InstancesPerSeries: 4, Seed: 18, TransferSyntaxes: genSyntaxes,
+	})
+	require.NoError(t, err)
+	v := newVault(t)
+	host, port := serve(t, &Server{AETitle: "GATEWAY", CallingAETitles: []string{"STORESCU"}, Handler: v})
+	tp := newTap(t, fmt.Sprintf("%s:%d", host, port))
+	thost, tport, _ := strings.Cut(tp.addr, ":")
+	bySyntax := map[string][]dicomgen.File{}
+	for _, f := range files {
+		bySyntax[f.TransferSyntaxUID] = append(bySyntax[f.TransferSyntaxUID], f)
+	}
+	for _, ts := range genSyntaxes {
+		t.Run(ts, func(t *testing.T) {
+			group := bySyntax[ts]
+			require.Len(t, group, 12)
+			before := len(v.Calls())
+			args := append([]string{"-aet", "STORESCU", "-aec", "GATEWAY"}, proposeFor(ts)...)
+			args = append(args, thost, tport)
+			for _, f := range group {
+				args = append(args, f.Path)
+			}
+			out, err := dcmtk(t, "storescu", args...)
+			require.NoError(t, err, out)
+			sent := tp.datasets(t)
+			calls := v.Calls()[before:]
+			require.Len(t, calls, len(group))
+			require.Len(t, sent, len(group))
+			for i, f := range group {
+				c := calls[i]
+				require.NotEmpty(t, c.path)
+				gotTS, class, inst, got := datasetPart(t, c.path)
+				assert.Equal(t, ts, gotTS)
+				assert.Equal(t, f.SOPClassUID, class)
+				assert.Equal(t, f.SOPInstanceUID, inst)
+				assert.Equal(t, "STORESCU", c.req.CallingAETitle)
+				assert.True(t, string(sent[i]) == string(got), "%s: dataset differs from what was sent", f.Name)
+				_, _, _, file := datasetPart(t, f.Path)
+				assert.True(t, string(file) == string(got), "%s: dataset differs from the file", f.Name)
+			}
+		})
+	}
+}
+
+// TestStorescuUnsupportedSOPClass: a server that takes CT only rejects
+// the MR presentation context; storescu stores nothing.
+func TestStorescuUnsupportedSOPClass(t *testing.T) {
+	dir := t.TempDir()
+	files, err := dicomgen.Write(context.Background(), dir, dicomgen.Options{Modalities: []string{"MR"}})
+	require.NoError(t, err)
+	v := newVault(t)
+	host, port := serve(t, &Server{AETitle: "GATEWAY", CallingAETitles: []string{"STORESCU"}, Handler: v,
+		SOPClasses: []string{dicomgen.CTImageStorage}})
+	out, err := dcmtk(t, "storescu", "-R", "-aet", "STORESCU", "-aec", "GATEWAY", host, portArg(port), files[0].Path)
+	require.Error(t, err, out)
+	assert.Contains(t, out, "No Acceptable Presentation Contexts")
+	assert.Empty(t, v.Calls())
 }

@@ -275,6 +275,9 @@ func (a *Association) release(ctx context.Context) error {
 }
 
 func (a *Association) abort() error {
+	// Interrupt a running operation first: it holds mu until its I/O
+	// fails, then aborts the association itself.
+	_ = a.c.nc.SetDeadline(time.Unix(1, 0))
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.abortLocked()
