@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"github.com/dicombridge/dicombridge/dicomgen"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dicombridge/dicombridge/internal/testenv"
 
@@ -169,4 +171,34 @@ func TestStorescuUnsupportedSOPClass(t *testing.T) {
 	require.Error(t, err, out)
 	assert.Contains(t, out, "No Acceptable Presentation Contexts")
 	assert.Empty(t, v.Calls())
+}
+
+// TestStorescuKilledMidDataset: storescu is killed (SIGKILL) while its
+// dataset is arriving; the handler's Data fails, nothing is kept, and the
+// server goes on serving.
+func TestStorescuKilledMidDataset(t *testing.T) {
+	bin := testenv.LookPath(t, "storescu", "apt-get install dcmtk")
+	path, _ := bigInstance(t, t.TempDir(), 64<<20)
+	v := newVault(t)
+	v.started, v.gate = make(chan struct{}), make(chan struct{})
+	host, port := serve(t, &Server{AETitle: "GATEWAY", CallingAETitles: []string{"STORESCU"}, Handler: v})
+	cmd := exec.Command(bin, "-aet", "STORESCU", "-aec", "GATEWAY", host, portArg(port), path)
+	require.NoError(t, cmd.Start())
+	select {
+	case <-v.started:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the dataset did not start arriving")
+	}
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	close(v.gate)
+	require.Eventually(t, func() bool { return len(v.Calls()) == 1 }, 30*time.Second, 10*time.Millisecond)
+	c := v.Calls()[0]
+	assert.Empty(t, c.path, "a partial dataset was kept")
+	assert.ErrorIs(t, c.err, ErrAborted)
+	assert.Equal(t, StatusProcessingFailure, c.status)
+	left, _ := filepath.Glob(filepath.Join(v.dir, "*"))
+	assert.Empty(t, left)
+	out, err := dcmtk(t, "echoscu", "-aet", "STORESCU", "-aec", "GATEWAY", host, portArg(port))
+	assert.NoError(t, err, out)
 }

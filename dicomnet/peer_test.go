@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dicombridge/dicombridge/internal/dicomio"
 	"github.com/dicombridge/dicombridge/internal/testenv"
 
 	"github.com/stretchr/testify/assert"
@@ -30,8 +31,9 @@ type vault struct {
 	mu    sync.Mutex // guards calls and n
 	calls []vaultCall
 	n     int
-	// started, if set, is signalled when a dataset starts arriving.
-	started chan struct{}
+	// started, if set, is closed once a dataset's first MiB has been
+	// written; the handler then waits for gate to be closed.
+	started, gate chan struct{}
 }
 
 type vaultCall struct {
@@ -63,7 +65,7 @@ func (v *vault) Store(ctx context.Context, req *StoreRequest) Status {
 	defer os.Remove(f.Name())
 	var w io.Writer = f
 	if v.started != nil {
-		w = &signalWriter{w: f, c: v.started}
+		w = &signalWriter{w: f, c: v.started, gate: v.gate}
 	}
 	_, err = req.WritePart10(w)
 	if err == nil {
@@ -91,10 +93,10 @@ func (v *vault) Calls() []vaultCall {
 
 // signalWriter signals c once when more than the meta group was written.
 type signalWriter struct {
-	w    io.Writer
-	c    chan struct{}
-	n    int64
-	done bool
+	w       io.Writer
+	c, gate chan struct{}
+	n       int64
+	done    bool
 }
 
 func (s *signalWriter) Write(p []byte) (int, error) {
@@ -102,8 +104,43 @@ func (s *signalWriter) Write(p []byte) (int, error) {
 	if !s.done && s.n > 1<<20 {
 		s.done = true
 		close(s.c)
+		<-s.gate
 	}
 	return s.w.Write(p)
+}
+
+// bigInstance writes a Secondary Capture Part 10 file of about size bytes
+// (most of it pixel data) in explicit VR little endian, without holding
+// it, and returns its path and SOP instance UID.
+func bigInstance(t *testing.T, dir string, size int64) (path, sopInstance string) {
+	t.Helper()
+	sopInstance = "1.2.826.0.1.3680043.10.1.18." + strconv.FormatInt(size, 10)
+	path = filepath.Join(dir, "big.dcm")
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	defer f.Close()
+	bw := bufio.NewWriter(f)
+	w := dicomio.NewWriter(bw)
+	require.NoError(t, w.WriteMeta(dicomio.Meta{MediaStorageSOPClassUID: secondaryCapture, MediaStorageSOPInstanceUID: sopInstance, TransferSyntaxUID: explicitVRLittleEndian}))
+	require.NoError(t, w.WriteElement(0x00080016, dicomio.VRUI, []byte(secondaryCapture)))
+	require.NoError(t, w.WriteElement(0x00080018, dicomio.VRUI, []byte(sopInstance)))
+	n := uint32(size &^ 1)
+	require.NoError(t, w.WriteFrom(dicomio.TagPixelData, dicomio.MakeVR("OW"), n, io.LimitReader(pattern{}, int64(n))))
+	require.NoError(t, w.Close())
+	require.NoError(t, bw.Flush())
+	return path, sopInstance
+}
+
+const secondaryCapture = "1.2.840.10008.5.1.4.1.1.7"
+
+// pattern is an endless, cheap, non-constant byte stream.
+type pattern struct{}
+
+func (pattern) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(i*7 + i>>8)
+	}
+	return len(p), nil
 }
 
 // serve runs srv on a free port of 127.0.0.1 until the test ends.
