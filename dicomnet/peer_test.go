@@ -211,7 +211,6 @@ func portArg(p int) string { return strconv.Itoa(p) }
 
 func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReaderSize(r, 32<<10) }
 
-
 // tap is a TCP relay to target that records what the client sends, so a
 // test can compare what the server kept with what went over the wire.
 type tap struct {
