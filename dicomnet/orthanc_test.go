@@ -154,7 +154,7 @@ func TestOrthancIntoServer(t *testing.T) {
 	}
 	t.Logf("Orthanc sent %d instances, per syntax: %v", len(sent), bySyntax)
 	assert.GreaterOrEqual(t, len(sent), 40)
-	assert.GreaterOrEqual(t, len(bySyntax), 11)
+	assert.GreaterOrEqual(t, len(bySyntax), 10) // all but JPEG-LS, which Orthanc 1.10 does not send
 }
 
 func mustOpen(t *testing.T, path string) io.Reader {
