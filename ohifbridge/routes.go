@@ -1,0 +1,40 @@
+package ohifbridge
+
+import (
+	"net/http"
+	"strings"
+)
+
+// routes builds the handler: exact paths for the report provider and the
+// OpenID endpoints, a prefix for the DICOMweb proxy.
+func (b *Bridge) routes() http.Handler {
+	exact := map[string]http.Handler{
+		b.rpPaths.conf:             b.provider.ConfigurationHandler(),
+		b.rpPaths.jwks:             b.provider.JWKSHandler(),
+		b.rpPaths.launch:           b.launchHandler(),
+		b.basePath + pathDiscovery: http.HandlerFunc(b.serveDiscovery),
+		b.basePath + pathAuthorize: http.HandlerFunc(b.serveAuthorize),
+		b.basePath + pathToken:     b.cors(http.HandlerFunc(b.serveToken), "POST"),
+		b.basePath + pathUserinfo:  b.cors(http.HandlerFunc(b.serveUserinfo), "GET, POST"),
+		b.basePath + pathJWKS:      http.HandlerFunc(b.serveJWKS),
+		b.basePath + pathRevoke:    b.cors(http.HandlerFunc(b.serveRevoke), "POST"),
+		b.basePath + pathLogout:    http.HandlerFunc(b.serveLogout),
+	}
+	proxyPrefix := b.basePath + pathDICOMweb + "/"
+	var proxy http.Handler
+	if b.mode == Proxy {
+		proxy = b.cors(http.HandlerFunc(b.serveProxy), "GET, HEAD, POST")
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.EscapedPath()
+		if h, ok := exact[p]; ok {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if proxy != nil && strings.HasPrefix(p, proxyPrefix) {
+			proxy.ServeHTTP(w, r)
+			return
+		}
+		http.NotFound(w, r)
+	})
+}
