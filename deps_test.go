@@ -17,17 +17,17 @@ func TestPackageDependencies(t *testing.T) {
 	testenv.LookPath(t, "go", "the Go toolchain")
 	const mod = "github.com/dicombridge/dicombridge"
 	allowed := map[string][]string{
-		"hmac":                      nil,
-		"uploadtoken":               nil,
-		"tusclient":                 nil,
-		"dicomscan":                 {"github.com/klauspost/compress", "golang.org/x/text"},
-		"uploader":                  {"github.com/klauspost/compress", "golang.org/x/text"},
-		"share":                     {"github.com/golang-jwt/jwt/v5"},
-		"reportprovider":            {"github.com/golang-jwt/jwt/v5"},
-		"reportprovider/kheopstest": {"github.com/golang-jwt/jwt/v5"},
-		"redisstore":                {"github.com/redis/go-redis/v9", "github.com/cespare/xxhash/v2", "go.uber.org/atomic", "golang.org/x/sys"},
-		"auratest":                  {"github.com/tus/tusd/v2", "golang.org/x/exp", "github.com/klauspost/compress", "golang.org/x/text"},
-		"tusclient/tustest":         {"github.com/tus/tusd/v2", "golang.org/x/exp"},
+		"hmac":              nil,
+		"uploadtoken":       nil,
+		"tusclient":         nil,
+		"dicomscan":         {"github.com/klauspost/compress", "golang.org/x/text"},
+		"uploader":          {"github.com/klauspost/compress", "golang.org/x/text"},
+		"share":             {"github.com/golang-jwt/jwt/v5"},
+		"reportprovider":    {"github.com/golang-jwt/jwt/v5"},
+		"kheops/kheopstest": {"github.com/golang-jwt/jwt/v5"},
+		"redisstore":        {"github.com/redis/go-redis/v9", "github.com/cespare/xxhash/v2", "go.uber.org/atomic", "golang.org/x/sys"},
+		"auratest":          {"github.com/tus/tusd/v2", "golang.org/x/exp", "github.com/klauspost/compress", "golang.org/x/text"},
+		"tusclient/tustest": {"github.com/tus/tusd/v2", "golang.org/x/exp"},
 		// dicomgen writes with suyashkumar/dicom (which needs x/exp) and
 		// encodes the patients' character sets with x/text.
 		"dicomgen":         {"github.com/suyashkumar/dicom", "golang.org/x/exp", "golang.org/x/text"},

@@ -7,6 +7,9 @@ import (
 
 // Sentinel errors classify per-file outcomes. Each reaches the caller
 // wrapped in a [*FileError] that names the file; test with [errors.Is].
+//
+// Files set aside by the walk, reported in [Result.Skipped] (or
+// [Result.Rejected]):
 var (
 	// ErrNotDICOM: the file is not a DICOM Part 10 file (no "DICM" prefix
 	// after the 128-byte preamble; see [Scanner.AllowNoPreamble]).
@@ -25,6 +28,10 @@ var (
 	// (Raw Data Storage with Protocol Name "ExamCard") or because it has no
 	// Study or Series Instance UID. Reported in [Result.Rejected].
 	ErrRejected = errors.New("dicomscan: rejected")
+)
+
+// Files that could not be read, reported in [Result.Errors]:
+var (
 	// ErrMalformed: the header breaks the DICOM encoding rules (bad lengths,
 	// nesting too deep, a value too long). Reported in [Result.Errors].
 	ErrMalformed = errors.New("dicomscan: malformed DICOM header")
@@ -34,6 +41,10 @@ var (
 	// ErrArchive: a .zip input could not be read as a zip archive.
 	// Reported in [Result.Errors].
 	ErrArchive = errors.New("dicomscan: bad zip archive")
+)
+
+// Errors of the zip writer ([Zip]):
+var (
 	// ErrChanged: a file's size changed between the scan and the zip, so
 	// the archive would not match what was scanned. Returned by [Zip.Write].
 	ErrChanged = errors.New("dicomscan: file changed since the scan")

@@ -21,6 +21,7 @@ import (
 	"github.com/dicombridge/dicombridge/internal/redistest"
 	"github.com/dicombridge/dicombridge/internal/testenv"
 	"github.com/dicombridge/dicombridge/kheops"
+	"github.com/dicombridge/dicombridge/redisstore"
 )
 
 func TestKheopsDeliveries(t *testing.T) {
@@ -30,17 +31,10 @@ func TestKheopsDeliveries(t *testing.T) {
 	ctx := context.Background()
 	d := store.KheopsDeliveries()
 
-	fresh, err := d.Claim(ctx, "id:abc", 10*time.Minute)
-	require.NoError(t, err)
-	assert.True(t, fresh, "first claim")
-	fresh, err = d.Claim(ctx, "id:abc", 10*time.Minute)
-	require.NoError(t, err)
-	assert.False(t, fresh, "retry")
-	ttl := rdb.PTTL(ctx, "k:kheops-delivery:id:abc").Val()
-	assert.True(t, ttl > 9*time.Minute && ttl <= 10*time.Minute, "TTL %v", ttl)
+	claimOnce(t, rdb, d.Claim, "id:abc", "k:kheops-delivery:id:abc", 10*time.Minute)
 
 	require.NoError(t, d.Release(ctx, "id:abc"))
-	fresh, _ = d.Claim(ctx, "id:abc", time.Minute)
+	fresh, _ := d.Claim(ctx, "id:abc", time.Minute)
 	assert.True(t, fresh, "claim after release")
 
 	other, _ := instance(t, srv.Addr, "other:")
@@ -54,24 +48,12 @@ func TestKheopsDeliveries(t *testing.T) {
 	assert.True(t, fresh, "Redis expires claims")
 	assert.Positive(t, requireTTLs(t, rdb, "k:"))
 
-	var wins atomic.Int32
-	var wg sync.WaitGroup
-	for i := 0; i < 64; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s, _ := instance(t, srv.Addr, "k:")
-			if ok, err := s.KheopsDeliveries().Claim(ctx, "id:race", time.Minute); err == nil && ok {
-				wins.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-	assert.Equal(t, int32(1), wins.Load(), "concurrent claims from 64 clients")
+	assert.EqualValues(t, 1, concurrentWins(t, srv.Addr, "k:", func(s *redisstore.Store) claimFunc { return s.KheopsDeliveries().Claim }),
+		"concurrent claims from 64 clients")
 
 	// Nothing listens on this port: the error is wrapped, not swallowed.
 	dead, _ := instance(t, "127.0.0.1:"+strconv.Itoa(testenv.FreePort(t)), "k:")
-	_, err = dead.KheopsDeliveries().Claim(ctx, "id:x", time.Minute)
+	_, err := dead.KheopsDeliveries().Claim(ctx, "id:x", time.Minute)
 	assert.ErrorContains(t, err, "redisstore: claim kheops delivery")
 	assert.Error(t, dead.KheopsDeliveries().Release(ctx, "id:x"))
 }

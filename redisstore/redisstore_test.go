@@ -52,35 +52,53 @@ func TestNonces(t *testing.T) {
 	store, rdb := instance(t, srv.Addr, "t:")
 	ctx := context.Background()
 	n := store.Nonces()
-	fresh, err := n.Claim(ctx, "app/abc", 5*time.Minute)
-	require.NoError(t, err)
-	assert.True(t, fresh, "first claim")
-	fresh, err = n.Claim(ctx, "app/abc", 5*time.Minute)
-	require.NoError(t, err)
-	assert.False(t, fresh, "replay")
-	ttl := rdb.PTTL(ctx, "t:nonce:app/abc").Val()
-	assert.True(t, ttl >= 4*time.Minute && ttl <= 5*time.Minute, "TTL %v", ttl)
-	fresh, _ = n.Claim(ctx, "app/zero-ttl", 0)
+	claimOnce(t, rdb, n.Claim, "app/abc", "t:nonce:app/abc", 5*time.Minute)
+	fresh, _ := n.Claim(ctx, "app/zero-ttl", 0)
 	assert.True(t, fresh, "zero TTL claim")
 	// Another prefix is another namespace.
 	other, _ := instance(t, srv.Addr, "u:")
 	fresh, _ = other.Nonces().Claim(ctx, "app/abc", time.Minute)
 	assert.True(t, fresh, "prefixes are not isolated")
-	var winners atomic.Int32
+	assert.EqualValues(t, 1, concurrentWins(t, srv.Addr, "t:", func(s *redisstore.Store) claimFunc { return s.Nonces().Claim }),
+		"winners of one nonce")
+	requireTTLs(t, rdb, "t:")
+}
+
+// claimOnce checks the claim semantics every store shares: the first
+// claim of key wins, the second loses, and the Redis key (redisKey) expires
+// after ttl.
+func claimOnce(t *testing.T, rdb *redis.Client, claim claimFunc, key, redisKey string, ttl time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	fresh, err := claim(ctx, key, ttl)
+	require.NoError(t, err)
+	assert.True(t, fresh, "first claim")
+	fresh, err = claim(ctx, key, ttl)
+	require.NoError(t, err)
+	assert.False(t, fresh, "second claim")
+	got := rdb.PTTL(ctx, redisKey).Val()
+	assert.True(t, got > ttl-time.Minute && got <= ttl, "TTL %v", got)
+}
+
+type claimFunc func(context.Context, string, time.Duration) (bool, error)
+
+// concurrentWins claims one key from 64 clients at once and returns how
+// many won: exactly one must.
+func concurrentWins(t *testing.T, addr, prefix string, claim func(*redisstore.Store) claimFunc) int32 {
+	var wins atomic.Int32
 	var wg sync.WaitGroup
 	for i := 0; i < 64; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, _ := instance(t, srv.Addr, "t:")
-			if fresh, err := s.Nonces().Claim(ctx, "app/race", time.Minute); err == nil && fresh {
-				winners.Add(1)
+			s, _ := instance(t, addr, prefix)
+			if ok, err := claim(s)(context.Background(), "race", time.Minute); err == nil && ok {
+				wins.Add(1)
 			}
 		}()
 	}
 	wg.Wait()
-	assert.EqualValues(t, 1, winners.Load(), "winners of one nonce")
-	requireTTLs(t, rdb, "t:")
+	return wins.Load()
 }
 
 // signedRequest returns an exchange request signed for host.

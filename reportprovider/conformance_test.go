@@ -24,8 +24,9 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
+	"github.com/dicombridge/dicombridge/dicomweb"
+	"github.com/dicombridge/dicombridge/kheops/kheopstest"
 	"github.com/dicombridge/dicombridge/reportprovider"
-	"github.com/dicombridge/dicombridge/reportprovider/kheopstest"
 )
 
 // The conformance cases of spec kheops-report-provider.md §9, one subtest
@@ -660,7 +661,7 @@ func TestConformance(t *testing.T) {
 			s, err := ro.follow(ro.launch(ro.bob, ro.clientID, study1))
 			require.NoError(t, err)
 			_, err = s.DICOMweb(&http.Client{Transport: ro.transport}).Store(ctx, study1, strings.NewReader(string(report(study1, "2.25.991"))))
-			var he *reportprovider.HTTPError
+			var he *dicomweb.HTTPError
 			assert.Falsef(t, !errors.As(err, &he) || he.StatusCode != http.StatusForbidden, "read scope STOW: %v, want HTTP 403", err)
 
 			e := newEnv(t, envOptions{})
@@ -683,7 +684,7 @@ func TestConformance(t *testing.T) {
 			}
 			assert.False(t, !found, "stored instance not in the fake, or not byte-identical")
 			res, err = dw.Store(ctx, "", strings.NewReader(string(report(studyElse, "2.25.993"))))
-			var se *reportprovider.StoreError
+			var se *dicomweb.StoreError
 			assert.Falsef(t, !errors.As(err, &se) || se.StatusCode != http.StatusConflict || len(se.Failed) != 1 || se.Failed[0].Reason != 0x0124 || se.Failed[0].SOPInstanceUID != "2.25.993.1", "study outside the token: %+v %v", res, err)
 			res, err = dw.Store(ctx, "", strings.NewReader(string(report(study1, "2.25.994"))), strings.NewReader(string(report(study2, "2.25.995"))))
 			assert.Falsef(t, !errors.As(err, &se) || se.StatusCode != http.StatusAccepted || len(res.Stored) != 1 || len(res.Failed) != 1 || res.Failed[0].Reason != 0x0124, "partial STOW: %+v %v", res, err)

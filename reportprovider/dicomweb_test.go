@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dicombridge/dicombridge/dicomweb"
 	"github.com/dicombridge/dicombridge/internal/testenv"
 	"github.com/dicombridge/dicombridge/reportprovider"
 )
@@ -53,13 +54,13 @@ func TestDICOMwebReadsARealStudy(t *testing.T) {
 	}
 	series, err := dw.SearchSeries(ctx, in.StudyUID, nil)
 	require.Falsef(t, err != nil || len(series) != 1 || series[0].String(tagSeriesInstanceUID) != in.SeriesUID || series[0].String(tagModality) != "CT", "series %v %v", series, err)
-	meta, err := dw.StudyMetadata(ctx, in.StudyUID)
+	meta, err := dw.Metadata(ctx, in.StudyUID, "")
 	require.Falsef(t, err != nil || len(meta) != 1 || meta[0].String(tagSOPInstanceUID) != in.SOPInstanceUID, "metadata %v %v", meta, err)
 	if _, err := dw.SearchSeries(ctx, study2, nil); err == nil {
 		t.Error("series of a study outside the token were listed")
 	}
-	var he *reportprovider.HTTPError
-	if _, err := dw.StudyMetadata(ctx, study1); !errors.As(err, &he) || he.StatusCode != http.StatusNotFound {
+	var he *dicomweb.HTTPError
+	if _, err := dw.Metadata(ctx, study1, ""); !errors.As(err, &he) || he.StatusCode != http.StatusNotFound {
 		t.Errorf("metadata outside the token: %v", err)
 	}
 	for _, bad := range []string{"", "1.2/../../x", "1.2.3?x=1"} {
@@ -97,7 +98,7 @@ func TestStoreReportsReaderErrors(t *testing.T) {
 	}
 	// Not DICOM at all: the fake answers 409 with reason 0xC000.
 	_, err = dw.Store(context.Background(), study1, strings.NewReader("hello"))
-	var se *reportprovider.StoreError
+	var se *dicomweb.StoreError
 	assert.Falsef(t, !errors.As(err, &se) || se.StatusCode != http.StatusConflict || se.Failed[0].Reason != 0xC000, "non-DICOM part: %v", err)
 }
 

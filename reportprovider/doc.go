@@ -47,13 +47,14 @@
 // [ErrorStatus] maps them to an HTTP status for the browser.
 //
 // [Session.Client] returns an *http.Client that sends the bearer token only
-// to the KHEOPS origin, and [Session.DICOMweb] a [DICOMweb] client for
-// QIDO-RS search, WADO-RS metadata and streaming STOW-RS upload.
+// to the KHEOPS origin, and [Session.DICOMweb] a client of package
+// dicomweb (QIDO-RS search, WADO-RS metadata and retrieval, streaming
+// STOW-RS upload) that sends it.
 //
 // KHEOPS issues no refresh token; when [Session.Expiry] passes the user
 // launches the provider again.
 //
-// The package reportprovider/kheopstest is a fake KHEOPS, shaped like
+// The package kheops/kheopstest is a fake KHEOPS, shaped like
 // net/http/httptest, that behaves like the KHEOPS code (including its
 // reusable codes) for tests.
 //

@@ -24,8 +24,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/dicombridge/dicombridge/kheops/kheopstest"
 	"github.com/dicombridge/dicombridge/reportprovider"
-	"github.com/dicombridge/dicombridge/reportprovider/kheopstest"
 )
 
 // The test world: a fake KHEOPS served under /kheops on 127.0.0.1, a

@@ -10,8 +10,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 
+	"github.com/dicombridge/dicombridge/kheops/kheopstest"
 	"github.com/dicombridge/dicombridge/reportprovider"
-	"github.com/dicombridge/dicombridge/reportprovider/kheopstest"
 )
 
 func ExampleParseLaunch() {

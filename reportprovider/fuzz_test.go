@@ -118,22 +118,3 @@ func FuzzSafeReturnURI(f *testing.F) {
 		require.Falsef(t, !ok || !albumIDPattern.MatchString(id), "unsafe return URI %q", got)
 	})
 }
-
-func FuzzDICOMJSON(f *testing.F) {
-	f.Add([]byte(`[{"0020000D":{"vr":"UI","Value":["1.2.3"]},"00100010":{"vr":"PN","Value":[{"Alphabetic":"A^B"}]},"00081199":{"vr":"SQ","Value":[{"00081155":{"vr":"UI","Value":["1"]}}]}}]`))
-	f.Add([]byte(`{"00081198":{"vr":"SQ","Value":[{"00081197":{"vr":"US","Value":[292]}}]}}`))
-	f.Add([]byte(`[[[[]]]]`))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if ds, err := parseDatasets(data); err == nil {
-			for _, d := range ds {
-				for tag := range d {
-					_ = d.String(tag)
-					_ = d.Strings(tag)
-					_, _ = d.Int(tag)
-					_ = d.Items(tag)
-				}
-			}
-		}
-		_, _ = parseStoreResponse(data)
-	})
-}

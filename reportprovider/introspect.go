@@ -65,22 +65,9 @@ func (p *Provider) introspect(ctx context.Context, conf *instanceConfiguration, 
 		return nil, fmt.Errorf("reportprovider: introspection request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	resp, err := p.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("reportprovider: introspection: %w", err)
-	}
-	defer httpx.DrainAndClose(resp.Body)
-	data, err := httpx.ReadLimited(resp.Body, 256<<10)
-	if err != nil {
-		return nil, fmt.Errorf("reportprovider: read introspection: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, httpError(resp, data)
-	}
 	var in introspection
-	if err := json.Unmarshal(data, &in); err != nil {
-		return nil, fmt.Errorf("reportprovider: introspection response is not valid: %w", err)
+	if err := p.fetchJSON(req, "introspection", 256<<10, &in); err != nil {
+		return nil, err
 	}
 	return &in, nil
 }
@@ -169,22 +156,41 @@ func (p *Provider) userinfo(ctx context.Context, conf *instanceConfiguration, to
 		return nil, fmt.Errorf("reportprovider: userinfo request: %w", err)
 	}
 	req.Header.Set("Authorization", "Bearer "+string(tok))
+	var ui UserInfo
+	if err := p.fetchJSON(req, "userinfo", 64<<10, &ui); err != nil {
+		return nil, err
+	}
+	return &ui, nil
+}
+
+// fetchJSON sends req with [Provider.fetch] and decodes the answer into v.
+func (p *Provider) fetchJSON(req *http.Request, what string, limit int64, v any) error {
+	data, err := p.fetch(req, what, limit)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("reportprovider: %s response is not valid: %w", what, err)
+	}
+	return nil
+}
+
+// fetch sends req (asking for JSON) with the provider's guarded client and
+// returns at most limit bytes of a 200 answer. Any other status is an
+// [*HTTPError]; what names the call in errors.
+func (p *Provider) fetch(req *http.Request, what string, limit int64) ([]byte, error) {
 	req.Header.Set("Accept", "application/json")
 	resp, err := p.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("reportprovider: userinfo: %w", err)
+		return nil, fmt.Errorf("reportprovider: %s: %w", what, err)
 	}
 	defer httpx.DrainAndClose(resp.Body)
-	data, err := httpx.ReadLimited(resp.Body, 64<<10)
+	data, err := httpx.ReadLimited(resp.Body, limit)
 	if err != nil {
-		return nil, fmt.Errorf("reportprovider: read userinfo: %w", err)
+		return nil, fmt.Errorf("reportprovider: read %s: %w", what, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, httpError(resp, data)
 	}
-	var ui UserInfo
-	if err := json.Unmarshal(data, &ui); err != nil {
-		return nil, fmt.Errorf("reportprovider: userinfo response is not valid: %w", err)
-	}
-	return &ui, nil
+	return data, nil
 }

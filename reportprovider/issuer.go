@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dicombridge/dicombridge/internal/httpx"
 	"github.com/dicombridge/dicombridge/internal/origin"
 )
 
@@ -344,18 +343,9 @@ func (p *Provider) fetchInstanceConfiguration(ctx context.Context, is *issuer, c
 	if err != nil {
 		return nil, fmt.Errorf("reportprovider: configuration request: %w", err)
 	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := p.hc.Do(req)
+	body, err := p.fetch(req, "KHEOPS configuration", 64<<10)
 	if err != nil {
-		return nil, fmt.Errorf("reportprovider: fetch KHEOPS configuration: %w", err)
-	}
-	defer httpx.DrainAndClose(resp.Body)
-	body, err := httpx.ReadLimited(resp.Body, 64<<10)
-	if err != nil {
-		return nil, fmt.Errorf("reportprovider: read KHEOPS configuration: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, httpError(resp, body)
+		return nil, err
 	}
 	return parseInstanceConfiguration(body, is.URL)
 }

@@ -23,8 +23,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dicombridge/dicombridge/kheops/kheopstest"
 	"github.com/dicombridge/dicombridge/reportprovider"
-	"github.com/dicombridge/dicombridge/reportprovider/kheopstest"
 )
 
 func TestConfURIRedirectIsNotFollowedOffOrigin(t *testing.T) {

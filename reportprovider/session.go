@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dicombridge/dicombridge/dicomweb"
 	"github.com/dicombridge/dicombridge/internal/httpx"
 	"github.com/dicombridge/dicombridge/internal/origin"
 )
@@ -89,10 +90,11 @@ func (s *Session) Client(base *http.Client) *http.Client {
 	return &c
 }
 
-// DICOMweb returns a DICOMweb client for the session's endpoint, sending
-// the token through [Session.Client](base).
-func (s *Session) DICOMweb(base *http.Client) *DICOMweb {
-	return &DICOMweb{endpoint: s.DICOMwebEndpoint, hc: s.Client(base)}
+// DICOMweb returns a DICOMweb client (package dicomweb) for the session's
+// endpoint, sending the token through [Session.Client](base): QIDO-RS,
+// WADO-RS and STOW-RS limited to the studies the launch granted.
+func (s *Session) DICOMweb(base *http.Client) *dicomweb.Client {
+	return &dicomweb.Client{Endpoint: s.DICOMwebEndpoint, HTTPClient: s.Client(base)}
 }
 
 // bearerTransport adds "Authorization: Bearer" to a clone of each request

@@ -13,7 +13,10 @@ import (
 var (
 	// ErrWeakSecret: a signing secret is shorter than [MinSecretLen] bytes.
 	ErrWeakSecret = errors.New("share: secret shorter than 32 bytes")
+)
 
+// Why a token is not valid at all:
+var (
 	// ErrNoToken: the request carried no token.
 	ErrNoToken = errors.New("share: no token")
 	// ErrMalformed: the token is not a compact JWS with a payload of a
@@ -28,19 +31,10 @@ var (
 	ErrNotYetValid = errors.New("share: token not valid yet")
 	// ErrRevoked: the token was revoked.
 	ErrRevoked = errors.New("share: token revoked")
+)
 
-	// ErrSystemLevel: the access names no resource (system level); share
-	// tokens never grant those.
-	ErrSystemLevel = errors.New("share: system-level access denied")
-	// ErrMethod: the HTTP method is not allowed for share tokens.
-	ErrMethod = errors.New("share: method not allowed for share tokens")
-	// ErrTokenType: the token's type does not grant Orthanc access.
-	ErrTokenType = errors.New("share: token type not allowed")
-	// ErrServerID: the token is not valid on the Orthanc server that asks.
-	ErrServerID = errors.New("share: token not valid on this server")
-	// ErrResource: the token does not cover the requested resource.
-	ErrResource = errors.New("share: resource not covered by token")
-
+// Errors of minting, links and the service's stores:
+var (
 	// ErrInvalidShare: a share to mint is incomplete or inconsistent.
 	ErrInvalidShare = errors.New("share: invalid share")
 	// ErrNoURL: no link can be built for the share (a type without a
@@ -89,3 +83,18 @@ func remoteError(resp *http.Response, body []byte, problem string, keepBody bool
 	r := httpx.DescribeResponse(resp, body)
 	return &RemoteError{Method: r.Method, URL: r.URL, StatusCode: r.StatusCode, Body: r.Body, problem: problem}
 }
+
+// Why a valid token does not grant the access asked for:
+var (
+	// ErrSystemLevel: the access names no resource (system level); share
+	// tokens never grant those.
+	ErrSystemLevel = errors.New("share: system-level access denied")
+	// ErrMethod: the HTTP method is not allowed for share tokens.
+	ErrMethod = errors.New("share: method not allowed for share tokens")
+	// ErrTokenType: the token's type does not grant Orthanc access.
+	ErrTokenType = errors.New("share: token type not allowed")
+	// ErrServerID: the token is not valid on the Orthanc server that asks.
+	ErrServerID = errors.New("share: token not valid on this server")
+	// ErrResource: the token does not cover the requested resource.
+	ErrResource = errors.New("share: resource not covered by token")
+)

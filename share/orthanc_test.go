@@ -1,20 +1,14 @@
 package share
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/dicombridge/dicombridge/internal/orthanctest"
 	"github.com/dicombridge/dicombridge/internal/testenv"
 
 	"github.com/stretchr/testify/assert"
@@ -22,82 +16,14 @@ import (
 )
 
 // orthanc is a real Orthanc (Debian's orthanc package) started by a test.
-type orthanc struct {
-	URL  string
-	Stop func() // stops Orthanc (also done at the end of the test)
-}
+type orthanc struct{ *orthanctest.Server }
 
-// startOrthanc starts Orthanc on 127.0.0.1 with free HTTP and DICOM ports,
+// startOrthanc starts Orthanc on 127.0.0.1 (see internal/orthanctest) with
 // storage in storage (a new temporary directory if empty) and the extra
-// configuration keys given, waits until /system answers, and stops it when
-// the test ends.
+// configuration keys given, and stops it when the test ends.
 func startOrthanc(t *testing.T, storage string, extra map[string]any) *orthanc {
 	t.Helper()
-	bin := testenv.LookPath(t, "Orthanc", "apt-get install orthanc")
-	dir := t.TempDir()
-	if storage == "" {
-		storage = filepath.Join(dir, "storage")
-	}
-	port := testenv.FreePort(t)
-	cfg := map[string]any{
-		"Name":                  "dicombridge-share-test",
-		"StorageDirectory":      storage,
-		"IndexDirectory":        storage,
-		"HttpPort":              port,
-		"DicomPort":             testenv.FreePort(t),
-		"DicomAet":              "SHARETEST",
-		"RemoteAccessAllowed":   false,
-		"AuthenticationEnabled": false,
-		"Plugins":               []string{},
-		"ConcurrentJobs":        1,
-		"SaveJobs":              false,
-	}
-	for k, v := range extra {
-		cfg[k] = v
-	}
-	data, _ := json.MarshalIndent(cfg, "", "  ")
-	cfgPath := filepath.Join(dir, "orthanc.json")
-	require.NoError(t, os.WriteFile(cfgPath, data, 0o600))
-	var out testenv.Buffer
-	cmd := exec.Command(bin, cfgPath)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting Orthanc: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(15 * time.Second):
-				_ = cmd.Process.Kill()
-				<-exited
-			}
-		})
-	}
-	t.Cleanup(stop)
-	o := &orthanc{URL: fmt.Sprintf("http://127.0.0.1:%d/", port), Stop: stop}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(o.URL + "system")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 || resp.StatusCode == 403 { // 403: the authorization plugin is active
-				return o
-			}
-		}
-		select {
-		case <-exited:
-			t.Fatalf("Orthanc exited during start-up:\n%s", out.String())
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Orthanc did not answer /system within 60 s:\n%s", out.String())
-		}
-	}
+	return &orthanc{orthanctest.Start(t, storage, extra)}
 }
 
 type uploaded struct {
@@ -109,33 +35,15 @@ type uploaded struct {
 // study's tags.
 func (o *orthanc) upload(t *testing.T, path string) uploaded {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	require.NoError(t, err)
-	resp, err := http.Post(o.URL+"instances", "application/dicom", bytes.NewReader(data))
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var ans struct{ ID, ParentSeries, ParentStudy, ParentPatient, Status string }
-	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil || resp.StatusCode != 200 || ans.ParentStudy == "" {
-		t.Fatalf("uploading %s: %d %+v %v", path, resp.StatusCode, ans, err)
-	}
-	u := uploaded{Instance: ans.ID, Series: ans.ParentSeries, Study: ans.ParentStudy, Patient: ans.ParentPatient}
+	in := o.Upload(t, path)
+	u := uploaded{Instance: in.ID, Series: in.ParentSeries, Study: in.ParentStudy, Patient: in.ParentPatient}
 	var st struct {
 		MainDicomTags        struct{ StudyInstanceUID string }
 		PatientMainDicomTags struct{ PatientID string }
 	}
-	o.getJSON(t, "studies/"+u.Study, &st)
+	o.GetJSON(t, "studies/"+u.Study, &st)
 	u.StudyUID, u.PatientID = st.MainDicomTags.StudyInstanceUID, st.PatientMainDicomTags.PatientID
 	return u
-}
-
-func (o *orthanc) getJSON(t *testing.T, path string, v any) {
-	t.Helper()
-	resp, err := http.Get(o.URL + path)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		t.Fatalf("GET %s: %v", path, err)
-	}
 }
 
 // TestRealOrthanc runs against Debian's Orthanc with two real studies of

@@ -3,16 +3,12 @@ package share
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -326,73 +322,4 @@ func testWithAuthorizationPlugin(t *testing.T, plugin, dicomweb, corpus string) 
 		status, _ = call("GET", "studies/"+a.Study, short, "")
 		assert.Equal(t, 403, status, "short-lived token after expiry")
 	})
-}
-
-// startDocNginx runs the nginx configuration given in docs/orthanc.md
-// ("Mitigation: a reverse-proxy rule") in front of the Orthanc at
-// orthancAddr (host:port), on a free port of 127.0.0.1, and returns its
-// base URL.
-func startDocNginx(t *testing.T, orthancAddr string) string {
-	t.Helper()
-	bin := testenv.LookPath(t, "nginx", "apt-get install nginx-light")
-	doc, err := os.ReadFile(filepath.Join(testenv.RepoRoot(t), "docs", "orthanc.md"))
-	require.NoError(t, err)
-	m := regexp.MustCompile("(?s)```nginx\n(.*?)```").FindSubmatch(doc)
-	require.NotNil(t, m, "docs/orthanc.md has no nginx block")
-	conf := string(m[1])
-	port := testenv.FreePort(t)
-	for old, repl := range map[string]string{
-		"server 127.0.0.1:8042;": "server " + orthancAddr + ";",
-		"listen 443 ssl;":        fmt.Sprintf("listen 127.0.0.1:%d;", port),
-	} {
-		require.Contains(t, conf, old, "docs/orthanc.md's nginx block changed: update this test")
-		conf = strings.Replace(conf, old, repl, 1)
-	}
-	dir := t.TempDir()
-	full := fmt.Sprintf(`daemon off;
-master_process off;
-pid %[1]s/nginx.pid;
-error_log stderr warn;
-events {}
-http {
-    access_log off;
-    client_body_temp_path %[1]s/body;
-    proxy_temp_path %[1]s/proxy;
-    fastcgi_temp_path %[1]s/fastcgi;
-    uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-%[2]s
-}
-`, dir, conf)
-	path := filepath.Join(dir, "nginx.conf")
-	require.NoError(t, os.WriteFile(path, []byte(full), 0o600))
-	var out testenv.Buffer
-	cmd := exec.Command(bin, "-p", dir, "-c", path, "-e", "stderr")
-	cmd.Stdout, cmd.Stderr = &out, &out
-	require.NoError(t, cmd.Start())
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGQUIT)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			c.Close()
-			return base
-		}
-		select {
-		case <-exited:
-			t.Fatalf("nginx exited:\n%s", out.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		require.True(t, time.Now().Before(deadline), "nginx did not listen within 10 s:\n%s", out.String())
-	}
 }

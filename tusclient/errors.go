@@ -21,19 +21,10 @@ var (
 	// an empty key, a key with a space, comma or non-printable byte, a
 	// duplicate key, or a value that is not standard Base64.
 	ErrInvalidMetadata = errors.New("tusclient: invalid Upload-Metadata")
-	// ErrNotFound: the server no longer knows the upload (404 Not Found or
-	// 410 Gone), for example because it expired or was terminated.
-	ErrNotFound = errors.New("tusclient: upload not found")
-	// ErrOffsetMismatch: the server's offset differs from the one a PATCH
-	// carried (409 Conflict). The client re-reads the offset and retries.
-	ErrOffsetMismatch = errors.New("tusclient: offset mismatch")
-	// ErrLocked: another request holds the upload (423 Locked).
-	ErrLocked = errors.New("tusclient: upload locked")
-	// ErrChecksumMismatch: the server computed a different checksum for a
-	// chunk than the client sent (460 Checksum Mismatch) and discarded it.
-	ErrChecksumMismatch = errors.New("tusclient: checksum mismatch")
-	// ErrTooLarge: the upload exceeds the server's Tus-Max-Size (413).
-	ErrTooLarge = errors.New("tusclient: upload too large for server")
+)
+
+// Failures of the upload as a whole:
+var (
 	// ErrUnsupported: the server does not offer an extension the upload
 	// needs (for example creation-defer-length for a stream of unknown
 	// length), or a checksum algorithm that was required explicitly.
@@ -123,6 +114,23 @@ func (e *HTTPError) Is(target error) bool {
 	}
 	return false
 }
+
+// Server answers, matched by an [*HTTPError] of the status code:
+var (
+	// ErrNotFound: the server no longer knows the upload (404 Not Found or
+	// 410 Gone), for example because it expired or was terminated.
+	ErrNotFound = errors.New("tusclient: upload not found")
+	// ErrOffsetMismatch: the server's offset differs from the one a PATCH
+	// carried (409 Conflict). The client re-reads the offset and retries.
+	ErrOffsetMismatch = errors.New("tusclient: offset mismatch")
+	// ErrLocked: another request holds the upload (423 Locked).
+	ErrLocked = errors.New("tusclient: upload locked")
+	// ErrChecksumMismatch: the server computed a different checksum for a
+	// chunk than the client sent (460 Checksum Mismatch) and discarded it.
+	ErrChecksumMismatch = errors.New("tusclient: checksum mismatch")
+	// ErrTooLarge: the upload exceeds the server's Tus-Max-Size (413).
+	ErrTooLarge = errors.New("tusclient: upload too large for server")
+)
 
 func statusText(code int) string {
 	if code == statusChecksumMismatch {

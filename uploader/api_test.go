@@ -19,13 +19,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func newServer(t *testing.T, opts ...auratest.Option) *auratest.Server {
-	t.Helper()
-	s := auratest.NewServer(opts...)
-	t.Cleanup(s.Close)
-	return s
-}
-
 // newAPI returns an API whose tokens come from the server's exchange.
 func newAPI(s *auratest.Server, req uploadtoken.ExchangeRequest) (*uploader.API, *uploadtoken.CachingSource) {
 	src := s.Exchanger().Source(req)

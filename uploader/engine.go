@@ -283,11 +283,6 @@ var (
 	ErrResumable = errors.New("uploader: upload can be resumed")
 	// ErrUnknownUpload: Resume found no saved state for the upload id.
 	ErrUnknownUpload = errors.New("uploader: no unfinished upload with this id")
-	// ErrUnknownStudy: Remove was given a Study Instance UID the session
-	// does not hold.
-	ErrUnknownStudy = errors.New("uploader: unknown study")
-	// ErrStarted: Remove or Upload was called after Upload began.
-	ErrStarted = errors.New("uploader: upload already started")
 	// ErrNotSubmitted: the upload completed but the submit asked by
 	// Uploader.Submit failed; the error also wraps the cause.
 	ErrNotSubmitted = errors.New("uploader: upload completed but not submitted")

@@ -21,6 +21,14 @@ import (
 	"github.com/dicombridge/dicombridge/uploadtoken"
 )
 
+// newServer starts a fake Aura that is closed when the test ends.
+func newServer(t *testing.T, opts ...auratest.Option) *auratest.Server {
+	t.Helper()
+	s := auratest.NewServer(opts...)
+	t.Cleanup(s.Close)
+	return s
+}
+
 // liftCapture is a RoundTripper that remembers the lift token of the last
 // /uploader/config answer, to compare with what Tus received.
 type liftCapture struct {

@@ -18,6 +18,15 @@ import (
 	"github.com/dicombridge/dicombridge/uploadtoken"
 )
 
+// Errors of a [Session]'s methods, for errors.Is.
+var (
+	// ErrUnknownStudy: Remove was given a Study Instance UID the session
+	// does not hold.
+	ErrUnknownStudy = errors.New("uploader: unknown study")
+	// ErrStarted: Remove or Upload was called after Upload began.
+	ErrStarted = errors.New("uploader: upload already started")
+)
+
 // Session is one upload: one upload_id, from the scan to complete. Get one
 // from [Uploader.Prepare]; [Uploader.Upload] and [Uploader.Resume] use one
 // internally.

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -290,22 +289,20 @@ func TestEnvFile(t *testing.T) {
 // exits 2 with one line; a busy port exits 1.
 func TestUsage(t *testing.T) {
 	t.Parallel()
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { busy.Close() })
+	busy := testenv.BusyAddr(t)
 	for name, c := range map[string]struct {
 		args []string
 		code int
 		want string // standard error, a regexp
 	}{
-		"help":          {[]string{"-h", "-listen", busy.Addr().String()}, 0, `^$`},
+		"help":          {[]string{"-h", "-listen", busy}, 0, `^$`},
 		"help long":     {[]string{"-help"}, 0, `^$`},
 		"argument":      {[]string{"x"}, 2, `^fakeaura: unexpected argument "x" \(run 'fakeaura -h' for usage\)\n$`},
 		"static":        {[]string{"-static", "/nonexistent"}, 2, `^fakeaura: -static /nonexistent: not a directory \(run 'fakeaura -h' for usage\)\n$`},
 		"origin":        {[]string{"-allow-origin", "localhost:5173"}, 2, `^fakeaura: -allow-origin "localhost:5173": want scheme://host\[:port\], e\.g\. http://localhost:5173 \(run 'fakeaura -h' for usage\)\n$`},
 		"bad address":   {[]string{"-listen", "nonsense"}, 2, `^fakeaura: nonsense: not a listen address \(want host:port, e\.g\. 127\.0\.0\.1:8787\) \(run 'fakeaura -h' for usage\)\n$`},
-		"port in use":   {[]string{"-listen", busy.Addr().String()}, 1, `^fakeaura: ` + regexp.QuoteMeta(busy.Addr().String()) + ` is in use: stop what listens there, or pick another address \(port 0: any free port\)\n$`},
-		"static in use": {[]string{"-listen", "127.0.0.1:0", "-static", ".", "-static-listen", busy.Addr().String()}, 1, `is in use`},
+		"port in use":   {[]string{"-listen", busy}, 1, `^fakeaura: ` + regexp.QuoteMeta(busy) + ` is in use: stop what listens there, or pick another address \(port 0: any free port\)\n$`},
+		"static in use": {[]string{"-listen", "127.0.0.1:0", "-static", ".", "-static-listen", busy}, 1, `is in use`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

@@ -13,13 +13,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dicombridge/dicombridge/dicomscan"
+	"github.com/dicombridge/dicombridge/internal/testenv"
 )
 
-func gendicom(t *testing.T, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	code = run(context.Background(), args, &out, &errOut)
-	return code, out.String(), errOut.String()
+// gendicom runs the program in-process: exit code, stdout, stderr.
+func gendicom(args ...string) (int, string, string) {
+	return testenv.Run(context.Background(), run, args...)
 }
 
 // TestWritesStudies: N×M×K files that dicomscan groups back into N studies,
@@ -27,7 +26,7 @@ func gendicom(t *testing.T, args ...string) (code int, stdout, stderr string) {
 func TestWritesStudies(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "new", "dir")
-	code, out, errOut := gendicom(t, "-studies", "3", "-series", "4", "-instances", "2", "-size", "32", dir)
+	code, out, errOut := gendicom("-studies", "3", "-series", "4", "-instances", "2", "-size", "32", dir)
 	require.Equal(t, 0, code, errOut)
 	assert.Empty(t, errOut)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
@@ -57,7 +56,7 @@ func TestSeed(t *testing.T) {
 	t.Parallel()
 	a, b, c := t.TempDir(), t.TempDir(), t.TempDir()
 	for dir, seed := range map[string]string{a: "42", b: "42", c: "43"} {
-		code, _, errOut := gendicom(t, "-seed", seed, "-instances", "2", "-size", "16", dir)
+		code, _, errOut := gendicom("-seed", seed, "-instances", "2", "-size", "16", dir)
 		require.Equal(t, 0, code, errOut)
 	}
 	assert.Equal(t, tree(t, a), tree(t, b))
@@ -101,7 +100,7 @@ func TestUsage(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			code, out, errOut := gendicom(t, c.args...)
+			code, out, errOut := gendicom(c.args...)
 			assert.Equal(t, c.code, code)
 			assert.Equal(t, c.want, errOut)
 			if c.code == 0 {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -19,9 +18,7 @@ import (
 // with one line; a runtime failure exits 1 with one line and a hint.
 func TestCommandLine(t *testing.T) {
 	t.Parallel()
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { busy.Close() })
+	busy := testenv.BusyAddr(t)
 	key := filepath.Join(t.TempDir(), "k.pem")
 	h := ` \(run 'reportprovider -h' for usage\)\n`
 	cases := []struct {
@@ -36,8 +33,8 @@ func TestCommandLine(t *testing.T) {
 		{"no issuer", []string{"-key", key}, 2, "", `reportprovider: -issuer is required \(or use -demo\)` + h},
 		{"stray argument", []string{"-demo", "x"}, 2, "", `reportprovider: unexpected argument "x"` + h},
 		{"bad flag", []string{"-port", "1"}, 2, "", `reportprovider: flag provided but not defined: -port` + h},
-		{"address in use", []string{"-demo", "-addr", busy.Addr().String(), "-key", key}, 1, "",
-			`reportprovider: listen tcp ` + regexp.QuoteMeta(busy.Addr().String()) + `: bind: address already in use; another program listens there; choose another address\n`},
+		{"address in use", []string{"-demo", "-addr", busy, "-key", key}, 1, "",
+			`reportprovider: listen tcp ` + regexp.QuoteMeta(busy) + `: bind: address already in use; another program listens there; choose another address\n`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

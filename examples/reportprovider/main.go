@@ -29,19 +29,18 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/tag"
 
+	"github.com/dicombridge/dicombridge/dicomweb"
 	"github.com/dicombridge/dicombridge/internal/cli"
+	"github.com/dicombridge/dicombridge/kheops/kheopstest"
 	"github.com/dicombridge/dicombridge/reportprovider"
-	"github.com/dicombridge/dicombridge/reportprovider/kheopstest"
 )
 
 // config is what the app needs to run.
@@ -180,7 +179,7 @@ func (a *app) session(r *http.Request) *session {
 	return s
 }
 
-func (a *app) dicomweb(s *session) *reportprovider.DICOMweb {
+func (a *app) dicomweb(s *session) *dicomweb.Client {
 	return s.rp.DICOMweb(a.cfg.HTTPClient)
 }
 
@@ -323,7 +322,7 @@ func newUID() string {
 // encapsulatedPDF builds a DICOM Encapsulated PDF (SOP class
 // 1.2.840.10008.5.1.4.1.1.104.1) in a new series of the study, with the
 // patient and study attributes copied from the QIDO-RS result.
-func encapsulatedPDF(study reportprovider.Dataset, author reportprovider.UserInfo, nSeries int, now time.Time) ([]byte, string, error) {
+func encapsulatedPDF(study dicomweb.Dataset, author reportprovider.UserInfo, nSeries int, now time.Time) ([]byte, string, error) {
 	const sopClass = "1.2.840.10008.5.1.4.1.1.104.1"
 	sop, seriesUID := newUID(), newUID()
 	studyUID := study.String(tagStudyInstanceUID)
@@ -499,12 +498,7 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener, timeout time.
 	return nil
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
-}
+func main() { cli.Main(run) }
 
 // run is the program; it serves until ctx ends, then shuts down
 // gracefully (see serve).

@@ -2,7 +2,6 @@ package main
 
 import (
 	"archive/zip"
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -19,11 +18,9 @@ import (
 	"github.com/dicombridge/dicombridge/internal/testenv"
 )
 
-func runScan(t *testing.T, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	code = run(context.Background(), args, &out, &errb)
-	return code, out.String(), errb.String()
+// runScan runs the program in-process: exit code, stdout, stderr.
+func runScan(args ...string) (int, string, string) {
+	return testenv.Run(context.Background(), run, args...)
 }
 
 // sample writes 2 generated studies and a text file.
@@ -49,7 +46,7 @@ func keys(m map[string]any) []string {
 func TestJSON(t *testing.T) {
 	t.Parallel()
 	dir, files := sample(t)
-	code, stdout, stderr := runScan(t, "-json", dir)
+	code, stdout, stderr := runScan("-json", dir)
 	require.Equal(t, 0, code, stderr)
 	// The keys, exactly.
 	var generic map[string]any
@@ -104,7 +101,7 @@ func TestJSON(t *testing.T) {
 func TestJSONPydicom(t *testing.T) {
 	t.Parallel()
 	root := testenv.PydicomTestFiles(t)
-	code, stdout, stderr := runScan(t, "-json", filepath.Join(root, "dicomdirtests"), filepath.Join(root, "no_meta_group_length.dcm"))
+	code, stdout, stderr := runScan("-json", filepath.Join(root, "dicomdirtests"), filepath.Join(root, "no_meta_group_length.dcm"))
 	require.Equal(t, 0, code, stderr)
 	var r report
 	require.NoError(t, json.Unmarshal([]byte(stdout), &r))
@@ -134,7 +131,7 @@ func TestSummaryAndZip(t *testing.T) {
 	t.Parallel()
 	dir, files := sample(t)
 	out := filepath.Join(t.TempDir(), "out.zip")
-	code, stdout, stderr := runScan(t, "-zip", out, dir)
+	code, stdout, stderr := runScan("-zip", out, dir)
 	require.Equal(t, 0, code, stderr)
 	lines := strings.Split(stdout, "\n")
 	var total int64
@@ -153,7 +150,7 @@ func TestSummaryAndZip(t *testing.T) {
 	require.Len(t, zr.File, 12)
 	assert.Equal(t, files[0].StudyInstanceUID+"/data-study01-series01-IM00001.dcm", zr.File[0].Name)
 	// With -json, stdout stays one JSON object.
-	code, stdout, stderr = runScan(t, "-json", "-store", "-zip", out, dir)
+	code, stdout, stderr = runScan("-json", "-store", "-zip", out, dir)
 	assert.Equal(t, 0, code)
 	assert.True(t, json.Valid([]byte(stdout)))
 	assert.Contains(t, stderr, "wrote ")
@@ -187,7 +184,7 @@ func TestCommandLine(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			code, stdout, stderr := runScan(t, tt.args...)
+			code, stdout, stderr := runScan(tt.args...)
 			assert.Equal(t, tt.code, code)
 			assert.Contains(t, stdout, tt.stdout)
 			assert.Equal(t, tt.stderr, stderr)
@@ -198,7 +195,7 @@ func TestCommandLine(t *testing.T) {
 func TestDump(t *testing.T) {
 	t.Parallel()
 	dir, files := sample(t)
-	code, stdout, stderr := runScan(t, "-dump", files[0].Path)
+	code, stdout, stderr := runScan("-dump", files[0].Path)
 	require.Equal(t, 0, code, stderr)
 	assert.Contains(t, stdout, "(0002,0010) UI [1.2.840.10008.1.2.1]  # 20, TransferSyntaxUID\n")
 	assert.Contains(t, stdout, "(0020,000D) UI ["+files[0].StudyInstanceUID+"]")
@@ -206,13 +203,13 @@ func TestDump(t *testing.T) {
 	assert.True(t, strings.HasSuffix(stdout, "# scan: accepted: an instance of study "+files[0].StudyInstanceUID+
 		", series "+files[0].SeriesInstanceUID+" ("+files[0].Modality+")\n"), stdout)
 
-	code, stdout, stderr = runScan(t, "-dump", filepath.Join(dir, "notes.txt"))
+	code, stdout, stderr = runScan("-dump", filepath.Join(dir, "notes.txt"))
 	require.Equal(t, 0, code, stderr)
 	assert.Equal(t, "# scan: skipped: not a DICOM file\n", stdout)
 
 	// A file without Study and Series UIDs: listed, then rejected.
 	root := testenv.PydicomTestFiles(t)
-	code, stdout, stderr = runScan(t, "-dump", filepath.Join(root, "no_meta_group_length.dcm"))
+	code, stdout, stderr = runScan("-dump", filepath.Join(root, "no_meta_group_length.dcm"))
 	require.Equal(t, 0, code, stderr)
 	assert.Contains(t, stdout, "(0002,0010) UI [1.2.840.10008.1.2]  # 18, TransferSyntaxUID\n(0002,0012)")
 	assert.Contains(t, stdout, "(0008,0013) [125601.140000]  # 14, InstanceCreationTime\n", "implicit VR: no VR shown")

@@ -3,10 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"regexp"
 	"testing"
 
+	"github.com/dicombridge/dicombridge/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -16,11 +16,9 @@ import (
 // with one line; a runtime failure exits 1 with one line and a hint.
 func TestCommandLine(t *testing.T) {
 	t.Parallel()
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { busy.Close() })
+	busy := testenv.BusyAddr(t)
 	full := map[string]string{"SECRET_KEY": key, "USERS": `{"orthanc":"pw"}`, "LISTEN": "127.0.0.1:0"}
-	inUse := map[string]string{"SECRET_KEY": key, "USERS": `{"orthanc":"pw"}`, "LISTEN": busy.Addr().String()}
+	inUse := map[string]string{"SECRET_KEY": key, "USERS": `{"orthanc":"pw"}`, "LISTEN": busy}
 	cases := []struct {
 		name   string
 		args   []string
@@ -38,7 +36,7 @@ func TestCommandLine(t *testing.T) {
 		{"weak secret", nil, map[string]string{"SECRET_KEY": "change-me", "ALLOW_ANONYMOUS": "true"}, 2, "",
 			`shareservice: SECRET_KEY must be at least 32 bytes .*; see 'shareservice -h' for the variables\n`},
 		{"address in use", nil, inUse, 1, "",
-			`shareservice: listen tcp ` + regexp.QuoteMeta(busy.Addr().String()) + `: bind: address already in use; another program listens there; choose another address\n`},
+			`shareservice: listen tcp ` + regexp.QuoteMeta(busy) + `: bind: address already in use; another program listens there; choose another address\n`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -28,10 +28,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/dicombridge/dicombridge/internal/cli"
@@ -39,10 +37,9 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := realMain(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv, os.ReadFile)
-	stop()
-	os.Exit(code)
+	cli.Main(func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+		return realMain(ctx, args, stdout, stderr, os.Getenv, os.ReadFile)
+	})
 }
 
 // env documents the environment variables the program reads, for -h.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -187,9 +186,7 @@ func TestRun(t *testing.T) {
 // with one line and a hint.
 func TestCommandLine(t *testing.T) {
 	t.Parallel()
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { busy.Close() })
+	busy := testenv.BusyAddr(t)
 	full := map[string]string{"AURA_API_KEY": "k", "AURA_APP_ID": "i", "AURA_APP_SECRET": "s", "AURA_API_URL": "https://a.example/api"}
 	h := ` \(run 'tokenbackend -h' for usage\)\n`
 	cases := []struct {
@@ -213,8 +210,8 @@ func TestCommandLine(t *testing.T) {
 		{"per-user zero", []string{"-demo", "-per-user", "0"}, nil, exitUsage, "", `tokenbackend: -per-user must be at least 1` + h},
 		{"stray argument", []string{"x"}, full, exitUsage, "", `tokenbackend: unexpected argument "x"` + h},
 		{"bad flag", []string{"-port", "1"}, full, exitUsage, "", `tokenbackend: flag provided but not defined: -port` + h},
-		{"address in use", []string{"-listen", busy.Addr().String()}, full, exitFailed, "",
-			`tokenbackend: listen tcp ` + regexp.QuoteMeta(busy.Addr().String()) + `: bind: address already in use; another program listens there; choose another address\n`},
+		{"address in use", []string{"-listen", busy}, full, exitFailed, "",
+			`tokenbackend: listen tcp ` + regexp.QuoteMeta(busy) + `: bind: address already in use; another program listens there; choose another address\n`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

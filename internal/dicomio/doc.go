@@ -2,7 +2,7 @@
 // and Part 10 files (PS3.10 chapter 7), with the standard library only.
 //
 // It is the one element-level codec of the SDK: dicomscan decodes element
-// headers with [DecodeHeader], the fake KHEOPS (reportprovider/kheopstest)
+// headers with [DecodeHeader], the fake KHEOPS (kheops/kheopstest)
 // reads uploads with [Reader] and builds instances with [Writer]. It knows
 // the encodings, not the dictionary: a caller that needs the VR of an
 // implicit-VR element brings its own.

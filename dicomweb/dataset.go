@@ -1,9 +1,11 @@
-package reportprovider
+package dicomweb
 
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strconv"
+	"strings"
 )
 
 // DICOM tags used with [Dataset], in the 8-hex-digit form of the DICOM
@@ -132,4 +134,75 @@ func parseDatasets(data []byte) ([]Dataset, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// tagAttributeIdentifierList is (0000,1005): the attributes a STOW-RS
+// failure names. KHEOPS sends it with VR LO and each tag as a decimal
+// number ("2097168" for StudyID); the standard's VR AT sends 8 hex digits.
+const tagAttributeIdentifierList = "00001005"
+
+// parseStoreResponse decodes a STOW-RS response body: a DICOM JSON dataset
+// (or an array holding one) with ReferencedSOPSequence and
+// FailedSOPSequence. An empty body is an empty result.
+func parseStoreResponse(data []byte) (*StoreResult, error) {
+	var ds Dataset
+	trimmed := bytes.TrimSpace(data)
+	switch {
+	case len(trimmed) == 0:
+	case trimmed[0] == '[':
+		var arr []Dataset
+		if err := json.Unmarshal(trimmed, &arr); err != nil || len(arr) > 1 {
+			return nil, fmt.Errorf("dicomweb: stow-rs: %w: not one DICOM JSON dataset", ErrMalformed)
+		}
+		if len(arr) == 1 {
+			ds = arr[0]
+		}
+	default:
+		if err := json.Unmarshal(trimmed, &ds); err != nil {
+			return nil, fmt.Errorf("dicomweb: stow-rs: %w: not DICOM JSON", ErrMalformed)
+		}
+	}
+	res := &StoreResult{}
+	for _, it := range ds.Items(tagReferencedSOPSequence) {
+		res.Stored = append(res.Stored, StoredInstance{
+			SOPClassUID:    it.String(tagReferencedSOPClassUID),
+			SOPInstanceUID: it.String(tagReferencedSOPInstanceUID),
+			RetrieveURL:    it.String(tagRetrieveURL),
+		})
+	}
+	for _, it := range ds.Items(tagFailedSOPSequence) {
+		reason, _ := it.Int(tagFailureReason)
+		res.Failed = append(res.Failed, FailedInstance{
+			SOPClassUID:    it.String(tagReferencedSOPClassUID),
+			SOPInstanceUID: it.String(tagReferencedSOPInstanceUID),
+			Reason:         reason,
+			Tags:           attributeTags(it[tagAttributeIdentifierList]),
+		})
+	}
+	return res, nil
+}
+
+// attributeTags reads an attribute identifier list: decimal numbers (as
+// KHEOPS writes them, VR LO) or, with VR AT, 8 hex digits. Values that are
+// neither are skipped; at most 64 are kept.
+func attributeTags(a Attribute) []uint32 {
+	var out []uint32
+	for _, raw := range a.Value {
+		if len(out) == 64 {
+			break
+		}
+		s := strings.TrimSpace(valueText(raw))
+		base := 10
+		if a.VR == "AT" {
+			base = 16
+		}
+		n, err := strconv.ParseUint(s, base, 32)
+		if err != nil && base == 10 && len(s) == 8 {
+			n, err = strconv.ParseUint(s, 16, 32)
+		}
+		if err == nil {
+			out = append(out, uint32(n))
+		}
+	}
+	return out
 }

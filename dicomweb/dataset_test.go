@@ -1,4 +1,4 @@
-package reportprovider
+package dicomweb
 
 import (
 	"strings"

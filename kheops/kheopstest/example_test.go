@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/dicombridge/dicombridge/reportprovider/kheopstest"
+	"github.com/dicombridge/dicombridge/kheops/kheopstest"
 )
 
 func ExampleNewServer() {

@@ -25,7 +25,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/dicombridge/dicombridge/reportprovider/kheopstest"
+	"github.com/dicombridge/dicombridge/kheops/kheopstest"
 )
 
 // world is a fake KHEOPS under /kheops with one album, one admin and a
@@ -44,7 +44,7 @@ const album = "AlbumOne01"
 
 func newWorld(t *testing.T, cfg kheopstest.Config) *world {
 	t.Helper()
-	data, err := os.ReadFile("../testdata/k1.pem")
+	data, err := os.ReadFile("testdata/k1.pem")
 	require.NoError(t, err)
 	block, _ := pem.Decode(data)
 	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
