@@ -339,6 +339,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+b+"/studies", s.serveSearchStudies)
 	mux.HandleFunc("GET "+b+"/studies/{study}/series", s.serveSearchSeries)
 	mux.HandleFunc("GET "+b+"/studies/{study}/metadata", s.serveMetadata)
+	mux.HandleFunc("GET "+b+"/studies/{study}/series/{series}/instances/{instance}", s.serveInstance)
 	mux.HandleFunc("POST "+b+"/studies", s.serveStore)
 	mux.HandleFunc("POST "+b+"/studies/{study}", s.serveStore)
 }

@@ -154,14 +154,20 @@
     return v && v.length ? String(v[0]) : '';
   }
 
-  // reads performs the viewer's reads: QIDO-RS studies, WADO-RS metadata,
-  // then one instance, timing its first bytes.
-  async function reads(user, study) {
+  // reads performs the viewer's reads: QIDO-RS studies, WADO-RS metadata
+  // of the study in the URL (or else the first one QIDO-RS found, as a
+  // user would pick it in the study list), then one instance, timing its
+  // first bytes.
+  async function reads(user, studies) {
     const root = cfg.dicomWebRoot;
     const out = {};
     const qido = await dicomweb(user, 'GET', root + '/studies', { Accept: 'application/dicom+json' });
     out.qido_status = qido.status;
     out.qido_studies = qido.ok ? (await qido.json()).map((s) => tag(s, '0020000D')) : [];
+    const study = studies[0] || out.qido_studies[0];
+    if (!study) {
+      return out;
+    }
     const meta = await dicomweb(user, 'GET', root + '/studies/' + study + '/metadata',
       { Accept: 'application/dicom+json' });
     out.metadata_status = meta.status;
@@ -232,15 +238,26 @@
       return;
     }
     const studies = studiesFromURL();
-    const study = studies[0] || cfg.study;
-    const first = await reads(user, study);
+    const first = await reads(user, studies);
     await report('viewer', Object.assign({ studies_in_url: studies }, first));
 
-    // Silent renew, as automaticSilentRenew does it before expiry: with a
-    // refresh token oidc-client-ts uses the refresh_token grant.
+    // Silent renew. With a refresh token, oidc-client-ts renews with the
+    // refresh_token grant. autoRenew waits for automaticSilentRenew (on by
+    // default in OHIF v3), which renews 60 s before expires_in runs out;
+    // otherwise the test calls signinSilent, as that renewal does.
     const before = userFacts(user);
     try {
-      user = await userManager.signinSilent();
+      if (cfg.autoRenew) {
+        user = await new Promise((resolve, reject) => {
+          userManager.events.addUserLoaded(resolve);
+          userManager.events.addSilentRenewError(reject);
+          setTimeout(() => reject(new Error('no automatic renewal within 20 s')), 20000);
+        });
+        // The next automatic renewal would race the sign-out below.
+        userManager.stopSilentRenew();
+      } else {
+        user = await userManager.signinSilent();
+      }
     } catch (err) {
       await fail('renew')(err);
       return;
@@ -250,6 +267,7 @@
     await report('renew', Object.assign(after, {
       previous_access_token: before.access_token,
       previous_refresh_token: before.refresh_token,
+      automatic: !!cfg.autoRenew,
       qido_status: again.status,
     }));
 
@@ -257,9 +275,11 @@
       await report('stow', await stow(user));
     }
 
-    // OHIF's menu: /logout?redirect_uri=<where to come back>.
+    // Sign out through OHIF's /logout route. (OHIF's menu passes the
+    // current page as redirect_uri; the test passes the configured
+    // post_logout_redirect_uri, the one registered at the bridge.)
     await report('signout', userFacts(user));
-    location.assign('/logout?redirect_uri=' + encodeURIComponent(cfg.postLogoutRedirect || settings.post_logout_redirect_uri));
+    location.assign('/logout?redirect_uri=' + encodeURIComponent(settings.post_logout_redirect_uri));
   }
 
   async function logout() {
