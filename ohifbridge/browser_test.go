@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -198,8 +199,7 @@ func (w *world) launch() scenario {
 	return scenario{Start: w.ohif.URL + "/__launch", Until: "done"}
 }
 
-// reports indexes the page's reports by step (the last one wins) and
-// fails the test on a step reported twice where that is unexpected.
+// byStep indexes the page's reports by step; the last one wins.
 func byStep(reps []pageReport) map[string]pageReport {
 	m := make(map[string]pageReport, len(reps))
 	for _, r := range reps {
@@ -500,4 +500,102 @@ func verifyIDToken(t *testing.T, tok string, key *rsa.PublicKey) map[string]any 
 	var claims map[string]any
 	require.NoError(t, json.Unmarshal(c, &claims))
 	return claims
+}
+
+// viewerPath is the Client.ViewerURL with the study UIDs in the path,
+// which OHIF's /login keeps.
+func viewerPath(ohif string) string { return ohif + "/viewer/{StudyInstanceUIDs;}" }
+
+// TestBrowserRefusals plays the prototype's failures in the browser: what
+// OHIF does when the bridge refuses, and that nothing leaks.
+func TestBrowserRefusals(t *testing.T) {
+	br := startBrowser(t)
+	w := newWorld(t, ohifbridge.Proxy, viewerPath)
+	w.ohif.setConfig(func(c *ohifConfig) { c.STOW, c.AutoRenew = false, false })
+	authorize := w.endpoint(t, "authorization_endpoint")
+	countCalls := func(calls []call, method, endpoint string) int {
+		u, err := url.Parse(endpoint)
+		require.NoError(t, err)
+		n := 0
+		for _, c := range calls {
+			if c.Method == method && c.Path == u.Path {
+				n++
+			}
+		}
+		return n
+	}
+
+	t.Run("replayed login_hint", func(t *testing.T) {
+		out := br.run(t, w.launch())
+		first := byStep(w.ohif.takeReports())
+		require.NotNil(t, out.Done)
+		require.True(t, out.Done.OK, "the first login: %+v", first)
+		w.bridge.take()
+		redemptions := len(w.k.CallsTo("/api/token"))
+
+		// The same /login URL again, in another browser context (someone
+		// who found it in a history, a log or a Referer).
+		out = br.run(t, scenario{Start: first["login"].Href, Until: "done"})
+		step := byStep(w.ohif.takeReports())
+		require.NotNil(t, out.Done, "reports: %+v", step)
+		assert.False(t, out.Done.OK)
+		assert.Equal(t, "redirecting", step["login"].Outcome, "OHIF tries")
+		cb := step["callback"]
+		assert.NotEmpty(t, cb.Error, "oidc-client-ts gets an OAuth error at the callback")
+		assert.Empty(t, cb.AccessToken)
+		assert.Contains(t, cb.Href, "error=")
+		calls := w.bridge.take()
+		assert.Equal(t, 1, countCalls(calls, "GET", authorize))
+		assert.Zero(t, countCalls(calls, "POST", w.endpoint(t, "token_endpoint")), "no code to redeem")
+		assert.Len(t, w.k.CallsTo("/api/token"), redemptions, "KHEOPS is not asked again")
+	})
+
+	t.Run("unregistered redirect_uri", func(t *testing.T) {
+		var evilHits atomic.Int32
+		evil := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { evilHits.Add(1) }))
+		defer evil.Close()
+		w.ohif.setConfig(func(c *ohifConfig) { c.OIDC[0]["redirect_uri"] = evil.URL + "/callback" })
+		defer w.ohif.setConfig(func(c *ohifConfig) { c.OIDC[0]["redirect_uri"] = "/callback" })
+
+		out := br.run(t, scenario{Start: w.ohif.URL + "/__launch", Until: "response", StopAt: authorize, SettleMs: 500})
+		w.ohif.takeReports()
+		require.NotEmpty(t, out.Navigations)
+		last := out.Navigations[len(out.Navigations)-1]
+		assert.True(t, strings.HasPrefix(last.URL, authorize+"?"), "the browser stays at the bridge: %s", redact(last.URL))
+		assert.Equal(t, http.StatusBadRequest, last.Status)
+		assert.True(t, strings.HasPrefix(out.FinalURL, authorize+"?"))
+		assert.Contains(t, last.URL, url.QueryEscape(evil.URL+"/callback"), "OHIF sent the unregistered URI")
+		assert.Zero(t, evilHits.Load(), "no redirect to an unregistered redirect_uri")
+		assert.Zero(t, countCalls(w.bridge.take(), "POST", w.endpoint(t, "token_endpoint")))
+	})
+
+	t.Run("iss with a trailing slash", func(t *testing.T) {
+		// OHIF's authority differs from the bridge's issuer by a slash:
+		// OHIF compares the iss parameter as a string and does nothing.
+		w.ohif.setConfig(func(c *ohifConfig) { c.OIDC[0]["authority"] = w.issuer + "/" })
+		out := br.run(t, scenario{Start: w.ohif.URL + "/__launch", Until: "done", SettleMs: 500})
+		step := byStep(w.ohif.takeReports())
+		require.NotNil(t, out.Done)
+		assert.False(t, out.Done.OK)
+		assert.Equal(t, "ignored", step["login"].Outcome)
+		assert.Equal(t, w.issuer, step["login"].Iss)
+		assert.Contains(t, strings.Join(out.Console, "\n"), "iss of /login does not match")
+		require.NotEmpty(t, out.Navigations)
+		last := out.Navigations[len(out.Navigations)-1]
+		assert.True(t, strings.HasPrefix(last.URL, w.ohif.URL+"/login?"), "OHIF stays on /login: %s", redact(last.URL))
+		assert.True(t, strings.HasPrefix(out.FinalURL, w.ohif.URL+"/login?"))
+		calls := w.bridge.take()
+		for _, c := range calls {
+			assert.False(t, strings.HasPrefix(c.Path, "/oidc"), "OHIF did not contact the bridge: %s %s", c.Method, c.Path)
+		}
+
+		// With the authority fixed, the same /login URL logs in: the
+		// login_hint was never used.
+		w.ohif.setConfig(func(c *ohifConfig) { c.OIDC[0]["authority"] = w.issuer })
+		out = br.run(t, scenario{Start: step["login"].Href, Until: "done"})
+		again := w.ohif.takeReports()
+		require.NotNil(t, out.Done)
+		assert.True(t, out.Done.OK, "reports: %+v", again)
+		assert.Equal(t, "alice", byStep(again)["callback"].Sub)
+	})
 }
