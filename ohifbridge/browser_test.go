@@ -208,13 +208,20 @@ func byStep(reps []pageReport) map[string]pageReport {
 	return m
 }
 
-// TestBrowserLaunch runs the whole flow in both modes: KHEOPS launch →
-// bridge → OHIF's /login → authorize → callback → token → userinfo →
-// DICOMweb reads → silent renew by refresh token → (STOW in Proxy mode) →
+// TestBrowser starts Chromium once (its start is most of the test's
+// time) for the flow in both modes and the refusals.
+func TestBrowser(t *testing.T) {
+	br := startBrowser(t)
+	t.Run("launch", func(t *testing.T) { testLaunch(t, br) })
+	t.Run("refusals", func(t *testing.T) { testRefusals(t, br) })
+}
+
+// testLaunch runs the whole flow in both modes: KHEOPS launch → bridge →
+// OHIF's /login → authorize → callback → token → userinfo → DICOMweb
+// reads → silent renew by refresh token → (STOW in Proxy mode) →
 // sign-out, asserting on what the page saw and on what the servers saw,
 // and logs the launch-to-first-image latency.
-func TestBrowserLaunch(t *testing.T) {
-	br := startBrowser(t)
+func testLaunch(t *testing.T, br *browser) {
 	for _, tc := range []struct {
 		name      string
 		mode      ohifbridge.Mode
@@ -393,7 +400,8 @@ func (w *world) checkServers(t *testing.T, so pageReport) {
 	for _, c := range w.k.Calls() {
 		if strings.HasPrefix(c.Path, "/api/studies") {
 			dicomweb++
-			assert.NotEqual(t, "Bearer "+so.AccessToken, c.Header.Get("Authorization"))
+			browserToken := c.Header.Get("Authorization") == "Bearer "+so.AccessToken
+			assert.Equal(t, direct, browserToken, "%s %s with the browser's token", c.Method, c.Path)
 		}
 	}
 	assert.GreaterOrEqual(t, dicomweb, 4, "QIDO, metadata, instance, QIDO after the renewal")
@@ -506,10 +514,9 @@ func verifyIDToken(t *testing.T, tok string, key *rsa.PublicKey) map[string]any 
 // which OHIF's /login keeps.
 func viewerPath(ohif string) string { return ohif + "/viewer/{StudyInstanceUIDs;}" }
 
-// TestBrowserRefusals plays the prototype's failures in the browser: what
-// OHIF does when the bridge refuses, and that nothing leaks.
-func TestBrowserRefusals(t *testing.T) {
-	br := startBrowser(t)
+// testRefusals plays the prototype's failures in the browser: what OHIF
+// does when the bridge refuses, and that nothing leaks.
+func testRefusals(t *testing.T, br *browser) {
 	w := newWorld(t, ohifbridge.Proxy, viewerPath)
 	w.ohif.setConfig(func(c *ohifConfig) { c.STOW, c.AutoRenew = false, false })
 	authorize := w.endpoint(t, "authorization_endpoint")
