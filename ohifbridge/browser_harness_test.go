@@ -111,6 +111,7 @@ func startBrowser(t *testing.T) *browser {
 		case <-time.After(15 * time.Second):
 			_ = syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL) // the group this test started
 			<-exited
+			t.Error("the driver did not exit within 15 s of its input closing; killed it")
 		}
 		if t.Failed() {
 			t.Logf("driver stderr:\n%s", tail(b.stderr.String(), 4000))

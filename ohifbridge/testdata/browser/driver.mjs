@@ -62,7 +62,10 @@ async function run(sc) {
       }
     }
   });
-  const timeout = sleep(sc.timeoutMs || 20000).then(() => { out.timedOut = true; });
+  let timer;
+  const timeout = new Promise((resolve) => {
+    timer = setTimeout(() => { out.timedOut = true; resolve(); }, sc.timeoutMs || 20000);
+  });
   out.t0 = Date.now();
   try {
     await page.goto(sc.start, { waitUntil: 'commit' });
@@ -71,6 +74,7 @@ async function run(sc) {
     finish();
   }
   await Promise.race([finished, timeout]);
+  clearTimeout(timer);
   await sleep(sc.settleMs || 0);
   out.finalURL = page.url();
   await ctx.close();
@@ -91,3 +95,4 @@ for await (const line of lines) {
   process.stdout.write(JSON.stringify(result) + '\n');
 }
 await browser.close();
+process.exit(0);
