@@ -212,6 +212,7 @@ type ohifConfig struct {
 	DICOMwebRoot string           `json:"dicomWebRoot"`
 	STOW         bool             `json:"stow"`
 	AutoRenew    bool             `json:"autoRenew"`
+	LoginOnly    bool             `json:"loginOnly"` // finish at the callback
 }
 
 // ohifSite is the OHIF origin: the stand-in page on every path, the

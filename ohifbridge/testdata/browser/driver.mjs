@@ -21,6 +21,8 @@
 //	 "timedOut": bool, "finalURL": URL, "navigations": [{url, status, at}],
 //	 "requests": [{method, url, at}], "console": [...], "errors": [...]}
 //
+// "console" also lists the responses of status 400 or more (without query).
+//
 // "at" values are milliseconds since t0.
 import { chromium } from 'playwright-core';
 import readline from 'node:readline';
@@ -55,6 +57,9 @@ async function run(sc) {
   page.on('pageerror', (e) => out.errors.push(String(e)));
   page.on('request', (r) => out.requests.push({ method: r.method(), url: r.url(), at: Date.now() - out.t0 }));
   page.on('response', (r) => {
+    if (r.status() >= 400) {
+      out.console.push('http: ' + r.status() + ' ' + r.request().method() + ' ' + r.url().split('?')[0]);
+    }
     if (r.request().isNavigationRequest() && r.frame() === page.mainFrame()) {
       out.navigations.push({ url: r.url(), status: r.status(), at: Date.now() - out.t0 });
       if (sc.until === 'response' && sc.stopAt && r.url().startsWith(sc.stopAt)) {

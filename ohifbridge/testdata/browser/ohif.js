@@ -128,6 +128,10 @@
       return;
     }
     await report('callback', userFacts(user));
+    if (cfg.loginOnly) {
+      await finish(true);
+      return;
+    }
     const to = JSON.parse(sessionStorage.getItem('ohif-redirect-to'));
     location.assign(to.pathname + (to.search || ''));
   }
