@@ -307,6 +307,17 @@ func TestVerifyErrors(t *testing.T) {
 	signed := func(t testing.TB) *http.Request {
 		return received(t, wire(t, testSigner(testApp), exchangeRequest(t)))
 	}
+	// del, set and add return a signed request with one header changed.
+	edit := func(change func(http.Header)) func(testing.TB) *http.Request {
+		return func(t testing.TB) *http.Request {
+			r := signed(t)
+			change(r.Header)
+			return r
+		}
+	}
+	del := func(k string) func(testing.TB) *http.Request { return edit(func(h http.Header) { h.Del(k) }) }
+	set := func(k, v string) func(testing.TB) *http.Request { return edit(func(h http.Header) { h.Set(k, v) }) }
+	add := func(k, v string) func(testing.TB) *http.Request { return edit(func(h http.Header) { h.Add(k, v) }) }
 	tests := []struct {
 		name    string
 		v       *Verifier
@@ -314,56 +325,16 @@ func TestVerifyErrors(t *testing.T) {
 		want    error
 		notWant error
 	}{
-		{"no Authorization", testVerifier(), func(t testing.TB) *http.Request {
-			r := signed(t)
-			r.Header.Del("Authorization")
-			return r
-		}, ErrMissingSignature, nil},
-		{"Bearer token", testVerifier(), func(t testing.TB) *http.Request {
-			r := signed(t)
-			r.Header.Set("Authorization", "Bearer aubt_x")
-			return r
-		}, ErrMalformed, nil},
-		{"two Authorization headers", testVerifier(), func(t testing.TB) *http.Request {
-			r := signed(t)
-			r.Header.Add("Authorization", r.Header.Get("Authorization"))
-			return r
-		}, ErrMalformed, nil},
-		{"no nonce", testVerifier(), func(t testing.TB) *http.Request {
-			r := signed(t)
-			r.Header.Del("X-Aura-Nonce")
-			return r
-		}, ErrMalformed, nil},
-		{"bad nonce", testVerifier(), func(t testing.TB) *http.Request {
-			r := signed(t)
-			r.Header.Set("X-Aura-Nonce", "a/b")
-			return r
-		}, ErrMalformed, nil},
-		{"no timestamp", testVerifier(), func(t testing.TB) *http.Request {
-			r := signed(t)
-			r.Header.Del("X-Aura-Timestamp")
-			return r
-		}, ErrMalformed, nil},
-		{"timestamp in ms", testVerifier(), func(t testing.TB) *http.Request {
-			r := signed(t)
-			r.Header.Set("X-Aura-Timestamp", "1706140800000")
-			return r
-		}, ErrMalformed, nil},
-		{"negative timestamp", testVerifier(), func(t testing.TB) *http.Request {
-			r := signed(t)
-			r.Header.Set("X-Aura-Timestamp", "-1706140800")
-			return r
-		}, ErrMalformed, nil},
-		{"two timestamps", testVerifier(), func(t testing.TB) *http.Request {
-			r := signed(t)
-			r.Header.Add("X-Aura-Timestamp", "1706140800")
-			return r
-		}, ErrMalformed, nil},
-		{"two content types", testVerifier(), func(t testing.TB) *http.Request {
-			r := signed(t)
-			r.Header.Add("Content-Type", "text/plain")
-			return r
-		}, ErrMalformed, nil},
+		{"no Authorization", testVerifier(), del("Authorization"), ErrMissingSignature, nil},
+		{"Bearer token", testVerifier(), set("Authorization", "Bearer aubt_x"), ErrMalformed, nil},
+		{"two Authorization headers", testVerifier(), edit(func(h http.Header) { h.Add("Authorization", h.Get("Authorization")) }), ErrMalformed, nil},
+		{"no nonce", testVerifier(), del("X-Aura-Nonce"), ErrMalformed, nil},
+		{"bad nonce", testVerifier(), set("X-Aura-Nonce", "a/b"), ErrMalformed, nil},
+		{"no timestamp", testVerifier(), del("X-Aura-Timestamp"), ErrMalformed, nil},
+		{"timestamp in ms", testVerifier(), set("X-Aura-Timestamp", "1706140800000"), ErrMalformed, nil},
+		{"negative timestamp", testVerifier(), set("X-Aura-Timestamp", "-1706140800"), ErrMalformed, nil},
+		{"two timestamps", testVerifier(), add("X-Aura-Timestamp", "1706140800"), ErrMalformed, nil},
+		{"two content types", testVerifier(), add("Content-Type", "text/plain"), ErrMalformed, nil},
 		{"unknown app", testVerifier(), func(t testing.TB) *http.Request {
 			return received(t, wire(t, &Signer{AppID: "nobody", Secret: "x", Now: fixedClock(t0)}, exchangeRequest(t)))
 		}, ErrUnknownApp, ErrInternal},

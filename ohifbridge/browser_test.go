@@ -42,8 +42,8 @@ import (
 
 const ohifClientID = "ohif-viewer"
 
-// world is one KHEOPS, one bridge and one OHIF.
-type world struct {
+// browserWorld is one KHEOPS, one bridge and one OHIF.
+type browserWorld struct {
 	mode     ohifbridge.Mode
 	k        *kheopstest.Server
 	alice    string // alice's KHEOPS user token
@@ -64,15 +64,15 @@ type world struct {
 // of two 512 × 512 instances, a bridge in mode registered in that album,
 // and the OHIF origin configured for it. viewerURL is the bridge's
 // Client.ViewerURL ("" for its default).
-func newWorld(t *testing.T, mode ohifbridge.Mode, viewerURL func(ohif string) string) *world {
+func newBrowserWorld(t *testing.T, mode ohifbridge.Mode, viewerURL func(ohif string) string) *browserWorld {
 	t.Helper()
 	ctx := context.Background()
-	w := &world{mode: mode}
+	w := &browserWorld{mode: mode}
 	w.k = kheopstest.NewServer(&kheopstest.Config{BasePath: "/kheops"})
 	t.Cleanup(w.k.Close)
 	w.alice = w.k.AddUser(kheopstest.User{Sub: "alice", Name: "Alice Radiologist", Email: "alice@example.org"})
-	album := w.k.AddAlbum("")
-	require.NoError(t, w.k.AddMember(album, "alice", kheopstest.Permissions{AddSeries: true, ManageReportProviders: true}))
+	album := w.k.AddAlbum("", nil)
+	require.NoError(t, w.k.AddMember(album, "alice", true)) // admin: registers the bridge
 	var err error
 	w.files, err = dicomgen.Write(ctx, t.TempDir(), dicomgen.Options{InstancesPerSeries: 3, Rows: 512, Columns: 512, Modalities: []string{"CT"}, Seed: 16})
 	require.NoError(t, err)
@@ -178,7 +178,7 @@ func readKey(t *testing.T, kid, file string) *reportprovider.Key {
 	return k
 }
 
-func (w *world) getJSON(t *testing.T, u string) map[string]any {
+func (w *browserWorld) getJSON(t *testing.T, u string) map[string]any {
 	t.Helper()
 	resp, err := http.Get(u)
 	require.NoError(t, err)
@@ -190,7 +190,7 @@ func (w *world) getJSON(t *testing.T, u string) map[string]any {
 }
 
 // endpoint returns a discovery document member.
-func (w *world) endpoint(t *testing.T, name string) string {
+func (w *browserWorld) endpoint(t *testing.T, name string) string {
 	t.Helper()
 	s, ok := w.discovery[name].(string)
 	require.True(t, ok, "discovery has no %s", name)
@@ -198,7 +198,7 @@ func (w *world) endpoint(t *testing.T, name string) string {
 }
 
 // launch is the scenario of a user launching the bridge from KHEOPS.
-func (w *world) launch() scenario {
+func (w *browserWorld) launch() scenario {
 	return scenario{Start: w.ohif.URL + "/__launch", Until: "done"}
 }
 
@@ -224,13 +224,13 @@ func TestBrowser(t *testing.T) {
 	// /viewer?StudyInstanceUIDs=...), which OHIF's /login cuts to its
 	// pathname: the viewer opens without the study.
 	t.Run("direct", func(t *testing.T) {
-		w := newWorld(t, ohifbridge.Direct, nil)
+		w := newBrowserWorld(t, ohifbridge.Direct, nil)
 		out := br.run(t, w.launch())
 		w.checkFlow(t, out, w.ohif.takeReports())
 	})
 	// Proxy with the study in the path, which /login keeps. The world
 	// outlives the subtest: the refusals use it.
-	proxy := newWorld(t, ohifbridge.Proxy, viewerPath)
+	proxy := newBrowserWorld(t, ohifbridge.Proxy, viewerPath)
 	var loginURL string
 	t.Run("proxy", func(t *testing.T) {
 		out := br.run(t, proxy.launch())
@@ -246,7 +246,7 @@ func TestBrowser(t *testing.T) {
 
 // checkFlow asserts a successful launch, as the page and the servers saw
 // it.
-func (w *world) checkFlow(t *testing.T, out outcome, reps []pageReport) {
+func (w *browserWorld) checkFlow(t *testing.T, out outcome, reps []pageReport) {
 	t.Helper()
 	step := byStep(reps)
 	require.NotNil(t, out.Done, "the flow did not finish:\n%s", describe(out, reps))
@@ -361,7 +361,7 @@ func (w *world) checkFlow(t *testing.T, out outcome, reps []pageReport) {
 
 // checkServers asserts what the bridge and KHEOPS saw of a successful
 // flow, and that sign-out revoked the session.
-func (w *world) checkServers(t *testing.T, so pageReport) {
+func (w *browserWorld) checkServers(t *testing.T, so pageReport) {
 	t.Helper()
 	direct := w.mode == ohifbridge.Direct
 	calls := w.bridge.take()
@@ -436,7 +436,7 @@ func (w *world) checkServers(t *testing.T, so pageReport) {
 }
 
 // activeAtKHEOPS introspects a token at the fake KHEOPS.
-func (w *world) activeAtKHEOPS(t *testing.T, token string) bool {
+func (w *browserWorld) activeAtKHEOPS(t *testing.T, token string) bool {
 	t.Helper()
 	resp, err := http.PostForm(w.k.URL+"/api/token/introspect", url.Values{"token": {token}})
 	require.NoError(t, err)
@@ -538,7 +538,7 @@ func viewerPath(ohif string) string { return ohif + "/viewer/{StudyInstanceUIDs;
 // testRefusals plays the prototype's failures in the browser: what OHIF
 // does when the bridge refuses, and that nothing leaks.
 // w has completed one launch, whose /login URL was loginURL.
-func testRefusals(t *testing.T, br *browser, w *world, loginURL string) {
+func testRefusals(t *testing.T, br *browser, w *browserWorld, loginURL string) {
 	w.ohif.setConfig(func(c *ohifConfig) { c.LoginOnly = true })
 	authorize := w.endpoint(t, "authorization_endpoint")
 	countCalls := func(calls []call, method, endpoint string) int {

@@ -202,6 +202,11 @@ func (s *Service) serveMintShares(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if cl.Anonymized {
+		// Orthanc anonymizes and copies while the client waits: lift the
+		// server's write timeout for this answer (best effort).
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(anonymizeTimeout + time.Minute))
+	}
 	token, link, minted, err := s.mint(r.Context(), cl, true)
 	if err != nil {
 		s.logMintError(r.Context(), err)
@@ -371,6 +376,16 @@ func (s *Service) mint(ctx context.Context, cl Claims, legacy bool) (token, link
 		return mt, link, cl, nil
 	}
 	if cl.Anonymized {
+		if cl.Resources, err = s.anonymizeShare(ctx, cl.Resources); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return "", "", Claims{}, &httpError{http.StatusNotFound, err}
+			}
+			var he *httpError
+			if errors.As(err, &he) {
+				return "", "", Claims{}, err
+			}
+			return "", "", Claims{}, &httpError{http.StatusBadGateway, err}
+		}
 		cl.ServerID = s.anonServer
 	} else {
 		cl.ServerID = s.serverID
@@ -405,6 +420,9 @@ func (s *Service) typeEnabled(cl *Claims) error {
 		}
 		if l.AnonymizedOrthancRoot == "" {
 			return disabled("public anonymized Orthanc root")
+		}
+		if s.orthanc == nil {
+			return disabled("Orthanc REST API, which anonymizes")
 		}
 		return nil
 	}

@@ -76,14 +76,11 @@ func TestMintOldAPI(t *testing.T) {
 		p := payloadOf(t, resp.Token)
 		assert.True(t, strings.HasPrefix(p, `{"id":null,"studies":[{"dicom_uid":"`+dA+`","orthanc_id":"`+oA+`"}],"anonymized":false,"type":"osimis-viewer-publication","expiration_date":null,"iat":`), "payload %s", p)
 	})
-	t.Run("anonymized osimis uses the anonymized root and server", func(t *testing.T) {
-		_, body := f.do(t, "PUT", "/shares", `{"studies":[{"orthanc-id":"`+oA+`"}],"anonymized":true,"type":"osimis-viewer-publication"}`, nil)
-		require.Contains(t, body, `"url":"https://pacs.example/anon/osimis-viewer/`)
-		var resp struct{ Token string }
-		require.NoError(t, json.Unmarshal([]byte(body), &resp))
-		cl, _ := f.codec.Decode(resp.Token)
-		assert.Equal(t, "anon", cl.ServerID)
-		assert.True(t, cl.Anonymized)
+	t.Run("anonymized without an Orthanc to anonymize in", func(t *testing.T) {
+		// TestRealOrthancAnonymizedShare mints them with Orthanc.
+		status, body := f.do(t, "PUT", "/shares", `{"studies":[{"orthanc-id":"`+oA+`"}],"anonymized":true,"type":"osimis-viewer-publication"}`, nil)
+		assert.Equal(t, 400, status)
+		assert.Equal(t, `{"detail":"share: invalid share: osimis-viewer-publication shares are disabled (Orthanc REST API, which anonymizes not configured)"}`, body)
 	})
 	t.Run("meddream instant link", func(t *testing.T) {
 		status, body := f.do(t, "PUT", "/shares", `{"studies":[{"dicom-uid":"`+dA+`"}],"type":"meddream-instant-link"}`, nil)

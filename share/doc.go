@@ -42,7 +42,10 @@
 //
 // [OrthancClient] fills in the Orthanc id from a StudyInstanceUID (and
 // back) when minting, and [MedDreamClient] asks a MedDream token service
-// for instant links.
+// for instant links. An anonymized share is minted for a copy of the study
+// that Orthanc anonymizes with its own Basic Profile, moved to the
+// anonymized Orthanc when it has its own database
+// ([Config.AnonymizedOrthanc]): the token and the link name the copy only.
 //
 // Importing share does not compile tusd or Redis. Codec, Links, Service,
 // OrthancClient, MedDreamClient and MemoryRevocations are safe for

@@ -125,6 +125,16 @@ func (c *OrthancClient) study(ctx context.Context, path string) (Resource, error
 // do sends the request and decodes a 2xx JSON answer into out. It returns
 // the response (its body closed) for errors about the decoded answer.
 func (c *OrthancClient) do(ctx context.Context, method, path string, body []byte, out any) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	return c.doReader(ctx, method, path, rd, out)
+}
+
+// send sends a request to Orthanc and returns its response, whatever the
+// status; the caller closes the body.
+func (c *OrthancClient) send(ctx context.Context, method, path string, body io.Reader) (*http.Response, error) {
 	base, err := url.Parse(c.URL)
 	if err != nil || base.Host == "" {
 		return nil, fmt.Errorf("share: OrthancClient.URL %q is not an absolute URL", httpx.RedactRawURL(c.URL))
@@ -136,11 +146,7 @@ func (c *OrthancClient) do(ctx context.Context, method, path string, body []byte
 	if err != nil {
 		return nil, fmt.Errorf("share: orthanc path: %w", err)
 	}
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, base.ResolveReference(ref).String(), rd)
+	req, err := http.NewRequestWithContext(ctx, method, base.ResolveReference(ref).String(), body)
 	if err != nil {
 		return nil, fmt.Errorf("share: orthanc request: %w", err)
 	}
@@ -152,21 +158,19 @@ func (c *OrthancClient) do(ctx context.Context, method, path string, body []byte
 	if err != nil {
 		return nil, fmt.Errorf("share: orthanc %s %s: %w", method, httpx.RedactURL(req.URL), err)
 	}
-	defer httpx.DrainAndClose(resp.Body)
-	data, err := httpx.ReadLimited(resp.Body, 0)
-	if err != nil {
-		return nil, fmt.Errorf("share: orthanc %s %s: %w", method, httpx.RedactURL(req.URL), err)
-	}
+	return resp, nil
+}
+
+// checkStatus turns a 404 into [ErrNotFound] and any other non-2xx status
+// into a [*RemoteError]; data is the start of the body.
+func checkStatus(resp *http.Response, data []byte) error {
 	if resp.StatusCode == http.StatusNotFound {
-		return nil, fmt.Errorf("%w: %s %s", ErrNotFound, method, httpx.RedactURL(req.URL))
+		return fmt.Errorf("%w: %s %s", ErrNotFound, resp.Request.Method, httpx.RedactURL(resp.Request.URL))
 	}
 	if resp.StatusCode/100 != 2 {
-		return nil, remoteError(resp, data, "", true)
+		return remoteError(resp, data, "", true)
 	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return nil, remoteError(resp, data, "answer is not the expected JSON", true)
-	}
-	return resp, nil
+	return nil
 }
 
 // MedDreamClient asks a MedDream token service for short-lived viewer

@@ -97,8 +97,23 @@ type Config struct {
 	// several).
 	Revocations RevocationStore
 
-	// Orthanc, if set, fills in missing ids when minting.
+	// Orthanc, if set, fills in missing ids when minting, and is where
+	// the studies of anonymized shares are anonymized.
 	Orthanc *OrthancClient
+	// AnonymizedOrthanc is the REST API of the anonymized Orthanc, the one
+	// whose plugin has AnonymizedServerID, when it has a database of its
+	// own: the anonymized copies are moved there (and deleted from
+	// Orthanc). Nil means the anonymized Orthanc shares Orthanc's
+	// database (orthanc-share's layout), and the copies stay in it.
+	//
+	// A share with "anonymized": true is minted only when Orthanc is set:
+	// each study is anonymized by Orthanc itself (POST
+	// /studies/{id}/anonymize, its Basic Profile of the 2021b edition,
+	// private tags removed), and the token and link name the copy, never
+	// the original. Each share makes a new copy, with new UIDs. Orthanc's
+	// profile does not look at pixel data: burned-in text stays. See
+	// docs/orthanc.md, "Anonymized shares".
+	AnonymizedOrthanc *OrthancClient
 	// MedDream, if set, enables meddream-instant-link (and the landing of
 	// meddream-viewer-publication).
 	MedDream *MedDreamClient
@@ -128,23 +143,24 @@ type Config struct {
 // {"granted": bool, "validity": seconds} with status 200 for every bad or
 // missing token. A Service is safe for concurrent use.
 type Service struct {
-	codec      *Codec
-	users      []userDigest
-	anonymous  bool
-	serverID   string
-	anonServer string
-	links      Links
-	sharesVer  Version
-	allowed    []Type
-	allowPost  bool
-	loose      bool
-	maxValid   time.Duration
-	revoked    RevocationStore
-	orthanc    *OrthancClient
-	meddream   *MedDreamClient
-	pages      LandingPages
-	log        *slog.Logger
-	maxBody    int64
+	codec       *Codec
+	users       []userDigest
+	anonymous   bool
+	serverID    string
+	anonServer  string
+	links       Links
+	sharesVer   Version
+	allowed     []Type
+	allowPost   bool
+	loose       bool
+	maxValid    time.Duration
+	revoked     RevocationStore
+	orthanc     *OrthancClient
+	anonOrthanc *OrthancClient
+	meddream    *MedDreamClient
+	pages       LandingPages
+	log         *slog.Logger
+	maxBody     int64
 }
 
 type userDigest struct{ name, pass [sha256.Size]byte }
@@ -160,6 +176,9 @@ func NewService(cfg Config) (*Service, error) {
 	if err := cfg.Links.check(); err != nil {
 		return nil, err
 	}
+	if cfg.AnonymizedOrthanc != nil && cfg.Orthanc == nil {
+		return nil, errors.New("share: Config.AnonymizedOrthanc needs Config.Orthanc, the Orthanc that anonymizes")
+	}
 	if v := cfg.SharesVersion; v < Latest || v > V3 {
 		return nil, fmt.Errorf("share: Config.SharesVersion %d is unknown", int(v))
 	}
@@ -169,7 +188,7 @@ func NewService(cfg Config) (*Service, error) {
 		links: cfg.Links, sharesVer: cfg.SharesVersion.resolve(),
 		allowed: cfg.AllowedTypes, allowPost: cfg.AllowPost,
 		maxValid: cfg.MaxValidity, revoked: cfg.Revocations,
-		orthanc: cfg.Orthanc, meddream: cfg.MedDream, pages: cfg.Pages.withDefaults(),
+		orthanc: cfg.Orthanc, anonOrthanc: cfg.AnonymizedOrthanc, meddream: cfg.MedDream, pages: cfg.Pages.withDefaults(),
 		log: cfg.Logger,
 	}
 	for name, pass := range cfg.Users {

@@ -54,7 +54,8 @@ var env = [][2]string{
 	{"PUBLIC_LANDING_ROOT", "public URL of the landing page; links then point to it"},
 	{"PUBLIC_OHIF_ROOT, OHIF_DATA_SOURCE", "OHIF links (dicom-web, the default, or dicom-json)"},
 	{"MEDDREAM_TOKEN_SERVICE_URL, PUBLIC_MEDDREAM_ROOT", "MedDream instant links and publications"},
-	{"ORTHANC_URL, ORTHANC_USERNAME, ORTHANC_PASSWORD", "Orthanc REST API, to fill in missing ids when minting"},
+	{"ORTHANC_URL, ORTHANC_USERNAME, ORTHANC_PASSWORD", "Orthanc REST API, to fill in missing ids when minting; anonymized shares are anonymized there"},
+	{"ANONYMIZED_ORTHANC_URL, ANONYMIZED_ORTHANC_USERNAME, ANONYMIZED_ORTHANC_PASSWORD", "REST API of the anonymized Orthanc when it has its own database: anonymized copies are moved there"},
 	{"PREVIOUS_SECRET_KEY", "an old key still accepted to verify (never to sign)"},
 	{"SHARES_TOKEN_VERSION", "layout minted by PUT /shares: v3 (default) or v2"},
 	{"ALLOW_POST", "true lets share links POST at study level: /modify (KeepSource false deletes the study), /merge, /anonymize; default refused"},
@@ -192,6 +193,13 @@ func configure(getenv func(string) string, readFile func(string) ([]byte, error)
 	}
 	if u := getenv("ORTHANC_URL"); u != "" {
 		cfg.Orthanc = &share.OrthancClient{URL: u, Username: getenv("ORTHANC_USERNAME"), Password: secret("ORTHANC_PASSWORD", getenv, readFile)}
+	}
+	if u := getenv("ANONYMIZED_ORTHANC_URL"); u != "" {
+		if cfg.Orthanc == nil {
+			return cfg, st, errors.New("ANONYMIZED_ORTHANC_URL needs ORTHANC_URL, the Orthanc that anonymizes")
+		}
+		cfg.AnonymizedOrthanc = &share.OrthancClient{URL: u, Username: getenv("ANONYMIZED_ORTHANC_USERNAME"),
+			Password: secret("ANONYMIZED_ORTHANC_PASSWORD", getenv, readFile)}
 	}
 	cfg.Pages = share.LandingPages{
 		ExpiredTitle: getenv("TITLE_EXPIRED_TOKEN"), ExpiredMessage: getenv("MESSAGE_EXPIRED_TOKEN"),

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -85,15 +84,16 @@ func TestConfigurePost(t *testing.T) {
 func TestConfigureRefuses(t *testing.T) {
 	t.Parallel()
 	for name, m := range map[string]map[string]string{
-		"no secret":         {"USERS": `{"a":"b"}`},
-		"short secret":      {"SECRET_KEY": "change-me-I-am-a-secret-key", "USERS": `{"a":"b"}`},
-		"no users":          {"SECRET_KEY": key},
-		"bad users":         {"SECRET_KEY": key, "USERS": `["a"]`},
-		"server ids":        {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "SERVER_ID": "x", "SERVER_IDENTIFIER": "y"},
-		"bad version":       {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "SHARES_TOKEN_VERSION": "v1"},
-		"bad max validity":  {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "MAX_VALIDITY": "1m"},
-		"zero max validity": {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "MAX_VALIDITY": "0"},  // would silently mean 60
-		"DENY_POST=false":   {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "DENY_POST": "false"}, // once opened POST; now refused loudly
+		"no secret":                {"USERS": `{"a":"b"}`},
+		"short secret":             {"SECRET_KEY": "change-me-I-am-a-secret-key", "USERS": `{"a":"b"}`},
+		"no users":                 {"SECRET_KEY": key},
+		"bad users":                {"SECRET_KEY": key, "USERS": `["a"]`},
+		"server ids":               {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "SERVER_ID": "x", "SERVER_IDENTIFIER": "y"},
+		"bad version":              {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "SHARES_TOKEN_VERSION": "v1"},
+		"bad max validity":         {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "MAX_VALIDITY": "1m"},
+		"zero max validity":        {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "MAX_VALIDITY": "0"},  // would silently mean 60
+		"DENY_POST=false":          {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "DENY_POST": "false"}, // once opened POST; now refused loudly
+		"anonymized Orthanc alone": {"SECRET_KEY": key, "USERS": `{"a":"b"}`, "ANONYMIZED_ORTHANC_URL": "http://127.0.0.1:8043/"},
 	} {
 		_, _, err := configure(envOf(m), noFiles, quiet)
 		if assert.Error(t, err, name) {
@@ -109,36 +109,10 @@ func TestConfigureRefuses(t *testing.T) {
 // and as the authorization plugin would.
 func TestRun(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	addrc := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, envOf(map[string]string{
-			"SECRET_KEY": key, "USERS": `{"orthanc":"pw"}`, "LISTEN": "127.0.0.1:0",
-			"PUBLIC_ORTHANC_ROOT": "https://h/orthanc/", "SERVER_ID": "std",
-		}), noFiles, io.Discard, func(a string) { addrc <- a })
-	}()
-	var base string
-	select {
-	case a := <-addrc:
-		base = "http://" + a
-	case err := <-done:
-		require.NoError(t, err)
-		t.Fatal("run returned before listening")
-	}
-	call := func(method, path, body string, hdr ...string) (int, string) {
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		req.SetBasicAuth("orthanc", "pw")
-		for i := 0; i+1 < len(hdr); i += 2 {
-			req.Header.Set(hdr[i], hdr[i+1])
-		}
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	base, call, stop := serve(t, map[string]string{
+		"SECRET_KEY": key, "USERS": `{"orthanc":"pw"}`, "LISTEN": "127.0.0.1:0",
+		"PUBLIC_ORTHANC_ROOT": "https://h/orthanc/", "SERVER_ID": "std",
+	})
 	status, body := call("PUT", "/shares", `{"studies":[{"dicom-uid":"1.2","orthanc-id":"o"}],"type":"stone-viewer-publication","expiration-date":"2099-01-01T00:00:00Z"}`)
 	require.Equal(t, 200, status, "mint: %s", body)
 	tok := body[strings.Index(body, `"token":"`)+9:]
@@ -154,10 +128,7 @@ func TestRun(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, 307, resp.StatusCode, "landing")
 	assert.True(t, strings.HasPrefix(resp.Header.Get("Location"), "https://h/orthanc/stone-webviewer/"), "landing to %s", resp.Header.Get("Location"))
-	cancel()
-	if err := <-done; err != nil {
-		assert.ErrorIs(t, err, context.Canceled, "run")
-	}
+	stop()
 }
 
 // TestHelp: -h prints the usage with every variable the program reads and
@@ -180,6 +151,7 @@ func TestHelp(t *testing.T) {
 		for _, v := range []string{"SECRET_KEY", "USERS", "ALLOW_ANONYMOUS", "SERVER_ID", "SERVER_IDENTIFIER", "ANONYMIZED_SERVER_IDENTIFIER",
 			"PUBLIC_ORTHANC_ROOT", "PUBLIC_ANONYMIZED_ORTHANC_ROOT", "PUBLIC_LANDING_ROOT", "PUBLIC_OHIF_ROOT", "OHIF_DATA_SOURCE",
 			"MEDDREAM_TOKEN_SERVICE_URL", "PUBLIC_MEDDREAM_ROOT", "ORTHANC_URL", "ORTHANC_USERNAME", "ORTHANC_PASSWORD",
+			"ANONYMIZED_ORTHANC_URL", "ANONYMIZED_ORTHANC_USERNAME", "ANONYMIZED_ORTHANC_PASSWORD",
 			"PREVIOUS_SECRET_KEY", "SHARES_TOKEN_VERSION", "ALLOW_POST", "DENY_POST", "MAX_VALIDITY", "TITLE_EXPIRED_TOKEN",
 			"MESSAGE_EXPIRED_TOKEN", "TITLE_INVALID_TOKEN", "MESSAGE_INVALID_TOKEN", "LISTEN", "LOG_LEVEL"} {
 			assert.Contains(t, out, v, "%v: usage does not name %s", args, v)
