@@ -470,6 +470,21 @@ func TestErrorShapes(t *testing.T) {
 	}
 }
 
+func TestErrorsNeverCarryTheToken(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"message":"bad token %[1]s","detail":"%[1]s","error":"x%[1]s"} %[1]s`, capToken)
+	}))
+	t.Cleanup(srv.Close)
+	c := client(t, srv.URL, capToken)
+	_, err := c.InboxInfo(context.Background())
+	var ke *kheops.Error
+	require.ErrorAs(t, err, &ke)
+	assert.NotContains(t, fmt.Sprintf("%v %+v %#v", err, ke, ke), capToken)
+	assert.Contains(t, ke.Body, "[redacted]")
+}
+
 func TestPagerIterates(t *testing.T) {
 	t.Parallel()
 	r := newREST(t)
