@@ -557,6 +557,11 @@ func TestCapabilityTokenRules(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "Basic "+base64.StdEncoding.EncodeToString([]byte("token:"+capToken)), r.requests()[0].Authorization)
 
+	r.answer()
+	_, err = client(t, r.root, "eyJhbGciOiJBMTI4S1ciLCJlbmMiOiJBMTI4Q0JDLUhTMjU2In0.a.b.c.d").ViewerToken(ctx, "2.25.1", kheops.Place{}, false)
+	assert.ErrorIs(t, err, kheops.ErrInvalid, "a viewer token is never exchanged")
+	assert.Empty(t, r.requests())
+
 	link, err := kheops.LinkEndpoint(r.root+"/", capToken)
 	require.NoError(t, err)
 	assert.Equal(t, r.root+"/api/link/"+capToken, link)
