@@ -136,9 +136,9 @@ func TestGoldenRequests(t *testing.T) {
 			}},
 		{"list albums", []canned{{200, "albums.json", total}},
 			func() (any, error) {
-				return c.Albums(kheops.AlbumQuery{Sort: "-name", Favorite: true, CanCreateCapability: true}).Page(ctx, 10, 20)
+				return c.Albums(kheops.AlbumQuery{Sort: "-name", Favorite: true, CanCreateCapability: true, FuzzyMatching: true}).Page(ctx, 10, 20)
 			},
-			[]recorded{{Method: "GET", URI: "/albums?canCreateCapabilityToken=true&favorite=true&limit=10&offset=20&sort=-name"}},
+			[]recorded{{Method: "GET", URI: "/albums?canCreateCapabilityToken=true&favorite=true&fuzzymatching=true&limit=10&offset=20&sort=-name"}},
 			func(t *testing.T, got any) {
 				p := got.(*kheops.Page[kheops.Album])
 				assert.Equal(t, 2, p.Total)
@@ -281,8 +281,8 @@ func TestGoldenRequests(t *testing.T) {
 			},
 			[]recorded{{Method: "POST", URI: "/capabilities", Form: "appropriate_permission=false&download_permission=false&not_before_time=2025-01-02T03%3A04%3A05Z&read_permission=true&scope_type=user&title=cli&write_permission=true"}}, nil},
 		{"list capabilities", []canned{{200, "capabilities.json", http.Header{"X-Total-Count": {"1"}}}},
-			func() (any, error) { return c.Capabilities("Ab12Cd34Ef", true).Page(ctx, 0, 0) },
-			[]recorded{{Method: "GET", URI: "/capabilities?album=Ab12Cd34Ef&valid=true"}},
+			func() (any, error) { return c.Capabilities("Ab12Cd34Ef", "jane@example.org", true).Page(ctx, 0, 0) },
+			[]recorded{{Method: "GET", URI: "/capabilities?album=Ab12Cd34Ef&user=jane%40example.org&valid=true"}},
 			func(t *testing.T, got any) {
 				p := got.(*kheops.Page[kheops.Capability])
 				assert.Equal(t, 1, p.Total)
@@ -540,7 +540,7 @@ func TestCapabilityTokenRules(t *testing.T) {
 	assert.ErrorIs(t, err, kheops.ErrUserTokenRequired)
 	_, err = c.RevokeCapability(ctx, "Cap0123456")
 	assert.ErrorIs(t, err, kheops.ErrUserTokenRequired)
-	_, err = c.Capabilities("", false).Page(ctx, 0, 0)
+	_, err = c.Capabilities("", "", false).Page(ctx, 0, 0)
 	assert.ErrorIs(t, err, kheops.ErrUserTokenRequired)
 	assert.Empty(t, r.requests(), "nothing is sent for what KHEOPS always refuses")
 	// A capability token may read its own capability and everything else.
