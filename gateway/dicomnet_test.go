@@ -46,7 +46,7 @@ func TestAbortedMidDataset(t *testing.T) {
 	go func() { _, err := a.StoreFile(ctx, pr); done <- err }()
 	_, err = pw.Write(whole[:len(whole)/2])
 	require.NoError(t, err)
-	time.Sleep(100 * time.Millisecond) // let the first half reach the gateway
+	time.Sleep(100 * time.Millisecond)  // let the first half reach the gateway
 	pw.CloseWithError(io.ErrClosedPipe) // the sender's file fails mid-dataset: the association is aborted
 	assert.Error(t, <-done)
 	_ = a.Abort()
