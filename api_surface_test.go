@@ -30,7 +30,7 @@ import (
 // CapabilityPermissions 4, Webhook 9, Trigger 7, Attempt 3, Event 9,
 // InboxInfo 4, the shared Study, Series, User, ReportProvider 42) with
 // Time and its UnmarshalJSON for KHEOPS's two time formats; the inputs
-// (AlbumSettings 9, AlbumQuery 6, CapabilityRequest 5, WebhookSettings 7,
+// (AlbumSettings 9, AlbumQuery 7, CapabilityRequest 5, WebhookSettings 7,
 // Place 2); paging
 // (Pager with Page and All, Page with Items and Total); auth (Token and
 // its 4 redacting methods, TokenSource, StaticToken, IsCapabilityToken,
