@@ -2,9 +2,9 @@ package dicomnet
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
-	"errors"
 	"os"
 	"syscall"
 	"testing"
