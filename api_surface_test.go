@@ -47,13 +47,14 @@ import (
 // per-member flags it had), and Config gains WebhookRetryUnit and
 // NewSeriesDelay so that webhook retries and the new_series debounce take
 // milliseconds in tests (+2); AddMember's Permissions became a bool (-1).
-// ohifbridge (36): New, Bridge and Handler; Options with its 12 fields
-// (each a deployment choice: issuer, provider, client, mode, key, store,
-// lifetimes, bounds, http opt-in, client, clock, logger); Client with its
-// 5 fields (what OHIF is: client_id, login URL, redirect URIs, logout
-// URIs, viewer URL); Mode with Proxy, Direct and String; Store with its 3
-// methods so that several instances can share state. 30 today; 6 spare
-// for additive options the browser test may show are needed.
+// ohifbridge (36): New, Bridge with Handler, String and GoString (which
+// keep the signing key out of %v and %#v); Options with its 12 fields, each
+// a deployment choice (issuer, provider, client, mode, key, store, token
+// lifetime, upload bound, http opt-in, HTTP client, clock, logger); Client
+// with its 5 fields (what OHIF is: client_id, login URL, redirect URIs,
+// logout URIs, viewer URL); Mode with Proxy, Direct and String; Store with
+// its 3 methods, so that several instances can share state. 32 today; 4
+// spare for additive options the browser test may show are needed.
 var surfaceBudget = map[string]int{
 	"hmac":              55,
 	"uploadtoken":       95,
@@ -66,13 +67,14 @@ var surfaceBudget = map[string]int{
 	"redisstore":        24,
 	"share":             145, // + Config.AnonymizedOrthanc: where anonymized shares' copies go
 	"reportprovider":    104, // 134 before its DICOMweb client moved to package dicomweb
-	// dicomweb (46): Client with 3 fields and 6 methods (three QIDO-RS
-	// levels, WADO-RS metadata and retrieve, STOW-RS); Dataset and
+	// dicomweb (47): Client with 3 fields and 7 methods (three QIDO-RS
+	// levels, WADO-RS metadata and retrieve, STOW-RS with and without a
+	// query, which KHEOPS reads the target album from); Dataset and
 	// Attribute (2 fields, 4 accessors); StoreResult, StoredInstance,
 	// FailedInstance (3+3+5 fields); StoreError and HTTPError (the SDK's
 	// remote-error fields: Method, URL, StatusCode, and Failed or Body);
 	// ErrInvalidUID, ErrMalformed, ReasonAttributeMismatch.
-	"dicomweb":          46,
+	"dicomweb":          47,
 	"kheops/kheopstest": 85,
 	"kheops":            290,
 	"ohifbridge":        36,

@@ -359,6 +359,14 @@ func privateKey(k *reportprovider.Key) (*rsa.PrivateKey, error) {
 	return rk, nil
 }
 
+// String describes the bridge without its keys or state.
+func (b *Bridge) String() string {
+	return fmt.Sprintf("ohifbridge.Bridge{issuer=%s client_id=%s mode=%s}", b.issuer, b.client.ID, b.mode)
+}
+
+// GoString is String, so that %#v does not print the signing key either.
+func (b *Bridge) GoString() string { return b.String() }
+
 // Handler serves the report provider's configuration document, JWKS and
 // launch URL (at the paths of their URLs) and the OpenID provider and
 // DICOMweb proxy under the issuer's path (see the package documentation).
