@@ -223,8 +223,9 @@ func TestAuthenticationAndErrorShapes(t *testing.T) {
 	// The scheme is case-insensitive; Basic carries the token as password.
 	assert.Equal(t, http.StatusOK, f.send(http.MethodGet, "/api/albums", http.Header{"Authorization": {"bEaReR " + f.bob}}, nil).Status)
 	assert.Equal(t, http.StatusOK, f.send(http.MethodGet, "/api/albums", basic("ignored", f.bob), nil).Status)
-	assert.Equal(t, http.StatusUnauthorized, f.send(http.MethodGet, "/api/albums",
-		http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte("a:b:"+f.bob))}}, nil).Status, "three parts")
+	three := f.send(http.MethodGet, "/api/albums", http.Header{"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte("a:b:"+f.bob))}}, nil)
+	assert.Equal(t, http.StatusUnauthorized, three.Status, "three parts")
+	assert.Equal(t, []string{"Basic", "Bearer"}, three.Header.Values("WWW-Authenticate"), "no credentials, as KHEOPS reads it")
 
 	notFound := f.do(http.MethodGet, "/api/albums/"+f.album, f.carol, nil)
 	assert.Equal(t, http.StatusNotFound, notFound.Status)
