@@ -165,6 +165,9 @@ func newBrowserWorld(t *testing.T, mode ohifbridge.Mode, viewerURL func(ohif str
 		c.DICOMwebRoot = w.dicomweb
 		c.STOW = mode == ohifbridge.Proxy
 		c.AutoRenew = mode == ohifbridge.Proxy
+		// Direct signs out from OHIF's menu, which names the viewer page as
+		// post_logout_redirect_uri: not a registered one.
+		c.MenuSignOut = mode == ohifbridge.Direct
 	})
 	return w
 }
@@ -198,7 +201,11 @@ func (w *browserWorld) endpoint(t *testing.T, name string) string {
 }
 
 // launch is the scenario of a user launching the bridge from KHEOPS.
-func (w *browserWorld) launch() scenario {
+func (w *browserWorld) launch(t *testing.T) scenario {
+	if w.mode == ohifbridge.Direct {
+		// The sign-out ends on the bridge's page (see newBrowserWorld).
+		return scenario{Start: w.ohif.URL + "/__launch", Until: "response", StopAt: w.endpoint(t, "end_session_endpoint"), SettleMs: 300}
+	}
 	return scenario{Start: w.ohif.URL + "/__launch", Until: "done"}
 }
 
@@ -225,7 +232,7 @@ func TestBrowser(t *testing.T) {
 	// pathname: the viewer opens without the study.
 	t.Run("direct", func(t *testing.T) {
 		w := newBrowserWorld(t, ohifbridge.Direct, nil)
-		out := br.run(t, w.launch())
+		out := br.run(t, w.launch(t))
 		w.checkFlow(t, out, w.ohif.takeReports())
 	})
 	// Proxy with the study in the path, which /login keeps. The world
@@ -233,7 +240,7 @@ func TestBrowser(t *testing.T) {
 	proxy := newBrowserWorld(t, ohifbridge.Proxy, viewerPath)
 	var loginURL string
 	t.Run("proxy", func(t *testing.T) {
-		out := br.run(t, proxy.launch())
+		out := br.run(t, proxy.launch(t))
 		reps := proxy.ohif.takeReports()
 		proxy.checkFlow(t, out, reps)
 		loginURL = byStep(reps)["login"].Href
@@ -249,9 +256,15 @@ func TestBrowser(t *testing.T) {
 func (w *browserWorld) checkFlow(t *testing.T, out outcome, reps []pageReport) {
 	t.Helper()
 	step := byStep(reps)
-	require.NotNil(t, out.Done, "the flow did not finish:\n%s", describe(out, reps))
-	require.True(t, out.Done.OK, "the flow failed:\n%s", describe(out, reps))
 	direct := w.mode == ohifbridge.Direct
+	require.False(t, out.TimedOut, "the flow did not finish:\n%s", describe(out, reps))
+	if direct {
+		require.Nil(t, out.Done, "the flow failed:\n%s", describe(out, reps))
+		require.Contains(t, step, "signout", "the flow did not finish:\n%s", describe(out, reps))
+	} else {
+		require.NotNil(t, out.Done, "the flow did not finish:\n%s", describe(out, reps))
+		require.True(t, out.Done.OK, "the flow failed:\n%s", describe(out, reps))
+	}
 
 	// The front channel: KHEOPS's meta-refresh to the bridge's launch URL
 	// with the KHEOPS code, then OHIF's /login without it.
@@ -342,8 +355,20 @@ func (w *browserWorld) checkFlow(t *testing.T, out outcome, reps []pageReport) {
 
 	// Sign-out.
 	so := step["signout"]
-	assert.False(t, step["signed-out"].UserLeft)
-	assert.Equal(t, w.ohif.URL+"/", out.FinalURL)
+	last := out.Navigations[len(out.Navigations)-1]
+	if direct {
+		// From OHIF's menu: the viewer page is not a registered
+		// post_logout_redirect_uri, so the browser stays on the bridge's
+		// "signed out" page.
+		end := w.endpoint(t, "end_session_endpoint")
+		assert.True(t, strings.HasPrefix(last.URL, end+"?"), "the last page: %s", redact(last.URL))
+		assert.Contains(t, last.URL, "post_logout_redirect_uri="+url.QueryEscape(so.Href))
+		assert.Equal(t, http.StatusOK, last.Status)
+		assert.True(t, strings.HasPrefix(out.FinalURL, end+"?"))
+	} else {
+		assert.False(t, step["signed-out"].UserLeft)
+		assert.Equal(t, w.ohif.URL+"/", out.FinalURL)
+	}
 
 	// No token in any URL the page requested, and the KHEOPS code only in
 	// the launch URL KHEOPS itself built.
