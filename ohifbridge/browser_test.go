@@ -122,11 +122,9 @@ func newBrowserWorld(t *testing.T, mode ohifbridge.Mode, viewerURL func(ohif str
 		AllowHTTP:  true,
 	}
 	if mode == ohifbridge.Proxy {
-		// OHIF renews 60 s before expiry: with 65 s tokens its automatic
-		// renewal runs 5 s after each login, which the test waits for.
-		// (Closer to 60 s, a renewal due during the sign-out races the
-		// revocation, in the test as in OHIF.)
-		opts.AccessTokenLifetime = 65 * time.Second
+		// The shortest tokens the bridge issues; OHIF is configured below
+		// to renew them 5 s after each login, which the test waits for.
+		opts.AccessTokenLifetime = 2 * time.Minute
 	}
 	b, err := ohifbridge.New(opts)
 	require.NoError(t, err)
@@ -162,6 +160,12 @@ func newBrowserWorld(t *testing.T, mode ohifbridge.Mode, viewerURL func(ohif str
 			"response_type":            "code",
 			"scope":                    "openid profile email",
 		}}
+		if mode == ohifbridge.Proxy {
+			// An OHIF key passed on to oidc-client-ts (OHIF spreads
+			// oidc[0] into the UserManager settings): renew 115 s before
+			// expiry instead of 60, so 5 s after each 2-minute token.
+			c.OIDC[0]["accessTokenExpiringNotificationTimeInSeconds"] = 115
+		}
 		c.DICOMwebRoot = w.dicomweb
 		c.STOW = mode == ohifbridge.Proxy
 		c.AutoRenew = mode == ohifbridge.Proxy
@@ -646,4 +650,45 @@ func testRefusals(t *testing.T, br *browser, w *browserWorld, loginURL string) {
 		assert.True(t, out.Done.OK, describe(out, again))
 		assert.Equal(t, "alice", byStep(again)["callback"].Sub)
 	})
+}
+
+// TestAccessTokenLifetimeLeavesOHIFAMinute: OHIF (oidc-client-ts) renews
+// 60 s before expires_in runs out, and at once (1 s) when less is left, so
+// a token lifetime of 60 s made it renew every second (seen in the
+// browser: 7 renewals in 6 s with 1-minute tokens). Lifetimes start at
+// 2 minutes: a renewal at most every minute.
+func TestAccessTokenLifetimeLeavesOHIFAMinute(t *testing.T) {
+	t.Parallel()
+	opts := func(life time.Duration) ohifbridge.Options {
+		return ohifbridge.Options{
+			Issuer: "https://bridge.example/oidc",
+			Provider: reportprovider.Options{
+				ConfigurationURL: "https://bridge.example/rp/configuration",
+				Configuration: reportprovider.Configuration{
+					RedirectURI: "https://bridge.example/rp/launch", ResponseType: reportprovider.ResponseTypeCode,
+					JWKSURI: "https://bridge.example/rp/jwks", ClientName: "OHIF",
+				},
+				Keys:    []*reportprovider.Key{readKey(t, "rp-1", "k1.pem")},
+				Issuers: []reportprovider.Issuer{{URL: "https://kheops.example"}},
+			},
+			Client: ohifbridge.Client{ID: ohifClientID, LoginURL: "https://ohif.example/login",
+				RedirectURIs: []string{"https://ohif.example/callback"}},
+			SigningKey:          readKey(t, "id-1", "k2.pem"),
+			AccessTokenLifetime: life,
+		}
+	}
+	for _, tc := range []struct {
+		life time.Duration
+		ok   bool
+	}{
+		{time.Minute, false},
+		{2*time.Minute - time.Second, false},
+		{2 * time.Minute, true},
+		{0, true},
+		{time.Hour, true},
+		{time.Hour + time.Second, false},
+	} {
+		_, err := ohifbridge.New(opts(tc.life))
+		assert.Equal(t, tc.ok, err == nil, "AccessTokenLifetime %v: %v", tc.life, err)
+	}
 }
