@@ -158,6 +158,16 @@ func TestClientAgainstFake(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, ke.StatusCode)
 	assert.Equal(t, "Album Not Found", ke.Message)
 
+	// Report providers: none yet; an unreachable configuration is not valid.
+	assert.Empty(t, collect(t, e.alice.ReportProviders(album.ID)))
+	_, err = e.alice.ReportProvider(ctx, album.ID, "AbCdEfGhIjKlMnOpQrStUv")
+	require.ErrorAs(t, err, &ke)
+	assert.Equal(t, http.StatusNotFound, ke.StatusCode)
+	valid, fields, err := e.alice.CheckReportProvider(ctx, "http://127.0.0.1:1/.well-known/kheops-report-configuration")
+	require.NoError(t, err)
+	assert.False(t, valid)
+	assert.Empty(t, fields)
+
 	// Viewer token for one study.
 	vt, err := e.alice.ViewerToken(ctx, "2.25.10", kheops.Place{Album: album.ID}, false)
 	require.NoError(t, err)
@@ -204,7 +214,7 @@ func TestCapabilitiesAgainstFake(t *testing.T) {
 	_, err = capClient.CreateCapability(ctx, kheops.CapabilityRequest{Title: "x"})
 	assert.ErrorIs(t, err, kheops.ErrUserTokenRequired)
 
-	list := collect(t, e.alice.Capabilities(album.ID, true))
+	list := collect(t, e.alice.Capabilities(album.ID, "", true))
 	require.Len(t, list, 1)
 	assert.Empty(t, list[0].Secret)
 	got, err := e.alice.Capability(ctx, cp.ID)
@@ -217,7 +227,7 @@ func TestCapabilitiesAgainstFake(t *testing.T) {
 	var he *dicomweb.HTTPError
 	require.ErrorAs(t, err, &he)
 	assert.Equal(t, http.StatusUnauthorized, he.StatusCode)
-	assert.Empty(t, collect(t, e.alice.Capabilities(album.ID, true)))
+	assert.Empty(t, collect(t, e.alice.Capabilities(album.ID, "", true)))
 }
 
 func TestWebhooksAgainstFake(t *testing.T) {

@@ -54,6 +54,10 @@ type world struct {
 	album   string
 
 	launches int // launches so far; see launch
+
+	// setHandler replaces what the bridge's server serves (before any
+	// request is in flight).
+	setHandler func(http.Handler)
 }
 
 func newWorld(t testing.TB, mode ohifbridge.Mode, edit func(*ohifbridge.Options)) *world {
@@ -102,6 +106,7 @@ func newWorld(t testing.TB, mode ohifbridge.Mode, edit func(*ohifbridge.Options)
 	w.bridge, err = ohifbridge.New(w.opts)
 	require.NoError(t, err)
 	h = w.bridge.Handler()
+	w.setHandler = func(nh http.Handler) { h = nh }
 	w.client, err = k.Register(context.Background(), user, album, "OHIF", w.opts.Provider.ConfigurationURL)
 	require.NoError(t, err)
 	w.hc = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
