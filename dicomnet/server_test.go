@@ -280,7 +280,9 @@ func TestShutdown(t *testing.T) {
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
 	assert.ErrorIs(t, srv.Shutdown(short), context.DeadlineExceeded)
-	assert.ErrorIs(t, a.Echo(ctx), ErrAborted)
+	err = a.Echo(ctx)
+	assert.ErrorIs(t, err, ErrAborted)
+	assert.ErrorContains(t, err, "aborted by the peer (source 0, reason 0)")
 	_, err = Dial(ctx, ln.Addr().String(), DialOptions{CallingAETitle: "SCU", CalledAETitle: "GATEWAY"})
 	assert.Error(t, err, "no longer listening")
 }
