@@ -26,6 +26,13 @@ import (
 // field per KHEOPS field, which the REST client will return too.
 // redisstore gained one: Store.KheopsDeliveries.
 //
+// kheops/kheopstest (85, was 80 as reportprovider/kheopstest): it now
+// serves KHEOPS's whole REST API, yet its setup stays AddUser, AddAlbum,
+// AddMember and AddInstance. Permissions holds an album's six settings for
+// members who are not admins, as KHEOPS has them (+4 over the two
+// per-member flags it had), and Config gains WebhookRetryUnit and
+// NewSeriesDelay so that webhook retries and the new_series debounce take
+// milliseconds in tests (+2); AddMember's Permissions became a bool (-1).
 // ohifbridge (36): New, Bridge and Handler; Options with its 12 fields
 // (each a deployment choice: issuer, provider, client, mode, key, store,
 // lifetimes, bounds, http opt-in, client, clock, logger); Client with its
@@ -52,15 +59,15 @@ var surfaceBudget = map[string]int{
 	// remote-error fields: Method, URL, StatusCode, and Failed or Body);
 	// ErrInvalidUID, ErrMalformed, ReasonAttributeMismatch.
 	"dicomweb":          46,
-	"kheops/kheopstest": 80,
+	"kheops/kheopstest": 85,
 	"kheops":            75,
 	"ohifbridge":        36,
-	// deid (50): Config and its 8 fields (the key, the five options of
+	// deid (51): Config and its 8 fields (the key, the five options of
 	// the standard, burned-in acceptance, a size bound), PrivateTag and its
 	// 3 fields, Profile with New, Apply and UID, Result with its 10 fields
 	// and Removed (what the integrations name files and map UIDs with),
-	// Action with 5 values and String, MinKeySize, Edition, 7 errors.
-	"deid": 50,
+	// Action with 5 values and String, MinKeySize, Edition, 8 errors.
+	"deid": 51,
 	// dicomnet (70): the acceptor (Server, 12 fields, 4 methods), the
 	// C-STORE hand-off (StoreHandler, StoreFunc, StoreRequest with 7
 	// fields and WritePart10), the requestor (Dial, DialOptions and its 5

@@ -49,7 +49,8 @@
 // with a dictionary generated with the table.
 //
 // Errors are per file, wrapping a sentinel for [errors.Is]: [ErrNotDICOM],
-// [ErrBurnedIn], [ErrSyntax], [ErrTooDeep], [ErrMalformed], [ErrTooLarge].
+// [ErrBurnedIn], [ErrSyntax], [ErrTooDeep], [ErrMalformed], [ErrTooLarge],
+// [ErrDICOMDIR].
 // On error the bytes already written to dst are not a usable file: write
 // to a temporary file and rename it on success.
 //

@@ -22,6 +22,10 @@ var (
 	ErrMalformed = errors.New("deid: malformed DICOM data")
 	// ErrTooLarge means the input is longer than Config.MaxFileSize.
 	ErrTooLarge = errors.New("deid: file too large")
+	// ErrDICOMDIR means the input is a DICOMDIR (Media Storage Directory),
+	// an index that points at records by byte offset: de-identify the
+	// files it lists instead.
+	ErrDICOMDIR = errors.New("deid: a DICOMDIR is not de-identified")
 )
 
 // ErrKey is returned by New for a key shorter than MinKeySize.

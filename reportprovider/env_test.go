@@ -233,11 +233,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.alice = e.kheops.AddUser(kheopstest.User{Sub: "alice-sub", Name: "Alice Doe", Email: "alice@example.com"})
 	e.bob = e.kheops.AddUser(kheopstest.User{Sub: "bob-sub", Name: "Bob Roe", Email: "bob@example.com"})
 	e.carol = e.kheops.AddUser(kheopstest.User{Sub: "carol-sub", Name: "Carol"})
-	e.kheops.AddAlbum(albumID)
-	e.kheops.AddAlbum(otherAlb)
-	must(t, e.kheops.AddMember(albumID, "alice-sub", kheopstest.Permissions{AddSeries: true, ManageReportProviders: true}))
-	must(t, e.kheops.AddMember(albumID, "bob-sub", kheopstest.Permissions{}))
-	must(t, e.kheops.AddMember(otherAlb, "carol-sub", kheopstest.Permissions{AddSeries: true, ManageReportProviders: true}))
+	e.kheops.AddAlbum(albumID, &kheopstest.Permissions{}) // members who are not admins may only read
+	e.kheops.AddAlbum(otherAlb, nil)
+	must(t, e.kheops.AddMember(albumID, "alice-sub", true))
+	must(t, e.kheops.AddMember(albumID, "bob-sub", false))
+	must(t, e.kheops.AddMember(otherAlb, "carol-sub", true))
 	for _, s := range []struct{ album, study string }{{albumID, study1}, {albumID, study2}, {otherAlb, studyElse}} {
 		for i := 1; i <= 2; i++ {
 			_, err := e.kheops.AddInstance(s.album, kheopstest.NewInstance(kheopstest.InstanceSpec{

@@ -52,8 +52,8 @@ func Example() {
 	kheops := kheopstest.NewServer(&kheopstest.Config{BasePath: "/kheops"})
 	defer kheops.Close()
 	user := kheops.AddUser(kheopstest.User{Sub: "u1", Name: "Jane Reader", Email: "jane@example.org"})
-	album := kheops.AddAlbum("")
-	_ = kheops.AddMember(album, "u1", kheopstest.Permissions{AddSeries: true, ManageReportProviders: true})
+	album := kheops.AddAlbum("", nil)
+	_ = kheops.AddMember(album, "u1", true)
 	_, _ = kheops.AddInstance(album, kheopstest.NewInstance(kheopstest.InstanceSpec{
 		StudyUID: "1.2.3", SeriesUID: "1.2.3.1", SOPInstanceUID: "1.2.3.1.1", Modality: "MR", SeriesDescription: "T1 axial"}))
 

@@ -578,8 +578,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // registers the provider and launches it.
 func demoLaunch(ctx context.Context, fake *kheopstest.Server, confURL string) (string, error) {
 	user := fake.AddUser(kheopstest.User{Sub: "demo-user", Name: "Demo User", Email: "demo@example.org"})
-	album := fake.AddAlbum("")
-	if err := fake.AddMember(album, "demo-user", kheopstest.Permissions{AddSeries: true, ManageReportProviders: true}); err != nil {
+	album := fake.AddAlbum("", nil)
+	if err := fake.AddMember(album, "demo-user", true); err != nil {
 		return "", err
 	}
 	study := newUID()

@@ -34,8 +34,8 @@ func TestEndToEnd(t *testing.T) {
 	fake := kheopstest.NewServer(&kheopstest.Config{BasePath: "/kheops"})
 	defer fake.Close()
 	alice := fake.AddUser(kheopstest.User{Sub: "alice", Name: "Alice Radiologist", Email: "alice@example.org"})
-	album := fake.AddAlbum("")
-	if err := fake.AddMember(album, "alice", kheopstest.Permissions{AddSeries: true, ManageReportProviders: true}); err != nil {
+	album := fake.AddAlbum("", nil)
+	if err := fake.AddMember(album, "alice", true); err != nil {
 		t.Fatal(err)
 	}
 	ct, err := os.ReadFile(filepath.Join(testenv.PydicomTestFiles(t), "CT_small.dcm"))

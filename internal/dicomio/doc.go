@@ -18,6 +18,8 @@
 //
 // Transfer syntaxes: implicit VR little endian, explicit VR little endian
 // (and every encapsulated syntax, whose dataset uses it), explicit VR big
-// endian (reading only; it is retired), and deflated explicit VR little
-// endian.
+// endian (retired, but read and written so that a file passes through in
+// its own syntax), and deflated explicit VR little endian. [Reader.Enter]
+// steps into defined-length sequences and items, so a de-identifier sees
+// every nested element.
 package dicomio

@@ -7,7 +7,8 @@ import (
 )
 
 // FuzzReader walks arbitrary input the way callers do (read small values,
-// skip or stream the rest, step into undefined-length values) and checks
+// skip or stream the rest, step into undefined-length values, enter
+// defined-length sequences and items) and checks
 // that it never panics, never hands out a value over the accepted size,
 // and never consumes more than the limit.
 func FuzzReader(f *testing.F) {
@@ -28,6 +29,7 @@ func FuzzReader(f *testing.F) {
 		_ = w.Close()
 		f.Add(b.Bytes(), uint8(0))
 		f.Add(b.Bytes()[:len(b.Bytes())-5], uint8(1))
+		f.Add(b.Bytes(), uint8(4))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, mode uint8) {
 		const limit = 1 << 20
@@ -45,6 +47,10 @@ func FuzzReader(f *testing.F) {
 				t.Fatalf("depth %d", r.Depth())
 			}
 			switch {
+			case h.Length != UndefinedLength && mode&4 == 4 && (h.VR == VRSQ || h.Tag == TagItem):
+				if r.Enter() != nil {
+					return
+				}
 			case h.Length == UndefinedLength && mode&1 == 1:
 				if r.Skip() != nil {
 					return

@@ -17,6 +17,9 @@ var (
 	ErrLimit = errors.New("dicomio: byte limit reached")
 	// ErrTooLong means a value is longer than the caller accepts.
 	ErrTooLong = errors.New("dicomio: value too long")
+	// ErrTooDeep means values are nested deeper than MaxDepth. It comes
+	// wrapped together with ErrMalformed.
+	ErrTooDeep = errors.New("dicomio: values nested too deep")
 )
 
 // MaxDepth bounds the nesting of undefined-length values.
@@ -49,14 +52,17 @@ type Reader struct {
 	cr    *countingReader
 	br    *bufio.Reader
 	syn   Syntax
-	stack []frame // open undefined-length values
+	stack []frame // open undefined-length values, and values entered with Enter
 	left  int64   // unread bytes of the current defined-length value
+	pos   int64   // bytes consumed from br
 	cur   Header
 	err   error // sticky
 }
 
 type frame struct {
 	outer Syntax // the syntax to restore at the sequence delimiter
+	end   int64  // for a value entered with Enter: pos at its end; -1 otherwise
+	item  bool   // an item entered with Enter
 }
 
 type countingReader struct {
@@ -109,7 +115,9 @@ func (r *Reader) Depth() int { return len(r.stack) }
 func (r *Reader) ReadMeta() (Meta, error) {
 	var m Meta
 	pre := make([]byte, 132)
-	if _, err := io.ReadFull(r.br, pre); err != nil {
+	n, err := io.ReadFull(r.br, pre)
+	r.pos += int64(n)
+	if err != nil {
 		if errors.Is(err, ErrLimit) {
 			return m, err
 		}
@@ -187,6 +195,9 @@ func (r *Reader) Next() (Header, error) {
 	if err := r.skipRest(); err != nil {
 		return Header{}, err
 	}
+	if h, ok := r.leave(); ok {
+		return h, nil
+	}
 	b, err := r.br.Peek(8)
 	if len(b) == 0 && err != nil {
 		return Header{}, r.fail(err, true)
@@ -206,19 +217,24 @@ func (r *Reader) Next() (Header, error) {
 			return Header{}, r.fail(err, false)
 		}
 	}
-	if _, err := r.br.Discard(n); err != nil {
+	if err := r.within(h, n); err != nil {
+		return Header{}, r.fail(err, false)
+	}
+	d, err := r.br.Discard(n)
+	r.pos += int64(d)
+	if err != nil {
 		return Header{}, r.fail(err, false)
 	}
 	r.cur = h
 	switch {
 	case h.Tag == TagSequenceDelimitation:
-		if len(r.stack) == 0 {
+		if len(r.stack) == 0 || r.stack[len(r.stack)-1].end >= 0 {
 			return Header{}, r.fail(fmt.Errorf("%w: sequence delimiter outside a sequence", ErrMalformed), false)
 		}
 		r.syn = r.stack[len(r.stack)-1].outer
 		r.stack = r.stack[:len(r.stack)-1]
 	case h.Tag == TagItemDelimitation:
-		if len(r.stack) == 0 {
+		if len(r.stack) == 0 || r.stack[len(r.stack)-1].item {
 			return Header{}, r.fail(fmt.Errorf("%w: item delimiter outside a sequence", ErrMalformed), false)
 		}
 	case h.Length == UndefinedLength && h.Tag == TagItem:
@@ -227,9 +243,9 @@ func (r *Reader) Next() (Header, error) {
 		}
 	case h.Length == UndefinedLength:
 		if len(r.stack) >= MaxDepth {
-			return Header{}, r.fail(fmt.Errorf("%w: values nested deeper than %d", ErrMalformed, MaxDepth), false)
+			return Header{}, r.fail(fmt.Errorf("%w: %w: deeper than %d", ErrMalformed, ErrTooDeep, MaxDepth), false)
 		}
-		r.stack = append(r.stack, frame{outer: r.syn})
+		r.stack = append(r.stack, frame{outer: r.syn, end: -1})
 		if h.VR == VRUN {
 			// An undefined-length UN holds implicit VR little endian
 			// (PS3.5 6.2.2).
@@ -258,6 +274,7 @@ func (r *Reader) skipRest() error {
 	for r.left > 0 {
 		n, err := r.br.Discard(int(min(r.left, 1<<30)))
 		r.left -= int64(n)
+		r.pos += int64(n)
 		if err != nil {
 			return r.fail(err, false)
 		}
@@ -278,6 +295,7 @@ func (r *Reader) ReadValue(max int) ([]byte, error) {
 	v := make([]byte, r.left)
 	n, err := io.ReadFull(r.br, v)
 	r.left -= int64(n)
+	r.pos += int64(n)
 	if err != nil {
 		return nil, r.fail(err, false)
 	}
@@ -303,6 +321,7 @@ func (v *valueReader) Read(p []byte) (int, error) {
 	}
 	n, err := r.br.Read(p)
 	r.left -= int64(n)
+	r.pos += int64(n)
 	if err != nil && (r.left > 0 || !errors.Is(err, io.EOF)) {
 		return n, r.fail(err, false)
 	}

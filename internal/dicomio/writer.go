@@ -29,11 +29,8 @@ type Writer struct {
 func NewWriter(w io.Writer) *Writer { return &Writer{dst: w, w: w} }
 
 // NewDatasetWriter returns a Writer of a bare dataset in syntax s (no
-// preamble, no meta group). Big endian is not written.
+// preamble, no meta group).
 func NewDatasetWriter(w io.Writer, s Syntax) (*Writer, error) {
-	if s.BigEndian {
-		return nil, errors.New("dicomio: explicit VR big endian is retired and not written")
-	}
 	return &Writer{dst: w, w: w, syn: s, wrote: true}, nil
 }
 
@@ -46,7 +43,9 @@ const defaultImplementationClassUID = "1.2.826.0.1.3680043.10.1"
 // the transfer syntax, the implementation class UID (a default when
 // empty) and, when set, the version name and source AE title. The dataset
 // that follows is encoded as the transfer syntax says (deflated for the
-// deflated syntax); explicit VR big endian is refused.
+// deflated syntax). Explicit VR big endian is retired but written, so that
+// a file can be passed through in its own syntax: the Writer then writes
+// headers big endian, and values as given (the caller's byte order).
 func (w *Writer) WriteMeta(m Meta) error {
 	if w.wrote {
 		return errors.New("dicomio: WriteMeta called twice or after NewDatasetWriter")
@@ -54,9 +53,6 @@ func (w *Writer) WriteMeta(m Meta) error {
 	w.wrote = true
 	if m.TransferSyntaxUID == "" {
 		return errors.New("dicomio: meta needs a transfer syntax UID")
-	}
-	if m.TransferSyntaxUID == ExplicitVRBigEndian {
-		return errors.New("dicomio: explicit VR big endian is retired and not written")
 	}
 	if m.ImplementationClassUID == "" {
 		m.ImplementationClassUID = defaultImplementationClassUID

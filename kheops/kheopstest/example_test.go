@@ -14,8 +14,8 @@ func ExampleNewServer() {
 	s := kheopstest.NewServer(&kheopstest.Config{BasePath: "/kheops"})
 	defer s.Close()
 	alice := s.AddUser(kheopstest.User{Sub: "alice", Name: "Alice"})
-	album := s.AddAlbum("AlbumOne01")
-	if err := s.AddMember(album, "alice", kheopstest.Permissions{AddSeries: true}); err != nil {
+	album := s.AddAlbum("AlbumOne01", nil)
+	if err := s.AddMember(album, "alice", true); err != nil {
 		log.Fatal(err)
 	}
 	if _, err := s.AddInstance(album, kheopstest.NewInstance(kheopstest.InstanceSpec{

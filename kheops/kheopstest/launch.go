@@ -44,28 +44,26 @@ func (s *Server) serveLaunch(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	claims, err := s.parseToken(f.Get("access_token"))
-	if err != nil {
+	c := s.resolve(f.Get("access_token"))
+	if c == nil {
+		if claims, err := s.parseToken(f.Get("access_token")); err == nil {
+			s.mu.Lock()
+			_, known := s.users[claimString(claims, "sub")]
+			s.mu.Unlock()
+			if !known {
+				errorPage(w, http.StatusNotFound, "User not found")
+				return
+			}
+		}
 		errorPage(w, http.StatusUnauthorized, "Bad access_token")
 		return
 	}
-	sub := claimString(claims, "sub")
-	s.mu.Lock()
-	_, knownUser := s.users[sub]
-	s.mu.Unlock()
-	typ := claimString(claims, "type")
-	switch {
-	case typ == typeAlbumCap:
-		// Capability subjects are not users; KHEOPS refuses the token type.
-		errorPage(w, http.StatusForbidden, "token type not allowed")
-		return
-	case !knownUser:
-		errorPage(w, http.StatusNotFound, "User not found")
-		return
-	case typ != typeUser:
+	// The user's own token or a capability token of scope user.
+	if !c.userAccess() {
 		errorPage(w, http.StatusForbidden, "token type not allowed")
 		return
 	}
+	sub := c.sub
 	p, ok := s.lookupProvider(f.Get("client_id"))
 	if !ok {
 		errorPage(w, http.StatusNotFound, "Client ID not found")
@@ -73,13 +71,14 @@ func (s *Server) serveLaunch(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	a := s.albums[p.album]
-	perm, member := a.members[sub]
-	allIn := true
+	member := s.canAccessLocked(c, a)
+	allIn := member
 	for _, u := range studies {
-		if !s.studyInAlbumLocked(u, a) {
+		if st := s.studies[u]; member && (st == nil || len(s.visibleSeriesLocked(c, st, []*album{a})) == 0) {
 			allIn = false
 		}
 	}
+	canWrite := member && s.allowedLocked(c, a, permAddSeries)
 	s.mu.Unlock()
 	if !member {
 		w.WriteHeader(http.StatusForbidden)
@@ -88,6 +87,10 @@ func (s *Server) serveLaunch(w http.ResponseWriter, r *http.Request) {
 	if !allIn {
 		errorPage(w, http.StatusNotFound, "Study Not Found")
 		return
+	}
+	capID := ""
+	if c.cap != nil {
+		capID = c.cap.id
 	}
 	// KHEOPS fetches the configuration twice: once for response_type, once
 	// for redirect_uri.
@@ -106,7 +109,7 @@ func (s *Server) serveLaunch(w http.ResponseWriter, r *http.Request) {
 	returnURI := s.root + "/albums/" + p.album
 	var target string
 	if deref(c1.ResponseType) == "code" {
-		code := s.code(sub, p.clientID, studies)
+		code := s.code(sub, p.clientID, studies, capID)
 		base, frag, hasFrag := strings.Cut(redirect, "#")
 		var b strings.Builder
 		b.WriteString(base)
@@ -129,10 +132,10 @@ func (s *Server) serveLaunch(w http.ResponseWriter, r *http.Request) {
 		target = b.String()
 	} else {
 		scope := "read"
-		if perm.AddSeries {
+		if canWrite {
 			scope = "read write"
 		}
-		tok := s.rpToken(sub, p.clientID, scope, studies)
+		tok := s.rpToken(sub, p.clientID, scope, studies, capID)
 		base, _, _ := strings.Cut(redirect, "#")
 		var b strings.Builder
 		b.WriteString(base)

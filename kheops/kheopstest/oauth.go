@@ -9,6 +9,7 @@ import (
 	"errors"
 	"math/big"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 
@@ -77,8 +78,9 @@ func (s *Server) authenticate(r *http.Request, endpoint string) (principal, *oau
 		if len(authz) > 1 {
 			return principal{}, oerr("invalid_request", "Multiple Authorization headers")
 		}
+		scheme, _, _ := strings.Cut(authz[0], " ")
 		switch {
-		case strings.HasPrefix(authz[0], "Basic "):
+		case strings.EqualFold(scheme, "Basic"):
 			id, secret, ok := r.BasicAuth()
 			if !ok || s.cfg.InternalClientID == "" ||
 				subtle.ConstantTimeCompare([]byte(id), []byte(s.cfg.InternalClientID)) != 1 ||
@@ -86,7 +88,7 @@ func (s *Server) authenticate(r *http.Request, endpoint string) (principal, *oau
 				return principal{}, oerr("invalid_client", "Bad client credentials")
 			}
 			return principal{kind: "internal", clientID: id}, nil
-		case strings.HasPrefix(authz[0], "Bearer "):
+		case strings.EqualFold(scheme, "Bearer"):
 			return principal{kind: "public"}, nil
 		default:
 			return principal{}, oerr("invalid_request", "Unknown Authorization header")
@@ -123,8 +125,8 @@ func (s *Server) privateKeyJWT(r *http.Request, assertion, endpoint string) (pri
 		return principal{}, oerr("invalid_request", "Unexpected JWT signing algorithm")
 	}
 	claims := unverified.Claims.(jwt.MapClaims)
-	jti, hasJTI := claims["jti"]
-	if !hasJTI {
+	jti := claims["jti"]
+	if jti == nil { // absent, or null: KHEOPS refuses both
 		return principal{}, oerr("invalid_request", "Missing jti")
 	}
 	kid, _ := unverified.Header["kid"].(string)
@@ -202,14 +204,22 @@ func (s *Server) jwksKey(ctx context.Context, jwksURI, kid string) (*rsa.PublicK
 		if k.Kty != "RSA" {
 			return nil, errors.New("key is not RSA")
 		}
-		n, err1 := base64.RawURLEncoding.DecodeString(k.N)
-		e, err2 := base64.RawURLEncoding.DecodeString(k.E)
+		n, err1 := lenientBase64(k.N)
+		e, err2 := lenientBase64(k.E)
 		if err1 != nil || err2 != nil || len(n) == 0 || len(e) == 0 || len(e) > 4 {
 			return nil, errors.New("malformed RSA key")
 		}
 		return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}, nil
 	}
 	return nil, errors.New("no key with that kid")
+}
+
+// lenientBase64 decodes as KHEOPS's JWKS library does: base64url or
+// standard alphabet, padded or not.
+func lenientBase64(v string) ([]byte, error) {
+	v = strings.TrimRight(v, "=")
+	v = strings.NewReplacer("+", "-", "/", "_").Replace(v)
+	return base64.RawURLEncoding.DecodeString(v)
 }
 
 // serveToken is POST ROOT/api/token.
@@ -287,7 +297,7 @@ func (s *Server) grantCode(w http.ResponseWriter, r *http.Request, p principal) 
 			return
 		}
 	}
-	tok := s.rpToken(claimString(claims, "sub"), clientID, "read write", claimStrings(claims, "study_uids"))
+	tok := s.rpToken(claimString(claims, "sub"), clientID, "read write", claimStrings(claims, "study_uids"), claimString(claims, "cap_token"))
 	writeJSON(w, http.StatusOK, map[string]any{"access_token": tok, "token_type": "bearer", "expires_in": int(rpLifetime.Seconds())})
 }
 
@@ -335,8 +345,12 @@ func (s *Server) grantExchange(w http.ResponseWriter, r *http.Request, p princip
 		writeOAuthError(w, oerr("invalid_scope", "Bad scope"))
 		return
 	}
-	claims, err := s.parseToken(subject)
-	if err != nil {
+	subj := s.resolve(subject)
+	if subj == nil {
+		if c, err := s.parseToken(subject); err == nil && claimString(c, "type") == typePEP {
+			writeOAuthError(w, oerr("invalid_grant", "subject_token cannot be a viewer or pep token"))
+			return
+		}
 		writeOAuthError(w, oerr("invalid_request", "Bad subject_token"))
 		return
 	}
@@ -352,7 +366,7 @@ func (s *Server) grantExchange(w http.ResponseWriter, r *http.Request, p princip
 			return
 		}
 		now := s.now()
-		tok := s.sign(jwt.MapClaims{"iss": s.root, "aud": s.root, "sub": claimString(claims, "sub"), "type": typePEP,
+		tok := s.sign(jwt.MapClaims{"iss": s.root, "aud": s.root, "sub": subj.sub, "type": typePEP,
 			"studyUID": studyUID, "seriesUID": series, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()})
 		writeJSON(w, http.StatusOK, map[string]any{"access_token": tok, "token_type": "bearer", "expires_in": 3600})
 	case hasWord(scope, "viewer"):
@@ -371,20 +385,22 @@ func (s *Server) grantExchange(w http.ResponseWriter, r *http.Request, p princip
 			writeOAuthError(w, oerr("invalid_request", "source_id is only allowed with source_type album"))
 			return
 		}
-		typ := claimString(claims, "type")
-		if typ == "viewer" || typ == typePEP {
+		if subj.kind == kindViewer {
 			writeOAuthError(w, oerr("invalid_grant", "subject_token cannot be a viewer or pep token"))
 			return
 		}
-		sub := claimString(claims, "sub")
-		s.mu.Lock()
-		_, known := s.users[sub]
-		s.mu.Unlock()
-		if !known {
-			writeOAuthError(w, oerr("invalid_grant", "Unknown user"))
-			return
+		source := ""
+		if len(st) == 1 && st[0] == "album" {
+			source = sid[0]
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"access_token": s.viewerJWE(sub, studyUID), "token_type": "bearer", "expires_in": viewerSeconds})
+		var words []string
+		for _, w := range []string{"read", "write"} {
+			if hasWord(scope, w) {
+				words = append(words, w)
+			}
+		}
+		tok := s.viewerJWE(viewerToken{sub: subj.sub, studyUID: studyUID, source: source, scope: strings.Join(words, " ")})
+		writeJSON(w, http.StatusOK, map[string]any{"access_token": tok, "token_type": "bearer", "expires_in": viewerSeconds})
 	default:
 		writeOAuthError(w, oerr("invalid_scope", "scope must contain viewer or pep"))
 	}
@@ -405,6 +421,26 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	raw, ok := one(r, "token")
 	if !ok {
 		writeJSON(w, http.StatusOK, inactive)
+		return
+	}
+	if isCapabilitySecret(raw) {
+		c := s.resolveCapability(raw)
+		if c == nil {
+			writeJSON(w, http.StatusOK, inactive)
+			return
+		}
+		out := map[string]any{"active": true, "sub": c.sub, "exp": c.cap.expiration.Unix(), "scope": "user read write downloadbutton send"}
+		if c.kind == kindAlbumCap {
+			var words []string
+			for w, ok := range map[string]bool{"read": c.cap.read, "write": c.cap.write} {
+				if ok {
+					words = append(words, w)
+				}
+			}
+			sort.Strings(words)
+			out["scope"], out["album_id"] = strings.Join(words, " "), c.cap.album
+		}
+		writeJSON(w, http.StatusOK, out)
 		return
 	}
 	claims, err := s.parseToken(raw)
@@ -431,6 +467,9 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 			"exp": claims["exp"], "iat": claims["iat"], "nbf": claims["nbf"],
 			"redirect_uri": deref(conf.RedirectURI), "album_id": rp.album,
 		}
+		if capID := claimString(claims, "cap_token"); capID != "" {
+			out["cap_token"] = capID
+		}
 		aud := claimStrings(claims, "aud")
 		if len(aud) == 1 {
 			out["aud"] = aud[0]
@@ -444,9 +483,6 @@ func (s *Server) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 			out["studyUID"] = studies
 		}
 		writeJSON(w, http.StatusOK, out)
-	case typeAlbumCap:
-		writeJSON(w, http.StatusOK, map[string]any{"active": true, "iss": claims["iss"], "sub": claims["sub"],
-			"exp": claims["exp"], "album_id": claims["album"], "scope": "read"})
 	default:
 		if p.kind != "internal" {
 			w.WriteHeader(http.StatusUnauthorized)
@@ -467,8 +503,8 @@ func (s *Server) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		w.WriteHeader(http.StatusUnauthorized)
 	}
-	raw, ok := bearer(r)
-	if !ok {
+	scheme, raw, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") || raw == "" {
 		unauthorized()
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ type provider struct {
 	name     string
 	album    string
 	created  time.Time
+	seq      int // registration order, for equal times
 	removed  bool
 }
 
@@ -38,6 +40,11 @@ type providerConfig struct {
 	PolicyURI                   string   `json:"policy_uri,omitempty"`
 	Contacts                    []string `json:"contacts,omitempty"`
 	SoftwareVersion             string   `json:"software_version,omitempty"`
+	SoftwareID                  string   `json:"software_id,omitempty"`
+	Scope                       string   `json:"scope,omitempty"`
+	GrantTypes                  []string `json:"grant_types,omitempty"`
+	IntrospectionAuthMethod     string   `json:"introspection_endpoint_auth_method,omitempty"`
+	IntrospectionAuthSigningAlg string   `json:"introspection_endpoint_auth_signing_alg,omitempty"`
 	SupportedModalities         []string `json:"supported_modalities,omitempty"`
 }
 
@@ -171,135 +178,108 @@ type registration struct {
 }
 
 func (p provider) registration() registration {
-	return registration{Name: p.name, URL: p.url, ClientID: p.clientID, CreatedTime: p.created.UTC().Format("2006-01-02T15:04:05.000")}
+	return registration{Name: p.name, URL: p.url, ClientID: p.clientID, CreatedTime: javaTime(p.created)}
 }
 
-// bearerUser authenticates the Authorization: Bearer user token of an
-// album-management call and returns the user's subject.
-func (s *Server) bearerUser(r *http.Request) (string, int) {
-	raw, ok := bearer(r)
-	if !ok {
-		return "", http.StatusUnauthorized
+// albumAdmin authenticates a provider administration request: user
+// access, the album, and MANAGE_DICOM_SR (admins) to change providers or
+// GET_DICOM_SR (any member) to read them. It returns with s.mu held.
+func (s *Server) providerCaller(w http.ResponseWriter, r *http.Request) (*caller, *album) {
+	p := permAdmin
+	if r.Method == http.MethodGet {
+		p = permMember
 	}
-	c, err := s.parseToken(raw)
-	if err != nil || claimString(c, "type") != typeUser {
-		return "", http.StatusUnauthorized
-	}
-	return claimString(c, "sub"), 0
+	return s.albumCaller(w, r, true, p)
 }
-
-func bearer(r *http.Request) (string, bool) {
-	h := r.Header.Values("Authorization")
-	if len(h) != 1 {
-		return "", false
-	}
-	if len(h[0]) > 7 && strings.EqualFold(h[0][:7], "bearer ") {
-		return strings.TrimSpace(h[0][7:]), true
-	}
-	return "", false
-}
-
-// albumAdmin authenticates a caller who may manage the album's providers.
-func (s *Server) albumAdmin(w http.ResponseWriter, r *http.Request) (string, bool) {
-	sub, status := s.bearerUser(r)
-	if status != 0 {
-		writeJSON(w, status, map[string]string{"message": "Unauthorized"})
-		return "", false
-	}
-	albumID := r.PathValue("album")
-	s.mu.Lock()
-	a, ok := s.albums[albumID]
-	var perm Permissions
-	var member bool
-	if ok {
-		perm, member = a.members[sub]
-	}
-	s.mu.Unlock()
-	switch {
-	case !ok:
-		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found", "detail": "Album not found"})
-		return "", false
-	case !member || !perm.ManageReportProviders:
-		writeJSON(w, http.StatusForbidden, map[string]string{"message": "Forbidden"})
-		return "", false
-	}
-	return albumID, true
-}
-
-var badURLForm = map[string]string{"message": "Bad Form Parameter", "detail": "'url' formparam is not valid"}
 
 func (s *Server) serveRegister(w http.ResponseWriter, r *http.Request) {
-	albumID, ok := s.albumAdmin(w, r)
-	if !ok {
+	if !form(w, r) {
 		return
 	}
-	if err := parseForm(w, r); err != nil {
-		writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"message": "Unsupported Media Type"})
+	c, a := s.providerCaller(w, r)
+	if a == nil {
 		return
 	}
+	s.mu.Unlock()
 	name, configURL := r.PostForm.Get("name"), r.PostForm.Get("url")
 	if name == "" {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"message": "Bad Form Parameter", "detail": "'name' formparam is not valid"})
+		badForm(w, "'name' formparam is not valid")
 		return
 	}
-	if _, err := s.providerConfiguration(r.Context(), configURL); err != nil {
-		writeJSON(w, http.StatusBadRequest, badURLForm)
+	if _, err := s.providerConfiguration(s.registerContext(r), configURL); err != nil {
+		badForm(w, "'url' formparam is not valid")
 		return
 	}
-	p := &provider{clientID: randomID(22), url: configURL, name: name, album: albumID, created: s.now()}
+	p := &provider{clientID: randomID(22), url: configURL, name: name, album: a.id, created: s.now()}
 	s.mu.Lock()
+	p.seq = len(s.providers)
 	s.providers[p.clientID] = p
+	s.mutationLocked(c, a, "CREATE_REPORT_PROVIDER", "", "")
 	s.mu.Unlock()
 	writeJSON(w, http.StatusCreated, p.registration())
 }
 
+// serveListProviders lists an album's providers, newest first, paged.
 func (s *Server) serveListProviders(w http.ResponseWriter, r *http.Request) {
-	albumID, ok := s.albumAdmin(w, r)
+	_, a := s.providerCaller(w, r)
+	if a == nil {
+		return
+	}
+	var list []*provider
+	for _, p := range s.providers {
+		if p.album == a.id && !p.removed {
+			list = append(list, p)
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(list, func(i, j int) bool {
+		if !list[i].created.Equal(list[j].created) {
+			return list[i].created.After(list[j].created)
+		}
+		return list[i].seq > list[j].seq
+	})
+	from, to, ok := page(w, r, len(list))
 	if !ok {
 		return
 	}
 	out := []registration{}
-	s.mu.Lock()
-	for _, p := range s.providers {
-		if p.album == albumID && !p.removed {
-			out = append(out, p.registration())
-		}
+	for _, p := range list[from:to] {
+		out = append(out, p.registration())
 	}
-	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) albumProvider(w http.ResponseWriter, r *http.Request) (provider, bool) {
-	albumID, ok := s.albumAdmin(w, r)
-	if !ok {
-		return provider{}, false
+func (s *Server) albumProvider(w http.ResponseWriter, r *http.Request) (*caller, provider, bool) {
+	c, a := s.providerCaller(w, r)
+	if a == nil {
+		return nil, provider{}, false
 	}
+	s.mu.Unlock()
 	p, ok := s.lookupProvider(r.PathValue("client"))
-	if !ok || p.album != albumID {
-		writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found", "detail": "Client ID not found"})
-		return provider{}, false
+	if !ok || p.album != a.id {
+		apiErr(w, http.StatusNotFound, "Client ID not found", "The report provider does not exist in this album")
+		return nil, provider{}, false
 	}
-	return p, true
+	return c, p, true
 }
 
 func (s *Server) serveGetProvider(w http.ResponseWriter, r *http.Request) {
-	if p, ok := s.albumProvider(w, r); ok {
+	if _, p, ok := s.albumProvider(w, r); ok {
 		writeJSON(w, http.StatusOK, p.registration())
 	}
 }
 
 func (s *Server) servePatchProvider(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.albumProvider(w, r)
+	if !form(w, r) {
+		return
+	}
+	_, p, ok := s.albumProvider(w, r)
 	if !ok {
 		return
 	}
-	if err := parseForm(w, r); err != nil {
-		writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"message": "Unsupported Media Type"})
-		return
-	}
 	if u := r.PostForm.Get("url"); u != "" {
-		if _, err := s.providerConfiguration(r.Context(), u); err != nil {
-			writeJSON(w, http.StatusBadRequest, badURLForm)
+		if _, err := s.providerConfiguration(s.registerContext(r), u); err != nil {
+			badForm(w, "'url' formparam is not valid")
 			return
 		}
 		p.url = u
@@ -314,7 +294,7 @@ func (s *Server) servePatchProvider(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveDeleteProvider(w http.ResponseWriter, r *http.Request) {
-	p, ok := s.albumProvider(w, r)
+	_, p, ok := s.albumProvider(w, r)
 	if !ok {
 		return
 	}
@@ -333,17 +313,12 @@ func (s *Server) RemoveProvider(clientID string) {
 	}
 }
 
-// serveTestURL is the UI's "test URL" call: always 200.
+// serveTestURL is the UI's "test URL" call (any valid token): always 200.
 func (s *Server) serveTestURL(w http.ResponseWriter, r *http.Request) {
-	if _, status := s.bearerUser(r); status != 0 {
-		writeJSON(w, status, map[string]string{"message": "Unauthorized"})
+	if s.authn(w, r) == nil || !form(w, r) {
 		return
 	}
-	if err := parseForm(w, r); err != nil {
-		writeJSON(w, http.StatusUnsupportedMediaType, map[string]string{"message": "Unsupported Media Type"})
-		return
-	}
-	c, err := s.providerConfiguration(r.Context(), r.PostForm.Get("url"))
+	c, err := s.providerConfiguration(s.registerContext(r), r.PostForm.Get("url"))
 	if err != nil {
 		writeJSON(w, http.StatusOK, map[string]bool{"valid": false})
 		return
@@ -357,6 +332,8 @@ func (s *Server) serveTestURL(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint_auth_method": deref(c.TokenEndpointAuthMethod), "token_endpoint_auth_signing_alg": deref(c.TokenEndpointAuthSigningAlg),
 		"jwks_uri": deref(c.JWKSURI), "client_name": c.ClientName, "client_uri": c.ClientURI, "logo_uri": c.LogoURI,
 		"tos_uri": c.TOSURI, "policy_uri": c.PolicyURI, "software_version": c.SoftwareVersion,
+		"scope": c.Scope, "software_id": c.SoftwareID, "introspection_endpoint_auth_method": c.IntrospectionAuthMethod,
+		"introspection_endpoint_auth_signing_alg": c.IntrospectionAuthSigningAlg,
 	} {
 		if v != "" {
 			out[k] = v
@@ -364,6 +341,9 @@ func (s *Server) serveTestURL(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(c.Contacts) > 0 {
 		out["contacts"] = c.Contacts
+	}
+	if len(c.GrantTypes) > 0 {
+		out["grant_types"] = c.GrantTypes
 	}
 	if len(c.SupportedModalities) > 0 {
 		out["supported_modalities"] = c.SupportedModalities

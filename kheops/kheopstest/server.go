@@ -28,9 +28,9 @@ type Config struct {
 	// Now is the clock. nil: time.Now.
 	Now func() time.Time
 
-	// HTTPClient fetches provider configuration documents and JWKS (and
-	// must trust the provider's TLS certificate in TLS tests). nil: a
-	// client with 10 s timeouts.
+	// HTTPClient fetches provider configuration documents and JWKS and
+	// posts webhook deliveries (it must trust the provider's TLS
+	// certificate in TLS tests). nil: a client with a 30 s timeout.
 	HTTPClient *http.Client
 
 	// StrictSingleUseCodes makes a redeemed code invalid (invalid_grant).
@@ -56,6 +56,16 @@ type Config struct {
 	// server answers both spellings of a path, as KHEOPS's proxy does.
 	TrailingSlashRoot bool
 
+	// WebhookRetryUnit spaces the retries of a webhook delivery: after
+	// failed attempt n (of 5) the next comes 5-n units later. Zero means
+	// 5 s, KHEOPS's 20, 15, 10 and 5 s; tests set a few milliseconds.
+	WebhookRetryUnit time.Duration
+
+	// NewSeriesDelay is how long new_series deliveries wait for more
+	// series of the same study from the same source; each addition
+	// restarts the wait. Zero means 30 s, as in KHEOPS.
+	NewSeriesDelay time.Duration
+
 	// InternalClientID and InternalClientSecret are the HTTP Basic
 	// credentials of the internal client (KHEOPS's DICOMweb proxy) that may
 	// request pep tokens. Empty: no internal client.
@@ -76,30 +86,47 @@ type Server struct {
 	root   string // ROOT as KHEOPS spells it: URL, or URL + "/" (TrailingSlashRoot)
 	secret []byte // HS256 key of codes and tokens
 	fetch  *http.Client
+	// registerTimeout bounds the fetches of a registration (5 s in KHEOPS).
+	registerTimeout time.Duration
 
-	mu        sync.Mutex // guards everything below
-	users     map[string]*User
-	albums    map[string]*album
-	providers map[string]*provider
-	studies   map[string]*study
-	viewers   map[string]viewerToken
-	usedCodes map[string]bool
-	usedJTIs  map[string]bool
-	calls     []Call
-	fetches   []string
-	failures  []*failure
+	stop   context.Context // cancelled by Close: ends webhook deliveries
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // webhook deliveries in flight
+
+	mu            sync.Mutex // guards everything below
+	closed        bool
+	users         map[string]*User
+	inboxes       map[string]*album // by sub
+	albums        map[string]*album
+	studyComments map[string][]*event
+	caps          map[string]*capability // by id
+	capsByHash    map[string]*capability // by SHA-256 of the secret
+	pending       map[string]*pendingSeries
+	providers     map[string]*provider
+	studies       map[string]*study
+	viewers       map[string]viewerToken
+	usedCodes     map[string]bool
+	usedJTIs      map[string]bool
+	calls         []Call
+	fetches       []string
+	failures      []*failure
 }
 
 // NewServer starts a fake KHEOPS. Call Close when done.
 func NewServer(cfg *Config) *Server {
 	s := &Server{
-		users:     make(map[string]*User),
-		albums:    make(map[string]*album),
-		providers: make(map[string]*provider),
-		studies:   make(map[string]*study),
-		viewers:   make(map[string]viewerToken),
-		usedCodes: make(map[string]bool),
-		usedJTIs:  make(map[string]bool),
+		users:         make(map[string]*User),
+		inboxes:       make(map[string]*album),
+		albums:        make(map[string]*album),
+		studyComments: make(map[string][]*event),
+		caps:          make(map[string]*capability),
+		capsByHash:    make(map[string]*capability),
+		pending:       make(map[string]*pendingSeries),
+		providers:     make(map[string]*provider),
+		studies:       make(map[string]*study),
+		viewers:       make(map[string]viewerToken),
+		usedCodes:     make(map[string]bool),
+		usedJTIs:      make(map[string]bool),
 	}
 	if cfg != nil {
 		s.cfg = *cfg
@@ -112,10 +139,12 @@ func NewServer(cfg *Config) *Server {
 	if _, err := rand.Read(s.secret); err != nil {
 		panic("kheopstest: no randomness: " + err.Error())
 	}
+	s.registerTimeout = 5 * time.Second
 	s.fetch = s.cfg.HTTPClient
 	if s.fetch == nil {
-		s.fetch = &http.Client{Timeout: 10 * time.Second}
+		s.fetch = &http.Client{Timeout: 30 * time.Second}
 	}
+	s.stop, s.cancel = context.WithCancel(context.Background())
 	s.srv = httptest.NewServer(s.handler())
 	s.URL = s.srv.URL + s.base
 	s.root = s.URL
@@ -125,8 +154,11 @@ func NewServer(cfg *Config) *Server {
 	return s
 }
 
-// Close shuts the server down.
-func (s *Server) Close() { s.srv.Close() }
+// Close stops webhook deliveries in progress and shuts the server down.
+func (s *Server) Close() {
+	s.stopDeliveries(s.cancel)
+	s.srv.Close()
+}
 
 // Client returns an *http.Client for talking to the server.
 func (s *Server) Client() *http.Client { return s.srv.Client() }
@@ -281,6 +313,18 @@ func (s *Server) handler() http.Handler {
 			r.URL.Path = s.base + rel
 			r.URL.RawPath = ""
 		}
+		if tok, rest, ok := linkPath(rel); ok {
+			// ROOT/api/link/{token}/... is the DICOMweb API with the token
+			// in the path; the management API is not reachable that way.
+			if !isDICOMweb(rest) {
+				http.NotFound(w, r)
+				return
+			}
+			r = withLink(r, tok)
+			rel = rest
+			r.URL.Path = s.base + rel
+			r.URL.RawPath = ""
+		}
 		tee := &teeBody{ReadCloser: r.Body}
 		r.Body = tee
 		rec := &httpx.StatusRecorder{ResponseWriter: w}
@@ -325,22 +369,94 @@ func (s *Server) handler() http.Handler {
 
 func (s *Server) routes(mux *http.ServeMux) {
 	b := s.base + "/api"
-	mux.HandleFunc("GET "+b+"/.well-known/report-provider-configuration", s.serveConfiguration)
-	mux.HandleFunc("POST "+b+"/albums/{album}/reportproviders", s.serveRegister)
-	mux.HandleFunc("GET "+b+"/albums/{album}/reportproviders", s.serveListProviders)
-	mux.HandleFunc("GET "+b+"/albums/{album}/reportproviders/{client}", s.serveGetProvider)
-	mux.HandleFunc("PATCH "+b+"/albums/{album}/reportproviders/{client}", s.servePatchProvider)
-	mux.HandleFunc("DELETE "+b+"/albums/{album}/reportproviders/{client}", s.serveDeleteProvider)
-	mux.HandleFunc("POST "+b+"/reportproviders/metadata", s.serveTestURL)
-	mux.HandleFunc("POST "+b+"/report", s.serveLaunch)
-	mux.HandleFunc("POST "+b+"/token", s.serveToken)
-	mux.HandleFunc("POST "+b+"/token/introspect", s.serveIntrospect)
-	mux.HandleFunc(b+"/userinfo", s.serveUserinfo)
-	mux.HandleFunc("GET "+b+"/studies", s.serveSearchStudies)
-	mux.HandleFunc("GET "+b+"/studies/{study}/series", s.serveSearchSeries)
-	mux.HandleFunc("GET "+b+"/studies/{study}/metadata", s.serveMetadata)
-	mux.HandleFunc("POST "+b+"/studies", s.serveStore)
-	mux.HandleFunc("POST "+b+"/studies/{study}", s.serveStore)
+	for pattern, h := range map[string]http.HandlerFunc{
+		"GET /.well-known/report-provider-configuration":         s.serveConfiguration,
+		"POST /albums/{album}/reportproviders":                   s.serveRegister,
+		"GET /albums/{album}/reportproviders":                    s.serveListProviders,
+		"GET /albums/{album}/reportproviders/{client}":           s.serveGetProvider,
+		"PATCH /albums/{album}/reportproviders/{client}":         s.servePatchProvider,
+		"DELETE /albums/{album}/reportproviders/{client}":        s.serveDeleteProvider,
+		"POST /reportproviders/metadata":                         s.serveTestURL,
+		"POST /report":                                           s.serveLaunch,
+		"POST /token":                                            s.serveToken,
+		"POST /token/introspect":                                 s.serveIntrospect,
+		"/userinfo":                                              s.serveUserinfo,
+		"GET /studies":                                           s.serveSearchStudies,
+		"GET /studies/{study}/series":                            s.serveSearchSeries,
+		"GET /studies/{study}/metadata":                          s.serveMetadata,
+		"POST /studies":                                          s.serveStore,
+		"POST /studies/{study}":                                  s.serveStore,
+		"POST /albums":                                           s.serveCreateAlbum,
+		"GET /albums":                                            s.serveListAlbums,
+		"GET /albums/{album}":                                    s.serveGetAlbum,
+		"PATCH /albums/{album}":                                  s.servePatchAlbum,
+		"DELETE /albums/{album}":                                 s.serveDeleteAlbum,
+		"GET /albums/{album}/users":                              s.serveAlbumUsers,
+		"PUT /albums/{album}/users/{user}":                       s.servePutUser,
+		"DELETE /albums/{album}/users/{user}":                    s.serveDeleteUser,
+		"PUT /albums/{album}/users/{user}/admin":                 s.servePutAdmin,
+		"DELETE /albums/{album}/users/{user}/admin":              s.serveDeleteAdmin,
+		"PUT /albums/{album}/favorites":                          s.serveAlbumFavorite,
+		"DELETE /albums/{album}/favorites":                       s.serveAlbumFavorite,
+		"GET /albums/{album}/events":                             s.serveAlbumEvents,
+		"POST /albums/{album}/comments":                          s.servePostAlbumComment,
+		"GET /studies/{study}/comments":                          s.serveStudyComments,
+		"POST /studies/{study}/comments":                         s.servePostStudyComment,
+		"PUT /studies/{study}/users/{user}":                      s.serveSendToUser,
+		"PUT /studies/{study}/series/{series}/users/{user}":      s.serveSendToUser,
+		"PUT /studies/{study}":                                   s.serveAppropriate,
+		"PUT /studies/{study}/series/{series}":                   s.serveAppropriate,
+		"DELETE /studies/{study}":                                s.serveRemoveFromInbox,
+		"DELETE /studies/{study}/series/{series}":                s.serveRemoveFromInbox,
+		"PUT /studies/{study}/albums/{album}":                    s.serveAddToAlbum,
+		"PUT /studies/{study}/series/{series}/albums/{album}":    s.serveAddToAlbum,
+		"DELETE /studies/{study}/albums/{album}":                 s.serveRemoveFromAlbum,
+		"DELETE /studies/{study}/series/{series}/albums/{album}": s.serveRemoveFromAlbum,
+		"PUT /studies/{study}/favorites":                         s.serveFavorite,
+		"DELETE /studies/{study}/favorites":                      s.serveFavorite,
+		"PUT /studies/{study}/series/{series}/favorites":         s.serveFavorite,
+		"DELETE /studies/{study}/series/{series}/favorites":      s.serveFavorite,
+		"POST /capabilities":                                     s.serveCreateCapability,
+		"GET /capabilities":                                      s.serveListCapabilities,
+		"GET /capabilities/{id}":                                 s.serveGetCapability,
+		"POST /capabilities/{id}/revoke":                         s.serveRevokeCapability,
+		"POST /albums/{album}/webhooks":                          s.serveCreateWebhook,
+		"GET /albums/{album}/webhooks":                           s.serveListWebhooks,
+		"GET /albums/{album}/webhooks/{webhook}":                 s.serveGetWebhook,
+		"PATCH /albums/{album}/webhooks/{webhook}":               s.servePatchWebhook,
+		"DELETE /albums/{album}/webhooks/{webhook}":              s.serveDeleteWebhook,
+		"POST /albums/{album}/webhooks/{webhook}/trigger":        s.serveTriggerWebhook,
+		"GET /users":     s.serveUsers,
+		"GET /inboxinfo": s.serveInboxInfo,
+	} {
+		method, path, ok := strings.Cut(pattern, " ")
+		if !ok {
+			method, path = "", method
+		} else {
+			method += " "
+		}
+		mux.HandleFunc(method+b+path, h)
+	}
+}
+
+// linkPath splits "/api/link/{token}/rest" into the token and "/api/rest".
+func linkPath(rel string) (token, rest string, ok bool) {
+	after, ok := strings.CutPrefix(rel, "/api/link/")
+	if !ok {
+		return "", "", false
+	}
+	token, rest, ok = strings.Cut(after, "/")
+	if !ok || token == "" {
+		return "", "", false
+	}
+	return token, "/api/" + rest, true
+}
+
+// isDICOMweb says whether a path (relative to ROOT) is a DICOMweb read or
+// upload, which the link form reaches.
+func isDICOMweb(rel string) bool {
+	return rel == "/api/studies" || strings.HasPrefix(rel, "/api/studies/") && !strings.Contains(rel, "/users") &&
+		!strings.Contains(rel, "/albums") && !strings.Contains(rel, "/favorites") && !strings.Contains(rel, "/comments")
 }
 
 // configurationDocument is the KHEOPS configuration behind conf_uri.
@@ -392,11 +508,23 @@ func randomB64(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+type timeoutKey struct{}
+
+// registerContext marks the fetches of a registration or a configuration
+// test, which KHEOPS bounds with 5 s timeouts; its other fetches (launch,
+// token, JWKS, introspection) have none.
+func (s *Server) registerContext(r *http.Request) context.Context {
+	return context.WithValue(r.Context(), timeoutKey{}, s.registerTimeout)
+}
+
 // fetchURL GETs u with the fetch client, records it, and returns the body
 // (at most 1 MiB) of a 2xx answer.
 func (s *Server) fetchURL(ctx context.Context, u string, accept string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
+	if d, ok := ctx.Value(timeoutKey{}).(time.Duration); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
 	s.mu.Lock()
 	s.fetches = append(s.fetches, u)
 	s.mu.Unlock()
