@@ -332,8 +332,8 @@ func (s *Server) acceptsAbstract(uid string) bool {
 }
 
 // pickSyntax chooses the transfer syntax of a context: the server's
-// preference first when it has a list, else explicit VR little endian,
-// else the requestor's order. Verification takes any.
+// preference first when it has a list, else the requestor's first
+// standard syntax. Verification takes any.
 func (s *Server) pickSyntax(abstract string, proposed []string) string {
 	if s.TransferSyntaxes != nil && abstract != verificationSOPClass {
 		for _, ts := range s.TransferSyntaxes {
@@ -342,9 +342,6 @@ func (s *Server) pickSyntax(abstract string, proposed []string) string {
 			}
 		}
 		return ""
-	}
-	if slices.Contains(proposed, explicitVRLittleEndian) {
-		return explicitVRLittleEndian
 	}
 	for _, ts := range proposed {
 		if ts == transferRoot || strings.HasPrefix(ts, transferRoot+".") {

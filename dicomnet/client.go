@@ -63,7 +63,8 @@ func (a *Association) Echo(ctx context.Context) error {
 // it is read. It returns the peer's status: the error is a *StatusError
 // for a failure status, ErrNoContext when no accepted context has the
 // SOP class with the transfer syntax, ErrAborted when the association
-// ends. A failed read of data aborts the association.
+// ends. A failed read of data aborts the association. A deflated dataset
+// of odd length gets the one NUL byte of padding its syntax prescribes.
 func (a *Association) Store(ctx context.Context, sopClass, sopInstance, transferSyntax string, data io.Reader) (Status, error) {
 	return a.store(ctx, sopClass, sopInstance, transferSyntax, data)
 }
@@ -83,7 +84,8 @@ func (a *Association) Release(ctx context.Context) error {
 }
 
 // Abort ends the association at once (A-ABORT) and closes the
-// connection. Aborting a closed association does nothing.
+// connection; an operation running in another goroutine fails with
+// ErrAborted. Aborting a closed association does nothing.
 func (a *Association) Abort() error {
 	return a.abort()
 }

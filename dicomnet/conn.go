@@ -209,7 +209,9 @@ func (c *conn) send(id byte, cmd []byte, data io.Reader) error {
 // one byte ahead so that the last fragment carries the last-fragment bit.
 func (c *conn) sendFragments(id byte, command bool, b []byte, r io.Reader) error {
 	const head = pduHeaderLen + 6 // PDU header, PDV length, context ID, control header
-	chunk := int(c.maxSend) - 6
+	// Fragments have an even length (DCMTK refuses odd ones), except the
+	// last one of an odd-length dataset.
+	chunk := (int(c.maxSend) - 6) &^ 1
 	if len(c.wbuf) < head+chunk {
 		c.wbuf = make([]byte, head+chunk)
 	}

@@ -231,6 +231,9 @@ func (a *Association) store(ctx context.Context, sopClass, sopInstance, ts strin
 	if sopInstance == "" {
 		return 0, a.end(ctx, stop, errors.New("dicomnet: Store needs a SOP instance UID"))
 	}
+	if ts == dicomio.DeflatedExplicitVRLE {
+		data = &evenReader{r: data}
+	}
 	rsp, err := a.roundTrip(id, &command{field: cmdCStoreRQ, sopClass: sopClass, sopInstance: sopInstance, hasDataSet: true}, data)
 	if err = a.end(ctx, stop, err); rsp == nil {
 		return 0, err
@@ -275,6 +278,9 @@ func (a *Association) release(ctx context.Context) error {
 }
 
 func (a *Association) abort() error {
+	// Interrupt a running operation first: it holds mu until its I/O
+	// fails, then aborts the association itself.
+	_ = a.c.nc.SetDeadline(time.Unix(1, 0))
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.abortLocked()
@@ -327,4 +333,27 @@ func readFileMeta(br *bufio.Reader) (dicomio.Meta, error) {
 		return m, fmt.Errorf("dicomnet: file meta information lacks the SOP class, instance or transfer syntax UID")
 	}
 	return m, nil
+}
+
+// evenReader pads a stream of odd length with one NUL byte: a deflated
+// dataset must have an even length, and the padding is what the deflated
+// transfer syntax prescribes (see docs/dicom-network.md, "Streaming and
+// storage").
+type evenReader struct {
+	r io.Reader
+	n int64
+}
+
+func (e *evenReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	e.n += int64(n)
+	if err == io.EOF && e.n%2 == 1 {
+		if n == len(p) {
+			return n, nil // no room: pad on the next call
+		}
+		p[n] = 0
+		e.n++
+		n++
+	}
+	return n, err
 }

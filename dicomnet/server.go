@@ -41,9 +41,9 @@ type Server struct {
 	SOPClasses []string
 	// TransferSyntaxes lists the transfer syntaxes accepted, in the
 	// server's order of preference. Nil: every standard transfer syntax
-	// (UIDs under 1.2.840.10008.1.2), explicit VR little endian first,
-	// then the requestor's order. Datasets are never converted, so any
-	// syntax can be stored as received.
+	// (UIDs under 1.2.840.10008.1.2), in the requestor's order of
+	// preference. Datasets are never converted, so any syntax can be
+	// stored as received.
 	TransferSyntaxes []string
 	// MaxAssociations bounds the associations served at once; a request
 	// beyond it is rejected as transient ("local limit exceeded") [32].

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dicombridge/dicombridge/internal/httpx"
 	"github.com/dicombridge/dicombridge/internal/origin"
 	"github.com/dicombridge/dicombridge/reportprovider"
 )
@@ -156,13 +157,15 @@ type Bridge struct {
 	idKey    *rsa.PrivateKey
 	idKeyID  string
 	jwks     []byte
-	store    Store
-	now      func() time.Time
-	atLife   time.Duration
-	maxBody  int64
-	hc       *http.Client
-	log      *slog.Logger
-	handler  http.Handler
+	// discoveryJSON is the OpenID Provider metadata document.
+	discoveryJSON []byte
+	store         Store
+	now           func() time.Time
+	atLife        time.Duration
+	maxBody       int64
+	hc            *http.Client
+	log           *slog.Logger
+	handler       http.Handler
 }
 
 // rpPaths are the URL paths of the report provider's documents.
@@ -239,6 +242,10 @@ func New(o Options) (*Bridge, error) {
 		b.maxBody = 256 << 20
 	}
 	b.hc = o.HTTPClient
+	if b.hc == nil {
+		b.hc = &http.Client{Transport: httpx.NewTransport()}
+	}
+	b.discoveryJSON = b.discovery()
 	b.handler = b.routes()
 	return b, nil
 }

@@ -14,16 +14,16 @@ func (b *Bridge) routes() http.Handler {
 		b.rpPaths.launch:           b.launchHandler(),
 		b.basePath + pathDiscovery: http.HandlerFunc(b.serveDiscovery),
 		b.basePath + pathAuthorize: http.HandlerFunc(b.serveAuthorize),
-		b.basePath + pathToken:     b.cors(http.HandlerFunc(b.serveToken), "POST"),
-		b.basePath + pathUserinfo:  b.cors(http.HandlerFunc(b.serveUserinfo), "GET, POST"),
+		b.basePath + pathToken:     b.cors(http.HandlerFunc(b.serveToken), "POST", corsHeaders),
+		b.basePath + pathUserinfo:  b.cors(http.HandlerFunc(b.serveUserinfo), "GET, POST", corsHeaders),
 		b.basePath + pathJWKS:      http.HandlerFunc(b.serveJWKS),
-		b.basePath + pathRevoke:    b.cors(http.HandlerFunc(b.serveRevoke), "POST"),
+		b.basePath + pathRevoke:    b.cors(http.HandlerFunc(b.serveRevoke), "POST", corsHeaders),
 		b.basePath + pathLogout:    http.HandlerFunc(b.serveLogout),
 	}
 	proxyPrefix := b.basePath + pathDICOMweb + "/"
 	var proxy http.Handler
 	if b.mode == Proxy {
-		proxy = b.cors(http.HandlerFunc(b.serveProxy), "GET, HEAD, POST")
+		proxy = b.cors(http.HandlerFunc(b.serveProxy), "GET, HEAD, POST", corsProxyHeaders)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.EscapedPath()
