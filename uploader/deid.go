@@ -264,6 +264,11 @@ const (
 // values read so far.
 func readDeidHeader(head []byte) deidHeader {
 	var h deidHeader
+	fields := map[dicomio.Tag]*string{
+		tagStudyDate: &h.studyDate, tagSeriesDate: &h.seriesDate, tagStudyTime: &h.studyTime, tagSeriesTime: &h.seriesTime,
+		tagModality: &h.modality, tagInstitutionName: &h.institutionName, tagStudyDescription: &h.studyDescription,
+		tagSeriesDescription: &h.seriesDescription, tagBodyPartExamined: &h.bodyPart, tagSeriesNumber: &h.seriesNumber,
+	}
 	r := dicomio.NewReader(bytes.NewReader(head), int64(len(head))+1)
 	if _, err := r.ReadMeta(); err != nil {
 		return h
@@ -279,29 +284,8 @@ func readDeidHeader(head []byte) deidHeader {
 		if e.Tag > tagSeriesNumber {
 			return h
 		}
-		var dst *string
-		switch e.Tag {
-		case tagStudyDate:
-			dst = &h.studyDate
-		case tagSeriesDate:
-			dst = &h.seriesDate
-		case tagStudyTime:
-			dst = &h.studyTime
-		case tagSeriesTime:
-			dst = &h.seriesTime
-		case tagModality:
-			dst = &h.modality
-		case tagInstitutionName:
-			dst = &h.institutionName
-		case tagStudyDescription:
-			dst = &h.studyDescription
-		case tagSeriesDescription:
-			dst = &h.seriesDescription
-		case tagBodyPartExamined:
-			dst = &h.bodyPart
-		case tagSeriesNumber:
-			dst = &h.seriesNumber
-		default:
+		dst := fields[e.Tag]
+		if dst == nil {
 			continue
 		}
 		if e.Length == dicomio.UndefinedLength {

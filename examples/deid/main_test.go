@@ -18,16 +18,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
-
 	"github.com/dicombridge/dicombridge/dicomgen"
 	"github.com/dicombridge/dicombridge/internal/testenv"
-)
 
-func runDeid(args ...string) (int, string, string) {
-	return testenv.Run(context.Background(), run, args...)
-}
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
 
 // corpusFiles are pydicom samples in every transfer syntax deid reads:
 // explicit little and big endian, implicit, deflated, encapsulated
@@ -417,4 +413,9 @@ func TestUsage(t *testing.T) {
 	for _, want := range []string{"usage: deid -key-file KEY -out DIR", "-map file", "dates", "descriptors", "keep them at the site"} {
 		assert.Contains(t, stdout, want)
 	}
+}
+
+// runDeid runs the program in-process: exit code, stdout, stderr.
+func runDeid(args ...string) (int, string, string) {
+	return testenv.Run(context.Background(), run, args...)
 }
