@@ -230,7 +230,7 @@ func TestHarness(t *testing.T) {
 // Orthanc, next to a plain read-and-write copy of the same files, in one
 // run. Compare the MB/s: the target is deid at half the copy or better.
 //
-//	go test ./deid -run '^$' -bench . -benchtime 1x -timeout 60m
+//	go test ./deid -run '^$' -bench . -benchtime 1x -timeout 90m
 func BenchmarkDeid(b *testing.B) {
 	c := corpus.Get(b, "ct2000", fullOptions)
 	for _, r := range runners {

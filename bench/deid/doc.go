@@ -17,7 +17,7 @@
 //
 // The target is deid at 0.5× the copy's MB/s or better. Run from bench/:
 //
-//	go test ./deid -run '^$' -bench . -benchtime 1x -timeout 60m
+//	go test ./deid -run '^$' -bench . -benchtime 1x -timeout 90m
 //
 // TestHarness, which CI runs, does the same on a 20-file corpus and checks
 // that every runner wrote its outputs.
