@@ -66,13 +66,14 @@ var surfaceBudget = map[string]int{
 	"redisstore":        24,
 	"share":             145, // + Config.AnonymizedOrthanc: where anonymized shares' copies go
 	"reportprovider":    104, // 134 before its DICOMweb client moved to package dicomweb
-	// dicomweb (46): Client with 3 fields and 6 methods (three QIDO-RS
-	// levels, WADO-RS metadata and retrieve, STOW-RS); Dataset and
+	// dicomweb (47): Client with 3 fields and 7 methods (three QIDO-RS
+	// levels, WADO-RS metadata and retrieve, STOW-RS with and without a
+	// query, which KHEOPS reads the target album from); Dataset and
 	// Attribute (2 fields, 4 accessors); StoreResult, StoredInstance,
 	// FailedInstance (3+3+5 fields); StoreError and HTTPError (the SDK's
 	// remote-error fields: Method, URL, StatusCode, and Failed or Body);
 	// ErrInvalidUID, ErrMalformed, ReasonAttributeMismatch.
-	"dicomweb":          46,
+	"dicomweb":          47,
 	"kheops/kheopstest": 85,
 	"kheops":            290,
 	"ohifbridge":        36,

@@ -273,9 +273,19 @@ const ReasonAttributeMismatch = 0x0106
 // and instances of studies outside the token are refused with
 // FailureReason 0x0124.
 func (c *Client) Store(ctx context.Context, studyUID string, instances ...io.Reader) (*StoreResult, error) {
+	return c.StoreWithQuery(ctx, studyUID, nil, instances...)
+}
+
+// StoreWithQuery is [Client.Store] with a query added to the URL, for
+// servers that take one: KHEOPS stores into an album with
+// album={id} (else into the uploader's inbox).
+func (c *Client) StoreWithQuery(ctx context.Context, studyUID string, query url.Values, instances ...io.Reader) (*StoreResult, error) {
 	u, err := c.path("", studyUID)
 	if err != nil {
 		return nil, err
+	}
+	if len(query) > 0 {
+		u += "?" + query.Encode()
 	}
 	if len(instances) == 0 {
 		return nil, errors.New("dicomweb: stow-rs: no instances")

@@ -86,11 +86,11 @@ func TestStandardAttributeIdentifierList(t *testing.T) {
 		w.WriteHeader(http.StatusConflict)
 		_, _ = io.WriteString(w, `[{"00081198":{"vr":"SQ","Value":[{"00081197":{"vr":"US","Value":[262]},"00001005":{"vr":"AT","Value":["00080020","bogus"]}}]}}]`)
 	})
-	_, err := (&dicomweb.Client{Endpoint: srv.URL}).Store(context.Background(), "", strings.NewReader("x"))
+	_, err := (&dicomweb.Client{Endpoint: srv.URL}).StoreWithQuery(context.Background(), "", map[string][]string{"album": {"Ab12Cd34Ef"}}, strings.NewReader("x"))
 	var se *dicomweb.StoreError
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, []uint32{0x00080020}, se.Failed[0].Tags)
-	assert.Equal(t, "/studies", srv.last.URL.Path)
+	assert.Equal(t, "/studies?album=Ab12Cd34Ef", srv.last.URL.RequestURI())
 }
 
 func TestSearchAndMetadataRequests(t *testing.T) {
