@@ -30,7 +30,7 @@ import (
 // CapabilityPermissions 4, Webhook 9, Trigger 7, Attempt 3, Event 9,
 // InboxInfo 4, the shared Study, Series, User, ReportProvider 42) with
 // Time and its UnmarshalJSON for KHEOPS's two time formats; the inputs
-// (AlbumSettings 9, AlbumQuery 6, CapabilityRequest 5, WebhookSettings 7,
+// (AlbumSettings 9, AlbumQuery 7, CapabilityRequest 5, WebhookSettings 7,
 // Place 2); paging
 // (Pager with Page and All, Page with Items and Total); auth (Token and
 // its 4 redacting methods, TokenSource, StaticToken, IsCapabilityToken,
@@ -47,13 +47,14 @@ import (
 // per-member flags it had), and Config gains WebhookRetryUnit and
 // NewSeriesDelay so that webhook retries and the new_series debounce take
 // milliseconds in tests (+2); AddMember's Permissions became a bool (-1).
-// ohifbridge (36): New, Bridge and Handler; Options with its 12 fields
-// (each a deployment choice: issuer, provider, client, mode, key, store,
-// lifetimes, bounds, http opt-in, client, clock, logger); Client with its
-// 5 fields (what OHIF is: client_id, login URL, redirect URIs, logout
-// URIs, viewer URL); Mode with Proxy, Direct and String; Store with its 3
-// methods so that several instances can share state. 30 today; 6 spare
-// for additive options the browser test may show are needed.
+// ohifbridge (36): New, Bridge with Handler, String and GoString (which
+// keep the signing key out of %v and %#v); Options with its 12 fields, each
+// a deployment choice (issuer, provider, client, mode, key, store, token
+// lifetime, upload bound, http opt-in, HTTP client, clock, logger); Client
+// with its 5 fields (what OHIF is: client_id, login URL, redirect URIs,
+// logout URIs, viewer URL); Mode with Proxy, Direct and String; Store with
+// its 3 methods, so that several instances can share state. 32 today; 4
+// spare for additive options the browser test may show are needed.
 var surfaceBudget = map[string]int{
 	"hmac":              55,
 	"uploadtoken":       95,

@@ -68,16 +68,17 @@ func (c *Client) CreateAlbum(ctx context.Context, s AlbumSettings) (*Album, erro
 // AlbumQuery filters [Client.Albums]. Sort is one of created_time,
 // last_event_time, name, number_of_users, number_of_studies,
 // number_of_comments, with a leading "-" for descending order; empty
-// means "-created_time". The booleans only filter when true.
+// means "-created_time". The booleans only filter when true;
+// FuzzyMatching makes Name match approximately.
 type AlbumQuery struct {
-	Sort, Name, Modality                        string
-	Favorite, CanAddSeries, CanCreateCapability bool
+	Sort, Name, Modality                                       string
+	Favorite, CanAddSeries, CanCreateCapability, FuzzyMatching bool
 }
 
 // Albums lists the caller's albums (GET /albums). User token.
 func (c *Client) Albums(q AlbumQuery) *Pager[Album] {
 	v := form("sort", q.Sort, "name", q.Name, "modality", q.Modality)
-	for name, b := range map[string]bool{"favorite": q.Favorite, "canAddSeries": q.CanAddSeries, "canCreateCapabilityToken": q.CanCreateCapability} {
+	for name, b := range map[string]bool{"favorite": q.Favorite, "canAddSeries": q.CanAddSeries, "canCreateCapabilityToken": q.CanCreateCapability, "fuzzymatching": q.FuzzyMatching} {
 		if b {
 			v.Set(name, "true")
 		}

@@ -71,11 +71,12 @@ func (c *Client) CreateCapability(ctx context.Context, r CapabilityRequest) (*Ca
 }
 
 // Capabilities lists capability tokens (GET /capabilities): the caller's
-// own, or with album those of the album (admins only), only the valid
-// ones when valid is true. No secrets. User's own token only: every page
+// own, or with album those of the album (admins only; user, an e-mail or
+// sub, keeps those that user created), only the valid ones when valid is
+// true. No secrets. User's own token only: every page
 // fails with [ErrUserTokenRequired] for a capability token.
-func (c *Client) Capabilities(album string, valid bool) *Pager[Capability] {
-	q := form("album", album)
+func (c *Client) Capabilities(album, user string, valid bool) *Pager[Capability] {
+	q := form("album", album, "user", user)
 	if valid {
 		q.Set("valid", "true")
 	}

@@ -160,7 +160,14 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, []byte, e
 			return resp, data, nil
 		}
 	}
-	return nil, nil, newError(resp, data)
+	e := newError(resp, data)
+	if tok, err := c.src.Token(ctx); err == nil && len(tok) >= 8 {
+		// A server that echoes the request's token must not put it in an error.
+		for _, f := range []*string{&e.Body, &e.Message, &e.Detail, &e.Help, &e.Code, &e.Description} {
+			*f = strings.ReplaceAll(*f, string(tok), redacted)
+		}
+	}
+	return nil, nil, e
 }
 
 // unwrapURLError drops the *url.Error wrapper, whose text repeats the

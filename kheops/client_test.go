@@ -136,9 +136,9 @@ func TestGoldenRequests(t *testing.T) {
 			}},
 		{"list albums", []canned{{200, "albums.json", total}},
 			func() (any, error) {
-				return c.Albums(kheops.AlbumQuery{Sort: "-name", Favorite: true, CanCreateCapability: true}).Page(ctx, 10, 20)
+				return c.Albums(kheops.AlbumQuery{Sort: "-name", Favorite: true, CanCreateCapability: true, FuzzyMatching: true}).Page(ctx, 10, 20)
 			},
-			[]recorded{{Method: "GET", URI: "/albums?canCreateCapabilityToken=true&favorite=true&limit=10&offset=20&sort=-name"}},
+			[]recorded{{Method: "GET", URI: "/albums?canCreateCapabilityToken=true&favorite=true&fuzzymatching=true&limit=10&offset=20&sort=-name"}},
 			func(t *testing.T, got any) {
 				p := got.(*kheops.Page[kheops.Album])
 				assert.Equal(t, 2, p.Total)
@@ -281,8 +281,8 @@ func TestGoldenRequests(t *testing.T) {
 			},
 			[]recorded{{Method: "POST", URI: "/capabilities", Form: "appropriate_permission=false&download_permission=false&not_before_time=2025-01-02T03%3A04%3A05Z&read_permission=true&scope_type=user&title=cli&write_permission=true"}}, nil},
 		{"list capabilities", []canned{{200, "capabilities.json", http.Header{"X-Total-Count": {"1"}}}},
-			func() (any, error) { return c.Capabilities("Ab12Cd34Ef", true).Page(ctx, 0, 0) },
-			[]recorded{{Method: "GET", URI: "/capabilities?album=Ab12Cd34Ef&valid=true"}},
+			func() (any, error) { return c.Capabilities("Ab12Cd34Ef", "jane@example.org", true).Page(ctx, 0, 0) },
+			[]recorded{{Method: "GET", URI: "/capabilities?album=Ab12Cd34Ef&user=jane%40example.org&valid=true"}},
 			func(t *testing.T, got any) {
 				p := got.(*kheops.Page[kheops.Capability])
 				assert.Equal(t, 1, p.Total)
@@ -470,6 +470,21 @@ func TestErrorShapes(t *testing.T) {
 	}
 }
 
+func TestErrorsNeverCarryTheToken(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"message":"bad token %[1]s","detail":"%[1]s","error":"x%[1]s"} %[1]s`, capToken)
+	}))
+	t.Cleanup(srv.Close)
+	c := client(t, srv.URL, capToken)
+	_, err := c.InboxInfo(context.Background())
+	var ke *kheops.Error
+	require.ErrorAs(t, err, &ke)
+	assert.NotContains(t, fmt.Sprintf("%v %+v %#v", err, ke, ke), capToken)
+	assert.Contains(t, ke.Body, "[redacted]")
+}
+
 func TestPagerIterates(t *testing.T) {
 	t.Parallel()
 	r := newREST(t)
@@ -525,7 +540,7 @@ func TestCapabilityTokenRules(t *testing.T) {
 	assert.ErrorIs(t, err, kheops.ErrUserTokenRequired)
 	_, err = c.RevokeCapability(ctx, "Cap0123456")
 	assert.ErrorIs(t, err, kheops.ErrUserTokenRequired)
-	_, err = c.Capabilities("", false).Page(ctx, 0, 0)
+	_, err = c.Capabilities("", "", false).Page(ctx, 0, 0)
 	assert.ErrorIs(t, err, kheops.ErrUserTokenRequired)
 	assert.Empty(t, r.requests(), "nothing is sent for what KHEOPS always refuses")
 	// A capability token may read its own capability and everything else.
@@ -541,6 +556,11 @@ func TestCapabilityTokenRules(t *testing.T) {
 	_, err = b.InboxInfo(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, "Basic "+base64.StdEncoding.EncodeToString([]byte("token:"+capToken)), r.requests()[0].Authorization)
+
+	r.answer()
+	_, err = client(t, r.root, "eyJhbGciOiJBMTI4S1ciLCJlbmMiOiJBMTI4Q0JDLUhTMjU2In0.a.b.c.d").ViewerToken(ctx, "2.25.1", kheops.Place{}, false)
+	assert.ErrorIs(t, err, kheops.ErrInvalid, "a viewer token is never exchanged")
+	assert.Empty(t, r.requests())
 
 	link, err := kheops.LinkEndpoint(r.root+"/", capToken)
 	require.NoError(t, err)

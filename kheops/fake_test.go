@@ -204,7 +204,7 @@ func TestCapabilitiesAgainstFake(t *testing.T) {
 	_, err = capClient.CreateCapability(ctx, kheops.CapabilityRequest{Title: "x"})
 	assert.ErrorIs(t, err, kheops.ErrUserTokenRequired)
 
-	list := collect(t, e.alice.Capabilities(album.ID, true))
+	list := collect(t, e.alice.Capabilities(album.ID, "", true))
 	require.Len(t, list, 1)
 	assert.Empty(t, list[0].Secret)
 	got, err := e.alice.Capability(ctx, cp.ID)
@@ -217,7 +217,7 @@ func TestCapabilitiesAgainstFake(t *testing.T) {
 	var he *dicomweb.HTTPError
 	require.ErrorAs(t, err, &he)
 	assert.Equal(t, http.StatusUnauthorized, he.StatusCode)
-	assert.Empty(t, collect(t, e.alice.Capabilities(album.ID, true)))
+	assert.Empty(t, collect(t, e.alice.Capabilities(album.ID, "", true)))
 }
 
 func TestWebhooksAgainstFake(t *testing.T) {

@@ -73,7 +73,7 @@ func FuzzResponses(f *testing.F) {
 		check(err)
 		_, err = c.Capability(ctx, "Cap0123456")
 		check(err)
-		_, err = c.Capabilities("", false).Page(ctx, 0, 0)
+		_, err = c.Capabilities("", "", false).Page(ctx, 0, 0)
 		check(err)
 		_, err = c.Webhook(ctx, "Ab12Cd34Ef", "Wh0123456789abcdefgh")
 		check(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -66,7 +67,8 @@ type ViewerToken struct {
 // study (POST /token, grant urn:ietf:params:oauth:grant-type:token-exchange,
 // scope "viewer read" or "viewer read write"), read through from: an
 // album, the inbox, or (zero) wherever the caller sees it. Errors are
-// *Error with Code and Description. Any token except a viewer token.
+// *Error with Code and Description. Any token except a viewer token (a
+// five-part JWE), which the client refuses locally.
 func (c *Client) ViewerToken(ctx context.Context, study string, from Place, write bool) (*ViewerToken, error) {
 	if err := checkUIDs(study); err != nil {
 		return nil, err
@@ -77,6 +79,10 @@ func (c *Client) ViewerToken(ctx context.Context, study string, from Place, writ
 	tok, err := c.src.Token(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("kheops: token source: %w", err)
+	}
+	if strings.Count(string(tok), ".") == 4 {
+		// A JWE (5 parts) is a viewer token, which KHEOPS never exchanges.
+		return nil, fmt.Errorf("%w: a viewer token cannot be exchanged for another", ErrInvalid)
 	}
 	scope := "viewer read"
 	if write {

@@ -129,10 +129,12 @@ type Options struct {
 	// in clear text: for tests and local development only.
 	AllowHTTP bool
 
-	// HTTPClient forwards proxied DICOMweb requests to KHEOPS. nil: a
-	// client with dial, TLS and response-header timeouts and no overall
-	// deadline (downloads may be long). Whatever it is, requests go only
-	// to the launch's KHEOPS origin and follow no redirect elsewhere.
+	// HTTPClient's Transport forwards proxied DICOMweb requests to KHEOPS
+	// (its Timeout and CheckRedirect are not used: a download may be long,
+	// and the proxy follows no redirect). nil, or a nil Transport: one
+	// with dial, TLS and response-header timeouts. Whatever it is,
+	// requests go only to the launch's KHEOPS origin. The report
+	// provider's own requests use Provider.HTTPClient.
 	HTTPClient *http.Client
 
 	// Now is the clock. nil: time.Now.
@@ -242,11 +244,13 @@ func New(o Options) (*Bridge, error) {
 		b.maxBody = 256 << 20
 	}
 	b.hc = o.HTTPClient
-	if b.hc == nil {
+	if b.hc == nil || b.hc.Transport == nil {
 		b.hc = &http.Client{Transport: httpx.NewTransport()}
 	}
 	b.discoveryJSON = b.discovery()
-	b.handler = b.routes()
+	if b.handler, err = b.routes(); err != nil {
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -358,6 +362,14 @@ func privateKey(k *reportprovider.Key) (*rsa.PrivateKey, error) {
 	}
 	return rk, nil
 }
+
+// String describes the bridge without its keys or state.
+func (b *Bridge) String() string {
+	return fmt.Sprintf("ohifbridge.Bridge{issuer=%s client_id=%s mode=%s}", b.issuer, b.client.ID, b.mode)
+}
+
+// GoString is String, so that %#v does not print the signing key either.
+func (b *Bridge) GoString() string { return b.String() }
 
 // Handler serves the report provider's configuration document, JWKS and
 // launch URL (at the paths of their URLs) and the OpenID provider and

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,7 +41,7 @@ const (
 // world is a fake KHEOPS with a user, an album holding one study, and a
 // bridge registered in that album, served under non-root paths.
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	kheops  *kheopstest.Server
 	srv     *httptest.Server
 	bridge  *ohifbridge.Bridge
@@ -53,9 +54,13 @@ type world struct {
 	album   string
 
 	launches int // launches so far; see launch
+
+	// setHandler replaces what the bridge's server serves (before any
+	// request is in flight).
+	setHandler func(http.Handler)
 }
 
-func newWorld(t *testing.T, mode ohifbridge.Mode, edit func(*ohifbridge.Options)) *world {
+func newWorld(t testing.TB, mode ohifbridge.Mode, edit func(*ohifbridge.Options)) *world {
 	t.Helper()
 	k := kheopstest.NewServer(&kheopstest.Config{BasePath: "/kheops"})
 	t.Cleanup(k.Close)
@@ -70,8 +75,7 @@ func newWorld(t *testing.T, mode ohifbridge.Mode, edit func(*ohifbridge.Options)
 	var h http.Handler = http.NotFoundHandler()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	t.Cleanup(srv.Close)
-	rpKey, err := reportprovider.GenerateKey("rp-1")
-	require.NoError(t, err)
+	rpKey, idKey := testKeys(t)
 	w := &world{t: t, kheops: k, srv: srv, user: user, issuer: srv.URL + "/bridge/oidc", kheopsU: k.URL, album: album}
 	w.opts = ohifbridge.Options{
 		Issuer: w.issuer,
@@ -92,8 +96,9 @@ func newWorld(t *testing.T, mode ohifbridge.Mode, edit func(*ohifbridge.Options)
 			RedirectURIs:           []string{ohifCallback, ohifOrigin + "/silent-refresh.html"},
 			PostLogoutRedirectURIs: []string{ohifLogout},
 		},
-		Mode:      mode,
-		AllowHTTP: true,
+		Mode:       mode,
+		SigningKey: idKey,
+		AllowHTTP:  true,
 	}
 	if edit != nil {
 		edit(&w.opts)
@@ -101,10 +106,28 @@ func newWorld(t *testing.T, mode ohifbridge.Mode, edit func(*ohifbridge.Options)
 	w.bridge, err = ohifbridge.New(w.opts)
 	require.NoError(t, err)
 	h = w.bridge.Handler()
+	w.setHandler = func(nh http.Handler) { h = nh }
 	w.client, err = k.Register(context.Background(), user, album, "OHIF", w.opts.Provider.ConfigurationURL)
 	require.NoError(t, err)
 	w.hc = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return w
+}
+
+// keys are generated once for all tests: RSA generation is the slowest
+// part of a world.
+var keys = sync.OnceValues(func() ([2]*reportprovider.Key, error) {
+	rp, err := reportprovider.GenerateKey("rp-1")
+	if err != nil {
+		return [2]*reportprovider.Key{}, err
+	}
+	id, err := reportprovider.GenerateKey("id-1")
+	return [2]*reportprovider.Key{rp, id}, err
+})
+
+func testKeys(t testing.TB) (rp, id *reportprovider.Key) {
+	k, err := keys()
+	require.NoError(t, err)
+	return k[0], k[1]
 }
 
 // launchURL has KHEOPS launch the bridge and returns the URL KHEOPS

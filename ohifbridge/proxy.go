@@ -12,10 +12,6 @@ import (
 	"github.com/dicombridge/dicombridge/internal/httpx"
 )
 
-// discardLog silences ReverseProxy, which would otherwise write to the
-// standard logger: the bridge logs only to Options.Logger.
-var discardLog = log.New(io.Discard, "", 0)
-
 // Headers that pass the proxy, each way (see docs/ohif-bridge.md, "The
 // DICOMweb proxy"). Everything else, cookies and the browser's
 // Authorization included, stays behind.
@@ -97,7 +93,9 @@ func (b *Bridge) serveProxy(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, b.maxBody)
 	}
 	rp := &httputil.ReverseProxy{
-		ErrorLog: discardLog,
+		// ReverseProxy would otherwise write to the standard logger; the
+		// bridge logs only to Options.Logger.
+		ErrorLog: log.New(io.Discard, "", 0),
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL = target
 			pr.Out.Host = ""

@@ -12,7 +12,7 @@ import (
 )
 
 // rsaPEM turns a JWK's n and e into a PEM public key.
-func rsaPEM(t *testing.T, n, e string) []byte {
+func rsaPEM(t testing.TB, n, e string) []byte {
 	nb, err := base64.RawURLEncoding.DecodeString(n)
 	require.NoError(t, err)
 	eb, err := base64.RawURLEncoding.DecodeString(e)

@@ -385,7 +385,7 @@ func TestStoreFailureIsUnavailableNotOpen(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 }
 
-func location(t *testing.T, resp *http.Response) *url.URL {
+func location(t testing.TB, resp *http.Response) *url.URL {
 	t.Helper()
 	u, err := url.Parse(resp.Header.Get("Location"))
 	require.NoError(t, err)

@@ -437,6 +437,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 		}
 		mux.HandleFunc(method+b+path, h)
 	}
+	// WADO-RS retrieve, for viewers (retrieve.go).
+	mux.HandleFunc("GET "+b+"/studies/{study}/series/{series}/instances/{instance}", s.serveInstance)
 }
 
 // linkPath splits "/api/link/{token}/rest" into the token and "/api/rest".
