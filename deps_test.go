@@ -22,6 +22,7 @@ func TestPackageDependencies(t *testing.T) {
 		"tusclient":         nil,
 		"dicomscan":         {"github.com/klauspost/compress", "golang.org/x/text"},
 		"uploader":          {"github.com/klauspost/compress", "golang.org/x/text"},
+		"gateway":           {"github.com/klauspost/compress", "golang.org/x/text"},
 		"share":             {"github.com/golang-jwt/jwt/v5"},
 		"reportprovider":    {"github.com/golang-jwt/jwt/v5"},
 		"kheops/kheopstest": {"github.com/golang-jwt/jwt/v5"},

@@ -47,7 +47,7 @@ import (
 	"time"
 
 	"github.com/dicombridge/dicombridge/dicomscan"
-	"github.com/dicombridge/dicombridge/hmac"
+	"github.com/dicombridge/dicombridge/internal/auraenv"
 	"github.com/dicombridge/dicombridge/internal/cli"
 	"github.com/dicombridge/dicombridge/internal/uploadbar"
 	"github.com/dicombridge/dicombridge/uploader"
@@ -184,7 +184,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if o.dryRun {
 		return cmd.Fail(dryRun(ctx, o, stdout, stderr))
 	}
-	tokens, err := tokenSource(o.api, getenv)
+	tokens, err := auraenv.Tokens(o.api, getenv)
 	if err != nil {
 		return cmd.Fail(err)
 	}
@@ -372,24 +372,6 @@ func apiCause(what string) func(error) string {
 		}
 		return msg
 	}
-}
-
-// tokenSource picks the upload token: given, or exchanged with HMAC.
-func tokenSource(api string, getenv func(string) string) (uploadtoken.Source, error) {
-	key, tok, appID, secret := getenv("AURA_API_KEY"), getenv("AURA_UPLOAD_TOKEN"), getenv("AURA_APP_ID"), getenv("AURA_APP_SECRET")
-	switch {
-	case key == "":
-		return nil, &cli.UsageError{Msg: "AURA_API_KEY is not set", Hint: "set it to the service API key (aura_au_…) in the environment"}
-	case tok != "":
-		if !strings.HasPrefix(tok, uploadtoken.Prefix) {
-			return nil, &cli.UsageError{Msg: "AURA_UPLOAD_TOKEN must start with 'aubt_'", Hint: "use the token your backend returned"}
-		}
-		return uploadtoken.StaticSource(&uploadtoken.Token{Value: tok}), nil
-	case appID != "" && secret != "":
-		c := &uploadtoken.Client{BaseURL: api, APIKey: key, Signer: &hmac.Signer{AppID: appID, Secret: secret}}
-		return c.Source(uploadtoken.ExchangeRequest{}), nil
-	}
-	return nil, &cli.UsageError{Msg: "no upload token", Hint: "set AURA_UPLOAD_TOKEN, or AURA_APP_ID and AURA_APP_SECRET, in the environment"}
 }
 
 // matching returns the unfinished uploads of the same paths to the same API.
