@@ -32,6 +32,7 @@ type HTTPError struct {
 	Body       string
 }
 
+// Error returns the method, URL and status (not the body).
 func (e *HTTPError) Error() string {
 	return fmt.Sprintf("dicomweb: %s %s: unexpected HTTP status %d", e.Method, e.URL, e.StatusCode)
 }
@@ -48,6 +49,8 @@ type StoreError struct {
 	Failed     []FailedInstance
 }
 
+// Error returns the status and the first three failed instances with
+// their reasons and mismatched tags.
 func (e *StoreError) Error() string {
 	msg := fmt.Sprintf("dicomweb: stow-rs: %d instance(s) not stored (HTTP %d)", len(e.Failed), e.StatusCode)
 	for i, f := range e.Failed {

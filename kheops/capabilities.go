@@ -24,7 +24,7 @@ type CapabilityRequest struct {
 // requireUserToken refuses a capability token for the calls KHEOPS
 // reserves to the user's own token.
 func (c *Client) requireUserToken(ctx context.Context) error {
-	tok, err := c.src.Token(ctx)
+	tok, err := c.tr.Source.Token(ctx)
 	if err != nil {
 		return fmt.Errorf("kheops: token source: %w", err)
 	}

@@ -56,8 +56,8 @@ type Config struct {
 // A Client is safe for concurrent use.
 type Client struct {
 	api     string       // root + "/api", no trailing slash
-	hc      *http.Client // adds the token
-	src     TokenSource
+	hc      *http.Client // adds the token with tr
+	tr      *Transport   // a pointer, so that printing a Client shows no token
 	maxBody int64
 }
 
@@ -80,13 +80,14 @@ func New(cfg Config) (*Client, error) {
 	} else {
 		hc = *httpx.NewClient(0)
 	}
-	hc.Transport = &Transport{Source: cfg.Token, Base: hc.Transport, Basic: cfg.Basic, Origin: origin.Of(u)}
+	tr := &Transport{Source: cfg.Token, Base: hc.Transport, Basic: cfg.Basic, Origin: origin.Of(u)}
+	hc.Transport = tr
 	hc.CheckRedirect = origin.SameOriginRedirects
 	maxBody := cfg.MaxResponseBytes
 	if maxBody <= 0 {
 		maxBody = defaultMaxResponse
 	}
-	return &Client{api: u.String() + "/api", hc: &hc, src: cfg.Token, maxBody: maxBody}, nil
+	return &Client{api: u.String() + "/api", hc: &hc, tr: tr, maxBody: maxBody}, nil
 }
 
 // DICOMweb returns a DICOMweb client for KHEOPS (endpoint ROOT/api) that
@@ -161,7 +162,7 @@ func (c *Client) send(ctx context.Context, r request) (*http.Response, []byte, e
 		}
 	}
 	e := newError(resp, data)
-	if tok, err := c.src.Token(ctx); err == nil && len(tok) >= 8 {
+	if tok, err := c.tr.Source.Token(ctx); err == nil && len(tok) >= 8 {
 		// A server that echoes the request's token must not put it in an error.
 		for _, f := range []*string{&e.Body, &e.Message, &e.Detail, &e.Help, &e.Code, &e.Description} {
 			*f = strings.ReplaceAll(*f, string(tok), redacted)

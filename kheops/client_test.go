@@ -624,6 +624,13 @@ func TestTokenStaysWithKheops(t *testing.T) {
 	_, err = tr.RoundTrip(req)
 	assert.ErrorIs(t, err, kheops.ErrForbiddenDestination)
 	assert.Empty(t, other.requests())
+	cfg := kheops.Config{URL: "https://kheops.example", Token: kheops.StaticToken(userToken)}
+	assert.NotContains(t, fmt.Sprintf("%v %+v %#v", cfg, cfg, cfg), "eyJ", "a Config prints without its token")
+	kc, err := kheops.New(cfg)
+	require.NoError(t, err)
+	assert.NotContains(t, fmt.Sprintf("%v %+v %#v", kc, kc, kc), "eyJ", "a Client prints without its token")
+	tr = &kheops.Transport{Source: cfg.Token}
+	assert.NotContains(t, fmt.Sprintf("%v %+v %#v", tr, tr, tr), "eyJ")
 	var tok kheops.Token = userToken
 	for _, s := range []string{fmt.Sprint(tok), fmt.Sprintf("%v %+v %#v %q %s", tok, tok, tok, tok, tok)} {
 		assert.NotContains(t, s, "eyJ")

@@ -49,6 +49,8 @@ type Error struct {
 	Description string // OAuth "error_description"
 }
 
+// Error returns the method, URL, status and KHEOPS's message or OAuth
+// error; it never contains the token.
 func (e *Error) Error() string {
 	msg := fmt.Sprintf("kheops: %s %s: HTTP %d", e.Method, e.URL, e.StatusCode)
 	switch {

@@ -2,6 +2,7 @@ package kheops_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 
@@ -49,4 +50,47 @@ func ExampleClient() {
 	// Output:
 	// studies: 1 1.2.3
 	// report providers: 0
+}
+
+// Lists come as a Pager: All is an iterator that fetches pages as it
+// goes; Page fetches one page and KHEOPS's total. KHEOPS's answers to a
+// refused call are *kheops.Error, whichever of its three error shapes it
+// used.
+func ExamplePager() {
+	fake := kheopstest.NewServer(nil)
+	defer fake.Close()
+	token := fake.AddUser(kheopstest.User{Sub: "alice", Name: "Alice"})
+	c, err := kheops.New(kheops.Config{URL: fake.URL, Token: kheops.StaticToken(kheops.Token(token)), HTTPClient: fake.Client()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, name := range []string{"Teaching", "Tumour board", "Research"} {
+		if _, err := c.CreateAlbum(ctx, kheops.AlbumSettings{Name: name}); err != nil {
+			log.Fatal(err)
+		}
+	}
+	for a, err := range c.Albums(kheops.AlbumQuery{Sort: "name"}).All(ctx) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(a.Name, a.IsAdmin)
+	}
+	page, err := c.Albums(kheops.AlbumQuery{}).Page(ctx, 1, 0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("first page:", len(page.Items), "of", page.Total)
+
+	_, err = c.Album(ctx, "NoSuchAlbm", false)
+	var ke *kheops.Error
+	if errors.As(err, &ke) {
+		fmt.Println(ke.StatusCode, ke.Message)
+	}
+	// Output:
+	// Research true
+	// Teaching true
+	// Tumour board true
+	// first page: 1 of 3
+	// 404 Album Not Found
 }

@@ -158,6 +158,16 @@ func TestClientAgainstFake(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, ke.StatusCode)
 	assert.Equal(t, "Album Not Found", ke.Message)
 
+	// Report providers: none yet; an unreachable configuration is not valid.
+	assert.Empty(t, collect(t, e.alice.ReportProviders(album.ID)))
+	_, err = e.alice.ReportProvider(ctx, album.ID, "AbCdEfGhIjKlMnOpQrStUv")
+	require.ErrorAs(t, err, &ke)
+	assert.Equal(t, http.StatusNotFound, ke.StatusCode)
+	valid, fields, err := e.alice.CheckReportProvider(ctx, "http://127.0.0.1:1/.well-known/kheops-report-configuration")
+	require.NoError(t, err)
+	assert.False(t, valid)
+	assert.Empty(t, fields)
+
 	// Viewer token for one study.
 	vt, err := e.alice.ViewerToken(ctx, "2.25.10", kheops.Place{Album: album.ID}, false)
 	require.NoError(t, err)

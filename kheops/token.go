@@ -39,11 +39,15 @@ type TokenSource interface {
 }
 
 // StaticToken returns a TokenSource that always returns t.
-func StaticToken(t Token) TokenSource { return staticToken(t) }
+func StaticToken(t Token) TokenSource { return staticToken{t} }
 
-type staticToken Token
+// staticToken formats as "[redacted]" so that printing a Config or a
+// Transport (fmt reaches the source through them) never shows the token.
+type staticToken struct{ t Token }
 
-func (s staticToken) Token(context.Context) (Token, error) { return Token(s), nil }
+func (s staticToken) Token(context.Context) (Token, error) { return s.t, nil }
+
+func (staticToken) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, redacted) }
 
 var capabilityPattern = regexp.MustCompile(`^[A-Za-z0-9]{22}$`)
 

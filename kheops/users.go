@@ -76,7 +76,7 @@ func (c *Client) ViewerToken(ctx context.Context, study string, from Place, writ
 	if from.Album != "" && from.Inbox {
 		return nil, fmt.Errorf("%w: a Place is an album or the inbox, not both", ErrInvalid)
 	}
-	tok, err := c.src.Token(ctx)
+	tok, err := c.tr.Source.Token(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("kheops: token source: %w", err)
 	}
