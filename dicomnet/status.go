@@ -51,6 +51,8 @@ func (s Status) String() string {
 	}[s]
 	if name == "" {
 		switch {
+		case s == 0xFF00 || s == 0xFF01:
+			name = "pending"
 		case !s.Failure():
 			name = "warning"
 		default:
