@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dicombridge/dicombridge/kheops/kheopstest"
-	"github.com/dicombridge/dicombridge/ohifbridge"
 )
 
 // BenchmarkLaunchToFirstImage measures, against the fake KHEOPS on
@@ -21,14 +20,11 @@ import (
 // WADO-RS study metadata, WADO-RS retrieval of the first instance),
 // through the proxy or to KHEOPS directly.
 func BenchmarkLaunchToFirstImage(b *testing.B) {
-	for _, mode := range []ohifbridge.Mode{ohifbridge.Proxy, ohifbridge.Direct} {
+	for _, mode := range bothModes {
 		b.Run(mode.String(), func(b *testing.B) {
 			w := newWorld(b, mode, nil)
 			ctx := context.Background()
-			root := w.kheopsU + "/api"
-			if mode == ohifbridge.Proxy {
-				root = w.issuer + "/dicomweb"
-			}
+			root := w.dicomwebRoot()
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
 				// A study per launch: KHEOPS codes of one user and study
