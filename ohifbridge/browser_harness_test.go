@@ -82,7 +82,7 @@ func startBrowser(t *testing.T) *browser {
 	chromium := testenv.Chromium(t)
 	testenv.NodeModules(t, browserDir, "oidc-client-ts", "playwright-core")
 	tmp := t.TempDir() // playwright's fresh --user-data-dir goes here
-	b := &browser{lines: make(chan string, 1), stderr: &testenv.Buffer{}}
+	b := &browser{lines: make(chan string, 16), stderr: &testenv.Buffer{}}
 	b.cmd = exec.Command(node, "driver.mjs", chromium)
 	b.cmd.Dir = browserDir
 	b.cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1")
