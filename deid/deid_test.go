@@ -223,3 +223,31 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	c.n += int64(len(p))
 	return len(p), nil
 }
+
+// hugeDummy is a file whose Encapsulated Document (0042,0011), which the
+// profile replaces with a dummy (zeros), declares 2 GiB but holds 8 bytes.
+func hugeDummy(t testing.TB) []byte {
+	var b bytes.Buffer
+	w := dicomio.NewWriter(&b)
+	require.NoError(t, w.WriteMeta(dicomio.Meta{MediaStorageSOPClassUID: "1.2.840.10008.5.1.4.1.1.104.1", MediaStorageSOPInstanceUID: "1.2.3", TransferSyntaxUID: dicomio.ExplicitVRLittleEndian}))
+	h, err := dicomio.AppendHeader(nil, dicomio.Header{Tag: 0x00420011, VR: vr("OB"), Length: 0x7FFFFFF0}, dicomio.ExplicitLittle)
+	require.NoError(t, err)
+	return append(append(b.Bytes(), h...), "%PDF-1.4"...)
+}
+
+// TestDummyOfDeclaredLength: a dummy binary value is made of zeros as the
+// original is read, so a length the input does not hold fails like any
+// truncated value instead of writing 2 GiB of zeros (found by FuzzApply;
+// testdata/fuzz/FuzzApply keeps the input).
+func TestDummyOfDeclaredLength(t *testing.T) {
+	p, _ := New(Config{Key: testKey})
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	var out bytes.Buffer
+	_, err := p.Apply(context.Background(), &out, bytes.NewReader(hugeDummy(t)))
+	runtime.ReadMemStats(&after)
+	assert.ErrorIs(t, err, ErrMalformed)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(16<<20))
+	assert.Less(t, out.Len(), 1<<20)
+}

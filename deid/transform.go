@@ -422,18 +422,30 @@ func (s *run) dummy(h dicomio.Header, vr dicomio.VR, depth int) error {
 		}
 		return s.werr(s.w.WriteElement(h.Tag, h.VR, nil))
 	}
-	n := h.Length + h.Length%2
-	if err := s.w.WriteFrom(h.Tag, h.VR, n, io.LimitReader(zeros{}, int64(n))); err != nil {
+	if h.Length%2 == 1 {
+		if _, err := s.value(h); err != nil {
+			return err
+		}
+		return s.werr(s.w.WriteElement(h.Tag, h.VR, make([]byte, h.Length+1)))
+	}
+	// Zeros in place of the bytes as they are read: a value that claims
+	// more bytes than the input holds fails like any short value.
+	if err := s.w.WriteFrom(h.Tag, h.VR, h.Length, zeroing{s.r.Value()}); err != nil {
+		if rerr := s.readFailure(); rerr != nil {
+			return rerr
+		}
 		return s.werr(err)
 	}
 	return nil
 }
 
-type zeros struct{}
+// zeroing reads from r and hands out zeros instead of what it read.
+type zeroing struct{ r io.Reader }
 
-func (zeros) Read(p []byte) (int, error) {
-	clear(p)
-	return len(p), nil
+func (z zeroing) Read(p []byte) (int, error) {
+	n, err := z.r.Read(p)
+	clear(p[:n])
+	return n, err
 }
 
 // clean applies C: dates shifted, times kept, text with the patient's

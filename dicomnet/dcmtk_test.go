@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -131,7 +132,8 @@ func TestStorescuGeneratedStudies(t *testing.T) {
 			group := bySyntax[ts]
 			require.Len(t, group, 12)
 			before := len(v.Calls())
-			args := append([]string{"-aet", "STORESCU", "-aec", "GATEWAY"}, proposeFor(ts)...)
+			// 4 KiB PDUs: every dataset arrives in several fragments.
+			args := append([]string{"--max-send-pdu", "4096", "-aet", "STORESCU", "-aec", "GATEWAY"}, proposeFor(ts)...)
 			args = append(args, thost, tport)
 			for _, f := range group {
 				args = append(args, f.Path)
@@ -201,4 +203,26 @@ func TestStorescuKilledMidDataset(t *testing.T) {
 	assert.Empty(t, left)
 	out, err := dcmtk(t, "echoscu", "-aet", "STORESCU", "-aec", "GATEWAY", host, portArg(port))
 	assert.NoError(t, err, out)
+}
+
+// TestStorescuLargeInstance: storescu sends a 48 MiB instance; it is
+// kept whole and byte for byte while the server's heap stays under 8 MiB.
+func TestStorescuLargeInstance(t *testing.T) {
+	path, sop := bigInstance(t, t.TempDir(), 48<<20)
+	v := newVault(t)
+	host, port := serve(t, &Server{AETitle: "GATEWAY", CallingAETitles: []string{"STORESCU"}, Handler: v})
+	runtime.GC()
+	stop := heapPeak()
+	out, err := dcmtk(t, "storescu", "-aet", "STORESCU", "-aec", "GATEWAY", host, portArg(port), path)
+	peak := stop()
+	require.NoError(t, err, out)
+	calls := v.Calls()
+	require.Len(t, calls, 1)
+	require.NotEmpty(t, calls[0].path)
+	_, _, gotSOP, got := datasetPart(t, calls[0].path)
+	_, _, _, want := datasetPart(t, path)
+	assert.Equal(t, sop, gotSOP)
+	assert.True(t, string(want) == string(got), "dataset differs")
+	t.Logf("server heap peak while storescu sent 48 MiB: %.1f MiB", float64(peak)/(1<<20))
+	assert.Less(t, peak, uint64(8<<20))
 }

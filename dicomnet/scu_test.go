@@ -125,14 +125,16 @@ func storeAll(t *testing.T, addr, called string, round []instance) map[string]er
 }
 
 // TestSCUIntoStorescp: our SCU stores the pydicom corpus and generated
-// studies into DCMTK's storescp (bit-preserving), and storescp's files
-// hold the datasets byte for byte.
+// studies into DCMTK's storescp (bit-preserving, 4 KiB PDUs), and
+// storescp's files hold the datasets byte for byte.
 func TestSCUIntoStorescp(t *testing.T) {
 	bin := testenv.LookPath(t, "storescp", "apt-get install dcmtk")
 	out := t.TempDir()
 	port := testenv.FreePort(t)
 	var log testenv.Buffer
-	cmd := exec.Command(bin, "-aet", "STORESCP", "+xa", "+B", "-od", out, fmt.Sprint(port))
+	// storescp accepts PDUs of 4 KiB: our SCU sends each dataset in many
+	// fragments.
+	cmd := exec.Command(bin, "-aet", "STORESCP", "+xa", "+B", "-pdu", "4096", "-od", out, fmt.Sprint(port))
 	cmd.Stdout, cmd.Stderr = &log, &log
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })

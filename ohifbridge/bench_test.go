@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dicombridge/dicombridge/kheops/kheopstest"
-	"github.com/dicombridge/dicombridge/ohifbridge"
 )
 
 // BenchmarkLaunchToFirstImage measures, against the fake KHEOPS on
@@ -17,18 +16,15 @@ import (
 // first image request OHIF can make: the launch (the bridge redeems the
 // KHEOPS code, introspects it and asks userinfo), discovery, the
 // authorization request, the token request, userinfo, and the DICOMweb
-// requests OHIF makes before it fetches pixels (QIDO studies and series,
-// WADO-RS study metadata), through the proxy or to KHEOPS directly. The
-// fake serves no pixel data, so the metadata is the "first image".
+// requests OHIF makes up to the first image (QIDO studies and series,
+// WADO-RS study metadata, WADO-RS retrieval of the first instance),
+// through the proxy or to KHEOPS directly.
 func BenchmarkLaunchToFirstImage(b *testing.B) {
-	for _, mode := range []ohifbridge.Mode{ohifbridge.Proxy, ohifbridge.Direct} {
+	for _, mode := range bothModes {
 		b.Run(mode.String(), func(b *testing.B) {
 			w := newWorld(b, mode, nil)
 			ctx := context.Background()
-			root := w.kheopsU + "/api"
-			if mode == ohifbridge.Proxy {
-				root = w.issuer + "/dicomweb"
-			}
+			root := w.dicomwebRoot()
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
 				// A study per launch: KHEOPS codes of one user and study
@@ -51,7 +47,8 @@ func BenchmarkLaunchToFirstImage(b *testing.B) {
 				at := tok["access_token"].(string)
 				status, _ = c.userinfo(at)
 				require.Equal(b, http.StatusOK, status)
-				for _, p := range []string{"/studies", "/studies/" + study + "/series", "/studies/" + study + "/metadata"} {
+				for _, p := range []string{"/studies", "/studies/" + study + "/series", "/studies/" + study + "/metadata",
+					"/studies/" + study + "/series/" + study + ".1/instances/" + study + ".1.1"} {
 					resp, body := w.dicomweb(http.MethodGet, root+p, at, "", nil)
 					require.Equal(b, http.StatusOK, resp.StatusCode, body)
 				}

@@ -117,8 +117,9 @@ type Options struct {
 
 	// AccessTokenLifetime is how long the bridge's access tokens are valid
 	// in Proxy mode (never longer than the KHEOPS token). 0: 5 minutes;
-	// at most 1 hour. In Direct mode the access token is the KHEOPS token
-	// and keeps its own expiry.
+	// at least 2 minutes, because OHIF renews 60 s before expiry (every
+	// second with 1-minute tokens); at most 1 hour. In Direct mode the
+	// access token is the KHEOPS token and keeps its own expiry.
 	AccessTokenLifetime time.Duration
 
 	// MaxUploadBytes bounds the body of a proxied request (STOW-RS) in
@@ -234,8 +235,8 @@ func New(o Options) (*Bridge, error) {
 	switch {
 	case o.AccessTokenLifetime == 0:
 		b.atLife = 5 * time.Minute
-	case o.AccessTokenLifetime < time.Minute || o.AccessTokenLifetime > time.Hour:
-		return nil, errors.New("ohifbridge: AccessTokenLifetime must be between 1 minute and 1 hour")
+	case o.AccessTokenLifetime < 2*time.Minute || o.AccessTokenLifetime > time.Hour:
+		return nil, errors.New("ohifbridge: AccessTokenLifetime must be between 2 minutes and 1 hour")
 	default:
 		b.atLife = o.AccessTokenLifetime
 	}

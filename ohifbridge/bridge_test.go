@@ -54,6 +54,7 @@ type world struct {
 	album   string
 
 	launches int // launches so far; see launch
+	mode     ohifbridge.Mode
 
 	// setHandler replaces what the bridge's server serves (before any
 	// request is in flight).
@@ -76,7 +77,7 @@ func newWorld(t testing.TB, mode ohifbridge.Mode, edit func(*ohifbridge.Options)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	t.Cleanup(srv.Close)
 	rpKey, idKey := testKeys(t)
-	w := &world{t: t, kheops: k, srv: srv, user: user, issuer: srv.URL + "/bridge/oidc", kheopsU: k.URL, album: album}
+	w := &world{t: t, kheops: k, srv: srv, user: user, issuer: srv.URL + "/bridge/oidc", kheopsU: k.URL, album: album, mode: mode}
 	w.opts = ohifbridge.Options{
 		Issuer: w.issuer,
 		Provider: reportprovider.Options{
@@ -111,6 +112,17 @@ func newWorld(t testing.TB, mode ohifbridge.Mode, edit func(*ohifbridge.Options)
 	require.NoError(t, err)
 	w.hc = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return w
+}
+
+// bothModes are the bridge's modes, for tests that run in each.
+var bothModes = []ohifbridge.Mode{ohifbridge.Proxy, ohifbridge.Direct}
+
+// dicomwebRoot is OHIF's DICOMweb root: the bridge's proxy, or KHEOPS.
+func (w *world) dicomwebRoot() string {
+	if w.mode == ohifbridge.Proxy {
+		return w.issuer + "/dicomweb"
+	}
+	return w.kheopsU + "/api"
 }
 
 // keys are generated once for all tests: RSA generation is the slowest

@@ -212,7 +212,8 @@ type ohifConfig struct {
 	DICOMwebRoot string           `json:"dicomWebRoot"`
 	STOW         bool             `json:"stow"`
 	AutoRenew    bool             `json:"autoRenew"`
-	LoginOnly    bool             `json:"loginOnly"` // finish at the callback
+	LoginOnly    bool             `json:"loginOnly"`   // finish at the callback
+	MenuSignOut  bool             `json:"menuSignOut"` // sign out as OHIF's menu does
 }
 
 // ohifSite is the OHIF origin: the stand-in page on every path, the

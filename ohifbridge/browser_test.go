@@ -122,11 +122,9 @@ func newBrowserWorld(t *testing.T, mode ohifbridge.Mode, viewerURL func(ohif str
 		AllowHTTP:  true,
 	}
 	if mode == ohifbridge.Proxy {
-		// OHIF renews 60 s before expiry: with 65 s tokens its automatic
-		// renewal runs 5 s after each login, which the test waits for.
-		// (Closer to 60 s, a renewal due during the sign-out races the
-		// revocation, in the test as in OHIF.)
-		opts.AccessTokenLifetime = 65 * time.Second
+		// The shortest tokens the bridge issues; OHIF is configured below
+		// to renew them 5 s after each login, which the test waits for.
+		opts.AccessTokenLifetime = 2 * time.Minute
 	}
 	b, err := ohifbridge.New(opts)
 	require.NoError(t, err)
@@ -162,9 +160,18 @@ func newBrowserWorld(t *testing.T, mode ohifbridge.Mode, viewerURL func(ohif str
 			"response_type":            "code",
 			"scope":                    "openid profile email",
 		}}
+		if mode == ohifbridge.Proxy {
+			// An OHIF key passed on to oidc-client-ts (OHIF spreads
+			// oidc[0] into the UserManager settings): renew 115 s before
+			// expiry instead of 60, so 5 s after each 2-minute token.
+			c.OIDC[0]["accessTokenExpiringNotificationTimeInSeconds"] = 115
+		}
 		c.DICOMwebRoot = w.dicomweb
 		c.STOW = mode == ohifbridge.Proxy
 		c.AutoRenew = mode == ohifbridge.Proxy
+		// Direct signs out from OHIF's menu, which names the viewer page as
+		// post_logout_redirect_uri: not a registered one.
+		c.MenuSignOut = mode == ohifbridge.Direct
 	})
 	return w
 }
@@ -198,7 +205,11 @@ func (w *browserWorld) endpoint(t *testing.T, name string) string {
 }
 
 // launch is the scenario of a user launching the bridge from KHEOPS.
-func (w *browserWorld) launch() scenario {
+func (w *browserWorld) launch(t *testing.T) scenario {
+	if w.mode == ohifbridge.Direct {
+		// The sign-out ends on the bridge's page (see newBrowserWorld).
+		return scenario{Start: w.ohif.URL + "/__launch", Until: "response", StopAt: w.endpoint(t, "end_session_endpoint"), SettleMs: 300}
+	}
 	return scenario{Start: w.ohif.URL + "/__launch", Until: "done"}
 }
 
@@ -225,7 +236,7 @@ func TestBrowser(t *testing.T) {
 	// pathname: the viewer opens without the study.
 	t.Run("direct", func(t *testing.T) {
 		w := newBrowserWorld(t, ohifbridge.Direct, nil)
-		out := br.run(t, w.launch())
+		out := br.run(t, w.launch(t))
 		w.checkFlow(t, out, w.ohif.takeReports())
 	})
 	// Proxy with the study in the path, which /login keeps. The world
@@ -233,7 +244,7 @@ func TestBrowser(t *testing.T) {
 	proxy := newBrowserWorld(t, ohifbridge.Proxy, viewerPath)
 	var loginURL string
 	t.Run("proxy", func(t *testing.T) {
-		out := br.run(t, proxy.launch())
+		out := br.run(t, proxy.launch(t))
 		reps := proxy.ohif.takeReports()
 		proxy.checkFlow(t, out, reps)
 		loginURL = byStep(reps)["login"].Href
@@ -249,9 +260,15 @@ func TestBrowser(t *testing.T) {
 func (w *browserWorld) checkFlow(t *testing.T, out outcome, reps []pageReport) {
 	t.Helper()
 	step := byStep(reps)
-	require.NotNil(t, out.Done, "the flow did not finish:\n%s", describe(out, reps))
-	require.True(t, out.Done.OK, "the flow failed:\n%s", describe(out, reps))
 	direct := w.mode == ohifbridge.Direct
+	require.False(t, out.TimedOut, "the flow did not finish:\n%s", describe(out, reps))
+	if direct {
+		require.Nil(t, out.Done, "the flow failed:\n%s", describe(out, reps))
+		require.Contains(t, step, "signout", "the flow did not finish:\n%s", describe(out, reps))
+	} else {
+		require.NotNil(t, out.Done, "the flow did not finish:\n%s", describe(out, reps))
+		require.True(t, out.Done.OK, "the flow failed:\n%s", describe(out, reps))
+	}
 
 	// The front channel: KHEOPS's meta-refresh to the bridge's launch URL
 	// with the KHEOPS code, then OHIF's /login without it.
@@ -342,8 +359,20 @@ func (w *browserWorld) checkFlow(t *testing.T, out outcome, reps []pageReport) {
 
 	// Sign-out.
 	so := step["signout"]
-	assert.False(t, step["signed-out"].UserLeft)
-	assert.Equal(t, w.ohif.URL+"/", out.FinalURL)
+	last := out.Navigations[len(out.Navigations)-1]
+	if direct {
+		// From OHIF's menu: the viewer page is not a registered
+		// post_logout_redirect_uri, so the browser stays on the bridge's
+		// "signed out" page.
+		end := w.endpoint(t, "end_session_endpoint")
+		assert.True(t, strings.HasPrefix(last.URL, end+"?"), "the last page: %s", redact(last.URL))
+		assert.Contains(t, last.URL, "post_logout_redirect_uri="+url.QueryEscape(so.Href))
+		assert.Equal(t, http.StatusOK, last.Status)
+		assert.True(t, strings.HasPrefix(out.FinalURL, end+"?"))
+	} else {
+		assert.False(t, step["signed-out"].UserLeft)
+		assert.Equal(t, w.ohif.URL+"/", out.FinalURL)
+	}
 
 	// No token in any URL the page requested, and the KHEOPS code only in
 	// the launch URL KHEOPS itself built.
@@ -621,4 +650,45 @@ func testRefusals(t *testing.T, br *browser, w *browserWorld, loginURL string) {
 		assert.True(t, out.Done.OK, describe(out, again))
 		assert.Equal(t, "alice", byStep(again)["callback"].Sub)
 	})
+}
+
+// TestAccessTokenLifetimeLeavesOHIFAMinute: OHIF (oidc-client-ts) renews
+// 60 s before expires_in runs out, and at once (1 s) when less is left, so
+// a token lifetime of 60 s made it renew every second (seen in the
+// browser: 7 renewals in 6 s with 1-minute tokens). Lifetimes start at
+// 2 minutes: a renewal at most every minute.
+func TestAccessTokenLifetimeLeavesOHIFAMinute(t *testing.T) {
+	t.Parallel()
+	opts := func(life time.Duration) ohifbridge.Options {
+		return ohifbridge.Options{
+			Issuer: "https://bridge.example/oidc",
+			Provider: reportprovider.Options{
+				ConfigurationURL: "https://bridge.example/rp/configuration",
+				Configuration: reportprovider.Configuration{
+					RedirectURI: "https://bridge.example/rp/launch", ResponseType: reportprovider.ResponseTypeCode,
+					JWKSURI: "https://bridge.example/rp/jwks", ClientName: "OHIF",
+				},
+				Keys:    []*reportprovider.Key{readKey(t, "rp-1", "k1.pem")},
+				Issuers: []reportprovider.Issuer{{URL: "https://kheops.example"}},
+			},
+			Client: ohifbridge.Client{ID: ohifClientID, LoginURL: "https://ohif.example/login",
+				RedirectURIs: []string{"https://ohif.example/callback"}},
+			SigningKey:          readKey(t, "id-1", "k2.pem"),
+			AccessTokenLifetime: life,
+		}
+	}
+	for _, tc := range []struct {
+		life time.Duration
+		ok   bool
+	}{
+		{time.Minute, false},
+		{2*time.Minute - time.Second, false},
+		{2 * time.Minute, true},
+		{0, true},
+		{time.Hour, true},
+		{time.Hour + time.Second, false},
+	} {
+		_, err := ohifbridge.New(opts(tc.life))
+		assert.Equal(t, tc.ok, err == nil, "AccessTokenLifetime %v: %v", tc.life, err)
+	}
 }

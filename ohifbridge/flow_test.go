@@ -17,7 +17,7 @@ import (
 // discovery, authorization with PKCE, token, id_token, userinfo, DICOMweb
 // reads (and a STOW in proxy mode), refresh rotation, and revocation.
 func TestFlow(t *testing.T) {
-	for _, mode := range []ohifbridge.Mode{ohifbridge.Proxy, ohifbridge.Direct} {
+	for _, mode := range bothModes {
 		t.Run(mode.String(), func(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t, mode, nil)
@@ -86,10 +86,7 @@ func TestFlow(t *testing.T) {
 			assert.Equal(t, map[string]any{"sub": "u-jane", "name": "Jane Reader", "email": "jane@example.org"}, ui)
 
 			// DICOMweb reads.
-			root := w.kheopsU + "/api"
-			if mode == ohifbridge.Proxy {
-				root = w.issuer + "/dicomweb"
-			}
+			root := w.dicomwebRoot()
 			resp, body := w.dicomweb(http.MethodGet, root+"/studies", at, "", nil)
 			require.Equal(t, http.StatusOK, resp.StatusCode, body)
 			assert.Contains(t, body, studyUID)

@@ -196,7 +196,7 @@ func TestIssuerIsSentByteForByte(t *testing.T) {
 
 func TestRefreshTokenUsedTwiceRevokesTheFamily(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []ohifbridge.Mode{ohifbridge.Proxy, ohifbridge.Direct} {
+	for _, mode := range bothModes {
 		t.Run(mode.String(), func(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t, mode, nil)
@@ -219,7 +219,7 @@ func TestRefreshTokenUsedTwiceRevokesTheFamily(t *testing.T) {
 
 func TestRefreshNeverOutlivesTheKHEOPSToken(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []ohifbridge.Mode{ohifbridge.Proxy, ohifbridge.Direct} {
+	for _, mode := range bothModes {
 		t.Run(mode.String(), func(t *testing.T) {
 			t.Parallel()
 			clock := newClock()

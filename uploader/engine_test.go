@@ -29,73 +29,59 @@ var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-
 // announces creation-defer-length (one pass) and one that does not (the
 // archive is packed once to learn its length).
 func TestUploadEndToEnd(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name        string
-		knownLength bool
-	}{{"deferred length", false}, {"known length", true}} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			aura := auratest.NewServer()
-			t.Cleanup(aura.Close)
-			stateDir := t.TempDir()
-			u, rec := newUploader(t, aura, stateDir)
-			if tc.knownLength {
-				knownLengthOnly(t, u)
-			}
-			lift := &liftCapture{base: aura.Client().Transport}
-			u.API.HTTPClient = &http.Client{Transport: lift}
-			res, err := u.Upload(context.Background(), sampleDir)
-			require.NoError(t, err)
-			id := res.UploadID
-			assert.Regexp(t, uuidV4, id, "upload id: a lower-case UUID v4")
-			assert.Equal(t, 3, res.Studies)
-			assert.Equal(t, 5, res.Series)
-			assert.Equal(t, len(sampleFiles), res.Instances)
-			assert.Equal(t, sampleSize(sampleFiles), res.SourceBytes)
-			assert.False(t, res.Resumed, "a fresh upload reports a resume")
-			assert.Zero(t, res.ResumedAt)
+	bothLengths(t, func(t *testing.T, knownLength bool, aura *auratest.Server, u *uploader.Uploader, rec *recorder, stateDir string) {
+		lift := &liftCapture{base: aura.Client().Transport}
+		u.API.HTTPClient = &http.Client{Transport: lift}
+		res, err := u.Upload(context.Background(), sampleDir)
+		require.NoError(t, err)
+		id := res.UploadID
+		assert.Regexp(t, uuidV4, id, "upload id: a lower-case UUID v4")
+		assert.Equal(t, 3, res.Studies)
+		assert.Equal(t, 5, res.Series)
+		assert.Equal(t, len(sampleFiles), res.Instances)
+		assert.Equal(t, sampleSize(sampleFiles), res.SourceBytes)
+		assert.False(t, res.Resumed, "a fresh upload reports a resume")
+		assert.Zero(t, res.ResumedAt)
 
-			// The calls, in order: one config, init, start (answered before
-			// Tus begins), Tus, complete only after the last PATCH.
-			calls := slices.DeleteFunc(compact(lifecycle(aura)), func(c string) bool { return c == "tus OPTIONS" })
-			assert.Equal(t, []string{"config", "init", "start", "tus POST", "tus PATCH", "complete"}, calls)
-			assert.Len(t, aura.CallsTo(auratest.EndpointConfig), 1, "config fetched once (docs/aura.md)")
-			var start struct {
-				AssemblyID string `json:"assembly_id"`
-			}
-			require.NoError(t, json.Unmarshal([]byte(body(t, aura, auratest.EndpointStart)), &start))
-			assert.Regexp(t, `^[A-Za-z0-9_-]{21}$`, start.AssemblyID, "assembly id: 21 characters like Uppy's")
-			wantLife := `{"upload_id":"` + id + `","assembly_id":"` + start.AssemblyID + `","mode":"uploader"}`
-			assert.Equal(t, wantLife, body(t, aura, auratest.EndpointStart), "start body")
-			assert.Equal(t, wantLife, body(t, aura, auratest.EndpointComplete), "complete body")
-			ss, _ := aura.Session(id)
-			assert.Equal(t, []string{"initialized", "started", "completed"}, ss.States)
-			assert.Len(t, res.StudyIDs, 3)
-			assert.Equal(t, ss.StudyIDs, res.StudyIDs)
+		// The calls, in order: one config, init, start (answered before
+		// Tus begins), Tus, complete only after the last PATCH.
+		calls := slices.DeleteFunc(compact(lifecycle(aura)), func(c string) bool { return c == "tus OPTIONS" })
+		assert.Equal(t, []string{"config", "init", "start", "tus POST", "tus PATCH", "complete"}, calls)
+		assert.Len(t, aura.CallsTo(auratest.EndpointConfig), 1, "config fetched once (docs/aura.md)")
+		var start struct {
+			AssemblyID string `json:"assembly_id"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(body(t, aura, auratest.EndpointStart)), &start))
+		assert.Regexp(t, `^[A-Za-z0-9_-]{21}$`, start.AssemblyID, "assembly id: 21 characters like Uppy's")
+		wantLife := `{"upload_id":"` + id + `","assembly_id":"` + start.AssemblyID + `","mode":"uploader"}`
+		assert.Equal(t, wantLife, body(t, aura, auratest.EndpointStart), "start body")
+		assert.Equal(t, wantLife, body(t, aura, auratest.EndpointComplete), "complete body")
+		ss, _ := aura.Session(id)
+		assert.Equal(t, []string{"initialized", "started", "completed"}, ss.States)
+		assert.Len(t, res.StudyIDs, 3)
+		assert.Equal(t, ss.StudyIDs, res.StudyIDs)
 
-			checkInit(t, []byte(body(t, aura, auratest.EndpointInit)), id, sampleFiles)
-			checkTus(t, aura, id, res.ArchiveBytes, lift.get())
-			checkZip(t, aura, id, expectedEntries(t, sampleDir, sampleFiles))
+		checkInit(t, []byte(body(t, aura, auratest.EndpointInit)), id, sampleFiles)
+		checkTus(t, aura, id, res.ArchiveBytes, lift.get())
+		checkZip(t, aura, id, expectedEntries(t, sampleDir, sampleFiles))
 
-			// Callbacks.
-			// A server without creation-defer-length gets the length at
-			// creation: the archive is packed first, before init.
-			wantStates := []uploader.State{uploader.StateConnecting, uploader.StateScanning, uploader.StateReady,
-				uploader.StateInitializing, uploader.StateStarting, uploader.StateUploading, uploader.StateCompleting, uploader.StateCompleted}
-			if tc.knownLength {
-				wantStates = slices.Insert(wantStates, 3, uploader.StatePacking)
-			}
-			assert.Equal(t, wantStates, rec.states)
-			require.Len(t, rec.studies, 1)
-			assert.Len(t, rec.studies[0], 3)
-			assert.Len(t, rec.completes, 1)
-			assert.Empty(t, rec.errs)
-			assert.Zero(t, rec.cancels)
-			checkProgress(t, rec, res)
-			assert.Empty(t, stateFiles(t, stateDir), "state left behind after success")
-		})
-	}
+		// Callbacks.
+		// A server without creation-defer-length gets the length at
+		// creation: the archive is packed first, before init.
+		wantStates := []uploader.State{uploader.StateConnecting, uploader.StateScanning, uploader.StateReady,
+			uploader.StateInitializing, uploader.StateStarting, uploader.StateUploading, uploader.StateCompleting, uploader.StateCompleted}
+		if knownLength {
+			wantStates = slices.Insert(wantStates, 3, uploader.StatePacking)
+		}
+		assert.Equal(t, wantStates, rec.states)
+		require.Len(t, rec.studies, 1)
+		assert.Len(t, rec.studies[0], 3)
+		assert.Len(t, rec.completes, 1)
+		assert.Empty(t, rec.errs)
+		assert.Zero(t, rec.cancels)
+		checkProgress(t, rec, res)
+		assert.Empty(t, stateFiles(t, stateDir), "state left behind after success")
+	})
 }
 
 // TestOnePass: deflated entries go in one pass when the Tus server
@@ -104,68 +90,55 @@ func TestUploadEndToEnd(t *testing.T) {
 // estimates the total from the compression ratio so far. Without the
 // extension, the archive is packed first and created with its length.
 func TestOnePass(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		name        string
-		knownLength bool
-	}{{"deferred length", false}, {"known length", true}} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			aura := auratest.NewServer()
-			t.Cleanup(aura.Close)
-			u, rec := newUploader(t, aura, t.TempDir())
-			u.ChunkSize = 1 << 20
-			if tc.knownLength {
-				knownLengthOnly(t, u)
-			}
-			res, err := u.Upload(context.Background(), bigDir)
-			require.NoError(t, err)
-			require.Greater(t, res.ArchiveBytes, int64(2<<20), "the archive must span several chunks")
-			wantStates := []uploader.State{uploader.StateConnecting, uploader.StateScanning, uploader.StateReady,
-				uploader.StateInitializing, uploader.StateStarting, uploader.StateUploading, uploader.StateCompleting, uploader.StateCompleted}
-			if tc.knownLength {
-				// The OPTIONS answer lacks creation-defer-length: the
-				// archive is packed to learn its length before init, then
-				// sent with it.
-				wantStates = slices.Insert(wantStates, 3, uploader.StatePacking)
-			}
-			assert.Equal(t, wantStates, rec.states)
+	bothLengths(t, func(t *testing.T, knownLength bool, aura *auratest.Server, u *uploader.Uploader, rec *recorder, _ string) {
+		u.ChunkSize = 1 << 20
+		res, err := u.Upload(context.Background(), bigDir)
+		require.NoError(t, err)
+		require.Greater(t, res.ArchiveBytes, int64(2<<20), "the archive must span several chunks")
+		wantStates := []uploader.State{uploader.StateConnecting, uploader.StateScanning, uploader.StateReady,
+			uploader.StateInitializing, uploader.StateStarting, uploader.StateUploading, uploader.StateCompleting, uploader.StateCompleted}
+		if knownLength {
+			// The OPTIONS answer lacks creation-defer-length: the
+			// archive is packed to learn its length before init, then
+			// sent with it.
+			wantStates = slices.Insert(wantStates, 3, uploader.StatePacking)
+		}
+		assert.Equal(t, wantStates, rec.states)
 
-			var posts, declaring []auratest.Call
-			for _, c := range aura.CallsTo(auratest.EndpointTus) {
-				switch {
-				case c.Method == "POST":
-					posts = append(posts, c)
-				case c.Method == "PATCH" && c.Header.Get("Upload-Length") != "":
-					declaring = append(declaring, c)
-				}
+		var posts, declaring []auratest.Call
+		for _, c := range aura.CallsTo(auratest.EndpointTus) {
+			switch {
+			case c.Method == "POST":
+				posts = append(posts, c)
+			case c.Method == "PATCH" && c.Header.Get("Upload-Length") != "":
+				declaring = append(declaring, c)
 			}
-			require.Len(t, posts, 1)
-			size := strconv.FormatInt(res.ArchiveBytes, 10)
-			if tc.knownLength {
-				assert.Equal(t, size, posts[0].Header.Get("Upload-Length"))
-				assert.Empty(t, posts[0].Header.Get("Upload-Defer-Length"))
-				assert.Empty(t, declaring, "no PATCH declares the length")
-			} else {
-				assert.Equal(t, "1", posts[0].Header.Get("Upload-Defer-Length"))
-				assert.Empty(t, posts[0].Header.Get("Upload-Length"))
-				require.Len(t, declaring, 1, "the last PATCH declares the length")
-				assert.Equal(t, size, declaring[0].Header.Get("Upload-Length"))
+		}
+		require.Len(t, posts, 1)
+		size := strconv.FormatInt(res.ArchiveBytes, 10)
+		if knownLength {
+			assert.Equal(t, size, posts[0].Header.Get("Upload-Length"))
+			assert.Empty(t, posts[0].Header.Get("Upload-Defer-Length"))
+			assert.Empty(t, declaring, "no PATCH declares the length")
+		} else {
+			assert.Equal(t, "1", posts[0].Header.Get("Upload-Defer-Length"))
+			assert.Empty(t, posts[0].Header.Get("Upload-Length"))
+			require.Len(t, declaring, 1, "the last PATCH declares the length")
+			assert.Equal(t, size, declaring[0].Header.Get("Upload-Length"))
+		}
+		up, _ := aura.Upload(res.UploadID)
+		assert.True(t, up.Complete)
+		assert.Equal(t, res.ArchiveBytes, up.Size)
+		checkProgress(t, rec, res)
+		// The estimate of a deflated archive's length is in the right
+		// range from the first confirmed chunk on.
+		for _, p := range rec.progress {
+			if p.State == uploader.StateUploading && p.Bytes >= 1<<20 {
+				assert.InDelta(t, float64(res.ArchiveBytes), float64(p.TotalBytes), float64(res.ArchiveBytes)/2, "estimate %+v", p)
 			}
-			up, _ := aura.Upload(res.UploadID)
-			assert.True(t, up.Complete)
-			assert.Equal(t, res.ArchiveBytes, up.Size)
-			checkProgress(t, rec, res)
-			// The estimate of a deflated archive's length is in the right
-			// range from the first confirmed chunk on.
-			for _, p := range rec.progress {
-				if p.State == uploader.StateUploading && p.Bytes >= 1<<20 {
-					assert.InDelta(t, float64(res.ArchiveBytes), float64(p.TotalBytes), float64(res.ArchiveBytes)/2, "estimate %+v", p)
-				}
-			}
-			checkZip(t, aura, res.UploadID, expectedEntries(t, bigDir, bigFiles))
-		})
-	}
+		}
+		checkZip(t, aura, res.UploadID, expectedEntries(t, bigDir, bigFiles))
+	})
 }
 
 // TestProgressRateAndETA: a transfer slowed down by the server (each 1 MiB

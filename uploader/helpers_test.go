@@ -29,6 +29,30 @@ func newServer(t *testing.T, opts ...auratest.Option) *auratest.Server {
 	return s
 }
 
+// bothLengths runs f in parallel subtests, each with a new fake Aura and
+// uploader (and its state directory): once against a Tus server that
+// announces creation-defer-length (one pass), once against one that does
+// not (knownLength: the archive is packed first to learn its length).
+func bothLengths(t *testing.T, f func(t *testing.T, knownLength bool, aura *auratest.Server, u *uploader.Uploader, rec *recorder, stateDir string)) {
+	t.Parallel()
+	for _, known := range []bool{false, true} {
+		name := "deferred length"
+		if known {
+			name = "known length"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			aura := newServer(t)
+			stateDir := t.TempDir()
+			u, rec := newUploader(t, aura, stateDir)
+			if known {
+				knownLengthOnly(t, u)
+			}
+			f(t, known, aura, u, rec, stateDir)
+		})
+	}
+}
+
 // liftCapture is a RoundTripper that remembers the lift token of the last
 // /uploader/config answer, to compare with what Tus received.
 type liftCapture struct {

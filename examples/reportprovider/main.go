@@ -19,6 +19,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -280,8 +281,12 @@ func (a *app) storeReport(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	studyUID := s.rp.StudyUIDs[0]
 	dw := a.dicomweb(s)
-	found, err := dw.SearchStudies(ctx, url.Values{"StudyInstanceUID": {studyUID}})
-	if err != nil || len(found) != 1 {
+	// KHEOPS refuses an instance whose study attributes differ from those
+	// it stores (see docs/kheops.md, "DICOMweb access"): take them from
+	// the study's own instances (WADO-RS metadata), not from a QIDO-RS
+	// summary, which may leave some out.
+	meta, err := dw.Metadata(ctx, studyUID, "")
+	if err != nil || len(meta) == 0 {
 		http.Error(w, "The study is not visible any more.", http.StatusBadGateway)
 		return
 	}
@@ -290,7 +295,7 @@ func (a *app) storeReport(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "KHEOPS did not answer the series search.", http.StatusBadGateway)
 		return
 	}
-	obj, sop, err := encapsulatedPDF(found[0], s.rp.User, len(series), time.Now())
+	obj, sop, err := encapsulatedPDF(meta[0], s.rp.User, len(series), time.Now())
 	if err != nil {
 		http.Error(w, "Could not build the report.", http.StatusInternalServerError)
 		return
@@ -319,9 +324,33 @@ func newUID() string {
 	return "2.25." + new(big.Int).SetBytes(b).String()
 }
 
+// personName returns a DICOM JSON person name with all its component
+// groups (alphabetic=ideographic=phonetic), as it is stored: KHEOPS
+// compares names with only '^' and '=' removed, so a report carrying the
+// alphabetic group alone would be refused for a name that has others.
+func personName(d dicomweb.Dataset, tag string) string {
+	a, ok := d[tag]
+	if !ok || len(a.Value) == 0 {
+		return ""
+	}
+	var pn map[string]string
+	if json.Unmarshal(a.Value[0], &pn) != nil {
+		return d.String(tag)
+	}
+	groups := []string{pn["Alphabetic"], pn["Ideographic"], pn["Phonetic"]}
+	for len(groups) > 0 && groups[len(groups)-1] == "" {
+		groups = groups[:len(groups)-1]
+	}
+	return strings.Join(groups, "=")
+}
+
 // encapsulatedPDF builds a DICOM Encapsulated PDF (SOP class
 // 1.2.840.10008.5.1.4.1.1.104.1) in a new series of the study, with the
-// patient and study attributes copied from the QIDO-RS result.
+// patient and study attributes KHEOPS checks on upload copied from one of
+// the study's instances (its WADO-RS metadata): StudyID, StudyDate,
+// StudyTime, StudyDescription, TimezoneOffsetFromUTC, AccessionNumber,
+// ReferringPhysicianName, PatientName, PatientID, PatientBirthDate and
+// PatientSex.
 func encapsulatedPDF(study dicomweb.Dataset, author reportprovider.UserInfo, nSeries int, now time.Time) ([]byte, string, error) {
 	const sopClass = "1.2.840.10008.5.1.4.1.1.104.1"
 	sop, seriesUID := newUID(), newUID()
@@ -360,9 +389,11 @@ func encapsulatedPDF(study dicomweb.Dataset, author reportprovider.UserInfo, nSe
 		{tag.Modality, []string{"DOC"}},
 		{tag.ConversionType, []string{"WSD"}},
 		{tag.Manufacturer, []string{"dicombridge"}},
-		{tag.ReferringPhysicianName, []string{""}},
+		{tag.ReferringPhysicianName, []string{personName(study, "00080090")}},
+		{tag.TimezoneOffsetFromUTC, []string{study.String("00080201")}},
+		{tag.StudyDescription, []string{study.String(tagStudyDescription)}},
 		{tag.SeriesDescription, []string{"Report"}},
-		{tag.PatientName, []string{study.String(tagPatientName)}},
+		{tag.PatientName, []string{personName(study, tagPatientName)}},
 		{tag.PatientID, []string{study.String(tagPatientID)}},
 		{tag.PatientBirthDate, []string{study.String("00100030")}},
 		{tag.PatientSex, []string{study.String("00100040")}},

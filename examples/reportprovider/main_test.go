@@ -2,8 +2,11 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -21,6 +24,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/dicombridge/dicombridge/dicomgen"
+	"github.com/dicombridge/dicombridge/dicomweb"
 	"github.com/dicombridge/dicombridge/internal/testenv"
 	"github.com/dicombridge/dicombridge/kheops/kheopstest"
 	"github.com/dicombridge/dicombridge/reportprovider"
@@ -374,4 +379,56 @@ func TestKeyFile(t *testing.T) {
 	p2, err := k2.MarshalPEM()
 	require.NoError(t, err)
 	assert.Equal(t, p1, p2, "the second run reads the key the first one wrote")
+}
+
+// TestReportPassesKHEOPSAttributeCheck: KHEOPS refuses an upload whose
+// study attributes differ from those it stores. The example's report, built
+// from the study's metadata, is accepted for a dicomgen study whose patient
+// name has three component groups; the same report without StudyID, or
+// carrying the alphabetic group of the name only (as the example once
+// did), is refused with FailureReason 0x0106 naming the tag.
+func TestReportPassesKHEOPSAttributeCheck(t *testing.T) {
+	ctx := context.Background()
+	fake := kheopstest.NewServer(&kheopstest.Config{BasePath: "/kheops"})
+	defer fake.Close()
+	alice := fake.AddUser(kheopstest.User{Sub: "alice", Name: "Alice Radiologist"})
+	album := fake.AddAlbum("", nil)
+	require.NoError(t, fake.AddMember(album, "alice", true))
+	// Seed 3: patient 山田^太郎=やまだ^たろう in UTF-8, StudyID "1".
+	files, err := dicomgen.Write(ctx, t.TempDir(), dicomgen.Options{Seed: 3})
+	require.NoError(t, err)
+	data, err := os.ReadFile(files[0].Path)
+	require.NoError(t, err)
+	in, err := fake.AddInstance(album, data)
+	require.NoError(t, err)
+
+	dw := &dicomweb.Client{Endpoint: fake.URL + "/api/link/" + alice, HTTPClient: fake.Client()}
+	meta, err := dw.Metadata(ctx, in.StudyUID, "")
+	require.NoError(t, err)
+	require.NotEmpty(t, meta)
+	author := reportprovider.UserInfo{Name: "Alice Radiologist"}
+
+	store := func(study dicomweb.Dataset) error {
+		obj, _, err := encapsulatedPDF(study, author, 1, time.Now())
+		require.NoError(t, err)
+		_, err = dw.Store(ctx, in.StudyUID, bytes.NewReader(obj))
+		return err
+	}
+	require.NoError(t, store(meta[0]), "the example's report")
+
+	refused := func(study dicomweb.Dataset, tag uint32) {
+		t.Helper()
+		err := store(study)
+		var se *dicomweb.StoreError
+		require.ErrorAs(t, err, &se)
+		require.Len(t, se.Failed, 1)
+		assert.Equal(t, dicomweb.ReasonAttributeMismatch, se.Failed[0].Reason)
+		assert.Equal(t, []uint32{tag}, se.Failed[0].Tags)
+	}
+	noStudyID := maps.Clone(meta[0])
+	delete(noStudyID, tagStudyID)
+	refused(noStudyID, 0x00200010)
+	alphabetic := maps.Clone(meta[0])
+	alphabetic[tagPatientName] = dicomweb.Attribute{VR: "PN", Value: []json.RawMessage{json.RawMessage(`{"Alphabetic":"` + meta[0].String(tagPatientName) + `"}`)}}
+	refused(alphabetic, 0x00100010)
 }

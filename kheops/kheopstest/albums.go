@@ -658,17 +658,9 @@ func (s *Server) serveUsers(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var a *album
-	if id := q.Get("album"); id != "" {
-		a = s.albums[id]
-		if !s.canAccessLocked(c, a) {
-			errAlbumNotFound(w)
-			return
-		}
-		if !s.allowedLocked(c, a, permMember) {
-			errAlbumPerm(w)
-			return
-		}
+	a, ok := s.queryAlbumLocked(w, c, q.Get("album"), permMember)
+	if !ok {
+		return
 	}
 	studyUID := q.Get("studyInstanceUID")
 	decorate := func(u *User) *userJSON {

@@ -311,6 +311,26 @@ func (s *Server) albumCaller(w http.ResponseWriter, r *http.Request, needUser bo
 	return c, a
 }
 
+// queryAlbumLocked checks an album named in the query (album=), as
+// KHEOPS's filters do: access (404), then permission p (403; 0 checks
+// none). It returns nil, true when id is empty, and ok false when it
+// answered.
+func (s *Server) queryAlbumLocked(w http.ResponseWriter, c *caller, id string, p perm) (*album, bool) {
+	if id == "" {
+		return nil, true
+	}
+	a := s.albums[id]
+	if !s.canAccessLocked(c, a) {
+		errAlbumNotFound(w)
+		return nil, false
+	}
+	if p != 0 && !s.allowedLocked(c, a, p) {
+		errAlbumPerm(w)
+		return nil, false
+	}
+	return a, true
+}
+
 // page applies KHEOPS's limit/offset paging to n items: it returns the
 // range to answer, sets X-Total-Count, or writes a 400 and returns ok
 // false.

@@ -26,32 +26,42 @@ type capability struct {
 // capJSON is KHEOPS's Capability JSON. Times are written as Java's
 // ZonedDateTime in UTC: "2099-12-31T22:59Z" when seconds are zero.
 type capJSON struct {
-	ID             string     `json:"id"`
-	Secret         string     `json:"secret,omitempty"`
-	TokenType      string     `json:"token_type"`
-	Title          string     `json:"title"`
-	IssuedAtTime   string     `json:"issued_at_time"`
-	NotBeforeTime  string     `json:"not_before_time"`
-	ExpirationTime string     `json:"expiration_time"`
-	LastUsed       string     `json:"last_used,omitempty"`
-	RevokeTime     string     `json:"revoke_time,omitempty"`
-	Revoked        bool       `json:"revoked"`
-	Read           *bool      `json:"read_permission,omitempty"`
-	Write          *bool      `json:"write_permission,omitempty"`
-	Download       *bool      `json:"download_permission,omitempty"`
-	Appropriate    *bool      `json:"appropriate_permission,omitempty"`
-	ScopeType      string     `json:"scope_type"`
-	Album          *albumJSON `json:"album,omitempty"`
-	CreatedBy      *userJSON  `json:"created_by,omitempty"`
-	RevokedBy      *userJSON  `json:"revoked_by,omitempty"`
-	AccessToken    string     `json:"access_token,omitempty"`
+	ID        string `json:"id"`
+	Secret    string `json:"secret,omitempty"`
+	TokenType string `json:"token_type"`
+	Title     string `json:"title"`
+	capTimes
+	Revoked bool `json:"revoked"`
+	*capPermissions
+	ScopeType   string     `json:"scope_type"`
+	Album       *albumJSON `json:"album,omitempty"`
+	CreatedBy   *userJSON  `json:"created_by,omitempty"`
+	RevokedBy   *userJSON  `json:"revoked_by,omitempty"`
+	AccessToken string     `json:"access_token,omitempty"`
+}
+
+// capTimes are a token's times, in UTC.
+type capTimes struct {
+	IssuedAtTime   string `json:"issued_at_time"`
+	NotBeforeTime  string `json:"not_before_time"`
+	ExpirationTime string `json:"expiration_time"`
+	LastUsed       string `json:"last_used,omitempty"`
+	RevokeTime     string `json:"revoke_time,omitempty"`
+}
+
+// capPermissions are the flags only album tokens show.
+type capPermissions struct {
+	Read        bool `json:"read_permission"`
+	Write       bool `json:"write_permission"`
+	Download    bool `json:"download_permission"`
+	Appropriate bool `json:"appropriate_permission"`
 }
 
 func zoned(t time.Time) string { return javaTime(t) + "Z" }
 
 func (s *Server) capJSONLocked(c *caller, k *capability) *capJSON {
-	j := &capJSON{ID: k.id, TokenType: "Bearer", Title: k.title, IssuedAtTime: zoned(k.issued),
-		NotBeforeTime: zoned(k.notBefore), ExpirationTime: zoned(k.expiration), Revoked: k.revoked != nil, ScopeType: "user"}
+	j := &capJSON{ID: k.id, TokenType: "Bearer", Title: k.title, Revoked: k.revoked != nil, ScopeType: "user",
+		capTimes: capTimes{IssuedAtTime: zoned(k.issued), NotBeforeTime: zoned(k.notBefore), ExpirationTime: zoned(k.expiration)}}
 	if k.lastUsed != nil {
 		j.LastUsed = zoned(*k.lastUsed)
 	}
@@ -63,7 +73,7 @@ func (s *Server) capJSONLocked(c *caller, k *capability) *capJSON {
 	}
 	if k.scopeAlbum {
 		j.ScopeType = "album"
-		j.Read, j.Write, j.Download, j.Appropriate = ptr(k.read), ptr(k.write), ptr(k.download), ptr(k.approp)
+		j.capPermissions = &capPermissions{Read: k.read, Write: k.write, Download: k.download, Appropriate: k.approp}
 		if a := s.albums[k.album]; a != nil {
 			j.Album = s.albumJSONLocked(c, a, false)
 		}
@@ -166,17 +176,9 @@ func (s *Server) serveListCapabilities(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var a *album
-	if id := q.Get("album"); id != "" {
-		a = s.albums[id]
-		if !s.canAccessLocked(c, a) {
-			errAlbumNotFound(w)
-			return
-		}
-		if !s.allowedLocked(c, a, permAdmin) {
-			errAlbumPerm(w)
-			return
-		}
+	a, ok := s.queryAlbumLocked(w, c, q.Get("album"), permAdmin)
+	if !ok {
+		return
 	}
 	var by *User
 	if ref := q.Get("user"); ref != "" && a != nil {

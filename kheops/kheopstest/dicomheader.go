@@ -190,7 +190,14 @@ func jsonAttribute(e element) (attribute, bool) {
 		p = strings.Trim(p, " \x00")
 		switch e.vr {
 		case "PN":
-			a.Value = append(a.Value, map[string]string{"Alphabetic": p})
+			// Up to three component groups: alphabetic, ideographic, phonetic.
+			pn := map[string]string{}
+			for i, g := range strings.SplitN(p, "=", 3) {
+				if g != "" {
+					pn[[]string{"Alphabetic", "Ideographic", "Phonetic"}[i]] = g
+				}
+			}
+			a.Value = append(a.Value, pn)
 		case "IS":
 			n, err := strconv.ParseInt(p, 10, 64)
 			if err != nil {

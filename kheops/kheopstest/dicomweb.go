@@ -133,20 +133,6 @@ func writeDICOMJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(b)
 }
 
-func firstInstance(se []*series) *storedInstance {
-	for _, x := range se {
-		keys := make([]string, 0, len(x.instances))
-		for k := range x.instances {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		if len(keys) > 0 {
-			return x.instances[keys[0]]
-		}
-	}
-	return nil
-}
-
 func copyAttrs(dst map[string]attribute, h *header, tags ...string) {
 	all := h.dicomJSON()
 	for _, t := range tags {

@@ -1,8 +1,14 @@
 package kheopstest
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -61,5 +67,84 @@ func FuzzConfigurationAgreement(f *testing.F) {
 		if err := c.validate(confURL, false); err != nil {
 			t.Fatalf("accepted by reportprovider, refused by KHEOPS: %v", err)
 		}
+	})
+}
+
+// FuzzAuthorization: the Authorization header parser never panics, never
+// yields an empty token, and reads back the password of any Basic value
+// of two parts.
+func FuzzAuthorization(f *testing.F) {
+	for _, s := range []string{"Bearer abc", "bearer  abc ", "Basic " + base64.StdEncoding.EncodeToString([]byte("u:tok")),
+		"Basic " + base64.StdEncoding.EncodeToString([]byte("a:b:c")), "Basic !!", "Digest x", "", "Bearer"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("Authorization", h)
+		tok, ok := rawToken(r)
+		if ok && tok == "" {
+			t.Fatalf("%q gave an empty token", h)
+		}
+		if !strings.Contains(h, ":") && !strings.ContainsAny(h, "\r\n") && h != "" {
+			r.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("user:"+h)))
+			got, ok := rawToken(r)
+			require.True(t, ok)
+			require.Equal(t, h, got)
+		}
+	})
+}
+
+// FuzzLinkPath: a link path splits into a token without '/' and the
+// path it stands for, which rebuilds the input.
+func FuzzLinkPath(f *testing.F) {
+	for _, s := range []string{"/api/link/abc/studies", "/api/link//studies", "/api/link/abc", "/api/studies", "/api/link/a/b/c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		tok, rest, ok := linkPath(p)
+		if !ok {
+			return
+		}
+		require.NotEmpty(t, tok)
+		require.NotContains(t, tok, "/")
+		require.Equal(t, p, "/api/link/"+tok+"/"+strings.TrimPrefix(rest, "/api/"))
+	})
+}
+
+// FuzzParseOffsetTime: a parsed capability time is in UTC and, within
+// years 0 to 9999 (an offset can push 9999-12-31 past them), survives a
+// round trip through RFC 3339.
+func FuzzParseOffsetTime(f *testing.F) {
+	for _, s := range []string{"2099-12-31T23:59+01:00", "2025-01-02T10:11:12Z", "2025-01-02T10:11:12.5-05:30", "2025-01-02T10:11:12", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		tm, ok := parseOffsetTime(s)
+		if !ok {
+			return
+		}
+		require.Equal(t, time.UTC, tm.Location())
+		if tm.Year() < 0 || tm.Year() > 9999 {
+			return
+		}
+		back, ok := parseOffsetTime(tm.Format(time.RFC3339Nano))
+		require.True(t, ok)
+		require.True(t, tm.Equal(back))
+	})
+}
+
+// FuzzLenientBase64: JWKS numbers decode the same in all four Base64
+// spellings.
+func FuzzLenientBase64(f *testing.F) {
+	f.Add([]byte{0x01, 0x00, 0x01})
+	f.Add([]byte{0xfb, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			got, err := lenientBase64(enc.EncodeToString(b))
+			require.NoError(t, err)
+			require.Equal(t, len(b), len(got))
+			require.True(t, bytes.Equal(b, got))
+		}
+		_, _ = lenientBase64(string(b))
 	})
 }

@@ -77,13 +77,8 @@ func (s *Server) visibleSeriesLocked(c *caller, st *study, from []*album) []*ser
 // request; ok false when it answered.
 func (s *Server) qidoSourcesLocked(w http.ResponseWriter, r *http.Request, c *caller) ([]*album, bool) {
 	q := r.URL.Query()
-	if id := q.Get("album"); id != "" {
-		a := s.albums[id]
-		if !s.canAccessLocked(c, a) {
-			errAlbumNotFound(w)
-			return nil, false
-		}
-		return []*album{a}, true
+	if a, ok := s.queryAlbumLocked(w, c, q.Get("album"), 0); !ok || a != nil {
+		return []*album{a}, ok
 	}
 	if formBool(q.Get("inbox")) {
 		if !c.userAccess() {

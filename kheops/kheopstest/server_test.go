@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,6 +39,9 @@ type world struct {
 	admin    string
 	clientID string
 	confURL  string
+	// jwksStd serves the JWKS with padded standard Base64 (which KHEOPS's
+	// JWKS library also reads).
+	jwksStd atomic.Bool
 }
 
 const album = "AlbumOne01"
@@ -60,8 +64,12 @@ func newWorld(t *testing.T, cfg kheopstest.Config) *world {
 	})
 	mux.HandleFunc("/jwks", func(rw http.ResponseWriter, _ *http.Request) {
 		pub := w.key.PublicKey
+		enc := base64.RawURLEncoding
+		if w.jwksStd.Load() {
+			enc = base64.StdEncoding
+		}
 		fmt.Fprintf(rw, `{"keys":[{"kty":"RSA","kid":"k1","n":%q,"e":%q}]}`,
-			base64.RawURLEncoding.EncodeToString(pub.N.Bytes()), base64.RawURLEncoding.EncodeToString(big.NewInt(int64(pub.E)).Bytes()))
+			enc.EncodeToString(pub.N.Bytes()), enc.EncodeToString(big.NewInt(int64(pub.E)).Bytes()))
 	})
 	cfg.BasePath = "/kheops"
 	w.k = kheopstest.NewServer(&cfg)
@@ -81,8 +89,12 @@ func newWorld(t *testing.T, cfg kheopstest.Config) *world {
 }
 
 func (w *world) assertion(aud string) string {
-	now := time.Now()
-	t := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"iss": w.clientID, "sub": w.clientID, "aud": aud, "jti": "0", "exp": now.Add(time.Minute).Unix()})
+	return w.signed(jwt.MapClaims{"iss": w.clientID, "sub": w.clientID, "aud": aud, "jti": "0", "exp": time.Now().Add(time.Minute).Unix()})
+}
+
+// signed signs claims as the provider's client assertion (kid k1).
+func (w *world) signed(claims jwt.MapClaims) string {
+	t := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
 	t.Header["kid"] = "k1"
 	s, err := t.SignedString(w.key)
 	if err != nil {

@@ -150,10 +150,10 @@ func (s *Server) serveStore(w http.ResponseWriter, r *http.Request) {
 		resp["00081190"] = attribute{VR: "UR", Value: []any{s.root + "/api/studies/" + target}}
 	}
 	if len(stored) > 0 {
-		resp["00081199"] = map[string]any{"vr": "SQ", "Value": stored}
+		resp["00081199"] = attribute{VR: "SQ", Value: stored}
 	}
 	if len(failed) > 0 {
-		resp["00081198"] = map[string]any{"vr": "SQ", "Value": failed}
+		resp["00081198"] = attribute{VR: "SQ", Value: failed}
 	}
 	code := http.StatusOK
 	switch {

@@ -46,16 +46,12 @@ func (s *Server) sourceLocked(w http.ResponseWriter, r *http.Request, c *caller,
 		w.WriteHeader(http.StatusBadRequest)
 		return nil, false
 	case id != "":
-		a := s.albums[id]
-		if !s.canAccessLocked(c, a) {
-			errAlbumNotFound(w)
-			return nil, false
+		p := perm(0)
+		if needSend {
+			p = permSend
 		}
-		if needSend && !s.allowedLocked(c, a, permSend) {
-			errAlbumPerm(w)
-			return nil, false
-		}
-		return []*album{a}, true
+		a, ok := s.queryAlbumLocked(w, c, id, p)
+		return []*album{a}, ok
 	case inbox:
 		if !c.userAccess() {
 			errTokenType(w)

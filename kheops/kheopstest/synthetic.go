@@ -2,6 +2,7 @@ package kheopstest
 
 import (
 	"bytes"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -18,6 +19,11 @@ type InstanceSpec struct {
 	StudyDescription, SeriesDescription string
 	StudyDate                           string // YYYYMMDD
 	SeriesNumber, InstanceNumber        int
+	// Attributes adds top-level text attributes by their DICOM JSON key,
+	// e.g. {"00200010": "7"} for StudyID; an empty value writes the
+	// element with no value. The VR is the standard one for the
+	// attributes KHEOPS reads, LO for others.
+	Attributes map[string]string
 }
 
 // NewInstance writes a minimal DICOM Part 10 file (explicit VR little
@@ -50,6 +56,18 @@ func NewInstance(spec InstanceSpec) []byte {
 		{0x0020000E, "UI", spec.SeriesUID},
 		{0x00200011, "IS", strconv.Itoa(spec.SeriesNumber)},
 		{0x00200013, "IS", strconv.Itoa(spec.InstanceNumber)},
+	}
+	for key, v := range spec.Attributes {
+		t, err := strconv.ParseUint(key, 16, 32)
+		if err != nil || len(key) != 8 {
+			panic("kheopstest: attribute key " + strconv.Quote(key) + " is not 8 hex digits")
+		}
+		vr := implicitVR[uint32(t)]
+		if vr == "" {
+			vr = "LO"
+		}
+		ds = slices.DeleteFunc(ds, func(e el) bool { return e.tag == dicomio.Tag(t) })
+		ds = append(ds, el{dicomio.Tag(t), vr, v})
 	}
 	sort.Slice(ds, func(i, j int) bool { return ds[i].tag < ds[j].tag })
 	var out bytes.Buffer

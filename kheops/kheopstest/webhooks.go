@@ -426,27 +426,34 @@ func (s *Server) serveListWebhooks(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// webhookLocked finds the {webhook} of the album; 404 otherwise.
-func webhookIn(w http.ResponseWriter, r *http.Request, a *album) *webhook {
+// webhookCaller authenticates a request on one webhook of an album (an
+// admin's, with user access) and finds the webhook (404 otherwise). It
+// reads the form first when withForm. It returns with s.mu held when the
+// webhook is not nil.
+func (s *Server) webhookCaller(w http.ResponseWriter, r *http.Request, withForm bool) (*caller, *album, *webhook) {
+	if withForm && !form(w, r) {
+		return nil, nil, nil
+	}
+	c, a := s.albumCaller(w, r, true, permAdmin)
+	if a == nil {
+		return nil, nil, nil
+	}
 	for _, h := range a.webhooks {
 		if h.id == r.PathValue("webhook") {
-			return h
+			return c, a, h
 		}
 	}
+	s.mu.Unlock()
 	apiErr(w, http.StatusNotFound, "Webhook Not Found", "The webhook does not exist")
-	return nil
+	return nil, nil, nil
 }
 
 func (s *Server) serveGetWebhook(w http.ResponseWriter, r *http.Request) {
-	_, a := s.albumCaller(w, r, true, permAdmin)
-	if a == nil {
-		return
-	}
-	defer s.mu.Unlock()
-	h := webhookIn(w, r, a)
+	_, _, h := s.webhookCaller(w, r, false)
 	if h == nil {
 		return
 	}
+	defer s.mu.Unlock()
 	j := s.webhookJSONLocked(h, false)
 	var all []*triggerJSON
 	for i := len(h.triggers) - 1; i >= 0; i-- {
@@ -461,18 +468,11 @@ func (s *Server) serveGetWebhook(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) servePatchWebhook(w http.ResponseWriter, r *http.Request) {
-	if !form(w, r) {
-		return
-	}
-	c, a := s.albumCaller(w, r, true, permAdmin)
-	if a == nil {
-		return
-	}
-	defer s.mu.Unlock()
-	h := webhookIn(w, r, a)
+	c, a, h := s.webhookCaller(w, r, true)
 	if h == nil {
 		return
 	}
+	defer s.mu.Unlock()
 	f := r.PostForm
 	_, replace := f["event"]
 	_, addE := f["add_event"]
@@ -534,15 +534,11 @@ func (s *Server) servePatchWebhook(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveDeleteWebhook(w http.ResponseWriter, r *http.Request) {
-	c, a := s.albumCaller(w, r, true, permAdmin)
-	if a == nil {
-		return
-	}
-	defer s.mu.Unlock()
-	h := webhookIn(w, r, a)
+	c, a, h := s.webhookCaller(w, r, false)
 	if h == nil {
 		return
 	}
+	defer s.mu.Unlock()
 	a.webhooks = slices.DeleteFunc(a.webhooks, func(x *webhook) bool { return x == h })
 	s.mutationLocked(c, a, "DELETE_WEBHOOK", "", "")
 	w.WriteHeader(http.StatusNoContent)
@@ -551,18 +547,11 @@ func (s *Server) serveDeleteWebhook(w http.ResponseWriter, r *http.Request) {
 // serveTriggerWebhook sends a manual new_series or new_user event to one
 // webhook, enabled or not, and answers 202 at once.
 func (s *Server) serveTriggerWebhook(w http.ResponseWriter, r *http.Request) {
-	if !form(w, r) {
-		return
-	}
-	c, a := s.albumCaller(w, r, true, permAdmin)
-	if a == nil {
-		return
-	}
-	defer s.mu.Unlock()
-	h := webhookIn(w, r, a)
+	c, a, h := s.webhookCaller(w, r, true)
 	if h == nil {
 		return
 	}
+	defer s.mu.Unlock()
 	f := r.PostForm
 	event := strings.ToLower(f.Get("event"))
 	study, user := f.Get("StudyInstanceUID"), f.Get("user")

@@ -279,11 +279,12 @@
       await report('stow', await stow(user));
     }
 
-    // Sign out through OHIF's /logout route. (OHIF's menu passes the
-    // current page as redirect_uri; the test passes the configured
-    // post_logout_redirect_uri, the one registered at the bridge.)
+    // Sign out through OHIF's /logout route. OHIF's menu passes the
+    // current page as redirect_uri (menuSignOut); otherwise the test passes
+    // the configured post_logout_redirect_uri.
     await report('signout', userFacts(user));
-    location.assign('/logout?redirect_uri=' + encodeURIComponent(settings.post_logout_redirect_uri));
+    const back = cfg.menuSignOut ? location.href : settings.post_logout_redirect_uri;
+    location.assign('/logout?redirect_uri=' + encodeURIComponent(back));
   }
 
   async function logout() {
