@@ -50,7 +50,6 @@ var (
 	vrCS = dicomio.MakeVR("CS")
 	vrLO = dicomio.MakeVR("LO")
 	vrSH = dicomio.MakeVR("SH")
-	vrPN = dicomio.MakeVR("PN")
 	vrDA = dicomio.MakeVR("DA")
 	vrDT = dicomio.MakeVR("DT")
 	vrTM = dicomio.MakeVR("TM")

@@ -5,6 +5,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -27,6 +30,37 @@ type sample struct {
 	encapsulate bool
 	bigPixels   int64 // if > 0: native pixel data of this many zero bytes instead
 }
+
+// richElements are the plain text elements of the sample, read from
+// testdata/rich-elements.txt.
+var richElements = func() []struct {
+	tag       uint32
+	vr, value string
+} {
+	data, err := os.ReadFile("testdata/rich-elements.txt")
+	if err != nil {
+		panic(err)
+	}
+	var out []struct {
+		tag       uint32
+		vr, value string
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) != 3 || strings.HasPrefix(line, "#") {
+			continue
+		}
+		tag, err := strconv.ParseUint(f[0], 16, 32)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, struct {
+			tag       uint32
+			vr, value string
+		}{uint32(tag), f[1], f[2]})
+	}
+	return out
+}()
 
 // vr shortens dicomio.MakeVR.
 func vr(s string) dicomio.VR { return dicomio.MakeVR(s) }
@@ -99,87 +133,73 @@ func (s sample) write(dst io.Writer) error {
 		TransferSyntaxUID: s.ts, SourceApplicationEntity: "HOSPITAL_AE"}); err != nil {
 		return err
 	}
-	el(0x00080005, "CS", "ISO_IR 100")
-	el(0x00080012, "DA", "20240115")
-	el(0x00080016, "UI", "1.2.840.10008.5.1.4.1.1.2")
-	el(0x00080018, "UI", sop)
-	el(0x00080020, "DA", "20240115")
-	el(0x00080021, "DA", "20240115")
-	el(0x00080030, "TM", "083000")
-	el(0x0008002A, "DT", "20240115083000.000000+0100")
-	el(0x00080050, "SH", "ACC123")
-	el(0x00080060, "CS", "CT")
-	el(0x00080070, "LO", "ACME")
-	el(0x00080080, "LO", "Hospital of St Jane")
-	el(0x00080090, "PN", "Welby^Marcus")
-	el(0x00081010, "SH", "CT01")
-	el(0x00081030, "LO", "CT of Doe Jane head")
-	el(0x0008103E, "LO", "Axial")
-	definedSeq(0x00081110, func(iw *dicomio.Writer) {
-		iw.WriteElement(0x00081150, vrUI, []byte("1.2.840.10008.3.1.2.3.1"))
-		iw.WriteElement(0x00081155, vrUI, []byte("1.2.3.4.5.6.99"))
-	})
 	ref := s.refSOP
 	if ref == "" {
 		ref = "1.2.3.4.5.6.7.2"
 	}
-	seq(0x00081140, func() {
-		el(0x00081150, "UI", "1.2.840.10008.5.1.4.1.1.2")
-		el(0x00081155, "UI", ref)
-	})
-	definedSeq(0x00082112, func(iw *dicomio.Writer) {
-		iw.WriteElement(0x00081150, vrUI, []byte("1.2.840.10008.5.1.4.1.1.2"))
-		iw.WriteElement(0x00081155, vrUI, []byte(ref))
-		iw.Begin(0x0040A170, vrSQ)
-		iw.BeginItem()
-		iw.WriteElement(0x00080100, vrSH, []byte("121320"))
-		iw.WriteElement(0x00080102, vrSH, []byte("DCM"))
-		iw.WriteElement(0x00080104, vrLO, []byte("Uncompressed predecessor"))
-		iw.EndItem()
-		iw.End()
-	})
-	el(0x00090010, "LO", "ACME 1.0")
-	el(0x00091001, "LO", "calibration 7")
-	seq(0x00091002, func() { el(0x00100010, "PN", "Doe^Jane") })
-	el(0x00100010, "PN", "Doe^Jane")
-	el(0x00100020, "LO", "PID123")
-	el(0x00100030, "DA", "19700101")
-	el(0x00100040, "CS", "F")
-	el(0x00101000, "LO", "OTHER-77")
-	seq(0x00101002, func() { el(0x00100020, "LO", "OTHER-77") })
-	el(0x00101010, "AS", "054Y")
-	el(0x001021B0, "LT", "Jane had a fall")
-	el(0x00181000, "LO", "SN-42")
-	el(0x00181030, "LO", "Head Doe")
-	el(0x0020000D, "UI", "1.2.3.4.5.6.1")
-	el(0x0020000E, "UI", "1.2.3.4.5.6.2")
-	el(0x00200010, "SH", "S1")
-	el(0x00200013, "IS", "1")
-	el(0x00200052, "UI", "1.2.3.4.5.6.3")
-	el(0x00204000, "LT", "Patient PID123 moved")
-	bin(0x00280002, "US", us(1))
-	el(0x00280004, "CS", "MONOCHROME2")
-	bin(0x00280010, "US", us(2))
-	bin(0x00280011, "US", us(2))
-	bin(0x00280100, "US", us(16))
-	bin(0x00280101, "US", us(16))
-	bin(0x00280102, "US", us(15))
-	bin(0x00280103, "US", us(0))
-	if s.burnedIn != "" {
-		el(0x00280301, "CS", s.burnedIn)
+	// The plain text elements come from testdata/rich-elements.txt; the
+	// others are written here; all in ascending tag order.
+	steps := map[uint32]func(){
+		0x00080018: func() { el(0x00080018, "UI", sop) },
+		0x00081110: func() {
+			definedSeq(0x00081110, func(iw *dicomio.Writer) {
+				iw.WriteElement(0x00081150, vrUI, []byte("1.2.840.10008.3.1.2.3.1"))
+				iw.WriteElement(0x00081155, vrUI, []byte("1.2.3.4.5.6.99"))
+			})
+		},
+		0x00081140: func() {
+			seq(0x00081140, func() {
+				el(0x00081150, "UI", "1.2.840.10008.5.1.4.1.1.2")
+				el(0x00081155, "UI", ref)
+			})
+		},
+		0x00082112: func() {
+			definedSeq(0x00082112, func(iw *dicomio.Writer) {
+				iw.WriteElement(0x00081150, vrUI, []byte("1.2.840.10008.5.1.4.1.1.2"))
+				iw.WriteElement(0x00081155, vrUI, []byte(ref))
+				iw.Begin(0x0040A170, vrSQ)
+				iw.BeginItem()
+				iw.WriteElement(0x00080100, vrSH, []byte("121320"))
+				iw.WriteElement(0x00080102, vrSH, []byte("DCM"))
+				iw.WriteElement(0x00080104, vrLO, []byte("Uncompressed predecessor"))
+				iw.EndItem()
+				iw.End()
+			})
+		},
+		0x00091002: func() { seq(0x00091002, func() { el(0x00100010, "PN", "Doe^Jane") }) },
+		0x00101002: func() { seq(0x00101002, func() { el(0x00100020, "LO", "OTHER-77") }) },
+		0x00400555: func() { seq(0x00400555, func() { el(0x0040A160, "UT", "context") }) },
+		0x0040A730: func() {
+			seq(0x0040A730, func() {
+				el(0x0040A040, "CS", "TEXT")
+				seq(0x0040A043, func() {
+					el(0x00080100, "SH", "121071")
+					el(0x00080102, "SH", "DCM")
+					el(0x00080104, "LO", "Finding")
+				})
+				el(0x0040A160, "UT", "Jane Doe has a fracture")
+			})
+		},
+		0x60003000: func() { bin(0x60003000, "OW", []byte{1, 0}) },
 	}
-	seq(0x00400555, func() { el(0x0040A160, "UT", "context") })
-	seq(0x0040A730, func() {
-		el(0x0040A040, "CS", "TEXT")
-		seq(0x0040A043, func() {
-			el(0x00080100, "SH", "121071")
-			el(0x00080102, "SH", "DCM")
-			el(0x00080104, "LO", "Finding")
-		})
-		el(0x0040A160, "UT", "Jane Doe has a fracture")
-	})
-	bin(0x60000010, "US", us(2))
-	bin(0x60003000, "OW", []byte{1, 0})
+	for tag, v := range map[uint32]uint16{0x00280002: 1, 0x00280010: 2, 0x00280011: 2, 0x00280100: 16,
+		0x00280101: 16, 0x00280102: 15, 0x00280103: 0, 0x60000010: 2} {
+		steps[tag] = func() { bin(tag, "US", us(v)) }
+	}
+	if s.burnedIn != "" {
+		steps[0x00280301] = func() { el(0x00280301, "CS", s.burnedIn) }
+	}
+	for _, e := range richElements {
+		steps[e.tag] = func() { el(e.tag, e.vr, e.value) }
+	}
+	tags := make([]uint32, 0, len(steps))
+	for t := range steps {
+		tags = append(tags, t)
+	}
+	slices.Sort(tags)
+	for _, t := range tags {
+		steps[t]()
+	}
 	if err != nil {
 		return err
 	}

@@ -102,9 +102,7 @@ func (b *Bridge) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		oe = b.authorize(r.Context(), w, ar)
 	}
 	if oe != nil {
-		if b.log != nil {
-			b.log.InfoContext(r.Context(), "ohifbridge: authorization refused", "error", oe.code, "reason", oe.desc)
-		}
+		b.logRefusal(r.Context(), "authorization", oe)
 		q := url.Values{"error": {oe.code}, "error_description": {oe.desc}, "iss": {b.issuer}}
 		if ar != nil && ar.State != "" {
 			q.Set("state", ar.State)
@@ -165,10 +163,25 @@ func (b *Bridge) authorize(ctx context.Context, w http.ResponseWriter, ar *authR
 // serverError turns an internal failure into the OAuth error a client
 // sees: temporarily_unavailable for the store, server_error otherwise.
 func serverError(err error) *oauthError {
+	oe := oerr("server_error", "internal error")
 	if errors.Is(err, errStore) || errors.Is(err, errStoreFull) {
-		return oerr("temporarily_unavailable", "the bridge cannot keep state right now; try again")
+		oe = oerr("temporarily_unavailable", "the bridge cannot keep state right now; try again")
 	}
-	return oerr("server_error", "internal error")
+	oe.cause = err
+	return oe
+}
+
+// logRefusal logs why a request was refused: the OAuth error and, for
+// internal failures, their cause. Neither holds a secret.
+func (b *Bridge) logRefusal(ctx context.Context, what string, oe *oauthError) {
+	if b.log == nil {
+		return
+	}
+	attrs := []any{"error", oe.code, "reason", oe.desc}
+	if oe.cause != nil {
+		attrs = append(attrs, "cause", oe.cause.Error())
+	}
+	b.log.InfoContext(ctx, "ohifbridge: "+what+" refused", attrs...)
 }
 
 var errorPageTemplate = template.Must(template.New("e").Parse(`<!DOCTYPE html>
@@ -178,9 +191,7 @@ var errorPageTemplate = template.Must(template.New("e").Parse(`<!DOCTYPE html>
 
 // errorPage answers an authorization request that cannot be redirected.
 func (b *Bridge) errorPage(w http.ResponseWriter, r *http.Request, status int, oe *oauthError) {
-	if b.log != nil {
-		b.log.InfoContext(r.Context(), "ohifbridge: authorization refused", "error", oe.code, "reason", oe.desc)
-	}
+	b.logRefusal(r.Context(), "authorization", oe)
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Content-Security-Policy", "default-src 'none'; base-uri 'none'; frame-ancestors 'none'")
@@ -225,9 +236,7 @@ func (b *Bridge) serveToken(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if oe != nil {
-		if b.log != nil {
-			b.log.InfoContext(r.Context(), "ohifbridge: token request refused", "error", oe.code, "reason", oe.desc)
-		}
+		b.logRefusal(r.Context(), "token request", oe)
 		writeOAuthError(w, oauthStatus(oe), oe)
 		return
 	}
@@ -430,6 +439,7 @@ func (b *Bridge) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	_, s, err := b.bearerToken(r.Context(), bearer(r))
 	if err != nil {
+		b.logRefusal(r.Context(), "bearer token lookup", serverError(err))
 		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 		return
 	}

@@ -13,8 +13,9 @@ import (
 // oauthError is an OAuth 2.0 error for the client: a code from RFC 6749
 // and a description that never holds a secret.
 type oauthError struct {
-	code string
-	desc string
+	code  string
+	desc  string
+	cause error // for the log only: a store or internal failure
 }
 
 func (e *oauthError) Error() string { return "ohifbridge: " + e.code + ": " + e.desc }

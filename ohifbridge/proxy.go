@@ -72,6 +72,7 @@ func (b *Bridge) serveProxy(w http.ResponseWriter, r *http.Request) {
 	}
 	_, s, err := b.bearerToken(r.Context(), bearer(r))
 	if err != nil {
+		b.logRefusal(r.Context(), "bearer token lookup", serverError(err))
 		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
 		return
 	}
