@@ -507,9 +507,9 @@ func TestKill9MidStudy(t *testing.T) {
 	startGateway(t, spool, aura, "-quiet", "200ms")
 	waitFor(t, "the upload", 60*time.Second, func() bool { return completed(aura) == 1 })
 	waitFor(t, "an empty spool", 10*time.Second, func() bool { return strings.Contains(spoolStatus(t, spool), "no study in the spool") })
-	assert.Len(t, aura.CallsTo(auratest.EndpointInit), 1, "one upload announced")
-	assert.Len(t, aura.CallsTo(auratest.EndpointComplete), 1, "one upload completed")
-	assert.Len(t, aura.Uploads(), 1, "one Tus upload")
+	assert.Equal(t, 1, len(aura.CallsTo(auratest.EndpointInit)), "one upload announced")
+	assert.Equal(t, 1, len(aura.CallsTo(auratest.EndpointComplete)), "one upload completed")
+	assert.Equal(t, 1, len(aura.Uploads()), "one Tus upload")
 	fromZero := 0
 	for _, c := range aura.CallsTo(auratest.EndpointTus) {
 		if c.Method == "PATCH" && c.Header.Get("Upload-Offset") == "0" {
