@@ -548,7 +548,7 @@ func TestUploadRetried(t *testing.T) {
 	}))
 	t.Cleanup(aura.Close)
 	aura.Fail(auratest.EndpointInit, auratest.Failure{Status: 400, Body: `{"message":"study refused for the test"}`, Times: 1})
-	g := startGateway(t, t.TempDir(), aura, "-quiet", "200ms", "-retry", "2s")
+	g := startGateway(t, t.TempDir(), aura, "-quiet", "2s", "-retry", "2s") // a quiet time a loaded machine does not reach mid-association
 	g.storescu(t, dir)
 	waitFor(t, "the study listed as retrying", 30*time.Second, func() bool { return strings.Contains(spoolStatus(t, g.spool), "retrying") })
 	st := spoolStatus(t, g.spool)
@@ -574,7 +574,7 @@ func TestOrthancSends(t *testing.T) {
 	require.NoError(t, err)
 	aura := auratest.NewServer()
 	t.Cleanup(aura.Close)
-	g := startGateway(t, t.TempDir(), aura, "-quiet", "500ms")
+	g := startGateway(t, t.TempDir(), aura, "-quiet", "2s")
 	orthanc := orthanctest.Start(t, "", map[string]any{
 		"DicomModalities": map[string]any{"gateway": []any{gatewayAE, "127.0.0.1", g.port}},
 	})
@@ -614,7 +614,7 @@ func TestDeidentify(t *testing.T) {
 	require.NoError(t, err)
 	aura := auratest.NewServer()
 	t.Cleanup(aura.Close)
-	g := startGateway(t, t.TempDir(), aura, "-quiet", "300ms", "-deidentify", keyFile)
+	g := startGateway(t, t.TempDir(), aura, "-quiet", "2s", "-deidentify", keyFile)
 	g.storescu(t, dir)
 	waitFor(t, "the upload", 30*time.Second, func() bool { return completed(aura) == 1 })
 	got, _ := uploaded(t, aura)
