@@ -252,6 +252,13 @@ func (a *serverAssoc) serve(ctx context.Context) {
 				a.linger(artim)
 				return
 			}
+			if ctx.Err() != nil {
+				// Close or Shutdown cut the association: tell the peer
+				// (A-ABORT from the service user) rather than just
+				// closing the connection.
+				_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+				_, _ = c.nc.Write(encodeShort(pduAbort, 0, 0, 0))
+			}
 			a.logf(slog.LevelWarn, "dicomnet: association aborted", "err", err)
 			return
 		}

@@ -31,7 +31,7 @@ func dial(ctx context.Context, addr string, o DialOptions) (*Association, error)
 		pcs = append(slices.Clip(pcs), PresentationContext{AbstractSyntax: verificationSOPClass, TransferSyntaxes: []string{implicitVRLittleEndian}})
 	}
 	if len(pcs) > maxContexts {
-		return nil, fmt.Errorf("dicomnet: %d presentation contexts proposed, at most %d", len(pcs), maxContexts-1)
+		return nil, fmt.Errorf("dicomnet: %d presentation contexts proposed (Verification included), at most %d", len(pcs), maxContexts)
 	}
 	rq := &assocRQ{
 		called: o.CalledAETitle, calling: o.CallingAETitle,
@@ -266,7 +266,7 @@ func (a *Association) release(ctx context.Context) error {
 		_, err := c.next()
 		if errors.Is(err, errReleaseRP) {
 			stop()
-			a.closed = fmt.Errorf("%w: association released", ErrAborted)
+			a.closed = fmt.Errorf("%w: the association was released", ErrAborted)
 			a.logf(slog.LevelInfo, "dicomnet: association released")
 			return c.nc.Close()
 		}

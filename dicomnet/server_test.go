@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -279,7 +280,9 @@ func TestShutdown(t *testing.T) {
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
 	assert.ErrorIs(t, srv.Shutdown(short), context.DeadlineExceeded)
-	assert.ErrorIs(t, a.Echo(ctx), ErrAborted)
+	err = a.Echo(ctx)
+	assert.ErrorIs(t, err, ErrAborted)
+	assert.ErrorContains(t, err, "aborted by the peer (source 0, reason 0)")
 	_, err = Dial(ctx, ln.Addr().String(), DialOptions{CallingAETitle: "SCU", CalledAETitle: "GATEWAY"})
 	assert.Error(t, err, "no longer listening")
 }
@@ -301,4 +304,32 @@ func TestStatus(t *testing.T) {
 		assert.Equal(t, tc.failure, tc.s.Failure(), tc.str)
 		assert.Equal(t, tc.str, tc.s.String())
 	}
+}
+
+// TestDialChecks: bad AE titles, too many contexts and a non-Part 10
+// file fail before anything reaches the peer.
+func TestDialChecks(t *testing.T) {
+	host, port := serve(t, &Server{AETitle: "GATEWAY", AnyCallingAETitle: true})
+	addr := host + ":" + portArg(port)
+	ctx := context.Background()
+	many := make([]PresentationContext, 128)
+	for i := range many {
+		many[i] = PresentationContext{AbstractSyntax: secondaryCapture, TransferSyntaxes: []string{explicitVRLittleEndian}}
+	}
+	for name, o := range map[string]DialOptions{
+		"no calling AE":     {CalledAETitle: "GATEWAY"},
+		"long called AE":    {CallingAETitle: "SCU", CalledAETitle: "SEVENTEEN_LETTERS"},
+		"too many":          {CallingAETitle: "SCU", CalledAETitle: "GATEWAY", Contexts: many},
+		"no syntax":         {CallingAETitle: "SCU", CalledAETitle: "GATEWAY", Contexts: []PresentationContext{{AbstractSyntax: secondaryCapture}}},
+		"control character": {CallingAETitle: "SC\nU", CalledAETitle: "GATEWAY"},
+	} {
+		_, err := Dial(ctx, addr, o)
+		assert.ErrorContains(t, err, "dicomnet: ", name)
+	}
+	a, err := Dial(ctx, addr, DialOptions{CallingAETitle: "SCU", CalledAETitle: "GATEWAY", Contexts: many[:127]})
+	require.NoError(t, err, "127 contexts and Verification")
+	_, err = a.StoreFile(ctx, strings.NewReader("not DICOM"))
+	assert.ErrorContains(t, err, "not a DICOM Part 10 file")
+	require.NoError(t, a.Echo(ctx))
+	require.NoError(t, a.Release(ctx))
 }

@@ -65,8 +65,10 @@ func (s Status) String() string {
 // Errors about the association as a whole.
 var (
 	// ErrAborted means the association ended with an A-ABORT, or its
-	// connection closed, before the operation completed. A dataset being
-	// received when this happens is incomplete.
+	// connection closed, before the operation completed, or that the
+	// association is no longer open (aborted or released) when an
+	// operation starts. A dataset being received when this happens is
+	// incomplete.
 	ErrAborted = errors.New("dicomnet: association aborted")
 	// ErrProtocol means the peer sent something the protocol does not
 	// allow (a malformed or unexpected PDU or command); the association

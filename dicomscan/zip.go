@@ -57,6 +57,13 @@ type Zip struct {
 	// OnProgress, if set, is called after each entry is written. Calls
 	// are serialized and come from the goroutine that called Write.
 	OnProgress func(ZipProgress)
+	// Open, if set, returns the bytes of an entry instead of its file:
+	// a transformation of it, such as its de-identified copy. It must
+	// return exactly Instance.Size bytes, the same ones at every call
+	// (Write fails with [ErrChanged] otherwise); it is called from
+	// several goroutines at once. Nil reads the file (or .zip member) the
+	// scan found.
+	Open func(ctx context.Context, in *Instance) (io.ReadCloser, error)
 
 	aheadLimit int64 // tests: the largest entry compressed ahead; 0 means maxBuffered
 }
@@ -315,6 +322,7 @@ func (z *Zip) Write(ctx context.Context, w io.Writer, studies []*Study) (int64, 
 		limit = maxBuffered
 	}
 	zw := &zipWriter{z: z, level: level, cw: &countWriter{w: w}, src: newSources()}
+	zw.src.custom = z.Open
 	defer zw.src.close()
 	zw.zw = zip.NewWriter(zw.cw)
 	zw.progress.TotalEntries = len(entries)
@@ -559,7 +567,13 @@ func (c *compressor) compress(ctx context.Context, src *sources, in *Instance, w
 // copyEntry copies the source of in to w, checking its size against the
 // scan, and returns its CRC-32 and length.
 func copyEntry(ctx context.Context, src *sources, in *Instance, w io.Writer, buf []byte) (uint32, int64, error) {
-	r, err := src.open(in)
+	var r io.ReadCloser
+	var err error
+	if src.custom != nil {
+		r, err = src.custom(ctx, in)
+	} else {
+		r, err = src.open(in)
+	}
 	if err != nil {
 		return 0, 0, &FileError{Path: in.Path, Err: err}
 	}
@@ -599,6 +613,7 @@ func copyEntry(ctx context.Context, src *sources, in *Instance, w io.Writer, buf
 type sources struct {
 	mu       sync.Mutex
 	archives map[string]*archiveSource
+	custom   func(context.Context, *Instance) (io.ReadCloser, error) // Zip.Open
 }
 
 type archiveSource struct {

@@ -51,6 +51,11 @@
 // again: if the files changed meanwhile the upload fails with
 // [*SourcesChangedError] rather than complete a corrupt archive.
 //
+// With [Uploader.Deidentify] every file is de-identified (package deid)
+// before it is zipped: the archive, its entry names and the init body
+// carry only the de-identified values, the sources are only read, and a
+// resume is still exact (see docs/uploader.md, "De-identification").
+//
 // # The API client
 //
 // [API] is the client of the uploader endpoints, authenticated with an

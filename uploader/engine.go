@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/dicombridge/dicombridge/deid"
 	"github.com/dicombridge/dicombridge/dicomscan"
 	"github.com/dicombridge/dicombridge/tusclient"
 )
@@ -110,6 +111,24 @@ type Uploader struct {
 
 	// Scanner finds the studies; nil means a zero dicomscan.Scanner.
 	Scanner *dicomscan.Scanner
+	// Deidentify, when set, de-identifies every file with this profile
+	// before it is zipped: the archive, its entry names
+	// ("<new StudyInstanceUID>/<new SOPInstanceUID>.dcm") and the init
+	// body carry only what the de-identified copies hold (new UIDs,
+	// pseudonyms, the values the profile leaves), never the originals.
+	// The source files are only read. Session.Studies and Session.Remove
+	// then use the new UIDs; Session.Scan still describes the originals
+	// (it stays on this machine). Files the profile refuses (a burned-in
+	// annotation, say) are left out and listed in Session.Scan().Errors.
+	// Prepare de-identifies every file once to learn this, and the
+	// archive de-identifies them again as it goes (one more pass over
+	// the files; nothing is written to disk). The output is
+	// deterministic, so a resume produces the same archive; Resume
+	// refuses an upload begun with another key, or without
+	// de-identification. Source, PatientID, Context and SubmitMetadata
+	// are sent as given: put no identity there. See docs/uploader.md,
+	// "De-identification".
+	Deidentify *deid.Profile
 	// Store stores the zip entries instead of deflating them: more bytes on
 	// the wire, less CPU, and one pass over the files even with a Tus server
 	// without creation-defer-length. Encapsulated (already compressed)
@@ -349,7 +368,7 @@ func (u *Uploader) Prepare(ctx context.Context, paths ...string) (*Session, erro
 		return nil, err
 	}
 	s := newSession(u, id, assembly)
-	if err := s.prepare(ctx, abs, archiveOptions{Store: u.Store, Level: u.level()}, nil); err != nil {
+	if err := s.prepare(ctx, abs, archiveOptions{Store: u.Store, Level: u.level(), Deid: deidFingerprint(u.Deidentify)}, nil); err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -63,6 +63,7 @@ type Session struct {
 	tus   *tusclient.Client
 	tusUp *tusclient.Upload
 	ends  entryEnds
+	deid  *deidentifier // with Uploader.Deidentify
 }
 
 func newSession(u *Uploader, id, assembly string) *Session {
@@ -209,6 +210,9 @@ func (s *Session) prepareInner(ctx context.Context, paths []string, opts archive
 	}
 	s.scan = res
 	s.studies = res.Studies
+	if err := s.deidentify(ctx, res); err != nil {
+		return err
+	}
 	if saved != nil {
 		for _, uid := range saved.Removed {
 			_ = s.Remove(uid) // a study gone since is caught by the plan check
@@ -305,6 +309,9 @@ func (s *Session) run(ctx context.Context, studies []*dicomscan.Study) (*Result,
 		return nil, s.noStudies()
 	}
 	z := dicomscan.Zip{Store: s.opts.Store, Level: s.opts.Level, Workers: u.Workers}
+	if s.deid != nil {
+		z.Open = s.deid.open
+	}
 	entries := z.Entries(studies)
 	res := &Result{UploadID: s.id, Studies: len(studies), Instances: len(entries)}
 	for _, st := range studies {

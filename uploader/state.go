@@ -51,6 +51,8 @@ const archiveFormat = "dicombridge-uploader-zip/1"
 type archiveOptions struct {
 	Store bool `json:"store"`
 	Level int  `json:"level"`
+	// Deid is deidFingerprint of Uploader.Deidentify; empty without it.
+	Deid string `json:"deid,omitempty"`
 }
 
 // savedState is the JSON state file of an unfinished upload. It holds no

@@ -13,13 +13,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/suyashkumar/dicom"
 
+	benchcorpus "github.com/dicombridge/dicombridge/bench/internal/corpus"
 	"github.com/dicombridge/dicombridge/dicomgen"
 	"github.com/dicombridge/dicombridge/dicomscan"
 )
@@ -27,78 +27,17 @@ import (
 // The corpus: one CT-like study of 2,000 slices of 512 × 512 × 16 bits.
 var corpusOptions = dicomgen.Options{Studies: 1, SeriesPerStudy: 4, InstancesPerSeries: 500, Rows: 512, Columns: 512, Seed: 2000}
 
-var (
-	corpusOnce  sync.Once
-	corpusDir   string
-	corpusFiles []string
-	corpusBytes int64
-	corpusErr   error
-)
-
-// corpus returns the benchmark corpus, writing it on first use, and warms
-// the page cache by reading every file once.
+// corpus returns the benchmark corpus, writing it on first use (see
+// bench/internal/corpus), and warms the page cache.
 func corpus(tb testing.TB) (string, []string, int64) {
 	tb.Helper()
-	corpusOnce.Do(func() {
-		dir := os.Getenv("DICOMBRIDGE_BENCH_CORPUS")
-		if dir == "" {
-			dir = filepath.Join(os.TempDir(), "dicombridge-bench-ct2000")
-		}
-		marker := filepath.Join(dir, "complete")
-		want := fmt.Sprintf("%+v\n", corpusOptions)
-		if b, err := os.ReadFile(marker); err != nil || string(b) != want {
-			os.RemoveAll(dir)
-			if _, err := dicomgen.Write(context.Background(), filepath.Join(dir, "study"), corpusOptions); err != nil {
-				corpusErr = err
-				return
-			}
-			if err := os.WriteFile(marker, []byte(want), 0o644); err != nil {
-				corpusErr = err
-				return
-			}
-		}
-		corpusDir = filepath.Join(dir, "study")
-		corpusErr = filepath.WalkDir(corpusDir, func(p string, d os.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			corpusFiles = append(corpusFiles, p)
-			b, err := os.ReadFile(p) // warm the cache
-			corpusBytes += int64(len(b))
-			return err
-		})
-	})
-	if corpusErr != nil {
-		tb.Fatal(corpusErr)
-	}
-	return corpusDir, corpusFiles, corpusBytes
+	c := benchcorpus.Get(tb, "ct2000", corpusOptions)
+	return c.Dir, c.Files, c.Bytes
 }
 
 // parallel runs fn over files with n goroutines.
 func parallel(files []string, n int, fn func(p string) error) error {
-	var next atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(files) {
-					return
-				}
-				if err := fn(files[i]); err != nil {
-					firstErr.CompareAndSwap(nil, err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err, ok := firstErr.Load().(error); ok {
-		return err
-	}
-	return nil
+	return benchcorpus.Parallel(files, n, fn)
 }
 
 // cpuTime returns the user+system CPU time of this process and its
