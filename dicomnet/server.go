@@ -76,9 +76,10 @@ type StoreHandler interface {
 	// Store reads req.Data to its end and stores the instance, returning
 	// the status to send back: StatusSuccess only once the instance is
 	// safely kept, and only if req.Data returned io.EOF (an error from
-	// req.Data means the dataset is incomplete). ctx ends when the
-	// association is aborted or the server is closed. Calls for different
-	// associations run concurrently.
+	// req.Data means the dataset is incomplete: the peer aborted, the
+	// connection dropped or timed out). ctx ends when the server cuts the
+	// association (Close, or Shutdown's deadline). Calls for different
+	// associations run concurrently; one association's calls run in turn.
 	Store(ctx context.Context, req *StoreRequest) Status
 }
 

@@ -82,7 +82,7 @@ func startBrowser(t *testing.T) *browser {
 	chromium := testenv.Chromium(t)
 	testenv.NodeModules(t, browserDir, "oidc-client-ts", "playwright-core")
 	tmp := t.TempDir() // playwright's fresh --user-data-dir goes here
-	b := &browser{lines: make(chan string, 1), stderr: &testenv.Buffer{}}
+	b := &browser{lines: make(chan string, 16), stderr: &testenv.Buffer{}}
 	b.cmd = exec.Command(node, "driver.mjs", chromium)
 	b.cmd.Dir = browserDir
 	b.cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1")
@@ -319,15 +319,26 @@ type call struct {
 	Status                              int
 }
 
-// recorder records the requests its handler answers.
+// recorder records the requests its handler answers (404 until serve).
 type recorder struct {
-	h http.Handler
-
-	mu    sync.Mutex // guards calls
+	mu    sync.Mutex // guards h and calls
+	h     http.Handler
 	calls []call
 }
 
+func (rec *recorder) serve(h http.Handler) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.h = h
+}
+
 func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec.mu.Lock()
+	h := rec.h
+	rec.mu.Unlock()
+	if h == nil {
+		h = http.NotFoundHandler()
+	}
 	sr := &httpx.StatusRecorder{ResponseWriter: w}
 	defer func() {
 		c := call{Method: r.Method, Path: r.URL.Path, Origin: r.Header.Get("Origin"),
@@ -336,7 +347,7 @@ func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.calls = append(rec.calls, c)
 		rec.mu.Unlock()
 	}()
-	rec.h.ServeHTTP(sr, r)
+	h.ServeHTTP(sr, r)
 }
 
 // take returns the calls recorded since the last take.

@@ -60,10 +60,10 @@ type browserWorld struct {
 	idTokenKey *rsa.PublicKey
 }
 
-// newWorld starts the fake KHEOPS with alice's album holding one CT study
-// of two 512 × 512 instances, a bridge in mode registered in that album,
-// and the OHIF origin configured for it. viewerURL is the bridge's
-// Client.ViewerURL ("" for its default).
+// newBrowserWorld starts the fake KHEOPS with alice's album holding one CT
+// study of two 512 × 512 instances, a bridge in mode registered in that
+// album, and the OHIF origin configured for it. viewerURL makes the
+// bridge's Client.ViewerURL from OHIF's origin (nil: the bridge's default).
 func newBrowserWorld(t *testing.T, mode ohifbridge.Mode, viewerURL func(ohif string) string) *browserWorld {
 	t.Helper()
 	ctx := context.Background()
@@ -85,7 +85,7 @@ func newBrowserWorld(t *testing.T, mode ohifbridge.Mode, viewerURL func(ohif str
 	w.study = w.files[0].StudyInstanceUID
 
 	// The bridge's server exists before the bridge: its URL is the issuer.
-	w.bridge = &recorder{h: http.NotFoundHandler()}
+	w.bridge = &recorder{}
 	bsrv := httptest.NewServer(w.bridge)
 	t.Cleanup(bsrv.Close)
 	w.bridgeURL = bsrv.URL
@@ -128,7 +128,7 @@ func newBrowserWorld(t *testing.T, mode ohifbridge.Mode, viewerURL func(ohif str
 	}
 	b, err := ohifbridge.New(opts)
 	require.NoError(t, err)
-	w.bridge.h = b.Handler()
+	w.bridge.serve(b.Handler())
 
 	w.kheopsID, err = w.k.Register(ctx, w.alice, album, "OHIF", opts.Provider.ConfigurationURL)
 	require.NoError(t, err)

@@ -37,6 +37,11 @@ func Node(t testing.TB) string {
 func NodeModules(t testing.TB, dir string, packages ...string) string {
 	t.Helper()
 	install := "npm ci --prefix " + dir
+	if abs, err := filepath.Abs(dir); err == nil {
+		if rel, err := filepath.Rel(RepoRoot(t), abs); err == nil {
+			install = "npm ci --prefix " + rel + " (from the repository root)"
+		}
+	}
 	var lock struct {
 		Packages map[string]struct {
 			Version string `json:"version"`
