@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -72,4 +75,22 @@ func TestCommandLine(t *testing.T) {
 			assert.NotContains(t, out.String(), "album created")
 		})
 	}
+}
+
+// TestKheopsRefuses: a refused call exits 1 with one line naming the call
+// and a hint, and never the token.
+func TestKheopsRefuses(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = io.WriteString(w, `{"message":"Authorization error","detail":"You don't have the permission to do this with this type of token"}`)
+	}))
+	defer srv.Close()
+	t.Setenv("KHEOPS_URL", srv.URL)
+	t.Setenv("KHEOPS_TOKEN", "AbCdEfGhIjKlMnOpQrStUv")
+	var out, errOut testenv.Buffer
+	code := run(context.Background(), []string{"-share-with", "bob@example.org"}, &out, &errOut)
+	assert.Equal(t, 1, code)
+	assert.Regexp(t, `^kheopsalbum: kheops: POST `+regexp.QuoteMeta(srv.URL)+`/api/albums: HTTP 403: Authorization error: You don't have the permission to do this with this type of token; check KHEOPS_TOKEN and your rights in the album\n$`, errOut.String())
+	assert.NotContains(t, errOut.String()+out.String(), "AbCdEfGhIj")
 }
