@@ -513,3 +513,24 @@ func TestUserLookup(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, f.do(http.MethodGet, "/api/users?search=ab", f.alice, nil).Status)
 	assert.Equal(t, http.StatusNoContent, f.do(http.MethodGet, "/api/users?search=zzz", f.alice, nil).Status)
 }
+
+func TestSeriesMetadataAndInstanceSearch(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, kheopstest.Config{})
+	_, err := f.k.AddInstance(f.album, kheopstest.NewInstance(kheopstest.InstanceSpec{StudyUID: "1.2.3", SeriesUID: "1.2.3.2",
+		SOPInstanceUID: "1.2.3.2.1", PatientName: "DOE^JOHN", PatientID: "P1", StudyDescription: "Chest", InstanceNumber: 4}))
+	require.NoError(t, err)
+	meta := f.do(http.MethodGet, "/api/studies/1.2.3/series/1.2.3.2/metadata", f.bob, nil)
+	require.Equal(t, http.StatusOK, meta.Status)
+	var ds []map[string]json.RawMessage
+	meta.decode(t, &ds)
+	require.Len(t, ds, 1)
+	assert.JSONEq(t, `{"vr":"UI","Value":["1.2.3.2.1"]}`, string(ds[0]["00080018"]))
+	inst := f.do(http.MethodGet, "/api/studies/1.2.3/series/1.2.3.2/instances", f.bob, nil)
+	require.Equal(t, http.StatusOK, inst.Status)
+	assert.Equal(t, `[{"00080016":{"vr":"UI","Value":["1.2.840.10008.5.1.4.1.1.2"]},"00080018":{"vr":"UI","Value":["1.2.3.2.1"]},`+
+		`"00081190":{"vr":"UR","Value":["`+f.k.URL+`/api/studies/1.2.3/series/1.2.3.2/instances/1.2.3.2.1"]},"0020000D":{"vr":"UI","Value":["1.2.3"]},`+
+		`"0020000E":{"vr":"UI","Value":["1.2.3.2"]},"00200013":{"vr":"IS","Value":[4]}}]`, inst.Body)
+	assert.Equal(t, http.StatusNotFound, f.do(http.MethodGet, "/api/studies/1.2.3/series/9.9/metadata", f.bob, nil).Status)
+	assert.Equal(t, http.StatusNotFound, f.do(http.MethodGet, "/api/studies/1.2.3/series/1.2.3.2/instances", f.carol, nil).Status)
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/dicombridge/dicombridge/kheops/kheopstest"
@@ -46,4 +47,32 @@ func ExampleParseLaunchPage() {
 	}
 	fmt.Println(u)
 	// Output: https://rp.example/cb?code=x&client_id=y
+}
+
+// Example_restAPI creates an album through KHEOPS's REST API (a form,
+// answered with snake_case JSON) and lists albums a page at a time.
+func Example_restAPI() {
+	s := kheopstest.NewServer(nil)
+	defer s.Close()
+	alice := s.AddUser(kheopstest.User{Sub: "alice", Email: "alice@example.org"})
+	call := func(method, path string, form url.Values) *http.Response {
+		req, _ := http.NewRequestWithContext(context.Background(), method, s.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Authorization", "Bearer "+alice)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := s.Client().Do(req)
+		if err != nil {
+			log.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	for _, name := range []string{"Teaching", "Research"} {
+		fmt.Println(call(http.MethodPost, "/api/albums", url.Values{"name": {name}, "addUser": {"true"}}).StatusCode)
+	}
+	list := call(http.MethodGet, "/api/albums?limit=1", nil)
+	fmt.Println(list.StatusCode, list.Header.Get("X-Total-Count"))
+	// Output:
+	// 201
+	// 201
+	// 200 2
 }

@@ -175,24 +175,49 @@ func (s *Server) serveSearchSeries(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// serveMetadata is WADO-RS GET ROOT/api/studies/{study}/metadata.
+// serveMetadata is WADO-RS GET ROOT/api/studies/{study}[/series/{series}]/metadata.
 func (s *Server) serveMetadata(w http.ResponseWriter, r *http.Request) {
 	s.serveStudy(w, r, func(se *series) []map[string]attribute {
-		keys := make([]string, 0, len(se.instances))
-		for k := range se.instances {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		out := make([]map[string]attribute, 0, len(keys))
-		for _, k := range keys {
-			out = append(out, se.instances[k].hdr.dicomJSON())
+		out := []map[string]attribute{}
+		for _, in := range se.sorted() {
+			out = append(out, in.hdr.dicomJSON())
 		}
 		return out
 	})
 }
 
-// serveStudy answers a read of one study with the datasets perSeries
-// returns for each series the caller may read.
+// serveSearchInstances is QIDO-RS GET ROOT/api/studies/{study}/series/{series}/instances.
+func (s *Server) serveSearchInstances(w http.ResponseWriter, r *http.Request) {
+	s.serveStudy(w, r, func(se *series) []map[string]attribute {
+		out := []map[string]attribute{}
+		for _, in := range se.sorted() {
+			ds := map[string]attribute{}
+			copyAttrs(ds, in.hdr, "00080016", "00080018", "00200013")
+			ds["0020000D"] = attribute{VR: "UI", Value: []any{in.StudyUID}}
+			ds["0020000E"] = attribute{VR: "UI", Value: []any{se.uid}}
+			ds["00081190"] = attribute{VR: "UR", Value: []any{s.root + "/api/studies/" + in.StudyUID + "/series/" + se.uid + "/instances/" + in.SOPInstanceUID}}
+			out = append(out, ds)
+		}
+		return out
+	})
+}
+
+// sorted returns the series' instances by SOP instance UID.
+func (se *series) sorted() []*storedInstance {
+	keys := make([]string, 0, len(se.instances))
+	for k := range se.instances {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]*storedInstance, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, se.instances[k])
+	}
+	return out
+}
+
+// serveStudy answers a read of one study (or of its {series}) with the
+// datasets perSeries returns for each series the caller may read.
 func (s *Server) serveStudy(w http.ResponseWriter, r *http.Request, perSeries func(*series) []map[string]attribute) {
 	c := s.authn(w, r)
 	if c == nil {
@@ -212,6 +237,9 @@ func (s *Server) serveStudy(w http.ResponseWriter, r *http.Request, perSeries fu
 	var visible []*series
 	if st != nil {
 		visible = s.visibleSeriesLocked(c, st, from)
+	}
+	if uid := r.PathValue("series"); uid != "" {
+		visible = slices.DeleteFunc(visible, func(se *series) bool { return se.uid != uid })
 	}
 	if len(visible) == 0 {
 		w.WriteHeader(http.StatusNotFound)

@@ -384,6 +384,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 		"GET /studies":                                           s.serveSearchStudies,
 		"GET /studies/{study}/series":                            s.serveSearchSeries,
 		"GET /studies/{study}/metadata":                          s.serveMetadata,
+		"GET /studies/{study}/series/{series}/metadata":          s.serveMetadata,
+		"GET /studies/{study}/series/{series}/instances":         s.serveSearchInstances,
 		"POST /studies":                                          s.serveStore,
 		"POST /studies/{study}":                                  s.serveStore,
 		"POST /albums":                                           s.serveCreateAlbum,
