@@ -11,6 +11,11 @@
 // resumed, a completed one is not repeated). A failed upload stays in the
 // spool and is retried with growing waits. -status lists what is pending.
 //
+// -deidentify KEYFILE de-identifies every study as it is uploaded (package
+// deid: the Basic Application Level Confidentiality Profile with keyed,
+// deterministic pseudonyms, so an interrupted upload resumes); the spool
+// keeps the originals, on this machine.
+//
 // Credentials come from the environment only, as for examples/upload:
 // AURA_API_KEY and either AURA_UPLOAD_TOKEN or AURA_APP_ID with
 // AURA_APP_SECRET. -no-upload keeps the studies in the spool and needs
@@ -24,6 +29,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -36,6 +42,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dicombridge/dicombridge/deid"
 	"github.com/dicombridge/dicombridge/dicomnet"
 	"github.com/dicombridge/dicombridge/gateway"
 	"github.com/dicombridge/dicombridge/internal/auraenv"
@@ -45,6 +52,7 @@ import (
 
 type options struct {
 	listen, ae, spool, api, allow string
+	deidKey                       string
 	quiet, retry                  time.Duration
 	noUpload, status, noSync      bool
 	verbose                       bool
@@ -80,6 +88,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.DurationVar(&o.quiet, "quiet", gateway.DefaultQuiet, "upload a study once it received nothing for this `DURATION`")
 	fs.DurationVar(&o.retry, "retry", 30*time.Second, "first wait before retrying a failed upload (`DURATION`), doubled at each failure up to 30m")
 	fs.StringVar(&o.api, "api", getenv("AURA_API_URL"), "Aura API base `URL`, ending in /api (default $AURA_API_URL)")
+	fs.StringVar(&o.deidKey, "deidentify", "", "de-identify every study before it leaves (PS3.15 Basic Profile, keyed pseudonyms) with the secret key in `KEYFILE` (at least 32 bytes); the spool keeps the originals")
 	fs.BoolVar(&o.noUpload, "no-upload", false, "keep the studies in the spool, upload nothing (needs no -api nor credentials)")
 	fs.BoolVar(&o.status, "status", false, "list the studies in -spool and exit (works while a gateway runs on it)")
 	fs.BoolVar(&o.noSync, "no-fsync", false, "acknowledge instances before they are on disk (benchmarks only: a power loss can lose acknowledged instances)")
@@ -116,6 +125,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			Hint: "name the AE titles of the modalities and PACS that send (e.g. -allow-calling CT1,PACS), or * for any"})
 	case o.quiet <= 0 || o.retry <= 0:
 		return cmd.Fail(cli.Usagef("-quiet and -retry must be positive"))
+	case o.noUpload && o.deidKey != "":
+		return cmd.Fail(cli.Usagef("-deidentify applies to uploads: it excludes -no-upload"))
 	case !o.noUpload && o.api == "":
 		return cmd.Fail(&cli.UsageError{Msg: "-api (or AURA_API_URL) is required", Hint: "or use -no-upload to keep the studies in the spool"})
 	}
@@ -127,10 +138,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err != nil {
 			return cmd.Fail(err)
 		}
-		cfg.Uploader = &gateway.Aura{Uploader: &uploader.Uploader{
+		u := &uploader.Uploader{
 			API:    &uploader.API{BaseURL: o.api, APIKey: getenv("AURA_API_KEY"), Tokens: tokens},
 			Logger: logger,
-		}}
+		}
+		if o.deidKey != "" {
+			key, err := os.ReadFile(o.deidKey)
+			if err != nil {
+				return cmd.Fail(cli.Usagef("-deidentify: %v", err))
+			}
+			if u.Deidentify, err = deid.New(deid.Config{Key: bytes.TrimRight(key, "\r\n")}); err != nil {
+				return cmd.Fail(&cli.UsageError{Msg: "-deidentify: " + err.Error(), Hint: "make a key with: head -c 32 /dev/urandom > KEYFILE"})
+			}
+		}
+		cfg.Uploader = &gateway.Aura{Uploader: u}
 	}
 	g, err := gateway.Open(ctx, cfg)
 	if err != nil {

@@ -26,6 +26,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dicombridge/dicombridge/auratest"
+	"github.com/dicombridge/dicombridge/deid"
 	"github.com/dicombridge/dicombridge/dicomgen"
 	"github.com/dicombridge/dicombridge/internal/orthanctest"
 	"github.com/dicombridge/dicombridge/internal/testenv"
@@ -239,7 +240,8 @@ func uploadedAfter(t *testing.T, aura *auratest.Server, skip int) (files map[str
 			uid := sopUID(t, b)
 			files[uid] = b
 			count[uid]++
-			assert.True(t, strings.HasPrefix(path.Base(f.Name), "instances-"+uid), f.Name)
+			base := path.Base(f.Name) // the spool's name, or the de-identified one
+			assert.True(t, strings.HasPrefix(base, "instances-"+uid) || base == uid+".dcm", f.Name)
 		}
 		zr.Close()
 	}
@@ -594,4 +596,33 @@ func TestOrthancSends(t *testing.T) {
 		assert.Equal(t, 1, count[f.SOPInstanceUID])
 	}
 	assert.Contains(t, string(got[files[0].SOPInstanceUID][:400]), "ORTHANCTEST", "the calling AE title as Source Application Entity Title")
+}
+
+// TestDeidentify: with -deidentify KEYFILE, the study reaches Aura
+// de-identified: every instance under the keyed UID deid gives its SOP
+// Instance UID, without the patient's name; the spool kept the originals
+// until the upload.
+func TestDeidentify(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	files, err := dicomgen.Write(context.Background(), dir, dicomgen.Options{InstancesPerSeries: 3, Seed: 25})
+	require.NoError(t, err)
+	key := bytes.Repeat([]byte("k"), 32)
+	keyFile := filepath.Join(t.TempDir(), "key")
+	require.NoError(t, os.WriteFile(keyFile, append(key, '\n'), 0o600))
+	profile, err := deid.New(deid.Config{Key: key})
+	require.NoError(t, err)
+	aura := auratest.NewServer()
+	t.Cleanup(aura.Close)
+	g := startGateway(t, t.TempDir(), aura, "-quiet", "300ms", "-deidentify", keyFile)
+	g.storescu(t, dir)
+	waitFor(t, "the upload", 30*time.Second, func() bool { return completed(aura) == 1 })
+	got, _ := uploaded(t, aura)
+	require.Len(t, got, len(files))
+	for _, f := range files {
+		b, ok := got[profile.UID(f.SOPInstanceUID)]
+		require.True(t, ok, "%s not uploaded under its de-identified UID", f.Name)
+		assert.NotContains(t, string(b), f.SOPInstanceUID)
+		assert.NotContains(t, string(b), f.PatientID)
+	}
 }
