@@ -251,3 +251,25 @@ func TestDummyOfDeclaredLength(t *testing.T) {
 	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(16<<20))
 	assert.Less(t, out.Len(), 1<<20)
 }
+
+// TestConcurrentUse: one Profile serves many goroutines (run with -race),
+// each getting the same bytes.
+func TestConcurrentUse(t *testing.T) {
+	p, _ := New(allOptions)
+	in := sample{ts: dicomio.ImplicitVRLittleEndian, pixels: []byte{1, 2}}.build(t)
+	want, _ := apply(t, p, in)
+	errs := make(chan error, 8)
+	outs := make(chan []byte, 8)
+	for range 8 {
+		go func() {
+			var out bytes.Buffer
+			_, err := p.Apply(context.Background(), &out, bytes.NewReader(in))
+			errs <- err
+			outs <- out.Bytes()
+		}()
+	}
+	for range 8 {
+		require.NoError(t, <-errs)
+		assert.Equal(t, want, <-outs)
+	}
+}

@@ -16,9 +16,11 @@
 //     the published table into this package (go generate; the edition is
 //     [Edition]): remove (X), empty (Z), replace by a dummy value (D),
 //     keep (K), clean (C) or replace a UID (U). Combined actions such as
-//     X/Z or X/Z/D are resolved by the strictest type the attribute has in
-//     any module of the standard, so the output stays valid for every IOD.
-//     Attributes the table does not list are kept.
+//     X/Z or X/Z/D, which depend on the attribute's type in the file's IOD,
+//     resolve to the choice that is valid whatever that type is (X/Z to
+//     empty, X/D, Z/D and X/Z/D to a dummy), so no original value survives
+//     and the output stays valid for every IOD. Attributes the table does
+//     not list are kept.
 //   - Every UID the table marks U becomes a "2.25." UID derived from the
 //     original and the key with HMAC-SHA256 ([Profile.UID]): the same UID
 //     and key give the same new UID on every machine and in every run, so

@@ -37,11 +37,15 @@ func (r *Reader) Enter() error {
 }
 
 // leave ends the innermost entered value when the reader is at its end,
-// returning the delimiter that stands for its end.
-func (r *Reader) leave() (Header, bool) {
+// returning the delimiter that stands for its end. Being past the end
+// (which within prevents) is malformed.
+func (r *Reader) leave() (Header, bool, error) {
 	n := len(r.stack)
 	if n == 0 || r.stack[n-1].end < 0 || r.pos < r.stack[n-1].end {
-		return Header{}, false
+		return Header{}, false, nil
+	}
+	if r.pos > r.stack[n-1].end {
+		return Header{}, false, fmt.Errorf("%w: read past the end of an entered value", ErrMalformed)
 	}
 	f := r.stack[n-1]
 	r.stack = r.stack[:n-1]
@@ -51,7 +55,7 @@ func (r *Reader) leave() (Header, bool) {
 		h.Tag = TagItemDelimitation
 	}
 	r.cur = h
-	return h, true
+	return h, true, nil
 }
 
 // within checks that an element whose header takes n bytes fits in the

@@ -76,6 +76,7 @@ func TestEnterBounds(t *testing.T) {
 	bad[i+6] = 6
 	_, err := walk(bad, ExplicitLittle)
 	assert.True(t, errors.Is(err, ErrMalformed), "%v", err)
+	assert.ErrorContains(t, err, "(0008,1155) runs past the end", "the element that overruns is the one refused")
 
 	// A defined-length sequence holding a sequence delimiter is malformed.
 	delim, _ := AppendHeader(nil, Header{Tag: TagSequenceDelimitation}, ExplicitLittle)

@@ -195,7 +195,10 @@ func (r *Reader) Next() (Header, error) {
 	if err := r.skipRest(); err != nil {
 		return Header{}, err
 	}
-	if h, ok := r.leave(); ok {
+	if h, ok, err := r.leave(); ok || err != nil {
+		if err != nil {
+			return Header{}, r.fail(err, false)
+		}
 		return h, nil
 	}
 	b, err := r.br.Peek(8)
