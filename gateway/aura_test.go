@@ -101,9 +101,9 @@ func TestAuraCompletedNotRepeated(t *testing.T) {
 	s := study(t, dicomgen.Options{InstancesPerSeries: 2, Seed: 13})
 	require.NoError(t, up.Upload(context.Background(), s))
 	require.NoError(t, up.Upload(context.Background(), s))
-	assert.Len(t, aura.CallsTo(auratest.EndpointInit), 1)
-	assert.Len(t, aura.CallsTo(auratest.EndpointComplete), 1)
-	require.Len(t, aura.Sessions(), 1)
+	assert.Equal(t, 1, len(aura.CallsTo(auratest.EndpointInit)))
+	assert.Equal(t, 1, len(aura.CallsTo(auratest.EndpointComplete)))
+	require.Equal(t, 1, len(aura.Sessions()))
 	assert.Equal(t, auratest.StateCompleted, aura.Sessions()[0].State)
 }
 
@@ -128,10 +128,10 @@ func TestAuraResumesInterrupted(t *testing.T) {
 	require.ErrorIs(t, err, uploader.ErrPaused)
 	aura.ClearFailures()
 	require.NoError(t, up.Upload(context.Background(), s))
-	assert.Len(t, aura.CallsTo(auratest.EndpointInit), 1)
-	require.Len(t, aura.Sessions(), 1)
+	assert.Equal(t, 1, len(aura.CallsTo(auratest.EndpointInit)))
+	require.Equal(t, 1, len(aura.Sessions()))
 	assert.Equal(t, auratest.StateCompleted, aura.Sessions()[0].State)
-	assert.Len(t, aura.Uploads(), 1)
+	assert.Equal(t, 1, len(aura.Uploads()))
 }
 
 // TestAuraFailedStartsAnew: after a failure Aura was told of, the next

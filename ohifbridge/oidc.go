@@ -422,10 +422,20 @@ func bearer(r *http.Request) string {
 	return ""
 }
 
-// unauthorized answers a request without a valid access token.
-func unauthorized(w http.ResponseWriter) {
-	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-	http.Error(w, http.StatusText(http.StatusUnauthorized), http.StatusUnauthorized)
+// sessionOf returns the live session of the request's bearer token, or
+// answers the request itself (401 without a valid token, 503 when the
+// store fails) and returns nil.
+func (b *Bridge) sessionOf(w http.ResponseWriter, r *http.Request) *session {
+	_, s, err := b.bearerToken(r.Context(), bearer(r))
+	switch {
+	case err != nil:
+		b.logRefusal(r.Context(), "bearer token lookup", serverError(err))
+		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
+	case s == nil:
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		http.Error(w, http.StatusText(http.StatusUnauthorized), http.StatusUnauthorized)
+	}
+	return s
 }
 
 // serveUserinfo is the userinfo endpoint: the KHEOPS user, with the
@@ -437,14 +447,8 @@ func (b *Bridge) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
 		return
 	}
-	_, s, err := b.bearerToken(r.Context(), bearer(r))
-	if err != nil {
-		b.logRefusal(r.Context(), "bearer token lookup", serverError(err))
-		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
-		return
-	}
+	s := b.sessionOf(w, r)
 	if s == nil {
-		unauthorized(w)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

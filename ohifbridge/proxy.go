@@ -70,14 +70,8 @@ func (b *Bridge) serveProxy(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
 		return
 	}
-	_, s, err := b.bearerToken(r.Context(), bearer(r))
-	if err != nil {
-		b.logRefusal(r.Context(), "bearer token lookup", serverError(err))
-		http.Error(w, http.StatusText(http.StatusServiceUnavailable), http.StatusServiceUnavailable)
-		return
-	}
+	s := b.sessionOf(w, r)
 	if s == nil {
-		unauthorized(w)
 		return
 	}
 	target, err := url.Parse(strings.TrimRight(s.KHEOPS.DICOMwebEndpoint, "/") + "/" + rest)

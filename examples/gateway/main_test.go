@@ -507,9 +507,9 @@ func TestKill9MidStudy(t *testing.T) {
 	startGateway(t, spool, aura, "-quiet", "200ms")
 	waitFor(t, "the upload", 60*time.Second, func() bool { return completed(aura) == 1 })
 	waitFor(t, "an empty spool", 10*time.Second, func() bool { return strings.Contains(spoolStatus(t, spool), "no study in the spool") })
-	assert.Len(t, aura.CallsTo(auratest.EndpointInit), 1, "one upload announced")
-	assert.Len(t, aura.CallsTo(auratest.EndpointComplete), 1, "one upload completed")
-	assert.Len(t, aura.Uploads(), 1, "one Tus upload")
+	assert.Equal(t, 1, len(aura.CallsTo(auratest.EndpointInit)), "one upload announced")
+	assert.Equal(t, 1, len(aura.CallsTo(auratest.EndpointComplete)), "one upload completed")
+	assert.Equal(t, 1, len(aura.Uploads()), "one Tus upload")
 	fromZero := 0
 	for _, c := range aura.CallsTo(auratest.EndpointTus) {
 		if c.Method == "PATCH" && c.Header.Get("Upload-Offset") == "0" {
@@ -548,7 +548,7 @@ func TestUploadRetried(t *testing.T) {
 	}))
 	t.Cleanup(aura.Close)
 	aura.Fail(auratest.EndpointInit, auratest.Failure{Status: 400, Body: `{"message":"study refused for the test"}`, Times: 1})
-	g := startGateway(t, t.TempDir(), aura, "-quiet", "200ms", "-retry", "2s")
+	g := startGateway(t, t.TempDir(), aura, "-quiet", "2s", "-retry", "2s") // a quiet time a loaded machine does not reach mid-association
 	g.storescu(t, dir)
 	waitFor(t, "the study listed as retrying", 30*time.Second, func() bool { return strings.Contains(spoolStatus(t, g.spool), "retrying") })
 	st := spoolStatus(t, g.spool)
@@ -574,7 +574,7 @@ func TestOrthancSends(t *testing.T) {
 	require.NoError(t, err)
 	aura := auratest.NewServer()
 	t.Cleanup(aura.Close)
-	g := startGateway(t, t.TempDir(), aura, "-quiet", "500ms")
+	g := startGateway(t, t.TempDir(), aura, "-quiet", "2s")
 	orthanc := orthanctest.Start(t, "", map[string]any{
 		"DicomModalities": map[string]any{"gateway": []any{gatewayAE, "127.0.0.1", g.port}},
 	})
@@ -614,7 +614,7 @@ func TestDeidentify(t *testing.T) {
 	require.NoError(t, err)
 	aura := auratest.NewServer()
 	t.Cleanup(aura.Close)
-	g := startGateway(t, t.TempDir(), aura, "-quiet", "300ms", "-deidentify", keyFile)
+	g := startGateway(t, t.TempDir(), aura, "-quiet", "2s", "-deidentify", keyFile)
 	g.storescu(t, dir)
 	waitFor(t, "the upload", 30*time.Second, func() bool { return completed(aura) == 1 })
 	got, _ := uploaded(t, aura)

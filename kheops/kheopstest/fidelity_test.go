@@ -136,7 +136,7 @@ func TestFidelityAssertionDetails(t *testing.T) {
 func TestFidelityFetchTimeouts(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, kheopstest.Config{})
-	w.k.SetRegisterTimeout(100 * time.Millisecond)
+	w.k.SetRegisterTimeout(300 * time.Millisecond)
 	var delay atomic.Int64
 	slow := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		time.Sleep(time.Duration(delay.Load()))
@@ -144,16 +144,16 @@ func TestFidelityFetchTimeouts(t *testing.T) {
 		_, _ = rw.Write([]byte(`{"redirect_uri":"http://` + r.Host + `/cb","response_type":"token"}`))
 	}))
 	t.Cleanup(slow.Close)
-	delay.Store(int64(300 * time.Millisecond))
+	delay.Store(int64(time.Second))
 	_, err := w.k.Register(context.Background(), w.admin, album, "slow", slow.URL+"/cfg")
 	var ae *kheopstest.APIError
-	require.ErrorAs(t, err, &ae, "a 300 ms configuration fails a 100 ms bound")
+	require.ErrorAs(t, err, &ae, "a 1 s configuration fails a 300 ms bound")
 	assert.Equal(t, http.StatusBadRequest, ae.StatusCode)
 	delay.Store(0)
 	clientID, err := w.k.Register(context.Background(), w.admin, album, "slow", slow.URL+"/cfg")
 	require.NoError(t, err)
 	// The launch fetches the configuration twice, without a bound.
-	delay.Store(int64(300 * time.Millisecond))
+	delay.Store(int64(time.Second))
 	_, err = w.k.Launch(context.Background(), w.admin, clientID, "1.2.3")
 	assert.NoError(t, err)
 }

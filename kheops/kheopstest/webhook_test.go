@@ -182,7 +182,11 @@ func TestWebhookGivesUpAfterFiveAttempts(t *testing.T) {
 
 func TestWebhookNewSeriesIsDebounced(t *testing.T) {
 	t.Parallel()
-	f := newFake(t, fastHooks())
+	// A debounce long enough that a loaded machine still uploads the three
+	// series within it.
+	cfg := fastHooks()
+	cfg.NewSeriesDelay = 600 * time.Millisecond
+	f := newFake(t, cfg)
 	rc := newReceiver(t, hookSecret)
 	f.webhook(rc.srv.URL, url.Values{"secret": {hookSecret}, "event": {"new_series", "remove_series"}})
 	// Three uploads of one study within the delay, by the same user: one delivery.
@@ -194,7 +198,7 @@ func TestWebhookNewSeriesIsDebounced(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	waitFor(t, "the new_series event", func() bool { _, _, ev := rc.snapshot(); return len(ev) == 1 })
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(700 * time.Millisecond)
 	_, _, events := rc.snapshot()
 	require.Len(t, events, 1, "one delivery for the three additions")
 	st := events[0].UpdatedStudy
