@@ -13,6 +13,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// allOptions turns every option on, with one safe private attribute.
+var allOptions = Config{
+	Key:                             testKey,
+	RetainLongitudinalModifiedDates: true,
+	RetainPatientCharacteristics:    true,
+	RetainDeviceIdentity:            true,
+	CleanDescriptors:                true,
+	SafePrivate:                     []PrivateTag{{Creator: "ACME 1.0", Group: 0x0009, Element: 0x01}},
+}
+
 // Expectations: "-" absent, "=" unchanged, "U" the keyed UID of the
 // input value, "P" the patient pseudonym, "S" the input date shifted;
 // anything else is the exact output value.
@@ -61,15 +71,6 @@ var allOptionsWant = map[string]string{
 	"(0012,0064)[3](0008,0102)": "DCM", "(0012,0064)[3](0008,0104)": "Retain Patient Characteristics Option",
 	"(0012,0064)[4](0008,0102)": "DCM", "(0012,0064)[4](0008,0104)": "Retain Device Identity Option",
 	"(0012,0064)[5](0008,0102)": "DCM", "(0012,0064)[5](0008,0104)": "Retain Safe Private Option",
-}
-
-var allOptions = Config{
-	Key:                             testKey,
-	RetainLongitudinalModifiedDates: true,
-	RetainPatientCharacteristics:    true,
-	RetainDeviceIdentity:            true,
-	CleanDescriptors:                true,
-	SafePrivate:                     []PrivateTag{{Creator: "ACME 1.0", Group: 0x0009, Element: 0x01}},
 }
 
 // syntaxes are the transfer syntaxes the tests write samples in.
