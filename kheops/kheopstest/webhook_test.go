@@ -183,9 +183,9 @@ func TestWebhookGivesUpAfterFiveAttempts(t *testing.T) {
 func TestWebhookNewSeriesIsDebounced(t *testing.T) {
 	t.Parallel()
 	// A debounce long enough that a loaded machine still uploads the three
-	// series within it.
+	// series within it (600 ms was not, once, with 8 test runs at a time).
 	cfg := fastHooks()
-	cfg.NewSeriesDelay = 600 * time.Millisecond
+	cfg.NewSeriesDelay = 1500 * time.Millisecond
 	f := newFake(t, cfg)
 	rc := newReceiver(t, hookSecret)
 	f.webhook(rc.srv.URL, url.Values{"secret": {hookSecret}, "event": {"new_series", "remove_series"}})
@@ -198,7 +198,7 @@ func TestWebhookNewSeriesIsDebounced(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	waitFor(t, "the new_series event", func() bool { _, _, ev := rc.snapshot(); return len(ev) == 1 })
-	time.Sleep(700 * time.Millisecond)
+	time.Sleep(cfg.NewSeriesDelay + 100*time.Millisecond) // a second delivery would be here by now
 	_, _, events := rc.snapshot()
 	require.Len(t, events, 1, "one delivery for the three additions")
 	st := events[0].UpdatedStudy
