@@ -165,9 +165,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		d := time.Since(start)
-		// The rate counts only what this run sent.
-		fmt.Fprintf(stderr, "uploaded %s in %v (%s)\n", cli.Bytes(st.Size()), d.Round(time.Millisecond),
-			cli.Rate(st.Size()-max(before, 0), d))
+		// The rate counts only what this run sent, which a resumed run says.
+		sent, resumed := st.Size()-max(before, 0), ""
+		if before > 0 {
+			resumed = "this run sent " + cli.Bytes(sent) + ", "
+		}
+		fmt.Fprintf(stderr, "uploaded %s in %v (%s%s)\n", cli.Bytes(st.Size()), d.Round(time.Millisecond),
+			resumed, cli.Rate(sent, d))
 		fmt.Fprintln(stdout, up.URL())
 		return exitOK
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/dicombridge/dicombridge/internal/cli"
 	"github.com/dicombridge/dicombridge/tusclient/tustest"
 )
 
@@ -197,11 +199,21 @@ func TestResume(t *testing.T) {
 			assert.Equal(t, int64(len(data))-held, sent, "bytes sent by the second run")
 			sum, _ := srv.StoredSHA256(url)
 			assert.Equal(t, fmt.Sprintf("%x", sha256sum(data)), sum, "stored file differs")
-			// The rate counts only this run's bytes: far below the
-			// terabytes per second a resume once printed.
-			m := regexp.MustCompile(`uploaded 1\.0 MiB in [0-9hms.µ]+ \(([0-9.]+) ([KMGT]?i?B)/s\)`).FindStringSubmatch(errs.String())
+			// The summary says what this run sent, and the rate counts only
+			// that: a resume once printed terabytes per second.
+			m := regexp.MustCompile(`uploaded 1\.0 MiB in ([0-9hms.µ]+) \(this run sent ([0-9.]+ [KM]?i?B), ([0-9.]+) ([KMGT]?i?B)/s\)`).FindStringSubmatch(errs.String())
 			require.NotNil(t, m, errs.String())
-			assert.Contains(t, []string{"B", "KiB", "MiB"}, m[2], "rate of a resumed upload: %s %s/s", m[1], m[2])
+			assert.Equal(t, cli.Bytes(sent), m[2], "bytes this run sent")
+			took, err := time.ParseDuration(m[1])
+			require.NoError(t, err)
+			rate, err := strconv.ParseFloat(m[3], 64)
+			require.NoError(t, err)
+			unit := map[string]float64{"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[m[4]]
+			// sent/took, with the duration rounded to the ms and the rate
+			// to one decimal.
+			lo := float64(sent) / (took + time.Millisecond/2).Seconds() * 0.95
+			hi := float64(sent) / max(took-time.Millisecond/2, time.Microsecond).Seconds() * 1.05
+			assert.True(t, lo <= rate*unit && rate*unit <= hi, "rate of a resumed upload: %s %s/s, %d bytes in %v", m[3], m[4], sent, took)
 		})
 	}
 }
