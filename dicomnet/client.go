@@ -86,6 +86,11 @@ func (a *Association) Release(ctx context.Context) error {
 // Abort ends the association at once (A-ABORT) and closes the
 // connection; an operation running in another goroutine fails with
 // ErrAborted. Aborting a closed association does nothing.
+//
+// An operation waiting on the network is interrupted at once. A Store
+// blocked in a Read of the caller's data is not: Abort returns once that
+// Read does, so a caller that streams from a pipe or a socket should also
+// close it (or end Store's context and close it) to stop a stuck send.
 func (a *Association) Abort() error {
 	return a.abort()
 }
