@@ -49,7 +49,8 @@ type API struct {
 	MaxBody int64
 	// ConfigRetries is how many times Config retries after a network error,
 	// a 429 or a 5xx (GET is safe to repeat; the reference client never
-	// retries). 0 means 2; negative means none. Other calls are not
+	// retries), as the engine's LifecycleRetries does for the other calls:
+	// 0 means 3; negative means none. The other API methods are not
 	// retried: the engine decides.
 	ConfigRetries int
 
@@ -78,23 +79,8 @@ func (a *API) Config(ctx context.Context) (*ServerConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	retries := a.ConfigRetries
-	if retries == 0 {
-		retries = 2
-	}
-	policy := retry.Policy{
-		Base: 500 * time.Millisecond, Max: 30 * time.Second, Attempts: max(retries, 0), Jitter: 0.2,
-		ShouldRetry: func(err error, _ int) bool { return transient(err) },
-		RetryAfter: func(err error) time.Duration {
-			var apiErr *uploadtoken.APIError
-			if errors.As(err, &apiErr) {
-				return apiErr.RetryAfter
-			}
-			return 0
-		},
-	}
 	var data []byte
-	err = retry.Do(ctx, policy, func(ctx context.Context) error {
+	err = retry.Do(ctx, auraRetry(ctx, a.ConfigRetries), func(ctx context.Context) error {
 		var err error
 		data, err = a.do(ctx, http.MethodGet, pathConfig, nil, true)
 		return err
@@ -110,6 +96,33 @@ func (a *API) Config(ctx context.Context) (*ServerConfig, error) {
 // that is not about the token.
 func retryable(ctx context.Context, err error) bool {
 	return ctx.Err() == nil && transient(err)
+}
+
+// defaultRetries is what a retry count of 0 means, for the config request
+// and the lifecycle calls alike.
+const defaultRetries = 3
+
+// auraRetry is how every retried Aura call is retried: after a network
+// error, a 429 or a 5xx, up to n times (0 means defaultRetries, negative
+// none), waiting 500 ms, 1 s, 2 s, ... (at most 30 s, or longer when
+// Aura's Retry-After asks for it, capped at 30 s), each wait spread by
+// ±20% so that a fleet of uploaders does not retry in lockstep.
+func auraRetry(ctx context.Context, n int) retry.Policy {
+	if n == 0 {
+		n = defaultRetries
+	}
+	return retry.Policy{
+		Base: 500 * time.Millisecond, Max: 30 * time.Second, Jitter: 0.2,
+		Attempts:    max(n, 0),
+		ShouldRetry: func(err error, _ int) bool { return retryable(ctx, err) },
+		RetryAfter: func(err error) time.Duration {
+			var apiErr *uploadtoken.APIError
+			if errors.As(err, &apiErr) {
+				return apiErr.RetryAfter
+			}
+			return 0
+		},
+	}
 }
 
 // transient reports whether err is a temporary API error or a transport

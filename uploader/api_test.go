@@ -203,12 +203,12 @@ func TestConfigRetriesTransientFailures(t *testing.T) {
 	s.Fail(auratest.EndpointConfig, auratest.Failure{Status: 500})
 	_, err = api.Config(ctx)
 	assert.Error(t, err, "persistent 500")
-	assert.Len(t, s.CallsTo(auratest.EndpointConfig), 6, "the first try and two retries")
+	assert.Len(t, s.CallsTo(auratest.EndpointConfig), 7, "the first try and three retries, as for lifecycle calls")
 	s.ClearFailures()
 	s.Fail(auratest.EndpointConfig, auratest.Failure{Status: 400, Times: 1})
 	_, err = api.Config(ctx)
 	assert.Error(t, err)
-	assert.Len(t, s.CallsTo(auratest.EndpointConfig), 7, "a 400 is not retried")
+	assert.Len(t, s.CallsTo(auratest.EndpointConfig), 8, "a 400 is not retried")
 }
 
 func TestExhaustedTokenIsReplaced(t *testing.T) {

@@ -512,13 +512,3 @@ func (u *Uploader) chunkSize() int64 {
 	}
 	return u.ChunkSize
 }
-
-func (u *Uploader) lifecycleRetries() int {
-	switch {
-	case u.LifecycleRetries == 0:
-		return 3
-	case u.LifecycleRetries < 0:
-		return 0
-	}
-	return u.LifecycleRetries
-}

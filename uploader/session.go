@@ -835,33 +835,13 @@ func (s *Session) secrets() []string {
 	return out
 }
 
-// lifecyclePolicy is how lifecycle calls are retried: after a network
-// error, a 429 or a 5xx, up to Uploader.LifecycleRetries times, waiting
-// 500 ms, 1 s, 2 s, ... (at most 30 s, or longer when Aura's Retry-After
-// asks for it, capped at 30 s), each wait spread by ±20% so that a fleet of
-// uploaders does not retry in lockstep.
-func (s *Session) lifecyclePolicy(ctx context.Context) retry.Policy {
-	return retry.Policy{
-		Base: 500 * time.Millisecond, Max: 30 * time.Second, Jitter: 0.2,
-		Attempts:    s.u.lifecycleRetries(),
-		ShouldRetry: func(err error, _ int) bool { return retryable(ctx, err) },
-		RetryAfter: func(err error) time.Duration {
-			var apiErr *uploadtoken.APIError
-			if errors.As(err, &apiErr) {
-				return apiErr.RetryAfter
-			}
-			return 0
-		},
-	}
-}
-
-// call runs one lifecycle call, retrying per lifecyclePolicy. When an
+// call runs one lifecycle call, retrying per auraRetry. When an
 // earlier attempt may have reached Aura (ambiguous: a call saved as sent
 // by an interrupted run; or a retry after a network error or a 5xx), a
 // conflict about the upload id ("already taken", "already started") means
 // that attempt was applied, and counts as success.
 func (s *Session) call(ctx context.Context, name string, ambiguous bool, f func(context.Context) error) error {
-	return retry.Do(ctx, s.lifecyclePolicy(ctx), func(ctx context.Context) error {
+	return retry.Do(ctx, auraRetry(ctx, s.u.LifecycleRetries), func(ctx context.Context) error {
 		err := f(ctx)
 		if err == nil {
 			return nil
