@@ -42,15 +42,21 @@ import (
 // for KHEOPS's documents, which is what users get wrong today.
 // redisstore gained one: Store.KheopsDeliveries.
 //
-// kheops/kheopstest (86, was 80 as reportprovider/kheopstest): it now
+// kheops/kheopstest (85, was 80 as reportprovider/kheopstest): it now
 // serves KHEOPS's whole REST API, yet its setup stays AddUser, AddAlbum,
 // AddMember and AddInstance. Permissions holds an album's six settings for
 // members who are not admins, as KHEOPS has them (+4 over the two
-// per-member flags it had), and Config gains WebhookRetryUnit and
-// NewSeriesDelay so that webhook retries and the new_series debounce take
+// per-member flags it had), and WithWebhookRetryUnit and
+// WithNewSeriesDelay make webhook retries and the new_series debounce take
 // milliseconds in tests (+2); AddMember's Permissions became a bool (-1).
 // InstanceSpec.Attributes (+1) writes the attributes KHEOPS's upload check
-// compares (StudyID, birth date, ...) without a field for each.
+// compares (StudyID, birth date, ...) without a field for each. Its
+// constructor has auratest's shape, NewServer(opts ...Option): Option and
+// one With function per setting (11) replace Config and its 12 fields
+// (-1, from 86).
+// tusclient/tustest (53, was 54): one constructor shaped like
+// auratest's, NewServer(opts ...Option); Option and its six With
+// functions replace Options (6 fields), New and NewServer(t, Options).
 // ohifbridge (36): New, Bridge with Handler, String and GoString (which
 // keep the signing key out of %v and %#v); Options with its 12 fields, each
 // a deployment choice (issuer, provider, client, mode, key, store, token
@@ -65,7 +71,7 @@ var surfaceBudget = map[string]int{
 	"dicomgen":          35,
 	"dicomscan":         94, // 92 + Dump (scan -dump, issue 13 §3) + Zip.Open (the uploader zips de-identified copies)
 	"tusclient":         95, // Supports (the uploader defers the length) in, Metadata.Get out
-	"tusclient/tustest": 54,
+	"tusclient/tustest": 53,
 	"uploader":          160, // + Uploader.Deidentify
 	"auratest":          90,
 	"redisstore":        24,
@@ -79,7 +85,7 @@ var surfaceBudget = map[string]int{
 	// remote-error fields: Method, URL, StatusCode, and Failed or Body);
 	// ErrInvalidUID, ErrMalformed, ReasonAttributeMismatch.
 	"dicomweb":          47,
-	"kheops/kheopstest": 86,
+	"kheops/kheopstest": 85,
 	"kheops":            290,
 	"ohifbridge":        36,
 	// deid (51): Config and its 8 fields (the key, the five options of

@@ -191,11 +191,7 @@ func NewServer(opts ...Option) *Server {
 		}
 		s.dir, s.ownDir = d, true
 	}
-	ts, err := tustest.New(tustest.Options{BasePath: "/files/", Dir: s.dir})
-	if err != nil {
-		panic("auratest: " + err.Error())
-	}
-	s.tusd = ts
+	s.tusd = tustest.NewServer(tustest.WithBasePath("/files/"), tustest.WithDir(s.dir))
 	s.tus = httptest.NewServer(s.tusHandler())
 	s.TusURL = s.tus.URL + "/files/"
 	s.api = httptest.NewServer(s.apiHandler())

@@ -14,7 +14,7 @@ import (
 // DICOMweb, to the same KHEOPS; list calls return a Pager whose All is an
 // iterator.
 func ExampleClient() {
-	fake := kheopstest.NewServer(nil)
+	fake := kheopstest.NewServer()
 	defer fake.Close()
 	token := fake.AddUser(kheopstest.User{Sub: "alice", Name: "Alice"})
 	album := fake.AddAlbum("", nil)
@@ -57,7 +57,7 @@ func ExampleClient() {
 // refused call are *kheops.Error, whichever of its three error shapes it
 // used.
 func ExamplePager() {
-	fake := kheopstest.NewServer(nil)
+	fake := kheopstest.NewServer()
 	defer fake.Close()
 	token := fake.AddUser(kheopstest.User{Sub: "alice", Name: "Alice"})
 	c, err := kheops.New(kheops.Config{URL: fake.URL, Token: kheops.StaticToken(kheops.Token(token)), HTTPClient: fake.Client()})

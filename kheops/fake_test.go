@@ -25,7 +25,7 @@ type fakeEnv struct {
 }
 
 func newFakeEnv(t *testing.T) *fakeEnv {
-	fake := kheopstest.NewServer(&kheopstest.Config{BasePath: "/kheops", WebhookRetryUnit: time.Millisecond, NewSeriesDelay: 20 * time.Millisecond})
+	fake := kheopstest.NewServer(kheopstest.WithBasePath("/kheops"), kheopstest.WithWebhookRetryUnit(time.Millisecond), kheopstest.WithNewSeriesDelay(20*time.Millisecond))
 	t.Cleanup(fake.Close)
 	e := &fakeEnv{fake: fake}
 	e.aliceToken = fake.AddUser(kheopstest.User{Sub: "alice", Name: "Alice Doe", Email: "alice@example.org"})

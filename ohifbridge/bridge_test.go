@@ -63,7 +63,7 @@ type world struct {
 
 func newWorld(t testing.TB, mode ohifbridge.Mode, edit func(*ohifbridge.Options)) *world {
 	t.Helper()
-	k := kheopstest.NewServer(&kheopstest.Config{BasePath: "/kheops"})
+	k := kheopstest.NewServer(kheopstest.WithBasePath("/kheops"))
 	t.Cleanup(k.Close)
 	user := k.AddUser(kheopstest.User{Sub: "u-jane", Name: "Jane Reader", Email: "jane@example.org"})
 	album := k.AddAlbum("", nil)

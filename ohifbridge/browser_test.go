@@ -68,7 +68,7 @@ func newBrowserWorld(t *testing.T, mode ohifbridge.Mode, viewerURL func(ohif str
 	t.Helper()
 	ctx := context.Background()
 	w := &browserWorld{mode: mode}
-	w.k = kheopstest.NewServer(&kheopstest.Config{BasePath: "/kheops"})
+	w.k = kheopstest.NewServer(kheopstest.WithBasePath("/kheops"))
 	t.Cleanup(w.k.Close)
 	w.alice = w.k.AddUser(kheopstest.User{Sub: "alice", Name: "Alice Radiologist", Email: "alice@example.org"})
 	album := w.k.AddAlbum("", nil)

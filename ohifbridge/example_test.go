@@ -58,7 +58,7 @@ func Example() {
 // the browser on to OHIF's login initiation with a login_hint of its own.
 func Example_launch() {
 	ctx := context.Background()
-	kheops := kheopstest.NewServer(&kheopstest.Config{BasePath: "/kheops"})
+	kheops := kheopstest.NewServer(kheopstest.WithBasePath("/kheops"))
 	defer kheops.Close()
 	user := kheops.AddUser(kheopstest.User{Sub: "u1", Name: "Jane Reader"})
 	album := kheops.AddAlbum("", nil)

@@ -199,10 +199,10 @@ func TestConformance(t *testing.T) {
 			if _, err := reportprovider.ParseConfiguration([]byte(`{"redirect_uri":"http://rp.example.com:8443/cb","response_type":"token"}`), u); err != nil {
 				t.Errorf("client: %v", err)
 			}
-			strict := newEnv(t, envOptions{kheops: kheopstest.Config{StandardPortsOnly: true}})
+			strict := newEnv(t, envOptions{kheops: []kheopstest.Option{kheopstest.WithStandardPortsOnly()}})
 			strict.docs.Store("/c5", []byte(`{"redirect_uri":"http://rp.example.com:8443/cb","response_type":"token"}`))
 			if status, body := strict.postForm("/api/albums/"+albumID+"/reportproviders", url.Values{"url": {u}, "name": {"R5"}}, bearerHeader(strict.alice)); status != http.StatusBadRequest {
-				t.Errorf("StandardPortsOnly: HTTP %d %v, want 400", status, body)
+				t.Errorf("WithStandardPortsOnly: HTTP %d %v, want 400", status, body)
 			}
 		}},
 		{6, "fake", "code-flow launch page and URL", func(t *testing.T) {
@@ -407,15 +407,15 @@ func TestConformance(t *testing.T) {
 		{18, "fake", "code and jti reuse: faithful and strict", func(t *testing.T) {
 			for _, c := range []struct {
 				name   string
-				cfg    kheopstest.Config
+				opts   []kheopstest.Option
 				second string
 			}{
-				{"faithful", kheopstest.Config{}, ""},
-				{"StrictSingleUseCodes", kheopstest.Config{StrictSingleUseCodes: true}, "invalid_grant"},
-				{"RejectJTIReplay", kheopstest.Config{RejectJTIReplay: true}, "invalid_request"},
+				{"faithful", nil, ""},
+				{"WithStrictSingleUseCodes", []kheopstest.Option{kheopstest.WithStrictSingleUseCodes()}, "invalid_grant"},
+				{"WithJTIReplayRejected", []kheopstest.Option{kheopstest.WithJTIReplayRejected()}, "invalid_request"},
 			} {
 				t.Run(c.name, func(t *testing.T) {
-					e := newEnv(t, envOptions{kheops: c.cfg})
+					e := newEnv(t, envOptions{kheops: c.opts})
 					code := codeOf(t, e.launch(e.alice, e.clientID, study1))
 					a := e.assertion(e.clientID)
 					e.clock.Advance(10 * time.Second)

@@ -112,7 +112,7 @@ func (c *countingTransport) total() int {
 
 type envOptions struct {
 	responseType string // default code
-	kheops       kheopstest.Config
+	kheops       []kheopstest.Option
 	mutate       func(*reportprovider.Options)
 }
 
@@ -201,11 +201,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 	t.Cleanup(e.transport.CloseIdleConnections)
 
-	kc := o.kheops
-	kc.BasePath = "/kheops"
-	kc.Now = e.clock.Now
-	kc.HTTPClient = &http.Client{Transport: e.transport, Timeout: 10 * time.Second}
-	e.kheops = kheopstest.NewServer(&kc)
+	e.kheops = kheopstest.NewServer(append([]kheopstest.Option{
+		kheopstest.WithBasePath("/kheops"),
+		kheopstest.WithNow(e.clock.Now),
+		kheopstest.WithHTTPClient(&http.Client{Transport: e.transport, Timeout: 10 * time.Second}),
+	}, o.kheops...)...)
 	t.Cleanup(e.kheops.Close)
 
 	e.rpOut = &countingTransport{base: e.transport}

@@ -49,7 +49,7 @@ func ExampleConfiguration_Validate() {
 // session's token.
 func Example() {
 	ctx := context.Background()
-	kheops := kheopstest.NewServer(&kheopstest.Config{BasePath: "/kheops"})
+	kheops := kheopstest.NewServer(kheopstest.WithBasePath("/kheops"))
 	defer kheops.Close()
 	user := kheops.AddUser(kheopstest.User{Sub: "u1", Name: "Jane Reader", Email: "jane@example.org"})
 	album := kheops.AddAlbum("", nil)

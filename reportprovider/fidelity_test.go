@@ -76,7 +76,7 @@ func TestIssuerWithTrailingSlash(t *testing.T) {
 	for _, spelling := range []string{"", "/"} {
 		t.Run("allowlisted as ROOT"+spelling, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, envOptions{kheops: kheopstest.Config{TrailingSlashRoot: true}, mutate: func(o *reportprovider.Options) {
+			e := newEnv(t, envOptions{kheops: []kheopstest.Option{kheopstest.WithTrailingSlashRoot()}, mutate: func(o *reportprovider.Options) {
 				o.Issuers[0].URL += spelling
 			}})
 			launch := e.launch(e.alice, e.clientID, study1)

@@ -52,7 +52,7 @@ func TestConfURIRedirectIsNotFollowedOffOrigin(t *testing.T) {
 	}
 	t.Run("redirect to another allowlisted instance", func(t *testing.T) {
 		t.Parallel()
-		other := kheopstest.NewServer(nil)
+		other := kheopstest.NewServer()
 		defer other.Close()
 		e := newEnv(t, envOptions{mutate: func(o *reportprovider.Options) {
 			o.Issuers = append(o.Issuers, reportprovider.Issuer{URL: other.URL, AllowHTTP: true, AllowPrivateNetwork: true})

@@ -16,7 +16,8 @@ import (
 // TestCapabilities reads tusd's OPTIONS answer, and the checksum layer's.
 func TestCapabilities(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(t, tustest.Options{Checksum: true, MaxSize: 1 << 30})
+	srv := tustest.NewServer(tustest.WithChecksum(), tustest.WithMaxSize(1<<30))
+	t.Cleanup(srv.Close)
 	c, err := New(Config{Endpoint: srv.URL, HTTPClient: srv.Client()})
 	require.NoError(t, err)
 	caps, err := c.capabilities(context.Background())

@@ -12,18 +12,9 @@ import (
 	"github.com/dicombridge/dicombridge/tusclient/tustest"
 )
 
-// exampleServer starts tusd in-process for the examples.
-func exampleServer() (*tustest.Server, func()) {
-	srv, err := tustest.New(tustest.Options{})
-	if err != nil {
-		panic(err)
-	}
-	return srv, srv.Close
-}
-
 func ExampleClient_NewUpload() {
-	srv, stop := exampleServer()
-	defer stop()
+	srv := tustest.NewServer() // tusd in-process
+	defer srv.Close()
 
 	c, err := tusclient.New(tusclient.Config{
 		Endpoint:   srv.URL,
@@ -55,8 +46,8 @@ func ExampleClient_NewUpload() {
 }
 
 func ExampleClient_NewStreamUpload() {
-	srv, stop := exampleServer()
-	defer stop()
+	srv := tustest.NewServer() // tusd in-process
+	defer srv.Close()
 
 	c, _ := tusclient.New(tusclient.Config{Endpoint: srv.URL, HTTPClient: srv.Client(), ChunkSize: 4})
 	// A stream of unknown length: the upload is created with
@@ -75,8 +66,8 @@ func ExampleClient_NewStreamUpload() {
 }
 
 func ExampleUpload_Terminate() {
-	srv, stop := exampleServer()
-	defer stop()
+	srv := tustest.NewServer() // tusd in-process
+	defer srv.Close()
 
 	c, _ := tusclient.New(tusclient.Config{Endpoint: srv.URL, HTTPClient: srv.Client(), ChunkSize: 8})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -112,8 +103,8 @@ func ExampleMetadata_Encode() {
 }
 
 func ExampleHTTPError() {
-	srv, stop := exampleServer()
-	defer stop()
+	srv := tustest.NewServer() // tusd in-process
+	defer srv.Close()
 	srv.Fail(tustest.Failure{Method: http.MethodPost, Times: 1, Status: http.StatusForbidden})
 
 	c, _ := tusclient.New(tusclient.Config{Endpoint: srv.URL, HTTPClient: srv.Client()})

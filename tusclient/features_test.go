@@ -29,7 +29,8 @@ func TestChecksumMismatch(t *testing.T) {
 	t.Parallel()
 	t.Run("transient", func(t *testing.T) {
 		t.Parallel()
-		srv := tustest.NewServer(t, tustest.Options{Checksum: true})
+		srv := tustest.NewServer(tustest.WithChecksum())
+		t.Cleanup(srv.Close)
 		srv.Fail(tustest.Failure{Corrupt: true, Times: 2})
 		c := newClient(t, srv, tusclient.Config{ChunkSize: 50_000})
 		data := randomData(120_000, 31)
@@ -46,7 +47,8 @@ func TestChecksumMismatch(t *testing.T) {
 	})
 	t.Run("persistent", func(t *testing.T) {
 		t.Parallel()
-		srv := tustest.NewServer(t, tustest.Options{Checksum: true})
+		srv := tustest.NewServer(tustest.WithChecksum())
+		t.Cleanup(srv.Close)
 		c := newClient(t, srv, tusclient.Config{ChunkSize: 50_000, Retry: tusclient.RetryPolicy{Delays: []time.Duration{0, 0}}})
 		data := randomData(120_000, 32)
 		var once sync.Once
@@ -69,7 +71,8 @@ func TestChecksumMismatch(t *testing.T) {
 	})
 	t.Run("required but not offered", func(t *testing.T) {
 		t.Parallel()
-		srv := tustest.NewServer(t, tustest.Options{})
+		srv := tustest.NewServer()
+		t.Cleanup(srv.Close)
 		c := newClient(t, srv, tusclient.Config{Checksum: "sha256"})
 		up, _ := c.NewUpload(bytes.NewReader([]byte("x")), 1, tusclient.UploadOptions{})
 		require.ErrorIs(t, up.Run(context.Background()), tusclient.ErrUnsupported, "Run error")
@@ -85,7 +88,8 @@ func TestStreamLengths(t *testing.T) {
 	for _, n := range []int{0, 1, chunk - 1, chunk, chunk + 1, 2 * chunk, 3*chunk + 7} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			t.Parallel()
-			srv := tustest.NewServer(t, tustest.Options{})
+			srv := tustest.NewServer()
+			t.Cleanup(srv.Close)
 			c := newClient(t, srv, tusclient.Config{ChunkSize: chunk})
 			data := randomData(n, uint64(n))
 			var last tusclient.Progress
@@ -126,7 +130,8 @@ func TestStreamLengths(t *testing.T) {
 // shorter fails with ErrSourceChanged instead of uploading garbage.
 func TestStreamKnownSize(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(t, tustest.Options{})
+	srv := tustest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newClient(t, srv, tusclient.Config{ChunkSize: 1000})
 	data := randomData(2500, 41)
 	up, _ := c.NewStreamUpload(onlyReader{bytes.NewReader(data)}, 2500, tusclient.UploadOptions{})
@@ -142,7 +147,8 @@ func TestStreamKnownSize(t *testing.T) {
 // the bytes the server holds are read and skipped, not sent.
 func TestStreamResumeFromStore(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(t, tustest.Options{})
+	srv := tustest.NewServer()
+	t.Cleanup(srv.Close)
 	store := &tusclient.MemoryStore{}
 	c := newClient(t, srv, tusclient.Config{ChunkSize: 10_000})
 	data := randomData(55_555, 42)
@@ -175,7 +181,8 @@ func TestCreationWithUpload(t *testing.T) {
 	for _, checksum := range []bool{false, true} {
 		t.Run(fmt.Sprint("checksum=", checksum), func(t *testing.T) {
 			t.Parallel()
-			srv := tustest.NewServer(t, tustest.Options{Checksum: checksum})
+			srv := tustest.NewServer(optIf(checksum, tustest.WithChecksum())...)
+			t.Cleanup(srv.Close)
 			c := newClient(t, srv, tusclient.Config{ChunkSize: 40_000, UploadDataDuringCreation: true})
 			data := randomData(100_000, 43)
 			up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
@@ -195,7 +202,8 @@ func TestCreationWithUpload(t *testing.T) {
 // metadata goes on the final upload.
 func TestParallel(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(t, tustest.Options{})
+	srv := tustest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newClient(t, srv, tusclient.Config{ChunkSize: 256 << 10, ParallelUploads: 3})
 	data := randomData(3<<20+1, 44)
 	var created []string
@@ -227,7 +235,8 @@ func TestParallel(t *testing.T) {
 // the store in a new Upload, and terminates cleanly.
 func TestParallelResume(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(t, tustest.Options{})
+	srv := tustest.NewServer()
+	t.Cleanup(srv.Close)
 	store := &tusclient.MemoryStore{}
 	c := newClient(t, srv, tusclient.Config{ChunkSize: 128 << 10, ParallelUploads: 2})
 	data := randomData(4<<20, 45)
@@ -273,7 +282,8 @@ func TestParallelResume(t *testing.T) {
 // upload quietly becomes a single one.
 func TestParallelFallback(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(t, tustest.Options{DisableConcatenation: true})
+	srv := tustest.NewServer(tustest.WithoutConcatenation())
+	t.Cleanup(srv.Close)
 	c := newClient(t, srv, tusclient.Config{ParallelUploads: 4})
 	data := randomData(3<<20, 46)
 	up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
@@ -285,7 +295,8 @@ func TestParallelFallback(t *testing.T) {
 // forgot it; Run afterwards starts a new upload.
 func TestTerminate(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(t, tustest.Options{})
+	srv := tustest.NewServer()
+	t.Cleanup(srv.Close)
 	store := &tusclient.MemoryStore{}
 	c := newClient(t, srv, tusclient.Config{ChunkSize: 10_000})
 	data := randomData(50_000, 47)
@@ -314,7 +325,8 @@ func TestTerminate(t *testing.T) {
 // replaced by a new upload.
 func TestStoredUploadGone(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(t, tustest.Options{})
+	srv := tustest.NewServer()
+	t.Cleanup(srv.Close)
 	store := &tusclient.MemoryStore{}
 	_ = store.Put(context.Background(), "g", tusclient.Record{Endpoint: srv.URL, URL: srv.URL + "0123456789abcdef", Size: 1000})
 	c := newClient(t, srv, tusclient.Config{})
@@ -397,7 +409,8 @@ func TestHeadOffsetBeyondSent(t *testing.T) {
 // another size does not resume.
 func TestRecordMismatchIgnored(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(t, tustest.Options{})
+	srv := tustest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newClient(t, srv, tusclient.Config{})
 	for name, rec := range map[string]tusclient.Record{
 		"endpoint": {Endpoint: "http://elsewhere.example/files/", URL: "http://elsewhere.example/files/x", Size: 10},
@@ -415,7 +428,8 @@ func TestRecordMismatchIgnored(t *testing.T) {
 // another origin is refused unless CheckUploadURL allows it.
 func TestLocation(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(t, tustest.Options{})
+	srv := tustest.NewServer()
+	t.Cleanup(srv.Close)
 	target, _ := url.Parse(srv.URL)
 	target.Path = ""
 	newProxy := func(rewrite func(string) string) *httptest.Server {
@@ -456,7 +470,8 @@ func TestLocation(t *testing.T) {
 // the endpoint's origin is still followed.
 func TestRedirectToOtherOrigin(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(t, tustest.Options{})
+	srv := tustest.NewServer()
+	t.Cleanup(srv.Close)
 	var mu sync.Mutex
 	var stolen []http.Header
 	thief := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -514,7 +529,8 @@ func TestRedirectToOtherOrigin(t *testing.T) {
 // X-HTTP-Method-Override.
 func TestOverridePatchMethod(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(t, tustest.Options{})
+	srv := tustest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newClient(t, srv, tusclient.Config{OverridePatchMethod: true, Checksum: tusclient.ChecksumOff})
 	data := randomData(3000, 50)
 	up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
@@ -531,7 +547,8 @@ func TestOverridePatchMethod(t *testing.T) {
 // TestEmptyUpload: a zero-length upload is complete at creation.
 func TestEmptyUpload(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(t, tustest.Options{})
+	srv := tustest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newClient(t, srv, tusclient.Config{Checksum: tusclient.ChecksumOff})
 	var last tusclient.Progress
 	up, _ := c.NewUpload(bytes.NewReader(nil), 0, tusclient.UploadOptions{OnProgress: func(p tusclient.Progress) { last = p }})
@@ -546,7 +563,8 @@ func TestEmptyUpload(t *testing.T) {
 // TestRunBusy: Run and Terminate refuse to overlap with a running Run.
 func TestRunBusy(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(t, tustest.Options{})
+	srv := tustest.NewServer()
+	t.Cleanup(srv.Close)
 	srv.Fail(tustest.Failure{Method: http.MethodPatch, Delay: time.Minute})
 	c := newClient(t, srv, tusclient.Config{})
 	up, _ := c.NewUpload(bytes.NewReader(make([]byte, 100)), 100, tusclient.UploadOptions{})
@@ -591,7 +609,8 @@ func (f failingReaderAt) ReadAt(p []byte, off int64) (int, error) {
 // retried.
 func TestSourceError(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(t, tustest.Options{})
+	srv := tustest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newClient(t, srv, tusclient.Config{ChunkSize: 10_000, Checksum: tusclient.ChecksumOff})
 	data := randomData(50_000, 51)
 	up, _ := c.NewUpload(failingReaderAt{data, 25_000}, int64(len(data)), tusclient.UploadOptions{})
@@ -616,7 +635,8 @@ func (iotestErrReader) Read([]byte) (int, error) { return 0, errDisk }
 // last report is complete.
 func TestProgress(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(t, tustest.Options{})
+	srv := tustest.NewServer()
+	t.Cleanup(srv.Close)
 	srv.Fail(tustest.Failure{Method: http.MethodPatch, Times: 1, Status: 500})
 	c := newClient(t, srv, tusclient.Config{ChunkSize: 64 << 10})
 	data := randomData(1<<20, 52)
@@ -640,7 +660,8 @@ func TestProgress(t *testing.T) {
 // goroutine while a stream uploads (run with -race).
 func TestAccessorsDuringRun(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(t, tustest.Options{})
+	srv := tustest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newClient(t, srv, tusclient.Config{ChunkSize: 10_000})
 	data := randomData(200_000, 53)
 	up, _ := c.NewStreamUpload(onlyReader{bytes.NewReader(data)}, -1, tusclient.UploadOptions{OnProgress: func(tusclient.Progress) {}})

@@ -32,6 +32,15 @@ func TestMain(m *testing.M) {
 var fastRetry = tusclient.RetryPolicy{Delays: []time.Duration{0, 5 * time.Millisecond, 20 * time.Millisecond,
 	50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}}
 
+// optIf returns o if on and no option otherwise, for tests that run
+// against a server with and without a feature.
+func optIf(on bool, o tustest.Option) []tustest.Option {
+	if on {
+		return []tustest.Option{o}
+	}
+	return nil
+}
+
 // randomData returns n deterministic pseudo-random bytes.
 func randomData(n int, seed uint64) []byte {
 	r := rand.New(rand.NewPCG(seed, seed+1))

@@ -13,7 +13,8 @@ import (
 
 func TestUploadBasic(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(t, tustest.Options{})
+	srv := tustest.NewServer()
+	t.Cleanup(srv.Close)
 	c := newClient(t, srv, tusclient.Config{ChunkSize: 64 << 10})
 	data := randomData(300_001, 1)
 	up, err := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{

@@ -25,12 +25,11 @@ import (
 func TestWireAuraUploader(t *testing.T) {
 	t.Parallel()
 	var hookMeta map[string]string
-	srv := tustest.NewServer(t, tustest.Options{
-		PreUploadCreate: func(ev handler.HookEvent) (handler.HTTPResponse, handler.FileInfoChanges, error) {
-			hookMeta = ev.Upload.MetaData
-			return handler.HTTPResponse{}, handler.FileInfoChanges{}, nil
-		},
-	})
+	srv := tustest.NewServer(tustest.WithPreUploadCreate(func(ev handler.HookEvent) (handler.HTTPResponse, handler.FileInfoChanges, error) {
+		hookMeta = ev.Upload.MetaData
+		return handler.HTTPResponse{}, handler.FileInfoChanges{}, nil
+	}))
+	t.Cleanup(srv.Close)
 	const token = "lift-token-1234"
 	c := newClient(t, srv, tusclient.Config{
 		ChunkSize: 5 * 1024 * 1024,
@@ -81,7 +80,8 @@ func TestWireAuraUploader(t *testing.T) {
 // world" with sha1 must carry "sha1 Kq5sNclPz7QV2+lfQIuc6R7oRu0=".
 func TestChecksumKnownAnswer(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(t, tustest.Options{Checksum: true})
+	srv := tustest.NewServer(tustest.WithChecksum())
+	t.Cleanup(srv.Close)
 	c := newClient(t, srv, tusclient.Config{Checksum: "sha1"})
 	data := []byte("hello world")
 	up, err := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
@@ -104,7 +104,8 @@ func TestChecksumAuto(t *testing.T) {
 	for _, offered := range []bool{true, false} {
 		t.Run("offered="+strconv.FormatBool(offered), func(t *testing.T) {
 			t.Parallel()
-			srv := tustest.NewServer(t, tustest.Options{Checksum: offered})
+			srv := tustest.NewServer(optIf(offered, tustest.WithChecksum())...)
+			t.Cleanup(srv.Close)
 			c := newClient(t, srv, tusclient.Config{ChunkSize: 100_000})
 			data := randomData(250_000, 3)
 			up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
@@ -131,7 +132,8 @@ func TestSupports(t *testing.T) {
 	for _, concat := range []bool{true, false} {
 		t.Run("concatenation="+strconv.FormatBool(concat), func(t *testing.T) {
 			t.Parallel()
-			srv := tustest.NewServer(t, tustest.Options{DisableConcatenation: !concat})
+			srv := tustest.NewServer(optIf(!concat, tustest.WithoutConcatenation())...)
+			t.Cleanup(srv.Close)
 			c := newClient(t, srv, tusclient.Config{})
 			for ext, want := range map[string]bool{"creation-defer-length": true, "termination": true, "concatenation": concat, "checksum": false, "": false} {
 				got, err := c.Supports(context.Background(), ext)

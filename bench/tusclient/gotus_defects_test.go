@@ -38,7 +38,8 @@ func gotusClient(t *testing.T, endpoint string, chunk int64) *gotus.Client {
 // TestGoTusProgressChannelBlocks: a progress subscriber that is not read
 // stalls the upload forever (the notification is a blocking send).
 func TestGoTusProgressChannelBlocks(t *testing.T) {
-	srv := tustest.NewServer(t, tustest.Options{})
+	srv := tustest.NewServer()
+	t.Cleanup(srv.Close)
 	c := gotusClient(t, srv.URL, 128<<10)
 	up, err := c.CreateUpload(gotus.NewUploadFromBytes(make([]byte, 1<<20)))
 	if err != nil {
@@ -66,7 +67,8 @@ func TestGoTusProgressChannelBlocks(t *testing.T) {
 // TestGoTusGoroutineLeak: every Uploader leaves a goroutine blocked in
 // broadcastProgress forever (its channel is never closed).
 func TestGoTusGoroutineLeak(t *testing.T) {
-	srv := tustest.NewServer(t, tustest.Options{})
+	srv := tustest.NewServer()
+	t.Cleanup(srv.Close)
 	c := gotusClient(t, srv.URL, 1<<20)
 	before := countStacks("broadcastProgress")
 	for i := 0; i < 50; i++ {
@@ -95,7 +97,8 @@ func countStacks(fn string) int {
 // TestGoTusAbortDoesNotStopRequest: Abort does not interrupt the PATCH in
 // flight (there is no context); against a stalled server Upload hangs.
 func TestGoTusAbortDoesNotStopRequest(t *testing.T) {
-	srv := tustest.NewServer(t, tustest.Options{})
+	srv := tustest.NewServer()
+	t.Cleanup(srv.Close)
 	srv.Fail(tustest.Failure{Method: http.MethodPatch, Delay: time.Hour})
 	c := gotusClient(t, srv.URL, 1<<20)
 	up, err := c.CreateUpload(gotus.NewUploadFromBytes(make([]byte, 1000)))
@@ -118,7 +121,8 @@ func TestGoTusAbortDoesNotStopRequest(t *testing.T) {
 
 // TestGoTusNoRetry: one 503 fails the whole upload; there is no retry.
 func TestGoTusNoRetry(t *testing.T) {
-	srv := tustest.NewServer(t, tustest.Options{})
+	srv := tustest.NewServer()
+	t.Cleanup(srv.Close)
 	srv.Fail(tustest.Failure{Method: http.MethodPatch, Times: 1, Status: http.StatusServiceUnavailable})
 	c := gotusClient(t, srv.URL, 1<<20)
 	up, err := c.CreateUpload(gotus.NewUploadFromBytes([]byte("hello")))
@@ -194,7 +198,8 @@ func TestGoTusRace(t *testing.T) {
 }
 
 func goTusRaceWorkload(t *testing.T) {
-	srv := tustest.NewServer(t, tustest.Options{})
+	srv := tustest.NewServer()
+	t.Cleanup(srv.Close)
 	c := gotusClient(t, srv.URL, 64<<10)
 	up, err := c.CreateUpload(gotus.NewUploadFromBytes(make([]byte, 1<<20)))
 	if err != nil {

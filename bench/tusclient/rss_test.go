@@ -28,7 +28,8 @@ const rssLimitMiB = 64
 // plain io.Reader, which it reads into memory whole).
 func TestPeakRSS(t *testing.T) {
 	dir := benchDir(t)
-	srv := tustest.NewServer(t, tustest.Options{Dir: filepath.Join(dir, "store")})
+	srv := tustest.NewServer(tustest.WithDir(filepath.Join(dir, "store")))
+	t.Cleanup(srv.Close)
 	type row struct {
 		client string
 		size   int64

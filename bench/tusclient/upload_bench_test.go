@@ -98,7 +98,8 @@ func verifyAndDrop(tb testing.TB, srv *tustest.Server, storeDir, url string, siz
 func BenchmarkUpload(b *testing.B) {
 	dir := benchDir(b)
 	path := dataFile(b, dir, benchSize)
-	srv := tustest.NewServer(b, tustest.Options{Dir: filepath.Join(dir, "store")})
+	srv := tustest.NewServer(tustest.WithDir(filepath.Join(dir, "store")))
+	b.Cleanup(srv.Close)
 	for _, c := range contenders(b, srv.URL) {
 		b.Run(c.name, func(b *testing.B) {
 			f, err := os.Open(path)
@@ -134,7 +135,8 @@ func TestThroughputTable(t *testing.T) {
 	}
 	dir := benchDir(t)
 	path := dataFile(t, dir, benchSize)
-	srv := tustest.NewServer(t, tustest.Options{Dir: filepath.Join(dir, "store")})
+	srv := tustest.NewServer(tustest.WithDir(filepath.Join(dir, "store")))
+	t.Cleanup(srv.Close)
 	cs := contenders(t, srv.URL)
 	f, err := os.Open(path)
 	if err != nil {

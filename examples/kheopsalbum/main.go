@@ -105,7 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	o := options{root: *root, shareWith: *shareWith, hookURL: strings.TrimRight(*publicURL, "/") + "/hooks/kheops", ln: ln, wait: *wait}
 	if *demo {
-		fake := kheopstest.NewServer(&kheopstest.Config{BasePath: "/kheops", NewSeriesDelay: 200 * time.Millisecond, WebhookRetryUnit: 100 * time.Millisecond})
+		fake := kheopstest.NewServer(kheopstest.WithBasePath("/kheops"), kheopstest.WithNewSeriesDelay(200*time.Millisecond), kheopstest.WithWebhookRetryUnit(100*time.Millisecond))
 		defer fake.Close()
 		token = kheops.Token(fake.AddUser(kheopstest.User{Sub: "alice", Name: "Alice Demo", Email: "alice@example.org"}))
 		fake.AddUser(kheopstest.User{Sub: "bob", Name: "Bob Demo", Email: "bob@example.org"})

@@ -202,7 +202,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var fake *kheopstest.Server
 	if f.demo {
-		fake = kheopstest.NewServer(&kheopstest.Config{BasePath: "/kheops"})
+		fake = kheopstest.NewServer(kheopstest.WithBasePath("/kheops"))
 		defer fake.Close()
 		f.kheops = list{fake.URL}
 		f.allowHTTP, f.allowPrivate = true, true

@@ -579,7 +579,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var fake *kheopstest.Server
 	if *demo {
-		fake = kheopstest.NewServer(&kheopstest.Config{BasePath: "/kheops"})
+		fake = kheopstest.NewServer(kheopstest.WithBasePath("/kheops"))
 		defer fake.Close()
 		*issuer, *allowHTTP, *allowPrivate = fake.URL, true, true
 	}

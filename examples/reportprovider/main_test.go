@@ -36,7 +36,7 @@ import (
 // with STOW-RS, and find it in the fake, readable by pydicom.
 func TestEndToEnd(t *testing.T) {
 	ctx := context.Background()
-	fake := kheopstest.NewServer(&kheopstest.Config{BasePath: "/kheops"})
+	fake := kheopstest.NewServer(kheopstest.WithBasePath("/kheops"))
 	defer fake.Close()
 	alice := fake.AddUser(kheopstest.User{Sub: "alice", Name: "Alice Radiologist", Email: "alice@example.org"})
 	album := fake.AddAlbum("", nil)
@@ -199,7 +199,7 @@ func startApp(t *testing.T, fake *kheopstest.Server) string {
 }
 
 func TestDemoLaunch(t *testing.T) {
-	fake := kheopstest.NewServer(nil)
+	fake := kheopstest.NewServer()
 	defer fake.Close()
 	publicURL := startApp(t, fake)
 	launch, err := demoLaunch(context.Background(), fake, publicURL+configPath)
@@ -389,7 +389,7 @@ func TestKeyFile(t *testing.T) {
 // did), is refused with FailureReason 0x0106 naming the tag.
 func TestReportPassesKHEOPSAttributeCheck(t *testing.T) {
 	ctx := context.Background()
-	fake := kheopstest.NewServer(&kheopstest.Config{BasePath: "/kheops"})
+	fake := kheopstest.NewServer(kheopstest.WithBasePath("/kheops"))
 	defer fake.Close()
 	alice := fake.AddUser(kheopstest.User{Sub: "alice", Name: "Alice Radiologist"})
 	album := fake.AddAlbum("", nil)

@@ -118,7 +118,8 @@ func lastLine(s string) string {
 
 func TestUpload(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(t, tustest.Options{})
+	srv := tustest.NewServer()
+	t.Cleanup(srv.Close)
 	path, data := dataFile(t, 300_000)
 	dir := t.TempDir()
 	cmd, errs, out := startCLI(t, "-endpoint", srv.URL, "-header", "Authorization: Bearer tok-1", "-header", "X-Trace: a:b",
@@ -156,7 +157,8 @@ func TestResume(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
 			t.Parallel()
-			srv := tustest.NewServer(t, tustest.Options{})
+			srv := tustest.NewServer()
+			t.Cleanup(srv.Close)
 			srv.Fail(tustest.Failure{Method: http.MethodPatch, Delay: 15 * time.Millisecond})
 			path, data := dataFile(t, 1<<20)
 			dir := t.TempDir()
@@ -235,7 +237,8 @@ func quiet(t *testing.T, srv *tustest.Server, url string) int64 {
 
 func TestFailures(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(t, tustest.Options{})
+	srv := tustest.NewServer()
+	t.Cleanup(srv.Close)
 	path, _ := dataFile(t, 1000)
 	dir := filepath.Dir(path)
 	h := ` \(run 'tusupload -h' for usage\)\n`

@@ -31,10 +31,9 @@ type fake struct {
 	album             string
 }
 
-func newFake(t *testing.T, cfg kheopstest.Config) *fake {
+func newFake(t *testing.T, opts ...kheopstest.Option) *fake {
 	t.Helper()
-	cfg.BasePath = "/kheops"
-	f := &fake{t: t, k: kheopstest.NewServer(&cfg)}
+	f := &fake{t: t, k: kheopstest.NewServer(append([]kheopstest.Option{kheopstest.WithBasePath("/kheops")}, opts...)...)}
 	t.Cleanup(f.k.Close)
 	f.alice = f.k.AddUser(kheopstest.User{Sub: "alice", Name: "Alice Admin", Email: "alice@example.org"})
 	f.bob = f.k.AddUser(kheopstest.User{Sub: "bob", Name: "Bob Member", Email: "bob@example.org"})
@@ -150,7 +149,7 @@ func basic(user, password string) http.Header {
 
 func TestAlbumsLifecycle(t *testing.T) {
 	t.Parallel()
-	f := newFake(t, kheopstest.Config{})
+	f := newFake(t)
 	// Create: form fields in camelCase, JSON answer in snake_case, creator admin.
 	r := f.do(http.MethodPost, "/api/albums", f.bob, url.Values{"name": {"  Teaching  "}, "description": {"cases"}, "addUser": {"TRUE"}, "writeComments": {"false"}})
 	require.Equalf(t, http.StatusCreated, r.Status, "%s", r.Body)
@@ -211,7 +210,7 @@ func TestAlbumsLifecycle(t *testing.T) {
 
 func TestAuthenticationAndErrorShapes(t *testing.T) {
 	t.Parallel()
-	f := newFake(t, kheopstest.Config{})
+	f := newFake(t)
 	none := f.send(http.MethodGet, "/api/albums", nil, nil)
 	assert.Equal(t, http.StatusUnauthorized, none.Status)
 	assert.Equal(t, []string{"Basic", "Bearer"}, none.Header.Values("WWW-Authenticate"))
@@ -304,7 +303,7 @@ func TestPermissionTable(t *testing.T) {
 			t.Parallel()
 			for _, c := range checks {
 				t.Run(c.name, func(t *testing.T) {
-					f := newFake(t, kheopstest.Config{})
+					f := newFake(t)
 					album := f.k.AddAlbum("", w.flags)
 					require.NoError(t, f.k.AddMember(album, "alice", true))
 					_, err := f.k.AddInstance(album, kheopstest.NewInstance(kheopstest.InstanceSpec{StudyUID: "1.2.3", SeriesUID: "1.2.3.1", SOPInstanceUID: "1.2.3.1.1"}))
@@ -337,7 +336,7 @@ type Permissions = kheopstest.Permissions
 
 func TestCapabilityTokens(t *testing.T) {
 	t.Parallel()
-	f := newFake(t, kheopstest.Config{})
+	f := newFake(t)
 	// Creating needs the user's own token: a user capability gets 401.
 	userCap, userCapID := f.capability(url.Values{"title": {"mine"}, "scope_type": {"USER"}, "read_permission": {"true"},
 		"download_permission": {"true"}, "expiration_time": {"2099-12-31T23:59+01:00"}})
@@ -408,7 +407,7 @@ func TestCapabilityTokens(t *testing.T) {
 
 func TestStudySearch(t *testing.T) {
 	t.Parallel()
-	f := newFake(t, kheopstest.Config{})
+	f := newFake(t)
 	for i, uid := range []string{"1.2.4", "1.2.5"} {
 		_, err := f.k.AddInstance(f.album, kheopstest.NewInstance(kheopstest.InstanceSpec{StudyUID: uid, SeriesUID: uid + ".1", SOPInstanceUID: uid + ".1." + string(rune('1'+i))}))
 		require.NoError(t, err)
@@ -429,7 +428,7 @@ func TestStudySearch(t *testing.T) {
 
 func TestSharingAndInbox(t *testing.T) {
 	t.Parallel()
-	f := newFake(t, kheopstest.Config{})
+	f := newFake(t)
 	// Bob sends the album's study to carol's inbox.
 	assert.Equal(t, http.StatusCreated, f.do(http.MethodPut, "/api/studies/1.2.3/users/CAROL@example.org?album="+f.album, f.bob, nil).Status)
 	inbox := f.do(http.MethodGet, "/api/studies?inbox=true", f.carol, nil)
@@ -465,7 +464,7 @@ func TestSharingAndInbox(t *testing.T) {
 
 func TestAlbumUsersAndComments(t *testing.T) {
 	t.Parallel()
-	f := newFake(t, kheopstest.Config{})
+	f := newFake(t)
 	assert.Equal(t, http.StatusForbidden, f.do(http.MethodPut, "/api/albums/"+f.album+"/users/alice", f.alice, nil).Status, "adding yourself")
 	assert.Equal(t, http.StatusCreated, f.do(http.MethodPut, "/api/albums/"+f.album+"/users/bob", f.alice, nil).Status, "an existing member")
 	assert.Equal(t, http.StatusForbidden, f.do(http.MethodDelete, "/api/albums/"+f.album+"/users/alice", f.bob, nil).Status)
@@ -502,7 +501,7 @@ func TestAlbumUsersAndComments(t *testing.T) {
 
 func TestUserLookup(t *testing.T) {
 	t.Parallel()
-	f := newFake(t, kheopstest.Config{})
+	f := newFake(t)
 	r := f.do(http.MethodGet, "/api/users?reference=BOB@EXAMPLE.ORG", f.alice, nil)
 	assert.JSONEq(t, `{"email":"bob@example.org","name":"Bob Member","sub":"bob"}`, r.Body)
 	assert.Equal(t, http.StatusNoContent, f.do(http.MethodGet, "/api/users?reference=nobody", f.alice, nil).Status)
@@ -516,7 +515,7 @@ func TestUserLookup(t *testing.T) {
 
 func TestSeriesMetadataAndInstanceSearch(t *testing.T) {
 	t.Parallel()
-	f := newFake(t, kheopstest.Config{})
+	f := newFake(t)
 	_, err := f.k.AddInstance(f.album, kheopstest.NewInstance(kheopstest.InstanceSpec{StudyUID: "1.2.3", SeriesUID: "1.2.3.2",
 		SOPInstanceUID: "1.2.3.2.1", PatientName: "DOE^JOHN", PatientID: "P1", StudyDescription: "Chest", InstanceNumber: 4}))
 	require.NoError(t, err)

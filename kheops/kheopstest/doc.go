@@ -1,8 +1,10 @@
 // Package kheopstest is a fake KHEOPS for tests, shaped like
-// net/http/httptest: [NewServer] starts it on 127.0.0.1, [Server.URL] is
-// its root (ROOT, optionally with a base path such as /kheops to catch
-// URL-joining bugs), [Server.Client] talks to it and [Server.Close] stops
-// it. Every API is under ROOT/api, as in KHEOPS.
+// net/http/httptest and like the SDK's other fakes: [NewServer] starts it
+// on 127.0.0.1 (it panics if it cannot listen, as httptest.NewServer
+// does), [Server.URL] is its root (ROOT, optionally with a base path such
+// as /kheops, set by [WithBasePath], to catch URL-joining bugs),
+// [Server.Client] talks to it and [Server.Close] stops it (in a test,
+// t.Cleanup(s.Close)). Every API is under ROOT/api, as in KHEOPS.
 //
 // It serves the KHEOPS REST API a partner calls, with KHEOPS's semantics
 // (form-encoded requests, snake_case JSON answers, limit/offset paging
@@ -20,7 +22,7 @@
 //
 // Webhooks are delivered for real to the registered URL, signed, retried
 // up to five times with the same delivery id, new_series debounced;
-// [Config.WebhookRetryUnit] and [Config.NewSeriesDelay] make that take
+// [WithWebhookRetryUnit] and [WithNewSeriesDelay] make that take
 // milliseconds in tests.
 //
 // Report providers behave like the KHEOPS authorization server, quirks
@@ -28,10 +30,10 @@
 // same-origin rule and fetched again on every launch (twice), redemption
 // and introspection; the launch answers with a meta-refresh page; codes
 // are HS256 JWTs valid 600 s that can be redeemed any number of times;
-// token errors are always HTTP 400 with KHEOPS's codes. [Config] switches
-// on stricter behaviour ([Config.StrictSingleUseCodes],
-// [Config.RejectJTIReplay], [Config.StandardPortsOnly]) or a plain
-// redirect for launches.
+// token errors are always HTTP 400 with KHEOPS's codes. Options switch
+// on stricter behaviour ([WithStrictSingleUseCodes],
+// [WithJTIReplayRejected], [WithStandardPortsOnly]) or a plain redirect
+// for launches ([WithLaunchAsRedirect]).
 //
 // The DICOMweb store (QIDO-RS, WADO-RS metadata, STOW-RS) parses uploads
 // for real with the SDK's bounded DICOM element reader and applies the

@@ -12,7 +12,7 @@ import (
 )
 
 func ExampleNewServer() {
-	s := kheopstest.NewServer(&kheopstest.Config{BasePath: "/kheops"})
+	s := kheopstest.NewServer(kheopstest.WithBasePath("/kheops"))
 	defer s.Close()
 	alice := s.AddUser(kheopstest.User{Sub: "alice", Name: "Alice"})
 	album := s.AddAlbum("AlbumOne01", nil)
@@ -52,7 +52,7 @@ func ExampleParseLaunchPage() {
 // Example_restAPI creates an album through KHEOPS's REST API (a form,
 // answered with snake_case JSON) and lists albums a page at a time.
 func Example_restAPI() {
-	s := kheopstest.NewServer(nil)
+	s := kheopstest.NewServer()
 	defer s.Close()
 	alice := s.AddUser(kheopstest.User{Sub: "alice", Email: "alice@example.org"})
 	call := func(method, path string, form url.Values) *http.Response {

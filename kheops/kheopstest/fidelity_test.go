@@ -31,7 +31,7 @@ func (w *world) member(sub string) string {
 // Any member may list and read an album's providers; only admins change them.
 func TestFidelityProviderReadsByMembers(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, kheopstest.Config{})
+	w := newWorld(t)
 	bob := w.member("bob")
 	status, body := w.bearer(http.MethodGet, "/api/albums/"+album+"/reportproviders", bob, "", nil)
 	assert.Equalf(t, http.StatusOK, status, "%s", body)
@@ -46,9 +46,9 @@ func TestFidelityProviderReadsByMembers(t *testing.T) {
 func TestFidelityProviderListOrderAndPaging(t *testing.T) {
 	t.Parallel()
 	fixed := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
-	for name, cfg := range map[string]kheopstest.Config{"clock": {}, "same time": {Now: func() time.Time { return fixed }}} {
+	for name, opts := range map[string][]kheopstest.Option{"clock": nil, "same time": {kheopstest.WithNow(func() time.Time { return fixed })}} {
 		t.Run(name, func(t *testing.T) {
-			w := newWorld(t, cfg)
+			w := newWorld(t, opts...)
 			second, err := w.k.Register(context.Background(), w.admin, album, "RP2", w.confURL)
 			require.NoError(t, err)
 			req, _ := http.NewRequest(http.MethodGet, w.k.URL+"/api/albums/"+album+"/reportproviders?limit=1", nil)
@@ -71,7 +71,7 @@ func TestFidelityProviderListOrderAndPaging(t *testing.T) {
 // the code and token then carry cap_token.
 func TestFidelityLaunchWithUserCapability(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, kheopstest.Config{})
+	w := newWorld(t)
 	status, body := w.post("/api/capabilities", url.Values{"title": {"t"}, "scope_type": {"user"}, "read_permission": {"true"}},
 		http.Header{"Authorization": {"Bearer " + w.admin}})
 	require.Equal(t, http.StatusCreated, status)
@@ -94,7 +94,7 @@ func TestFidelityLaunchWithUserCapability(t *testing.T) {
 // The token endpoint reads the Authorization scheme case-insensitively.
 func TestFidelityTokenEndpointSchemeCase(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, kheopstest.Config{InternalClientID: "proxy", InternalClientSecret: "pw"})
+	w := newWorld(t, kheopstest.WithInternalClient("proxy", "pw"))
 	form := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "scope": {"pep"}, "seriesUID": {"1.2.3.1"},
 		"subject_token": {w.admin}, "subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}, "studyUID": {"1.2.3"}}
 	h := basic("proxy", "pw")
@@ -121,7 +121,7 @@ func (w *world) redeemWith(assertion string) (int, string) {
 // JWKS n and e in padded standard Base64 are read; "jti": null is refused.
 func TestFidelityAssertionDetails(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, kheopstest.Config{})
+	w := newWorld(t)
 	w.jwksStd.Store(true)
 	status, body := w.redeemWith(w.assertion(w.k.URL + "/api/token"))
 	assert.Equalf(t, http.StatusOK, status, "padded standard Base64 JWKS: %s", body)
@@ -135,7 +135,7 @@ func TestFidelityAssertionDetails(t *testing.T) {
 // launches are not.
 func TestFidelityFetchTimeouts(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, kheopstest.Config{})
+	w := newWorld(t)
 	w.k.SetRegisterTimeout(300 * time.Millisecond)
 	var delay atomic.Int64
 	slow := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -161,7 +161,7 @@ func TestFidelityFetchTimeouts(t *testing.T) {
 // The configuration test accepts any token and echoes every field read.
 func TestFidelityConfigurationTest(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, kheopstest.Config{})
+	w := newWorld(t)
 	rp := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		base := "http://" + r.Host
 		rw.Header().Set("Content-Type", "application/json")
@@ -190,7 +190,7 @@ func TestFidelityCreatedTimeDigits(t *testing.T) {
 		{time.Date(2025, 1, 2, 10, 11, 12, 120_000_000, time.UTC), "2025-01-02T10:11:12.120"},
 		{time.Date(2025, 1, 2, 10, 11, 12, 123_456_789, time.FixedZone("x", 3600)), "2025-01-02T09:11:12.123456"},
 	} {
-		w := newWorld(t, kheopstest.Config{Now: func() time.Time { return c.at }})
+		w := newWorld(t, kheopstest.WithNow(func() time.Time { return c.at }))
 		status, body := w.bearer(http.MethodGet, "/api/albums/"+album+"/reportproviders/"+w.clientID, w.admin, "", nil)
 		require.Equal(t, http.StatusOK, status)
 		assert.Contains(t, body, `"created_time":"`+c.want+`"`)

@@ -150,7 +150,7 @@ func (s *Server) serveLaunch(w http.ResponseWriter, r *http.Request) {
 		}
 		target = b.String()
 	}
-	if s.cfg.LaunchAsRedirect {
+	if s.cfg.launchAsRedirect {
 		w.Header().Set("Location", target)
 		w.WriteHeader(http.StatusFound)
 		return

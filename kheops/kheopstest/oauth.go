@@ -82,9 +82,9 @@ func (s *Server) authenticate(r *http.Request, endpoint string) (principal, *oau
 		switch {
 		case strings.EqualFold(scheme, "Basic"):
 			id, secret, ok := r.BasicAuth()
-			if !ok || s.cfg.InternalClientID == "" ||
-				subtle.ConstantTimeCompare([]byte(id), []byte(s.cfg.InternalClientID)) != 1 ||
-				subtle.ConstantTimeCompare([]byte(secret), []byte(s.cfg.InternalClientSecret)) != 1 {
+			if !ok || s.cfg.internalClientID == "" ||
+				subtle.ConstantTimeCompare([]byte(id), []byte(s.cfg.internalClientID)) != 1 ||
+				subtle.ConstantTimeCompare([]byte(secret), []byte(s.cfg.internalClientSecret)) != 1 {
 				return principal{}, oerr("invalid_client", "Bad client credentials")
 			}
 			return principal{kind: "internal", clientID: id}, nil
@@ -166,7 +166,7 @@ func (s *Server) privateKeyJWT(r *http.Request, assertion, endpoint string) (pri
 	if err != nil {
 		return principal{}, oerr("invalid_request", "Unable to verify the JWT. "+err.Error())
 	}
-	if s.cfg.RejectJTIReplay {
+	if s.cfg.rejectJTIReplay {
 		key, _ := json.Marshal(jti)
 		s.mu.Lock()
 		seen := s.usedJTIs[clientID+"\x00"+string(key)]
@@ -287,7 +287,7 @@ func (s *Server) grantCode(w http.ResponseWriter, r *http.Request, p principal) 
 		writeOAuthError(w, oerr("invalid_request", "Unable to validate the authorization code"))
 		return
 	}
-	if s.cfg.StrictSingleUseCodes {
+	if s.cfg.strictSingleUseCodes {
 		s.mu.Lock()
 		used := s.usedCodes[code]
 		s.usedCodes[code] = true

@@ -152,7 +152,7 @@ func (s *Server) providerConfiguration(ctx context.Context, configURL string) (*
 	if err := json.Unmarshal(body, &c); err != nil {
 		return nil, fmt.Errorf("kheopstest: configuration is not JSON: %w", err)
 	}
-	if err := c.validate(configURL, s.cfg.StandardPortsOnly); err != nil {
+	if err := c.validate(configURL, s.cfg.standardPortsOnly); err != nil {
 		return nil, err
 	}
 	return &c, nil

@@ -19,7 +19,7 @@ import (
 // metadata, and 401/404 otherwise.
 func TestRetrieveInstance(t *testing.T) {
 	t.Parallel()
-	k := kheopstest.NewServer(&kheopstest.Config{BasePath: "/kheops"})
+	k := kheopstest.NewServer(kheopstest.WithBasePath("/kheops"))
 	defer k.Close()
 	alice := k.AddUser(kheopstest.User{Sub: "alice", Name: "Alice"})
 	bob := k.AddUser(kheopstest.User{Sub: "bob", Name: "Bob"})

@@ -18,72 +18,94 @@ import (
 	"github.com/dicombridge/dicombridge/internal/httpx"
 )
 
-// Config configures a fake KHEOPS. The zero value (or a nil *Config) is a
-// faithful KHEOPS at the root of a 127.0.0.1 server.
-type Config struct {
-	// BasePath serves KHEOPS below a path, e.g. "/kheops", so that ROOT
-	// (Server.URL) has a path: clients that join URLs wrongly then fail.
-	BasePath string
+// Option configures a [Server], for [NewServer]. With none, the server is
+// a faithful KHEOPS at the root of a 127.0.0.1 server.
+type Option func(*config)
 
-	// Now is the clock. nil: time.Now.
-	Now func() time.Time
+type config struct {
+	basePath                               string
+	now                                    func() time.Time
+	httpClient                             *http.Client
+	strictSingleUseCodes                   bool
+	rejectJTIReplay                        bool
+	standardPortsOnly                      bool
+	launchAsRedirect                       bool
+	trailingSlashRoot                      bool
+	webhookRetryUnit                       time.Duration
+	newSeriesDelay                         time.Duration
+	internalClientID, internalClientSecret string
+}
 
-	// HTTPClient fetches provider configuration documents and JWKS and
-	// posts webhook deliveries (it must trust the provider's TLS
-	// certificate in TLS tests). nil: a client with a 30 s timeout.
-	HTTPClient *http.Client
+// WithBasePath serves KHEOPS below a path, e.g. "/kheops", so that ROOT
+// (Server.URL) has a path: clients that join URLs wrongly then fail.
+func WithBasePath(p string) Option { return func(c *config) { c.basePath = p } }
 
-	// StrictSingleUseCodes makes a redeemed code invalid (invalid_grant).
-	// Real KHEOPS accepts a code any number of times until it expires.
-	StrictSingleUseCodes bool
+// WithNow sets the clock; default time.Now.
+func WithNow(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
-	// RejectJTIReplay refuses a client assertion whose jti was seen before
-	// (invalid_request). Real KHEOPS only checks that jti is present.
-	RejectJTIReplay bool
+// WithHTTPClient sets the client that fetches provider configuration
+// documents and JWKS and posts webhook deliveries (it must trust the
+// provider's TLS certificate in TLS tests). Default: a client with a 30 s
+// timeout.
+func WithHTTPClient(hc *http.Client) Option { return func(c *config) { c.httpClient = hc } }
 
-	// StandardPortsOnly refuses configuration URLs that are not http or
-	// https on their default port, as the KHEOPS wiki (not its code) says.
-	StandardPortsOnly bool
+// WithStrictSingleUseCodes makes a redeemed code invalid (invalid_grant).
+// Real KHEOPS accepts a code any number of times until it expires.
+func WithStrictSingleUseCodes() Option { return func(c *config) { c.strictSingleUseCodes = true } }
 
-	// LaunchAsRedirect answers a launch with a 302 instead of the
-	// meta-refresh page KHEOPS sends.
-	LaunchAsRedirect bool
+// WithJTIReplayRejected refuses a client assertion whose jti was seen
+// before (invalid_request). Real KHEOPS only checks that jti is present.
+func WithJTIReplayRejected() Option { return func(c *config) { c.rejectJTIReplay = true } }
 
-	// TrailingSlashRoot models a KHEOPS whose root URL was configured
-	// with a trailing slash, which KHEOPS uses verbatim: its issuer is
-	// then URL + "/", and conf_uri, every endpoint, return_uri and the
-	// assertion audience it expects contain "//api" or "//albums". The
-	// server answers both spellings of a path, as KHEOPS's proxy does.
-	TrailingSlashRoot bool
+// WithStandardPortsOnly refuses configuration URLs that are not http or
+// https on their default port, as the KHEOPS wiki (not its code) says.
+func WithStandardPortsOnly() Option { return func(c *config) { c.standardPortsOnly = true } }
 
-	// WebhookRetryUnit spaces the retries of a webhook delivery: after
-	// failed attempt n (of 5) the next comes 5-n units later. Zero means
-	// 5 s, KHEOPS's 20, 15, 10 and 5 s; tests set a few milliseconds.
-	WebhookRetryUnit time.Duration
+// WithLaunchAsRedirect answers a launch with a 302 instead of the
+// meta-refresh page KHEOPS sends.
+func WithLaunchAsRedirect() Option { return func(c *config) { c.launchAsRedirect = true } }
 
-	// NewSeriesDelay is how long new_series deliveries wait for more
-	// series of the same study from the same source; each addition
-	// restarts the wait. Zero means 30 s, as in KHEOPS.
-	NewSeriesDelay time.Duration
+// WithTrailingSlashRoot models a KHEOPS whose root URL was configured
+// with a trailing slash, which KHEOPS uses verbatim: its issuer is then
+// URL + "/", and conf_uri, every endpoint, return_uri and the assertion
+// audience it expects contain "//api" or "//albums". The server answers
+// both spellings of a path, as KHEOPS's proxy does.
+func WithTrailingSlashRoot() Option { return func(c *config) { c.trailingSlashRoot = true } }
 
-	// InternalClientID and InternalClientSecret are the HTTP Basic
-	// credentials of the internal client (KHEOPS's DICOMweb proxy) that may
-	// request pep tokens. Empty: no internal client.
-	InternalClientID, InternalClientSecret string
+// WithWebhookRetryUnit spaces the retries of a webhook delivery: after
+// failed attempt n (of 5) the next comes 5-n units later. Zero (the
+// default) means 5 s, KHEOPS's 20, 15, 10 and 5 s; tests set a few
+// milliseconds.
+func WithWebhookRetryUnit(d time.Duration) Option {
+	return func(c *config) { c.webhookRetryUnit = d }
+}
+
+// WithNewSeriesDelay sets how long new_series deliveries wait for more
+// series of the same study from the same source; each addition restarts
+// the wait. Zero (the default) means 30 s, as in KHEOPS.
+func WithNewSeriesDelay(d time.Duration) Option {
+	return func(c *config) { c.newSeriesDelay = d }
+}
+
+// WithInternalClient sets the HTTP Basic credentials of the internal
+// client (KHEOPS's DICOMweb proxy) that may request pep tokens. Default:
+// no internal client.
+func WithInternalClient(id, secret string) Option {
+	return func(c *config) { c.internalClientID, c.internalClientSecret = id, secret }
 }
 
 // Server is a fake KHEOPS: authorization server (report providers, token,
 // introspection, userinfo) and a DICOMweb store, on a real 127.0.0.1
 // listener. Its methods are safe for concurrent use.
 type Server struct {
-	// URL is ROOT: the KHEOPS root URL (scheme, host, port and BasePath,
+	// URL is ROOT: the KHEOPS root URL (scheme, host, port and base path,
 	// no trailing slash). Every API is under URL + "/api".
 	URL string
 
-	cfg    Config
+	cfg    config
 	srv    *httptest.Server
-	base   string // BasePath, cleaned
-	root   string // ROOT as KHEOPS spells it: URL, or URL + "/" (TrailingSlashRoot)
+	base   string // the base path, cleaned
+	root   string // ROOT as KHEOPS spells it: URL, or URL + "/" (WithTrailingSlashRoot)
 	secret []byte // HS256 key of codes and tokens
 	fetch  *http.Client
 	// registerTimeout bounds the fetches of a registration (5 s in KHEOPS).
@@ -112,8 +134,10 @@ type Server struct {
 	failures      []*failure
 }
 
-// NewServer starts a fake KHEOPS. Call Close when done.
-func NewServer(cfg *Config) *Server {
+// NewServer starts a fake KHEOPS on 127.0.0.1. The caller must Close it
+// (in a test, t.Cleanup(s.Close)). NewServer panics if it cannot listen,
+// as httptest.NewServer does.
+func NewServer(opts ...Option) *Server {
 	s := &Server{
 		users:         make(map[string]*User),
 		inboxes:       make(map[string]*album),
@@ -128,10 +152,10 @@ func NewServer(cfg *Config) *Server {
 		usedCodes:     make(map[string]bool),
 		usedJTIs:      make(map[string]bool),
 	}
-	if cfg != nil {
-		s.cfg = *cfg
+	for _, o := range opts {
+		o(&s.cfg)
 	}
-	s.base = strings.TrimRight(s.cfg.BasePath, "/")
+	s.base = strings.TrimRight(s.cfg.basePath, "/")
 	if s.base != "" && !strings.HasPrefix(s.base, "/") {
 		s.base = "/" + s.base
 	}
@@ -140,7 +164,7 @@ func NewServer(cfg *Config) *Server {
 		panic("kheopstest: no randomness: " + err.Error())
 	}
 	s.registerTimeout = 5 * time.Second
-	s.fetch = s.cfg.HTTPClient
+	s.fetch = s.cfg.httpClient
 	if s.fetch == nil {
 		s.fetch = &http.Client{Timeout: 30 * time.Second}
 	}
@@ -148,7 +172,7 @@ func NewServer(cfg *Config) *Server {
 	s.srv = httptest.NewServer(s.handler())
 	s.URL = s.srv.URL + s.base
 	s.root = s.URL
-	if s.cfg.TrailingSlashRoot {
+	if s.cfg.trailingSlashRoot {
 		s.root += "/"
 	}
 	return s
@@ -170,8 +194,8 @@ func (s *Server) ConfigurationURL() string {
 }
 
 func (s *Server) now() time.Time {
-	if s.cfg.Now != nil {
-		return s.cfg.Now()
+	if s.cfg.now != nil {
+		return s.cfg.now()
 	}
 	return time.Now()
 }
@@ -306,7 +330,7 @@ func (s *Server) handler() http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		if s.cfg.TrailingSlashRoot && strings.HasPrefix(rel, "//") {
+		if s.cfg.trailingSlashRoot && strings.HasPrefix(rel, "//") {
 			// ROOT + "/api/..." with ROOT ending in "/": a proxy that merges
 			// slashes serves it as "/api/...".
 			rel = rel[1:]
@@ -554,7 +578,7 @@ func (s *Server) fetchURL(ctx context.Context, u string, accept string) ([]byte,
 	return body, nil
 }
 
-// hostPort splits an authority for the StandardPortsOnly rule.
+// hostPort splits an authority for the WithStandardPortsOnly rule.
 func hostPort(authority string) (string, string) {
 	if i := strings.LastIndexByte(authority, '@'); i >= 0 {
 		authority = authority[i+1:]

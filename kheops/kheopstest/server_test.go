@@ -46,7 +46,7 @@ type world struct {
 
 const album = "AlbumOne01"
 
-func newWorld(t *testing.T, cfg kheopstest.Config) *world {
+func newWorld(t *testing.T, opts ...kheopstest.Option) *world {
 	t.Helper()
 	data, err := os.ReadFile("testdata/k1.pem")
 	require.NoError(t, err)
@@ -71,8 +71,7 @@ func newWorld(t *testing.T, cfg kheopstest.Config) *world {
 		fmt.Fprintf(rw, `{"keys":[{"kty":"RSA","kid":"k1","n":%q,"e":%q}]}`,
 			enc.EncodeToString(pub.N.Bytes()), enc.EncodeToString(big.NewInt(int64(pub.E)).Bytes()))
 	})
-	cfg.BasePath = "/kheops"
-	w.k = kheopstest.NewServer(&cfg)
+	w.k = kheopstest.NewServer(append([]kheopstest.Option{kheopstest.WithBasePath("/kheops")}, opts...)...)
 	t.Cleanup(w.k.Close)
 	w.admin = w.k.AddUser(kheopstest.User{Sub: "admin", Name: "Ada Admin", Email: "ada@example.com"})
 	w.k.AddAlbum(album, &kheopstest.Permissions{})
@@ -159,7 +158,7 @@ func (w *world) redeem() string {
 
 func TestConfigurationFetchedAsOftenAsKHEOPSDoes(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, kheopstest.Config{})
+	w := newWorld(t)
 	paths := func() []string {
 		var out []string
 		for _, f := range w.k.Fetches() {
@@ -192,7 +191,7 @@ func TestFailureInjectionAndRecordedCalls(t *testing.T) {
 	}
 	t.Run("Times N fails the next N requests, then the route works", func(t *testing.T) {
 		t.Parallel()
-		w := newWorld(t, kheopstest.Config{})
+		w := newWorld(t)
 		w.k.ResetCalls()
 		w.k.Fail("/api/token", kheopstest.Failure{Times: 2, Status: 503, Body: "busy", Header: http.Header{"Content-Type": {"text/plain"}}})
 		assert.Equal(t, []int{503, 503, 400}, statuses(w, 3))
@@ -205,7 +204,7 @@ func TestFailureInjectionAndRecordedCalls(t *testing.T) {
 	})
 	t.Run("Times 0 fails every request until cleared", func(t *testing.T) {
 		t.Parallel()
-		w := newWorld(t, kheopstest.Config{})
+		w := newWorld(t)
 		w.k.Fail("/api/token", kheopstest.Failure{Status: 503})
 		assert.Equal(t, []int{503, 503, 503, 503}, statuses(w, 4))
 		w.k.ClearFailures()
@@ -213,14 +212,14 @@ func TestFailureInjectionAndRecordedCalls(t *testing.T) {
 	})
 	t.Run("only the matching method and path are affected", func(t *testing.T) {
 		t.Parallel()
-		w := newWorld(t, kheopstest.Config{})
+		w := newWorld(t)
 		w.k.Fail("/api/token", kheopstest.Failure{Method: http.MethodGet, Status: 500})
 		w.k.Fail("/api/token/introspect", kheopstest.Failure{Status: 500})
 		assert.Equal(t, []int{400}, statuses(w, 1), "POST hit a GET failure")
 	})
 	t.Run("answer defaults to JSON", func(t *testing.T) {
 		t.Parallel()
-		w := newWorld(t, kheopstest.Config{})
+		w := newWorld(t)
 		w.k.Fail("/api/token", kheopstest.Failure{Status: 503, Body: `{"error":"busy"}`})
 		req, err := http.NewRequest(http.MethodPost, w.k.URL+"/api/token", strings.NewReader("grant_type=foo"))
 		require.NoError(t, err)
@@ -233,7 +232,7 @@ func TestFailureInjectionAndRecordedCalls(t *testing.T) {
 
 func TestLaunchRefusesAlbumCapabilityToken(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, kheopstest.Config{})
+	w := newWorld(t)
 	form := url.Values{"access_token": {w.k.AlbumCapabilityToken(album)}, "client_id": {w.clientID}, "studyUID": {"1.2.3"}}
 	status, body := w.post("/api/report", form, nil)
 	assert.Equal(t, http.StatusForbidden, status, "%s", body)
@@ -241,7 +240,7 @@ func TestLaunchRefusesAlbumCapabilityToken(t *testing.T) {
 
 func TestBasePath(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, kheopstest.Config{})
+	w := newWorld(t)
 	root := strings.TrimSuffix(w.k.URL, "/kheops")
 	for _, p := range []string{"/api/.well-known/report-provider-configuration", "/kheopsapi/token", "/"} {
 		resp, err := w.k.Client().Get(root + p)
@@ -269,7 +268,7 @@ func TestBasePath(t *testing.T) {
 
 func TestLaunchAsRedirectAndPageParsing(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, kheopstest.Config{LaunchAsRedirect: true})
+	w := newWorld(t, kheopstest.WithLaunchAsRedirect())
 	u, err := w.k.Launch(context.Background(), w.admin, w.clientID, "1.2.3")
 	require.Falsef(t, err != nil || !strings.HasPrefix(u, w.rp.URL+"/cb?code="), "%s %v", u, err)
 	got, err := kheopstest.ParseLaunchPage([]byte(`<meta http-equiv="refresh" content="0;URL='https://rp/cb?a=1&amp;b=2'">`))
@@ -283,7 +282,7 @@ func TestLaunchAsRedirectAndPageParsing(t *testing.T) {
 
 func TestRegistrationAPI(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, kheopstest.Config{})
+	w := newWorld(t)
 	reader := w.k.AddUser(kheopstest.User{Sub: "reader"})
 	if err := w.k.AddMember(album, "reader", false); err != nil {
 		t.Fatal(err)
@@ -339,7 +338,7 @@ func TestRegistrationAPI(t *testing.T) {
 
 func TestPEPTokenNeedsTheInternalClient(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, kheopstest.Config{InternalClientID: "proxy", InternalClientSecret: "s3cret"})
+	w := newWorld(t, kheopstest.WithInternalClient("proxy", "s3cret"))
 	form := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:token-exchange"}, "scope": {"pep"}, "seriesUID": {"1.2.3.1"},
 		"subject_token": {w.admin}, "subject_token_type": {"urn:ietf:params:oauth:token-type:access_token"}, "studyUID": {"1.2.3"}}
 	basic := func(user, pass string) http.Header {
@@ -370,7 +369,7 @@ func multipartBody(t *testing.T, typ string, parts ...[]byte) (string, *bytes.Bu
 
 func TestStoreRules(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, kheopstest.Config{})
+	w := newWorld(t)
 	tok := w.redeem()
 	inst := kheopstest.NewInstance(kheopstest.InstanceSpec{StudyUID: "1.2.3", SeriesUID: "2.25.77", SOPInstanceUID: "2.25.77.1", Modality: "SR"})
 	stow := func(token, ct string, body io.Reader) (int, string) {
@@ -405,7 +404,7 @@ func TestStoreRules(t *testing.T) {
 // to every member there.
 func TestStoreRefusesASeriesOfAnotherStudy(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, kheopstest.Config{})
+	w := newWorld(t)
 	other := w.k.AddAlbum("AlbumTwo02", nil)
 	if _, err := w.k.AddInstance(other, kheopstest.NewInstance(kheopstest.InstanceSpec{StudyUID: "1.2.9", SeriesUID: "1.2.9.1", SOPInstanceUID: "1.2.9.1.1"})); err != nil {
 		t.Fatal(err)
@@ -428,7 +427,7 @@ func TestStoreRefusesASeriesOfAnotherStudy(t *testing.T) {
 
 func TestHelperErrorsHaveTheRemoteErrorShape(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, kheopstest.Config{})
+	w := newWorld(t)
 	_, err := w.k.Register(context.Background(), w.admin, "NoSuchAlbum", "RP", w.confURL)
 	var ae *kheopstest.APIError
 	require.ErrorAs(t, err, &ae)

@@ -88,7 +88,7 @@ func TestStoreAttributeCheck(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFake(t, kheopstest.Config{})
+			f := newFake(t)
 			_, err := f.k.AddInstance(f.album, kheopstest.NewInstance(kheopstest.InstanceSpec{StudyUID: "1.2.7", SeriesUID: "1.2.7.1", SOPInstanceUID: "1.2.7.1.1",
 				Modality: "CT", SeriesNumber: 1, Attributes: with(studyAttrs, seriesAttrs)}))
 			require.NoError(t, err)
@@ -119,7 +119,7 @@ func TestStoreAttributeCheck(t *testing.T) {
 // TestStoreResponseGolden pins the bytes of a refused upload's answer.
 func TestStoreResponseGolden(t *testing.T) {
 	t.Parallel()
-	f := newFake(t, kheopstest.Config{})
+	f := newFake(t)
 	_, err := f.k.AddInstance(f.album, kheopstest.NewInstance(kheopstest.InstanceSpec{StudyUID: "1.2.7", SeriesUID: "1.2.7.1", SOPInstanceUID: "1.2.7.1.1", Attributes: studyAttrs}))
 	require.NoError(t, err)
 	ok := kheopstest.NewInstance(kheopstest.InstanceSpec{StudyUID: "1.2.7", SeriesUID: "1.2.7.2", SOPInstanceUID: "1.2.7.2.1", Attributes: studyAttrs})

@@ -78,8 +78,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 const hookSecret = "s3cret-ü" // not ASCII: the key is the secret's UTF-8 bytes
 
-func fastHooks() kheopstest.Config {
-	return kheopstest.Config{WebhookRetryUnit: 2 * time.Millisecond, NewSeriesDelay: 50 * time.Millisecond}
+func fastHooks() []kheopstest.Option {
+	return []kheopstest.Option{kheopstest.WithWebhookRetryUnit(2 * time.Millisecond), kheopstest.WithNewSeriesDelay(50 * time.Millisecond)}
 }
 
 func (f *fake) webhook(target string, form url.Values) string {
@@ -98,7 +98,7 @@ func (f *fake) webhook(target string, form url.Values) string {
 
 func TestWebhookDeliveredOnceDespiteRetries(t *testing.T) {
 	t.Parallel()
-	f := newFake(t, fastHooks())
+	f := newFake(t, fastHooks()...)
 	rc := newReceiver(t, hookSecret)
 	rc.failNext = 2
 	id := f.webhook(rc.srv.URL+"/hook", url.Values{"secret": {hookSecret}, "event": {"NEW_USER"}})
@@ -151,7 +151,7 @@ func TestWebhookDeliveredOnceDespiteRetries(t *testing.T) {
 
 func TestWebhookGivesUpAfterFiveAttempts(t *testing.T) {
 	t.Parallel()
-	f := newFake(t, fastHooks())
+	f := newFake(t, fastHooks()...)
 	rc := newReceiver(t, hookSecret)
 	rc.failNext = 100
 	id := f.webhook(rc.srv.URL, url.Values{"secret": {hookSecret}, "event": {"new_user"}})
@@ -169,7 +169,7 @@ func TestWebhookGivesUpAfterFiveAttempts(t *testing.T) {
 	})
 	// A refused connection is recorded as status -1.
 	f.k.Close()
-	g := newFake(t, fastHooks())
+	g := newFake(t, fastHooks()...)
 	dead := httptest.NewServer(http.NotFoundHandler())
 	dead.Close()
 	gid := g.webhook(dead.URL, url.Values{"event": {"new_user"}})
@@ -184,9 +184,8 @@ func TestWebhookNewSeriesIsDebounced(t *testing.T) {
 	t.Parallel()
 	// A debounce long enough that a loaded machine still uploads the three
 	// series within it (600 ms was not, once, with 8 test runs at a time).
-	cfg := fastHooks()
-	cfg.NewSeriesDelay = 1500 * time.Millisecond
-	f := newFake(t, cfg)
+	const delay = 1500 * time.Millisecond
+	f := newFake(t, append(fastHooks(), kheopstest.WithNewSeriesDelay(delay))...)
 	rc := newReceiver(t, hookSecret)
 	f.webhook(rc.srv.URL, url.Values{"secret": {hookSecret}, "event": {"new_series", "remove_series"}})
 	// Three uploads of one study within the delay, by the same user: one delivery.
@@ -198,7 +197,7 @@ func TestWebhookNewSeriesIsDebounced(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	waitFor(t, "the new_series event", func() bool { _, _, ev := rc.snapshot(); return len(ev) == 1 })
-	time.Sleep(cfg.NewSeriesDelay + 100*time.Millisecond) // a second delivery would be here by now
+	time.Sleep(delay + 100*time.Millisecond) // a second delivery would be here by now
 	_, _, events := rc.snapshot()
 	require.Len(t, events, 1, "one delivery for the three additions")
 	st := events[0].UpdatedStudy
@@ -223,7 +222,7 @@ func TestWebhookNewSeriesIsDebounced(t *testing.T) {
 
 func TestWebhookDeleteAlbumAndManualTriggers(t *testing.T) {
 	t.Parallel()
-	f := newFake(t, fastHooks())
+	f := newFake(t, fastHooks()...)
 	rc := newReceiver(t, hookSecret)
 	id := f.webhook(rc.srv.URL, url.Values{"secret": {hookSecret}, "event": {"delete_album"}, "enabled": {"false"}})
 
@@ -259,7 +258,7 @@ func TestWebhookDeleteAlbumAndManualTriggers(t *testing.T) {
 
 func TestWebhookWrongSecretIsRefusedByTheReceiver(t *testing.T) {
 	t.Parallel()
-	f := newFake(t, fastHooks())
+	f := newFake(t, fastHooks()...)
 	rc := newReceiver(t, hookSecret)
 	f.webhook(rc.srv.URL, url.Values{"secret": {"another"}, "event": {"new_user"}})
 	require.Equal(t, http.StatusCreated, f.do(http.MethodPut, "/api/albums/"+f.album+"/users/carol", f.alice, nil).Status)

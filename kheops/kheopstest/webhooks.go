@@ -181,8 +181,8 @@ func (s *Server) sendLocked(a *album, h *webhook, c *caller, event string, d *ho
 }
 
 func (s *Server) retryUnit() time.Duration {
-	if s.cfg.WebhookRetryUnit > 0 {
-		return s.cfg.WebhookRetryUnit
+	if s.cfg.webhookRetryUnit > 0 {
+		return s.cfg.webhookRetryUnit
 	}
 	return 5 * time.Second
 }
@@ -237,7 +237,8 @@ func (s *Server) post(target, secret, event string, body []byte, tr *trigger, n 
 }
 
 // pendingSeries collects additions of series of one study to one album by
-// one source until they stop for NewSeriesDelay.
+// one source until they stop for the new-series delay
+// ([WithNewSeriesDelay]).
 type pendingSeries struct {
 	timer  *time.Timer
 	c      *caller
@@ -257,7 +258,7 @@ func (s *Server) newSeriesLocked(c *caller, a *album, studyUID string, series []
 	if c.cap != nil {
 		key += "|" + c.cap.id
 	}
-	delay := s.cfg.NewSeriesDelay
+	delay := s.cfg.newSeriesDelay
 	if delay <= 0 {
 		delay = 30 * time.Second
 	}

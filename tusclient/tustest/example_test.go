@@ -8,12 +8,8 @@ import (
 	"github.com/dicombridge/dicombridge/tusclient/tustest"
 )
 
-func ExampleNew() {
-	srv, err := tustest.New(tustest.Options{Checksum: true})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
+func ExampleNewServer() {
+	srv := tustest.NewServer(tustest.WithChecksum())
 	defer srv.Close()
 
 	// Create an upload of 11 bytes and send them with the spec's checksum.
@@ -42,7 +38,7 @@ func ExampleNew() {
 }
 
 func ExampleServer_Fail() {
-	srv, _ := tustest.New(tustest.Options{})
+	srv := tustest.NewServer()
 	defer srv.Close()
 	srv.Fail(tustest.Failure{Method: http.MethodPost, Times: 1, Status: http.StatusServiceUnavailable})
 

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/tus/tusd/v2/pkg/filestore"
@@ -25,32 +24,48 @@ import (
 	"github.com/dicombridge/dicombridge/internal/httpx"
 )
 
-// DefaultBasePath is where the server mounts tusd unless
-// [Options.BasePath] says otherwise. It is not the root, so that URL-joining
-// bugs show.
+// DefaultBasePath is where the server mounts tusd unless [WithBasePath]
+// says otherwise. It is not the root, so that URL-joining bugs show.
 const DefaultBasePath = "/tus/files/"
 
-// Options configures a [Server]. The zero value is a plain tusd.
-type Options struct {
-	// BasePath is the URL path of the creation endpoint; default
-	// DefaultBasePath.
-	BasePath string
-	// Dir is the filestore directory; default a new temporary directory
-	// that Close removes. Pass the same Dir to a later Server to simulate a
-	// new server process over the same disk.
-	Dir string
-	// MaxSize is tusd's Tus-Max-Size; 0 means no limit.
-	MaxSize int64
-	// Checksum puts the checksum extension (sha1, sha256, sha512, md5) in
-	// front of tusd, which lacks it: OPTIONS announces it, a body whose
-	// Upload-Checksum does not match gets 460 Checksum Mismatch and is
-	// discarded, a malformed header or unknown algorithm gets 400.
-	Checksum bool
-	// DisableConcatenation turns tusd's concatenation extension off.
-	DisableConcatenation bool
-	// PreUploadCreate, if set, is tusd's PreUploadCreateCallback: it can
-	// inspect metadata and headers of creation requests, or reject them.
-	PreUploadCreate func(handler.HookEvent) (handler.HTTPResponse, handler.FileInfoChanges, error)
+// Option configures a [Server], for [NewServer]. With none, the server is
+// a plain tusd.
+type Option func(*config)
+
+type config struct {
+	basePath        string
+	dir             string
+	maxSize         int64
+	checksum        bool
+	noConcatenation bool
+	preUploadCreate func(handler.HookEvent) (handler.HTTPResponse, handler.FileInfoChanges, error)
+}
+
+// WithBasePath sets the URL path of the creation endpoint; default
+// DefaultBasePath.
+func WithBasePath(p string) Option { return func(c *config) { c.basePath = p } }
+
+// WithDir sets the filestore directory; default a new temporary directory
+// that Close removes (dir is left alone). Pass the same dir to a later
+// Server to simulate a new server process over the same disk.
+func WithDir(dir string) Option { return func(c *config) { c.dir = dir } }
+
+// WithMaxSize sets tusd's Tus-Max-Size; 0 (the default) means no limit.
+func WithMaxSize(n int64) Option { return func(c *config) { c.maxSize = n } }
+
+// WithChecksum puts the checksum extension (sha1, sha256, sha512, md5) in
+// front of tusd, which lacks it: OPTIONS announces it, a body whose
+// Upload-Checksum does not match gets 460 Checksum Mismatch and is
+// discarded, a malformed header or unknown algorithm gets 400.
+func WithChecksum() Option { return func(c *config) { c.checksum = true } }
+
+// WithoutConcatenation turns tusd's concatenation extension off.
+func WithoutConcatenation() Option { return func(c *config) { c.noConcatenation = true } }
+
+// WithPreUploadCreate sets tusd's PreUploadCreateCallback: f can inspect
+// metadata and headers of creation requests, or reject them.
+func WithPreUploadCreate(f func(handler.HookEvent) (handler.HTTPResponse, handler.FileInfoChanges, error)) Option {
+	return func(c *config) { c.preUploadCreate = f }
 }
 
 // Server is tusd v2 (filestore on disk) served on 127.0.0.1, with request
@@ -66,10 +81,10 @@ type Server struct {
 	// http://127.0.0.1:40123/tus/files/.
 	URL string
 
-	opts   Options
+	cfg    config
 	dir    string
 	port   *portKeeper // holds the port across Stop and Start
-	ownDir bool        // dir was made by New; Close removes it
+	ownDir bool        // dir was made by NewServer; Close removes it
 
 	mu       sync.Mutex // guards mux, store, stopped, stop, fails, calls, clients
 	srv      *http.Server
@@ -122,7 +137,7 @@ type Failure struct {
 	Delay time.Duration
 	// Corrupt flips one bit in the body of requests that carry
 	// Upload-Checksum (only those match), before the checksum is verified,
-	// as damage in transit would. It needs [Options.Checksum].
+	// as damage in transit would. It needs [WithChecksum].
 	Corrupt bool
 }
 
@@ -131,47 +146,42 @@ type failure struct {
 	seen int
 }
 
-// New starts a Server on 127.0.0.1. The caller must Close it. If
-// Options.Dir is empty, New makes a temporary directory and Close removes
-// it.
-func New(opts Options) (*Server, error) {
-	if opts.BasePath == "" {
-		opts.BasePath = DefaultBasePath
+// NewServer starts a Server on 127.0.0.1. The caller must Close it (in a
+// test, t.Cleanup(s.Close)); unless [WithDir] says otherwise, NewServer
+// makes a temporary directory and Close removes it. NewServer panics if it
+// cannot listen or create its directory, as httptest.NewServer does (or
+// if tusd rejects a malformed [WithBasePath]).
+func NewServer(opts ...Option) *Server {
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
 	}
-	if !strings.HasSuffix(opts.BasePath, "/") {
-		opts.BasePath += "/"
+	if cfg.basePath == "" {
+		cfg.basePath = DefaultBasePath
 	}
-	s := &Server{opts: opts, dir: opts.Dir}
+	if !strings.HasSuffix(cfg.basePath, "/") {
+		cfg.basePath += "/"
+	}
+	s := &Server{cfg: cfg, dir: cfg.dir}
 	if s.dir == "" {
 		d, err := os.MkdirTemp("", "tustest-")
 		if err != nil {
-			return nil, fmt.Errorf("tustest: %w", err)
+			panic("tustest: failed to create a temporary directory: " + err.Error())
 		}
 		s.dir, s.ownDir = d, true
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		s.removeDir()
-		return nil, fmt.Errorf("tustest: listen: %w", err)
+		panic("tustest: failed to listen on a port: " + err.Error())
 	}
-	s.URL = "http://" + ln.Addr().String() + opts.BasePath
+	s.URL = "http://" + ln.Addr().String() + cfg.basePath
 	s.port = newPortKeeper(ln)
 	if err := s.serve(s.port.open()); err != nil {
 		s.port.Close()
 		s.removeDir()
-		return nil, fmt.Errorf("tustest: %w", err)
+		panic("tustest: " + err.Error())
 	}
-	return s, nil
-}
-
-// NewServer starts a Server on 127.0.0.1 and closes it when the test ends.
-func NewServer(t testing.TB, opts Options) *Server {
-	t.Helper()
-	s, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
 	return s
 }
 
@@ -187,12 +197,12 @@ func (s *Server) serve(ln net.Listener) error {
 	store.UseIn(composer)
 	composer.UseLocker(tusdlock.New())
 	h, err := handler.NewHandler(handler.Config{
-		BasePath:                         s.opts.BasePath,
+		BasePath:                         s.cfg.basePath,
 		StoreComposer:                    composer,
-		MaxSize:                          s.opts.MaxSize,
-		DisableConcatenation:             s.opts.DisableConcatenation,
+		MaxSize:                          s.cfg.maxSize,
+		DisableConcatenation:             s.cfg.noConcatenation,
 		Logger:                           xslog.New(xslog.NewTextHandler(io.Discard, nil)),
-		PreUploadCreateCallback:          s.opts.PreUploadCreate,
+		PreUploadCreateCallback:          s.cfg.preUploadCreate,
 		GracefulRequestCompletionTimeout: 20 * time.Millisecond,
 		AcquireLockTimeout:               5 * time.Second,
 		NetworkTimeout:                   10 * time.Second,
@@ -201,11 +211,11 @@ func (s *Server) serve(ln net.Listener) error {
 		return fmt.Errorf("tusd: %w", err)
 	}
 	var tus http.Handler = h
-	if s.opts.Checksum {
+	if s.cfg.checksum {
 		tus = &checksumHandler{next: h}
 	}
 	mux := http.NewServeMux()
-	mux.Handle(s.opts.BasePath, s.wrap(http.StripPrefix(strings.TrimSuffix(s.opts.BasePath, "/"), tus)))
+	mux.Handle(s.cfg.basePath, s.wrap(http.StripPrefix(strings.TrimSuffix(s.cfg.basePath, "/"), tus)))
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	s.mu.Lock()
 	s.srv, s.mux, s.store, s.stopped, s.stop = srv, mux, store, false, make(chan struct{})
@@ -217,9 +227,9 @@ func (s *Server) serve(ln net.Listener) error {
 // Handler returns the server as an http.Handler, for mounting on another
 // server (a fake of a system whose Tus endpoint sits beside its API, with
 // its own checks in front): requests keep their full path, so mount it
-// where BasePath is reachable. Calls, failures, Stop and Start apply to it
-// as to the server's own listener; while the server is stopped, it drops
-// every connection.
+// where the base path is reachable. Calls, failures, Stop and Start apply
+// to it as to the server's own listener; while the server is stopped, it
+// drops every connection.
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
@@ -385,7 +395,7 @@ func (s *Server) Start() error {
 }
 
 // Close stops the server for good, closes idle connections of the
-// clients from Client, and removes the directory if New made it.
+// clients from Client, and removes the directory if NewServer made it.
 func (s *Server) Close() {
 	s.Stop()
 	_ = s.port.Close()
@@ -405,9 +415,9 @@ func (s *Server) id(uploadURL string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	id, ok := strings.CutPrefix(u.Path, s.opts.BasePath)
+	id, ok := strings.CutPrefix(u.Path, s.cfg.basePath)
 	if !ok || id == "" || strings.Contains(id, "/") {
-		return "", fmt.Errorf("tustest: %q is not an upload URL under %s", uploadURL, s.opts.BasePath)
+		return "", fmt.Errorf("tustest: %q is not an upload URL under %s", uploadURL, s.cfg.basePath)
 	}
 	return id, nil
 }

@@ -52,7 +52,8 @@ func offset(t *testing.T, c *http.Client, url string) string {
 // checksum extension, starting with the spec's own example.
 func TestChecksumHandler(t *testing.T) {
 	t.Parallel()
-	s := tustest.NewServer(t, tustest.Options{Checksum: true})
+	s := tustest.NewServer(tustest.WithChecksum())
+	t.Cleanup(s.Close)
 	c := s.Client()
 
 	resp := do(t, c, "OPTIONS", s.URL, nil, nil)
@@ -137,7 +138,8 @@ func TestChecksumHandler(t *testing.T) {
 // TestRestartKeepsData: an upload survives Stop and Start.
 func TestRestartKeepsData(t *testing.T) {
 	t.Parallel()
-	s := tustest.NewServer(t, tustest.Options{})
+	s := tustest.NewServer()
+	t.Cleanup(s.Close)
 	c := s.Client()
 	url := create(t, s, c, "10")
 	h := map[string]string{"Tus-Resumable": "1.0.0", "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
@@ -165,7 +167,8 @@ func TestRestartKeepsData(t *testing.T) {
 // ClearFailures. Other methods are not affected.
 func TestFailTimes(t *testing.T) {
 	t.Parallel()
-	s := tustest.NewServer(t, tustest.Options{})
+	s := tustest.NewServer()
+	t.Cleanup(s.Close)
 	c := s.Client()
 	post := func() int {
 		return do(t, c, "POST", s.URL, map[string]string{"Tus-Resumable": "1.0.0", "Upload-Length": "1"}, nil).StatusCode
@@ -193,7 +196,8 @@ func TestFailTimes(t *testing.T) {
 // mounted on another server.
 func TestHandlerMounts(t *testing.T) {
 	t.Parallel()
-	s := tustest.NewServer(t, tustest.Options{})
+	s := tustest.NewServer()
+	t.Cleanup(s.Close)
 	front := httptest.NewServer(s.Handler())
 	defer front.Close()
 	c := front.Client()

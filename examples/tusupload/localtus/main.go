@@ -8,7 +8,8 @@
 //
 // It prints the creation endpoint as a shell line on standard output
 // (export TUS_ENDPOINT=...) and logs nothing else. Exit status: 0 after
-// Ctrl-C or SIGTERM, 1 if the server could not start, 2 for bad usage.
+// Ctrl-C or SIGTERM, 1 if it could not make its temporary directory, 2 for
+// bad usage (and a panic if it cannot listen on 127.0.0.1).
 package main
 
 import (
@@ -51,11 +52,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "localtus: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	srv, err := tustest.New(tustest.Options{Checksum: *checksum})
+	// The directory is made here, not by tustest.NewServer, so that a
+	// failure to make it (the one failure to start that is likely: a
+	// missing or full TMPDIR) exits 1 with a message; NewServer panics if
+	// it cannot listen on 127.0.0.1, as auratest does in examples/fakeaura.
+	dir, err := os.MkdirTemp("", "localtus-")
 	if err != nil {
 		fmt.Fprintf(stderr, "localtus: %v\n", err)
 		return 1
 	}
+	defer os.RemoveAll(dir)
+	opts := []tustest.Option{tustest.WithDir(dir)}
+	if *checksum {
+		opts = append(opts, tustest.WithChecksum())
+	}
+	srv := tustest.NewServer(opts...)
 	defer srv.Close()
 	fmt.Fprintf(stdout, "export TUS_ENDPOINT=%s\n", srv.URL)
 	fmt.Fprintln(stderr, "localtus: serving; Ctrl-C stops and deletes the uploads")
