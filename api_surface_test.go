@@ -204,3 +204,104 @@ func receiverExported(e ast.Expr) bool {
 		}
 	}
 }
+
+// TestNoInternalTypesExported checks that no exported declaration of a
+// public package names a type from an internal package: a caller outside
+// the module could not name it (uploadtoken.ParseExchangeRequest once
+// returned []auraapi.Field). It reads function and method signatures,
+// exported struct fields (embedded ones included), interface methods and
+// the declared types of variables and constants.
+func TestNoInternalTypesExported(t *testing.T) {
+	for _, pkg := range slices.Sorted(maps.Keys(surfaceBudget)) {
+		entries, err := os.ReadDir(pkg)
+		require.NoError(t, err)
+		for _, e := range entries {
+			name := e.Name()
+			if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+				continue
+			}
+			path := filepath.Join(pkg, name)
+			f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+			require.NoError(t, err)
+			for _, leak := range internalMentions(f) {
+				t.Errorf("%s: exported %s mentions %s", path, leak[0], leak[1])
+			}
+		}
+	}
+}
+
+// internalMentions lists (exported name, internal selector) pairs in f.
+func internalMentions(f *ast.File) [][2]string {
+	internal := map[string]bool{} // local import names of internal packages
+	for _, imp := range f.Imports {
+		p := strings.Trim(imp.Path.Value, `"`)
+		if !strings.Contains(p, "/internal/") {
+			continue
+		}
+		local := p[strings.LastIndex(p, "/")+1:]
+		if imp.Name != nil {
+			local = imp.Name.Name
+		}
+		internal[local] = true
+	}
+	if len(internal) == 0 {
+		return nil
+	}
+	var out [][2]string
+	check := func(owner string, n ast.Node) {
+		if n == nil {
+			return
+		}
+		ast.Inspect(n, func(n ast.Node) bool {
+			if sel, ok := n.(*ast.SelectorExpr); ok {
+				if id, ok := sel.X.(*ast.Ident); ok && internal[id.Name] {
+					out = append(out, [2]string{owner, id.Name + "." + sel.Sel.Name})
+				}
+			}
+			return true
+		})
+	}
+	fields := func(owner string, l *ast.FieldList) {
+		for _, fl := range l.List {
+			exported := len(fl.Names) == 0 // embedded: promoted to the outside
+			for _, nm := range fl.Names {
+				exported = exported || nm.IsExported()
+			}
+			if exported {
+				check(owner, fl.Type)
+			}
+		}
+	}
+	for _, d := range f.Decls {
+		switch d := d.(type) {
+		case *ast.FuncDecl:
+			if d.Name.IsExported() && (d.Recv == nil || receiverExported(d.Recv.List[0].Type)) {
+				check(d.Name.Name, d.Type)
+			}
+		case *ast.GenDecl:
+			for _, s := range d.Specs {
+				switch s := s.(type) {
+				case *ast.TypeSpec:
+					if !s.Name.IsExported() {
+						continue
+					}
+					switch tt := s.Type.(type) {
+					case *ast.StructType:
+						fields(s.Name.Name, tt.Fields)
+					case *ast.InterfaceType:
+						fields(s.Name.Name, tt.Methods)
+					default:
+						check(s.Name.Name, s.Type)
+					}
+				case *ast.ValueSpec:
+					for _, nm := range s.Names {
+						if nm.IsExported() {
+							check(nm.Name, s.Type)
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
+}
