@@ -87,10 +87,10 @@ func (a *Association) Release(ctx context.Context) error {
 // connection; an operation running in another goroutine fails with
 // ErrAborted. Aborting a closed association does nothing.
 //
-// An operation waiting on the network is interrupted at once. A Store
-// blocked in a Read of the caller's data is not: Abort returns once that
-// Read does, so a caller that streams from a pipe or a socket should also
-// close it (or end Store's context and close it) to stop a stuck send.
+// Abort does not wait for a running operation: one waiting on the network
+// fails at once; a Store blocked in a Read of the caller's data fails with
+// ErrAborted when that Read returns (the connection is already closed, so
+// the peer sees the association end at once).
 func (a *Association) Abort() error {
 	return a.abort()
 }

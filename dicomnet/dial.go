@@ -281,7 +281,16 @@ func (a *Association) abort() error {
 	// Interrupt a running operation first: it holds mu until its I/O
 	// fails, then aborts the association itself.
 	_ = a.c.nc.SetDeadline(time.Unix(1, 0))
-	a.mu.Lock()
+	if !a.mu.TryLock() {
+		// An operation is running. Blocked on the network, the deadline
+		// has already cut it; blocked reading the caller's data, nothing
+		// can, so close the connection rather than wait: the peer sees
+		// the association end now, and the operation's next write fails
+		// and aborts it (an A-ABORT cannot be sent in the middle of its
+		// P-DATA, as when the deadline cuts it).
+		a.c.nc.Close()
+		return nil
+	}
 	defer a.mu.Unlock()
 	a.abortLocked()
 	return nil

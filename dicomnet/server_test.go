@@ -247,6 +247,48 @@ func TestAbortInterruptsStore(t *testing.T) {
 	assert.Empty(t, v.Calls()[0].path)
 }
 
+// TestAbortWhileReadingData: Abort returns at once even when the running
+// Store is blocked reading the caller's data, where no deadline reaches;
+// the peer sees the association end, and the Store fails with ErrAborted
+// once its Read returns.
+func TestAbortWhileReadingData(t *testing.T) {
+	v := newVault(t)
+	host, port := serve(t, &Server{AETitle: "GATEWAY", CallingAETitles: []string{"SCU"}, Handler: v})
+	ctx := context.Background()
+	a, err := Dial(ctx, host+":"+portArg(port), DialOptions{CallingAETitle: "SCU", CalledAETitle: "GATEWAY",
+		Contexts: []PresentationContext{{AbstractSyntax: secondaryCapture, TransferSyntaxes: []string{explicitVRLittleEndian}}}})
+	require.NoError(t, err)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Store(ctx, secondaryCapture, "1.2.3", explicitVRLittleEndian, pr)
+		done <- err
+	}()
+	_, err = pw.Write(make([]byte, 64<<10)) // the Store is running, now waiting for more
+	require.NoError(t, err)
+	aborted := make(chan error, 1)
+	go func() { aborted <- a.Abort() }()
+	select {
+	case err := <-aborted:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Abort waits for the caller's reader")
+	}
+	require.Eventually(t, func() bool { return len(v.Calls()) == 1 }, 10*time.Second, 10*time.Millisecond, "the server saw the association end")
+	assert.ErrorIs(t, v.Calls()[0].err, ErrAborted)
+	assert.Empty(t, v.Calls()[0].path)
+	_, _ = pw.Write(make([]byte, 64<<10)) // the Read returns; the next write fails
+	pw.Close()
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, ErrAborted)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Store did not end after Abort")
+	}
+	assert.ErrorIs(t, a.Echo(ctx), ErrAborted, "an aborted association stays aborted")
+}
+
 // TestStoreErrors: no context for the syntax, and a failure status.
 func TestStoreErrors(t *testing.T) {
 	host, port := serve(t, &Server{AETitle: "GATEWAY", CallingAETitles: []string{"SCU"},
