@@ -194,8 +194,7 @@ func TestStorescuKilledMidDataset(t *testing.T) {
 	require.NoError(t, cmd.Process.Kill())
 	_ = cmd.Wait()
 	close(v.gate)
-	require.Eventually(t, func() bool { return len(v.Calls()) == 1 }, 30*time.Second, 10*time.Millisecond)
-	c := v.Calls()[0]
+	c := v.only(t)
 	assert.Empty(t, c.path, "a partial dataset was kept")
 	assert.ErrorIs(t, c.err, ErrAborted)
 	assert.Equal(t, StatusProcessingFailure, c.status)

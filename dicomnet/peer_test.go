@@ -45,6 +45,13 @@ type vaultCall struct {
 
 func newVault(t *testing.T) *vault { return &vault{dir: t.TempDir()} }
 
+// only waits for the handler's one call (30 s at most) and returns it.
+func (v *vault) only(t *testing.T) vaultCall {
+	t.Helper()
+	require.Eventually(t, func() bool { return len(v.Calls()) == 1 }, 30*time.Second, 10*time.Millisecond, "one call to the handler")
+	return v.Calls()[0]
+}
+
 func (v *vault) Store(ctx context.Context, req *StoreRequest) Status {
 	v.mu.Lock()
 	v.n++

@@ -203,22 +203,30 @@ func (f *failingReader) Read(p []byte) (int, error) {
 	return pattern{}.Read(p)
 }
 
+// dialSC serves h as GATEWAY to the calling AE title SCU and dials it
+// with one presentation context: secondary capture in explicit VR little
+// endian.
+func dialSC(t *testing.T, h StoreHandler) *Association {
+	t.Helper()
+	host, port := serve(t, &Server{AETitle: "GATEWAY", CallingAETitles: []string{"SCU"}, Handler: h})
+	a, err := Dial(context.Background(), host+":"+portArg(port), DialOptions{CallingAETitle: "SCU", CalledAETitle: "GATEWAY",
+		Contexts: []PresentationContext{{AbstractSyntax: secondaryCapture, TransferSyntaxes: []string{explicitVRLittleEndian}}}})
+	require.NoError(t, err)
+	return a
+}
+
 // TestSCUAbortsMidDataset: when the dataset our SCU sends fails to read
 // after 2 MiB, the SCU sends an A-ABORT; the server's handler sees
 // ErrAborted and keeps nothing.
 func TestSCUAbortsMidDataset(t *testing.T) {
 	v := newVault(t)
-	host, port := serve(t, &Server{AETitle: "GATEWAY", CallingAETitles: []string{"SCU"}, Handler: v})
 	ctx := context.Background()
-	a, err := Dial(ctx, host+":"+portArg(port), DialOptions{CallingAETitle: "SCU", CalledAETitle: "GATEWAY",
-		Contexts: []PresentationContext{{AbstractSyntax: secondaryCapture, TransferSyntaxes: []string{explicitVRLittleEndian}}}})
-	require.NoError(t, err)
+	a := dialSC(t, v)
 	disk := errors.New("disk on fire")
-	_, err = a.Store(ctx, secondaryCapture, "1.2.3", explicitVRLittleEndian, &failingReader{n: 2 << 20, err: disk})
+	_, err := a.Store(ctx, secondaryCapture, "1.2.3", explicitVRLittleEndian, &failingReader{n: 2 << 20, err: disk})
 	assert.ErrorIs(t, err, disk)
 	assert.ErrorIs(t, a.Echo(ctx), ErrAborted)
-	require.Eventually(t, func() bool { return len(v.Calls()) == 1 }, 10*time.Second, 10*time.Millisecond)
-	c := v.Calls()[0]
+	c := v.only(t)
 	assert.Empty(t, c.path)
 	assert.ErrorIs(t, c.err, ErrAborted)
 	assert.ErrorContains(t, c.err, "aborted by the peer (source 0, reason 0)")
@@ -229,11 +237,8 @@ func TestSCUAbortsMidDataset(t *testing.T) {
 func TestAbortInterruptsStore(t *testing.T) {
 	v := newVault(t)
 	v.started, v.gate = make(chan struct{}), make(chan struct{})
-	host, port := serve(t, &Server{AETitle: "GATEWAY", CallingAETitles: []string{"SCU"}, Handler: v})
 	ctx := context.Background()
-	a, err := Dial(ctx, host+":"+portArg(port), DialOptions{CallingAETitle: "SCU", CalledAETitle: "GATEWAY",
-		Contexts: []PresentationContext{{AbstractSyntax: secondaryCapture, TransferSyntaxes: []string{explicitVRLittleEndian}}}})
-	require.NoError(t, err)
+	a := dialSC(t, v)
 	done := make(chan error, 1)
 	go func() {
 		_, err := a.Store(ctx, secondaryCapture, "1.2.3", explicitVRLittleEndian, io.LimitReader(pattern{}, 256<<20))
@@ -243,8 +248,7 @@ func TestAbortInterruptsStore(t *testing.T) {
 	require.NoError(t, a.Abort())
 	close(v.gate)
 	assert.ErrorIs(t, <-done, ErrAborted)
-	require.Eventually(t, func() bool { return len(v.Calls()) == 1 }, 10*time.Second, 10*time.Millisecond)
-	assert.Empty(t, v.Calls()[0].path)
+	assert.Empty(t, v.only(t).path)
 }
 
 // TestAbortWhileReadingData: Abort returns at once even when the running
@@ -253,11 +257,8 @@ func TestAbortInterruptsStore(t *testing.T) {
 // once its Read returns.
 func TestAbortWhileReadingData(t *testing.T) {
 	v := newVault(t)
-	host, port := serve(t, &Server{AETitle: "GATEWAY", CallingAETitles: []string{"SCU"}, Handler: v})
 	ctx := context.Background()
-	a, err := Dial(ctx, host+":"+portArg(port), DialOptions{CallingAETitle: "SCU", CalledAETitle: "GATEWAY",
-		Contexts: []PresentationContext{{AbstractSyntax: secondaryCapture, TransferSyntaxes: []string{explicitVRLittleEndian}}}})
-	require.NoError(t, err)
+	a := dialSC(t, v)
 	pr, pw := io.Pipe()
 	defer pw.Close()
 	done := make(chan error, 1)
@@ -265,7 +266,7 @@ func TestAbortWhileReadingData(t *testing.T) {
 		_, err := a.Store(ctx, secondaryCapture, "1.2.3", explicitVRLittleEndian, pr)
 		done <- err
 	}()
-	_, err = pw.Write(make([]byte, 64<<10)) // the Store is running, now waiting for more
+	_, err := pw.Write(make([]byte, 64<<10)) // the Store is running, now waiting for more
 	require.NoError(t, err)
 	aborted := make(chan error, 1)
 	go func() { aborted <- a.Abort() }()
@@ -275,9 +276,9 @@ func TestAbortWhileReadingData(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Abort waits for the caller's reader")
 	}
-	require.Eventually(t, func() bool { return len(v.Calls()) == 1 }, 10*time.Second, 10*time.Millisecond, "the server saw the association end")
-	assert.ErrorIs(t, v.Calls()[0].err, ErrAborted)
-	assert.Empty(t, v.Calls()[0].path)
+	c := v.only(t) // the server saw the association end
+	assert.ErrorIs(t, c.err, ErrAborted)
+	assert.Empty(t, c.path)
 	_, _ = pw.Write(make([]byte, 64<<10)) // the Read returns; the next write fails
 	pw.Close()
 	select {
@@ -291,13 +292,9 @@ func TestAbortWhileReadingData(t *testing.T) {
 
 // TestStoreErrors: no context for the syntax, and a failure status.
 func TestStoreErrors(t *testing.T) {
-	host, port := serve(t, &Server{AETitle: "GATEWAY", CallingAETitles: []string{"SCU"},
-		Handler: StoreFunc(func(ctx context.Context, req *StoreRequest) Status { return StatusOutOfResources })})
 	ctx := context.Background()
-	a, err := Dial(ctx, host+":"+portArg(port), DialOptions{CallingAETitle: "SCU", CalledAETitle: "GATEWAY",
-		Contexts: []PresentationContext{{AbstractSyntax: secondaryCapture, TransferSyntaxes: []string{explicitVRLittleEndian}}}})
-	require.NoError(t, err)
-	_, err = a.Store(ctx, secondaryCapture, "1.2.3", implicitVRLittleEndian, io.LimitReader(pattern{}, 10))
+	a := dialSC(t, StoreFunc(func(ctx context.Context, req *StoreRequest) Status { return StatusOutOfResources }))
+	_, err := a.Store(ctx, secondaryCapture, "1.2.3", implicitVRLittleEndian, io.LimitReader(pattern{}, 10))
 	assert.ErrorIs(t, err, ErrNoContext)
 	st, err := a.Store(ctx, secondaryCapture, "1.2.3", explicitVRLittleEndian, io.LimitReader(pattern{}, 10))
 	var se *StatusError
