@@ -117,7 +117,14 @@ func TestExportedSurface(t *testing.T) {
 	total, budget := 0, 0
 	for _, pkg := range slices.Sorted(maps.Keys(surfaceBudget)) {
 		max := surfaceBudget[pkg]
-		n := countExported(t, pkg)
+		n := 0
+		for _, f := range packageFiles(t, pkg) {
+			walkExported(f.ast, func(_ string, _ ast.Expr, embedded bool) {
+				if !embedded {
+					n++
+				}
+			})
+		}
 		t.Logf("%-18s %4d (budget %d)", pkg, n, max)
 		total += n
 		budget += max
@@ -126,30 +133,73 @@ func TestExportedSurface(t *testing.T) {
 	t.Logf("exported identifiers: %d (budget %d)", total, budget)
 }
 
-func countExported(t *testing.T, dir string) int {
+// TestNoInternalTypesExported checks that no exported declaration of a
+// public package names a type from an internal package: a caller outside
+// the module could not name it (uploadtoken.ParseExchangeRequest once
+// returned []auraapi.Field). It reads function and method signatures,
+// exported struct fields (embedded ones included), interface methods and
+// the declared types of variables and constants.
+func TestNoInternalTypesExported(t *testing.T) {
+	for _, pkg := range slices.Sorted(maps.Keys(surfaceBudget)) {
+		for _, f := range packageFiles(t, pkg) {
+			internal := internalImports(f.ast)
+			walkExported(f.ast, func(name string, typ ast.Expr, _ bool) {
+				if typ == nil {
+					return
+				}
+				ast.Inspect(typ, func(n ast.Node) bool {
+					if sel, ok := n.(*ast.SelectorExpr); ok {
+						if id, ok := sel.X.(*ast.Ident); ok && internal[id.Name] {
+							t.Errorf("%s: exported %s mentions %s.%s", f.path, name, id.Name, sel.Sel.Name)
+						}
+					}
+					return true
+				})
+			})
+		}
+	}
+}
+
+type goFile struct {
+	path string
+	ast  *ast.File
+}
+
+// packageFiles parses the non-test Go files of the package in dir.
+func packageFiles(t *testing.T, dir string) []goFile {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
-	n := 0
+	var files []goFile
 	for _, e := range entries {
 		name := e.Name()
 		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
 			continue
 		}
-		f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(dir, name), nil, 0)
+		path := filepath.Join(dir, name)
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
 		require.NoError(t, err)
-		n += exportedIn(f)
+		files = append(files, goFile{path, f})
 	}
-	return n
+	return files
 }
 
-func exportedIn(f *ast.File) int {
-	n := 0
-	fields := func(l *ast.FieldList) {
+// walkExported calls visit for every identifier f exports: types,
+// functions, methods of exported types, variables, constants, exported
+// struct fields and interface methods, each with the type expression it
+// declares (nil for a struct or interface type, whose members are visited
+// one by one). Embedded fields and interfaces are visited too, with
+// embedded set: they export no name of their own, but what they promote
+// is part of the API.
+func walkExported(f *ast.File, visit func(name string, typ ast.Expr, embedded bool)) {
+	members := func(owner string, l *ast.FieldList) {
 		for _, fl := range l.List {
+			if len(fl.Names) == 0 {
+				visit(owner, fl.Type, true)
+			}
 			for _, nm := range fl.Names {
 				if nm.IsExported() {
-					n++
+					visit(owner+"."+nm.Name, fl.Type, false)
 				}
 			}
 		}
@@ -157,10 +207,9 @@ func exportedIn(f *ast.File) int {
 	for _, d := range f.Decls {
 		switch d := d.(type) {
 		case *ast.FuncDecl:
-			if !d.Name.IsExported() || (d.Recv != nil && !receiverExported(d.Recv.List[0].Type)) {
-				continue
+			if d.Name.IsExported() && (d.Recv == nil || receiverExported(d.Recv.List[0].Type)) {
+				visit(d.Name.Name, d.Type, false)
 			}
-			n++
 		case *ast.GenDecl:
 			for _, s := range d.Specs {
 				switch s := s.(type) {
@@ -168,24 +217,26 @@ func exportedIn(f *ast.File) int {
 					if !s.Name.IsExported() {
 						continue
 					}
-					n++
 					switch tt := s.Type.(type) {
 					case *ast.StructType:
-						fields(tt.Fields)
+						visit(s.Name.Name, nil, false)
+						members(s.Name.Name, tt.Fields)
 					case *ast.InterfaceType:
-						fields(tt.Methods)
+						visit(s.Name.Name, nil, false)
+						members(s.Name.Name, tt.Methods)
+					default:
+						visit(s.Name.Name, s.Type, false)
 					}
 				case *ast.ValueSpec:
 					for _, nm := range s.Names {
 						if nm.IsExported() {
-							n++
+							visit(nm.Name, s.Type, false)
 						}
 					}
 				}
 			}
 		}
 	}
-	return n
 }
 
 func receiverExported(e ast.Expr) bool {
@@ -205,34 +256,10 @@ func receiverExported(e ast.Expr) bool {
 	}
 }
 
-// TestNoInternalTypesExported checks that no exported declaration of a
-// public package names a type from an internal package: a caller outside
-// the module could not name it (uploadtoken.ParseExchangeRequest once
-// returned []auraapi.Field). It reads function and method signatures,
-// exported struct fields (embedded ones included), interface methods and
-// the declared types of variables and constants.
-func TestNoInternalTypesExported(t *testing.T) {
-	for _, pkg := range slices.Sorted(maps.Keys(surfaceBudget)) {
-		entries, err := os.ReadDir(pkg)
-		require.NoError(t, err)
-		for _, e := range entries {
-			name := e.Name()
-			if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
-				continue
-			}
-			path := filepath.Join(pkg, name)
-			f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
-			require.NoError(t, err)
-			for _, leak := range internalMentions(f) {
-				t.Errorf("%s: exported %s mentions %s", path, leak[0], leak[1])
-			}
-		}
-	}
-}
-
-// internalMentions lists (exported name, internal selector) pairs in f.
-func internalMentions(f *ast.File) [][2]string {
-	internal := map[string]bool{} // local import names of internal packages
+// internalImports returns the local names under which f imports the
+// module's internal packages.
+func internalImports(f *ast.File) map[string]bool {
+	internal := map[string]bool{}
 	for _, imp := range f.Imports {
 		p := strings.Trim(imp.Path.Value, `"`)
 		if !strings.Contains(p, "/internal/") {
@@ -244,64 +271,5 @@ func internalMentions(f *ast.File) [][2]string {
 		}
 		internal[local] = true
 	}
-	if len(internal) == 0 {
-		return nil
-	}
-	var out [][2]string
-	check := func(owner string, n ast.Node) {
-		if n == nil {
-			return
-		}
-		ast.Inspect(n, func(n ast.Node) bool {
-			if sel, ok := n.(*ast.SelectorExpr); ok {
-				if id, ok := sel.X.(*ast.Ident); ok && internal[id.Name] {
-					out = append(out, [2]string{owner, id.Name + "." + sel.Sel.Name})
-				}
-			}
-			return true
-		})
-	}
-	fields := func(owner string, l *ast.FieldList) {
-		for _, fl := range l.List {
-			exported := len(fl.Names) == 0 // embedded: promoted to the outside
-			for _, nm := range fl.Names {
-				exported = exported || nm.IsExported()
-			}
-			if exported {
-				check(owner, fl.Type)
-			}
-		}
-	}
-	for _, d := range f.Decls {
-		switch d := d.(type) {
-		case *ast.FuncDecl:
-			if d.Name.IsExported() && (d.Recv == nil || receiverExported(d.Recv.List[0].Type)) {
-				check(d.Name.Name, d.Type)
-			}
-		case *ast.GenDecl:
-			for _, s := range d.Specs {
-				switch s := s.(type) {
-				case *ast.TypeSpec:
-					if !s.Name.IsExported() {
-						continue
-					}
-					switch tt := s.Type.(type) {
-					case *ast.StructType:
-						fields(s.Name.Name, tt.Fields)
-					case *ast.InterfaceType:
-						fields(s.Name.Name, tt.Methods)
-					default:
-						check(s.Name.Name, s.Type)
-					}
-				case *ast.ValueSpec:
-					for _, nm := range s.Names {
-						if nm.IsExported() {
-							check(nm.Name, s.Type)
-						}
-					}
-				}
-			}
-		}
-	}
-	return out
+	return internal
 }
