@@ -45,8 +45,7 @@ func TestFaultProxy(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			srv := tustest.NewServer(optIf(tc.checksum, tustest.WithChecksum())...)
-			t.Cleanup(srv.Close)
+			srv := newTus(t, optIf(tc.checksum, tustest.WithChecksum())...)
 			proxy := tustest.NewFaultProxy(t, srv.URL, tustest.ProxyOptions{
 				Seed: tc.seed, Up: [2]int64{2 << 10, 400 << 10}, Down: [2]int64{100, 4 << 10}, MaxCuts: 30,
 			})
@@ -85,8 +84,7 @@ func lastPathElem(u string) string {
 // a new process; the client retries until it is back.
 func TestServerRestart(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer()
-	t.Cleanup(srv.Close)
+	srv := newTus(t)
 	srv.Fail(tustest.Failure{Method: http.MethodPatch, Delay: 5 * time.Millisecond})
 	data := randomData(1<<20, 11)
 	var once sync.Once
@@ -126,8 +124,7 @@ func TestServerErrorBursts(t *testing.T) {
 	t.Parallel()
 	t.Run("recovers", func(t *testing.T) {
 		t.Parallel()
-		srv := tustest.NewServer()
-		t.Cleanup(srv.Close)
+		srv := newTus(t)
 		srv.Fail(tustest.Failure{Method: http.MethodPost, Times: 2, Status: http.StatusServiceUnavailable})
 		srv.Fail(tustest.Failure{Method: http.MethodPatch, Times: 3, Status: http.StatusInternalServerError})
 		srv.Fail(tustest.Failure{Method: http.MethodHead, Times: 2, Status: http.StatusBadGateway})
@@ -152,8 +149,7 @@ func TestServerErrorBursts(t *testing.T) {
 	})
 	t.Run("gives up then resumes", func(t *testing.T) {
 		t.Parallel()
-		srv := tustest.NewServer()
-		t.Cleanup(srv.Close)
+		srv := newTus(t)
 		c := newClient(t, srv, tusclient.Config{ChunkSize: 64 << 10, Checksum: tusclient.ChecksumOff})
 		data := randomData(300_000, 13)
 		var once sync.Once
@@ -196,8 +192,7 @@ func TestRetryStatusPolicy(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
 			t.Parallel()
-			srv := tustest.NewServer()
-			t.Cleanup(srv.Close)
+			srv := newTus(t)
 			srv.Fail(tustest.Failure{Method: http.MethodPatch, Times: 1, Status: tc.status})
 			c := newClient(t, srv, tusclient.Config{Checksum: tusclient.ChecksumOff})
 			data := randomData(1000, 5)
@@ -225,8 +220,7 @@ func TestRetryStatusPolicy(t *testing.T) {
 // TestShouldRetryHook: a caller can retry 429 too.
 func TestShouldRetryHook(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer()
-	t.Cleanup(srv.Close)
+	srv := newTus(t)
 	srv.Fail(tustest.Failure{Method: http.MethodPatch, Times: 2, Status: http.StatusTooManyRequests})
 	var seen []int
 	c := newClient(t, srv, tusclient.Config{Retry: tusclient.RetryPolicy{
@@ -247,8 +241,7 @@ func TestShouldRetryHook(t *testing.T) {
 // TestNoRetries: an empty Delays slice disables retries.
 func TestNoRetries(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer()
-	t.Cleanup(srv.Close)
+	srv := newTus(t)
 	srv.Fail(tustest.Failure{Method: http.MethodPatch, Times: 1, Status: http.StatusServiceUnavailable})
 	c := newClient(t, srv, tusclient.Config{Retry: tusclient.RetryPolicy{Delays: []time.Duration{}}})
 	up, _ := c.NewUpload(bytes.NewReader([]byte("x")), 1, tusclient.UploadOptions{})
@@ -262,8 +255,7 @@ func TestNoRetries(t *testing.T) {
 // a second Run resumes from the server's offset.
 func TestCancelThenResume(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer()
-	t.Cleanup(srv.Close)
+	srv := newTus(t)
 	c := newClient(t, srv, tusclient.Config{ChunkSize: 64 << 10})
 	data := randomData(400_000, 14)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -306,8 +298,7 @@ func TestCancelThenResume(t *testing.T) {
 // StallTimeout with ErrStalled, and the retry succeeds.
 func TestStallTimeout(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer()
-	t.Cleanup(srv.Close)
+	srv := newTus(t)
 	srv.Fail(tustest.Failure{Method: http.MethodPatch, Delay: time.Minute})
 	var stalls atomic.Int32
 	c := newClient(t, srv, tusclient.Config{StallTimeout: 300 * time.Millisecond})

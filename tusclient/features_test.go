@@ -29,8 +29,7 @@ func TestChecksumMismatch(t *testing.T) {
 	t.Parallel()
 	t.Run("transient", func(t *testing.T) {
 		t.Parallel()
-		srv := tustest.NewServer(tustest.WithChecksum())
-		t.Cleanup(srv.Close)
+		srv := newTus(t, tustest.WithChecksum())
 		srv.Fail(tustest.Failure{Corrupt: true, Times: 2})
 		c := newClient(t, srv, tusclient.Config{ChunkSize: 50_000})
 		data := randomData(120_000, 31)
@@ -47,8 +46,7 @@ func TestChecksumMismatch(t *testing.T) {
 	})
 	t.Run("persistent", func(t *testing.T) {
 		t.Parallel()
-		srv := tustest.NewServer(tustest.WithChecksum())
-		t.Cleanup(srv.Close)
+		srv := newTus(t, tustest.WithChecksum())
 		c := newClient(t, srv, tusclient.Config{ChunkSize: 50_000, Retry: tusclient.RetryPolicy{Delays: []time.Duration{0, 0}}})
 		data := randomData(120_000, 32)
 		var once sync.Once
@@ -71,8 +69,7 @@ func TestChecksumMismatch(t *testing.T) {
 	})
 	t.Run("required but not offered", func(t *testing.T) {
 		t.Parallel()
-		srv := tustest.NewServer()
-		t.Cleanup(srv.Close)
+		srv := newTus(t)
 		c := newClient(t, srv, tusclient.Config{Checksum: "sha256"})
 		up, _ := c.NewUpload(bytes.NewReader([]byte("x")), 1, tusclient.UploadOptions{})
 		require.ErrorIs(t, up.Run(context.Background()), tusclient.ErrUnsupported, "Run error")
@@ -88,8 +85,7 @@ func TestStreamLengths(t *testing.T) {
 	for _, n := range []int{0, 1, chunk - 1, chunk, chunk + 1, 2 * chunk, 3*chunk + 7} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
 			t.Parallel()
-			srv := tustest.NewServer()
-			t.Cleanup(srv.Close)
+			srv := newTus(t)
 			c := newClient(t, srv, tusclient.Config{ChunkSize: chunk})
 			data := randomData(n, uint64(n))
 			var last tusclient.Progress
@@ -130,8 +126,7 @@ func TestStreamLengths(t *testing.T) {
 // shorter fails with ErrSourceChanged instead of uploading garbage.
 func TestStreamKnownSize(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer()
-	t.Cleanup(srv.Close)
+	srv := newTus(t)
 	c := newClient(t, srv, tusclient.Config{ChunkSize: 1000})
 	data := randomData(2500, 41)
 	up, _ := c.NewStreamUpload(onlyReader{bytes.NewReader(data)}, 2500, tusclient.UploadOptions{})
@@ -147,8 +142,7 @@ func TestStreamKnownSize(t *testing.T) {
 // the bytes the server holds are read and skipped, not sent.
 func TestStreamResumeFromStore(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer()
-	t.Cleanup(srv.Close)
+	srv := newTus(t)
 	store := &tusclient.MemoryStore{}
 	c := newClient(t, srv, tusclient.Config{ChunkSize: 10_000})
 	data := randomData(55_555, 42)
@@ -181,8 +175,7 @@ func TestCreationWithUpload(t *testing.T) {
 	for _, checksum := range []bool{false, true} {
 		t.Run(fmt.Sprint("checksum=", checksum), func(t *testing.T) {
 			t.Parallel()
-			srv := tustest.NewServer(optIf(checksum, tustest.WithChecksum())...)
-			t.Cleanup(srv.Close)
+			srv := newTus(t, optIf(checksum, tustest.WithChecksum())...)
 			c := newClient(t, srv, tusclient.Config{ChunkSize: 40_000, UploadDataDuringCreation: true})
 			data := randomData(100_000, 43)
 			up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
@@ -202,8 +195,7 @@ func TestCreationWithUpload(t *testing.T) {
 // metadata goes on the final upload.
 func TestParallel(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer()
-	t.Cleanup(srv.Close)
+	srv := newTus(t)
 	c := newClient(t, srv, tusclient.Config{ChunkSize: 256 << 10, ParallelUploads: 3})
 	data := randomData(3<<20+1, 44)
 	var created []string
@@ -235,8 +227,7 @@ func TestParallel(t *testing.T) {
 // the store in a new Upload, and terminates cleanly.
 func TestParallelResume(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer()
-	t.Cleanup(srv.Close)
+	srv := newTus(t)
 	store := &tusclient.MemoryStore{}
 	c := newClient(t, srv, tusclient.Config{ChunkSize: 128 << 10, ParallelUploads: 2})
 	data := randomData(4<<20, 45)
@@ -282,8 +273,7 @@ func TestParallelResume(t *testing.T) {
 // upload quietly becomes a single one.
 func TestParallelFallback(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(tustest.WithoutConcatenation())
-	t.Cleanup(srv.Close)
+	srv := newTus(t, tustest.WithoutConcatenation())
 	c := newClient(t, srv, tusclient.Config{ParallelUploads: 4})
 	data := randomData(3<<20, 46)
 	up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
@@ -295,8 +285,7 @@ func TestParallelFallback(t *testing.T) {
 // forgot it; Run afterwards starts a new upload.
 func TestTerminate(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer()
-	t.Cleanup(srv.Close)
+	srv := newTus(t)
 	store := &tusclient.MemoryStore{}
 	c := newClient(t, srv, tusclient.Config{ChunkSize: 10_000})
 	data := randomData(50_000, 47)
@@ -325,8 +314,7 @@ func TestTerminate(t *testing.T) {
 // replaced by a new upload.
 func TestStoredUploadGone(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer()
-	t.Cleanup(srv.Close)
+	srv := newTus(t)
 	store := &tusclient.MemoryStore{}
 	_ = store.Put(context.Background(), "g", tusclient.Record{Endpoint: srv.URL, URL: srv.URL + "0123456789abcdef", Size: 1000})
 	c := newClient(t, srv, tusclient.Config{})
@@ -409,8 +397,7 @@ func TestHeadOffsetBeyondSent(t *testing.T) {
 // another size does not resume.
 func TestRecordMismatchIgnored(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer()
-	t.Cleanup(srv.Close)
+	srv := newTus(t)
 	c := newClient(t, srv, tusclient.Config{})
 	for name, rec := range map[string]tusclient.Record{
 		"endpoint": {Endpoint: "http://elsewhere.example/files/", URL: "http://elsewhere.example/files/x", Size: 10},
@@ -428,8 +415,7 @@ func TestRecordMismatchIgnored(t *testing.T) {
 // another origin is refused unless CheckUploadURL allows it.
 func TestLocation(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer()
-	t.Cleanup(srv.Close)
+	srv := newTus(t)
 	target, _ := url.Parse(srv.URL)
 	target.Path = ""
 	newProxy := func(rewrite func(string) string) *httptest.Server {
@@ -470,8 +456,7 @@ func TestLocation(t *testing.T) {
 // the endpoint's origin is still followed.
 func TestRedirectToOtherOrigin(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer()
-	t.Cleanup(srv.Close)
+	srv := newTus(t)
 	var mu sync.Mutex
 	var stolen []http.Header
 	thief := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -529,8 +514,7 @@ func TestRedirectToOtherOrigin(t *testing.T) {
 // X-HTTP-Method-Override.
 func TestOverridePatchMethod(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer()
-	t.Cleanup(srv.Close)
+	srv := newTus(t)
 	c := newClient(t, srv, tusclient.Config{OverridePatchMethod: true, Checksum: tusclient.ChecksumOff})
 	data := randomData(3000, 50)
 	up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
@@ -547,8 +531,7 @@ func TestOverridePatchMethod(t *testing.T) {
 // TestEmptyUpload: a zero-length upload is complete at creation.
 func TestEmptyUpload(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer()
-	t.Cleanup(srv.Close)
+	srv := newTus(t)
 	c := newClient(t, srv, tusclient.Config{Checksum: tusclient.ChecksumOff})
 	var last tusclient.Progress
 	up, _ := c.NewUpload(bytes.NewReader(nil), 0, tusclient.UploadOptions{OnProgress: func(p tusclient.Progress) { last = p }})
@@ -563,8 +546,7 @@ func TestEmptyUpload(t *testing.T) {
 // TestRunBusy: Run and Terminate refuse to overlap with a running Run.
 func TestRunBusy(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer()
-	t.Cleanup(srv.Close)
+	srv := newTus(t)
 	srv.Fail(tustest.Failure{Method: http.MethodPatch, Delay: time.Minute})
 	c := newClient(t, srv, tusclient.Config{})
 	up, _ := c.NewUpload(bytes.NewReader(make([]byte, 100)), 100, tusclient.UploadOptions{})
@@ -609,8 +591,7 @@ func (f failingReaderAt) ReadAt(p []byte, off int64) (int, error) {
 // retried.
 func TestSourceError(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer()
-	t.Cleanup(srv.Close)
+	srv := newTus(t)
 	c := newClient(t, srv, tusclient.Config{ChunkSize: 10_000, Checksum: tusclient.ChecksumOff})
 	data := randomData(50_000, 51)
 	up, _ := c.NewUpload(failingReaderAt{data, 25_000}, int64(len(data)), tusclient.UploadOptions{})
@@ -635,8 +616,7 @@ func (iotestErrReader) Read([]byte) (int, error) { return 0, errDisk }
 // last report is complete.
 func TestProgress(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer()
-	t.Cleanup(srv.Close)
+	srv := newTus(t)
 	srv.Fail(tustest.Failure{Method: http.MethodPatch, Times: 1, Status: 500})
 	c := newClient(t, srv, tusclient.Config{ChunkSize: 64 << 10})
 	data := randomData(1<<20, 52)
@@ -660,8 +640,7 @@ func TestProgress(t *testing.T) {
 // goroutine while a stream uploads (run with -race).
 func TestAccessorsDuringRun(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer()
-	t.Cleanup(srv.Close)
+	srv := newTus(t)
 	c := newClient(t, srv, tusclient.Config{ChunkSize: 10_000})
 	data := randomData(200_000, 53)
 	up, _ := c.NewStreamUpload(onlyReader{bytes.NewReader(data)}, -1, tusclient.UploadOptions{OnProgress: func(tusclient.Progress) {}})

@@ -32,6 +32,14 @@ func TestMain(m *testing.M) {
 var fastRetry = tusclient.RetryPolicy{Delays: []time.Duration{0, 5 * time.Millisecond, 20 * time.Millisecond,
 	50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond}}
 
+// newTus starts a tustest server that is closed when the test ends.
+func newTus(tb testing.TB, opts ...tustest.Option) *tustest.Server {
+	tb.Helper()
+	srv := tustest.NewServer(opts...)
+	tb.Cleanup(srv.Close)
+	return srv
+}
+
 // optIf returns o if on and no option otherwise, for tests that run
 // against a server with and without a feature.
 func optIf(on bool, o tustest.Option) []tustest.Option {

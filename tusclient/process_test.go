@@ -24,8 +24,7 @@ const childEnv = "TUSCLIENT_TEST_CHILD"
 // same server upload from the store and sends only the missing bytes.
 func TestProcessRestart(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer()
-	t.Cleanup(srv.Close)
+	srv := newTus(t)
 	srv.Fail(tustest.Failure{Method: http.MethodPatch, Delay: 10 * time.Millisecond})
 	data := randomData(1<<20, 21)
 	f := writeFile(t, data)

@@ -8,13 +8,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/dicombridge/dicombridge/tusclient"
-	"github.com/dicombridge/dicombridge/tusclient/tustest"
 )
 
 func TestUploadBasic(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer()
-	t.Cleanup(srv.Close)
+	srv := newTus(t)
 	c := newClient(t, srv, tusclient.Config{ChunkSize: 64 << 10})
 	data := randomData(300_001, 1)
 	up, err := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{

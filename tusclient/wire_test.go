@@ -80,8 +80,7 @@ func TestWireAuraUploader(t *testing.T) {
 // world" with sha1 must carry "sha1 Kq5sNclPz7QV2+lfQIuc6R7oRu0=".
 func TestChecksumKnownAnswer(t *testing.T) {
 	t.Parallel()
-	srv := tustest.NewServer(tustest.WithChecksum())
-	t.Cleanup(srv.Close)
+	srv := newTus(t, tustest.WithChecksum())
 	c := newClient(t, srv, tusclient.Config{Checksum: "sha1"})
 	data := []byte("hello world")
 	up, err := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
@@ -104,8 +103,7 @@ func TestChecksumAuto(t *testing.T) {
 	for _, offered := range []bool{true, false} {
 		t.Run("offered="+strconv.FormatBool(offered), func(t *testing.T) {
 			t.Parallel()
-			srv := tustest.NewServer(optIf(offered, tustest.WithChecksum())...)
-			t.Cleanup(srv.Close)
+			srv := newTus(t, optIf(offered, tustest.WithChecksum())...)
 			c := newClient(t, srv, tusclient.Config{ChunkSize: 100_000})
 			data := randomData(250_000, 3)
 			up, _ := c.NewUpload(bytes.NewReader(data), int64(len(data)), tusclient.UploadOptions{})
@@ -132,8 +130,7 @@ func TestSupports(t *testing.T) {
 	for _, concat := range []bool{true, false} {
 		t.Run("concatenation="+strconv.FormatBool(concat), func(t *testing.T) {
 			t.Parallel()
-			srv := tustest.NewServer(optIf(!concat, tustest.WithoutConcatenation())...)
-			t.Cleanup(srv.Close)
+			srv := newTus(t, optIf(!concat, tustest.WithoutConcatenation())...)
 			c := newClient(t, srv, tusclient.Config{})
 			for ext, want := range map[string]bool{"creation-defer-length": true, "termination": true, "concatenation": concat, "checksum": false, "": false} {
 				got, err := c.Supports(context.Background(), ext)
