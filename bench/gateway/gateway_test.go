@@ -1,6 +1,6 @@
 // Package gatewaybench measures how fast the gateway receives: storescu
 // (dcmtk) sends the same generated study to dcmtk's storescp and to the
-// gateway, side by side in one run, over loopback; the gateway runs in a
+// gateway, in one benchmark run, over loopback; the gateway runs in a
 // child process (this test binary) whose peak resident set is read from
 // /proc. See README.md for the command and the numbers.
 package gatewaybench
@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -62,19 +61,32 @@ func child() int {
 	return 0
 }
 
-// instances is the size of the study: 40 in CI (the harness works),
-// GATEWAY_BENCH_INSTANCES for the real measure (1000 in the README).
-func instances() int {
+// benchInstances is the size of the benchmark's study: 1000 (the
+// README's figures), or GATEWAY_BENCH_INSTANCES.
+func benchInstances() int {
 	if n, err := strconv.Atoi(os.Getenv("GATEWAY_BENCH_INSTANCES")); err == nil && n >= 4 {
 		return n
 	}
-	return 40
+	return 1000
+}
+
+// study writes the generated study of n CT instances (256×256, 16 bits,
+// four series) that storescu sends, and returns its directory and size.
+func study(tb testing.TB, n int) (string, int64) {
+	dir := filepath.Join(tb.TempDir(), "study")
+	files, err := dicomgen.Write(context.Background(), dir, dicomgen.Options{SeriesPerStudy: 4, InstancesPerSeries: n / 4, Rows: 256, Columns: 256, Seed: 31})
+	require.NoError(tb, err)
+	var size int64
+	for _, f := range files {
+		size += f.Size
+	}
+	return dir, size
 }
 
 // peer is one receiver under test.
 type peer struct {
 	name  string
-	start func(t *testing.T, port int, dir string) *testenv.Process
+	start func(tb testing.TB, port int, dir string) *testenv.Process
 }
 
 func listening(port int) func() bool {
@@ -87,23 +99,23 @@ func listening(port int) func() bool {
 	}
 }
 
-func gatewayPeer(noSync bool) func(t *testing.T, port int, dir string) *testenv.Process {
-	return func(t *testing.T, port int, dir string) *testenv.Process {
+func gatewayPeer(noSync bool) func(tb testing.TB, port int, dir string) *testenv.Process {
+	return func(tb testing.TB, port int, dir string) *testenv.Process {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), "GATEWAY_BENCH_CHILD=1", "GATEWAY_BENCH_SPOOL="+dir,
 			fmt.Sprintf("GATEWAY_BENCH_ADDR=127.0.0.1:%d", port))
 		if noSync {
 			cmd.Env = append(cmd.Env, "GATEWAY_BENCH_NOSYNC=1")
 		}
-		return testenv.StartProcess(t, cmd, syscall.SIGTERM, 30*time.Second, listening(port))
+		return testenv.StartProcess(tb, cmd, syscall.SIGTERM, 30*time.Second, listening(port))
 	}
 }
 
-func storescpPeer(t *testing.T, port int, dir string) *testenv.Process {
-	bin := testenv.LookPath(t, "storescp", "apt-get install dcmtk")
+func storescpPeer(tb testing.TB, port int, dir string) *testenv.Process {
+	bin := testenv.LookPath(tb, "storescp", "apt-get install dcmtk")
 	cmd := exec.Command(bin, "-od", dir, strconv.Itoa(port))
 	cmd.Env = dcmtkEnv()
-	return testenv.StartProcess(t, cmd, syscall.SIGTERM, 30*time.Second, listening(port))
+	return testenv.StartProcess(tb, cmd, syscall.SIGTERM, 30*time.Second, listening(port))
 }
 
 // dcmtkEnv is the environment of storescp and storescu: Debian's DCMTK
@@ -118,31 +130,31 @@ func dcmtkEnv() []string {
 }
 
 // peakRSS reads VmHWM, the peak resident set, of a running process.
-func peakRSS(t *testing.T, pid int) float64 {
-	t.Helper()
+func peakRSS(tb testing.TB, pid int) float64 {
+	tb.Helper()
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		testenv.Unsupported(t, "/proc", err)
+		testenv.Unsupported(tb, "/proc", err)
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
 			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
-			require.NoError(t, err)
+			require.NoError(tb, err)
 			return float64(kb) / 1024
 		}
 	}
-	t.Fatal("no VmHWM")
+	tb.Fatal("no VmHWM")
 	return 0
 }
 
 // countFiles counts the instances received under dir: storescp names
 // them CT.<SOPInstanceUID>, the gateway <SOPInstanceUID>.dcm.
-func countFiles(t *testing.T, dir string) int {
-	t.Helper()
+func countFiles(tb testing.TB, dir string) int {
+	tb.Helper()
 	n := 0
-	require.NoError(t, filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+	require.NoError(tb, filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -154,74 +166,81 @@ func countFiles(t *testing.T, dir string) int {
 	return n
 }
 
-// TestReceiveThroughput sends the same study with storescu to storescp,
-// to the gateway with an fsync per instance (its default) and to the
-// gateway without, three rounds in turn, and prints the median of each:
-// instances/s, MB/s and, for the gateway, the peak RSS, which must stay
-// under 64 MiB; every receiver must have stored every instance.
-func TestReceiveThroughput(t *testing.T) {
-	storescu := testenv.LookPath(t, "storescu", "apt-get install dcmtk")
-	n := instances()
-	root := t.TempDir()
-	study := filepath.Join(root, "study")
-	files, err := dicomgen.Write(context.Background(), study, dicomgen.Options{SeriesPerStudy: 4, InstancesPerSeries: n / 4, Rows: 256, Columns: 256, Seed: 31})
-	require.NoError(t, err)
-	var size int64
-	for _, f := range files {
-		size += f.Size
+var peers = []peer{
+	{"storescp", storescpPeer},
+	{"gateway-fsync", gatewayPeer(false)},
+	{"gateway-nofsync", gatewayPeer(true)},
+}
+
+// receive starts p with an empty spool, sends the study with storescu,
+// stops p, and returns storescu's wall time (start to release), p's peak
+// RSS in MiB (0 for storescp, which is not measured) and how many
+// instances p stored.
+func receive(tb testing.TB, p peer, study string) (time.Duration, float64, int) {
+	storescu := testenv.LookPath(tb, "storescu", "apt-get install dcmtk")
+	port := testenv.FreePort(tb)
+	dir := tb.TempDir()
+	proc := p.start(tb, port, dir)
+	send := exec.Command(storescu, "+sd", "+r", "-aec", "GATEWAY", "127.0.0.1", strconv.Itoa(port), study)
+	send.Env = dcmtkEnv()
+	begin := time.Now()
+	out, err := send.CombinedOutput()
+	elapsed := time.Since(begin)
+	require.NoError(tb, err, "storescu to %s: %s", p.name, out)
+	rss := 0.0
+	if strings.HasPrefix(p.name, "gateway") {
+		rss = peakRSS(tb, proc.Cmd.Process.Pid)
 	}
-	peers := []peer{
-		{"storescp", storescpPeer},
-		{"gateway (fsync)", gatewayPeer(false)},
-		{"gateway (no fsync)", gatewayPeer(true)},
-	}
-	rounds := 3
-	times := map[string][]time.Duration{}
-	rss := map[string]float64{}
-	for r := range rounds {
-		for _, p := range peers {
-			port := testenv.FreePort(t)
-			dir := filepath.Join(root, fmt.Sprintf("%d-%s", r, strings.Fields(p.name)[0]+strconv.Itoa(len(p.name))))
-			require.NoError(t, os.MkdirAll(dir, 0o700))
-			proc := p.start(t, port, dir)
-			begin := time.Now()
-			send := exec.Command(storescu, "+sd", "+r", "-aec", "GATEWAY", "127.0.0.1", strconv.Itoa(port), study)
-			send.Env = dcmtkEnv()
-			out, err := send.CombinedOutput()
-			elapsed := time.Since(begin)
-			require.NoError(t, err, "storescu to %s: %s", p.name, out)
-			if strings.HasPrefix(p.name, "gateway") {
-				rss[p.name] = max(rss[p.name], peakRSS(t, proc.Cmd.Process.Pid))
-			}
-			proc.Stop()
-			assert.Equal(t, n, countFiles(t, dir), "%s received", p.name)
-			times[p.name] = append(times[p.name], elapsed)
-			require.NoError(t, os.RemoveAll(dir))
-		}
-	}
-	median := func(name string) time.Duration {
-		d := slices.Clone(times[name])
-		slices.Sort(d)
-		return d[len(d)/2]
-	}
-	base := median("storescp")
-	t.Logf("%d instances, %.1f MB, storescu over loopback, median of %d rounds", n, float64(size)/1e6, rounds)
-	t.Logf("%-20s %10s %8s %8s %10s", "receiver", "inst/s", "MB/s", "ratio", "peak RSS")
+	proc.Stop()
+	n := countFiles(tb, dir)
+	require.NoError(tb, os.RemoveAll(dir))
+	return elapsed, rss, n
+}
+
+// TestHarness sends a study of 40 instances to each receiver once and
+// checks that every instance arrived and that the gateway's peak RSS
+// stays under 64 MiB, so that the benchmark below measures real work. It
+// is what CI runs.
+func TestHarness(t *testing.T) {
+	const n = 40
+	dir, _ := study(t, n)
 	for _, p := range peers {
-		d := median(p.name)
-		mem := "-"
-		if v, ok := rss[p.name]; ok {
-			mem = fmt.Sprintf("%.1f MiB", v)
+		d, rss, got := receive(t, p, dir)
+		assert.Equal(t, n, got, "%s received", p.name)
+		if rss > 0 {
+			assert.Less(t, rss, 64.0, "%s peak RSS (MiB)", p.name)
 		}
-		t.Logf("%-20s %10.0f %8.1f %7.2fx %10s", p.name, float64(n)/d.Seconds(), float64(size)/1e6/d.Seconds(), base.Seconds()/d.Seconds(), mem)
+		t.Logf("%-16s %d instances in %v", p.name, n, d)
 	}
-	for name, v := range rss {
-		assert.Less(t, v, 64.0, "%s peak RSS (MiB)", name)
-	}
-	// The target, 0.8× storescp with an fsync per instance, is not
-	// met (about 0.5× here, README.md says why): the ratio is reported, not
-	// asserted, so that the harness checks above still run in CI.
-	if r := base.Seconds() / median("gateway (fsync)").Seconds(); r < 0.8 {
-		t.Logf("gateway with fsync at %.2fx storescp: below the 0.8x target", r)
+}
+
+// BenchmarkReceive sends the same study of 1,000 CT instances (132 MB)
+// with storescu to storescp, to the gateway with an fsync per instance
+// (its default) and to the gateway without, and reports instances/s,
+// MB/s and the gateway's peak RSS. Compare the receivers' rates: the
+// target was the gateway with fsync at 0.8× storescp or better (missed,
+// see README.md). From bench/:
+//
+//	go test ./gateway -run '^$' -bench . -benchtime 1x -count 3 -timeout 60m
+func BenchmarkReceive(b *testing.B) {
+	n := benchInstances()
+	dir, size := study(b, n)
+	for _, p := range peers {
+		b.Run(p.name, func(b *testing.B) {
+			b.SetBytes(size)
+			var total time.Duration
+			peak := 0.0
+			for range b.N {
+				d, rss, got := receive(b, p, dir)
+				require.Equal(b, n, got, "%s received", p.name)
+				total += d
+				peak = max(peak, rss)
+			}
+			b.ReportMetric(float64(n*b.N)/total.Seconds(), "inst/s")
+			b.ReportMetric(float64(size)*float64(b.N)/total.Seconds()/1e6, "MB/s-work")
+			if peak > 0 {
+				b.ReportMetric(peak, "peak-RSS-MiB")
+			}
+		})
 	}
 }
